@@ -1,0 +1,329 @@
+"""The three bilinear kernels of the convolution family and their explicit VJPs.
+
+  conv_core(x, w)         y = x ⋆ w                      (forward convolution)
+  input_grad(g, w)        x̄ = (∂y/∂x)ᵀ g                 (transposed convolution)
+  weight_grad(x, g)       w̄ = (∂y/∂w)ᵀ g                 (correlation of x with g)
+
+Each one is a ``jax.custom_vjp`` whose backward is written in terms of the other
+two, so the family is closed under differentiation: reverse-over-reverse (and
+any higher order) runs these hand-written rules only. Every array lives in
+PyTorch's layout: x (N, C_in, *I), w (C_out, C_in/G, *K), y and g (N, C_out, *O).
+
+Index notation. With groups G, C_in = G·Cᵢ, C_out = G·Cₒ, write input channel
+γCᵢ+c and output channel γCₒ+o for group γ. Per spatial dim (see ``_spec``):
+
+  y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k]
+
+where x̂ is x zero-padded by (lo, hi): x̂[.., i+lo] = x[.., i].
+
+All three share one primitive, ``lax.conv_general_dilated``. Half-precision
+arrays accumulate in float32 and are cast back to their dtype.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._spec import ConvSpec, effective_kernel
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def _spatial_numbers(n: int) -> tuple[int, ...]:
+    return tuple(range(2, n + 2))
+
+
+def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
+              rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+              batch_group_count=1):
+    """``lax.conv_general_dilated`` with float32 accumulation for half types."""
+    out_dtype = lhs.dtype
+    preferred = jnp.float32 if jnp.dtype(out_dtype) in _HALF else None
+    out = lax.conv_general_dilated(
+        lhs, rhs, window_strides=window_strides, padding=padding,
+        lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+        dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count,
+        batch_group_count=batch_group_count,
+        preferred_element_type=preferred)
+    return out.astype(out_dtype)
+
+
+# --------------------------------------------------------------------------
+# Forward convolution.
+
+
+def _conv_impl(x, w, spec: ConvSpec):
+    return _lax_conv(x, w, window_strides=spec.stride, padding=spec.padding,
+                     rhs_dilation=spec.dilation, feature_group_count=spec.groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_core(x, w, spec: ConvSpec):
+    """y = x ⋆ w with zero padding ``spec.padding``; explicit VJP."""
+    return _conv_impl(x, w, spec)
+
+
+def _conv_core_fwd(x, w, spec):
+    return _conv_impl(x, w, spec), (x, w)
+
+
+def _conv_core_bwd(spec, residuals, g):
+    # ∂L/∂x = input_grad(g, w) and ∂L/∂w = weight_grad(x, g): the two rules below.
+    x, w = residuals
+    return (input_grad(g, w, spec, x.shape[2:]),
+            weight_grad(x, g, spec, w.shape[2:]))
+
+
+conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
+
+
+# --------------------------------------------------------------------------
+# Input gradient: a transposed convolution.
+#
+#   x̄[n, γCᵢ+c, i] = Σ_{o,p,k : p·s + k·d = i + lo} g[n, γCₒ+o, p] · w[γCₒ+o, c, k]
+#
+# Dilate g by s (s-1 zeros between rows: ǧ[p·s] = g[p]), pad it by (a, b) and
+# correlate with the kernel flipped in space (w̃[.., k] = w[.., K-1-k]) at
+# window dilation d. Matching indices, a + p·s = i + (K-1)d - k·d gives
+#   a = K' - 1 - lo,        b = I - 1 - (O-1)s + lo,
+# where b follows from asking for exactly I outputs. Substituting
+# I = (O-1)s + r + K' - lo - hi gives b = K' - 1 - hi + r: the r leftover rows
+# see only the zeros of the pad, so their gradient is exactly zero. Either pad
+# may be negative (a crop) when lo or hi exceeds K' - 1. Within a group the
+# roles of channels swap: the kernel becomes (G·Cᵢ, Cₒ, *K).
+
+
+def _flip_and_swap(w, groups: int):
+    """(G·Cₒ, Cᵢ, *K) -> (G·Cᵢ, Cₒ, *K), flipped along every spatial axis."""
+    c_out, c_in_g, *kernel = w.shape
+    w = w.reshape(groups, c_out // groups, c_in_g, *kernel)
+    w = jnp.swapaxes(w, 1, 2).reshape(groups * c_in_g, c_out // groups, *kernel)
+    return lax.rev(w, _spatial_numbers(len(kernel)))
+
+
+def _input_grad_padding(spec: ConvSpec, in_spatial, out_spatial, kernel):
+    pads = []
+    for i, o, k, s, d, (lo, _) in zip(in_spatial, out_spatial, kernel,
+                                      spec.stride, spec.dilation, spec.padding):
+        pads.append((effective_kernel(k, d) - 1 - lo, i - 1 - (o - 1) * s + lo))
+    return tuple(pads)
+
+
+def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
+    padding = _input_grad_padding(spec, in_spatial, g.shape[2:], w.shape[2:])
+    return _lax_conv(g, _flip_and_swap(w, spec.groups),
+                     window_strides=(1,) * spec.ndim, padding=padding,
+                     lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
+                     feature_group_count=spec.groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def input_grad(g, w, spec: ConvSpec, in_spatial: tuple[int, ...]):
+    """x̄ = (∂y/∂x)ᵀ g for y = conv_core(x, w, spec), x of spatial shape ``in_spatial``."""
+    return _input_grad_impl(g, w, spec, in_spatial)
+
+
+def _input_grad_fwd(g, w, spec, in_spatial):
+    return _input_grad_impl(g, w, spec, in_spatial), (g, w)
+
+
+def _input_grad_bwd(spec, in_spatial, residuals, ct):
+    # input_grad is bilinear and adjoint to conv in x:
+    #   <input_grad(g, w), ct> = <conv(ct, w), g> = <w, weight_grad(ct, g)>.
+    g, w = residuals
+    return (conv_core(ct, w, spec), weight_grad(ct, g, spec, w.shape[2:]))
+
+
+input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
+
+
+# --------------------------------------------------------------------------
+# Weight gradient: a correlation of the input with the output gradient.
+#
+#   w̄[γCₒ+o, c, k] = Σ_{n,p} x̂[n, γCᵢ+c, k·d + p·s] · g[n, γCₒ+o, p]
+#
+# Read as a convolution over the spatial index k, x̂ is the "input" with its
+# channels as batch and its batch N as the contracted feature, g is the
+# "kernel" (feature N, output channel γCₒ+o), window stride d and window
+# dilation s: stride and dilation swap roles. The pad is (lo, b) with b chosen
+# for exactly K outputs, b = K' + (O-1)s - I - lo = hi - r: the leftover rows
+# are cropped away. Groups pair input-channel group γ with output-channel group
+# γ, which is lax's ``batch_group_count = G``.
+
+
+def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
+    n = spec.ndim
+    padding = tuple(
+        (lo, effective_kernel(k, d) + (o - 1) * s - i - lo)
+        for i, o, k, s, d, (lo, _) in zip(x.shape[2:], g.shape[2:], kernel,
+                                          spec.stride, spec.dilation,
+                                          spec.padding))
+    swapped = (1, 0) + _spatial_numbers(n)
+    numbers = lax.ConvDimensionNumbers(lhs_spec=swapped, rhs_spec=swapped,
+                                       out_spec=swapped)
+    return _lax_conv(x, g, window_strides=spec.dilation, padding=padding,
+                     rhs_dilation=spec.stride, dimension_numbers=numbers,
+                     batch_group_count=spec.groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def weight_grad(x, g, spec: ConvSpec, kernel: tuple[int, ...]):
+    """w̄ = (∂y/∂w)ᵀ g for y = conv_core(x, w, spec), w of spatial shape ``kernel``."""
+    return _weight_grad_impl(x, g, spec, kernel)
+
+
+def _weight_grad_fwd(x, g, spec, kernel):
+    return _weight_grad_impl(x, g, spec, kernel), (x, g)
+
+
+def _weight_grad_bwd(spec, kernel, residuals, ct):
+    # weight_grad is bilinear and adjoint to conv in w:
+    #   <weight_grad(x, g), ct> = <conv(x, ct), g> = <x, input_grad(g, ct)>.
+    x, g = residuals
+    return (input_grad(g, ct, spec, x.shape[2:]), conv_core(x, ct, spec))
+
+
+weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
+
+
+# --------------------------------------------------------------------------
+# Bias: y[n, o, p] += b[o]. Its gradient is a sum over batch and space,
+#   b̄[o] = Σ_{n,p} g[n, o, p],
+# and the adjoint of that sum is the broadcast back, so the pair closes.
+
+
+def _channel_shape(ndim: int, channels: int) -> tuple[int, ...]:
+    return (1, channels) + (1,) * (ndim - 2)
+
+
+def _sum_impl(g):
+    axes = (0,) + tuple(range(2, g.ndim))
+    acc = jnp.float32 if jnp.dtype(g.dtype) in _HALF else g.dtype
+    return jnp.sum(g, axis=axes, dtype=acc).astype(g.dtype)
+
+
+def sum_to_channels(g):
+    """b̄[o] = Σ_{n,p} g[n, o, p] for g of layout (N, C, *spatial)."""
+    return _sum_to_channels(g, g.shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _sum_to_channels(g, shape: tuple[int, ...]):
+    return _sum_impl(g)
+
+
+def _sum_to_channels_fwd(g, shape):
+    return _sum_impl(g), None
+
+
+def _sum_to_channels_bwd(shape, _, ct):
+    return (broadcast_channels(ct, shape),)
+
+
+_sum_to_channels.defvjp(_sum_to_channels_fwd, _sum_to_channels_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def broadcast_channels(b, shape: tuple[int, ...]):
+    """b of shape (C,) broadcast to ``shape`` = (N, C, *spatial)."""
+    return _broadcast_impl(b, shape)
+
+
+def _broadcast_impl(b, shape):
+    return jnp.broadcast_to(b.reshape(_channel_shape(len(shape), b.shape[0])), shape)
+
+
+def _broadcast_channels_fwd(b, shape):
+    return _broadcast_impl(b, shape), None
+
+
+def _broadcast_channels_bwd(shape, _, ct):
+    return (sum_to_channels(ct),)
+
+
+broadcast_channels.defvjp(_broadcast_channels_fwd, _broadcast_channels_bwd)
+
+
+@jax.custom_vjp
+def add_bias(y, b):
+    """y + b[None, :, None, ...]; VJP (ȳ, b̄) = (g, Σ_{n,p} g)."""
+    return _add_bias_impl(y, b)
+
+
+def _add_bias_impl(y, b):
+    return y + b.reshape(_channel_shape(y.ndim, b.shape[0]))
+
+
+def _add_bias_fwd(y, b):
+    return _add_bias_impl(y, b), None
+
+
+def _add_bias_bwd(_, g):
+    return g, sum_to_channels(g)
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+
+
+# --------------------------------------------------------------------------
+# Non-zero padding modes: a gather along one axis and its adjoint, a scatter-add.
+#
+#   x̂[.., j] = x[.., π(j)]          (π from ``_spec.pad_source_index``)
+#   x̄[.., i] = Σ_{j : π(j) = i} ḡ[.., j]
+#
+# so the gradient of every border copy is folded back onto the row it copied,
+# as torch's F.pad does for reflect / replicate / circular.
+
+
+def _gather_impl(x, axis: int, index: tuple[int, ...]):
+    return jnp.take(x, np.asarray(index), axis=axis)
+
+
+def _scatter_impl(g, axis: int, index: tuple[int, ...], size: int):
+    moved = jnp.moveaxis(g, axis, 0)
+    out = jnp.zeros((size,) + moved.shape[1:], g.dtype).at[np.asarray(index)].add(moved)
+    return jnp.moveaxis(out, 0, axis)
+
+
+def gather_axis(x, axis: int, index: tuple[int, ...]):
+    """x̂[.., j, ..] = x[.., index[j], ..] along ``axis``."""
+    return _gather_axis(x, axis, index, x.shape[axis])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _gather_axis(x, axis: int, index: tuple[int, ...], size: int):
+    return _gather_impl(x, axis, index)
+
+
+def _gather_axis_fwd(x, axis, index, size):
+    return _gather_impl(x, axis, index), None
+
+
+def _gather_axis_bwd(axis, index, size, _, ct):
+    return (scatter_axis(ct, axis, index, size),)
+
+
+_gather_axis.defvjp(_gather_axis_fwd, _gather_axis_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def scatter_axis(g, axis: int, index: tuple[int, ...], size: int):
+    """x̄[.., i, ..] = Σ_{j : index[j] = i} g[.., j, ..]: the adjoint of ``gather_axis``."""
+    return _scatter_impl(g, axis, index, size)
+
+
+def _scatter_axis_fwd(g, axis, index, size):
+    return _scatter_impl(g, axis, index, size), None
+
+
+def _scatter_axis_bwd(axis, index, size, _, ct):
+    return (gather_axis(ct, axis, index),)
+
+
+scatter_axis.defvjp(_scatter_axis_fwd, _scatter_axis_bwd)

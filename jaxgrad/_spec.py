@@ -1,0 +1,273 @@
+"""Argument normalisation and shape arithmetic for the convolution family.
+
+Everything here works on Python ints and tuples, never on arrays, so it runs at
+trace time and is tested without JAX. PyTorch-style arguments (ints, tuples,
+``"same"``) are turned into one frozen :class:`ConvSpec` at the public
+boundary; the differentiable kernels in ``_conv.py`` only ever see a spec.
+
+Notation (per spatial dimension), used throughout the package:
+  I   input size             K   kernel size          s   stride
+  d   kernel dilation        K'  = d(K-1)+1 (effective kernel)
+  lo, hi  zero padding before / after the input
+  O   output size = floor((I + lo + hi - K') / s) + 1
+  r   leftover = (I + lo + hi - K') mod s: trailing input rows no window reaches
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+    """A normalised convolution configuration (hashable, static under jit).
+
+    Attributes:
+      stride: ``s`` per spatial dim, each >= 1.
+      padding: ``(lo, hi)`` per spatial dim. Internal specs may carry a
+        negative ``hi`` (a crop); user-facing ones never do.
+      dilation: ``d`` per spatial dim, each >= 1.
+      groups: ``G``, the number of channel groups.
+    """
+
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    groups: int
+
+    @property
+    def ndim(self) -> int:
+        return len(self.stride)
+
+
+# --------------------------------------------------------------------------
+# Pure shape arithmetic.
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    """K' = d(K-1)+1, the extent of a dilated kernel."""
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad: tuple[int, int],
+                     dilation: int) -> int:
+    """O = floor((I + lo + hi - K') / s) + 1."""
+    lo, hi = pad
+    return (size + lo + hi - effective_kernel(kernel, dilation)) // stride + 1
+
+
+def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int],
+                      spec: ConvSpec) -> tuple[int, ...]:
+    return tuple(
+        conv_output_size(i, k, s, p, d)
+        for i, k, s, p, d in zip(spatial, kernel, spec.stride, spec.padding,
+                                 spec.dilation))
+
+
+def leftover(size: int, kernel: int, stride: int, pad: tuple[int, int],
+             dilation: int) -> int:
+    """r = (I + lo + hi - K') mod s: trailing rows that no window reaches."""
+    lo, hi = pad
+    return (size + lo + hi - effective_kernel(kernel, dilation)) % stride
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
+                               output_padding: int, dilation: int) -> int:
+    """(I-1)s - 2p + d(K-1) + output_padding + 1, as in torch."""
+    return ((size - 1) * stride - 2 * padding + dilation * (kernel - 1)
+            + output_padding + 1)
+
+
+def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
+    """torch's ``padding="same"``: total d(K-1), the odd extra on the high side."""
+    total = dilation * (kernel - 1)
+    return (total // 2, total - total // 2)
+
+
+def pad_source_index(mode: str, size: int, pad: tuple[int, int]) -> tuple[int, ...]:
+    """For each position of the padded axis, the input index it copies.
+
+    Position ``j`` of the padded axis holds input index ``j - lo`` when that is
+    inside ``[0, size)``; outside, ``mode`` decides: ``reflect`` mirrors about
+    the edge without repeating it, ``replicate`` repeats the edge, ``circular``
+    wraps around.
+    """
+    lo, hi = pad
+    positions = np.arange(-lo, size + hi)
+    if mode == "reflect":
+        period = 2 * (size - 1)
+        folded = np.mod(positions, period) if period else np.zeros_like(positions)
+        index = np.where(folded < size, folded, period - folded)
+    elif mode == "replicate":
+        index = np.clip(positions, 0, size - 1)
+    elif mode == "circular":
+        index = np.mod(positions, size)
+    else:
+        raise ValueError(f"pad_source_index: unknown `mode` {mode!r}")
+    return tuple(int(i) for i in index)
+
+
+# --------------------------------------------------------------------------
+# Argument parsing. Each parser takes the public function's name, so errors
+# name both the function and the argument and show the offending value.
+
+
+def _as_int(fn: str, name: str, value) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{fn}: `{name}` must be an int, got bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{fn}: `{name}` must be an int, got {type(value).__name__} {value!r}"
+        ) from None
+
+
+def int_tuple(fn: str, name: str, value, n: int, *, minimum: int) -> tuple[int, ...]:
+    """An int or a length-``n`` sequence of ints, each >= ``minimum``."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(
+                f"{fn}: `{name}` must be an int or a tuple of {n} ints, got "
+                f"{tuple(value)!r}")
+        values = tuple(_as_int(fn, name, v) for v in value)
+    elif isinstance(value, str):
+        raise TypeError(f"{fn}: `{name}` must be an int or a tuple of {n} ints, "
+                        f"got {value!r}")
+    else:
+        values = (_as_int(fn, name, value),) * n
+    if any(v < minimum for v in values):
+        rule = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{fn}: `{name}` must be {rule}, got {_show(value)}")
+    return values
+
+
+def _show(value) -> str:
+    return repr(tuple(value)) if isinstance(value, Sequence) else repr(value)
+
+
+def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
+                  stride: Sequence[int], dilation: Sequence[int]
+                  ) -> tuple[tuple[int, int], ...]:
+    """torch-style ``padding`` -> ``((lo, hi), ...)``.
+
+    Accepts an int, a tuple of ``n`` ints (symmetric), a tuple of ``n`` (lo, hi)
+    pairs, ``"valid"`` and ``"same"`` (stride 1 only, odd extra on the high side).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{fn}: padding='same' is not supported for strided "
+                    f"convolutions (`stride`={tuple(stride)!r}); use an explicit "
+                    "padding")
+            return tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
+        raise ValueError(f"{fn}: `padding` must be an int, a tuple, 'valid' or "
+                         f"'same', got {padding!r}")
+    is_pairs = (isinstance(padding, Sequence) and len(padding) == n
+                and all(isinstance(p, Sequence) and not isinstance(p, str)
+                        for p in padding))
+    if is_pairs:
+        pairs = []
+        for p in padding:
+            if len(p) != 2:
+                raise ValueError(f"{fn}: `padding` pairs must be (lo, hi), got "
+                                 f"{tuple(map(tuple, padding))!r}")
+            pairs.append(tuple(_as_int(fn, "padding", v) for v in p))
+        if any(v < 0 for pair in pairs for v in pair):
+            raise ValueError(f"{fn}: `padding` must be non-negative, got "
+                             f"{tuple(pairs)!r}")
+        return tuple(pairs)
+    values = int_tuple(fn, "padding", padding, n, minimum=0)
+    return tuple((p, p) for p in values)
+
+
+def parse_padding_mode(fn: str, padding_mode) -> str:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{fn}: `padding_mode` must be one of {PADDING_MODES}, "
+                         f"got {padding_mode!r}")
+    return padding_mode
+
+
+# --------------------------------------------------------------------------
+# Array-argument checks (shapes and dtypes are static at trace time).
+
+
+def check_float(fn: str, name: str, array) -> None:
+    dtype = getattr(array, "dtype", None)
+    if dtype is None:
+        raise TypeError(f"{fn}: `{name}` must be an array, got "
+                        f"{type(array).__name__}")
+    if np.dtype(dtype).name not in _FLOAT_DTYPES:
+        raise TypeError(f"{fn}: `{name}` must have a floating dtype "
+                        f"(float16, bfloat16, float32, float64), got {dtype}")
+
+
+def check_same_dtype(fn: str, arrays: dict) -> None:
+    dtypes = {name: np.dtype(a.dtype).name for name, a in arrays.items()
+              if a is not None}
+    if len(set(dtypes.values())) > 1:
+        shown = ", ".join(f"`{k}` is {v}" for k, v in dtypes.items())
+        raise TypeError(f"{fn}: arguments must share one dtype, but {shown}")
+
+
+def parse_groups(fn: str, groups) -> int:
+    groups = _as_int(fn, "groups", groups)
+    if groups < 1:
+        raise ValueError(f"{fn}: `groups` must be positive, got {groups}")
+    return groups
+
+
+def check_groups(fn: str, groups, in_channels: int, out_channels: int,
+                 weight_in: int, *, in_name: str = "input") -> int:
+    """groups | C_in, groups | C_out and weight.shape[1] * groups == C_in."""
+    groups = parse_groups(fn, groups)
+    if in_channels % groups:
+        raise ValueError(f"{fn}: `groups` (={groups}) must divide the {in_name} "
+                         f"channels (={in_channels})")
+    if out_channels % groups:
+        raise ValueError(f"{fn}: `groups` (={groups}) must divide the output "
+                         f"channels (={out_channels})")
+    if weight_in * groups != in_channels:
+        raise ValueError(
+            f"{fn}: `weight` expects {weight_in} channels per group x {groups} "
+            f"groups = {weight_in * groups} {in_name} channels, but `{in_name}` "
+            f"has {in_channels}")
+    return groups
+
+
+def check_kernel_fits(fn: str, spatial: Sequence[int], kernel: Sequence[int],
+                      padding: Sequence[tuple[int, int]],
+                      dilation: Sequence[int]) -> None:
+    padded = tuple(i + lo + hi for i, (lo, hi) in zip(spatial, padding))
+    extent = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))
+    if any(e > p for e, p in zip(extent, padded)):
+        raise ValueError(
+            f"{fn}: the (dilated) kernel {extent} is larger than the padded "
+            f"input {padded} (input {tuple(spatial)}, padding {tuple(padding)}, "
+            f"kernel {tuple(kernel)}, dilation {tuple(dilation)})")
+
+
+def check_rank(fn: str, name: str, array, ranks: Sequence[int], what: str) -> None:
+    if array.ndim not in ranks:
+        allowed = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"{fn}: `{name}` must be {allowed} {what}, got shape "
+                         f"{tuple(array.shape)}")
+
+
+def check_bias(fn: str, bias, out_channels: int) -> None:
+    if bias is None:
+        return
+    check_float(fn, "bias", bias)
+    if tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"{fn}: `bias` must have shape ({out_channels},) to match "
+                         f"the output channels, got {tuple(bias.shape)}")

@@ -1,0 +1,213 @@
+"""Explicit convolution gradients as public functions, mirroring ``torch.nn.grad``.
+
+Each function returns one VJP of a convolution as a formula you can call and
+compose (e.g. ∇ₓ ½‖k⋆x−y‖² = ``conv2d_input(x.shape, k, conv2d(x, k) - y)``),
+and each is itself differentiable with explicit rules: the VJP of an input
+gradient is a convolution and a weight gradient, and so on (see
+``jaxgrad/_kernels.py``).
+
+  conv{1,2,3}d_input / conv_input                      (∂y/∂x)ᵀ ḡ
+  conv{1,2,3}d_weight / conv_weight                    (∂y/∂w)ᵀ ḡ
+  conv_transpose{1,2,3}d_input / conv_transpose_input  the same for y = conv_transpose(x, w)
+  conv_transpose{1,2,3}d_weight / conv_transpose_weight
+
+``input_size`` and ``weight_size`` are full shapes, as in torch; the input
+size settles the leftover rows that a strided convolution never reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Sequence
+
+from . import _kernels
+from ._conv import _check_weight_rank, batch_input, conv_spec
+from ._conv_transpose import check_transpose_weight, transpose_spec
+from ._spec import check_float, check_same_dtype, conv_output_shape, int_tuple
+
+__all__ = [
+    "conv_input", "conv1d_input", "conv2d_input", "conv3d_input",
+    "conv_weight", "conv1d_weight", "conv2d_weight", "conv3d_weight",
+    "conv_transpose_input", "conv_transpose1d_input", "conv_transpose2d_input",
+    "conv_transpose3d_input",
+    "conv_transpose_weight", "conv_transpose1d_weight", "conv_transpose2d_weight",
+    "conv_transpose3d_weight",
+]
+
+
+def _shape(fn: str, name: str, value, ranks) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise TypeError(f"{fn}: `{name}` must be a shape (a tuple of ints), got "
+                        f"{value!r}")
+    shape = int_tuple(fn, name, value, len(value), minimum=0)
+    if len(shape) not in ranks:
+        allowed = " or ".join(str(r) for r in ranks)
+        raise ValueError(f"{fn}: `{name}` must be a shape of length {allowed}, got "
+                         f"{shape!r}")
+    return shape
+
+
+def _check_grad_output(fn: str, grad_output, expected: tuple[int, ...]) -> None:
+    check_float(fn, "grad_output", grad_output)
+    if tuple(grad_output.shape) != tuple(expected):
+        raise ValueError(f"{fn}: `grad_output` must have shape {tuple(expected)} "
+                         f"(the output of the forward op), got "
+                         f"{tuple(grad_output.shape)}")
+
+
+def _batched_size(shape: tuple[int, ...], n: int) -> tuple[tuple[int, ...], bool]:
+    return (shape, False) if len(shape) == n + 2 else ((1,) + shape, True)
+
+
+def _conv_input(fn, n, input_size, weight, grad_output, stride=1, padding=0,
+                dilation=1, groups=1):
+    n = _check_weight_rank(fn, weight, n)
+    size, unbatched = _batched_size(_shape(fn, "input_size", input_size,
+                                           (n + 1, n + 2)), n)
+    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
+    spec = conv_spec(fn, size[2:], weight.shape[2:], stride, padding, dilation,
+                     groups, size[1], weight.shape[0], weight.shape[1],
+                     in_name="input_size")
+    out = _conv_out_shape(size, weight.shape, spec)
+    _check_grad_output(fn, grad_output, out[1:] if unbatched else out)
+    g = grad_output[None] if unbatched else grad_output
+    x_bar = _kernels.input_grad(g, weight, spec, size[2:])
+    return x_bar[0] if unbatched else x_bar
+
+
+def _conv_out_shape(size, weight_size, spec) -> tuple[int, ...]:
+    return (size[0], weight_size[0]) + conv_output_shape(size[2:], weight_size[2:],
+                                                         spec)
+
+
+def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
+                 dilation=1, groups=1):
+    if n is None:
+        n = len(_shape(fn, "weight_size", weight_size, range(3, 64))) - 2
+    w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
+    x, unbatched = batch_input(fn, input, n)
+    check_same_dtype(fn, {"input": input, "grad_output": grad_output})
+    spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
+                     x.shape[1], w_size[0], w_size[1])
+    out = _conv_out_shape(x.shape, w_size, spec)
+    _check_grad_output(fn, grad_output, out[1:] if unbatched else out)
+    g = grad_output[None] if unbatched else grad_output
+    return _kernels.weight_grad(x, g, spec, w_size[2:])
+
+
+def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
+                          padding=0, output_padding=0, groups=1, dilation=1):
+    n = check_transpose_weight(fn, weight, n)
+    size, unbatched = _batched_size(_shape(fn, "input_size", input_size,
+                                           (n + 1, n + 2)), n)
+    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
+    spec, out = transpose_spec(fn, size[2:], weight.shape[2:], stride, padding,
+                               output_padding, groups, dilation, size[1],
+                               weight.shape)
+    expected = (size[0], weight.shape[1] * spec.groups) + out
+    _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
+    g = grad_output[None] if unbatched else grad_output
+    x_bar = _kernels.conv_core(g, weight, spec)
+    return x_bar[0] if unbatched else x_bar
+
+
+def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
+                           padding=0, output_padding=0, groups=1, dilation=1):
+    if n is None:
+        n = len(_shape(fn, "weight_size", weight_size, range(3, 64))) - 2
+    w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
+    x, unbatched = batch_input(fn, input, n)
+    check_same_dtype(fn, {"input": input, "grad_output": grad_output})
+    spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
+                               output_padding, groups, dilation, x.shape[1], w_size)
+    expected = (x.shape[0], w_size[1] * spec.groups) + out
+    _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
+    g = grad_output[None] if unbatched else grad_output
+    # y = conv_transpose(x, w) = input_grad(x, w): its weight VJP is weight_grad(ḡ, x).
+    return _kernels.weight_grad(g, x, spec, w_size[2:])
+
+
+def _public(generic, name: str, n: int | None, doc: str):
+    @functools.wraps(generic)
+    def op(*args, **kwargs):
+        return generic(name, n, *args, **kwargs)
+
+    params = list(inspect.signature(generic).parameters.values())[2:]
+    op.__signature__ = inspect.Signature(params)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    op.__module__ = __name__
+    del op.__wrapped__
+    return op
+
+
+_DOCS = {
+    "input": """Gradient of ``conv{d}`` w.r.t. its input (torch.nn.grad.{torch}).
+
+    x̄[n, c, i] = Σ_{{o,p,k: p·s + k·d = i + lo}} ḡ[n, o, p] · w[o, c, k]: a
+    transposed convolution (flipped kernel, stride as input dilation).
+
+    Args:
+      input_size: the input's full shape (N, C_in, *spatial) or (C_in, *spatial).
+      weight: (C_out, C_in/groups, *kernel).
+      grad_output: (N, C_out, *out), the cotangent of the convolution's output.
+      stride, padding, dilation, groups: as for the convolution.
+
+    Returns:
+      An array of shape ``input_size``; rows no window reads get exactly 0.
+    """,
+    "weight": """Gradient of ``conv{d}`` w.r.t. its weight (torch.nn.grad.{torch}).
+
+    w̄[o, c, k] = Σ_{{n,p}} x̂[n, c, p·s + k·d] · ḡ[n, o, p]: a correlation of the
+    padded input with the output gradient.
+
+    Args:
+      input: (N, C_in, *spatial) or (C_in, *spatial).
+      weight_size: the weight's full shape (C_out, C_in/groups, *kernel).
+      grad_output: (N, C_out, *out).
+      stride, padding, dilation, groups: as for the convolution.
+
+    Returns:
+      An array of shape ``weight_size``.
+    """,
+    "transpose_input": """Gradient of ``conv_transpose{d}`` w.r.t. its input.
+
+    The transposed convolution is the adjoint of a convolution, so its input
+    gradient is that convolution applied to ``grad_output``.
+
+    Args:
+      input_size: (N, C_in, *spatial) or (C_in, *spatial).
+      weight: (C_in, C_out/groups, *kernel).
+      grad_output: (N, C_out, *out).
+      stride, padding, output_padding, groups, dilation: as for conv_transpose.
+
+    Returns:
+      An array of shape ``input_size``.
+    """,
+    "transpose_weight": """Gradient of ``conv_transpose{d}`` w.r.t. its weight.
+
+    w̄[c, o, k] = Σ_{{n,p}} ĝ[n, o, p·s + k·d] · x[n, c, p]: the correlation of the
+    output gradient with the input.
+
+    Args:
+      input: (N, C_in, *spatial) or (C_in, *spatial).
+      weight_size: (C_in, C_out/groups, *kernel).
+      grad_output: (N, C_out, *out).
+      stride, padding, output_padding, groups, dilation: as for conv_transpose.
+
+    Returns:
+      An array of shape ``weight_size``.
+    """,
+}
+
+for _n, _suffix in ((None, ""), (1, "1d"), (2, "2d"), (3, "3d")):
+    for _kind, _generic in (("input", _conv_input), ("weight", _conv_weight),
+                            ("transpose_input", _conv_transpose_input),
+                            ("transpose_weight", _conv_transpose_weight)):
+        _stem = "conv_transpose" if _kind.startswith("transpose") else "conv"
+        _name = f"{_stem}{_suffix}_{_kind.split('_')[-1]}"
+        _doc = _DOCS[_kind].format(d=_suffix, torch=f"conv{_suffix or '2d'}_{_kind}")
+        globals()[_name] = _public(_generic, _name, _n, _doc)
+
+del _n, _suffix, _kind, _generic, _stem, _name, _doc
