@@ -68,9 +68,14 @@ def torch_conv(x, w, b, stride, padding, dilation, groups, padding_mode="zeros")
     """torch's ``nn.ConvNd`` semantics on float64 tensors; ``padding`` as torch takes it."""
     import torch
     import torch.nn.functional as F
-    n = x.ndim - 2
+    n = w.ndim - 2
     if padding_mode == "zeros":
         fn = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+        if _is_pairs(padding):
+            # torch takes no per-side pairs: pad explicitly (F.pad lists the
+            # last dim first), then convolve unpadded.
+            x = F.pad(x, [v for pair in reversed(padding) for v in pair])
+            padding = 0
         return fn(x, w, b, stride, padding, dilation, groups)
     module_cls = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[n - 1]
     module = module_cls(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]),
@@ -81,7 +86,12 @@ def torch_conv(x, w, b, stride, padding, dilation, groups, padding_mode="zeros")
     return torch.func.functional_call(module, params, (x,))
 
 
+def _is_pairs(padding) -> bool:
+    return (isinstance(padding, (tuple, list))
+            and all(isinstance(p, (tuple, list)) for p in padding))
+
+
 def torch_conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation):
     import torch.nn.functional as F
-    fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[x.ndim - 3]
+    fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[w.ndim - 3]
     return fn(x, w, b, stride, padding, output_padding, groups, dilation)
