@@ -1,0 +1,50 @@
+"""The ``jaxgrad check`` command: table rows, exit codes, usage errors."""
+
+import re
+
+import pytest
+
+from jaxgrad import _check, _cli
+
+
+def test_check_passes_and_prints_one_row_per_reference(capsys):
+    assert _cli.main(["check", "--cases", "conv1d k3 p1", "conv_transpose2d 2x2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.rstrip().endswith("PASS")]
+    assert len(rows) == 4  # two cases x (lax, torch)
+    assert rows[0].startswith("conv1d k3 p1") and " lax " in rows[0]
+    assert " torch " in rows[1]
+    assert "4 passed, 0 failed" in out
+
+
+def test_check_in_float32_compares_with_float64_references(capsys):
+    assert _cli.main(["check", "--dtype", "float32", "--no-torch",
+                      "--cases", "conv2d groups=2"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("conv2d groups=2")]
+    rel = float(row.split()[-3])
+    assert 0 < rel <= 1e-5  # float32 rounding is visible, and within tolerance
+
+
+def test_check_fails_loudly(monkeypatch, capsys):
+    monkeypatch.setattr(_check, "tolerance", lambda dtype: -1.0)
+    assert _cli.main(["check", "--no-torch", "--cases", "conv1d k3 p1"]) == 1
+    assert re.search(r"FAIL\s*$", capsys.readouterr().out, re.M)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["check", "--dtype", "int8"], "invalid choice: 'int8'"),
+    (["check", "--cases", "no such case"], "no case name contains"),
+    (["bench"], "invalid choice: 'bench'"),
+    ([], "required: command"),
+])
+def test_usage_errors_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_every_case_is_listed(capsys):
+    assert _cli.main(["check", "--list"]) == 0
+    assert capsys.readouterr().out.split("\n")[:-1] == [c.name for c in _check.CASES]
