@@ -95,8 +95,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(6.0).reshape(1, 1, 6)
-      >>> jaxgrad.conv(x, jnp.ones((1, 1, 3)), padding=1)
+      >>> x = jnp.arange(6, dtype=jnp.float32).reshape(1, 1, 6)
+      >>> jaxgrad.conv(x, jnp.ones((1, 1, 3), jnp.float32), padding=1)
       Array([[[ 1.,  3.,  6.,  9., 12.,  9.]]], dtype=float32)
     """
     return _convolve("conv", None, input, weight, bias, stride, padding, dilation,

@@ -98,7 +98,8 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
-      >>> jaxgrad.conv_transpose(jnp.ones((1, 1, 2)), jnp.ones((1, 1, 2)), stride=2)
+      >>> ones = jnp.ones((1, 1, 2), jnp.float32)
+      >>> jaxgrad.conv_transpose(ones, ones, stride=2)
       Array([[[1., 1., 1., 1.]]], dtype=float32)
     """
     return _conv_transpose("conv_transpose", None, input, weight, bias, stride,
