@@ -31,19 +31,22 @@ def batch_input(fn: str, x, n: int):
     check_rank(fn, "input", x, (n + 1, n + 2),
                f"(unbatched (C, *spatial) or batched (N, C, *spatial)) input for a "
                f"{n}-D convolution")
+    if any(size < 1 for size in x.shape[-n:]):
+        raise ValueError(f"{fn}: `input` must have non-empty spatial dims, got shape "
+                         f"{tuple(x.shape)} (only the batch may be empty)")
     return (x, False) if x.ndim == n + 2 else (x[None], True)
 
 
 def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
               in_channels: int, out_channels: int, weight_in: int,
-              *, in_name: str = "input") -> ConvSpec:
+              *, in_name: str = "input", weight_name: str = "weight") -> ConvSpec:
     """Normalise torch-style conv arguments and check them against the shapes."""
     n = len(kernel)
     stride = int_tuple(fn, "stride", stride, n, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, n, minimum=1)
     pads = parse_padding(fn, padding, n, kernel, stride, dilation)
     groups = check_groups(fn, groups, in_channels, out_channels, weight_in,
-                          in_name=in_name)
+                          in_name=in_name, weight_name=weight_name)
     check_kernel_fits(fn, spatial, kernel, pads, dilation)
     return ConvSpec(stride, pads, dilation, groups)
 

@@ -26,7 +26,8 @@ from ._spec import (ConvSpec, check_bias, check_float, check_rank,
 
 
 def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
-                   groups, dilation, in_channels: int, weight_shape,
+                   groups, dilation, in_channels: int, weight_shape, *,
+                   in_name: str = "input", weight_name: str = "weight",
                    ) -> tuple[ConvSpec, tuple[int, ...]]:
     """Check torch conv_transpose arguments; return (conv spec, output spatial shape)."""
     n = len(kernel)
@@ -50,8 +51,8 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
                          f"channels (={in_channels})")
     if weight_shape[0] != in_channels:
         raise ValueError(
-            f"{fn}: `weight` (layout (C_in, C_out/groups, *kernel)) has "
-            f"{weight_shape[0]} input channels, but `input` has {in_channels}")
+            f"{fn}: `{weight_name}` (layout (C_in, C_out/groups, *kernel)) has "
+            f"{weight_shape[0]} input channels, but `{in_name}` has {in_channels}")
     out = tuple(conv_transpose_output_size(i, k, s, p, a, d)
                 for i, k, s, p, a, d in zip(spatial, kernel, stride, pads, extra,
                                             dilation))

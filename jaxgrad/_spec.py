@@ -213,6 +213,10 @@ def check_float(fn: str, name: str, array) -> None:
 
 
 def check_same_dtype(fn: str, arrays: dict) -> None:
+    """Each non-None value is a float array, and all share one dtype."""
+    for name, a in arrays.items():
+        if a is not None:
+            check_float(fn, name, a)
     dtypes = {name: np.dtype(a.dtype).name for name, a in arrays.items()
               if a is not None}
     if len(set(dtypes.values())) > 1:
@@ -228,7 +232,8 @@ def parse_groups(fn: str, groups) -> int:
 
 
 def check_groups(fn: str, groups, in_channels: int, out_channels: int,
-                 weight_in: int, *, in_name: str = "input") -> int:
+                 weight_in: int, *, in_name: str = "input",
+                 weight_name: str = "weight") -> int:
     """groups | C_in, groups | C_out and weight.shape[1] * groups == C_in."""
     groups = parse_groups(fn, groups)
     if in_channels % groups:
@@ -239,7 +244,7 @@ def check_groups(fn: str, groups, in_channels: int, out_channels: int,
                          f"channels (={out_channels})")
     if weight_in * groups != in_channels:
         raise ValueError(
-            f"{fn}: `weight` expects {weight_in} channels per group x {groups} "
+            f"{fn}: `{weight_name}` expects {weight_in} channels per group x {groups} "
             f"groups = {weight_in * groups} {in_name} channels, but `{in_name}` "
             f"has {in_channels}")
     return groups

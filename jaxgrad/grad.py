@@ -36,12 +36,16 @@ __all__ = [
 ]
 
 
-def _shape(fn: str, name: str, value, ranks) -> tuple[int, ...]:
+def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
+    """A full shape; its length in ``ranks``, or >= 3 when ``ranks`` is None."""
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise TypeError(f"{fn}: `{name}` must be a shape (a tuple of ints), got "
                         f"{value!r}")
     shape = int_tuple(fn, name, value, len(value), minimum=0)
-    if len(shape) not in ranks:
+    if ranks is None and len(shape) < 3:
+        raise ValueError(f"{fn}: `{name}` must be a shape of length >= 3, got "
+                         f"{shape!r}")
+    if ranks is not None and len(shape) not in ranks:
         allowed = " or ".join(str(r) for r in ranks)
         raise ValueError(f"{fn}: `{name}` must be a shape of length {allowed}, got "
                          f"{shape!r}")
@@ -84,12 +88,12 @@ def _conv_out_shape(size, weight_size, spec) -> tuple[int, ...]:
 def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
                  dilation=1, groups=1):
     if n is None:
-        n = len(_shape(fn, "weight_size", weight_size, range(3, 64))) - 2
+        n = len(_shape(fn, "weight_size", weight_size)) - 2
     w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
-                     x.shape[1], w_size[0], w_size[1])
+                     x.shape[1], w_size[0], w_size[1], weight_name="weight_size")
     out = _conv_out_shape(x.shape, w_size, spec)
     _check_grad_output(fn, grad_output, out[1:] if unbatched else out)
     g = grad_output[None] if unbatched else grad_output
@@ -104,7 +108,7 @@ def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
     spec, out = transpose_spec(fn, size[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, size[1],
-                               weight.shape)
+                               weight.shape, in_name="input_size")
     expected = (size[0], weight.shape[1] * spec.groups) + out
     _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
     g = grad_output[None] if unbatched else grad_output
@@ -115,12 +119,13 @@ def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
 def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
                            padding=0, output_padding=0, groups=1, dilation=1):
     if n is None:
-        n = len(_shape(fn, "weight_size", weight_size, range(3, 64))) - 2
+        n = len(_shape(fn, "weight_size", weight_size)) - 2
     w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
-                               output_padding, groups, dilation, x.shape[1], w_size)
+                               output_padding, groups, dilation, x.shape[1], w_size,
+                               weight_name="weight_size")
     expected = (x.shape[0], w_size[1] * spec.groups) + out
     _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
     g = grad_output[None] if unbatched else grad_output
