@@ -133,20 +133,6 @@ def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
     return _kernels.weight_grad(g, x, spec, w_size[2:])
 
 
-def _public(generic, name: str, n: int | None, doc: str):
-    @functools.wraps(generic)
-    def op(*args, **kwargs):
-        return generic(name, n, *args, **kwargs)
-
-    params = list(inspect.signature(generic).parameters.values())[2:]
-    op.__signature__ = inspect.Signature(params)
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = doc
-    op.__module__ = __name__
-    del op.__wrapped__
-    return op
-
-
 _DOCS = {
     "input": """Gradient of ``conv{d}`` w.r.t. its input (torch.nn.grad.{torch}).
 
@@ -206,13 +192,35 @@ _DOCS = {
     """,
 }
 
-for _n, _suffix in ((None, ""), (1, "1d"), (2, "2d"), (3, "3d")):
-    for _kind, _generic in (("input", _conv_input), ("weight", _conv_weight),
-                            ("transpose_input", _conv_transpose_input),
-                            ("transpose_weight", _conv_transpose_weight)):
-        _stem = "conv_transpose" if _kind.startswith("transpose") else "conv"
-        _name = f"{_stem}{_suffix}_{_kind.split('_')[-1]}"
-        _doc = _DOCS[_kind].format(d=_suffix, torch=f"conv{_suffix or '2d'}_{_kind}")
-        globals()[_name] = _public(_generic, _name, _n, _doc)
+def _public(generic, name: str, n: int | None, kind: str):
+    """``generic`` with the function name and rank fixed, and its own docstring."""
+    @functools.wraps(generic)
+    def op(*args, **kwargs):
+        return generic(name, n, *args, **kwargs)
 
-del _n, _suffix, _kind, _generic, _stem, _name, _doc
+    params = list(inspect.signature(generic).parameters.values())[2:]
+    op.__signature__ = inspect.Signature(params)
+    op.__name__ = op.__qualname__ = name
+    suffix = f"{n}d" if n else ""
+    op.__doc__ = _DOCS[kind].format(d=suffix, torch=f"conv{suffix or '2d'}_{kind}")
+    op.__module__ = __name__
+    del op.__wrapped__
+    return op
+
+
+conv_input = _public(_conv_input, "conv_input", None, "input")
+conv1d_input = _public(_conv_input, "conv1d_input", 1, "input")
+conv2d_input = _public(_conv_input, "conv2d_input", 2, "input")
+conv3d_input = _public(_conv_input, "conv3d_input", 3, "input")
+conv_weight = _public(_conv_weight, "conv_weight", None, "weight")
+conv1d_weight = _public(_conv_weight, "conv1d_weight", 1, "weight")
+conv2d_weight = _public(_conv_weight, "conv2d_weight", 2, "weight")
+conv3d_weight = _public(_conv_weight, "conv3d_weight", 3, "weight")
+conv_transpose_input = _public(_conv_transpose_input, "conv_transpose_input", None, "transpose_input")
+conv_transpose1d_input = _public(_conv_transpose_input, "conv_transpose1d_input", 1, "transpose_input")
+conv_transpose2d_input = _public(_conv_transpose_input, "conv_transpose2d_input", 2, "transpose_input")
+conv_transpose3d_input = _public(_conv_transpose_input, "conv_transpose3d_input", 3, "transpose_input")
+conv_transpose_weight = _public(_conv_transpose_weight, "conv_transpose_weight", None, "transpose_weight")
+conv_transpose1d_weight = _public(_conv_transpose_weight, "conv_transpose1d_weight", 1, "transpose_weight")
+conv_transpose2d_weight = _public(_conv_transpose_weight, "conv_transpose2d_weight", 2, "transpose_weight")
+conv_transpose3d_weight = _public(_conv_transpose_weight, "conv_transpose3d_weight", 3, "transpose_weight")
