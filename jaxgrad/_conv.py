@@ -12,7 +12,7 @@ from ._spec import (ConvSpec, check_bias, check_float, check_groups,
                     pad_source_index, parse_padding, parse_padding_mode)
 
 
-def _check_weight_rank(fn: str, weight, n: int | None) -> int:
+def check_weight_rank(fn: str, weight, n: int | None) -> int:
     check_float(fn, "weight", weight)
     if n is None:
         if weight.ndim < 3:
@@ -108,7 +108,7 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
 def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
               dilation, groups, padding_mode):
-    n = _check_weight_rank(fn, weight, n)
+    n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
     check_bias(fn, bias, weight.shape[0])

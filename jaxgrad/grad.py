@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Sequence
 
 from . import _kernels
-from ._conv import _check_weight_rank, batch_input, conv_spec
+from ._conv import check_weight_rank, batch_input, conv_spec
 from ._conv_transpose import check_transpose_weight, transpose_spec
 from ._spec import check_float, check_same_dtype, conv_output_shape, int_tuple
 
@@ -52,12 +52,17 @@ def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
     return shape
 
 
-def _check_grad_output(fn: str, grad_output, expected: tuple[int, ...]) -> None:
+def _batched_grad_output(fn: str, grad_output, expected: tuple[int, ...],
+                         unbatched: bool):
+    """Check ``grad_output`` has the forward output's (batched) shape; return it batched."""
     check_float(fn, "grad_output", grad_output)
+    if unbatched:
+        expected = expected[1:]
     if tuple(grad_output.shape) != tuple(expected):
         raise ValueError(f"{fn}: `grad_output` must have shape {tuple(expected)} "
                          f"(the output of the forward op), got "
                          f"{tuple(grad_output.shape)}")
+    return grad_output[None] if unbatched else grad_output
 
 
 def _batched_size(shape: tuple[int, ...], n: int) -> tuple[tuple[int, ...], bool]:
@@ -66,7 +71,7 @@ def _batched_size(shape: tuple[int, ...], n: int) -> tuple[tuple[int, ...], bool
 
 def _conv_input(fn, n, input_size, weight, grad_output, stride=1, padding=0,
                 dilation=1, groups=1):
-    n = _check_weight_rank(fn, weight, n)
+    n = check_weight_rank(fn, weight, n)
     size, unbatched = _batched_size(_shape(fn, "input_size", input_size,
                                            (n + 1, n + 2)), n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
@@ -74,8 +79,7 @@ def _conv_input(fn, n, input_size, weight, grad_output, stride=1, padding=0,
                      groups, size[1], weight.shape[0], weight.shape[1],
                      in_name="input_size")
     out = _conv_out_shape(size, weight.shape, spec)
-    _check_grad_output(fn, grad_output, out[1:] if unbatched else out)
-    g = grad_output[None] if unbatched else grad_output
+    g = _batched_grad_output(fn, grad_output, out, unbatched)
     x_bar = _kernels.input_grad(g, weight, spec, size[2:])
     return x_bar[0] if unbatched else x_bar
 
@@ -95,8 +99,7 @@ def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
                      x.shape[1], w_size[0], w_size[1], weight_name="weight_size")
     out = _conv_out_shape(x.shape, w_size, spec)
-    _check_grad_output(fn, grad_output, out[1:] if unbatched else out)
-    g = grad_output[None] if unbatched else grad_output
+    g = _batched_grad_output(fn, grad_output, out, unbatched)
     return _kernels.weight_grad(x, g, spec, w_size[2:])
 
 
@@ -110,8 +113,7 @@ def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
                                output_padding, groups, dilation, size[1],
                                weight.shape, in_name="input_size")
     expected = (size[0], weight.shape[1] * spec.groups) + out
-    _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
-    g = grad_output[None] if unbatched else grad_output
+    g = _batched_grad_output(fn, grad_output, expected, unbatched)
     x_bar = _kernels.conv_core(g, weight, spec)
     return x_bar[0] if unbatched else x_bar
 
@@ -127,8 +129,7 @@ def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
                                output_padding, groups, dilation, x.shape[1], w_size,
                                weight_name="weight_size")
     expected = (x.shape[0], w_size[1] * spec.groups) + out
-    _check_grad_output(fn, grad_output, expected[1:] if unbatched else expected)
-    g = grad_output[None] if unbatched else grad_output
+    g = _batched_grad_output(fn, grad_output, expected, unbatched)
     # y = conv_transpose(x, w) = input_grad(x, w): its weight VJP is weight_grad(ḡ, x).
     return _kernels.weight_grad(g, x, spec, w_size[2:])
 
