@@ -70,7 +70,7 @@ def conv_core(x, w, spec: ConvSpec):
 
 
 def _conv_core_fwd(x, w, spec):
-    return _conv_impl(x, w, spec), (x, w)
+    return conv_core(x, w, spec), (x, w)
 
 
 def _conv_core_bwd(spec, residuals, g):
@@ -130,7 +130,7 @@ def input_grad(g, w, spec: ConvSpec, in_spatial: tuple[int, ...]):
 
 
 def _input_grad_fwd(g, w, spec, in_spatial):
-    return _input_grad_impl(g, w, spec, in_spatial), (g, w)
+    return input_grad(g, w, spec, in_spatial), (g, w)
 
 
 def _input_grad_bwd(spec, in_spatial, residuals, ct):
@@ -179,7 +179,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel: tuple[int, ...]):
 
 
 def _weight_grad_fwd(x, g, spec, kernel):
-    return _weight_grad_impl(x, g, spec, kernel), (x, g)
+    return weight_grad(x, g, spec, kernel), (x, g)
 
 
 def _weight_grad_bwd(spec, kernel, residuals, ct):
@@ -219,7 +219,7 @@ def _sum_to_channels(g, shape: tuple[int, ...]):
 
 
 def _sum_to_channels_fwd(g, shape):
-    return _sum_impl(g), None
+    return _sum_to_channels(g, shape), None
 
 
 def _sum_to_channels_bwd(shape, _, ct):
@@ -240,7 +240,7 @@ def _broadcast_impl(b, shape):
 
 
 def _broadcast_channels_fwd(b, shape):
-    return _broadcast_impl(b, shape), None
+    return broadcast_channels(b, shape), None
 
 
 def _broadcast_channels_bwd(shape, _, ct):
@@ -261,7 +261,7 @@ def _add_bias_impl(y, b):
 
 
 def _add_bias_fwd(y, b):
-    return _add_bias_impl(y, b), None
+    return add_bias(y, b), None
 
 
 def _add_bias_bwd(_, g):
@@ -302,7 +302,7 @@ def _gather_axis(x, axis: int, index: tuple[int, ...], size: int):
 
 
 def _gather_axis_fwd(x, axis, index, size):
-    return _gather_impl(x, axis, index), None
+    return _gather_axis(x, axis, index, size), None
 
 
 def _gather_axis_bwd(axis, index, size, _, ct):
@@ -319,7 +319,7 @@ def scatter_axis(g, axis: int, index: tuple[int, ...], size: int):
 
 
 def _scatter_axis_fwd(g, axis, index, size):
-    return _scatter_impl(g, axis, index, size), None
+    return scatter_axis(g, axis, index, size), None
 
 
 def _scatter_axis_bwd(axis, index, size, _, ct):

@@ -243,3 +243,37 @@ def test_hand_computed_input_gradient():
     x_bar = jaxgrad.grad.conv2d_input((1, 1, 3, 3), w, jnp.ones((1, 1, 2, 2)))
     expected = [[1, 3, 2], [4, 10, 6], [3, 7, 4]]
     np.testing.assert_array_equal(np.asarray(x_bar)[0, 0], expected)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("lax's own autodiff rule for conv_general_dilated was used")
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_no_order_uses_lax_autodiff_of_the_convolution(rng, monkeypatch, order):
+    """Every derivative, to third order, runs the hand-written rules only.
+
+    The fwd rules must return the custom op itself (not its lax body): an outer
+    differentiation then sees the custom op, never conv_general_dilated.
+    """
+    from jax._src.interpreters import ad
+    from jax._src.lax.convolution import conv_general_dilated_p as conv_p
+
+    for table in (ad.primitive_jvps, ad.primitive_transposes, ad.fancy_transposes):
+        if conv_p in table:
+            monkeypatch.setitem(table, conv_p, _refuse)
+    x = jnp.asarray(rng.standard_normal((2, 2, 7, 6)))
+    w = jnp.asarray(rng.standard_normal((4, 1, 3, 2)))
+    b = jnp.asarray(rng.standard_normal((4,)))
+
+    def f(x, w, b):  # conv, bias, padding mode, transposed conv: every kernel
+        y = jaxgrad.conv2d(x, w, b, stride=2, padding=1, groups=2,
+                           padding_mode="reflect")
+        return jnp.sum(jnp.sin(jaxgrad.conv_transpose2d(y, w, None, stride=2,
+                                                        groups=2)))
+
+    for _ in range(order):
+        f = (lambda g: lambda x, w, b: jnp.sum(
+            jnp.cos(jnp.concatenate([a.ravel() for a in g(x, w, b)]))))(
+                jax.grad(f, argnums=(0, 1, 2)))
+    assert np.isfinite(float(f(x, w, b)))
