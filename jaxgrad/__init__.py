@@ -11,15 +11,51 @@ from ._conv_transpose import conv_transpose2d as conv_transpose2d
 from ._conv_transpose import conv_transpose3d as conv_transpose3d
 
 # --- linear, activation and loss exports ---
+from ._activation import gelu as gelu
+from ._activation import leaky_relu as leaky_relu
+from ._activation import log_softmax as log_softmax
+from ._activation import relu as relu
+from ._activation import sigmoid as sigmoid
+from ._activation import softmax as softmax
+from ._activation import tanh as tanh
+from ._linear import linear as linear
+from ._loss import cross_entropy as cross_entropy
+from ._loss import mse_loss as mse_loss
+from ._loss import nll_loss as nll_loss
 # --- pooling exports ---
+from ._pool import max_pool1d as max_pool1d
+from ._pool import max_pool2d as max_pool2d
+from ._pool import max_pool3d as max_pool3d
+from ._pool import avg_pool1d as avg_pool1d
+from ._pool import avg_pool2d as avg_pool2d
+from ._pool import avg_pool3d as avg_pool3d
+from ._pool import adaptive_max_pool1d as adaptive_max_pool1d
+from ._pool import adaptive_max_pool2d as adaptive_max_pool2d
+from ._pool import adaptive_max_pool3d as adaptive_max_pool3d
+from ._pool import adaptive_avg_pool1d as adaptive_avg_pool1d
+from ._pool import adaptive_avg_pool2d as adaptive_avg_pool2d
+from ._pool import adaptive_avg_pool3d as adaptive_avg_pool3d
 # --- gradient tool exports ---
+from ._function import Function as Function
+from ._function import FunctionCtx as FunctionCtx
+from ._hooks import hook as hook
+from ._hooks import print_grad as print_grad
+from ._hooks import reverse_grad as reverse_grad
+from ._hooks import scale_grad as scale_grad
 
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "grad",
     # --- linear, activation and loss names ---
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
+    "mse_loss", "nll_loss", "cross_entropy",
     # --- pooling names ---
+    "max_pool1d", "max_pool2d", "max_pool3d",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     # --- gradient tool names ---
+    "Function", "FunctionCtx", "hook", "print_grad", "reverse_grad", "scale_grad",
 ]
 __version__ = "0.1.0"

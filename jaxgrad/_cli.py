@@ -1,8 +1,13 @@
 """The ``jaxgrad`` console command.
 
   jaxgrad check [--dtype DTYPE] [--no-torch] [--cases SUBSTRING ...] [--list]
+  jaxgrad bench [--suite quick|full] [--cases NAME ...] [--dtype DTYPE] ...
 
-Exit status: 0 when every row passes, 1 when any fails, 2 for a usage error.
+``check`` compares every op and gradient with lax autodiff and torch; exit
+status 0 when every row passes, 1 when any fails. ``bench`` times gradients
+(jaxgrad, lax autodiff, torch) in a child process; see ``bench/README.md``;
+exit status 0, or 1 when a jaxgrad result is wrong. Usage errors exit with
+status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,9 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jaxgrad_bench import _launch as bench_launch
+from jaxgrad_bench import _options as bench_options
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The ``jaxgrad`` parser and its ``bench`` subparser (for its usage errors)."""
+    parser = bench_options.UsageParser(
         prog="jaxgrad", description="Explicit convolution VJPs for JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
@@ -25,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--cases", nargs="+", metavar="SUBSTRING",
                        help="run only cases whose name contains one of these")
     check.add_argument("--list", action="store_true", help="list the cases and exit")
-    return parser
+    bench = commands.add_parser(
+        "bench", help="time gradients: jaxgrad vs jax.grad vs torch",
+        description=bench_options.DESCRIPTION)
+    bench_options.add_arguments(bench)
+    return parser, bench
 
 
 def _check(args, parser) -> int:
@@ -61,10 +74,13 @@ def _check(args, parser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser, bench = _parsers()
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args, parser)
+    if args.command == "bench":
+        bench_options.check(args, bench.error)
+        return bench_launch.dispatch(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2
 

@@ -1,4 +1,7 @@
-"""The ``jaxgrad check`` command: table rows, exit codes, usage errors."""
+"""The ``jaxgrad`` command and ``jaxgrad check``: table rows, exit codes, usage errors.
+
+``jaxgrad bench`` is tested in ``test_bench_cli.py``.
+"""
 
 import re
 
@@ -35,14 +38,15 @@ def test_check_fails_loudly(monkeypatch, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["check", "--dtype", "int8"], "invalid choice: 'int8'"),
     (["check", "--cases", "no such case"], "no case name contains"),
-    (["bench"], "invalid choice: 'bench'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "required: command"),
 ])
-def test_usage_errors_exit_2(capsys, argv, message):
+def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         _cli.main(argv)
     assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("jaxgrad")
 
 
 def test_every_case_is_listed(capsys):

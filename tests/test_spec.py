@@ -382,3 +382,259 @@ def test_conv_output_shape_by_hand():
     """
     spec = _spec.ConvSpec((2, 3), ((1, 1), (0, 2)), (1, 2), 1)
     assert _spec.conv_output_shape((7, 8), (3, 2), spec) == (4, 3)
+
+
+# ==========================================================================
+# Pooling: output sizes, window tables, divisors, adaptive bins, parsers.
+
+
+def pool_windows_by_search(size: int, kernel: int, stride: int, padding: int,
+                           dilation: int, ceil_mode: bool) -> list[int]:
+    """Window starts (input coordinates) by search, as torch's docs describe them.
+
+    Without ceil_mode: every window that fits in the padded input. With it,
+    one more window if padded rows are left after the last one that fits and
+    that window starts inside the input or the left padding.
+    """
+    lo_start, padded = -padding, size + 2 * padding
+    extent = dilation * (kernel - 1) + 1
+    starts = [lo_start + k * stride for k in range(padded)
+              if k * stride + extent <= padded]
+    unreached = padded - (starts[-1] + padding + extent)
+    if ceil_mode and unreached > 0 and starts[-1] + stride < size:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def _pool_grid():
+    for size, kernel, stride, dilation in itertools.product(
+            range(1, 10), range(1, 5), range(1, 5), range(1, 4)):
+        for padding in range(kernel // 2 + 1):
+            if dilation * (kernel - 1) + 1 <= size + 2 * padding:
+                yield size, kernel, stride, padding, dilation
+
+
+def test_pool_output_size_by_enumeration():
+    """Both modes agree with counting windows over a grid where the kernel fits."""
+    for size, kernel, stride, padding, dilation in _pool_grid():
+        for ceil_mode in (False, True):
+            args = (size, kernel, stride, padding, dilation, ceil_mode)
+            assert _spec.pool_output_size(*args) == len(pool_windows_by_search(*args)), args
+
+
+# (I, K, s, p, d, ceil_mode, O) worked out by hand; span = I + 2p - d(K-1) - 1.
+@pytest.mark.parametrize("size,kernel,stride,padding,dilation,ceil_mode,out", [
+    (7, 3, 2, 1, 1, False, 4),   # span 6: 6//2 + 1 = 4
+    (8, 3, 2, 1, 1, False, 4),   # span 7: 7//2 + 1 = 4
+    (8, 3, 2, 1, 1, True, 5),    # ceil(7/2) + 1 = 5; start 4*2 = 8 < 8+1 keeps it
+    (9, 2, 2, 1, 1, True, 5),    # span 9: ceil 5 -> 6, start 5*2 = 10 >= 9+1 drops
+    (5, 2, 2, 1, 1, True, 3),    # span 5: ceil 3 -> 4, start 3*2 = 6 >= 5+1 drops
+    (5, 2, 2, 0, 1, True, 3),    # span 3: ceil 2 -> 3, start 4 < 5 keeps
+    (3, 4, 4, 0, 1, True, 1),    # span -1: ceil 0 -> 1, start 0 < 3 keeps (overhangs)
+    (3, 4, 4, 0, 1, False, 0),   # span -1: -1//4 + 1 = 0 (too small)
+    (9, 3, 1, 0, 3, False, 3),   # K' = 7: span 2 -> 3
+    (10, 2, 3, 1, 4, True, 4),   # K' = 5: span 7: ceil(7/3) = 3 -> 4, start 9 < 11 keeps
+])
+def test_pool_output_size_by_hand(size, kernel, stride, padding, dilation,
+                                  ceil_mode, out):
+    assert _spec.pool_output_size(size, kernel, stride, padding, dilation,
+                                  ceil_mode) == out
+
+
+def test_pool_windows_by_hand():
+    """Window o reads rows o*s - p + j*d; entries outside [0, I) are padding."""
+    win = _spec.pool_windows(6, 3, 2, 1, 1, 4)
+    assert win.index == ((-1, 0, 1), (1, 2, 3), (3, 4, 5), (5, 6, 7))
+    assert win.out == 4 and win.taps == 3 and win.pad == (1, 2)
+    assert win.valid().tolist() == [[False, True, True], [True] * 3, [True] * 3,
+                                    [True, False, False]]
+    assert win.progression == (-1, 2, 1)
+    dilated = _spec.pool_windows(5, 2, 1, 1, 3, 3)
+    assert dilated.index == ((-1, 2), (0, 3), (1, 4)) and dilated.progression == (-1, 1, 3)
+
+
+def test_pool_windows_match_search():
+    """Rows of every window equal start + j*d for the searched starts."""
+    for size, kernel, stride, padding, dilation in _pool_grid():
+        for ceil_mode in (False, True):
+            starts = pool_windows_by_search(size, kernel, stride, padding, dilation,
+                                            ceil_mode)
+            win = _spec.pool_windows(size, kernel, stride, padding, dilation,
+                                     len(starts))
+            expected = tuple(tuple(a + j * dilation for j in range(kernel))
+                             for a in starts)
+            assert win.index == expected and win.size == size
+
+
+@pytest.mark.parametrize("size,out,expected", [
+    (5, 3, ((0, 2), (1, 4), (3, 5))),            # 5/3: overlapping bins
+    (7, 4, ((0, 2), (1, 4), (3, 6), (5, 7))),
+    (10, 3, ((0, 4), (3, 7), (6, 10))),
+    (1, 4, ((0, 1),) * 4),                       # upsampling repeats the row
+    (3, 7, ((0, 1), (0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 3))),
+    (6, 3, ((0, 2), (2, 4), (4, 6))),            # divides: no overlap
+    (4, 1, ((0, 4),)),                           # global
+    (4, 0, ()),                                  # empty output
+])
+def test_adaptive_bins_by_hand(size, out, expected):
+    assert _spec.adaptive_bins(size, out) == expected
+
+
+def test_adaptive_bins_match_float_formula():
+    """[floor(o*I/O), ceil((o+1)*I/O)), compared with float arithmetic."""
+    for size, out in itertools.product(range(1, 25), range(1, 25)):
+        expected = tuple((int(np.floor(o * size / out)), int(np.ceil((o + 1) * size / out)))
+                         for o in range(out))
+        assert _spec.adaptive_bins(size, out) == expected, (size, out)
+
+
+def test_adaptive_windows_fill_short_bins():
+    """5 -> 3 has bins of 2, 3, 2 rows; short bins are filled with I (invalid)."""
+    win = _spec.adaptive_windows(5, 3)
+    assert win.index == ((0, 1, 5), (1, 2, 3), (3, 4, 5))
+    assert win.valid().sum(axis=1).tolist() == [2, 3, 2]
+    assert win.pad == (0, 1) and win.progression is None
+    assert _spec.adaptive_windows(6, 3).progression == (0, 2, 1)   # tiles
+    assert _spec.adaptive_windows(4, 1).progression == (0, 4, 1)   # one window: step J
+    assert _spec.adaptive_windows(1, 4).progression is None        # step 0
+    empty = _spec.adaptive_windows(4, 0)
+    assert empty.out == 0 and empty.taps == 1 and empty.pad == (0, 0)
+    assert empty.progression is None and empty.table().shape == (0, 1)
+
+
+# (I, K, s, p, O, count_include_pad, divisors), by hand: window [a, a+K), a = o*s - p.
+@pytest.mark.parametrize("size,kernel,stride,padding,out,include,expected", [
+    # I=6, K=3, s=2, p=1, ceil: windows [-1,2) [1,4) [3,6) [5,8); padded end 7.
+    (6, 3, 2, 1, 4, True, (3, 3, 3, 2)),
+    (6, 3, 2, 1, 4, False, (2, 3, 3, 1)),
+    # I=5, K=2, s=2, p=0, ceil: [0,2) [2,4) [4,6): the last overhangs past 5.
+    (5, 2, 2, 0, 3, True, (2, 2, 1)),
+    (5, 2, 2, 0, 3, False, (2, 2, 1)),
+    # I=4, K=4, s=3, p=2, ceil: [-2,2) [1,5) [4,8); padded end 6.
+    (4, 4, 3, 2, 3, True, (4, 4, 2)),
+    (4, 4, 3, 2, 3, False, (2, 3, 0)),
+])
+def test_avg_pool_divisors_by_hand(size, kernel, stride, padding, out, include,
+                                   expected):
+    assert _spec.avg_pool_divisors(size, kernel, stride, padding, out,
+                                   include) == expected
+
+
+def test_avg_pool_divisors_by_counting():
+    """Rows of [a, a+K) inside [-p, I+p) (with padding) or [0, I) (without)."""
+    for size, kernel, stride, padding, _ in _pool_grid():
+        for ceil_mode in (False, True):
+            starts = pool_windows_by_search(size, kernel, stride, padding, 1,
+                                            ceil_mode)
+            for include in (False, True):
+                lo, hi = (-padding, size + padding) if include else (0, size)
+                expected = tuple(sum(lo <= a + j < hi for j in range(kernel))
+                                 for a in starts)
+                assert _spec.avg_pool_divisors(size, kernel, stride, padding,
+                                               len(starts), include) == expected
+
+
+def test_pool_spec_divisor_and_shapes():
+    """D is the outer product of the per-dim divisors, or the override."""
+    wins = (_spec.adaptive_windows(5, 3), _spec.adaptive_windows(4, 2))
+    spec = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
+    assert spec.in_spatial == (5, 4) and spec.out_spatial == (3, 2)
+    assert spec.divisor().tolist() == [[4, 4], [6, 6], [4, 4]]
+    override = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)), -7)
+    assert override.divisor().tolist() == [[-7, -7]] * 3
+    same = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
+    assert hash(spec) == hash(same) and spec == same
+    with pytest.raises(AttributeError):
+        spec.divisor_override = 3
+
+
+def test_windows_reach_input():
+    """A dilated window that skips over a tiny input holds only padding."""
+    ok = _spec.pool_windows(5, 2, 1, 1, 2, 4)
+    _spec.check_windows_reach_input("f", (ok,), "settings")
+    # I=1, K=2, p=1, d=2: taps at -1 and 1, neither is row 0.
+    bad = _spec.pool_windows(1, 2, 1, 1, 2, 1)
+    with pytest.raises(ValueError, match=r"^f: window 0 of spatial dim 1 holds only "
+                       r"padding .*`padding` or `dilation`"):
+        _spec.check_windows_reach_input("f", (ok, bad), "settings")
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True)])
+def test_parse_bool_accepts(value):
+    assert _spec.parse_bool("f", "flag", value) is bool(value)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "True", 1.0])
+def test_parse_bool_rejects(value):
+    with pytest.raises(TypeError, match=r"^f: `flag` must be a bool, got"):
+        _spec.parse_bool("f", "flag", value)
+
+
+@pytest.mark.parametrize("stride,expected", [
+    (None, (3, 2)), ((), (3, 2)), ([], (3, 2)), (1, (1, 1)), ((2, 1), (2, 1)),
+])
+def test_parse_pool_stride(stride, expected):
+    """None (and torch's empty default) mean the kernel size."""
+    assert _spec.parse_pool_stride("f", stride, (3, 2)) == expected
+
+
+@pytest.mark.parametrize("stride,exc", [(0, ValueError), ((1, 2, 3), ValueError),
+                                        (1.5, TypeError), ("2", TypeError)])
+def test_parse_pool_stride_rejects(stride, exc):
+    with pytest.raises(exc, match=r"^f: `stride`"):
+        _spec.parse_pool_stride("f", stride, (3, 2))
+
+
+def test_check_pool_padding():
+    """2p <= K per dim: padding 1 fits kernel 2 and 3, not kernel 1."""
+    _spec.check_pool_padding("f", (1, 1), (2, 3))
+    _spec.check_pool_padding("f", (0, 2), (1, 4))
+    with pytest.raises(ValueError, match=r"^f: `padding` must be at most half of "
+                       r"`kernel_size`, got padding \(1, 2\) and kernel_size \(2, 3\)"):
+        _spec.check_pool_padding("f", (1, 2), (2, 3))
+
+
+@pytest.mark.parametrize("value,expected", [(None, None), (3, 3), (-2, -2),
+                                            (np.int64(5), 5)])
+def test_parse_divisor_override(value, expected):
+    assert _spec.parse_divisor_override("f", value) == expected
+
+
+@pytest.mark.parametrize("value,exc,message", [
+    (0, ValueError, "must be non-zero, got 0"),
+    (2.0, TypeError, "must be an int"),
+    (True, TypeError, "must be an int, got bool"),
+])
+def test_parse_divisor_override_rejects(value, exc, message):
+    with pytest.raises(exc, match=rf"^f: `divisor_override` {message}"):
+        _spec.parse_divisor_override("f", value)
+
+
+def test_check_pool_output():
+    _spec.check_pool_output("f", (5, 5), (1, 3), "settings")
+    with pytest.raises(ValueError, match=r"^f: the output would be empty: input "
+                       r"\(5, 5\) with settings gives output size \(0, 3\)"):
+        _spec.check_pool_output("f", (5, 5), (0, 3), "settings")
+
+
+@pytest.mark.parametrize("output_size,allow_none,expected", [
+    (3, False, (3, 3)), ((4,), False, (4,)), ((2, 0), False, (2, 0)),
+    ((None, 2), True, (7, 2)), ((None, None), True, (7, 5)), ([1, None], True, (1, 5)),
+    (np.int64(2), True, (2, 2)),
+])
+def test_parse_output_size(output_size, allow_none, expected):
+    """None keeps the input size (2-D and 3-D only, as torch)."""
+    spatial = (7, 5) if len(expected) == 2 else (7,)
+    assert _spec.parse_output_size("f", output_size, spatial,
+                                   allow_none=allow_none) == expected
+
+
+@pytest.mark.parametrize("output_size,allow_none,exc", [
+    (None, True, TypeError), (None, False, TypeError), ((None, 2), False, TypeError),
+    ((1, 2, 3), True, ValueError), ((1, 2, 3), False, ValueError),
+    (-1, True, ValueError), ((2, -1), True, ValueError), (1.5, True, TypeError),
+    ((1.0, None), True, TypeError), ("2", False, TypeError),
+], ids=str)
+def test_parse_output_size_rejects(output_size, allow_none, exc):
+    with pytest.raises(exc, match=r"^f: `output_size`"):
+        _spec.parse_output_size("f", output_size, (7, 5), allow_none=allow_none)

@@ -1,0 +1,69 @@
+"""The timing protocol, in one place.
+
+Every measurement in the harness goes through :func:`time_interleaved`:
+
+1. Each call is compiled before it gets here (JAX: ``jit(...).lower().compile()``).
+2. Warm-up: every call runs ``warmup`` times untimed (caches, allocator pools,
+   oneDNN primitive creation, lazy initialisation).
+3. ``repeats`` rounds; in each round every call runs once, timed with
+   ``time.perf_counter`` around the call. The order rotates from round to
+   round, so that the implementations are interleaved and none always runs
+   right after another (or first, after the pause between rounds).
+4. Each call synchronises before returning (``jax.block_until_ready``,
+   ``torch.cuda.synchronize``), so the timer covers the work, not its dispatch.
+5. Python's garbage collector is off while timing.
+
+The caller summarises the samples (median and minimum, ``_stats``).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Hashable, Mapping
+
+WARMUP = 2
+MIN_REPEATS = 10  # the protocol's minimum; fewer are allowed for smoke runs
+
+
+def rotations(keys: list, repeats: int) -> list[list]:
+    """The order of the calls in each round: ``keys`` rotated by the round index.
+
+    >>> rotations(["a", "b", "c"], 4)
+    [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b'], ['a', 'b', 'c']]
+    """
+    return [keys[r % len(keys):] + keys[:r % len(keys)] for r in range(repeats)]
+
+
+def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
+                     warmup: int = WARMUP, repeats: int = MIN_REPEATS,
+                     clock: Callable[[], float] = time.perf_counter,
+                     ) -> dict[Hashable, list[float]]:
+    """Time every call ``repeats`` times, interleaved, after ``warmup`` runs each.
+
+    Args:
+      calls: zero-argument callables that run one computation to completion
+        (synchronised).
+      warmup: untimed runs of each call first.
+      repeats: timed runs of each call.
+      clock: a monotonic clock in seconds.
+
+    Returns:
+      For every key of ``calls``, its ``repeats`` durations in seconds.
+    """
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    samples: dict[Hashable, list[float]] = {key: [] for key in calls}
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for order in rotations(list(calls), repeats):
+            for key in order:
+                start = clock()
+                calls[key]()
+                samples[key].append(clock() - start)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return samples

@@ -1,0 +1,537 @@
+"""Activations with PyTorch's semantics and explicit, twice-differentiable VJPs.
+
+  relu, leaky_relu, sigmoid, tanh, gelu     elementwise:  y = f(x)
+  softmax, log_softmax                      along one axis ``dim``
+
+Elementwise notation: f is the activation, f′ and f″ its first and second
+derivatives, g the output cotangent, ḡ the cotangent of the backward's output.
+Every elementwise op is one instance of a two-op family:
+
+  apply(x)            = f(x)           VJP:  x̄ = scale(x, g) = g·f′(x)
+  scale(x, g)         = g·f′(x)        VJP:  (x̄, ḡ̄) = (ḡ·g·f″(x), scale(x, ḡ))
+
+so grad-of-grad runs only these hand-written rules. The derivative at the
+kinks follows torch: relu′(0) = 0, leaky_relu′(0) = negative_slope, and a NaN
+input has relu′ = 1, leaky_relu′ = negative_slope (torch tests ``y <= 0`` /
+``x > 0``). Half-precision inputs are computed in float32 and cast back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ._spec import check_float
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def compute_dtype(x):
+    """float32 for half types (their math is done in float32), else x's dtype."""
+    return jnp.float32 if jnp.dtype(x.dtype) in _HALF else x.dtype
+
+
+# --------------------------------------------------------------------------
+# The generic elementwise family.
+
+
+@dataclasses.dataclass(frozen=True)
+class Elementwise:
+    """An activation f with f′ and f″, each called as ``fn(x, *params)``.
+
+    ``d2f=None`` declares f″ ≡ 0 (piecewise linear f): the second-order rule
+    then returns exact zeros, as torch does, even where g·ḡ is not finite.
+    """
+
+    name: str
+    f: Callable
+    df: Callable
+    d2f: Callable | None
+
+
+def _call(fn: Callable, x, params: tuple):
+    return fn(x.astype(compute_dtype(x)), *params).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def apply_elementwise(fn: Elementwise, params: tuple, x):
+    """y = f(x, *params) with VJP x̄ = g·f′(x)."""
+    return _call(fn.f, x, params)
+
+
+def _apply_fwd(fn, params, x):
+    return apply_elementwise(fn, params, x), x
+
+
+def _apply_bwd(fn, params, x, g):
+    return (scale_derivative(fn, params, x, g),)
+
+
+apply_elementwise.defvjp(_apply_fwd, _apply_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def scale_derivative(fn: Elementwise, params: tuple, x, g):
+    """z = g·f′(x): the backward of ``apply_elementwise``."""
+    return g * _call(fn.df, x, params)
+
+
+def _scale_fwd(fn, params, x, g):
+    return scale_derivative(fn, params, x, g), (x, g)
+
+
+def _scale_bwd(fn, params, residuals, ct):
+    # z_i = g_i·f′(x_i):  ∂z_i/∂x_i = g_i·f″(x_i),  ∂z_i/∂g_i = f′(x_i).
+    x, g = residuals
+    if fn.d2f is None:
+        x_bar = jnp.zeros_like(x)
+    else:
+        x_bar = ct * g * _call(fn.d2f, x, params)
+    return x_bar, scale_derivative(fn, params, x, ct)
+
+
+scale_derivative.defvjp(_scale_fwd, _scale_bwd)
+
+
+# --------------------------------------------------------------------------
+# The activations: f, f′, f″ written out.
+
+
+def _relu(x):
+    # x < 0 (not x <= 0) keeps -0.0 and NaN as they are, like torch.
+    return jnp.where(x < 0, jnp.zeros_like(x), x)
+
+
+def _relu_grad(x):
+    # 0 at x <= 0, 1 elsewhere: exactly 0 at 0, and 1 at NaN (NaN <= 0 is false).
+    return jnp.where(x <= 0, jnp.zeros_like(x), jnp.ones_like(x))
+
+
+def _leaky_relu(x, slope: float):
+    return jnp.where(x > 0, x, x * slope)
+
+
+def _leaky_relu_grad(x, slope: float):
+    return jnp.where(x > 0, jnp.ones_like(x), jnp.full_like(x, slope))
+
+
+def _sigmoid(x):
+    # σ(x) = 1/(1+e^{-x}) for x >= 0 and e^{x}/(1+e^{x}) for x < 0: both use
+    # e^{-|x|} <= 1, so nothing overflows.
+    e = jnp.exp(-jnp.abs(x))
+    return jnp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_grad(x):
+    s = _sigmoid(x)
+    return s * (1 - s)            # σ′ = σ(1-σ), as torch computes it from σ
+
+
+def _sigmoid_grad2(x):
+    s = _sigmoid(x)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _tanh_grad(x):
+    t = jnp.tanh(x)
+    return 1 - t * t
+
+
+def _tanh_grad2(x):
+    t = jnp.tanh(x)
+    return -2 * t * (1 - t * t)
+
+
+# Exact GELU: f = x·Φ(x), Φ the standard normal CDF, φ its density.
+#   f′ = Φ + x·φ            f″ = 2φ + x·φ′ = (2 - x²)·φ      (φ′ = -x·φ)
+# Φ via erfc so that Φ(x) is accurate (not 1 - 1) for very negative x.
+_INV_SQRT2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _normal_cdf(x):
+    return 0.5 * jax.scipy.special.erfc(-x * _INV_SQRT2)
+
+
+def _normal_pdf(x):
+    return _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
+
+
+def _gelu(x):
+    return x * _normal_cdf(x)
+
+
+def _gelu_grad(x):
+    return _normal_cdf(x) + x * _normal_pdf(x)
+
+
+def _gelu_grad2(x):
+    return (2 - x * x) * _normal_pdf(x)
+
+
+# Tanh GELU: f = ½x(1 + T), T = tanh(u), u = k(x + a·x³), k = √(2/π), a = 0.044715.
+# With S = 1 - T² (so T′ = S·u′, S′ = -2T·S·u′), u′ = k(1 + 3a·x²), u″ = 6k·a·x:
+#   f′ = ½(1 + T) + ½x·S·u′
+#   f″ = ½S·u′ + ½S·u′ + ½x·(-2T·S·u′)·u′ + ½x·S·u″ = S·(u′ - x·T·u′² + ½x·u″)
+_K = math.sqrt(2 / math.pi)
+_A = 0.044715
+
+
+def _gelu_tanh_terms(x):
+    t = jnp.tanh(_K * (x + _A * x * x * x))
+    du = _K * (1 + 3 * _A * x * x)
+    return t, 1 - t * t, du
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + jnp.tanh(_K * (x + _A * x * x * x)))
+
+
+def _gelu_tanh_grad(x):
+    t, s, du = _gelu_tanh_terms(x)
+    return 0.5 * (1 + t) + 0.5 * x * s * du
+
+
+def _gelu_tanh_grad2(x):
+    t, s, du = _gelu_tanh_terms(x)
+    return s * (du - x * t * du * du + 0.5 * x * (6 * _K * _A * x))
+
+
+RELU = Elementwise("relu", _relu, _relu_grad, None)
+LEAKY_RELU = Elementwise("leaky_relu", _leaky_relu, _leaky_relu_grad, None)
+SIGMOID = Elementwise("sigmoid", _sigmoid, _sigmoid_grad, _sigmoid_grad2)
+TANH = Elementwise("tanh", jnp.tanh, _tanh_grad, _tanh_grad2)
+GELU = Elementwise("gelu", _gelu, _gelu_grad, _gelu_grad2)
+GELU_TANH = Elementwise("gelu", _gelu_tanh, _gelu_tanh_grad, _gelu_tanh_grad2)
+
+
+# --------------------------------------------------------------------------
+# Public elementwise activations.
+
+
+def relu(input):
+    """Rectified linear unit, ``max(x, 0)``, with torch's gradient at 0.
+
+    The gradient is exactly 0 at ``x == 0`` (not ½ as ``jnp.maximum`` gives);
+    NaN propagates (relu(NaN) = NaN, with gradient 1 there, like torch).
+
+    Args:
+      input: a float array of any shape.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1.0, 0.0, 2.0], jnp.float32)
+      >>> jaxgrad.relu(x).tolist(), jax.grad(lambda x: jaxgrad.relu(x).sum())(x).tolist()
+      ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
+    """
+    check_float("relu", "input", input)
+    return apply_elementwise(RELU, (), input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """``x`` for ``x > 0``, else ``negative_slope·x``; gradient ``negative_slope`` at 0.
+
+    Args:
+      input: a float array of any shape.
+      negative_slope: a real number (any sign), the slope for ``x <= 0``.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``negative_slope`` is not
+        a real number.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.leaky_relu(jnp.array([-2.0, 3.0], jnp.float32), 0.5).tolist()
+      [-1.0, 3.0]
+    """
+    check_float("leaky_relu", "input", input)
+    slope = _real("leaky_relu", "negative_slope", negative_slope)
+    return apply_elementwise(LEAKY_RELU, (slope,), input)
+
+
+def _real(fn: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: `{name}` must be a real number, got "
+                        f"{type(value).__name__} {value!r}")
+    return float(value)
+
+
+def sigmoid(input):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow.
+
+    Args:
+      input: a float array of any shape.
+
+    Returns:
+      An array of ``input``'s shape and dtype, in [0, 1].
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.sigmoid(jnp.array([-100.0, 0.0, 100.0], jnp.float32)).tolist()
+      [0.0, 0.5, 1.0]
+    """
+    check_float("sigmoid", "input", input)
+    return apply_elementwise(SIGMOID, (), input)
+
+
+def tanh(input):
+    """Hyperbolic tangent; f′ = 1 - tanh², f″ = -2·tanh·(1 - tanh²).
+
+    Args:
+      input: a float array of any shape.
+
+    Returns:
+      An array of ``input``'s shape and dtype, in [-1, 1].
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.tanh(jnp.array([0.0, 1.0], jnp.float32)).tolist()]
+      [0.0, 0.7616]
+    """
+    check_float("tanh", "input", input)
+    return apply_elementwise(TANH, (), input)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit ``x·Φ(x)``, exact or with torch's tanh form.
+
+    ``approximate="tanh"`` computes ``½x(1 + tanh(√(2/π)(x + 0.044715x³)))``.
+    Like torch, ±inf inputs give NaN where the formula multiplies inf by 0.
+
+    Args:
+      input: a float array of any shape.
+      approximate: ``"none"`` (exact, via erfc) or ``"tanh"``.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+      ValueError: if ``approximate`` is neither ``"none"`` nor ``"tanh"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1.0, 0.0, 1.0], jnp.float32)
+      >>> [round(v, 4) for v in jaxgrad.gelu(x).tolist()]
+      [-0.1587, 0.0, 0.8413]
+      >>> [round(v, 4) for v in jaxgrad.gelu(x, approximate="tanh").tolist()]
+      [-0.1588, 0.0, 0.8412]
+    """
+    check_float("gelu", "input", input)
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: `approximate` must be 'none' or 'tanh', got "
+                         f"{approximate!r}")
+    return apply_elementwise(GELU if approximate == "none" else GELU_TANH, (), input)
+
+
+# --------------------------------------------------------------------------
+# softmax and log_softmax along axis a; sums Σ run over that axis, per slice.
+#
+# softmax:  y_a = e^{x_a - m} / Σ_b e^{x_b - m}   (m = max_b x_b, for stability)
+#   ∂y_a/∂x_b = y_a(δ_ab - y_b)   =>   x̄ = softmax_grad(y, g) = y ⊙ (g - ⟨g, y⟩)
+# softmax_grad(y, g) = z, z_a = y_a(g_a - s), s = Σ_b g_b y_b. With cotangent h:
+#   ∂z_a/∂y_b = δ_ab(g_a - s) - y_a g_b   =>  ȳ = h ⊙ (g - s) - g·⟨h, y⟩
+#   ∂z_a/∂g_b = y_a(δ_ab - y_b)           =>  ḡ = y ⊙ (h - ⟨h, y⟩) = softmax_grad(y, h)
+# The x-dependence of the backward runs through y = softmax(x), whose VJP is
+# the rule above again, so the family closes.
+#
+# log_softmax:  y_a = x_a - m - log Σ_b e^{x_b - m}
+#   ∂y_a/∂x_b = δ_ab - p_b, p = e^y   =>   x̄ = log_softmax_grad(y, g) = g - p·Σ_b g_b
+# log_softmax_grad(y, g) = z, z_a = g_a - p_a·S, S = Σ_b g_b. With cotangent h:
+#   ∂z_a/∂y_b = -δ_ab p_a S             =>  ȳ = -h ⊙ p · S
+#   ∂z_a/∂g_b = δ_ab - p_a              =>  ḡ = h - ⟨h, p⟩
+
+
+def _shifted(x, axis: int):
+    # A row of all -inf has max -inf and gives NaN, as in torch.
+    return x - jnp.max(x, axis=axis, keepdims=True)
+
+
+def _softmax_impl(x, axis: int):
+    xc = x.astype(compute_dtype(x))
+    e = jnp.exp(_shifted(xc, axis))
+    return (e / jnp.sum(e, axis=axis, keepdims=True)).astype(x.dtype)
+
+
+def _log_softmax_impl(x, axis: int):
+    z = _shifted(x.astype(compute_dtype(x)), axis)
+    return (z - jnp.log(jnp.sum(jnp.exp(z), axis=axis, keepdims=True))).astype(x.dtype)
+
+
+def _dot(a, b, axis: int):
+    return jnp.sum(a * b, axis=axis, keepdims=True)
+
+
+def _softmax_grad_impl(y, g, axis: int):
+    yc, gc = y.astype(compute_dtype(y)), g.astype(compute_dtype(g))
+    return (yc * (gc - _dot(gc, yc, axis))).astype(y.dtype)
+
+
+def _log_softmax_grad_impl(y, g, axis: int):
+    yc, gc = y.astype(compute_dtype(y)), g.astype(compute_dtype(g))
+    return (gc - jnp.exp(yc) * jnp.sum(gc, axis=axis, keepdims=True)).astype(y.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def softmax_core(x, axis: int):
+    """y = softmax(x) along ``axis`` (a non-negative axis of x)."""
+    return _softmax_impl(x, axis)
+
+
+def _softmax_fwd(x, axis):
+    y = softmax_core(x, axis)
+    return y, y
+
+
+def _softmax_bwd(axis, y, g):
+    return (softmax_grad(y, g, axis),)
+
+
+softmax_core.defvjp(_softmax_fwd, _softmax_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def softmax_grad(y, g, axis: int):
+    """x̄ = y ⊙ (g - ⟨g, y⟩): the backward of softmax, given its output y."""
+    return _softmax_grad_impl(y, g, axis)
+
+
+def _softmax_grad_fwd(y, g, axis):
+    return softmax_grad(y, g, axis), (y, g)
+
+
+def _softmax_grad_bwd(axis, residuals, h):
+    y, g = residuals
+    y_bar = h * (g - _dot(g, y, axis)) - g * _dot(h, y, axis)
+    return y_bar, softmax_grad(y, h, axis)
+
+
+softmax_grad.defvjp(_softmax_grad_fwd, _softmax_grad_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def log_softmax_core(x, axis: int):
+    """y = log_softmax(x) along ``axis`` (a non-negative axis of x)."""
+    return _log_softmax_impl(x, axis)
+
+
+def _log_softmax_fwd(x, axis):
+    y = log_softmax_core(x, axis)
+    return y, y
+
+
+def _log_softmax_bwd(axis, y, g):
+    return (log_softmax_grad(y, g, axis),)
+
+
+log_softmax_core.defvjp(_log_softmax_fwd, _log_softmax_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def log_softmax_grad(y, g, axis: int):
+    """x̄ = g - e^y·Σg: the backward of log_softmax, given its output y."""
+    return _log_softmax_grad_impl(y, g, axis)
+
+
+def _log_softmax_grad_fwd(y, g, axis):
+    return log_softmax_grad(y, g, axis), (y, g)
+
+
+def _log_softmax_grad_bwd(axis, residuals, h):
+    y, g = residuals
+    p = jnp.exp(y)
+    y_bar = -h * p * jnp.sum(g, axis=axis, keepdims=True)
+    return y_bar, h - _dot(h, p, axis)
+
+
+log_softmax_grad.defvjp(_log_softmax_grad_fwd, _log_softmax_grad_bwd)
+
+
+def normalize_dim(fn: str, dim, ndim: int) -> int:
+    """torch's dim rule: an int in [-max(ndim, 1), max(ndim, 1) - 1] -> axis >= 0."""
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{fn}: `dim` must be an int, got {type(dim).__name__} "
+                        f"{dim!r}")
+    rank = max(ndim, 1)  # a 0-d array has one valid dim, 0 (or -1)
+    if not -rank <= dim < rank:
+        raise ValueError(f"{fn}: `dim` must be in [{-rank}, {rank - 1}] for a "
+                         f"{ndim}-D `input`, got {dim}")
+    return int(dim) % rank
+
+
+def _along(core, fn: str, input, dim):
+    check_float(fn, "input", input)
+    axis = normalize_dim(fn, dim, input.ndim)
+    if input.ndim == 0:  # one element: softmax 1, log_softmax 0
+        return core(input.reshape(1), 0).reshape(())
+    return core(input, axis)
+
+
+def softmax(input, dim):
+    """Softmax along ``dim``: ``exp(x - max) / sum(exp(x - max))``.
+
+    Unlike torch, ``dim`` is required (torch's implicit choice is deprecated)
+    and there is no ``dtype`` argument: cast ``input`` first.
+
+    Args:
+      input: a float array of any shape (0-d included).
+      dim: the axis to normalise over; negative values count from the end.
+
+    Returns:
+      An array of ``input``'s shape and dtype whose slices along ``dim`` sum to 1.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``dim`` is not an int.
+      ValueError: if ``dim`` is out of range for ``input.ndim``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.softmax(jnp.array([[0.0, 1000.0], [1.0, 1.0]], jnp.float32), dim=-1).tolist()
+      [[0.0, 1.0], [0.5, 0.5]]
+    """
+    return _along(softmax_core, "softmax", input, dim)
+
+
+def log_softmax(input, dim):
+    """Log-softmax along ``dim``: ``x - max - log(sum(exp(x - max)))``.
+
+    Same arguments and rules as :func:`softmax`.
+
+    Args:
+      input: a float array of any shape (0-d included).
+      dim: the axis to normalise over; negative values count from the end.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``dim`` is not an int.
+      ValueError: if ``dim`` is out of range for ``input.ndim``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.log_softmax(jnp.zeros(2, jnp.float32), dim=0).tolist()]
+      [-0.6931, -0.6931]
+    """
+    return _along(log_softmax_core, "log_softmax", input, dim)

@@ -1,0 +1,341 @@
+"""Gradient hooks: ``hook``, ``print_grad``, ``scale_grad``, ``reverse_grad``.
+
+Each is the identity in the forward pass and acts on the cotangent (the
+gradient flowing back into its output) in the backward pass, the JAX
+counterpart of ``torch.Tensor.register_hook``.
+
+Notation: x the argument, y = x the output, ȳ the output cotangent
+(∂L/∂y), x̄ the cotangent returned for x. For every op here
+
+  y_i = x_i,      x̄_i = T(ȳ)_i
+
+with T the user's ``fn`` (``hook``), the identity plus a print (``print_grad``),
+multiplication by c (``scale_grad``) or by -1 (``reverse_grad``).
+
+Grad-of-grad. Each forward rule returns the op itself rather than a plain
+copy, so an outer differentiation meets the op again and applies T again on
+the forward path, as torch does with ``create_graph=True``. The backward of
+``scale_grad``/``reverse_grad`` is the linear map v ↦ c·v, written as the
+custom_vjp ``_scaled`` whose own VJP is that same map (it is self-adjoint),
+so every order runs these hand-written rules. A ``hook``'s ``fn`` is user
+code: a replacement cotangent it returns is differentiated by JAX, like a
+torch hook under ``create_graph=True``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._spec import check_float
+
+
+def _check_leaves(fn_name: str, x) -> None:
+    """Every leaf of the pytree ``x`` is a float array."""
+    leaves = jax.tree_util.tree_leaves_with_path(x)
+    if not leaves:
+        raise ValueError(f"{fn_name}: `x` must be an array or a pytree of arrays, "
+                         f"got {x!r} (no array leaves)")
+    for path, leaf in leaves:
+        check_float(fn_name, "x" + jax.tree_util.keystr(path), leaf)
+
+
+# --------------------------------------------------------------------------
+# hook: y = x, x̄ = fn(ȳ) (or ȳ when fn returns None).
+
+
+def _describe(leaf) -> str:
+    shape = getattr(leaf, "shape", None)
+    dtype = getattr(leaf, "dtype", None)
+    if shape is None or dtype is None:
+        return f"{type(leaf).__name__} {leaf!r}"
+    return f"shape {tuple(shape)} {np.dtype(dtype).name}"
+
+
+def _checked_replacement(fn: Callable, cotangent, replacement):
+    """``replacement`` if it matches ``cotangent`` leaf for leaf, else a clear error."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    want, want_tree = jax.tree_util.tree_flatten(cotangent)
+    got, got_tree = jax.tree_util.tree_flatten(replacement)
+    if got_tree != want_tree:
+        raise TypeError(f"hook: `fn` ({name}) must return None or a cotangent with "
+                        f"the structure of its argument {want_tree}, got {got_tree}")
+    paths = [jax.tree_util.keystr(p)
+             for p, _ in jax.tree_util.tree_leaves_with_path(cotangent)]
+    for path, expected, leaf in zip(paths, want, got):
+        if _describe(leaf) != _describe(expected):
+            # A wrong dtype alone is a TypeError; anything else a ValueError.
+            same_shape = getattr(leaf, "shape", None) == expected.shape
+            error = TypeError if same_shape else ValueError
+            raise error(
+                f"hook: `fn` ({name}) must return None or a cotangent of the same "
+                f"shape and dtype as its argument; for x{path} it returned "
+                f"{_describe(leaf)}, expected {_describe(expected)}")
+    return replacement
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _hooked(x, fn):
+    return x
+
+
+def _hooked_fwd(x, fn):
+    # Returning the op itself (not x) lets an outer derivative see the hook again.
+    return _hooked(x, fn), None
+
+
+def _hooked_bwd(fn, _, cotangent):
+    # x̄ = fn(ȳ), or ȳ when fn returns None.
+    replacement = fn(cotangent)
+    if replacement is None:
+        return (cotangent,)
+    return (_checked_replacement(fn, cotangent, replacement),)
+
+
+_hooked.defvjp(_hooked_fwd, _hooked_bwd)
+
+
+def hook(x, fn: Callable[[Any], Any]):
+    """Identity whose backward pass calls ``fn`` on the cotangent of ``x``.
+
+    The JAX counterpart of ``y = x.clone(); y.register_hook(fn)``: in the
+    backward pass ``fn(ȳ)`` receives the gradient flowing back into the output
+    and may return a replacement for it (``None`` keeps it).
+
+    What ``fn`` receives differs from torch. JAX traces the backward pass, so
+    ``fn`` runs when the backward is *traced*, once per compilation, not once
+    per step: under ``jax.jit``, ``jax.vmap`` or an outer ``jax.grad`` it gets
+    a tracer (per example, without the batch axis, under ``vmap``), and only
+    in an eager ``jax.grad`` a concrete array. So
+
+    * to modify the gradient, return a ``jax.numpy`` expression of ``ȳ`` (it
+      is differentiated by JAX in a second differentiation, like a torch hook
+      under ``create_graph=True``);
+    * to look at run-time values, call ``jax.debug.print`` /
+      ``jax.debug.callback`` inside ``fn`` (or use :func:`print_grad`);
+      Python side effects such as appending to a list run at trace time.
+
+    ``fn`` fires on every reverse pass through ``x``, including the outer pass
+    of a grad-of-grad, as a torch hook does with ``create_graph=True``.
+
+    Args:
+      x: a float array, or a pytree of float arrays (``fn`` then receives and
+        returns the matching pytree of cotangents).
+      fn: ``fn(cotangent) -> None | replacement``; a replacement must have the
+        structure, shapes and dtypes of ``cotangent``.
+
+    Returns:
+      ``x`` unchanged.
+
+    Raises:
+      TypeError, ValueError: ``x`` has a non-float leaf; or, in the backward
+        pass, ``fn`` returns a replacement of the wrong structure, shape or
+        dtype (the message names ``hook`` and ``fn``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> f = lambda x: jnp.sum(jaxgrad.hook(x, lambda g: 2 * g) ** 2)
+      >>> jax.grad(f)(jnp.array([1.0, 3.0], jnp.float32)).tolist()
+      [4.0, 12.0]
+    """
+    if not callable(fn):
+        raise TypeError(f"hook: `fn` must be callable, got {type(fn).__name__} "
+                        f"{fn!r}")
+    _check_leaves("hook", x)
+    return _hooked(x, fn)
+
+
+def _print_cotangent(label: str, cotangent) -> None:
+    print(f"{label}: {cotangent}", flush=True)
+
+
+def print_grad(x, label: str = "grad"):
+    """Identity whose backward pass prints the run-time cotangent of ``x``.
+
+    Prints ``"{label}: {cotangent}"`` with ``jax.debug.callback``, so it works
+    under ``jax.jit`` and prints actual values each time the backward pass runs
+    (under ``jax.vmap``, once per example). Output of compiled code is
+    asynchronous: call ``jax.effects_barrier()`` before reading it, and do not
+    rely on the order of several ``print_grad`` outputs under ``jit``.
+
+    Args:
+      x: a float array or a pytree of float arrays.
+      label: text printed before the cotangent.
+
+    Returns:
+      ``x`` unchanged.
+
+    Raises:
+      TypeError: ``label`` is not a string or ``x`` has a non-float leaf.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> f = lambda x: jnp.sum(3 * jaxgrad.print_grad(x, "dL/dx"))
+      >>> _ = jax.grad(f)(jnp.array([1.0, 2.0], jnp.float32)); jax.effects_barrier()
+      dL/dx: [3. 3.]
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"print_grad: `label` must be a str, got "
+                        f"{type(label).__name__} {label!r}")
+    _check_leaves("print_grad", x)
+
+    def show(cotangent):
+        jax.debug.callback(functools.partial(_print_cotangent, label), cotangent)
+
+    return _hooked(x, show)
+
+
+# --------------------------------------------------------------------------
+# The backward of scale_grad / reverse_grad: a linear map and its adjoint.
+#
+#   v'_i = c_i v_i                       (c broadcast to the shape of v)
+#   ⟨c·v, u⟩ = Σ_i c_i v_i u_i = ⟨v, c·u⟩   ⇒   v̄ = c·ū,  c̄ = 0
+#
+# The map is self-adjoint, so its VJP is itself. c is a constant by
+# convention (a hyperparameter such as a DANN λ schedule): it gets a zero
+# cotangent at every order.
+
+
+@jax.custom_vjp
+def _scaled(v, c):
+    return (v * c).astype(v.dtype)
+
+
+def _scaled_fwd(v, c):
+    return _scaled(v, c), c
+
+
+def _scaled_bwd(c, u):
+    return _scaled(u, c), jnp.zeros_like(c)
+
+
+_scaled.defvjp(_scaled_fwd, _scaled_bwd)
+
+
+# --------------------------------------------------------------------------
+# scale_grad: y = x, x̄_i = c_i ȳ_i; reverse_grad: y = x, x̄_i = -ȳ_i.
+
+
+@jax.custom_vjp
+def _grad_scaled(x, c):
+    return x
+
+
+def _grad_scaled_fwd(x, c):
+    return _grad_scaled(x, c), c
+
+
+def _grad_scaled_bwd(c, y_bar):
+    return _scaled(y_bar, c), jnp.zeros_like(c)
+
+
+_grad_scaled.defvjp(_grad_scaled_fwd, _grad_scaled_bwd)
+
+
+@jax.custom_vjp
+def _grad_reversed(x):
+    return x
+
+
+def _grad_reversed_fwd(x):
+    return _grad_reversed(x), None
+
+
+def _grad_reversed_bwd(_, y_bar):
+    return (_scaled(y_bar, jnp.asarray(-1, y_bar.dtype)),)
+
+
+_grad_reversed.defvjp(_grad_reversed_fwd, _grad_reversed_bwd)
+
+
+def _as_factor(c, leaf):
+    """``c`` as an array that broadcasts onto ``leaf`` without changing its shape."""
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.ndarray, jax.Array)):
+        raise TypeError(f"scale_grad: `c` must be a Python number or a float array, "
+                        f"got {type(c).__name__} {c!r}")
+    if isinstance(c, (int, float)):
+        return jnp.asarray(c, leaf.dtype)
+    check_float("scale_grad", "c", c)
+    c = jnp.asarray(c)
+    shape = tuple(leaf.shape)
+    try:
+        broadcast = np.broadcast_shapes(tuple(c.shape), shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(f"scale_grad: `c` of shape {tuple(c.shape)} must broadcast "
+                         f"to the shape of `x` {shape}")
+    return c
+
+
+def scale_grad(x, c):
+    """Identity whose backward pass multiplies the cotangent by ``c``.
+
+    ``x̄ = c · ȳ``. Use it to weight one branch's contribution to a shared
+    parameter, to slow the learning of a sub-network, or with ``c < 0`` for
+    adversarial objectives (see :func:`reverse_grad`).
+
+    ``c`` is a constant: it never receives a gradient, at any order (the
+    forward pass does not depend on it, and by convention the higher-order
+    terms in which it would appear are dropped, as for a hyperparameter such
+    as a learning-rate or a DANN λ schedule). The backward and all higher
+    orders run the hand-written linear map v ↦ c·v, which is self-adjoint.
+
+    Args:
+      x: a float array or a pytree of float arrays.
+      c: a Python number, or a float array broadcastable to each leaf of ``x``
+        without changing its shape; the product is cast to ``x``'s dtype.
+
+    Returns:
+      ``x`` unchanged.
+
+    Raises:
+      TypeError: ``c`` is not a number or a float array, or ``x`` has a
+        non-float leaf.
+      ValueError: ``c`` does not broadcast to a leaf of ``x``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> f = lambda x: jnp.sum(jaxgrad.scale_grad(x, 0.5) ** 2)
+      >>> jax.grad(f)(jnp.array([1.0, 3.0], jnp.float32)).tolist()
+      [1.0, 3.0]
+    """
+    _check_leaves("scale_grad", x)
+    factors = jax.tree_util.tree_map(lambda leaf: _as_factor(c, leaf), x)
+    return jax.tree_util.tree_map(
+        lambda leaf, factor: _grad_scaled(leaf, jax.lax.stop_gradient(factor)),
+        x, factors)
+
+
+def reverse_grad(x):
+    """Gradient reversal layer: identity forward, negated cotangent backward.
+
+    ``x̄ = -ȳ`` (Ganin & Lempitsky's gradient reversal). Placed between a
+    feature extractor and a domain classifier, one ``jax.grad`` of the summed
+    loss trains the classifier to minimise its loss and the features to
+    maximise it: a min-max objective in a single backward pass. Compose with
+    :func:`scale_grad` for a weight λ: ``scale_grad(reverse_grad(x), lam)``.
+    Every order runs the hand-written map v ↦ -v.
+
+    Args:
+      x: a float array or a pytree of float arrays.
+
+    Returns:
+      ``x`` unchanged.
+
+    Raises:
+      TypeError: ``x`` has a non-float leaf.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> f = lambda x: jnp.sum(jaxgrad.reverse_grad(x) ** 2)
+      >>> jax.grad(f)(jnp.array([1.0, 3.0], jnp.float32)).tolist()
+      [-2.0, -6.0]
+    """
+    _check_leaves("reverse_grad", x)
+    return jax.tree_util.tree_map(_grad_reversed, x)

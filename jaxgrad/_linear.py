@@ -1,0 +1,242 @@
+"""``linear`` (PyTorch's ``F.linear``) as a bilinear family with explicit VJPs.
+
+  linear_core(x, w)     y = x wᵀ                     y[..., o] = Σ_i x[..., i] w[o, i]
+  input_grad(g, w)      x̄ = g w                      x̄[..., i] = Σ_o g[..., o] w[o, i]
+  weight_grad(x, g)     w̄ = Σ_batch gᵀ x             w̄[o, i]   = Σ_n g[n, o] x[n, i]
+  add_bias(y, b)        y + b                        (VJP: g, Σ_n g[n, :])
+
+Notation: x is the input (*, in_features), w the weight (out_features,
+in_features), y and g (*, out_features); n runs over all leading dims of x
+(none for a 1-D input). Each matmul is a ``jax.custom_vjp`` whose VJP is built
+from the other two, like the convolution kernels in ``_kernels``, so every
+order of reverse-mode differentiation runs these hand-written rules.
+Half-precision arrays accumulate in float32 and are cast back.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._spec import check_same_dtype
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]]):
+    """``lax.dot_general`` with no batch dims and float32 accumulation for half types."""
+    preferred = jnp.float32 if jnp.dtype(lhs.dtype) in _HALF else None
+    out = lax.dot_general(lhs, rhs, (contract, ((), ())),
+                          preferred_element_type=preferred)
+    return out.astype(lhs.dtype)
+
+
+def _leading(a) -> tuple[int, ...]:
+    return tuple(range(a.ndim - 1))
+
+
+# --------------------------------------------------------------------------
+# The three matmuls. Each is bilinear; its VJP w.r.t. one factor is the
+# adjoint map applied to the cotangent, which is always one of the three:
+#
+#   ⟨linear_core(x, w), g⟩ = ⟨x, input_grad(g, w)⟩ = ⟨w, weight_grad(x, g)⟩
+#
+# (all three equal Σ_{n,o,i} g[n, o] x[n, i] w[o, i]). Reading each identity
+# with a different argument held fixed gives every rule below.
+
+
+def _linear_impl(x, w):
+    return _dot(x, w, ((x.ndim - 1,), (1,)))
+
+
+@jax.custom_vjp
+def linear_core(x, w):
+    """y[..., o] = Σ_i x[..., i] w[o, i]; x (*, in), w (out, in)."""
+    return _linear_impl(x, w)
+
+
+def _linear_core_fwd(x, w):
+    return linear_core(x, w), (x, w)
+
+
+def _linear_core_bwd(residuals, g):
+    x, w = residuals
+    return input_grad(g, w), weight_grad(x, g)
+
+
+linear_core.defvjp(_linear_core_fwd, _linear_core_bwd)
+
+
+def _input_grad_impl(g, w):
+    return _dot(g, w, ((g.ndim - 1,), (0,)))
+
+
+@jax.custom_vjp
+def input_grad(g, w):
+    """x̄[..., i] = Σ_o g[..., o] w[o, i]; g (*, out), w (out, in)."""
+    return _input_grad_impl(g, w)
+
+
+def _input_grad_fwd(g, w):
+    return input_grad(g, w), (g, w)
+
+
+def _input_grad_bwd(residuals, ct):
+    # ⟨input_grad(g, w), ct⟩ = ⟨linear_core(ct, w), g⟩ = ⟨w, weight_grad(ct, g)⟩.
+    g, w = residuals
+    return linear_core(ct, w), weight_grad(ct, g)
+
+
+input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
+
+
+def _weight_grad_impl(x, g):
+    # Contract every leading dim; for 1-D x and g this is the outer product g xᵀ.
+    return _dot(g, x, (_leading(g), _leading(x)))
+
+
+@jax.custom_vjp
+def weight_grad(x, g):
+    """w̄[o, i] = Σ_n g[n, o] x[n, i] over all leading dims n of x and g."""
+    return _weight_grad_impl(x, g)
+
+
+def _weight_grad_fwd(x, g):
+    return weight_grad(x, g), (x, g)
+
+
+def _weight_grad_bwd(residuals, ct):
+    # ⟨weight_grad(x, g), ct⟩ = ⟨input_grad(g, ct), x⟩ = ⟨linear_core(x, ct), g⟩.
+    x, g = residuals
+    return input_grad(g, ct), linear_core(x, ct)
+
+
+weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
+
+
+# --------------------------------------------------------------------------
+# Bias: y[n, o] + b[o]. b̄[o] = Σ_n g[n, o], whose adjoint is the broadcast
+# back along the leading dims; the pair (sum_leading, broadcast_leading) closes.
+
+
+def _sum_leading_impl(g):
+    acc = jnp.float32 if jnp.dtype(g.dtype) in _HALF else g.dtype
+    return jnp.sum(g, axis=_leading(g), dtype=acc).astype(g.dtype)
+
+
+def sum_leading(g):
+    """b̄[o] = Σ_n g[n, o] for g of layout (*, out)."""
+    return _sum_leading(g, g.shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _sum_leading(g, shape: tuple[int, ...]):
+    return _sum_leading_impl(g)
+
+
+def _sum_leading_fwd(g, shape):
+    return _sum_leading(g, shape), None
+
+
+def _sum_leading_bwd(shape, _, ct):
+    return (broadcast_leading(ct, shape),)
+
+
+_sum_leading.defvjp(_sum_leading_fwd, _sum_leading_bwd)
+
+
+def _broadcast_leading_impl(b, shape):
+    return jnp.broadcast_to(b, shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def broadcast_leading(b, shape: tuple[int, ...]):
+    """b (out,) broadcast to ``shape`` = (*, out)."""
+    return _broadcast_leading_impl(b, shape)
+
+
+def _broadcast_leading_fwd(b, shape):
+    return broadcast_leading(b, shape), None
+
+
+def _broadcast_leading_bwd(shape, _, ct):
+    return (sum_leading(ct),)
+
+
+broadcast_leading.defvjp(_broadcast_leading_fwd, _broadcast_leading_bwd)
+
+
+def _add_bias_impl(y, b):
+    return y + b
+
+
+@jax.custom_vjp
+def add_bias(y, b):
+    """y[..., o] + b[o]; VJP (ȳ, b̄) = (g, Σ_n g[n, o])."""
+    return _add_bias_impl(y, b)
+
+
+def _add_bias_fwd(y, b):
+    return add_bias(y, b), None
+
+
+def _add_bias_bwd(_, g):
+    return g, sum_leading(g)
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+
+
+# --------------------------------------------------------------------------
+# Public function.
+
+
+def _check_linear(input, weight, bias) -> None:
+    check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias})
+    if input.ndim < 1:
+        raise ValueError("linear: `input` must have layout (*, in_features) with at "
+                         f"least 1 dim, got shape {tuple(input.shape)}")
+    if weight.ndim != 2:
+        raise ValueError("linear: `weight` must be 2-D (out_features, in_features), "
+                         f"got shape {tuple(weight.shape)}")
+    if input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: `input` has {input.shape[-1]} features (its last dim, shape "
+            f"{tuple(input.shape)}) but `weight` expects in_features="
+            f"{weight.shape[1]} (shape {tuple(weight.shape)})")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: `bias` must have shape ({weight.shape[0]},) to "
+                         f"match out_features, got {tuple(bias.shape)}")
+
+
+def linear(input, weight, bias=None):
+    """Affine map ``y = x wᵀ + b`` over the last dim, as ``torch.nn.functional.linear``.
+
+    ``y[..., o] = b[o] + Σ_i x[..., i] · w[o, i]``, for any number of leading
+    dims (a 1-D input gives a 1-D output).
+
+    Args:
+      input: (*, in_features), a float array with at least one dim.
+      weight: (out_features, in_features), same dtype as ``input``.
+      bias: optional (out_features,), same dtype.
+
+    Returns:
+      (*, out_features), ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array or the dtypes differ.
+      ValueError: if the shapes do not fit together, naming both.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[1.0, 2.0]], jnp.float32)
+      >>> w = jnp.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]], jnp.float32)
+      >>> jaxgrad.linear(x, w, jnp.array([0.5, 0.0, 0.0], jnp.float32)).tolist()
+      [[1.5, 3.0, -2.0]]
+    """
+    _check_linear(input, weight, bias)
+    y = linear_core(input, weight)
+    return y if bias is None else add_bias(y, bias)

@@ -1,0 +1,610 @@
+"""Losses with PyTorch's semantics and explicit, twice-differentiable VJPs.
+
+  mse_loss(x, t)          e = (x - t)², reduced
+  nll_loss(x, t)          ℓ_i = -w_{t_i}·x[i, t_i]   (x holds log-probabilities)
+  cross_entropy(x, t)     nll_loss(log_softmax(x, 1), t), with label smoothing,
+                          or  ℓ_i = -Σ_c w_c q̃[i, c]·log_softmax(x)[i, c]
+                          for class-probability targets q
+
+Notation: classes c lie on axis 1 of the input, C of them; i runs over every
+other position (the batch n and any extra dims d1, d2, ...), so the input is
+(N, C, *d) and a class-index target is (N, *d). w is the class weight (ones
+when absent), ε the label smoothing, g the cotangent of the loss. Reductions
+follow torch exactly: "none" keeps ℓ_i, "sum" is Σ_i ℓ_i, and "mean" is
+
+  Σ_i ℓ_i / Σ_{i active} w_{t_i}   for class-index targets (active: t_i ≠ ignore_index)
+  Σ_i ℓ_i / (number of positions i) for class-probability targets and mse_loss
+
+so a batch in which every target is ignored has mean NaN (and gradient 0).
+
+Index-target losses are linear in the log-probabilities: one custom_vjp pair,
+``nll_forward`` (a gather along the class axis) and ``nll_transpose`` (the
+matching scatter), each the VJP of the other. ``cross_entropy`` composes it
+with ``log_softmax_core``, so every rule that runs is written out here or in
+``_activation``. Half-precision arrays are computed in float32 and cast back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._activation import compute_dtype, log_softmax_core
+from ._spec import check_float, check_same_dtype
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """Static loss configuration (hashable, so it can be a nondiff argument).
+
+    Attributes:
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      ignore_index: class index whose targets contribute nothing.
+      label_smoothing: ε in [0, 1].
+    """
+
+    reduction: str
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+
+
+def _mean_scale(count: int) -> float:
+    # torch: the mean over no elements is NaN (0/0), not an error.
+    return 1.0 / count if count else math.nan
+
+
+def _upcast(*arrays):
+    return tuple(a.astype(compute_dtype(a)) for a in arrays)
+
+
+# --------------------------------------------------------------------------
+# mse_loss. Elementwise e_i = (x_i - t_i)², reduced with scale s (1/n for
+# "mean", else 1) and ĝ_i the cotangent broadcast to e's shape:
+#   x̄_i = 2s·ĝ_i·(x_i - t_i),      t̄_i = -x̄_i.
+# Second order: z = (z_x, z_t) = (2s·ĝ·d, -2s·ĝ·d), d = x - t, with cotangents
+# (h_x, h_t) and h = h_x - h_t:
+#   ∂⟨z, h⟩/∂x = 2s·ĝ·h,   ∂/∂t = -2s·ĝ·h,   ∂/∂g_i = 2s·Σ (h·d) over the
+# positions g_i was broadcast to (itself for "none", all for "sum"/"mean").
+
+
+def _reduce(e, reduction: str):
+    if reduction == "none":
+        return e
+    total = jnp.sum(e)
+    return total * _mean_scale(e.size) if reduction == "mean" else total
+
+
+def _expand(g, shape, reduction: str):
+    """ĝ·s: the loss cotangent broadcast back to the elementwise shape, scaled."""
+    if reduction == "none":
+        return g
+    scale = _mean_scale(math.prod(shape)) if reduction == "mean" else 1.0
+    return jnp.broadcast_to(g * scale, shape)
+
+
+def _squared_error_impl(x, t, reduction: str):
+    xc, tc = _upcast(x, t)
+    return _reduce((xc - tc) ** 2, reduction).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def squared_error(x, t, reduction: str):
+    """reduce((x - t)²) with explicit VJP w.r.t. both x and t."""
+    return _squared_error_impl(x, t, reduction)
+
+
+def _squared_error_fwd(x, t, reduction):
+    return squared_error(x, t, reduction), (x, t)
+
+
+def _squared_error_bwd(reduction, residuals, g):
+    x, t = residuals
+    return squared_error_grad(x, t, g, reduction)
+
+
+squared_error.defvjp(_squared_error_fwd, _squared_error_bwd)
+
+
+def _squared_error_grad_impl(x, t, g, reduction: str):
+    xc, tc, gc = _upcast(x, t, g)
+    z = 2 * _expand(gc, x.shape, reduction) * (xc - tc)
+    return z.astype(x.dtype), (-z).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def squared_error_grad(x, t, g, reduction: str):
+    """(x̄, t̄) = (2s·ĝ·(x - t), -2s·ĝ·(x - t)): the backward of squared_error."""
+    return _squared_error_grad_impl(x, t, g, reduction)
+
+
+def _squared_error_grad_fwd(x, t, g, reduction):
+    return squared_error_grad(x, t, g, reduction), (x, t, g)
+
+
+def _squared_error_grad_bwd(reduction, residuals, cts):
+    x, t, g = residuals
+    h = cts[0] - cts[1]
+    x_bar = 2 * _expand(g, x.shape, reduction) * h
+    return x_bar, -x_bar, _reduce(2 * h * (x - t), reduction)
+
+
+squared_error_grad.defvjp(_squared_error_grad_fwd, _squared_error_grad_bwd)
+
+
+# --------------------------------------------------------------------------
+# Class-index targets: a linear map F of the log-probabilities L (N, C, *d).
+#
+#   ℓ_i = -(1-ε)·w_{t_i}·L[i, t_i] - (ε/C)·Σ_c w_c·L[i, c]    (i active, else 0)
+#   F(L) = ℓ ("none"),  Σ_i ℓ_i ("sum"),  Σ_i ℓ_i / D ("mean"), D = Σ_{i active} w_{t_i}
+#
+# (ε = 0 drops the second term entirely, as torch does: 0·(-inf) would be NaN.)
+# D depends only on targets and weights, so F is linear in L, and its VJP is
+# the transpose Fᵀ, with s_i = g_i, g or g/D for the three reductions:
+#
+#   L̄[i, c] = Fᵀ(g)[i, c] = -(1-ε)·s_i·w_{t_i}·δ(c, t_i) - (ε/C)·s_i·w_c   (i active)
+#
+# The first term is a scatter of s_i·w_{t_i} to class t_i. Fᵀ is linear in g,
+# so its VJP is its transpose, F again: ⟨Fᵀ(g), H⟩ = ⟨g, F(H)⟩; the gather
+# L[i, t_i] is the adjoint of the scatter. Neither depends on L, so the second
+# derivative w.r.t. L is exactly zero, as in torch.
+#
+# Targets outside [0, C) other than ignore_index cannot be seen at trace time:
+# their weight w_{t_i} is set to NaN (gathering from the clipped index), so the
+# element's loss, any reduction over it, and its gradient are NaN.
+
+
+def _target_terms(target, weight, spec: LossSpec, classes: int):
+    """(clipped index, active mask, w_{t_i} per position: NaN where t_i is invalid)."""
+    active = target != spec.ignore_index
+    valid = (target >= 0) & (target < classes)
+    index = jnp.clip(target, 0, classes - 1)
+    weight_t = jnp.where(valid, weight[index], jnp.nan)
+    return index, active, weight_t
+
+
+def _index_norm(active, weight_t, spec: LossSpec):
+    """D = Σ_{i active} w_{t_i} for "mean"; 1 otherwise."""
+    if spec.reduction != "mean":
+        return 1.0
+    return jnp.sum(jnp.where(active, weight_t, 0))
+
+
+def _class_view(v, ndim: int):
+    """A (C,) vector shaped (1, C, 1, ...) to broadcast against (N, C, *d)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _nll_forward_impl(logp, target, weight, spec: LossSpec):
+    (lc, wc), eps = _upcast(logp, weight), spec.label_smoothing
+    index, active, weight_t = _target_terms(target, wc, spec, logp.shape[1])
+    picked = jnp.take_along_axis(lc, index[:, None], axis=1,
+                                 mode="promise_in_bounds")[:, 0]
+    loss = -(1 - eps) * weight_t * picked
+    if eps:
+        loss = loss - eps / logp.shape[1] * jnp.sum(_class_view(wc, lc.ndim) * lc, axis=1)
+    loss = jnp.where(active, loss, 0)
+    out = loss if spec.reduction == "none" else jnp.sum(loss)
+    return (out / _index_norm(active, weight_t, spec)).astype(logp.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def nll_forward(logp, target, weight, spec: LossSpec):
+    """F(L): the index-target loss, linear in ``logp`` (N, C, *d); target (N, *d) int."""
+    return _nll_forward_impl(logp, target, weight, spec)
+
+
+def _nll_forward_fwd(logp, target, weight, spec):
+    return nll_forward(logp, target, weight, spec), (target, weight)
+
+
+def _nll_forward_bwd(spec, residuals, g):
+    # `weight` is guarded by `_constant` at the public boundary: never perturbed.
+    target, weight = residuals
+    classes = weight.shape[0]
+    return nll_transpose(g, target, weight, spec, classes), None, jnp.zeros_like(weight)
+
+
+nll_forward.defvjp(_nll_forward_fwd, _nll_forward_bwd)
+
+
+def _nll_transpose_impl(g, target, weight, spec: LossSpec, classes: int):
+    (gc, wc), eps = _upcast(g, weight), spec.label_smoothing
+    index, active, weight_t = _target_terms(target, wc, spec, classes)
+    s = jnp.broadcast_to(gc / _index_norm(active, weight_t, spec), target.shape)
+    class_ids = jnp.arange(classes).reshape((1, classes) + (1,) * (target.ndim - 1))
+    out = jnp.where(class_ids == index[:, None], (-(1 - eps) * s * weight_t)[:, None], 0)
+    if eps:
+        out = out - eps / classes * s[:, None] * _class_view(wc, out.ndim)
+    return jnp.where(active[:, None], out, 0).astype(g.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def nll_transpose(g, target, weight, spec: LossSpec, classes: int):
+    """Fᵀ(g): L̄ (N, C, *d), a scatter of the cotangent to the target classes."""
+    return _nll_transpose_impl(g, target, weight, spec, classes)
+
+
+def _nll_transpose_fwd(g, target, weight, spec, classes):
+    return nll_transpose(g, target, weight, spec, classes), (target, weight)
+
+
+def _nll_transpose_bwd(spec, classes, residuals, ct):
+    target, weight = residuals
+    return nll_forward(ct, target, weight, spec), None, jnp.zeros_like(weight)
+
+
+nll_transpose.defvjp(_nll_transpose_fwd, _nll_transpose_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _constant(weight, fn: str):
+    """The identity, refusing to be differentiated: torch's class weights are
+    not differentiable for class-index targets, and a silent zero would lie."""
+    return weight
+
+
+def _constant_fwd(weight, fn):
+    return _constant(weight, fn), None
+
+
+def _constant_bwd(fn, _, g):
+    raise ValueError(
+        f"{fn}: `weight` is not differentiable with class-index targets (as in "
+        "torch); wrap it in jax.lax.stop_gradient")
+
+
+_constant.defvjp(_constant_fwd, _constant_bwd)
+
+
+# --------------------------------------------------------------------------
+# Class-probability targets q (N, C, *d), trilinear in (L, q, w):
+#
+#   q̃ = (1-ε)·q + ε/C,     ℓ_i = -Σ_c w_c·q̃[i, c]·L[i, c]
+#
+# reduced with scale 1/M for "mean" (M = N·∏d positions). With s_i the scaled
+# cotangent broadcast over i (s = g, g or g/M):
+#
+#   L̄[i, c] = -s_i·w_c·q̃[i, c]
+#   q̄[i, c] = -(1-ε)·s_i·w_c·L[i, c]
+#   w̄[c]    = -Σ_i s_i·q̃[i, c]·L[i, c]
+#
+# Second order, cotangents (H_L, H_q, h_w) of (L̄, q̄, w̄); each output is a
+# product of three of (s, w, q̃, L), so each partial drops one factor:
+#
+#   ∂/∂L[i, c] = -s_i·((1-ε)·w_c·H_q[i, c] + q̃[i, c]·h_w[c])
+#   ∂/∂q[i, c] = -(1-ε)·s_i·(w_c·H_L[i, c] + L[i, c]·h_w[c])
+#   ∂/∂w[c]    = -Σ_i s_i·(q̃[i, c]·H_L[i, c] + (1-ε)·L[i, c]·H_q[i, c])
+#   ∂/∂g_i     = -k·Σ_c (w_c·q̃·H_L + (1-ε)·w_c·L·H_q + q̃·L·h_w)[i, c]
+#
+# with k the reduction's scale (1/M or 1), summed over i for "sum"/"mean".
+
+
+def _soft_scale(g, logp, spec: LossSpec):
+    """s (N, 1, *d): the cotangent scaled by the reduction, broadcast over i."""
+    shape = logp.shape[:1] + logp.shape[2:]
+    return jnp.expand_dims(_expand(g, shape, spec.reduction), 1)
+
+
+def _smoothed(q, spec: LossSpec):
+    eps = spec.label_smoothing
+    return (1 - eps) * q + eps / q.shape[1]
+
+
+def _soft_cross_entropy_impl(logp, q, weight, spec: LossSpec):
+    lc, qc, wc = _upcast(logp, q, weight)
+    loss = -jnp.sum(_class_view(wc, lc.ndim) * _smoothed(qc, spec) * lc, axis=1)
+    return _reduce(loss, spec.reduction).astype(logp.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def soft_cross_entropy(logp, q, weight, spec: LossSpec):
+    """reduce(-Σ_c w_c q̃[i, c] L[i, c]) for L = ``logp`` and q (N, C, *d)."""
+    return _soft_cross_entropy_impl(logp, q, weight, spec)
+
+
+def _soft_cross_entropy_fwd(logp, q, weight, spec):
+    return soft_cross_entropy(logp, q, weight, spec), (logp, q, weight)
+
+
+def _soft_cross_entropy_bwd(spec, residuals, g):
+    logp, q, weight = residuals
+    return soft_cross_entropy_grad(logp, q, weight, g, spec)
+
+
+soft_cross_entropy.defvjp(_soft_cross_entropy_fwd, _soft_cross_entropy_bwd)
+
+
+def _not_class_axes(ndim: int) -> tuple[int, ...]:
+    return (0,) + tuple(range(2, ndim))
+
+
+def _soft_cross_entropy_grad_impl(logp, q, weight, g, spec: LossSpec):
+    lc, qc, wc, gc = _upcast(logp, q, weight, g)
+    s, w, qs = _soft_scale(gc, lc, spec), _class_view(wc, lc.ndim), _smoothed(qc, spec)
+    logp_bar = -s * w * qs
+    q_bar = -(1 - spec.label_smoothing) * s * w * lc
+    w_bar = -jnp.sum(s * qs * lc, axis=_not_class_axes(lc.ndim))
+    return (logp_bar.astype(logp.dtype), q_bar.astype(q.dtype),
+            w_bar.astype(weight.dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def soft_cross_entropy_grad(logp, q, weight, g, spec: LossSpec):
+    """(L̄, q̄, w̄): the backward of ``soft_cross_entropy``."""
+    return _soft_cross_entropy_grad_impl(logp, q, weight, g, spec)
+
+
+def _soft_cross_entropy_grad_fwd(logp, q, weight, g, spec):
+    out = soft_cross_entropy_grad(logp, q, weight, g, spec)
+    return out, (logp, q, weight, g)
+
+
+def _soft_cross_entropy_grad_bwd(spec, residuals, cts):
+    logp, q, weight, g = residuals
+    h_logp, h_q, h_w = cts
+    keep = 1 - spec.label_smoothing
+    s, w = _soft_scale(g, logp, spec), _class_view(weight, logp.ndim)
+    qs, hw = _smoothed(q, spec), _class_view(h_w, logp.ndim)
+    logp_bar = -s * (keep * w * h_q + qs * hw)
+    q_bar = -keep * s * (w * h_logp + logp * hw)
+    w_bar = -jnp.sum(s * (qs * h_logp + keep * logp * h_q), axis=_not_class_axes(logp.ndim))
+    per_position = -jnp.sum(w * qs * h_logp + keep * w * logp * h_q + qs * logp * hw, axis=1)
+    return logp_bar, q_bar, w_bar, _reduce(per_position, spec.reduction)
+
+
+soft_cross_entropy_grad.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy_grad_bwd)
+
+
+# --------------------------------------------------------------------------
+# Argument checks.
+
+
+def check_reduction(fn: str, reduction) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{fn}: `reduction` must be 'none', 'mean' or 'sum', got "
+                         f"{reduction!r}")
+    return reduction
+
+
+def _check_ignore_index(fn: str, ignore_index) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"{fn}: `ignore_index` must be an int, got "
+                        f"{type(ignore_index).__name__} {ignore_index!r}")
+    return int(ignore_index)
+
+
+def _check_label_smoothing(fn: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: `label_smoothing` must be a float, got "
+                        f"{type(value).__name__} {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{fn}: `label_smoothing` must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _is_integer(array) -> bool:
+    dtype = getattr(array, "dtype", None)
+    return dtype is not None and np.issubdtype(np.dtype(dtype), np.integer)
+
+
+def _describe_dtype(array) -> str:
+    dtype = getattr(array, "dtype", None)
+    return f"dtype {dtype}" if dtype is not None else type(array).__name__
+
+
+def _num_classes(input) -> int:
+    """C: axis 1 of (N, C, *d), axis 0 of an unbatched (C,) input."""
+    return input.shape[1] if input.ndim > 1 else input.shape[0]
+
+
+def _check_input(fn: str, input) -> None:
+    check_float(fn, "input", input)
+    if input.ndim < 1:
+        raise ValueError(f"{fn}: `input` must be (N, C, *d) or unbatched (C,), got "
+                         f"shape {tuple(input.shape)}")
+
+
+def _check_index_target(fn: str, input, target) -> None:
+    if not _is_integer(target):
+        raise TypeError(f"{fn}: `target` must hold integer class indices, got "
+                        f"{_describe_dtype(target)}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"{fn}: `target` must have shape {expected} (`input` {tuple(input.shape)} "
+            f"without its class dim), got {tuple(target.shape)}")
+    if _num_classes(input) == 0:
+        raise ValueError(f"{fn}: `input` must have at least one class, got shape "
+                         f"{tuple(input.shape)}")
+
+
+def _check_weight(fn: str, input, weight) -> None:
+    if weight is None:
+        return
+    check_same_dtype(fn, {"input": input, "weight": weight})
+    classes = _num_classes(input)
+    if tuple(weight.shape) != (classes,):
+        raise ValueError(f"{fn}: `weight` must have shape ({classes},), one entry per "
+                         f"class of `input` {tuple(input.shape)}, got "
+                         f"{tuple(weight.shape)}")
+
+
+def _batched(input, target, unbatched: bool):
+    return (input[None], target[None]) if unbatched else (input, target)
+
+
+def _class_weight(weight, input):
+    return jnp.ones((_num_classes(input),), input.dtype) if weight is None else weight
+
+
+# --------------------------------------------------------------------------
+# Public functions.
+
+
+def mse_loss(input, target, *, reduction="mean"):
+    """Mean squared error ``reduce((input - target)²)``, as torch's ``F.mse_loss``.
+
+    Differentiable w.r.t. both ``input`` and ``target``. Unlike torch, the
+    shapes must match exactly (torch broadcasts with a warning) and the dtypes
+    must agree. ``reduction`` is keyword-only: torch's third positional
+    parameter is the deprecated ``size_average``.
+
+    Args:
+      input: a float array of any shape.
+      target: same shape and dtype as ``input``.
+      reduction: ``"none"`` (elementwise, ``input``'s shape), ``"mean"`` or
+        ``"sum"`` (scalars; the mean of an empty array is NaN).
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array or the dtypes differ.
+      ValueError: if the shapes differ or ``reduction`` is unknown.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x, t = jnp.array([1.0, 2.0], jnp.float32), jnp.array([0.0, 0.0], jnp.float32)
+      >>> float(jaxgrad.mse_loss(x, t)), jaxgrad.mse_loss(x, t, reduction="none").tolist()
+      (2.5, [1.0, 4.0])
+    """
+    check_same_dtype("mse_loss", {"input": input, "target": target})
+    check_reduction("mse_loss", reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: `target` must have the shape of `input` "
+                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+    return squared_error(input, target, reduction)
+
+
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood ``-weight[t]·input[n, t]``, as torch's ``F.nll_loss``.
+
+    ``input`` holds log-probabilities (e.g. from :func:`log_softmax`). "mean"
+    divides by the summed weight of the non-ignored targets, so a batch whose
+    targets are all ``ignore_index`` gives NaN. ``ignore_index`` and
+    ``reduction`` are keyword-only (torch's fourth positional parameter is the
+    deprecated ``size_average``).
+
+    Class indices outside ``[0, C)`` (other than ``ignore_index``) cannot be
+    checked at trace time, since their values are not known then; torch raises
+    at run time, here the loss of such a position is NaN (so are "mean" and
+    "sum"), and so is its gradient.
+
+    Args:
+      input: (N, C), (N, C, d1, d2, ...) or unbatched (C,), a float array.
+      target: (N,), (N, d1, d2, ...) or () for unbatched input; integer class
+        indices (any integer dtype). Not differentiable.
+      weight: optional (C,) class weights, ``input``'s dtype. Not
+        differentiable (as in torch): differentiating w.r.t. it raises.
+      ignore_index: an int; positions with this target contribute nothing.
+      reduction: ``"none"`` (shape of ``target``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: for non-float ``input``/``weight``, non-integer ``target``, a
+        dtype mismatch or a non-int ``ignore_index``.
+      ValueError: for mismatched shapes or an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> logp = jnp.log(jnp.array([[0.5, 0.5], [0.25, 0.75]], jnp.float32))
+      >>> loss = jaxgrad.nll_loss(logp, jnp.array([0, 1]), reduction="none")
+      >>> [round(v, 4) for v in loss.tolist()]
+      [0.6931, 0.2877]
+    """
+    fn = "nll_loss"
+    _check_input(fn, input)
+    _check_index_target(fn, input, target)
+    _check_weight(fn, input, weight)
+    spec = LossSpec(check_reduction(fn, reduction), _check_ignore_index(fn, ignore_index))
+    return _index_loss(fn, input, target, weight, spec, log_probs=False)
+
+
+def _index_loss(fn: str, input, target, weight, spec: LossSpec, *, log_probs: bool):
+    unbatched = input.ndim == 1
+    x, t = _batched(input, target, unbatched)
+    weight = _constant(_class_weight(weight, input), fn)
+    logp = x if not log_probs else log_softmax_core(x, 1)
+    loss = nll_forward(logp, t, weight, spec)
+    return loss[0] if unbatched and spec.reduction == "none" else loss
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross entropy of logits, as torch's ``F.cross_entropy``.
+
+    With integer class-index targets this is ``nll_loss(log_softmax(input, 1),
+    target)`` plus label smoothing ε, ``(1-ε)·nll + ε/C·(-Σ_c w_c log p_c)``
+    per position; "mean" divides by the summed weight of the non-ignored
+    targets (NaN if all are ignored). With float class-probability targets of
+    ``input``'s shape, ``-Σ_c w_c·((1-ε)q_c + ε/C)·log p_c`` per position,
+    "mean" divides by the number of positions, ``ignore_index`` does not apply,
+    and the loss is differentiable w.r.t. ``target`` and ``weight`` too.
+
+    Out-of-range class indices behave as in :func:`nll_loss` (NaN, not an
+    error). ``ignore_index``, ``reduction`` and ``label_smoothing`` are
+    keyword-only (torch's fourth positional parameter is the deprecated
+    ``size_average``).
+
+    Args:
+      input: logits (N, C), (N, C, d1, d2, ...) or unbatched (C,), float.
+      target: integer class indices (N,), (N, d1, ...) or () for unbatched
+        input; or class probabilities of ``input``'s shape and dtype.
+      weight: optional (C,) class weights, ``input``'s dtype; differentiating
+        w.r.t. it raises for class-index targets (as in torch).
+      ignore_index: an int; index targets equal to it contribute nothing.
+      reduction: ``"none"`` (``input`` without its class dim), ``"mean"`` or
+        ``"sum"``.
+      label_smoothing: ε in [0, 1].
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: for non-float ``input``/``weight``, a ``target`` that is
+        neither integer nor float, a dtype mismatch, or non-number options.
+      ValueError: for mismatched shapes, an unknown ``reduction`` or
+        ``label_smoothing`` outside [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> logits = jnp.array([[2.0, 0.0], [0.0, 0.0]], jnp.float32)
+      >>> round(float(jaxgrad.cross_entropy(logits, jnp.array([0, 1]))), 4)
+      0.41
+    """
+    fn = "cross_entropy"
+    _check_input(fn, input)
+    spec = LossSpec(check_reduction(fn, reduction), _check_ignore_index(fn, ignore_index),
+                    _check_label_smoothing(fn, label_smoothing))
+    _check_weight(fn, input, weight)
+    dtype = getattr(target, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+        return _probability_loss(input, target, weight, spec)
+    if not _is_integer(target):
+        raise TypeError(f"{fn}: `target` must be integer class indices or float class "
+                        f"probabilities, got {_describe_dtype(target)}")
+    _check_index_target(fn, input, target)
+    return _index_loss(fn, input, target, weight, spec, log_probs=True)
+
+
+def _probability_loss(input, target, weight, spec: LossSpec):
+    fn = "cross_entropy"
+    check_same_dtype(fn, {"input": input, "target": target})
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{fn}: class-probability `target` must have the shape of "
+                         f"`input` {tuple(input.shape)}, got {tuple(target.shape)}")
+    unbatched = input.ndim == 1
+    x, q = _batched(input, target, unbatched)
+    logp = log_softmax_core(x, 1)
+    loss = soft_cross_entropy(logp, q, _class_weight(weight, input), spec)
+    return loss[0] if unbatched and spec.reduction == "none" else loss

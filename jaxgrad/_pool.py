@@ -1,0 +1,888 @@
+"""Pooling with PyTorch's signatures and explicit, differentiable VJPs.
+
+  max_pool{1,2,3}d            y = the largest entry of each window
+  avg_pool{1,2,3}d            y = the sum of each window / its divisor
+  adaptive_max_pool{1,2,3}d   as max pooling, over adaptive bins
+  adaptive_avg_pool{1,2,3}d   as average pooling, over adaptive bins
+
+Every op gathers a static window index set and reduces it. The sets come from
+``_spec`` (one :class:`~jaxgrad._spec.Windows` table per spatial dim, built at
+trace time from Python ints), so the array code here never does window
+arithmetic. Notation: x (N, C, *I) with spatial multi-index i, y (N, C, *O)
+with multi-index o; the window of o is the product over dims k of the rows
+``index_k[o_k][j_k]`` for taps j_k; rows outside the input are padding.
+
+Average pooling is a fixed linear map and max pooling is a selection, so
+their rules close in pairs (each rule's VJP is the other member of the pair):
+
+  window_mean(x)          y[o] = Σ_{i ∈ W(o)} x[i] / D[o]
+  window_mean_adjoint(g)  x̄[i] = Σ_{o : i ∈ W(o)} g[o] / D[o]
+  window_max(x)           y[o] = x[π(o)],  π(o) the torch winner of W(o)
+  scatter_selected(g, π)  x̄[i] = Σ_{o : π(o) = i} g[o]
+  gather_selected(c, π)   ḡ[o] = c[π(o)]
+
+(batch and channel indices n, c are carried along unchanged and left out).
+Half-precision sums accumulate in float32 and are cast back.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
+                    avg_pool_divisors, check_float, check_pool_output,
+                    check_pool_padding, check_rank, check_windows_reach_input,
+                    int_tuple, parse_bool, parse_divisor_override,
+                    parse_output_size, parse_pool_stride, pool_output_size,
+                    pool_windows)
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+_SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def _accumulator(dtype):
+    return jnp.float32 if jnp.dtype(dtype) in _HALF else dtype
+
+
+def _index_dtype():
+    """torch's int64 indices; int32 when x64 is off."""
+    return jax.dtypes.canonicalize_dtype(jnp.int64)
+
+
+# --------------------------------------------------------------------------
+# Window gather along one axis and its adjoint (plain array code, no rules).
+#
+#   x̂[.., o, j, ..] = x[.., index[o][j], ..]           (0 where index is padding)
+#   x̄[.., i, ..]    = Σ_{o,j : index[o][j] = i} v[.., o, j, ..]
+#
+# A table in arithmetic progression, index[o][j] = first + o·step + j·gap, is
+# cut from the zero-padded axis without a gather: by one reshape when the
+# windows tile it (gap 1, step J: stride == kernel, global or evenly dividing
+# adaptive bins), else by J strided slices. Their adjoints are the reshape
+# back and interior-padded ``lax.pad`` s (negative edges crop the padding
+# away). Any other table (unevenly overlapping adaptive bins) is a gather and
+# a scatter-add.
+
+
+def _pad_axis(x, axis: int, pad: tuple[int, int]):
+    if pad == (0, 0):
+        return x
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = pad
+    return jnp.pad(x, widths)
+
+
+def _expand(table: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """An (O, J) table shaped to broadcast against (..., O, J, ...) at ``axis``."""
+    return table.reshape(table.shape + (1,) * (ndim - axis - 2))
+
+
+def _tiles(win: Windows) -> bool:
+    """Whether the windows are consecutive, non-overlapping runs of rows."""
+    progression = win.progression
+    return progression is not None and progression[2] == 1 and progression[1] == win.taps
+
+
+def _axis_shape(shape, axis: int, sizes) -> tuple[int, ...]:
+    return tuple(shape[:axis]) + tuple(sizes) + tuple(shape[axis + 1:])
+
+
+def _windows(x, axis: int, win: Windows):
+    """(..., I, ...) -> (..., O, J, ...): every window's taps, 0 on padding."""
+    lo, hi = win.pad
+    padded = _pad_axis(x, axis, (lo, hi))
+    if win.progression is None:
+        return jnp.take(padded, win.table() + lo, axis=axis, mode="clip")
+    first, step, gap = win.progression
+    if _tiles(win):
+        run = lax.slice_in_dim(padded, first + lo, first + lo + win.out * win.taps,
+                               axis=axis)
+        return run.reshape(_axis_shape(x.shape, axis, (win.out, win.taps)))
+    columns = []
+    for j in range(win.taps):
+        start = first + lo + j * gap
+        columns.append(lax.slice_in_dim(padded, start, start + (win.out - 1) * step + 1,
+                                        stride=step, axis=axis))
+    return jnp.stack(columns, axis=axis + 1)
+
+
+def _unslice(column, axis: int, size: int, start: int, count: int, step: int):
+    """Adjoint of taking ``count`` rows from ``start`` every ``step`` of ``size`` rows."""
+    config = [(0, 0, 0)] * column.ndim
+    config[axis] = (start, size - start - (count - 1) * step - 1, step - 1)
+    return lax.pad(column, jnp.zeros((), column.dtype), config)
+
+
+def _windows_adjoint(v, axis: int, win: Windows):
+    """(..., O, J, ...) -> (..., I, ...): the adjoint of :func:`_windows`."""
+    lo, hi = win.pad
+    if win.progression is None:
+        moved = jnp.moveaxis(v, (axis, axis + 1), (0, 1))
+        out = jnp.zeros((win.size + lo + hi,) + moved.shape[2:], v.dtype)
+        out = out.at[win.table() + lo].add(moved)
+        return jnp.moveaxis(out[lo:lo + win.size], 0, axis)
+    first, step, gap = win.progression
+    if _tiles(win):
+        run = v.reshape(v.shape[:axis] + (win.out * win.taps,) + v.shape[axis + 2:])
+        return _unslice(run, axis, win.size, first, win.out * win.taps, 1)
+    total = None
+    for j in range(win.taps):
+        column = lax.index_in_dim(v, j, axis + 1, keepdims=False)
+        unsliced = _unslice(column, axis, win.size, first + j * gap, win.out, step)
+        total = unsliced if total is None else total + unsliced
+    return total
+
+
+# --------------------------------------------------------------------------
+# Average pooling: a fixed linear map and its adjoint.
+#
+#   y[n, c, o] = (1/D[o]) Σ_{j_1..j_n} x̂[n, c, index_1[o_1][j_1], ..., index_n[o_n][j_n]]
+#
+# with x̂ = x on the input and 0 on padding (what count_include_pad counts is
+# only in the divisor D, a static table from ``_spec``). The sum is separable,
+# one window sum per axis. Its adjoint spreads g/D back over every window:
+#
+#   x̄[n, c, i] = Σ_{o : i ∈ W(o)} g[n, c, o] / D[o]
+#
+# and as both maps are linear, the VJP of each is the other.
+
+
+def _spatial_axes(ndim: int, spec: PoolSpec) -> range:
+    return range(ndim - len(spec.windows), ndim)
+
+
+def _divisor(spec: PoolSpec, dtype):
+    return jnp.asarray(spec.divisor(), dtype)
+
+
+def _mean_impl(x, spec: PoolSpec):
+    acc = _accumulator(x.dtype)
+    y = x.astype(acc)
+    for axis, win in zip(_spatial_axes(x.ndim, spec), spec.windows):
+        y = jnp.sum(_windows(y, axis, win), axis=axis + 1)
+    return (y / _divisor(spec, acc)).astype(x.dtype)
+
+
+def _mean_adjoint_impl(g, spec: PoolSpec):
+    acc = _accumulator(g.dtype)
+    x = g.astype(acc) / _divisor(spec, acc)
+    for axis, win in zip(_spatial_axes(g.ndim, spec), spec.windows):
+        spread = jnp.expand_dims(x, axis + 1)
+        shape = x.shape[:axis + 1] + (win.taps,) + x.shape[axis + 1:]
+        x = _windows_adjoint(jnp.broadcast_to(spread, shape), axis, win)
+    return x.astype(g.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def window_mean(x, spec: PoolSpec):
+    """y[o] = Σ_{i ∈ W(o)} x[i] / D[o] over the trailing len(spec.windows) axes."""
+    return _mean_impl(x, spec)
+
+
+def _window_mean_fwd(x, spec):
+    return _mean_impl(x, spec), None
+
+
+def _window_mean_bwd(spec, _, g):
+    return (window_mean_adjoint(g, spec),)
+
+
+window_mean.defvjp(_window_mean_fwd, _window_mean_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def window_mean_adjoint(g, spec: PoolSpec):
+    """x̄[i] = Σ_{o : i ∈ W(o)} g[o] / D[o]: the adjoint of :func:`window_mean`."""
+    return _mean_adjoint_impl(g, spec)
+
+
+def _window_mean_adjoint_fwd(g, spec):
+    return _mean_adjoint_impl(g, spec), None
+
+
+def _window_mean_adjoint_bwd(spec, _, ct):
+    return (window_mean(ct, spec),)
+
+
+window_mean_adjoint.defvjp(_window_mean_adjoint_fwd, _window_mean_adjoint_bwd)
+
+
+# --------------------------------------------------------------------------
+# Max pooling: a selection, computed in the forward pass.
+#
+#   y[n, c, o] = x[n, c, π(n, c, o)],   π = Σ_k i_k · Π_{k' > k} I_{k'}
+#
+# π(n, c, o) is the position torch picks in W(o), as a flat per-channel index
+# (torch's ``return_indices`` convention). torch visits the window's taps in
+# row-major order, starting from (-inf, the first tap on the input), and a tap
+# replaces the pick if it is larger or NaN: so the pick is the last NaN of the
+# window if it holds one, else its first maximum (-inf included), and padding
+# is never a candidate. π is piecewise constant in x, so it has no derivative:
+#
+#   x̄[n, c, i] = Σ_{o : π(n, c, o) = i} g[n, c, o]        (scatter-add)
+#
+# overlapping windows accumulate. That scatter is linear in g with adjoint
+#
+#   ḡ[n, c, o] = ct[n, c, π(n, c, o)]                     (gather)
+#
+# and the gather's adjoint is the scatter again, so the pair closes. π is an
+# integer input to both and gets no cotangent, as in torch, whose double
+# backward of max pooling is also zero in x.
+#
+# The forward has two implementations of the same rule. Small regular windows
+# (every table a progression, at most _SCAN_TAPS taps) replay torch's loop, one
+# strided slice per tap, which XLA fuses into one pass over x. Large or
+# irregular windows (global and uneven adaptive bins) are cut out side by side
+# and reduced at once.
+
+_SCAN_TAPS = 64
+
+
+def _per_dim(values: np.ndarray, dim: int, n: int, dtype=None):
+    """A per-output vector of dim ``dim`` shaped to broadcast against (..., O_1, ..., O_n)."""
+    shape = [1] * n
+    shape[dim] = values.shape[0]
+    return jnp.asarray(values.reshape(shape), dtype)
+
+
+def _scan_impl(x, spec: PoolSpec):
+    """(y, π) by torch's loop over the taps in row-major order."""
+    n, lead = len(spec.windows), x.ndim - len(spec.windows)
+    padded = x
+    for dim, win in enumerate(spec.windows):
+        padded = _pad_axis(padded, lead + dim, win.pad)
+    index = _index_dtype()
+    inners = [math.prod(spec.in_spatial[dim + 1:]) for dim in range(n)]
+    first_valid = [w.valid().argmax(axis=1) for w in spec.windows]
+    out_shape = x.shape[:lead] + spec.out_spatial
+    best = jnp.full(out_shape, -jnp.inf, x.dtype)
+    pick = sum(_per_dim(w.table()[np.arange(w.out), j] * inner, dim, n, index)
+               for dim, (w, j, inner) in enumerate(zip(spec.windows, first_valid, inners)))
+    pick = jnp.broadcast_to(pick, out_shape)
+    for taps in itertools.product(*(range(w.taps) for w in spec.windows)):
+        v, valid, position = padded, True, 0
+        for dim, (w, j, inner) in enumerate(zip(spec.windows, taps, inners)):
+            first, step, gap = w.progression
+            start = first + w.pad[0] + j * gap
+            v = lax.slice_in_dim(v, start, start + (w.out - 1) * step + 1, stride=step,
+                                 axis=lead + dim)
+            valid = valid & _per_dim(w.valid()[:, j], dim, n)
+            position = position + _per_dim(w.table()[:, j] * inner, dim, n, index)
+        replace = valid & ((v > best) | jnp.isnan(v))
+        best, pick = jnp.where(replace, v, best), jnp.where(replace, position, pick)
+    return best, pick
+
+
+def _tap_table(table: np.ndarray, dim: int, n: int) -> np.ndarray:
+    """Dim ``dim``'s (O, J) table shaped to broadcast against (..., O_1, J_1, ..., O_n, J_n)."""
+    shape = [1] * (2 * n)
+    shape[2 * dim:2 * dim + 2] = table.shape
+    return table.reshape(shape)
+
+
+def _reduce_impl(x, spec: PoolSpec):
+    """(y, π) by cutting out every window, then one reduction over the taps.
+
+    Within a window the flat position grows with the taps in row-major order,
+    so the first maximum is the smallest position holding the maximum and the
+    last NaN the largest position holding a NaN: plain min / max reductions
+    over static position tables, no argmax and no gather.
+    """
+    n, lead = len(spec.windows), x.ndim - len(spec.windows)
+    v = x
+    for dim in reversed(range(n)):    # expanding a later axis keeps earlier ones
+        v = _windows(v, lead + dim, spec.windows[dim])
+    valid, position = True, 0
+    for dim, win in enumerate(spec.windows):
+        inner = math.prod(spec.in_spatial[dim + 1:])
+        valid = valid & _tap_table(win.valid(), dim, n)
+        position = position + jnp.asarray(_tap_table(win.table() * inner, dim, n),
+                                          _index_dtype())
+    taps = tuple(lead + 2 * dim + 1 for dim in range(n))
+    masked = jnp.where(valid, v, -jnp.inf)
+    top = jnp.max(masked, axis=taps, keepdims=True)      # NaN if any valid NaN
+    none = jnp.iinfo(position.dtype).max
+    first_max = jnp.min(jnp.where((masked == top) & valid, position, none), axis=taps)
+    last_nan = jnp.max(jnp.where(jnp.isnan(masked), position, -1), axis=taps)
+    top = jnp.squeeze(top, taps)
+    return top, jnp.where(jnp.isnan(top), last_nan, first_max)
+
+
+def _max_impl(x, spec: PoolSpec):
+    regular = all(w.progression is not None for w in spec.windows)
+    if regular and math.prod(w.taps for w in spec.windows) <= _SCAN_TAPS:
+        return _scan_impl(x, spec)
+    return _reduce_impl(x, spec)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def window_max(x, spec: PoolSpec):
+    """(y, π): torch's pick in every window and its flat per-channel index."""
+    return _max_impl(x, spec)
+
+
+def _window_max_fwd(x, spec):
+    y, flat = _max_impl(x, spec)
+    return (y, flat), flat
+
+
+def _window_max_bwd(spec, flat, cotangents):
+    g, _ = cotangents   # the integer index has a float0 cotangent
+    return (scatter_selected(g, flat, spec.in_spatial),)
+
+
+window_max.defvjp(_window_max_fwd, _window_max_bwd)
+
+
+def _flatten_lead(a, n: int):
+    """(*lead, *spatial) -> (Π lead, Π spatial)."""
+    lead = math.prod(a.shape[:a.ndim - n])
+    return a.reshape(lead, math.prod(a.shape[a.ndim - n:]))
+
+
+def _scatter_impl(g, flat, in_spatial):
+    n = len(in_spatial)
+    lead_shape = g.shape[:g.ndim - n]
+    g2, flat2 = _flatten_lead(g, n), _flatten_lead(flat, n)
+    acc = _accumulator(g.dtype)
+    out = jnp.zeros((g2.shape[0], math.prod(in_spatial)), acc)
+    out = out.at[jnp.arange(g2.shape[0])[:, None], flat2].add(
+        g2.astype(acc), mode="promise_in_bounds")
+    return out.reshape(lead_shape + tuple(in_spatial)).astype(g.dtype)
+
+
+def _gather_impl(c, flat, in_spatial):
+    n = len(in_spatial)
+    picked = jnp.take_along_axis(_flatten_lead(c, n), _flatten_lead(flat, n), axis=1,
+                                 mode="promise_in_bounds")
+    return picked.reshape(flat.shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def scatter_selected(g, flat, in_spatial: tuple[int, ...]):
+    """x̄[i] = Σ_{o : flat[o] = i} g[o] into trailing dims ``in_spatial``."""
+    return _scatter_impl(g, flat, in_spatial)
+
+
+def _scatter_selected_fwd(g, flat, in_spatial):
+    return _scatter_impl(g, flat, in_spatial), flat
+
+
+def _scatter_selected_bwd(in_spatial, flat, ct):
+    return gather_selected(ct, flat, in_spatial), None
+
+
+scatter_selected.defvjp(_scatter_selected_fwd, _scatter_selected_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def gather_selected(c, flat, in_spatial: tuple[int, ...]):
+    """ḡ[o] = c[flat[o]] for c of trailing dims ``in_spatial``: the scatter's adjoint."""
+    return _gather_impl(c, flat, in_spatial)
+
+
+def _gather_selected_fwd(c, flat, in_spatial):
+    return _gather_impl(c, flat, in_spatial), flat
+
+
+def _gather_selected_bwd(in_spatial, flat, ct):
+    return scatter_selected(ct, flat, in_spatial), None
+
+
+gather_selected.defvjp(_gather_selected_fwd, _gather_selected_bwd)
+
+
+# --------------------------------------------------------------------------
+# Argument normalisation: torch-style arguments -> one PoolSpec.
+
+
+def _batch_input(fn: str, x, n: int):
+    """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
+    check_float(fn, "input", x)
+    dims = _SPATIAL_NAMES[n]
+    check_rank(fn, "input", x, (n + 1, n + 2), f"(unbatched (C, {dims}) or batched "
+               f"(N, C, {dims}))")
+    if any(size < 1 for size in x.shape[-n - 1:]):
+        raise ValueError(f"{fn}: `input` must have non-empty channel and spatial "
+                         f"dims, got shape {tuple(x.shape)} (only the batch may be "
+                         f"empty)")
+    return (x, False) if x.ndim == n + 2 else (x[None], True)
+
+
+def _window_args(fn: str, n: int, kernel_size, stride, padding, ceil_mode):
+    kernel = int_tuple(fn, "kernel_size", kernel_size, n, minimum=1)
+    stride = parse_pool_stride(fn, stride, kernel)
+    padding = int_tuple(fn, "padding", padding, n, minimum=0)
+    ceil_mode = parse_bool(fn, "ceil_mode", ceil_mode)
+    check_pool_padding(fn, padding, kernel)
+    return kernel, stride, padding, ceil_mode
+
+
+def _max_pool_spec(fn: str, spatial, kernel_size, stride, padding, dilation,
+                   ceil_mode) -> PoolSpec:
+    n = len(spatial)
+    kernel, stride, padding, ceil_mode = _window_args(fn, n, kernel_size, stride,
+                                                      padding, ceil_mode)
+    dilation = int_tuple(fn, "dilation", dilation, n, minimum=1)
+    out = tuple(pool_output_size(i, k, s, p, d, ceil_mode) for i, k, s, p, d in
+                zip(spatial, kernel, stride, padding, dilation))
+    settings = (f"kernel_size {kernel}, stride {stride}, padding {padding}, "
+                f"dilation {dilation}, ceil_mode={ceil_mode}")
+    check_pool_output(fn, spatial, out, settings)
+    windows = tuple(pool_windows(i, k, s, p, d, o) for i, k, s, p, d, o in
+                    zip(spatial, kernel, stride, padding, dilation, out))
+    check_windows_reach_input(fn, windows, settings)
+    return PoolSpec(windows)
+
+
+def _avg_pool_spec(fn: str, spatial, kernel_size, stride, padding, ceil_mode,
+                   count_include_pad, divisor_override) -> PoolSpec:
+    n = len(spatial)
+    kernel, stride, padding, ceil_mode = _window_args(fn, n, kernel_size, stride,
+                                                      padding, ceil_mode)
+    count_include_pad = parse_bool(fn, "count_include_pad", count_include_pad)
+    divisor_override = parse_divisor_override(fn, divisor_override)
+    out = tuple(pool_output_size(i, k, s, p, 1, ceil_mode) for i, k, s, p in
+                zip(spatial, kernel, stride, padding))
+    check_pool_output(fn, spatial, out, f"kernel_size {kernel}, stride {stride}, "
+                      f"padding {padding}, ceil_mode={ceil_mode}")
+    args = tuple(zip(spatial, kernel, stride, padding, out))
+    return PoolSpec(tuple(pool_windows(i, k, s, p, 1, o) for i, k, s, p, o in args),
+                    tuple(avg_pool_divisors(i, k, s, p, o, count_include_pad)
+                          for i, k, s, p, o in args),
+                    divisor_override)
+
+
+def _adaptive_spec(fn: str, spatial, output_size, *, mean: bool) -> PoolSpec:
+    out = parse_output_size(fn, output_size, spatial, allow_none=len(spatial) > 1)
+    windows = tuple(adaptive_windows(i, o) for i, o in zip(spatial, out))
+    if not mean:
+        return PoolSpec(windows)
+    return PoolSpec(windows, tuple(
+        tuple(end - start for start, end in adaptive_bins(i, o))
+        for i, o in zip(spatial, out)))
+
+
+def _unbatch(y, unbatched: bool):
+    return y[0] if unbatched else y
+
+
+def _max_pool(fn: str, n: int, input, spec_fn, return_indices):
+    x, unbatched = _batch_input(fn, input, n)
+    spec = spec_fn(x.shape[2:])
+    return_indices = parse_bool(fn, "return_indices", return_indices)
+    y, flat = window_max(x, spec)
+    if return_indices:
+        return _unbatch(y, unbatched), _unbatch(flat, unbatched)
+    return _unbatch(y, unbatched)
+
+
+def _mean_pool(fn: str, n: int, input, spec_fn):
+    x, unbatched = _batch_input(fn, input, n)
+    return _unbatch(window_mean(x, spec_fn(x.shape[2:])), unbatched)
+
+
+# --------------------------------------------------------------------------
+# Public API: max pooling.
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """1-D max pooling, as ``torch.nn.functional.max_pool1d``.
+
+    ``y[n, c, o] = max_{j < K} x̂[n, c, o·s - p + j·d]``, padding never chosen.
+    The gradient goes to one position per window: the last NaN if the window
+    holds one, else its first maximum; overlapping windows accumulate.
+
+    Args:
+      input: (N, C, L) or unbatched (C, L), a float array.
+      kernel_size: K, an int or a 1-tuple, >= 1.
+      stride: s, defaults to ``kernel_size``.
+      padding: p on both sides, at most K/2.
+      dilation: d, the spacing of the taps, >= 1.
+      ceil_mode: round the output size up; the last window must still start
+        inside the input or the left padding.
+      return_indices: also return the flat index of each pick.
+
+    Returns:
+      (N, C, L_out) (or (C, L_out)) in the input's dtype, with
+      L_out = ⌊(L + 2p - d(K-1) - 1) / s⌋ + 1 (⌈·⌉ with ``ceil_mode``); with
+      ``return_indices``, also int64 indices (int32 without x64) into L.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[1., 3., 2., 5., 4.]], jnp.float32)
+      >>> y, i = jaxgrad.max_pool1d(x, 2, stride=1, return_indices=True)
+      >>> y.tolist(), i.tolist()
+      ([[3.0, 3.0, 5.0, 5.0]], [[1, 1, 3, 3]])
+    """
+    spec_fn = functools.partial(_max_pool_spec, "max_pool1d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, dilation=dilation,
+                                ceil_mode=ceil_mode)
+    return _max_pool("max_pool1d", 1, input, spec_fn, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    ``y[n, c, oh, ow] = max_{jh, jw} x̂[n, c, oh·s_h - p_h + jh·d_h, ow·s_w - p_w + jw·d_w]``.
+    The gradient goes to one position per window: the last NaN in row-major
+    window order if there is one, else the first maximum; padding is never
+    picked and overlapping windows accumulate.
+
+    Args:
+      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      kernel_size: (K_h, K_w) or an int, >= 1.
+      stride: defaults to ``kernel_size``.
+      padding: int or pair, each at most half of its kernel size.
+      dilation: int or pair, >= 1.
+      ceil_mode: round output sizes up; the last window must still start
+        inside the input or the left padding.
+      return_indices: also return each pick's flat index ``h·W + w``.
+
+    Returns:
+      (N, C, H_out, W_out) (or unbatched) in the input's dtype, sizes as in
+      :func:`max_pool1d` per dim; with ``return_indices``, also the indices
+      (int64, or int32 without x64).
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(16, dtype=jnp.float32).reshape(1, 4, 4)
+      >>> jaxgrad.max_pool2d(x, 2).tolist()
+      [[[5.0, 7.0], [13.0, 15.0]]]
+    """
+    spec_fn = functools.partial(_max_pool_spec, "max_pool2d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, dilation=dilation,
+                                ceil_mode=ceil_mode)
+    return _max_pool("max_pool2d", 2, input, spec_fn, return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """3-D max pooling, as ``torch.nn.functional.max_pool3d``.
+
+    Same rules as :func:`max_pool2d` over three spatial dims (row-major window
+    order d, h, w; flat indices ``d·H·W + h·W + w``).
+
+    Args:
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      kernel_size: an int or a 3-tuple, >= 1.
+      stride: defaults to ``kernel_size``.
+      padding: int or 3-tuple, each at most half of its kernel size.
+      dilation: int or 3-tuple, >= 1.
+      ceil_mode: round output sizes up (see :func:`max_pool1d`).
+      return_indices: also return each pick's flat index.
+
+    Returns:
+      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype; with
+      ``return_indices``, also the indices.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
+      >>> y, i = jaxgrad.max_pool3d(x, 2, return_indices=True)
+      >>> y.tolist(), i.tolist()
+      ([[[[7.0]]]], [[[[7]]]])
+    """
+    spec_fn = functools.partial(_max_pool_spec, "max_pool3d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, dilation=dilation,
+                                ceil_mode=ceil_mode)
+    return _max_pool("max_pool3d", 3, input, spec_fn, return_indices)
+
+
+# --------------------------------------------------------------------------
+# Public API: average pooling.
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
+
+    ``y[n, c, o] = (1/D[o]) Σ_{j < K} x̂[n, c, o·s - p + j]`` with zero padding.
+    The divisor D[o] counts the window's padding when ``count_include_pad``
+    (but never what a ceil_mode window overhangs past the padded end), else
+    only its input entries. (torch's avg_pool1d has no ``divisor_override``.)
+
+    Args:
+      input: (N, C, L) or unbatched (C, L), a float array.
+      kernel_size: K, an int or a 1-tuple, >= 1.
+      stride: s, defaults to ``kernel_size``.
+      padding: p on both sides, at most K/2.
+      ceil_mode: round the output size up (see :func:`max_pool1d`).
+      count_include_pad: count the zero padding in the divisor.
+
+    Returns:
+      (N, C, L_out) (or (C, L_out)) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[1., 2., 3., 4., 5.]], jnp.float32)
+      >>> jaxgrad.avg_pool1d(x, 2, ceil_mode=True).tolist()
+      [[1.5, 3.5, 5.0]]
+    """
+    spec_fn = functools.partial(_avg_pool_spec, "avg_pool1d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                count_include_pad=count_include_pad,
+                                divisor_override=None)
+    return _mean_pool("avg_pool1d", 1, input, spec_fn)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    ``y[n, c, oh, ow] = (1/D[oh, ow]) Σ_{jh, jw} x̂[n, c, oh·s_h - p_h + jh, ow·s_w - p_w + jw]``
+    with zero padding and D[oh, ow] = D_h[oh]·D_w[ow] (see :func:`avg_pool1d`)
+    unless ``divisor_override`` replaces it.
+
+    Args:
+      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      kernel_size: (K_h, K_w) or an int, >= 1.
+      stride: defaults to ``kernel_size``.
+      padding: int or pair, each at most half of its kernel size.
+      ceil_mode: round output sizes up (see :func:`max_pool1d`).
+      count_include_pad: count the zero padding in the divisor.
+      divisor_override: a non-zero int to divide every window sum by.
+
+    Returns:
+      (N, C, H_out, W_out) (or unbatched) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.ones((1, 3, 3), jnp.float32)
+      >>> jaxgrad.avg_pool2d(x, 2, padding=1, count_include_pad=False).tolist()
+      [[[1.0, 1.0], [1.0, 1.0]]]
+      >>> jaxgrad.avg_pool2d(x, 2, padding=1).tolist()
+      [[[0.25, 0.5], [0.5, 1.0]]]
+    """
+    spec_fn = functools.partial(_avg_pool_spec, "avg_pool2d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                count_include_pad=count_include_pad,
+                                divisor_override=divisor_override)
+    return _mean_pool("avg_pool2d", 2, input, spec_fn)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
+
+    Same rules as :func:`avg_pool2d` over three spatial dims.
+
+    Args:
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      kernel_size: an int or a 3-tuple, >= 1.
+      stride: defaults to ``kernel_size``.
+      padding: int or 3-tuple, each at most half of its kernel size.
+      ceil_mode: round output sizes up (see :func:`max_pool1d`).
+      count_include_pad: count the zero padding in the divisor.
+      divisor_override: a non-zero int to divide every window sum by.
+
+    Returns:
+      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
+      >>> jaxgrad.avg_pool3d(x, 2, divisor_override=2).tolist()
+      [[[[14.0]]]]
+    """
+    spec_fn = functools.partial(_avg_pool_spec, "avg_pool3d", kernel_size=kernel_size,
+                                stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                count_include_pad=count_include_pad,
+                                divisor_override=divisor_override)
+    return _mean_pool("avg_pool3d", 3, input, spec_fn)
+
+
+# --------------------------------------------------------------------------
+# Public API: adaptive pooling. Output o of a dim of size I -> O reads the bin
+# [⌊o·I/O⌋, ⌈(o+1)·I/O⌉); bins overlap when O does not divide I.
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """1-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool1d``.
+
+    ``y[n, c, o] = mean_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``.
+
+    Args:
+      input: (N, C, L) or unbatched (C, L), a float array.
+      output_size: O, an int or a 1-tuple, >= 0.
+
+    Returns:
+      (N, C, O) (or (C, O)) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[1., 2., 3., 4., 5.]], jnp.float32)
+      >>> jaxgrad.adaptive_avg_pool1d(x, 3).tolist()
+      [[1.5, 3.0, 4.5]]
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool1d",
+                                output_size=output_size, mean=True)
+    return _mean_pool("adaptive_avg_pool1d", 1, input, spec_fn)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Each output averages the product of one bin per dim (see
+    :func:`adaptive_avg_pool1d`); ``output_size=1`` is global average pooling.
+
+    Args:
+      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      output_size: an int or a pair of ints >= 0 or None (None keeps that
+        dim's size).
+
+    Returns:
+      (N, C, H_out, W_out) (or unbatched) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(12, dtype=jnp.float32).reshape(1, 3, 4)
+      >>> jaxgrad.adaptive_avg_pool2d(x, (1, None)).tolist()
+      [[[4.0, 5.0, 6.0, 7.0]]]
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool2d",
+                                output_size=output_size, mean=True)
+    return _mean_pool("adaptive_avg_pool2d", 2, input, spec_fn)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """3-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool3d``.
+
+    Args:
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      output_size: an int or a 3-tuple of ints >= 0 or None (None keeps that
+        dim's size).
+
+    Returns:
+      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
+      >>> jaxgrad.adaptive_avg_pool3d(x, 1).tolist()
+      [[[[3.5]]]]
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool3d",
+                                output_size=output_size, mean=True)
+    return _mean_pool("adaptive_avg_pool3d", 3, input, spec_fn)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """1-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool1d``.
+
+    ``y[n, c, o] = max_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``, the gradient
+    going to one position per bin, chosen as in :func:`max_pool1d`.
+
+    Args:
+      input: (N, C, L) or unbatched (C, L), a float array.
+      output_size: O, an int or a 1-tuple, >= 0.
+      return_indices: also return each pick's index into L.
+
+    Returns:
+      (N, C, O) (or (C, O)) in the input's dtype; with ``return_indices``, also
+      the indices (int64, or int32 without x64).
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[1., 3., 2., 5., 4.]], jnp.float32)
+      >>> y, i = jaxgrad.adaptive_max_pool1d(x, 3, return_indices=True)
+      >>> y.tolist(), i.tolist()
+      ([[3.0, 5.0, 5.0]], [[1, 3, 3]])
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool1d",
+                                output_size=output_size, mean=False)
+    return _max_pool("adaptive_max_pool1d", 1, input, spec_fn, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """2-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d``.
+
+    Args:
+      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      output_size: an int or a pair of ints >= 0 or None (None keeps that
+        dim's size).
+      return_indices: also return each pick's flat index ``h·W + w``.
+
+    Returns:
+      (N, C, H_out, W_out) (or unbatched) in the input's dtype; with
+      ``return_indices``, also the indices.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[[1., 4.], [4., 2.]]], jnp.float32)
+      >>> y, i = jaxgrad.adaptive_max_pool2d(x, 1, return_indices=True)
+      >>> y.tolist(), i.tolist()
+      ([[[4.0]]], [[[1]]])
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool2d",
+                                output_size=output_size, mean=False)
+    return _max_pool("adaptive_max_pool2d", 2, input, spec_fn, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """3-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool3d``.
+
+    Args:
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      output_size: an int or a 3-tuple of ints >= 0 or None (None keeps that
+        dim's size).
+      return_indices: also return each pick's flat index ``d·H·W + h·W + w``.
+
+    Returns:
+      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype; with
+      ``return_indices``, also the indices.
+
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
+      >>> jaxgrad.adaptive_max_pool3d(x, (1, 2, 1)).tolist()
+      [[[[5.0], [7.0]]]]
+    """
+    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool3d",
+                                output_size=output_size, mean=False)
+    return _max_pool("adaptive_max_pool3d", 3, input, spec_fn, return_indices)

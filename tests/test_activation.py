@@ -1,0 +1,237 @@
+"""jaxgrad's activations against JAX autodiff of plain jnp forwards (float64).
+
+The references below are written here from the textbook formulas and
+differentiated by JAX itself; nothing in them touches jaxgrad's rules. Also:
+finite-difference checks to second order, jit / vmap, dtype preservation,
+error wording, and a check that grad-of-grad never falls back to JAX
+autodiff of a primal implementation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxgrad
+from jaxgrad import _activation
+from jaxgrad._tolerance import max_errors, tolerance
+
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+# name -> (jaxgrad function, plain reference); softmax along dim 1.
+CASES = {
+    "relu": (jaxgrad.relu, lambda x: jnp.where(x > 0, x, 0.0)),
+    "leaky_relu": (lambda x: jaxgrad.leaky_relu(x, 0.3),
+                   lambda x: jnp.where(x > 0, x, 0.3 * x)),
+    "sigmoid": (jaxgrad.sigmoid, lambda x: 1 / (1 + jnp.exp(-x))),
+    "tanh": (jaxgrad.tanh, lambda x: (jnp.exp(2 * x) - 1) / (jnp.exp(2 * x) + 1)),
+    "gelu": (jaxgrad.gelu,
+             lambda x: 0.5 * x * (1 + jax.scipy.special.erf(x / math.sqrt(2)))),
+    "gelu tanh": (lambda x: jaxgrad.gelu(x, "tanh"),
+                  lambda x: 0.5 * x * (1 + jnp.tanh(SQRT_2_OVER_PI
+                                                    * (x + 0.044715 * x ** 3)))),
+    "softmax": (lambda x: jaxgrad.softmax(x, 1),
+                lambda x: jnp.exp(x) / jnp.sum(jnp.exp(x), axis=1, keepdims=True)),
+    "log_softmax": (lambda x: jaxgrad.log_softmax(x, -2),
+                    lambda x: x - jnp.log(jnp.sum(jnp.exp(x), axis=1, keepdims=True))),
+}
+
+
+def derivatives(fn, x, cot, u):
+    """Output, VJP and the gradient of ⟨VJP, u⟩ w.r.t. x and the cotangent."""
+    y, vjp = jax.vjp(fn, x)
+
+    def inner(x, cot):
+        return jnp.sum(jax.vjp(fn, x)[1](cot)[0] * u)
+
+    return (y, vjp(cot)[0], *jax.grad(inner, argnums=(0, 1))(x, cot))
+
+
+def random(shape, seed, dtype=jnp.float64):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), dtype)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_against_autodiff_of_plain_forward(name):
+    ours, reference = CASES[name]
+    x, cot, u = random((3, 5, 2), 0), random((3, 5, 2), 1), random((3, 5, 2), 2)
+    got = jax.jit(lambda *a: derivatives(ours, *a))(x, cot, u)
+    want = jax.jit(lambda *a: derivatives(reference, *a))(x, cot, u)
+    for label, a, b in zip(("output", "vjp", "grad2_x", "grad2_cot"), got, want):
+        assert max_errors(a, b)[1] <= tolerance("float64"), (name, label)
+
+
+def stacked(names):
+    """All the named activations at once (one check, one compile)."""
+    return lambda x: jnp.stack([CASES[name][0](x) for name in names])
+
+
+def test_check_grads_order_2():
+    # Away from the kinks of relu / leaky_relu, where finite differences straddle.
+    x = random((2, 3, 2), 3)
+    x = x + jnp.sign(x) * 0.1
+    check_grads(jax.jit(stacked(list(CASES))), (x,), order=2, modes=["rev"])
+
+
+def test_relu_is_exactly_zero_gradient_at_zero():
+    x = jnp.zeros(3)
+    assert jax.grad(lambda x: jaxgrad.relu(x).sum())(x).tolist() == [0.0, 0.0, 0.0]
+    # ... where jnp.maximum splits the difference; the reason relu has its own rule.
+    assert jax.grad(lambda x: jnp.maximum(x, 0.0).sum())(x).tolist() == [0.5] * 3
+
+
+def test_leaky_relu_default_slope_at_zero():
+    x = jnp.array([-2.0, 0.0, 3.0])
+    assert jaxgrad.leaky_relu(x).tolist() == [-0.02, 0.0, 3.0]
+    assert jax.grad(lambda x: jaxgrad.leaky_relu(x).sum())(x).tolist() == [0.01, 0.01, 1.0]
+
+
+def test_float32_extremes_do_not_overflow():
+    x = jnp.array([-1e4, -100.0, 100.0, 1e4], jnp.float32)
+    sig = jax.jit(jaxgrad.sigmoid)(x)
+    assert sig.tolist() == [0.0, pytest.approx(3.72e-44, rel=1e-2), 1.0, 1.0]
+    grad = jax.jit(jax.grad(lambda x: jaxgrad.sigmoid(x).sum()))(x)
+    assert bool(jnp.all(jnp.isfinite(grad)))
+    rows = jnp.array([[1e4, -1e4, 1e4 - 1.0], [-1e4, -1e4, -1e4]], jnp.float32)
+    np.testing.assert_allclose(jaxgrad.softmax(rows, 1),
+                               [[1 / (1 + math.e ** -1), 0.0, 1 / (1 + math.e)],
+                                [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    assert bool(jnp.all(jnp.isfinite(jaxgrad.log_softmax(rows, 1))))
+
+
+def test_softmax_of_a_scalar():
+    x = jnp.array(3.0)
+    assert float(jaxgrad.softmax(x, 0)) == 1.0
+    assert float(jaxgrad.log_softmax(x, -1)) == 0.0
+    assert float(jax.grad(lambda x: jaxgrad.log_softmax(x, 0))(x)) == 0.0
+
+
+# --------------------------------------------------------------------------
+# Transformations and dtypes.
+
+
+def test_vmap_matches_batched_call():
+    fn = stacked(list(CASES))   # (8, 1, 3, 5) for one example of shape (1, 3, 5)
+
+    @jax.jit
+    def both(x, cot):
+        per_example = jax.vmap(lambda x, c: jax.vjp(fn, x[None])[1](c[:, None])[0][0])
+        return (jax.vmap(lambda x: fn(x[None])[:, 0])(x), per_example(x, cot),
+                fn(x), jax.vjp(fn, x)[1](jnp.moveaxis(cot, 0, 1))[0])
+
+    x, cot = random((4, 3, 5), 4), random((4, 8, 3, 5), 5)
+    y_vmap, grad_vmap, y, grad = both(x, cot)
+    np.testing.assert_allclose(jnp.moveaxis(y_vmap, 0, 1), y, rtol=1e-12)
+    np.testing.assert_allclose(grad_vmap, grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_dtype_is_preserved_to_second_order(dtype):
+    x, u = random((2, 3), 6, dtype), random((2, 3), 8, dtype)
+    cot = random((len(CASES), 2, 3), 7, dtype)
+    outs = jax.jit(lambda *a: derivatives(stacked(list(CASES)), *a))(x, cot, u)
+    assert [out.dtype for out in outs] == [dtype] * 4
+
+
+# --------------------------------------------------------------------------
+# Only hand-written rules run to second order.
+
+
+@jax.custom_jvp
+def _poison(x):
+    return x
+
+
+@_poison.defjvp
+def _poison_jvp(primals, tangents):
+    raise AssertionError("JAX autodiff reached a primal implementation")
+
+
+def forbid_autodiff(monkeypatch, module, names):
+    """Make each ``module.<name>`` raise if JAX ever differentiates through it.
+
+    Each function's float array arguments pass through an identity whose JVP
+    rule raises: hand-written rules call these implementations only on
+    unperturbed values, so any JVP through them is autodiff of a forward.
+    """
+    def is_float(a):
+        return hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
+
+    for name in names:
+        impl = getattr(module, name)
+
+        def guarded(*args, _impl=impl):
+            return _impl(*(_poison(a) if is_float(a) else a for a in args))
+
+        monkeypatch.setattr(module, name, guarded)
+
+
+def run_second_order(fn, *args):
+    """grad-of-grad in both forms used in practice: a penalty on the VJP and
+    ``check_grads``'s, which reuses the primal output as the cotangent."""
+    def penalty(*args):
+        y, vjp = jax.vjp(fn, *args)
+        return sum(jnp.sum(g * g) for g in vjp(jnp.ones_like(y)))
+
+    def vjp_of_output(*args):
+        y, vjp = jax.vjp(fn, *args)
+        return vjp(y)
+
+    def both(*args):
+        out, vjp = jax.vjp(vjp_of_output, *args)
+        return jax.grad(penalty, argnums=tuple(range(len(args))))(*args), vjp(out)
+
+    jax.eval_shape(both, *args)  # tracing is where autodiff would happen
+
+
+ACTIVATION_IMPLS = ("_call", "_softmax_impl", "_log_softmax_impl",
+                    "_softmax_grad_impl", "_log_softmax_grad_impl")
+
+
+def test_poison_fires_on_autodiff_of_an_implementation(monkeypatch):
+    # The guard below can fail: differentiating an implementation directly trips it.
+    forbid_autodiff(monkeypatch, _activation, ACTIVATION_IMPLS)
+    with pytest.raises(AssertionError, match="JAX autodiff reached"):
+        jax.eval_shape(jax.grad(lambda x: _activation._softmax_impl(x, 0).sum()),
+                       jnp.ones(3))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
+    forbid_autodiff(monkeypatch, _activation, ACTIVATION_IMPLS)
+    run_second_order(CASES[name][0], random((2, 3), 9))
+
+
+# --------------------------------------------------------------------------
+# Errors.
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: jaxgrad.relu(jnp.arange(3)), TypeError,
+     r"relu: `input` must have a floating dtype .* got int"),
+    (lambda: jaxgrad.sigmoid([1.0, 2.0]), TypeError, r"sigmoid: `input` must be an array"),
+    (lambda: jaxgrad.leaky_relu(jnp.ones(2), "0.1"), TypeError,
+     r"leaky_relu: `negative_slope` must be a real number, got str '0.1'"),
+    (lambda: jaxgrad.leaky_relu(jnp.ones(2), True), TypeError,
+     r"leaky_relu: `negative_slope` must be a real number, got bool True"),
+    (lambda: jaxgrad.gelu(jnp.ones(2), approximate="erf"), ValueError,
+     r"gelu: `approximate` must be 'none' or 'tanh', got 'erf'"),
+    (lambda: jaxgrad.softmax(jnp.ones((2, 3)), 2), ValueError,
+     r"softmax: `dim` must be in \[-2, 1\] for a 2-D `input`, got 2"),
+    (lambda: jaxgrad.log_softmax(jnp.ones((2, 3)), -3), ValueError,
+     r"log_softmax: `dim` must be in \[-2, 1\] for a 2-D `input`, got -3"),
+    (lambda: jaxgrad.softmax(jnp.ones(()), 1), ValueError,
+     r"softmax: `dim` must be in \[-1, 0\] for a 0-D `input`, got 1"),
+    (lambda: jaxgrad.softmax(jnp.ones(3), 0.0), TypeError,
+     r"softmax: `dim` must be an int, got float 0.0"),
+    (lambda: jaxgrad.log_softmax(jnp.ones(3), None), TypeError,
+     r"log_softmax: `dim` must be an int, got NoneType None"),
+])
+def test_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -1,0 +1,315 @@
+"""jaxgrad's losses against JAX autodiff of plain jnp formulas (float64).
+
+The references below spell out torch's definitions (verified against torch in
+``tests/torch/test_loss_torch.py``) with jnp and are differentiated by JAX.
+Also: hand-computed values, finite differences to second order, out-of-range
+targets, the class-weight guard, jit / vmap, dtypes, error wording, and a
+check that grad-of-grad runs only hand-written rules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxgrad
+from jaxgrad import _activation, _loss
+from jaxgrad._tolerance import max_errors, tolerance
+
+from .test_activation import forbid_autodiff, random, run_second_order
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def plain_log_softmax(x):
+    return x - jnp.log(jnp.sum(jnp.exp(x), axis=1, keepdims=True))
+
+
+def plain_cross_entropy(x, target, weight, ignore_index, reduction, eps):
+    """torch's definition for class-index targets, input (N, C, *d)."""
+    logp, classes = plain_log_softmax(x), x.shape[1]
+    active = target != ignore_index
+    index = jnp.where(active, target, 0)
+    w_t = jnp.where(active, weight[index], 0.0)
+    picked = jnp.take_along_axis(logp, index[:, None], axis=1)[:, 0]
+    smooth = jnp.sum(logp * weight.reshape((1, -1) + (1,) * (x.ndim - 2)), axis=1)
+    loss = jnp.where(active, -(1 - eps) * w_t * picked - eps / classes * smooth, 0.0)
+    if reduction == "none":
+        return loss
+    return jnp.sum(loss) / (jnp.sum(w_t) if reduction == "mean" else 1.0)
+
+
+def plain_soft_cross_entropy(x, q, weight, reduction, eps):
+    classes = x.shape[1]
+    q = (1 - eps) * q + eps / classes
+    w = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+    loss = -jnp.sum(w * q * plain_log_softmax(x), axis=1)
+    total = {"none": loss, "sum": jnp.sum(loss), "mean": jnp.mean(loss)}
+    return total[reduction]
+
+
+def all_reductions(loss):
+    """args -> [*loss(args, "none").ravel(), loss(args, "mean"), loss(args, "sum")]."""
+    return lambda *args: jnp.concatenate(
+        [loss(*args, reduction=r).reshape(-1) for r in REDUCTIONS])
+
+
+def derivatives(fn, args, cot, us):
+    """Output, VJP and the gradient of Σ⟨VJP_k, u_k⟩ w.r.t. every argument and cot."""
+    y, vjp = jax.vjp(fn, *args)
+
+    def inner(*args_and_cot):
+        *args, cot = args_and_cot
+        return sum(jnp.sum(g * u) for g, u in zip(jax.vjp(fn, *args)[1](cot), us))
+
+    grads = jax.grad(inner, argnums=tuple(range(len(args) + 1)))(*args, cot)
+    return (y, *vjp(cot), *grads)
+
+
+def compare_derivatives(ours, reference, args, cot_shape):
+    cot = random(cot_shape, 100)
+    us = [random(a.shape, 101 + i) for i, a in enumerate(args)]
+    got = jax.jit(lambda *a: derivatives(ours, *a))(args, cot, us)
+    want = jax.jit(lambda *a: derivatives(reference, *a))(args, cot, us)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert max_errors(a, b)[1] <= tolerance("float64"), f"result {i}"
+
+
+TARGET = jnp.array([[0, 2], [-100, 1], [2, 2]])     # (N, d1) = (3, 2), one ignored
+WEIGHT = jnp.array([0.5, 2.0, 1.25])
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_cross_entropy_against_plain_formula(eps):
+    def ours(x, reduction):
+        return jaxgrad.cross_entropy(x, TARGET, WEIGHT, reduction=reduction,
+                                     label_smoothing=eps)
+
+    def reference(x, reduction):
+        return plain_cross_entropy(x, TARGET, WEIGHT, -100, reduction, eps)
+
+    compare_derivatives(all_reductions(ours), all_reductions(reference),
+                        (random((3, 3, 2), 0),), (8,))
+
+
+def test_probability_targets_against_plain_formula():
+    def ours(x, q, w, reduction):
+        return jaxgrad.cross_entropy(x, q, w, reduction=reduction, label_smoothing=0.2)
+
+    def reference(x, q, w, reduction):
+        return plain_soft_cross_entropy(x, q, w, reduction, 0.2)
+
+    args = (random((3, 4, 2), 1), random((3, 4, 2), 2), random((4,), 3))
+    compare_derivatives(all_reductions(ours), all_reductions(reference), args, (8,))
+
+
+@jax.jit
+def _hand_computed_cases():
+    logits = jnp.array([[0.0, 0.0], [math.log(3.0), 0.0]])
+    logp = jnp.log(jnp.array([[0.5, 0.5], [0.75, 0.25]]))
+    return (jaxgrad.cross_entropy(logits, jnp.array([0, 0]), reduction="none"),
+            jaxgrad.cross_entropy(jnp.zeros(2), jnp.array(1), label_smoothing=0.5),
+            jaxgrad.nll_loss(logp, jnp.array([1, 0]), jnp.array([0.5, 2.0])),
+            jaxgrad.mse_loss(jnp.array([1.0, 3.0]), jnp.zeros(2)))
+
+
+def test_hand_computed_values():
+    both, smoothed, weighted, mse = _hand_computed_cases()
+    # -log ½ and -log ¾.
+    np.testing.assert_allclose(both, [math.log(2), math.log(4 / 3)], rtol=1e-14)
+    # Unbatched, smoothing ε = ½ over C = 2: ½·log 2 + ¼·(log 2 + log 2) = log 2.
+    np.testing.assert_allclose(smoothed, math.log(2), rtol=1e-14)
+    # Weighted mean: (w₁·(-log ½) + w₀·(-log ¾)) / (w₁ + w₀), w = (0.5, 2).
+    np.testing.assert_allclose(weighted, (2 * math.log(2) + 0.5 * math.log(4 / 3)) / 2.5,
+                               rtol=1e-14)
+    np.testing.assert_allclose(mse, 5.0)
+
+
+def test_all_ignored_mean_is_nan_with_zero_gradient():
+    x, target = random((3, 4), 4), jnp.full((3,), -100)
+
+    @jax.jit
+    def run(x):
+        loss, grad = jax.value_and_grad(
+            lambda x: jaxgrad.cross_entropy(x, target, label_smoothing=0.1))(x)
+        return loss, grad, jaxgrad.cross_entropy(x, target, reduction="sum")
+
+    loss, grad, total = run(x)
+    assert math.isnan(float(loss))
+    assert jnp.all(grad == 0)
+    assert float(total) == 0.0
+
+
+def test_out_of_range_targets_give_nan():
+    # Not checkable at trace time; the values say so instead of reading garbage.
+    @jax.jit
+    def run(x, target):
+        losses = jaxgrad.cross_entropy(x, target, reduction="none")
+        grad = jax.grad(lambda x: jaxgrad.nll_loss(x, target, reduction="sum"))(x)
+        return losses, grad
+
+    x = random((3, 4), 5)
+    for bad in (4, -1, 100):
+        losses, grad = run(x, jnp.array([0, bad, 2]))
+        assert np.isnan(losses).tolist() == [False, True, False]
+        assert np.isnan(grad).any(axis=1).tolist() == [False, True, False]
+
+
+def test_check_grads_order_2():
+    x, q, w = random((3, 3, 2), 6), random((3, 3, 2), 7), random((3,), 8)
+
+    def losses(x, q, w):
+        return jnp.stack([
+            jaxgrad.cross_entropy(x, TARGET, WEIGHT, label_smoothing=0.2),
+            jaxgrad.nll_loss(x, TARGET, WEIGHT, reduction="sum"),
+            jaxgrad.cross_entropy(x, q, w, label_smoothing=0.1),
+            jaxgrad.mse_loss(x, q, reduction="sum")])
+
+    check_grads(jax.jit(losses), (x, q, w), order=2, modes=["rev"])
+
+
+def test_class_weight_is_not_differentiable_for_index_targets():
+    x = random((3, 3, 2), 9)
+    message = (r"cross_entropy: `weight` is not differentiable with class-index "
+               r"targets \(as in torch\); wrap it in jax.lax.stop_gradient")
+    # The error is raised while tracing the backward pass: no need to run it.
+    with pytest.raises(ValueError, match=message):
+        jax.eval_shape(jax.grad(lambda w: jaxgrad.cross_entropy(x, TARGET, w)), WEIGHT)
+    with pytest.raises(ValueError, match=r"nll_loss: `weight` is not differentiable"):
+        jax.eval_shape(jax.grad(lambda w: jaxgrad.nll_loss(x, TARGET, w)), WEIGHT)
+    # A constant weight (stop_gradient, or not differentiated) is fine.
+    jax.eval_shape(jax.grad(
+        lambda w: jaxgrad.cross_entropy(x, TARGET, jax.lax.stop_gradient(w))), WEIGHT)
+    jax.eval_shape(jax.grad(lambda x, w: jaxgrad.cross_entropy(x, TARGET, w)), x, WEIGHT)
+
+
+# --------------------------------------------------------------------------
+# Transformations, dtypes, integer targets.
+
+
+def test_vmap_over_examples_matches_reduction_none():
+    # Each example is unbatched: input (C,), scalar target.
+    x, w = random((5, 4), 10), jnp.array([0.5, 2.0, 1.25, 1.0])
+    target = jnp.array([0, 3, -100, 1, 2])
+
+    @jax.jit
+    def run(x, target):
+        per_example = jax.vmap(lambda x, t: jaxgrad.cross_entropy(
+            x, t, w, reduction="sum", label_smoothing=0.1))(x, target)
+        batched = jaxgrad.cross_entropy(x, target, w, reduction="none",
+                                        label_smoothing=0.1)
+        return per_example, batched
+
+    per_example, batched = run(x, target)
+    np.testing.assert_allclose(per_example, batched, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_dtype_is_preserved_to_second_order(dtype):
+    def losses(x, q):
+        return jnp.stack([
+            jaxgrad.cross_entropy(x, TARGET.astype(jnp.int32), WEIGHT.astype(dtype),
+                                  label_smoothing=0.1),
+            jaxgrad.cross_entropy(x, q, reduction="sum"),
+            jaxgrad.mse_loss(x, q)])
+
+    args = (random((3, 3, 2), 11, dtype), random((3, 3, 2), 12, dtype))
+    us = [random(a.shape, 13 + i, dtype) for i, a in enumerate(args)]
+    outs = jax.jit(lambda *a: derivatives(losses, *a))(args, random((3,), 15, dtype), us)
+    assert [o.dtype for o in outs] == [dtype] * 6
+
+
+def test_any_integer_target_dtype():
+    # torch accepts only int64 and uint8; JAX's default integer is int32.
+    dtypes = (jnp.int8, jnp.uint8, jnp.int16, jnp.int32, jnp.int64)
+    target = jnp.array([0, 3, 1])
+    run = jax.jit(lambda x: [jaxgrad.cross_entropy(x, target.astype(d), reduction="none")
+                             for d in dtypes])
+    first, *others = run(random((3, 4), 16))
+    for other in others:
+        np.testing.assert_array_equal(other, first)
+
+
+def test_second_order_runs_only_hand_written_rules(monkeypatch):
+    forbid_autodiff(monkeypatch, _loss, (
+        "_squared_error_impl", "_squared_error_grad_impl", "_nll_forward_impl",
+        "_nll_transpose_impl", "_soft_cross_entropy_impl",
+        "_soft_cross_entropy_grad_impl"))
+    forbid_autodiff(monkeypatch, _activation, ("_log_softmax_impl",
+                                               "_log_softmax_grad_impl"))
+    x, q, w = random((3, 3, 2), 17), random((3, 3, 2), 18), random((3,), 19)
+    run_second_order(lambda x: jaxgrad.cross_entropy(x, TARGET, WEIGHT, reduction="none",
+                                                     label_smoothing=0.2), x)
+    run_second_order(lambda x, q, w: jaxgrad.cross_entropy(x, q, w, label_smoothing=0.1),
+                     x, q, w)
+    run_second_order(lambda x, t: jaxgrad.mse_loss(x, t, reduction="none"), x, q)
+
+
+# --------------------------------------------------------------------------
+# Errors.
+
+X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: jaxgrad.mse_loss(X, X, reduction="avg"), ValueError,
+     r"mse_loss: `reduction` must be 'none', 'mean' or 'sum', got 'avg'"),
+    (lambda: jaxgrad.mse_loss(X, jnp.ones(4)), ValueError,
+     r"mse_loss: `target` must have the shape of `input` \(3, 4\), got \(4,\)"),
+    (lambda: jaxgrad.mse_loss(X, X.astype(jnp.float32)), TypeError,
+     (r"mse_loss: arguments must share one dtype, but `input` is float64, `target` is "
+      r"float32")),
+    (lambda: jaxgrad.mse_loss(X, X, "sum"), TypeError, r"positional argument"),
+    (lambda: jaxgrad.nll_loss(X, T.astype(jnp.float64)), TypeError,
+     r"nll_loss: `target` must hold integer class indices, got dtype float64"),
+    (lambda: jaxgrad.nll_loss(X, jnp.array([0, 1])), ValueError,
+     (r"nll_loss: `target` must have shape \(3,\) \(`input` \(3, 4\) without its class "
+      r"dim\), got \(2,\)")),
+    (lambda: jaxgrad.nll_loss(jnp.ones((2, 3, 5)), jnp.zeros((2, 3), jnp.int32)),
+     ValueError, r"nll_loss: `target` must have shape \(2, 5\)"),
+    (lambda: jaxgrad.nll_loss(jnp.ones(4), jnp.array([1])), ValueError,
+     r"nll_loss: `target` must have shape \(\) "),
+    (lambda: jaxgrad.nll_loss(jnp.ones(()), jnp.array(0)), ValueError,
+     r"nll_loss: `input` must be \(N, C, \*d\) or unbatched \(C,\), got shape \(\)"),
+    (lambda: jaxgrad.nll_loss(jnp.ones((3, 0)), T), ValueError,
+     r"nll_loss: `input` must have at least one class, got shape \(3, 0\)"),
+    (lambda: jaxgrad.nll_loss(X, T, jnp.ones(3)), ValueError,
+     (r"nll_loss: `weight` must have shape \(4,\), one entry per class of `input` "
+      r"\(3, 4\), got \(3,\)")),
+    (lambda: jaxgrad.nll_loss(X, T, jnp.ones(4, jnp.float32)), TypeError,
+     (r"nll_loss: arguments must share one dtype, but `input` is float64, `weight` is "
+      r"float32")),
+    (lambda: jaxgrad.nll_loss(X, T, ignore_index=1.0), TypeError,
+     r"nll_loss: `ignore_index` must be an int, got float 1.0"),
+    (lambda: jaxgrad.nll_loss(X, T, None, -100), TypeError, r"positional argument"),
+    (lambda: jaxgrad.cross_entropy(X, T.astype(bool)), TypeError,
+     (r"cross_entropy: `target` must be integer class indices or float class "
+      r"probabilities, got dtype bool")),
+    (lambda: jaxgrad.cross_entropy(X, 1), TypeError,
+     (r"cross_entropy: `target` must be integer class indices or float class "
+      r"probabilities, got int")),
+    (lambda: jaxgrad.cross_entropy(X, jnp.ones((3, 5))), ValueError,
+     (r"cross_entropy: class-probability `target` must have the shape of `input` "
+      r"\(3, 4\), got \(3, 5\)")),
+    (lambda: jaxgrad.cross_entropy(X, X.astype(jnp.float32)), TypeError,
+     (r"cross_entropy: arguments must share one dtype, but `input` is float64, "
+      r"`target` is float32")),
+    (lambda: jaxgrad.cross_entropy(X, T, label_smoothing=1.5), ValueError,
+     r"cross_entropy: `label_smoothing` must be in \[0, 1\], got 1.5"),
+    (lambda: jaxgrad.cross_entropy(X, T, label_smoothing=-0.1), ValueError,
+     r"cross_entropy: `label_smoothing` must be in \[0, 1\], got -0.1"),
+    (lambda: jaxgrad.cross_entropy(X, T, label_smoothing="0.1"), TypeError,
+     r"cross_entropy: `label_smoothing` must be a float, got str '0.1'"),
+    (lambda: jaxgrad.cross_entropy(X, T, reduction=None), ValueError,
+     r"cross_entropy: `reduction` must be 'none', 'mean' or 'sum', got None"),
+    (lambda: jaxgrad.cross_entropy(jnp.ones(4, jnp.int32), jnp.array(1)), TypeError,
+     r"cross_entropy: `input` must have a floating dtype"),
+])
+def test_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -1,0 +1,157 @@
+"""jaxgrad's activations vs PyTorch: forward, first- and second-order gradients.
+
+Random grids go through ``check_parity`` (float64, relative tolerance of
+``_tolerance``): output, the VJP for a random cotangent, and the gradient of
+L2 = ⟨x̄, u⟩ w.r.t. the input and the cotangent. Special values (exact zeros
+and ties, ±0, NaN, ±inf, ±100, ±1000) are compared element by element, with
+NaN and inf required at the same places as torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxgrad
+
+from ._parity import _jax_results, _torch_results, check_parity
+
+INF, NAN = math.inf, math.nan
+
+ELEMENTWISE = {
+    "relu": (jaxgrad.relu, F.relu),
+    "leaky_relu": (jaxgrad.leaky_relu, F.leaky_relu),
+    "leaky_relu 0.2": (lambda x: jaxgrad.leaky_relu(x, 0.2),
+                       lambda x: F.leaky_relu(x, 0.2)),
+    "leaky_relu -0.5": (lambda x: jaxgrad.leaky_relu(x, negative_slope=-0.5),
+                        lambda x: F.leaky_relu(x, negative_slope=-0.5)),
+    "leaky_relu 0": (lambda x: jaxgrad.leaky_relu(x, 0), lambda x: F.leaky_relu(x, 0.0)),
+    "sigmoid": (jaxgrad.sigmoid, torch.sigmoid),
+    "tanh": (jaxgrad.tanh, torch.tanh),
+    "gelu": (jaxgrad.gelu, F.gelu),
+    "gelu tanh": (lambda x: jaxgrad.gelu(x, approximate="tanh"),
+                  lambda x: F.gelu(x, approximate="tanh")),
+}
+
+# Values where the kinks, saturation and IEEE special cases live; ties (equal
+# values) appear twice so both copies must get the same gradient.
+SPECIAL = [-INF, -1000.0, -100.0, -3.0, -1.0, -0.0, 0.0, 0.0, 1e-300, 1.0, 1.0,
+           3.0, 100.0, 1000.0, INF, NAN]
+
+
+SHAPES = [(7,), (3, 5), (2, 3, 1, 4), ()]
+
+
+@pytest.mark.parametrize("name, shape", [(name, SHAPES[i % len(SHAPES)])
+                                         for i, name in enumerate(ELEMENTWISE)], ids=str)
+def test_elementwise_random(name, shape):
+    jax_fn, torch_fn = ELEMENTWISE[name]
+    check_parity(f"{name} {shape}", jax_fn, torch_fn, {"x": shape})
+
+
+def stacked(fns):
+    """One function returning every fn's output stacked: one compile for all."""
+    def run(x):
+        outs = [fn(x) for fn in fns]
+        return (torch.stack if isinstance(x, torch.Tensor) else jax.numpy.stack)(outs)
+    return run
+
+
+def check_exact(config: str, jax_fn, torch_fn, args: dict, cot, *, double=True):
+    """Forward, VJP and second order at given arguments; NaN/inf must coincide."""
+    rng = np.random.default_rng(1)
+    us = {k: rng.standard_normal(np.shape(a)) for k, a in args.items()}
+    cot = np.asarray(cot, np.float64)
+    names = list(args)
+    run = jax.jit(lambda xs, c, u: _jax_results(jax_fn, names, xs, c, u, double))
+    ours = run([np.asarray(args[k]) for k in names], cot, [us[k] for k in names])
+    ref = _torch_results(config, torch_fn, args, cot, us, "float64", double)
+    for key, expected in ref.items():
+        finite = np.abs(expected[np.isfinite(expected)])
+        scale = finite.max() if finite.size else 0.0
+        # NaN and ±inf must sit where torch has them; finite values agree to
+        # the float64 tolerance relative to the largest finite magnitude.
+        np.testing.assert_allclose(np.asarray(ours[key]), expected, rtol=1e-10,
+                                   atol=1e-10 * scale, equal_nan=True,
+                                   err_msg=f"[{config}] {key}")
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_elementwise_special_values(name):
+    jax_fn, torch_fn = ELEMENTWISE[name]
+    x = np.array(SPECIAL)
+    cot = np.random.default_rng(0).standard_normal(x.shape)
+    check_exact(name, jax_fn, torch_fn, {"x": x}, cot)
+
+
+def test_relu_gradient_is_zero_at_zero_and_one_at_nan():
+    # torch's rule, pinned by value (not only by parity).
+    x = np.array([-0.0, 0.0, NAN, 2.0])
+    grad = jax.grad(lambda x: jaxgrad.relu(x).sum())(x)
+    assert np.asarray(grad).tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+# --------------------------------------------------------------------------
+# softmax / log_softmax
+
+
+SOFTMAX = {"softmax": (jaxgrad.softmax, F.softmax),
+           "log_softmax": (jaxgrad.log_softmax, F.log_softmax)}
+
+
+def _along_dims(fn, dims):
+    return stacked([lambda x, d=d: fn(x, d) for d in dims])
+
+
+@pytest.mark.parametrize("name", list(SOFTMAX))
+@pytest.mark.parametrize("shape, dims", [
+    ((3, 5, 2), (0, 1, 2, -1, -2, -3)),      # every dim, negative ones included
+    ((7,), (0, -1)),
+    ((), (0, -1)),                           # 0-d: one element, dim 0 or -1
+    ((2, 1, 3, 2), (1, -3, 3)),              # a size-1 dim: softmax 1, gradient 0
+], ids=str)
+def test_softmax_dims(name, shape, dims):
+    jax_fn, torch_fn = SOFTMAX[name]
+    check_parity(f"{name} {shape} dims={dims}", _along_dims(jax_fn, dims),
+                 _along_dims(torch_fn, dims), {"x": shape})
+
+
+# Rows: huge magnitudes (stability), exact ties, a -inf entry (probability 0),
+# and the rows torch turns into NaN (all -inf, +inf, NaN).
+SOFTMAX_ROWS = [
+    [1000.0, -1000.0, 999.0, 0.0],
+    [-1000.0, -1000.0, -1000.0, -1000.0],
+    [5.0, 5.0, -2.0, 5.0],
+    [0.0, -INF, 1.0, -INF],
+    [-INF, -INF, -INF, -INF],
+    [INF, 0.0, 1.0, 2.0],
+    [NAN, 0.0, 1.0, 2.0],
+]
+
+
+@pytest.mark.parametrize("name", list(SOFTMAX))
+def test_softmax_special_values(name):
+    jax_fn, torch_fn = SOFTMAX[name]
+    x = np.array(SOFTMAX_ROWS)
+    cot = np.random.default_rng(0).standard_normal(x.shape)
+    check_exact(name, lambda x: jax_fn(x, -1), lambda x: torch_fn(x, -1), {"x": x}, cot)
+
+
+# --------------------------------------------------------------------------
+# Reduced precision: float32 to second order, bfloat16 forward and first order.
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_reduced_precision(dtype):
+    names = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu tanh"]
+    jax_fns = [ELEMENTWISE[n][0] for n in names] + [
+        lambda x: jaxgrad.softmax(x, 1), lambda x: jaxgrad.log_softmax(x, -1)]
+    torch_fns = [ELEMENTWISE[n][1] for n in names] + [
+        lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, -1)]
+    check_parity(f"activations {dtype}", stacked(jax_fns), stacked(torch_fns),
+                 {"x": (3, 6)}, dtype=dtype, double=dtype == "float32")

@@ -1,0 +1,228 @@
+"""jaxgrad's losses vs PyTorch: forward, first- and second-order gradients.
+
+Every configuration runs through ``check_parity`` in float64: the loss, its
+VJP w.r.t. every differentiable argument (input; target for mse_loss and for
+class-probability targets; weight for class-probability targets) and the
+gradient of L2 = Σ ⟨ā, u_a⟩ w.r.t. those arguments and the cotangent.
+Integer targets and index-target weights are constants here, as in torch.
+
+To compile one program per configuration rather than three, each compares
+the three reductions at once: the output is ``[*none.ravel(), mean, sum]``, so
+every reduction's value is checked on its own and the gradients see a random
+combination of all three.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxgrad
+
+from ._parity import check_parity
+from .test_activation_torch import check_exact
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def all_reductions(loss):
+    """x -> [*loss(x, "none").ravel(), loss(x, "mean"), loss(x, "sum")]."""
+    def run(*args):
+        outs = [loss(*args, reduction=r).reshape(-1) for r in REDUCTIONS]
+        return (torch.cat if isinstance(args[0], torch.Tensor) else jnp.concatenate)(outs)
+    return run
+
+
+def index_target(shape, classes: int, ignored: float, ignore_index: int, seed=0):
+    """Random class indices of ``shape``; a fraction ``ignored`` set to ignore_index.
+
+    A fraction strictly between 0 and 1 ignores the first position and keeps
+    the last, so "some ignored" really means some, not none or all.
+    """
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, classes, shape)
+    mask = rng.random(shape) < ignored
+    if 0 < ignored < 1:
+        mask.flat[0], mask.flat[-1] = True, False
+    return np.where(mask | (ignored >= 1), ignore_index, target)
+
+
+def class_weight(classes: int, seed=1):
+    return np.random.default_rng(seed).random(classes) + 0.5
+
+
+def index_case(name, shape, *, weight=False, ignored=0.0, ignore_index=-100,
+               eps=0.0):
+    return pytest.param(shape, weight, ignored, ignore_index, eps, id=name)
+
+
+# Class-index targets: (N, C), (N, C, d1, d2), unbatched (C,); class weights;
+# some / all targets ignored; ignore_index inside [0, C); label smoothing
+# alone (ε = 1) and combined with weights and ignored targets.
+CE_INDEX_CASES = [
+    index_case("NC", (5, 4)),
+    index_case("NC weight some ignored", (6, 3), weight=True, ignored=0.4),
+    index_case("NC all ignored", (3, 4), ignored=1.0),
+    index_case("NC smoothing weight some ignored", (7, 5), weight=True, ignored=0.3,
+               eps=0.25),
+    index_case("NC smoothing weight all ignored", (3, 4), weight=True, ignored=1.0,
+               eps=0.2),
+    index_case("NC smoothing 1.0", (4, 3), eps=1.0),
+    index_case("NC ignore_index=1 weight smoothing", (7, 3), weight=True, ignored=0.4,
+               ignore_index=1, eps=0.1),
+    index_case("NCd1d2 weight some ignored smoothing", (2, 3, 3, 2), weight=True,
+               ignored=0.3, eps=0.15),
+    index_case("unbatched weight smoothing", (4,), weight=True, eps=0.2),
+    index_case("unbatched ignored", (4,), ignored=1.0),
+]
+
+
+def _index_args(shape, weight, ignored, ignore_index):
+    classes = shape[0] if len(shape) == 1 else shape[1]
+    target_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    target = index_target(target_shape, classes, ignored, ignore_index)
+    w = class_weight(classes) if weight else None
+    return target, w
+
+
+@pytest.mark.parametrize("shape, weight, ignored, ignore_index, eps", CE_INDEX_CASES)
+def test_cross_entropy_index_targets(shape, weight, ignored, ignore_index, eps):
+    target, w = _index_args(shape, weight, ignored, ignore_index)
+    kwargs = {"ignore_index": ignore_index, "label_smoothing": eps}
+
+    def jax_fn(x, reduction):
+        return jaxgrad.cross_entropy(x, jnp.asarray(target),
+                                     None if w is None else jnp.asarray(w),
+                                     reduction=reduction, **kwargs)
+
+    def torch_fn(x, reduction):
+        return F.cross_entropy(x, torch.tensor(target),
+                               None if w is None else torch.tensor(w),
+                               reduction=reduction, **kwargs)
+
+    check_parity(f"cross_entropy {shape} target={target.tolist()} {kwargs} "
+                 f"weight={weight}", all_reductions(jax_fn), all_reductions(torch_fn),
+                 {"x": shape})
+
+
+NLL_CASES = [
+    index_case("NC weight some ignored", (6, 3), weight=True, ignored=0.4),
+    index_case("NC all ignored", (3, 4), ignored=1.0),
+    index_case("NCd1d2 weight ignore_index=0", (2, 4, 2, 3), weight=True, ignored=0.3,
+               ignore_index=0),
+    index_case("unbatched", (5,)),
+]
+
+
+@pytest.mark.parametrize("shape, weight, ignored, ignore_index, eps", NLL_CASES)
+def test_nll_loss(shape, weight, ignored, ignore_index, eps):
+    target, w = _index_args(shape, weight, ignored, ignore_index)
+
+    def jax_fn(x, reduction):
+        return jaxgrad.nll_loss(x, jnp.asarray(target),
+                                None if w is None else jnp.asarray(w),
+                                ignore_index=ignore_index, reduction=reduction)
+
+    def torch_fn(x, reduction):
+        return F.nll_loss(x, torch.tensor(target), None if w is None else torch.tensor(w),
+                          ignore_index=ignore_index, reduction=reduction)
+
+    check_parity(f"nll_loss {shape} target={target.tolist()} ignore_index="
+                 f"{ignore_index} weight={weight}", all_reductions(jax_fn),
+                 all_reductions(torch_fn), {"x": shape})
+
+
+# Class-probability targets: the target (and the weight, when given) are
+# differentiable arguments. Random normal "probabilities" are fine: neither
+# library normalises them, and they exercise the formula more than a simplex.
+PROB_CASES = [
+    pytest.param((5, 4), False, 0.0, id="NC"),
+    pytest.param((2, 3, 2, 3), True, 0.1, id="NCd1d2 weight smoothing"),
+    pytest.param((4,), True, 0.2, id="unbatched weight smoothing"),
+]
+
+
+@pytest.mark.parametrize("shape, weight, eps", PROB_CASES)
+def test_cross_entropy_probability_targets(shape, weight, eps):
+    shapes = {"x": shape, "q": shape}
+    if weight:
+        shapes["w"] = (shape[0] if len(shape) == 1 else shape[1],)
+
+    def jax_fn(x, q, w=None, *, reduction):
+        return jaxgrad.cross_entropy(x, q, w, reduction=reduction, label_smoothing=eps)
+
+    def torch_fn(x, q, w=None, *, reduction):
+        return F.cross_entropy(x, q, w, reduction=reduction, label_smoothing=eps)
+
+    check_parity(f"cross_entropy probabilities {shape} eps={eps} weight={weight}",
+                 all_reductions(jax_fn), all_reductions(torch_fn), shapes)
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4)], ids=str)
+def test_mse_loss(shape):
+    check_parity(f"mse_loss {shape}", all_reductions(jaxgrad.mse_loss),
+                 all_reductions(F.mse_loss), {"x": shape, "t": shape})
+
+
+# --------------------------------------------------------------------------
+# Special values and reduced precision.
+
+
+INF = math.inf
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_infinite_logits(reduction):
+    # -inf logits: at an ignored position (masked to 0, not 0·inf = NaN); at a
+    # non-target class without smoothing (probability 0, finite loss); at the
+    # target (loss inf). Huge finite logits must not overflow.
+    x = np.array([[-INF, 0.0, 1.0], [2.0, -INF, 0.5], [1000.0, -1000.0, 0.0],
+                  [0.0, 1.0, -INF]])
+    target = np.array([0, 0, 1, -100])
+    cot = np.random.default_rng(0).standard_normal(() if reduction != "none" else 4)
+    check_exact(
+        f"cross_entropy -inf {reduction}",
+        lambda x: jaxgrad.cross_entropy(x, jnp.asarray(target), reduction=reduction),
+        lambda x: F.cross_entropy(x, torch.tensor(target), reduction=reduction),
+        {"x": x}, cot)
+
+
+def test_nll_loss_zero_weight_mean_is_nan_like_torch():
+    # Σ w_t over active targets is 0: torch gives NaN and NaN gradients at the
+    # targets (0/0), zeros elsewhere.
+    target, w = np.array([0, 1, 2]), np.array([0.0, 0.0, 0.0, 1.0])
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check_exact("nll_loss zero weights",
+                lambda x: jaxgrad.nll_loss(x, jnp.asarray(target), jnp.asarray(w)),
+                lambda x: F.nll_loss(x, torch.tensor(target), torch.tensor(w)),
+                {"x": x}, np.array(0.7))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_losses_reduced_precision(dtype):
+    target = index_target((4, 2), 3, 0.3, -100)
+    w = class_weight(3)
+
+    def losses(lib, x, q):
+        if lib is jaxgrad:
+            target_, weight_ = jnp.asarray(target), jnp.asarray(w, x.dtype)
+            stack = jnp.stack
+        else:
+            target_, weight_, stack = torch.tensor(target), torch.tensor(w).to(x.dtype), torch.stack
+        f = jaxgrad if lib is jaxgrad else F
+        return stack([
+            f.cross_entropy(x, target_, weight_, label_smoothing=0.1),
+            f.cross_entropy(x, q, weight_, reduction="sum"),
+            f.nll_loss(x, target_, weight_),
+            f.mse_loss(x, q),
+        ])
+
+    check_parity(f"losses {dtype}", lambda x, q: losses(jaxgrad, x, q),
+                 lambda x, q: losses(torch, x, q),
+                 {"x": (4, 3, 2), "q": (4, 3, 2)}, dtype=dtype,
+                 double=dtype == "float32")
