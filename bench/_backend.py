@@ -6,7 +6,9 @@ float32 in both: JAX's ``jax_default_matmul_precision`` set to ``highest``
 (it governs every ``conv_general_dilated`` and ``dot_general`` without an
 explicit precision, jaxgrad's included) and torch's
 ``backends.cuda.matmul.allow_tf32`` / ``backends.cudnn.allow_tf32`` off. On
-the CPU neither framework uses TF32; nothing is changed.
+the CPU neither framework uses TF32; nothing is changed. On the GPU torch
+also autotunes its cuDNN algorithms (``cudnn.benchmark``, during warm-up), as
+XLA does when it compiles.
 """
 
 from __future__ import annotations
@@ -69,14 +71,17 @@ def _pin_precision(backend: str, tf32: bool, use_torch: bool) -> dict:
                           "tensorfloat32" if tf32 else "highest")
     record = {"jax_default_matmul_precision":
               jax.config.jax_default_matmul_precision,
-              "torch_allow_tf32": None, "torch_cudnn_allow_tf32": None}
+              "torch_allow_tf32": None, "torch_cudnn_allow_tf32": None,
+              "torch_cudnn_benchmark": None}
     if use_torch:
         import torch
         if backend == "gpu":
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = True
         record["torch_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
         record["torch_cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
+        record["torch_cudnn_benchmark"] = torch.backends.cudnn.benchmark
     return record
 
 

@@ -220,7 +220,7 @@ CASES: tuple[Case, ...] = (
     Case("wavenet-1d-stack",
          "WaveNet dilated causal stack: 10 conv1d layers, kernel 2, dilations "
          "1..512, 32 channels, 4096 output samples",
-         (1, 32, 4096 + sum(_WAVENET_DILATIONS)),
+         (4, 32, 4096 + sum(_WAVENET_DILATIONS)),
          _wavenet_stack(32, _WAVENET_DILATIONS)),
     Case("c3d-3x3x3",
          "C3D/I3D-style video conv 3x3x3, 64->64 channels, 8 frames at 28x28",

@@ -34,8 +34,8 @@ def _header(args: argparse.Namespace, cases, backend: _backend.Backend) -> dict:
         .isoformat(timespec="seconds"),
         "command": " ".join(["jaxgrad bench", *_options.argv_of(args)]),
         "wall_s": None,
-        "options": {"suite": "custom" if args.cases else args.suite, "cases": [c.name for c in cases],
-                    "dtype": args.dtype, "repeats": args.repeats,
+        "options": {"suite": "custom" if args.cases else args.suite,
+                    "cases": [c.name for c in cases], "dtype": args.dtype, "repeats": args.repeats,
                     "warmup": _timing.WARMUP, "backend": args.backend,
                     "torch": backend.use_torch, "tf32": args.tf32, "seed": SEED},
         "machine": _machine.machine(backend.gpu_model),
@@ -49,8 +49,8 @@ def _header(args: argparse.Namespace, cases, backend: _backend.Backend) -> dict:
 
 def _protocol_notes(args: argparse.Namespace) -> list[str]:
     if args.repeats < _timing.MIN_REPEATS:
-        return [f"{args.repeats} repetitions: fewer than the protocol's "
-                f"{_timing.MIN_REPEATS}; a smoke run, not a measurement"]
+        return [(f"{args.repeats} repetitions: fewer than the protocol's "
+                 f"{_timing.MIN_REPEATS}; a smoke run, not a measurement")]
     return []
 
 
@@ -65,7 +65,7 @@ def _measure_all(args, cases, backend, record: dict) -> None:
         record["cases"].append(_run.run_case(
             case, dtype=args.dtype, repeats=args.repeats, seed=SEED,
             backend=backend, peak=record["peak"],
-            progress=lambda message: _progress(f"{tag}: {message}")))
+            progress=lambda message, tag=tag: _progress(f"{tag}: {message}")))
         _progress(f"{tag}: done in {time.perf_counter() - start:.1f} s")
 
 
@@ -91,7 +91,8 @@ def main(argv: list[str]) -> int:
         print(f"jaxgrad bench: error: {exc}", file=sys.stderr)
         return 2
     record = _header(args, cases, backend)
-    record["notes"] += _protocol_notes(args)
+    record["notes"] += _protocol_notes(args) + _machine.busy_note(
+        record["machine"]["load_average"], record["machine"]["cpus_available"])
     _measure_all(args, cases, backend, record)
     record["wall_s"] = time.perf_counter() - start
     print(_report.summary_line(record))

@@ -13,7 +13,7 @@ function; the harness checks it on every run (the correctness columns).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 from jax import lax

@@ -29,10 +29,34 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or None where unavailable."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def busy_note(load: list[float] | None, cpus: int) -> list[str]:
+    """A note when other work was running at the start: timings are then noisy.
+
+    >>> busy_note([1.7, 1.0, 0.5], 2)[0][:57]
+    'the machine was busy at the start (load average 1.7 on 2 '
+    >>> busy_note([0.1, 0.3, 0.5], 2)
+    []
+    """
+    if load is None or load[0] < 0.5:
+        return []
+    return [(f"the machine was busy at the start (load average {load[0]} on "
+             f"{cpus} CPUs): timings are noisy, torch's multi-threaded CPU "
+             "timings most of all")]
+
+
 def machine(gpu_model: str | None) -> dict:
     return {"platform": platform.platform(), "architecture": platform.machine(),
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
-            "cpus_available": available_cpus(), "gpu_model": gpu_model}
+            "cpus_available": available_cpus(), "gpu_model": gpu_model,
+            "load_average": load_average()}
 
 
 def _version(package: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Running one case: inputs, compiled calls, correctness, timings.
+"""Preparing one case: inputs, compiled calls, correctness (timing is ``_timing``).
 
 For each implementation three calls are prepared, each returning only when
 its work is done:
@@ -74,8 +74,8 @@ def make_inputs(case: Case, dtype: str, seed: int):
         fan_in = int(np.prod(layer.weight[1:]))
         weights.append(rng.standard_normal(layer.weight, np.float32) / np.sqrt(fan_in))
     cot = rng.standard_normal(case.output, np.float32)
-    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    return cast(x), tuple(map(cast, weights)), cast(cot)
+    x, cot = jnp.asarray(x, dtype), jnp.asarray(cot, dtype)
+    return x, tuple(jnp.asarray(w, dtype) for w in weights), cot
 
 
 def _as_float64(array) -> np.ndarray:
@@ -84,10 +84,9 @@ def _as_float64(array) -> np.ndarray:
     return np.asarray(array).astype(np.float64)
 
 
-def _results(case: Case, y, grads) -> dict[str, np.ndarray]:
-    arrays = [y, grads[0], *grads[1]] if isinstance(grads[1], tuple) else \
-        [y, *grads]
-    return dict(zip(result_names(case), map(_as_float64, arrays)))
+def _results(case: Case, arrays: list) -> dict[str, np.ndarray]:
+    """[output, input gradient, *weight gradients] keyed by ``result_names``."""
+    return dict(zip(result_names(case), map(_as_float64, arrays), strict=True))
 
 
 def compile_ahead(fn, *args) -> tuple[Callable, float]:
@@ -117,7 +116,7 @@ def prepare_jax(case: Case, forward, x, weights, cot) -> Prepared:
     y, (gx, gw) = calls["value_and_grad"]()
     return Prepared(calls, {"forward": fwd_s, "backward": res_s + bwd_s,
                             "value_and_grad": vag_s},
-                    _results(case, y, (gx, tuple(gw))))
+                    _results(case, [y, gx, *gw]))
 
 
 def prepare_torch(case: Case, forward, x, weights, cot) -> Prepared:
@@ -150,7 +149,7 @@ def prepare_torch(case: Case, forward, x, weights, cot) -> Prepared:
     calls = {"forward": run_forward, "backward": run_backward,
              "value_and_grad": run_value_and_grad}
     y, grads = run_value_and_grad()
-    return Prepared(calls, {}, _results(case, y, list(grads)))
+    return Prepared(calls, {}, _results(case, [y, *grads]))
 
 
 def case_tolerance(case: Case, dtype: str) -> float:

@@ -7,7 +7,8 @@ Parsing imports neither JAX nor torch, so usage errors come back at once
 from __future__ import annotations
 
 import argparse
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from . import _cases
 
@@ -109,7 +110,7 @@ class UsageParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line: ``prog: error: message``."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def parser() -> UsageParser:

@@ -185,36 +185,39 @@ def _md_setup(record: dict) -> list[str]:
     rows = [
         ["command", f"`{record['command']}`"],
         ["date (UTC)", record["created"]],
-        ["machine", f"{machine['cpu_model']}; {machine['cpus_available']} of "
-                    f"{machine['cpu_count']} CPUs; GPU {machine['gpu_model']}; "
-                    f"{machine['platform']}"],
+        ["machine", (f"{machine['cpu_model']}; {machine['cpus_available']} of "
+                     f"{machine['cpu_count']} CPUs; GPU {machine['gpu_model']}; "
+                     f"load average {machine['load_average']}; {machine['platform']}")],
         ["versions", ", ".join(f"{k} {v}" for k, v in versions.items())],
         ["environment", env],
         ["threads", ", ".join(f"{k} {v}" for k, v in record["threads"].items())],
         ["precision", ", ".join(f"{k} {v}" for k, v in record["precision"].items())],
-        ["protocol", f"AOT-compiled; {record['options']['warmup']} warm-up runs; "
-                     f"{record['options']['repeats']} timed repetitions, "
-                     "implementations interleaved; synchronised inside the timer"],
-        ["peak", f"{record['peak']['size']}^3 matmul, {record['options']['dtype']}: "
-                 f"{peaks}"],
+        ["protocol", (f"AOT-compiled; {record['options']['warmup']} warm-up runs; "
+                      f"{record['options']['repeats']} timed repetitions, "
+                      "implementations interleaved; synchronised inside the timer")],
+        ["peak", (f"{record['peak']['size']}^3 matmul, {record['options']['dtype']}: "
+                  f"{peaks}")],
     ]
     return _md_table(["", ""], rows)
+
+
+_RESULTS_NOTE = (
+    "Times in ms, median (min). GFLOP/s from analytic FLOPs and the median; % of "
+    "the matmul peak of the implementation's framework. Ratios are of median "
+    "times (below 1: jaxgrad is faster). `wrong`: the result failed the "
+    "correctness check, so no speed is shown.")
+_CORRECTNESS_NOTE = ("Max relative error (max |a - b| / max |b|) over the output "
+                     "and every gradient.")
 
 
 def markdown(record: dict) -> str:
     """results.md: set-up, results, correctness, compile times, cases, notes."""
     opts = record["options"]
-    lines = [f"# jaxgrad bench: {opts['suite']} suite, {opts['dtype']}, "
-             f"{opts['backend']}", "", *_md_setup(record), "",
-             "## Results", "",
-             "Times in ms, median (min). GFLOP/s from analytic FLOPs and the "
-             "median; % of the matmul peak of the implementation's framework. "
-             "Ratios are of median times (below 1: jaxgrad is faster). `wrong`: "
-             "the result failed the correctness check, so no speed is shown.", "",
-             *_md_results(record), "", "## Correctness", "",
-             "Max relative error (max |a - b| / max |b|) over the output and every "
-             "gradient.", "", *_md_correctness(record), "",
-             "## XLA compile times (s)", "", *_md_compile(record), "", "## Cases", ""]
+    title = f"# jaxgrad bench: {opts['suite']} suite, {opts['dtype']}, {opts['backend']}"
+    lines = [title, "", *_md_setup(record), "", "## Results", "", _RESULTS_NOTE, "",
+             *_md_results(record), "", "## Correctness", "", _CORRECTNESS_NOTE, "",
+             *_md_correctness(record), "", "## XLA compile times (s)", "",
+             *_md_compile(record), "", "## Cases", ""]
     lines += [f"- `{c['name']}`: {c['description']}; input {tuple(c['input'])}"
               for c in record["cases"]]
     notes = record["notes"] + [f"{c['name']}: {n}" for c in record["cases"]

@@ -58,17 +58,17 @@ def measure_peak(backend: Backend, dtype: str, repeats: int) -> dict:
     return record
 
 
-def _prepare_all(case: Case, dtype: str, seed: int, use_torch: bool,
+def _prepare_all(case: Case, dtype: str, seed: int, names: list[str],
                  notes: list[str]) -> dict[str, _measure.Prepared]:
+    """Every implementation in ``names`` that can run ``case``; notes for the rest."""
     x, weights, cot = _measure.make_inputs(case, dtype, seed)
     prepared = {}
-    for name in impls.IMPLEMENTATIONS:
-        if name == "torch" and not use_torch:
-            continue
+    for name in names:
         prepare = _measure.prepare_torch if name == "torch" else _measure.prepare_jax
         try:
             prepared[name] = prepare(case, impls.forward(name, case), x, weights, cot)
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            # e.g. a dtype torch's CPU kernels do not implement
             first_line = (str(exc).splitlines() or [""])[0]
             notes.append(f"{impls.LABELS[name]} failed: {type(exc).__name__}: "
                          f"{first_line}")
@@ -116,12 +116,12 @@ def run_case(case: Case, *, dtype: str, repeats: int, seed: int,
              backend: Backend, peak: dict, progress: Progress) -> dict:
     """Prepare, check and time ``case`` in every implementation; its record."""
     record, notes = _case_header(case, dtype), []
+    names = [n for n in impls.IMPLEMENTATIONS if n != "torch" or backend.use_torch]
     start = time.perf_counter()
-    prepared = _prepare_all(case, dtype, seed, backend.use_torch, notes)
+    prepared = _prepare_all(case, dtype, seed, names, notes)
     errors = _measure.compare({k: p.results for k, p in prepared.items()})
-    correct = _measure.agreeing(errors, list(prepared), record["tolerance"])
-    correct.update({name: False for name in impls.IMPLEMENTATIONS
-                    if name not in prepared and (name != "torch" or backend.use_torch)})
+    correct = dict.fromkeys(names, False)  # failed to run: not correct
+    correct.update(_measure.agreeing(errors, list(prepared), record["tolerance"]))
     progress(f"prepared in {time.perf_counter() - start:.1f} s; timing")
     calls = {(name, mode): p.calls[mode] for name, p in prepared.items()
              for mode in _measure.MODES}

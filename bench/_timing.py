@@ -11,7 +11,11 @@ Every measurement in the harness goes through :func:`time_interleaved`:
    right after another (or first, after the pause between rounds).
 4. Each call synchronises before returning (``jax.block_until_ready``,
    ``torch.cuda.synchronize``), so the timer covers the work, not its dispatch.
-5. Python's garbage collector is off while timing.
+5. Before each timed call the process sleeps ``SETTLE_S`` (untimed). Both
+   frameworks' CPU thread pools spin for a while after their work (torch's
+   OpenMP for milliseconds); without the pause, the call after a torch call
+   shares the cores with spinning threads and runs up to 1.5x slower here.
+6. Python's garbage collector is off while timing.
 
 The caller summarises the samples (median and minimum, ``_stats``).
 """
@@ -24,6 +28,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 WARMUP = 2
 MIN_REPEATS = 10  # the protocol's minimum; fewer are allowed for smoke runs
+SETTLE_S = 0.02
 
 
 def rotations(keys: list, repeats: int) -> list[list]:
@@ -38,6 +43,7 @@ def rotations(keys: list, repeats: int) -> list[list]:
 def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
                      warmup: int = WARMUP, repeats: int = MIN_REPEATS,
                      clock: Callable[[], float] = time.perf_counter,
+                     settle: Callable[[], None] = lambda: time.sleep(SETTLE_S),
                      ) -> dict[Hashable, list[float]]:
     """Time every call ``repeats`` times, interleaved, after ``warmup`` runs each.
 
@@ -47,6 +53,7 @@ def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
       warmup: untimed runs of each call first.
       repeats: timed runs of each call.
       clock: a monotonic clock in seconds.
+      settle: runs (untimed) before each timed call.
 
     Returns:
       For every key of ``calls``, its ``repeats`` durations in seconds.
@@ -60,6 +67,7 @@ def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
     try:
         for order in rotations(list(calls), repeats):
             for key in order:
+                settle()
                 start = clock()
                 calls[key]()
                 samples[key].append(clock() - start)

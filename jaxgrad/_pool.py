@@ -65,10 +65,11 @@ def _index_dtype():
 # A table in arithmetic progression, index[o][j] = first + o·step + j·gap, is
 # cut from the zero-padded axis without a gather: by one reshape when the
 # windows tile it (gap 1, step J: stride == kernel, global or evenly dividing
-# adaptive bins), else by J strided slices. Their adjoints are the reshape
-# back and interior-padded ``lax.pad`` s (negative edges crop the padding
-# away). Any other table (unevenly overlapping adaptive bins) is a gather and
-# a scatter-add.
+# adaptive bins), else by strided slices, one per tap (stride ``step``) or one
+# per window (stride ``gap``), whichever is fewer. Their adjoints are the
+# reshape back and interior-padded ``lax.pad`` s (negative edges crop the
+# padding away). Any other table (unevenly overlapping adaptive bins) is a
+# gather and a scatter-add.
 
 
 def _pad_axis(x, axis: int, pad: tuple[int, int]):
@@ -79,19 +80,10 @@ def _pad_axis(x, axis: int, pad: tuple[int, int]):
     return jnp.pad(x, widths)
 
 
-def _expand(table: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-    """An (O, J) table shaped to broadcast against (..., O, J, ...) at ``axis``."""
-    return table.reshape(table.shape + (1,) * (ndim - axis - 2))
-
-
 def _tiles(win: Windows) -> bool:
     """Whether the windows are consecutive, non-overlapping runs of rows."""
     progression = win.progression
     return progression is not None and progression[2] == 1 and progression[1] == win.taps
-
-
-def _axis_shape(shape, axis: int, sizes) -> tuple[int, ...]:
-    return tuple(shape[:axis]) + tuple(sizes) + tuple(shape[axis + 1:])
 
 
 def _windows(x, axis: int, win: Windows):
@@ -104,13 +96,20 @@ def _windows(x, axis: int, win: Windows):
     if _tiles(win):
         run = lax.slice_in_dim(padded, first + lo, first + lo + win.out * win.taps,
                                axis=axis)
-        return run.reshape(_axis_shape(x.shape, axis, (win.out, win.taps)))
-    columns = []
-    for j in range(win.taps):
-        start = first + lo + j * gap
-        columns.append(lax.slice_in_dim(padded, start, start + (win.out - 1) * step + 1,
-                                        stride=step, axis=axis))
+        return run.reshape(x.shape[:axis] + (win.out, win.taps) + x.shape[axis + 1:])
+    if win.out < win.taps:   # few long windows: one slice per window
+        pieces = [_slice(padded, axis, first + lo + o * step, win.taps, gap)
+                  for o in range(win.out)]
+        return jnp.stack(pieces, axis=axis)
+    columns = [_slice(padded, axis, first + lo + j * gap, win.out, step)
+               for j in range(win.taps)]
     return jnp.stack(columns, axis=axis + 1)
+
+
+def _slice(x, axis: int, start: int, count: int, step: int):
+    """``count`` rows from ``start`` every ``step`` rows."""
+    return lax.slice_in_dim(x, start, start + (count - 1) * step + 1, stride=step,
+                            axis=axis)
 
 
 def _unslice(column, axis: int, size: int, start: int, count: int, step: int):
@@ -132,12 +131,14 @@ def _windows_adjoint(v, axis: int, win: Windows):
     if _tiles(win):
         run = v.reshape(v.shape[:axis] + (win.out * win.taps,) + v.shape[axis + 2:])
         return _unslice(run, axis, win.size, first, win.out * win.taps, 1)
-    total = None
-    for j in range(win.taps):
-        column = lax.index_in_dim(v, j, axis + 1, keepdims=False)
-        unsliced = _unslice(column, axis, win.size, first + j * gap, win.out, step)
-        total = unsliced if total is None else total + unsliced
-    return total
+    if win.out < win.taps:
+        parts = [_unslice(lax.index_in_dim(v, o, axis, keepdims=False), axis, win.size,
+                          first + o * step, win.taps, gap) for o in range(win.out)]
+    else:
+        parts = [_unslice(lax.index_in_dim(v, j, axis + 1, keepdims=False), axis,
+                          win.size, first + j * gap, win.out, step)
+                 for j in range(win.taps)]
+    return functools.reduce(lax.add, parts)
 
 
 # --------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def window_mean(x, spec: PoolSpec):
 
 
 def _window_mean_fwd(x, spec):
-    return _mean_impl(x, spec), None
+    return window_mean(x, spec), None
 
 
 def _window_mean_bwd(spec, _, g):
@@ -204,7 +205,7 @@ def window_mean_adjoint(g, spec: PoolSpec):
 
 
 def _window_mean_adjoint_fwd(g, spec):
-    return _mean_adjoint_impl(g, spec), None
+    return window_mean_adjoint(g, spec), None
 
 
 def _window_mean_adjoint_bwd(spec, _, ct):
@@ -236,13 +237,16 @@ window_mean_adjoint.defvjp(_window_mean_adjoint_fwd, _window_mean_adjoint_bwd)
 # integer input to both and gets no cotangent, as in torch, whose double
 # backward of max pooling is also zero in x.
 #
-# The forward has two implementations of the same rule. Small regular windows
-# (every table a progression, at most _SCAN_TAPS taps) replay torch's loop, one
-# strided slice per tap, which XLA fuses into one pass over x. Large or
-# irregular windows (global and uneven adaptive bins) are cut out side by side
-# and reduced at once.
+# The forward has two implementations of the same rule. Regular windows
+# (every table a progression) replay torch's loop, one strided slice per tap,
+# which XLA fuses into one pass over x without temporaries; its program grows
+# with the taps per window. Irregular windows (uneven adaptive bins), and
+# windows with many taps that barely overlap (global and coarse adaptive
+# pooling), are cut out side by side and reduced at once: one reduction, but
+# the cut-out copy is as large as x times the overlap.
 
-_SCAN_TAPS = 64
+_SCAN_TAPS = 64      # above this many taps per window, prefer the reduction...
+_MAX_OVERLAP = 2.0   # ...if the windows hold at most this many copies of x
 
 
 def _per_dim(values: np.ndarray, dim: int, n: int, dtype=None):
@@ -252,29 +256,40 @@ def _per_dim(values: np.ndarray, dim: int, n: int, dtype=None):
     return jnp.asarray(values.reshape(shape), dtype)
 
 
+def _tap(padded, lead: int, spec: PoolSpec, taps: tuple[int, ...]):
+    """One tap (j_1, ..., j_n) of every window: its values, validity and flat position."""
+    index = _index_dtype()
+    v, valid, position = padded, True, 0
+    for dim, (win, j) in enumerate(zip(spec.windows, taps)):
+        first, step, gap = win.progression
+        v = _slice(v, lead + dim, first + win.pad[0] + j * gap, win.out, step)
+        inner = math.prod(spec.in_spatial[dim + 1:])
+        valid = valid & _per_dim(win.valid()[:, j], dim, len(taps))
+        position = position + _per_dim(win.table()[:, j] * inner, dim, len(taps), index)
+    return v, valid, position
+
+
+def _first_valid_position(spec: PoolSpec):
+    """Flat position of each window's first tap on the input: torch's starting pick."""
+    n, total = len(spec.windows), 0
+    for dim, win in enumerate(spec.windows):
+        first = win.table()[np.arange(win.out), win.valid().argmax(axis=1)]
+        inner = math.prod(spec.in_spatial[dim + 1:])
+        total = total + _per_dim(first * inner, dim, n, _index_dtype())
+    return total
+
+
 def _scan_impl(x, spec: PoolSpec):
     """(y, π) by torch's loop over the taps in row-major order."""
-    n, lead = len(spec.windows), x.ndim - len(spec.windows)
+    lead = x.ndim - len(spec.windows)
     padded = x
     for dim, win in enumerate(spec.windows):
         padded = _pad_axis(padded, lead + dim, win.pad)
-    index = _index_dtype()
-    inners = [math.prod(spec.in_spatial[dim + 1:]) for dim in range(n)]
-    first_valid = [w.valid().argmax(axis=1) for w in spec.windows]
     out_shape = x.shape[:lead] + spec.out_spatial
     best = jnp.full(out_shape, -jnp.inf, x.dtype)
-    pick = sum(_per_dim(w.table()[np.arange(w.out), j] * inner, dim, n, index)
-               for dim, (w, j, inner) in enumerate(zip(spec.windows, first_valid, inners)))
-    pick = jnp.broadcast_to(pick, out_shape)
+    pick = jnp.broadcast_to(_first_valid_position(spec), out_shape)
     for taps in itertools.product(*(range(w.taps) for w in spec.windows)):
-        v, valid, position = padded, True, 0
-        for dim, (w, j, inner) in enumerate(zip(spec.windows, taps, inners)):
-            first, step, gap = w.progression
-            start = first + w.pad[0] + j * gap
-            v = lax.slice_in_dim(v, start, start + (w.out - 1) * step + 1, stride=step,
-                                 axis=lead + dim)
-            valid = valid & _per_dim(w.valid()[:, j], dim, n)
-            position = position + _per_dim(w.table()[:, j] * inner, dim, n, index)
+        v, valid, position = _tap(padded, lead, spec, taps)
         replace = valid & ((v > best) | jnp.isnan(v))
         best, pick = jnp.where(replace, v, best), jnp.where(replace, position, pick)
     return best, pick
@@ -316,10 +331,13 @@ def _reduce_impl(x, spec: PoolSpec):
 
 
 def _max_impl(x, spec: PoolSpec):
-    regular = all(w.progression is not None for w in spec.windows)
-    if regular and math.prod(w.taps for w in spec.windows) <= _SCAN_TAPS:
-        return _scan_impl(x, spec)
-    return _reduce_impl(x, spec)
+    if any(w.progression is None for w in spec.windows):
+        return _reduce_impl(x, spec)
+    taps = math.prod(w.taps for w in spec.windows)
+    overlap = math.prod(w.out * w.taps / w.size for w in spec.windows)
+    if taps > _SCAN_TAPS and overlap <= _MAX_OVERLAP:
+        return _reduce_impl(x, spec)
+    return _scan_impl(x, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -329,7 +347,7 @@ def window_max(x, spec: PoolSpec):
 
 
 def _window_max_fwd(x, spec):
-    y, flat = _max_impl(x, spec)
+    y, flat = window_max(x, spec)
     return (y, flat), flat
 
 
@@ -372,7 +390,7 @@ def scatter_selected(g, flat, in_spatial: tuple[int, ...]):
 
 
 def _scatter_selected_fwd(g, flat, in_spatial):
-    return _scatter_impl(g, flat, in_spatial), flat
+    return scatter_selected(g, flat, in_spatial), flat
 
 
 def _scatter_selected_bwd(in_spatial, flat, ct):
@@ -389,7 +407,7 @@ def gather_selected(c, flat, in_spatial: tuple[int, ...]):
 
 
 def _gather_selected_fwd(c, flat, in_spatial):
-    return _gather_impl(c, flat, in_spatial), flat
+    return gather_selected(c, flat, in_spatial), flat
 
 
 def _gather_selected_bwd(in_spatial, flat, ct):
@@ -470,6 +488,12 @@ def _adaptive_spec(fn: str, spatial, output_size, *, mean: bool) -> PoolSpec:
         for i, o in zip(spatial, out)))
 
 
+# One compiled program per (spec, shape) when called eagerly (op-by-op
+# dispatch of the per-tap slices is slow); inside a caller's jit they inline.
+_jitted_max = jax.jit(window_max, static_argnums=1)
+_jitted_mean = jax.jit(window_mean, static_argnums=1)
+
+
 def _unbatch(y, unbatched: bool):
     return y[0] if unbatched else y
 
@@ -478,7 +502,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices):
     x, unbatched = _batch_input(fn, input, n)
     spec = spec_fn(x.shape[2:])
     return_indices = parse_bool(fn, "return_indices", return_indices)
-    y, flat = window_max(x, spec)
+    y, flat = _jitted_max(x, spec)
     if return_indices:
         return _unbatch(y, unbatched), _unbatch(flat, unbatched)
     return _unbatch(y, unbatched)
@@ -486,7 +510,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices):
 
 def _mean_pool(fn: str, n: int, input, spec_fn):
     x, unbatched = _batch_input(fn, input, n)
-    return _unbatch(window_mean(x, spec_fn(x.shape[2:])), unbatched)
+    return _unbatch(_jitted_mean(x, spec_fn(x.shape[2:])), unbatched)
 
 
 # --------------------------------------------------------------------------

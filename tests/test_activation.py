@@ -21,6 +21,8 @@ import jaxgrad
 from jaxgrad import _activation
 from jaxgrad._tolerance import max_errors, tolerance
 
+from ._autodiff import forbid_autodiff, run_second_order
+
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 # name -> (jaxgrad function, plain reference); softmax along dim 1.
@@ -140,53 +142,6 @@ def test_dtype_is_preserved_to_second_order(dtype):
 
 # --------------------------------------------------------------------------
 # Only hand-written rules run to second order.
-
-
-@jax.custom_jvp
-def _poison(x):
-    return x
-
-
-@_poison.defjvp
-def _poison_jvp(primals, tangents):
-    raise AssertionError("JAX autodiff reached a primal implementation")
-
-
-def forbid_autodiff(monkeypatch, module, names):
-    """Make each ``module.<name>`` raise if JAX ever differentiates through it.
-
-    Each function's float array arguments pass through an identity whose JVP
-    rule raises: hand-written rules call these implementations only on
-    unperturbed values, so any JVP through them is autodiff of a forward.
-    """
-    def is_float(a):
-        return hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
-
-    for name in names:
-        impl = getattr(module, name)
-
-        def guarded(*args, _impl=impl):
-            return _impl(*(_poison(a) if is_float(a) else a for a in args))
-
-        monkeypatch.setattr(module, name, guarded)
-
-
-def run_second_order(fn, *args):
-    """grad-of-grad in both forms used in practice: a penalty on the VJP and
-    ``check_grads``'s, which reuses the primal output as the cotangent."""
-    def penalty(*args):
-        y, vjp = jax.vjp(fn, *args)
-        return sum(jnp.sum(g * g) for g in vjp(jnp.ones_like(y)))
-
-    def vjp_of_output(*args):
-        y, vjp = jax.vjp(fn, *args)
-        return vjp(y)
-
-    def both(*args):
-        out, vjp = jax.vjp(vjp_of_output, *args)
-        return jax.grad(penalty, argnums=tuple(range(len(args))))(*args), vjp(out)
-
-    jax.eval_shape(both, *args)  # tracing is where autodiff would happen
 
 
 ACTIVATION_IMPLS = ("_call", "_softmax_impl", "_log_softmax_impl",

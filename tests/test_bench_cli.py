@@ -1,4 +1,4 @@
-"""``jaxgrad bench`` options: usage errors, --list, the child's command and environment."""
+"""``jaxgrad bench`` options: usage errors, --list, the child's command and env."""
 
 import os
 import re
@@ -66,6 +66,7 @@ def test_child_environment_sets_the_documented_variables():
     gpu = _options.parse(["--backend", "gpu"])
     env = _launch.child_environment(gpu, {"XLA_FLAGS": "--old"}, 2)
     assert env["XLA_FLAGS"] == "--old" and env["JAX_PLATFORMS"] == "cuda,cpu"
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
 
 
 def _jaxgrad_command() -> str:
@@ -78,7 +79,7 @@ def test_gpu_backend_without_a_visible_gpu_is_a_one_line_error(tmp_path):
     done = subprocess.run(
         [_jaxgrad_command(), "bench", "--backend", "gpu", "--cases",
          "unrolled-32x32-s32", "--out", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=120)
+        check=False, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr.startswith("jaxgrad bench: error: --backend gpu: JAX sees "
                                   "no GPU (") and done.stderr.count("\n") == 1

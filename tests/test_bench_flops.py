@@ -53,9 +53,10 @@ def test_case_shapes_and_flops_by_hand():
 
 def test_wavenet_stack_keeps_4096_outputs_and_sums_its_layers():
     case = {c.name: c for c in _cases.CASES}["wavenet-1d-stack"]
-    assert case.output == (1, 32, 4096)
+    assert case.output == (4, 32, 4096)
     lengths = [shape[2] for shape in case.shapes()[1:]]
-    assert case.flops().forward == sum(2 * 32 * 32 * 2 * n for n in lengths)
+    assert lengths[0] == 4096 + 1023 - 1 and lengths[-1] == 4096
+    assert case.flops().forward == sum(2 * 4 * 32 * 32 * 2 * n for n in lengths)
 
 
 def test_unrolled_case_is_the_stride_equals_kernel_problem():

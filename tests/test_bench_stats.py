@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgrad_bench import (_cases, _chart, _flops, _implementations, _measure,
-                           _report, _stats, _timing)
+from jaxgrad_bench import (_cases, _chart, _flops, _implementations, _machine,
+                           _measure, _report, _stats, _timing)
 from jaxgrad_bench._cases import Case, conv, conv_transpose
 
 
-@pytest.mark.parametrize("module", [_cases, _chart, _flops, _measure, _report,
-                                    _stats, _timing])
+@pytest.mark.parametrize("module", [_cases, _chart, _flops, _machine, _measure,
+                                    _report, _stats, _timing])
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -57,9 +57,11 @@ class FakeClock:
 def test_time_interleaved_warms_up_then_rotates_the_order():
     log = []
     calls = {k: (lambda k=k: log.append(k)) for k in ("a", "b", "c")}
-    samples = _timing.time_interleaved(calls, warmup=2, repeats=4, clock=FakeClock())
+    samples = _timing.time_interleaved(calls, warmup=2, repeats=4, clock=FakeClock(),
+                                       settle=lambda: log.append("."))
     assert log[:6] == ["a", "b", "c", "a", "b", "c"]  # warm-up, untimed
-    assert log[6:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    timed = "".join(log[6:])
+    assert timed == ".a.b.c" ".b.c.a" ".c.a.b" ".a.b.c"  # settle before each call
     assert samples == {k: [1.0] * 4 for k in "abc"}
 
 
@@ -67,7 +69,8 @@ def test_time_interleaved_turns_gc_off_only_while_timing():
     import gc
     seen = []
     _timing.time_interleaved({"a": lambda: seen.append(gc.isenabled())},
-                             warmup=1, repeats=2, clock=FakeClock())
+                             warmup=1, repeats=2, clock=FakeClock(),
+                             settle=lambda: None)
     assert seen == [True, False, False] and gc.isenabled()
 
 

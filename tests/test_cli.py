@@ -32,7 +32,7 @@ def test_check_in_float32_compares_with_float64_references(capsys):
 def test_check_fails_loudly(monkeypatch, capsys):
     monkeypatch.setattr(_check, "tolerance", lambda dtype: -1.0)
     assert _cli.main(["check", "--no-torch", "--cases", "conv1d k3 p1"]) == 1
-    assert re.search(r"FAIL\s*$", capsys.readouterr().out, re.M)
+    assert re.search(r"FAIL\s*$", capsys.readouterr().out, re.MULTILINE)
 
 
 @pytest.mark.parametrize("argv,message", [

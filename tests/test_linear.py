@@ -17,7 +17,8 @@ import jaxgrad
 from jaxgrad import _linear
 from jaxgrad._tolerance import max_errors, tolerance
 
-from .test_activation import forbid_autodiff, random, run_second_order
+from ._autodiff import forbid_autodiff, run_second_order
+from .test_activation import random
 
 
 def plain_linear(x, w, b):

@@ -21,7 +21,8 @@ import jaxgrad
 from jaxgrad import _activation, _loss
 from jaxgrad._tolerance import max_errors, tolerance
 
-from .test_activation import forbid_autodiff, random, run_second_order
+from ._autodiff import forbid_autodiff, run_second_order
+from .test_activation import random
 
 REDUCTIONS = ("none", "mean", "sum")
 

@@ -10,6 +10,8 @@ torch parity lives in ``tests/torch/test_pool_torch.py``.
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 
 import jax
 import jax.numpy as jnp
@@ -221,18 +223,26 @@ def _special(rng, shape):
     return _f64(x)
 
 
-@pytest.mark.parametrize("shape,kwargs", [
-    ((2, 3, 11), dict(kernel_size=3, stride=1, padding=1)),
-    ((2, 2, 9), dict(kernel_size=2, stride=2, padding=1, dilation=3, ceil_mode=True)),
-    ((2, 2, 6, 7), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1),
-                        ceil_mode=True)),
-    ((1, 2, 5, 4, 6), dict(kernel_size=(2, 3, 2), stride=1, padding=(1, 1, 0),
-                           dilation=(1, 1, 2))),
-])
-def test_scan_and_reduce_implementations_agree(rng, shape, kwargs):
+def _max_spec(shape, **kwargs):
     n = len(shape) - 2
-    spec = _pool._max_pool_spec(f"max_pool{n}d", shape[2:],
+    return _pool._max_pool_spec(f"max_pool{n}d", shape[2:],
                                 **{"dilation": 1, "ceil_mode": False, **kwargs})
+
+
+@pytest.mark.parametrize("shape,spec", [
+    ((2, 3, 11), _max_spec((2, 3, 11), kernel_size=3, stride=1, padding=1)),
+    ((2, 2, 9), _max_spec((2, 2, 9), kernel_size=2, stride=2, padding=1, dilation=3,
+                          ceil_mode=True)),
+    ((2, 2, 6, 7), _max_spec((2, 2, 6, 7), kernel_size=(3, 2), stride=(2, 1),
+                             padding=(1, 1), ceil_mode=True)),
+    ((1, 2, 5, 4, 6), _max_spec((1, 2, 5, 4, 6), kernel_size=(2, 3, 2), stride=1,
+                                padding=(1, 1, 0), dilation=(1, 1, 2))),
+    # adaptive bins 10 -> 3 and 7 -> 2 overlap by one row: few long windows
+    ((2, 2, 10, 7), _pool._adaptive_spec("f", (10, 7), (3, 2), mean=False)),
+    ((2, 2, 6, 5), _pool._adaptive_spec("f", (6, 5), 1, mean=False)),   # tiles
+], ids=["1d overlap", "1d dilated ceil", "2d ceil", "3d dilated", "adaptive 2d",
+        "global 2d"])
+def test_scan_and_reduce_implementations_agree(rng, shape, spec):
     x = _special(rng, shape)
     y_scan, flat_scan = jax.jit(_pool._scan_impl, static_argnums=1)(x, spec)
     y_reduce, flat_reduce = jax.jit(_pool._reduce_impl, static_argnums=1)(x, spec)
@@ -387,6 +397,15 @@ def _call(name: str, x, kwargs):
     return fn(x, **{"kernel_size": 2, **kwargs})
 
 
+def _assert_raises(name: str, exc, pattern: str, x, kwargs) -> None:
+    """The error matches, and every backticked name is a parameter of ``name``."""
+    with pytest.raises(exc, match=pattern) as info:
+        _call(name, x, kwargs)
+    parameters = inspect.signature(getattr(jaxgrad, name)).parameters
+    for named in re.findall(r"`(\w+)`", str(info.value)):
+        assert named in parameters, (name, named, str(info.value))
+
+
 INPUT_ERROR_CASES = [(f"{kind}{n}d", n, *case)
                      for kind in ("max_pool", "avg_pool", "adaptive_max_pool",
                                   "adaptive_avg_pool")
@@ -396,8 +415,7 @@ INPUT_ERROR_CASES = [(f"{kind}{n}d", n, *case)
 @pytest.mark.parametrize("name,n,x,exc,pattern", INPUT_ERROR_CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(INPUT_ERROR_CASES)])
 def test_input_errors(name, n, x, exc, pattern):
-    with pytest.raises(exc, match=pattern):
-        _call(name, x, {})
+    _assert_raises(name, exc, pattern, x, {})
 
 
 def _window_errors(kind: str, n: int):
@@ -450,8 +468,7 @@ def test_window_argument_errors(name, n, kwargs, exc, pattern):
     x = jnp.ones((2, 3) + (6,) * n)
     if kwargs.get("padding") == 1:
         x = jnp.ones((2, 3) + (1,) * n)   # taps at -1 and 1 miss the single row
-    with pytest.raises(exc, match=pattern):
-        _call(name, x, kwargs)
+    _assert_raises(name, exc, pattern, x, kwargs)
 
 
 def _adaptive_errors(kind: str, n: int):
@@ -479,11 +496,31 @@ ADAPTIVE_ERROR_CASES = [case for kind in ("adaptive_max_pool", "adaptive_avg_poo
 @pytest.mark.parametrize("name,n,kwargs,exc,pattern", ADAPTIVE_ERROR_CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(ADAPTIVE_ERROR_CASES)])
 def test_adaptive_argument_errors(name, n, kwargs, exc, pattern):
-    with pytest.raises(exc, match=pattern):
-        _call(name, jnp.ones((2, 3) + (6,) * n), kwargs)
+    _assert_raises(name, exc, pattern, jnp.ones((2, 3) + (6,) * n), kwargs)
 
 
 def test_avg_pool1d_has_no_divisor_override():
     """As torch: only avg_pool2d / avg_pool3d take divisor_override."""
     with pytest.raises(TypeError, match="divisor_override"):
         jaxgrad.avg_pool1d(jnp.ones((1, 1, 4)), 2, divisor_override=2)
+
+
+# --------------------------------------------------------------------------
+# Second order runs hand-written rules only.
+
+POOL_IMPLS = ("_mean_impl", "_mean_adjoint_impl", "_max_impl", "_scatter_impl",
+              "_gather_impl")
+
+
+@pytest.mark.parametrize("op", [
+    lambda x: jaxgrad.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
+    lambda x: jaxgrad.max_pool1d(x[:, 0], 2, 1, 0, dilation=2),
+    lambda x: jaxgrad.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda x: jaxgrad.adaptive_avg_pool2d(x, (3, 2)),
+    lambda x: jaxgrad.adaptive_max_pool2d(x, 3),
+], ids=["max2d", "max1d-dilated", "avg2d", "adaptive-avg", "adaptive-max"])
+def test_second_order_runs_only_hand_written_rules(monkeypatch, op):
+    from ._autodiff import forbid_autodiff, run_second_order
+    jax.clear_caches()  # the eager entry points are jitted; retrace with the guard
+    forbid_autodiff(monkeypatch, _pool, POOL_IMPLS)
+    run_second_order(op, jnp.asarray(np.random.default_rng(3).standard_normal((2, 3, 7, 6))))
