@@ -235,8 +235,8 @@ CASES: tuple[Case, ...] = (
          "channels, 56->112",
          (1, 128, 56, 56), (conv_transpose((128, 64, 2, 2), stride=2),)),
     Case("unrolled-32x32-s32",
-         "examples/ unrolled gradient of 1/2|k*x - y|^2: 512 kernels of 32x32, "
-         "stride 32 (= kernel), 8 images of 128x128",
+         "examples/unrolled_gradients.py: the conv in 1/2|k*x - y|^2, 512 "
+         "kernels of 32x32 at stride 32 tiling 8 images of 128x128",
          (8, 1, 128, 128), (conv((512, 1, 32, 32), stride=32),), quick=True),
 )
 

@@ -52,7 +52,7 @@ def file_stem(text: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``jaxgrad bench`` options to ``parser``."""
     parser.add_argument("--suite", choices=_cases.SUITES, default="quick",
-                        help="quick (default, a few minutes on 2 cores) or full")
+                        help="quick (default, under 3 minutes on 2 cores) or full")
     parser.add_argument("--cases", nargs="+", metavar="NAME",
                         help="run these cases (see --list) instead of a suite")
     parser.add_argument("--list", action="store_true",
@@ -70,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gpu only: allow TF32 for float32 (default: pinned "
                              "to full float32 precision in both frameworks)")
     parser.add_argument("--xla-flags", type=xla_flags, metavar="FLAGS",
-                        help="XLA_FLAGS for the measuring process, e.g. "
-                             "--xla-flags='--xla_cpu_use_thunk_runtime=false'")
+                        help="XLA_FLAGS for the measuring process (with the =), "
+                             "e.g. --xla-flags='--xla_cpu_experimental_ynn_"
+                             "fusion_type=-individual_convolution'")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default {DEFAULT_OUT}/)")
     parser.add_argument("--name", type=file_stem, default=DEFAULT_NAME,

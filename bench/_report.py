@@ -14,7 +14,6 @@ from ._measure import MODES
 
 SCHEMA_VERSION = 1
 MODE_LABELS = {"forward": "fwd", "backward": "bwd", "value_and_grad": "v&g"}
-RATIO_KEYS = {"vs_autodiff": "autodiff", "vs_torch": "torch"}
 
 
 def format_ms(seconds: float) -> str:
@@ -37,8 +36,11 @@ def format_ratio(value: float | None) -> str:
 
 
 def _time_cell(case: dict, name: str, mode: str) -> str:
+    """The median in ms; "-" not run, "failed" raised an error, "wrong" result."""
     if name not in case["correct"]:
         return "-"
+    if name not in case["timings"]:
+        return "failed"
     if not case["correct"][name]:
         return "wrong"
     return format_ms(case["timings"][name][mode]["median_s"])
@@ -89,8 +91,8 @@ def console_table(record: dict) -> str:
     for case in record["cases"]:
         lines += _case_rows(case)
     lines.append("median times; jg/X = jaxgrad time / X time (below 1: jaxgrad "
-                 "faster); %peak of the jax matmul peak; err = max relative error "
-                 "of the output and every gradient vs jaxgrad's")
+                 "faster); %peak: of the jax matmul's GFLOP/s; err X = max relative "
+                 "difference of jaxgrad's output and gradients from X's")
     return "\n".join(lines)
 
 
@@ -122,7 +124,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _md_time(case: dict, name: str, mode: str) -> str:
     cell = _time_cell(case, name, mode)
-    if cell in ("-", "wrong"):
+    if cell in ("-", "failed", "wrong"):
         return cell
     return f"{cell} ({format_ms(case['timings'][name][mode]['min_s'])})"
 

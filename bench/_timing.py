@@ -6,9 +6,10 @@ Every measurement in the harness goes through :func:`time_interleaved`:
 2. Warm-up: every call runs ``warmup`` times untimed (caches, allocator pools,
    oneDNN primitive creation, lazy initialisation).
 3. ``repeats`` rounds; in each round every call runs once, timed with
-   ``time.perf_counter`` around the call. The order rotates from round to
-   round, so that the implementations are interleaved and none always runs
-   right after another (or first, after the pause between rounds).
+   ``time.perf_counter`` around the call, in a random order drawn afresh for
+   each round (seeded, so reproducible): the implementations are interleaved,
+   and no call always runs right after the same other call (a call's
+   predecessor leaves caches and thread pools in its own state).
 4. Each call synchronises before returning (``jax.block_until_ready``,
    ``torch.cuda.synchronize``), so the timer covers the work, not its dispatch.
 5. Before each timed call the process sleeps ``SETTLE_S`` (untimed). Both
@@ -23,6 +24,7 @@ The caller summarises the samples (median and minimum, ``_stats``).
 from __future__ import annotations
 
 import gc
+import random
 import time
 from collections.abc import Callable, Hashable, Mapping
 
@@ -31,13 +33,17 @@ MIN_REPEATS = 10  # the protocol's minimum; fewer are allowed for smoke runs
 SETTLE_S = 0.02
 
 
-def rotations(keys: list, repeats: int) -> list[list]:
-    """The order of the calls in each round: ``keys`` rotated by the round index.
+def round_orders(keys: list, repeats: int, seed: int = 0) -> list[list]:
+    """The order of the calls in each round: a seeded random permutation of ``keys``.
 
-    >>> rotations(["a", "b", "c"], 4)
-    [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b'], ['a', 'b', 'c']]
+    >>> orders = round_orders(["a", "b", "c"], 4)
+    >>> [sorted(order) for order in orders] == [["a", "b", "c"]] * 4
+    True
+    >>> orders == round_orders(["a", "b", "c"], 4)
+    True
     """
-    return [keys[r % len(keys):] + keys[:r % len(keys)] for r in range(repeats)]
+    rng = random.Random(seed)
+    return [rng.sample(keys, len(keys)) for _ in range(repeats)]
 
 
 def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
@@ -65,7 +71,7 @@ def time_interleaved(calls: Mapping[Hashable, Callable[[], object]], *,
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for order in rotations(list(calls), repeats):
+        for order in round_orders(list(calls), repeats):
             for key in order:
                 settle()
                 start = clock()

@@ -54,15 +54,19 @@ class FakeClock:
         return self.now
 
 
-def test_time_interleaved_warms_up_then_rotates_the_order():
+def test_time_interleaved_warms_up_then_runs_rounds_in_varying_orders():
     log = []
     calls = {k: (lambda k=k: log.append(k)) for k in ("a", "b", "c")}
-    samples = _timing.time_interleaved(calls, warmup=2, repeats=4, clock=FakeClock(),
+    samples = _timing.time_interleaved(calls, warmup=2, repeats=30, clock=FakeClock(),
                                        settle=lambda: log.append("."))
     assert log[:6] == ["a", "b", "c", "a", "b", "c"]  # warm-up, untimed
     timed = "".join(log[6:])
-    assert timed == ".a.b.c" ".b.c.a" ".c.a.b" ".a.b.c"  # settle before each call
-    assert samples == {k: [1.0] * 4 for k in "abc"}
+    rounds = [timed[i:i + 6] for i in range(0, len(timed), 6)]
+    assert all(sorted(r[1::2]) == ["a", "b", "c"] and r[::2] == "..." for r in rounds)
+    # Every call follows each of the others at some point, not always the same one.
+    pairs = {(r[i], r[i + 2]) for r in rounds for i in (1, 3)}
+    assert pairs == {(p, q) for p in "abc" for q in "abc" if p != q}
+    assert samples == {k: [1.0] * 30 for k in "abc"}
 
 
 def test_time_interleaved_turns_gc_off_only_while_timing():
