@@ -1,0 +1,25 @@
+"""The README's two commands: CI runs the test command verbatim."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, re.DOTALL)][:2]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    main, tests = readme_commands()
+    ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert tests in ci_lines
+    assert tests.endswith("python -m pytest -q")
+
+
+def test_main_command_runs_the_benchmark_with_pinned_torch():
+    main, _ = readme_commands()
+    assert main.endswith(".venv/bin/jaxgrad bench")
+    assert "-c constraints.txt" in main  # never an unpinned (CUDA) torch
+    assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
