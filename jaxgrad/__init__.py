@@ -1,6 +1,8 @@
 """jaxgrad: convolutional-network ops for JAX with explicit, hand-derived, differentiable VJPs."""
 
 from . import grad as grad
+from . import interop as interop
+from . import testing as testing
 from ._conv import conv as conv
 from ._conv import conv1d as conv1d
 from ._conv import conv2d as conv2d
@@ -47,6 +49,7 @@ __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "grad",
+    "interop", "testing",
     # --- linear, activation and loss names ---
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "mse_loss", "nll_loss", "cross_entropy",

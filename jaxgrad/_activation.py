@@ -268,7 +268,11 @@ def _real(fn: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: `{name}` must be a real number, got "
                         f"{type(value).__name__} {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:   # an int beyond the float range
+        raise ValueError(f"{fn}: `{name}` is too large for a float, got "
+                         f"{value!r}") from None
 
 
 def sigmoid(input):
@@ -339,7 +343,7 @@ def gelu(input, approximate="none"):
       [-0.1588, 0.0, 0.8412]
     """
     check_float("gelu", "input", input)
-    if approximate not in ("none", "tanh"):
+    if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: `approximate` must be 'none' or 'tanh', got "
                          f"{approximate!r}")
     return apply_elementwise(GELU if approximate == "none" else GELU_TANH, (), input)
@@ -364,8 +368,9 @@ def gelu(input, approximate="none"):
 
 
 def _shifted(x, axis: int):
-    # A row of all -inf has max -inf and gives NaN, as in torch.
-    return x - jnp.max(x, axis=axis, keepdims=True)
+    # A row of all -inf has max -inf and gives NaN, as in torch; an empty
+    # axis (initial -inf) gives an empty result, as in torch.
+    return x - jnp.max(x, axis=axis, keepdims=True, initial=-jnp.inf)
 
 
 def _softmax_impl(x, axis: int):

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from . import _kernels
 from ._spec import (ConvSpec, check_bias, check_float, check_groups,
-                    check_kernel_fits, check_rank, check_same_dtype, int_tuple,
-                    pad_source_index, parse_padding, parse_padding_mode)
+                    check_kernel_fits, check_rank, check_same_dtype,
+                    check_weight_extent, int_tuple, pad_source_index,
+                    parse_padding, parse_padding_mode)
+
+WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
+WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
 
 
 def check_weight_rank(fn: str, weight, n: int | None) -> int:
+    """Check the weight's dtype, rank and extent; return its spatial rank n."""
     check_float(fn, "weight", weight)
     if n is None:
         if weight.ndim < 3:
-            raise ValueError(f"{fn}: `weight` must have layout (C_out, C_in/groups, "
-                             f"*kernel) with at least one spatial dim, got shape "
+            raise ValueError(f"{fn}: `weight` must have layout {WEIGHT_LAYOUT} with at "
+                             f"least one spatial dim, got shape "
                              f"{tuple(weight.shape)}")
-        return weight.ndim - 2
-    check_rank(fn, "weight", weight, (n + 2,), f"(C_out, C_in/groups, *kernel) for a "
+        n = weight.ndim - 2
+    check_rank(fn, "weight", weight, (n + 2,), f"{WEIGHT_LAYOUT} for a "
                f"{n}-D convolution")
+    check_weight_extent(fn, "weight", weight.shape, WEIGHT_LAYOUT, WEIGHT_CHANNELS)
     return n
 
 
@@ -47,7 +53,8 @@ def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
     pads = parse_padding(fn, padding, n, kernel, stride, dilation)
     groups = check_groups(fn, groups, in_channels, out_channels, weight_in,
                           in_name=in_name, weight_name=weight_name)
-    check_kernel_fits(fn, spatial, kernel, pads, dilation)
+    check_kernel_fits(fn, spatial, kernel, pads, dilation, in_name=in_name,
+                      weight_name=weight_name)
     return ConvSpec(stride, pads, dilation, groups)
 
 

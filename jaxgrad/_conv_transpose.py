@@ -21,8 +21,11 @@ from __future__ import annotations
 from . import _kernels
 from ._conv import batch_input
 from ._spec import (ConvSpec, check_bias, check_float, check_rank,
-                    check_same_dtype, conv_transpose_output_size, int_tuple,
-                    parse_groups)
+                    check_same_dtype, check_weight_extent,
+                    conv_transpose_output_size, int_tuple, parse_groups)
+
+WEIGHT_LAYOUT = "(C_in, C_out/groups, *kernel)"
+WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
 
 
 def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
@@ -57,26 +60,29 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
                 for i, k, s, p, a, d in zip(spatial, kernel, stride, pads, extra,
                                             dilation))
     if any(o < 1 for o in out):
+        # (I-1)s + d(K-1) + a >= 0, so only the padding can make out < 1
         raise ValueError(
-            f"{fn}: the output size {out} is not positive (input {tuple(spatial)}, "
-            f"kernel {tuple(kernel)}, stride {stride}, padding {pads}, "
-            f"output_padding {extra}, dilation {dilation})")
+            f"{fn}: the output size {out} is not positive: `padding` {pads} is too "
+            f"large (input {tuple(spatial)}, kernel {tuple(kernel)}, stride "
+            f"{stride}, padding {pads}, output_padding {extra}, dilation "
+            f"{dilation})")
     spec = ConvSpec(stride, tuple((p, p - a) for p, a in zip(pads, extra)),
                     dilation, groups)
     return spec, out
 
 
 def check_transpose_weight(fn: str, weight, n: int | None) -> int:
+    """Check the weight's dtype, rank and extent; return its spatial rank n."""
     check_float(fn, "weight", weight)
-    layout = "(C_in, C_out/groups, *kernel)"
     if n is None:
         if weight.ndim < 3:
-            raise ValueError(f"{fn}: `weight` must have layout {layout} with at "
+            raise ValueError(f"{fn}: `weight` must have layout {WEIGHT_LAYOUT} with at "
                              f"least one spatial dim, got shape "
                              f"{tuple(weight.shape)}")
-        return weight.ndim - 2
-    check_rank(fn, "weight", weight, (n + 2,), f"{layout} for a {n}-D transposed "
-               "convolution")
+        n = weight.ndim - 2
+    check_rank(fn, "weight", weight, (n + 2,), f"{WEIGHT_LAYOUT} for a {n}-D "
+               "transposed convolution")
+    check_weight_extent(fn, "weight", weight.shape, WEIGHT_LAYOUT, WEIGHT_CHANNELS)
     return n
 
 

@@ -36,6 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from ._spec import dtype_name
+
 _PRIVATE = "_jaxgrad_"  # prefix of ctx's own state, kept apart from user attributes
 
 
@@ -49,7 +51,7 @@ def _is_float(array) -> bool:
 
 def _describe(value) -> str:
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return f"an array of shape {tuple(value.shape)} and dtype {np.dtype(value.dtype).name}"
+        return f"an array of shape {tuple(value.shape)} and dtype {dtype_name(value.dtype)}"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -249,9 +251,9 @@ def _checked_grad(name: str, position: int, grad, aval: jax.ShapeDtypeStruct):
     if tuple(grad.shape) != tuple(aval.shape):
         raise ValueError(f"{where} has shape {tuple(grad.shape)}, expected "
                          f"{tuple(aval.shape)} (the shape of input {position})")
-    if np.dtype(grad.dtype) != np.dtype(aval.dtype):
-        raise TypeError(f"{where} has dtype {np.dtype(grad.dtype).name}, expected "
-                        f"{np.dtype(aval.dtype).name} (the dtype of input {position})")
+    if dtype_name(grad.dtype) != dtype_name(aval.dtype):
+        raise TypeError(f"{where} has dtype {dtype_name(grad.dtype)}, expected "
+                        f"{dtype_name(aval.dtype)} (the dtype of input {position})")
     return jnp.asarray(grad)
 
 

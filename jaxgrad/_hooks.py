@@ -25,6 +25,7 @@ torch hook under ``create_graph=True``.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import check_float
+from ._spec import check_float, dtype_name
 
 
 def _check_leaves(fn_name: str, x) -> None:
@@ -54,7 +55,7 @@ def _describe(leaf) -> str:
     dtype = getattr(leaf, "dtype", None)
     if shape is None or dtype is None:
         return f"{type(leaf).__name__} {leaf!r}"
-    return f"shape {tuple(shape)} {np.dtype(dtype).name}"
+    return f"shape {tuple(shape)} {dtype_name(dtype)}"
 
 
 def _checked_replacement(fn: Callable, cotangent, replacement):
@@ -255,11 +256,15 @@ _grad_reversed.defvjp(_grad_reversed_fwd, _grad_reversed_bwd)
 
 def _as_factor(c, leaf):
     """``c`` as an array that broadcasts onto ``leaf`` without changing its shape."""
-    if isinstance(c, bool) or not isinstance(c, (int, float, np.ndarray, jax.Array)):
+    if isinstance(c, bool) or not isinstance(c, (numbers.Real, np.ndarray, jax.Array)):
         raise TypeError(f"scale_grad: `c` must be a Python number or a float array, "
                         f"got {type(c).__name__} {c!r}")
-    if isinstance(c, (int, float)):
-        return jnp.asarray(c, leaf.dtype)
+    if isinstance(c, numbers.Real):   # Python and NumPy scalars alike
+        try:
+            return jnp.asarray(float(c), leaf.dtype)
+        except OverflowError:   # an int beyond the float range
+            raise ValueError(f"scale_grad: `c` is too large for a float, got "
+                             f"{c!r}") from None
     check_float("scale_grad", "c", c)
     c = jnp.asarray(c)
     shape = tuple(leaf.shape)
@@ -288,8 +293,9 @@ def scale_grad(x, c):
 
     Args:
       x: a float array or a pytree of float arrays.
-      c: a Python number, or a float array broadcastable to each leaf of ``x``
-        without changing its shape; the product is cast to ``x``'s dtype.
+      c: a real number (Python or NumPy scalar), or a float array
+        broadcastable to each leaf of ``x`` without changing its shape; the
+        product is cast to ``x``'s dtype.
 
     Returns:
       ``x`` unchanged.

@@ -17,7 +17,10 @@ Index notation. With groups G, C_in = G·Cᵢ, C_out = G·Cₒ, write input chan
 where x̂ is x zero-padded by (lo, hi): x̂[.., i+lo] = x[.., i].
 
 All three share one primitive, ``lax.conv_general_dilated``. Half-precision
-arrays accumulate in float32 and are cast back to their dtype.
+arrays accumulate in float32 and are cast back to their dtype. The rules keep
+JAX's sharding types: the weight gradient names its output sharding under
+explicit mesh axes (``contraction_sharding``), and inside ``shard_map`` every
+cotangent varies along the same mesh axes as its primal (``match_vma``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from ._spec import ConvSpec, effective_kernel
 
@@ -40,7 +44,7 @@ def _spatial_numbers(n: int) -> tuple[int, ...]:
 
 def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
               rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-              batch_group_count=1):
+              batch_group_count=1, out_sharding=None):
     """``lax.conv_general_dilated`` with float32 accumulation for half types."""
     out_dtype = lhs.dtype
     preferred = jnp.float32 if jnp.dtype(out_dtype) in _HALF else None
@@ -50,8 +54,66 @@ def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
         dimension_numbers=dimension_numbers,
         feature_group_count=feature_group_count,
         batch_group_count=batch_group_count,
-        preferred_element_type=preferred)
+        preferred_element_type=preferred, out_sharding=out_sharding)
     return out.astype(out_dtype)
+
+
+# --------------------------------------------------------------------------
+# Sharding of a contraction's result under explicit mesh axes.
+#
+# With ``AxisType.Explicit`` axes every array's type carries its sharding, and
+# a contraction over a dim that is split across devices (the batch n in
+# w̄ = Σ_n ...) has no sharding jax can infer: each device holds a partial
+# sum. The summed result is replicated along every mesh axis a summed dim was
+# split on (XLA inserts the all-reduce); each kept output dim inherits the axes
+# of the operand dim it comes from unless they were summed over or already used.
+# Without explicit axes (no mesh, Auto, or Manual inside shard_map) this is None
+# and the partitioner decides, as before.
+
+
+def _mesh_axes(entry) -> tuple[str, ...]:
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def contraction_sharding(operand, kept, summed):
+    """Explicit output sharding of a contraction, or None without explicit axes.
+
+    ``kept`` holds, per output dim, the ``PartitionSpec`` entry of the operand dim
+    it comes from (None for a dim with no source); ``summed`` the entries of the
+    contracted dims of both operands. ``operand`` supplies the mesh.
+    """
+    mesh = jax.typeof(operand).sharding.mesh
+    if not mesh.explicit_axes:
+        return None
+    used = {axis for entry in summed for axis in _mesh_axes(entry)}
+    out = []
+    for entry in kept:
+        axes = _mesh_axes(entry)
+        out.append(None if not axes or used & set(axes) else entry)
+        used |= set(axes)
+    return NamedSharding(mesh, PartitionSpec(*out))
+
+
+# Inside ``jax.shard_map(check_vma=True)`` each value's type records the mesh
+# axes it varies along. A weight w that is the same on every device
+# (invariant) meets a per-device x inside the forward; its cotangent there is
+# per-device, w̄ = Σ_devices w̄_device, so the backward must sum the device
+# contributions over exactly the axes the cotangent varies along and the primal
+# does not (autodiff does the same: the transpose of the implicit broadcast to
+# varying is ``psum``). Where both vary alike, or outside shard_map, the sum is
+# empty and this is the identity, so no contribution is counted twice.
+
+
+def match_vma(cotangent, primal):
+    """``cotangent`` summed over the mesh axes it varies along but ``primal`` does not."""
+    extra = _varying(cotangent) - _varying(primal)
+    return lax.psum(cotangent, tuple(sorted(extra))) if extra else cotangent
+
+
+def _varying(x) -> frozenset:
+    return jax.typeof(x).manual_axis_type.varying
 
 
 # --------------------------------------------------------------------------
@@ -59,8 +121,30 @@ def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
 
 
 def _conv_impl(x, w, spec: ConvSpec):
-    return _lax_conv(x, w, window_strides=spec.stride, padding=spec.padding,
-                     rhs_dilation=spec.dilation, feature_group_count=spec.groups)
+    return _grouped_conv(x, w, spec.groups, window_strides=spec.stride,
+                         padding=spec.padding, rhs_dilation=spec.dilation)
+
+
+# XLA's SPMD partitioner (jax 0.10.2) all-gathers the whole batch of a conv with
+# 1 < feature_group_count < C_in, though every sample is independent (dense and
+# depthwise convs stay local). When the batch is split on explicit mesh axes
+# a grouped conv is therefore written as its G independent dense convs,
+#   y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k],  γ < G,
+# one per channel slice of lhs and kernel, concatenated along the channels:
+# the same sums, and no collective. (Used by the forward and input gradient.)
+
+
+def _batch_split_explicitly(x) -> bool:
+    sharding = jax.typeof(x).sharding
+    return bool(sharding.mesh.explicit_axes) and sharding.spec[0] is not None
+
+
+def _grouped_conv(lhs, rhs, groups: int, **conv):
+    """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch sharding."""
+    if not (1 < groups < lhs.shape[1] and _batch_split_explicitly(lhs)):
+        return _lax_conv(lhs, rhs, feature_group_count=groups, **conv)
+    per_group = zip(jnp.split(lhs, groups, axis=1), jnp.split(rhs, groups, axis=0))
+    return jnp.concatenate([_lax_conv(l, r, **conv) for l, r in per_group], axis=1)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -76,8 +160,8 @@ def _conv_core_fwd(x, w, spec):
 def _conv_core_bwd(spec, residuals, g):
     # ∂L/∂x = input_grad(g, w) and ∂L/∂w = weight_grad(x, g): the two rules below.
     x, w = residuals
-    return (input_grad(g, w, spec, x.shape[2:]),
-            weight_grad(x, g, spec, w.shape[2:]))
+    return (match_vma(input_grad(g, w, spec, x.shape[2:]), x),
+            match_vma(weight_grad(x, g, spec, w.shape[2:]), w))
 
 
 conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
@@ -117,10 +201,9 @@ def _input_grad_padding(spec: ConvSpec, in_spatial, out_spatial, kernel):
 
 def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
     padding = _input_grad_padding(spec, in_spatial, g.shape[2:], w.shape[2:])
-    return _lax_conv(g, _flip_and_swap(w, spec.groups),
-                     window_strides=(1,) * spec.ndim, padding=padding,
-                     lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
-                     feature_group_count=spec.groups)
+    return _grouped_conv(g, _flip_and_swap(w, spec.groups), spec.groups,
+                         window_strides=(1,) * spec.ndim, padding=padding,
+                         lhs_dilation=spec.stride, rhs_dilation=spec.dilation)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -137,7 +220,8 @@ def _input_grad_bwd(spec, in_spatial, residuals, ct):
     # input_grad is bilinear and adjoint to conv in x:
     #   <input_grad(g, w), ct> = <conv(ct, w), g> = <w, weight_grad(ct, g)>.
     g, w = residuals
-    return (conv_core(ct, w, spec), weight_grad(ct, g, spec, w.shape[2:]))
+    return (match_vma(conv_core(ct, w, spec), g),
+            match_vma(weight_grad(ct, g, spec, w.shape[2:]), w))
 
 
 input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
@@ -155,6 +239,19 @@ input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
 # for exactly K outputs, b = K' + (O-1)s - I - lo = hi - r: the leftover rows
 # are cropped away. Groups pair input-channel group γ with output-channel group
 # γ, which is lax's ``batch_group_count = G``.
+#
+# Sharding: n and p are summed, so w̄ is replicated along the mesh axes that
+# split them (a batch-sharded x gives a replicated w̄, as the weight is); o
+# keeps g's channel axes and, for G = 1, c keeps x's. Within a group c runs
+# over C_in/G only, so for G > 1 it is left unsharded.
+
+
+def _weight_grad_sharding(x, g, groups: int):
+    x_spec = jax.typeof(x).sharding.spec
+    g_spec = jax.typeof(g).sharding.spec
+    summed = (x_spec[0], g_spec[0], *x_spec[2:], *g_spec[2:])
+    kept = (g_spec[1], x_spec[1] if groups == 1 else None) + (None,) * (x.ndim - 2)
+    return contraction_sharding(x, kept, summed)
 
 
 def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
@@ -169,7 +266,8 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
                                        out_spec=swapped)
     return _lax_conv(x, g, window_strides=spec.dilation, padding=padding,
                      rhs_dilation=spec.stride, dimension_numbers=numbers,
-                     batch_group_count=spec.groups)
+                     batch_group_count=spec.groups,
+                     out_sharding=_weight_grad_sharding(x, g, spec.groups))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -186,7 +284,8 @@ def _weight_grad_bwd(spec, kernel, residuals, ct):
     # weight_grad is bilinear and adjoint to conv in w:
     #   <weight_grad(x, g), ct> = <conv(x, ct), g> = <x, input_grad(g, ct)>.
     x, g = residuals
-    return (input_grad(g, ct, spec, x.shape[2:]), conv_core(x, ct, spec))
+    return (match_vma(input_grad(g, ct, spec, x.shape[2:]), x),
+            match_vma(conv_core(x, ct, spec), g))
 
 
 weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
@@ -261,11 +360,11 @@ def _add_bias_impl(y, b):
 
 
 def _add_bias_fwd(y, b):
-    return add_bias(y, b), None
+    return add_bias(y, b), b    # b only for its type (mesh axes it varies along)
 
 
-def _add_bias_bwd(_, g):
-    return g, sum_to_channels(g)
+def _add_bias_bwd(b, g):
+    return g, match_vma(sum_to_channels(g), b)
 
 
 add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)

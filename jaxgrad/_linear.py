@@ -21,16 +21,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._kernels import contraction_sharding, match_vma
 from ._spec import check_same_dtype
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
-def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]]):
+def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],
+         out_sharding=None):
     """``lax.dot_general`` with no batch dims and float32 accumulation for half types."""
     preferred = jnp.float32 if jnp.dtype(lhs.dtype) in _HALF else None
     out = lax.dot_general(lhs, rhs, (contract, ((), ())),
-                          preferred_element_type=preferred)
+                          preferred_element_type=preferred, out_sharding=out_sharding)
     return out.astype(lhs.dtype)
 
 
@@ -63,8 +65,8 @@ def _linear_core_fwd(x, w):
 
 
 def _linear_core_bwd(residuals, g):
-    x, w = residuals
-    return input_grad(g, w), weight_grad(x, g)
+    x, w = residuals    # match_vma: shard_map's varying axes, see ``_kernels``
+    return match_vma(input_grad(g, w), x), match_vma(weight_grad(x, g), w)
 
 
 linear_core.defvjp(_linear_core_fwd, _linear_core_bwd)
@@ -87,7 +89,7 @@ def _input_grad_fwd(g, w):
 def _input_grad_bwd(residuals, ct):
     # ⟨input_grad(g, w), ct⟩ = ⟨linear_core(ct, w), g⟩ = ⟨w, weight_grad(ct, g)⟩.
     g, w = residuals
-    return linear_core(ct, w), weight_grad(ct, g)
+    return match_vma(linear_core(ct, w), g), match_vma(weight_grad(ct, g), w)
 
 
 input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
@@ -95,7 +97,13 @@ input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
 
 def _weight_grad_impl(x, g):
     # Contract every leading dim; for 1-D x and g this is the outer product g xᵀ.
-    return _dot(g, x, (_leading(g), _leading(x)))
+    # Under explicit mesh axes the sum over a sharded n has no inferable
+    # sharding: w̄[o, i] is replicated along n's axes and keeps those of o
+    # (from g) and i (from x); see ``_kernels.contraction_sharding``.
+    x_spec, g_spec = jax.typeof(x).sharding.spec, jax.typeof(g).sharding.spec
+    sharding = contraction_sharding(
+        x, (g_spec[-1], x_spec[-1]), tuple(x_spec[:-1]) + tuple(g_spec[:-1]))
+    return _dot(g, x, (_leading(g), _leading(x)), sharding)
 
 
 @jax.custom_vjp
@@ -111,7 +119,7 @@ def _weight_grad_fwd(x, g):
 def _weight_grad_bwd(residuals, ct):
     # ⟨weight_grad(x, g), ct⟩ = ⟨input_grad(g, ct), x⟩ = ⟨linear_core(x, ct), g⟩.
     x, g = residuals
-    return input_grad(g, ct), linear_core(x, ct)
+    return match_vma(input_grad(g, ct), x), match_vma(linear_core(x, ct), g)
 
 
 weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
@@ -180,11 +188,11 @@ def add_bias(y, b):
 
 
 def _add_bias_fwd(y, b):
-    return add_bias(y, b), None
+    return add_bias(y, b), b    # b only for its type (mesh axes it varies along)
 
 
-def _add_bias_bwd(_, g):
-    return g, sum_leading(g)
+def _add_bias_bwd(b, g):
+    return g, match_vma(sum_leading(g), b)
 
 
 add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)

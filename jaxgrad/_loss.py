@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._activation import compute_dtype, log_softmax_core
+from ._kernels import contraction_sharding
 from ._spec import check_float, check_same_dtype
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -166,7 +167,10 @@ def _target_terms(target, weight, spec: LossSpec, classes: int):
     active = target != spec.ignore_index
     valid = (target >= 0) & (target < classes)
     index = jnp.clip(target, 0, classes - 1)
-    weight_t = jnp.where(valid, weight[index], jnp.nan)
+    # w_{t_i} is laid out like t: under explicit mesh axes a replicated w indexed
+    # by a batch-sharded t needs that said (None otherwise).
+    like_t = contraction_sharding(index, tuple(jax.typeof(index).sharding.spec), ())
+    weight_t = jnp.where(valid, weight.at[index].get(out_sharding=like_t), jnp.nan)
     return index, active, weight_t
 
 
@@ -368,7 +372,8 @@ soft_cross_entropy_grad.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy
 
 
 def check_reduction(fn: str, reduction) -> str:
-    if reduction not in REDUCTIONS:
+    # isinstance first: `in` would compare an array elementwise
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: `reduction` must be 'none', 'mean' or 'sum', got "
                          f"{reduction!r}")
     return reduction
@@ -378,6 +383,9 @@ def _check_ignore_index(fn: str, ignore_index) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"{fn}: `ignore_index` must be an int, got "
                         f"{type(ignore_index).__name__} {ignore_index!r}")
+    if not -2**63 <= ignore_index < 2**63:   # torch's int64; jnp would overflow
+        raise ValueError(f"{fn}: `ignore_index` must fit in a 64-bit int, got "
+                         f"{ignore_index!r}")
     return int(ignore_index)
 
 
@@ -390,9 +398,18 @@ def _check_label_smoothing(fn: str, value) -> float:
     return float(value)
 
 
+def _numpy_dtype(array):
+    """``array``'s numpy dtype; None for a non-array or a dtype numpy cannot read
+    (a torch tensor's, a PRNG key's), which are neither indices nor probabilities."""
+    try:
+        return np.dtype(array.dtype)
+    except (AttributeError, TypeError):
+        return None
+
+
 def _is_integer(array) -> bool:
-    dtype = getattr(array, "dtype", None)
-    return dtype is not None and np.issubdtype(np.dtype(dtype), np.integer)
+    dtype = _numpy_dtype(array)
+    return dtype is not None and np.issubdtype(dtype, np.integer)
 
 
 def _describe_dtype(array) -> str:
@@ -587,7 +604,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     spec = LossSpec(check_reduction(fn, reduction), _check_ignore_index(fn, ignore_index),
                     _check_label_smoothing(fn, label_smoothing))
     _check_weight(fn, input, weight)
-    dtype = getattr(target, "dtype", None)
+    dtype = _numpy_dtype(target)
     if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
         return _probability_loss(input, target, weight, spec)
     if not _is_integer(target):

@@ -285,9 +285,12 @@ def _scan_impl(x, spec: PoolSpec):
     padded = x
     for dim, win in enumerate(spec.windows):
         padded = _pad_axis(padded, lead + dim, win.pad)
-    out_shape = x.shape[:lead] + spec.out_spatial
-    best = jnp.full(out_shape, -jnp.inf, x.dtype)
-    pick = jnp.broadcast_to(_first_valid_position(spec), out_shape)
+    # Seed from one tap, not from a fresh array, so that under explicit mesh
+    # axes best and pick carry the output's sharding (a batch-sharded x must
+    # not meet a replicated seed in ``where``).
+    like = _tap(padded, lead, spec, (0,) * len(spec.windows))[0]
+    best = jnp.full_like(like, -jnp.inf)
+    pick = jnp.zeros_like(like, _index_dtype()) + _first_valid_position(spec)
     for taps in itertools.product(*(range(w.taps) for w in spec.windows)):
         v, valid, position = _tap(padded, lead, spec, taps)
         replace = valid & ((v > best) | jnp.isnan(v))
@@ -359,27 +362,35 @@ def _window_max_bwd(spec, flat, cotangents):
 window_max.defvjp(_window_max_fwd, _window_max_bwd)
 
 
-def _flatten_lead(a, n: int):
-    """(*lead, *spatial) -> (Π lead, Π spatial)."""
-    lead = math.prod(a.shape[:a.ndim - n])
-    return a.reshape(lead, math.prod(a.shape[a.ndim - n:]))
+def _flatten_spatial(a, n: int):
+    """(*lead, *spatial) -> (*lead, Π spatial).
+
+    The lead dims (batch, channels) stay separate, with the scatter and gather
+    below batched over them, so a batch-sharded array stays sharded: merging
+    a sharded batch into another dim is a reshape explicit mesh axes reject.
+    """
+    return a.reshape(a.shape[:a.ndim - n] + (math.prod(a.shape[a.ndim - n:]),))
+
+
+def _scatter_row(values, flat, size: int):
+    return jnp.zeros((size,), values.dtype).at[flat].add(values, mode="promise_in_bounds")
 
 
 def _scatter_impl(g, flat, in_spatial):
     n = len(in_spatial)
     lead_shape = g.shape[:g.ndim - n]
-    g2, flat2 = _flatten_lead(g, n), _flatten_lead(flat, n)
+    scatter = functools.partial(_scatter_row, size=math.prod(in_spatial))
+    for _ in lead_shape:
+        scatter = jax.vmap(scatter)
     acc = _accumulator(g.dtype)
-    out = jnp.zeros((g2.shape[0], math.prod(in_spatial)), acc)
-    out = out.at[jnp.arange(g2.shape[0])[:, None], flat2].add(
-        g2.astype(acc), mode="promise_in_bounds")
+    out = scatter(_flatten_spatial(g, n).astype(acc), _flatten_spatial(flat, n))
     return out.reshape(lead_shape + tuple(in_spatial)).astype(g.dtype)
 
 
 def _gather_impl(c, flat, in_spatial):
     n = len(in_spatial)
-    picked = jnp.take_along_axis(_flatten_lead(c, n), _flatten_lead(flat, n), axis=1,
-                                 mode="promise_in_bounds")
+    picked = jnp.take_along_axis(_flatten_spatial(c, n), _flatten_spatial(flat, n),
+                                 axis=-1, mode="promise_in_bounds")
     return picked.reshape(flat.shape)
 
 
@@ -453,7 +464,7 @@ def _max_pool_spec(fn: str, spatial, kernel_size, stride, padding, dilation,
                 zip(spatial, kernel, stride, padding, dilation))
     settings = (f"kernel_size {kernel}, stride {stride}, padding {padding}, "
                 f"dilation {dilation}, ceil_mode={ceil_mode}")
-    check_pool_output(fn, spatial, out, settings)
+    check_pool_output(fn, spatial, out, settings, dilated=True)
     windows = tuple(pool_windows(i, k, s, p, d, o) for i, k, s, p, d, o in
                     zip(spatial, kernel, stride, padding, dilation, out))
     check_windows_reach_input(fn, windows, settings)

@@ -23,6 +23,7 @@ import numpy as np
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+INT64_MAX = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,26 +120,36 @@ def pad_source_index(mode: str, size: int, pad: tuple[int, int]) -> tuple[int, .
 # name both the function and the argument and show the offending value.
 
 
+def is_sequence(value) -> bool:
+    """A tuple or list of entries; strings and bytes are not sequences of ints."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+
+
 def _as_int(fn: str, name: str, value) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{fn}: `{name}` must be an int, got bool {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(
             f"{fn}: `{name}` must be an int, got {type(value).__name__} {value!r}"
         ) from None
+    # XLA takes sizes, strides and pads as int64; a larger int would overflow
+    # deep inside the lowering instead of failing here.
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError(f"{fn}: `{name}` must fit in a 64-bit int, got {value!r}")
+    return value
 
 
 def int_tuple(fn: str, name: str, value, n: int, *, minimum: int) -> tuple[int, ...]:
     """An int or a length-``n`` sequence of ints, each >= ``minimum``."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if is_sequence(value):
         if len(value) != n:
             raise ValueError(
                 f"{fn}: `{name}` must be an int or a tuple of {n} ints, got "
                 f"{tuple(value)!r}")
         values = tuple(_as_int(fn, name, v) for v in value)
-    elif isinstance(value, str):
+    elif isinstance(value, (str, bytes, bytearray)):
         raise TypeError(f"{fn}: `{name}` must be an int or a tuple of {n} ints, "
                         f"got {value!r}")
     else:
@@ -150,7 +161,7 @@ def int_tuple(fn: str, name: str, value, n: int, *, minimum: int) -> tuple[int, 
 
 
 def _show(value) -> str:
-    return repr(tuple(value)) if isinstance(value, Sequence) else repr(value)
+    return repr(tuple(value)) if is_sequence(value) else repr(value)
 
 
 def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
@@ -173,9 +184,8 @@ def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
             return tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
         raise ValueError(f"{fn}: `padding` must be an int, a tuple, 'valid' or "
                          f"'same', got {padding!r}")
-    is_pairs = (isinstance(padding, Sequence) and len(padding) == n
-                and all(isinstance(p, Sequence) and not isinstance(p, str)
-                        for p in padding))
+    is_pairs = (is_sequence(padding) and len(padding) == n
+                and all(is_sequence(p) for p in padding))
     if is_pairs:
         pairs = []
         for p in padding:
@@ -192,7 +202,8 @@ def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
 
 
 def parse_padding_mode(fn: str, padding_mode) -> str:
-    if padding_mode not in PADDING_MODES:
+    # isinstance first: `in` would compare an array elementwise
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(f"{fn}: `padding_mode` must be one of {PADDING_MODES}, "
                          f"got {padding_mode!r}")
     return padding_mode
@@ -207,9 +218,18 @@ def check_float(fn: str, name: str, array) -> None:
     if dtype is None:
         raise TypeError(f"{fn}: `{name}` must be an array, got "
                         f"{type(array).__name__}")
-    if np.dtype(dtype).name not in _FLOAT_DTYPES:
+    if dtype_name(dtype) not in _FLOAT_DTYPES:
         raise TypeError(f"{fn}: `{name}` must have a floating dtype "
                         f"(float16, bfloat16, float32, float64), got {dtype}")
+
+
+def dtype_name(dtype) -> str:
+    """numpy's name for ``dtype``, or its ``str`` when numpy cannot read it (a
+    torch dtype, a JAX PRNG key type): error messages must not fail on those."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
 
 
 def check_same_dtype(fn: str, arrays: dict) -> None:
@@ -251,15 +271,15 @@ def check_groups(fn: str, groups, in_channels: int, out_channels: int,
 
 
 def check_kernel_fits(fn: str, spatial: Sequence[int], kernel: Sequence[int],
-                      padding: Sequence[tuple[int, int]],
-                      dilation: Sequence[int]) -> None:
+                      padding: Sequence[tuple[int, int]], dilation: Sequence[int],
+                      *, in_name: str = "input", weight_name: str = "weight") -> None:
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(spatial, padding))
     extent = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))
     if any(e > p for e, p in zip(extent, padded)):
         raise ValueError(
-            f"{fn}: the (dilated) kernel {extent} is larger than the padded "
-            f"input {padded} (input {tuple(spatial)}, padding {tuple(padding)}, "
-            f"kernel {tuple(kernel)}, dilation {tuple(dilation)})")
+            f"{fn}: the (dilated) kernel {extent} of `{weight_name}` is larger than "
+            f"the padded `{in_name}` {padded} (input {tuple(spatial)}, padding "
+            f"{tuple(padding)}, kernel {tuple(kernel)}, dilation {tuple(dilation)})")
 
 
 def check_rank(fn: str, name: str, array, ranks: Sequence[int], what: str) -> None:
@@ -267,6 +287,20 @@ def check_rank(fn: str, name: str, array, ranks: Sequence[int], what: str) -> No
         allowed = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(f"{fn}: `{name}` must be {allowed} {what}, got shape "
                          f"{tuple(array.shape)}")
+
+
+def check_weight_extent(fn: str, name: str, shape: Sequence[int], layout: str,
+                        channels: Sequence[str]) -> None:
+    """torch's rules: the leading dims labelled ``channels`` and the kernel are >= 1.
+
+    ``shape`` is a weight's full shape in ``layout``; an empty kernel would
+    reach XLA as a zero-size window, no output channels give an empty result.
+    """
+    shape = tuple(shape)
+    if min(shape[:len(channels)] + shape[2:], default=1) < 1:
+        raise ValueError(f"{fn}: `{name}` (layout {layout}) must have "
+                         f"{' >= 1, '.join(channels)} >= 1 and every kernel size "
+                         f">= 1, got shape {shape}")
 
 
 def check_bias(fn: str, bias, out_channels: int) -> None:
@@ -457,8 +491,7 @@ def parse_bool(fn: str, name: str, value) -> bool:
 
 def parse_pool_stride(fn: str, stride, kernel: Sequence[int]) -> tuple[int, ...]:
     """``None`` (or torch's empty default ``()``) means stride = kernel_size."""
-    if stride is None or (isinstance(stride, Sequence) and not isinstance(stride, str)
-                          and len(stride) == 0):
+    if stride is None or (is_sequence(stride) and len(stride) == 0):
         return tuple(kernel)
     return int_tuple(fn, "stride", stride, len(kernel), minimum=1)
 
@@ -482,11 +515,17 @@ def parse_divisor_override(fn: str, value) -> int | None:
 
 
 def check_pool_output(fn: str, spatial: Sequence[int], out: Sequence[int],
-                      settings: str) -> None:
-    """Every output size >= 1; ``settings`` describes the arguments for the message."""
+                      settings: str, *, dilated: bool = False) -> None:
+    """Every output size >= 1; ``settings`` describes the arguments for the message.
+
+    An output size < 1 means the (dilated) kernel exceeds the padded input,
+    since 2p <= K has been checked: that is what the message tells the user.
+    """
     if any(o < 1 for o in out):
+        knobs = "`kernel_size` or `dilation`" if dilated else "`kernel_size`"
         raise ValueError(f"{fn}: the output would be empty: input {tuple(spatial)} "
-                         f"with {settings} gives output size {tuple(out)}")
+                         f"with {settings} gives output size {tuple(out)}; the window "
+                         f"must fit in the padded input (reduce {knobs})")
 
 
 def check_windows_reach_input(fn: str, windows: Sequence[Windows],
@@ -509,8 +548,7 @@ def parse_output_size(fn: str, output_size, spatial: Sequence[int], *,
     dim's input size.
     """
     n = len(spatial)
-    if allow_none and isinstance(output_size, Sequence) and not isinstance(
-            output_size, str):
+    if allow_none and is_sequence(output_size):
         if len(output_size) != n:
             raise ValueError(f"{fn}: `output_size` must be an int or a tuple of {n} "
                              f"ints or Nones, got {tuple(output_size)!r}")

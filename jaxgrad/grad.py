@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Sequence
-
-from . import _kernels
+from . import _conv, _conv_transpose, _kernels
 from ._conv import check_weight_rank, batch_input, conv_spec
 from ._conv_transpose import check_transpose_weight, transpose_spec
-from ._spec import check_float, check_same_dtype, conv_output_shape, int_tuple
+from ._spec import (check_float, check_same_dtype, check_weight_extent,
+                    conv_output_shape, int_tuple, is_sequence)
 
 __all__ = [
     "conv_input", "conv1d_input", "conv2d_input", "conv3d_input",
@@ -38,7 +37,7 @@ __all__ = [
 
 def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
     """A full shape; its length in ``ranks``, or >= 3 when ``ranks`` is None."""
-    if isinstance(value, str) or not isinstance(value, Sequence):
+    if not is_sequence(value):
         raise TypeError(f"{fn}: `{name}` must be a shape (a tuple of ints), got "
                         f"{value!r}")
     shape = int_tuple(fn, name, value, len(value), minimum=0)
@@ -65,15 +64,30 @@ def _batched_grad_output(fn: str, grad_output, expected: tuple[int, ...],
     return grad_output[None] if unbatched else grad_output
 
 
-def _batched_size(shape: tuple[int, ...], n: int) -> tuple[tuple[int, ...], bool]:
+def _input_size(fn: str, input_size, n: int) -> tuple[tuple[int, ...], bool]:
+    """``input_size`` as a batched shape (N, C, *spatial), and whether it was unbatched."""
+    shape = _shape(fn, "input_size", input_size, (n + 1, n + 2))
+    if min(shape[-n:]) < 1:
+        # as for a forward input: torch rejects empty spatial dims
+        raise ValueError(f"{fn}: `input_size` must have non-empty spatial dims, got "
+                         f"{shape} (only the batch and channels may be empty)")
     return (shape, False) if len(shape) == n + 2 else ((1,) + shape, True)
+
+
+def _weight_size(fn: str, weight_size, n: int | None, module) -> tuple[int, ...]:
+    """``weight_size`` checked like a weight of ``module`` (_conv or _conv_transpose)."""
+    if n is None:
+        n = len(_shape(fn, "weight_size", weight_size)) - 2
+    shape = _shape(fn, "weight_size", weight_size, (n + 2,))
+    check_weight_extent(fn, "weight_size", shape, module.WEIGHT_LAYOUT,
+                        module.WEIGHT_CHANNELS)
+    return shape
 
 
 def _conv_input(fn, n, input_size, weight, grad_output, stride=1, padding=0,
                 dilation=1, groups=1):
     n = check_weight_rank(fn, weight, n)
-    size, unbatched = _batched_size(_shape(fn, "input_size", input_size,
-                                           (n + 1, n + 2)), n)
+    size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
     spec = conv_spec(fn, size[2:], weight.shape[2:], stride, padding, dilation,
                      groups, size[1], weight.shape[0], weight.shape[1],
@@ -91,10 +105,8 @@ def _conv_out_shape(size, weight_size, spec) -> tuple[int, ...]:
 
 def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
                  dilation=1, groups=1):
-    if n is None:
-        n = len(_shape(fn, "weight_size", weight_size)) - 2
-    w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
-    x, unbatched = batch_input(fn, input, n)
+    w_size = _weight_size(fn, weight_size, n, _conv)
+    x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
                      x.shape[1], w_size[0], w_size[1], weight_name="weight_size")
@@ -106,8 +118,7 @@ def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
 def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
                           padding=0, output_padding=0, groups=1, dilation=1):
     n = check_transpose_weight(fn, weight, n)
-    size, unbatched = _batched_size(_shape(fn, "input_size", input_size,
-                                           (n + 1, n + 2)), n)
+    size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
     spec, out = transpose_spec(fn, size[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, size[1],
@@ -120,10 +131,8 @@ def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
 
 def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
                            padding=0, output_padding=0, groups=1, dilation=1):
-    if n is None:
-        n = len(_shape(fn, "weight_size", weight_size)) - 2
-    w_size = _shape(fn, "weight_size", weight_size, (n + 2,))
-    x, unbatched = batch_input(fn, input, n)
+    w_size = _weight_size(fn, weight_size, n, _conv_transpose)
+    x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1], w_size,

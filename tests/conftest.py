@@ -1,10 +1,31 @@
-"""Test-wide set-up: float64 is available (arrays created as float32 stay float32)."""
+"""Test-wide set-up: float64 is available (arrays created as float32 stay float32).
+
+Hypothesis profiles for the property-based tests: ``ci`` (the default) is
+bounded and derandomised, so every run draws the same examples;
+``JAXGRAD_FUZZ=long`` selects ``long``, 40x the examples, freshly random each
+run (a failure prints the blob to reproduce it with ``@reproduce_failure``).
+Tests scale ``settings.default.max_examples`` by their own cost (see
+``tests/torch/_strategies.fuzz``).
+"""
+
+import os
 
 import jax
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
+
+# Every example jits (compiles) at least one program: the deadline and the
+# "slow data generation" checks would flag that, not a problem of the test.
+_FUZZ_COMMON = dict(deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=10, derandomize=True, **_FUZZ_COMMON)
+settings.register_profile("long", max_examples=400, derandomize=False,
+                          print_blob=True, **_FUZZ_COMMON)
+settings.load_profile("long" if os.environ.get("JAXGRAD_FUZZ") == "long" else "ci")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Shared machinery for the torch parity tests.
 
-One runner, :func:`check_parity`, takes a jaxgrad function and a torch function
+One runner, :func:`check_parity` (a thin wrapper of the public
+:func:`jaxgrad.testing.check_parity`), takes a jaxgrad function and a torch function
 of the same differentiable arguments and compares, with ``max_errors`` against
 ``tolerance(dtype)`` from ``jaxgrad._tolerance``:
 
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from jaxgrad import testing
 from jaxgrad._reference import torch_conv
 from jaxgrad._tolerance import max_errors, tolerance
 
@@ -91,23 +93,24 @@ def check_parity(config: str, jax_fn, torch_fn, shapes: dict, *, dtype="float64"
                  double=True, jit=True, seed=0) -> dict:
     """Compare jaxgrad and torch on random arguments of ``shapes`` (name -> shape).
 
-    Returns the errors {array name: (abs, rel)}; raises AssertionError naming the
-    config, the dtype and every array over tolerance.
+    Delegates to the public :func:`jaxgrad.testing.check_parity` (outputs,
+    dtypes, shapes, VJPs and, when ``double``, second order w.r.t. the
+    arguments and the cotangent), with the torch reference in float64 for the
+    half types. Returns the errors {array name: (abs, rel)}; raises
+    AssertionError naming the config and the dtype, with the report's table.
     """
     args = random_args(seed, shapes, dtype)
     names = list(args)
-    y_shape = jax.eval_shape(jax_fn, *(jax.ShapeDtypeStruct(a.shape, dtype)
-                                       for a in args.values())).shape
-    rng = np.random.default_rng(seed + 1000)
-    cot = rounded(rng.standard_normal(y_shape), dtype)
-    us = {k: rounded(rng.standard_normal(a.shape), dtype) for k, a in args.items()}
-    run = functools.partial(_jax_results, jax_fn, names, double=double)
-    if jit:  # one XLA program per config: much cheaper than op-by-op compiles
-        run = jax.jit(run)
-    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    ours = run([cast(args[k]) for k in names], cast(cot), [cast(us[k]) for k in names])
-    ref = _torch_results(config, torch_fn, args, cot, us, dtype, double)
-    return compare(config, ours, ref, dtype)
+    reference = None if dtype in _TORCH_DTYPE else "float64"
+    try:
+        report = testing.check_parity(
+            jax_fn, torch_fn, *(jnp.asarray(args[k], dtype) for k in names),
+            argnums=tuple(range(len(names))), rtol=tolerance(dtype),
+            second_order=double, jit=jit, reference_dtype=reference, seed=seed,
+            arg_names=names)
+    except AssertionError as err:
+        raise AssertionError(f"[{config}] {dtype} vs torch:{err}") from None
+    return {row.name: (row.max_abs, row.max_rel) for row in report.rows}
 
 
 def compare(config: str, ours: dict, ref: dict, dtype: str) -> dict:
@@ -164,3 +167,71 @@ def torch_conv_transpose_ref(x, w, b, stride=1, padding=0, output_padding=0,
     n = w.ndim - 2
     fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
     return fn(x, w, b, stride, padding, output_padding, groups, dilation)
+
+
+# --------------------------------------------------------------------------
+# Chosen arguments (special values included): NaN and ±inf must coincide.
+
+
+def check_values(config: str, jax_fn, torch_fn, args: dict, *, cot=None,
+                 double=True, seed=0) -> dict:
+    """Like :func:`check_parity`, but on the given float64 ``args`` (name -> array).
+
+    ``cot`` is the cotangent (random normal when None); the second-order
+    directions u_i are random normal. Arrays may hold NaN and ±inf: see
+    :func:`compare_special`. Returns {array name: (abs, rel)} of the finite part.
+    """
+    names = list(args)
+    args = {k: np.asarray(a, np.float64) for k, a in args.items()}
+    y_shape = jax.eval_shape(jax_fn, *(jax.ShapeDtypeStruct(a.shape, jnp.float64)
+                                       for a in args.values())).shape
+    rng = np.random.default_rng(seed + 1000)
+    if cot is None:
+        cot = rng.standard_normal(y_shape)
+    cot = np.asarray(cot, np.float64)
+    us = {k: rng.standard_normal(a.shape) for k, a in args.items()}
+    run = jax.jit(functools.partial(_jax_results, jax_fn, names, double=double))
+    ours = run([jnp.asarray(args[k]) for k in names], jnp.asarray(cot),
+               [jnp.asarray(us[k]) for k in names])
+    ref = _torch_results(config, torch_fn, args, cot, us, "float64", double)
+    return compare_special(config, ours, ref, "float64")
+
+
+def compare_special(config: str, ours: dict, ref: dict, dtype: str) -> dict:
+    """NaN, +inf and -inf masks equal exactly; finite values within tolerance(dtype).
+
+    The finite error is relative to the largest finite magnitude of torch's
+    array (``_tolerance.max_errors`` cannot compare matching infinities).
+    """
+    tol = tolerance(dtype)
+    problems, errors = [], {}
+    for key, expected in ref.items():
+        if jnp.dtype(ours[key].dtype) != jnp.dtype(dtype):
+            problems.append(f"{key}: dtype {ours[key].dtype}, expected {dtype}")
+        actual = np.asarray(ours[key], np.float64)
+        if tuple(actual.shape) != tuple(expected.shape):
+            problems.append(f"{key}: shape {actual.shape}, torch {expected.shape}")
+            continue
+        problems += _mask_problems(key, actual, expected)
+        finite = np.isfinite(actual) & np.isfinite(expected)
+        errors[key] = max_errors(actual[finite], expected[finite])
+        if not errors[key][1] <= tol:
+            problems.append(f"{key}: finite abs {errors[key][0]:.3e} "
+                            f"rel {errors[key][1]:.3e}")
+    assert not problems, (f"[{config}] {dtype} (rel tol {tol:g}) vs torch: "
+                          + "; ".join(problems))
+    return errors
+
+
+_SPECIAL_MASKS = {"NaN": np.isnan, "+inf": np.isposinf, "-inf": np.isneginf}
+
+
+def _mask_problems(key: str, actual: np.ndarray, expected: np.ndarray) -> list[str]:
+    """One line per special value whose positions differ (the first few shown)."""
+    out = []
+    for what, test in _SPECIAL_MASKS.items():
+        mine, theirs = test(actual), test(expected)
+        if (mine != theirs).any():
+            out.append(f"{key}: {what} differs at {np.argwhere(mine != theirs)[:4].tolist()}"
+                       f" (ours {int(mine.sum())}, torch {int(theirs.sum())})")
+    return out

@@ -1,0 +1,582 @@
+"""Checking gradients: against PyTorch, and against finite differences.
+
+  check_parity(jax_fn, torch_fn, *args)   outputs and VJPs vs torch autograd
+  check_vjp(fn, *args)                    a custom VJP vs central differences
+
+Both return a :class:`Report`, one :class:`Comparison` row per array, and
+raise AssertionError with the report's table when a row fails.
+
+Notation. f is the function under test, x_i its differentiated arguments, ḡ a
+cotangent of f's output (seeded standard normal, rounded to the output
+dtype), u_i seeded directions shaped like x_i:
+
+  grad_<x_i>   = (∂f/∂x_i)ᵀ ḡ                          (first order)
+  L2           = Σ_i ⟨grad_<x_i>, u_i⟩
+  grad2_<x_i>  = ∂L2/∂x_i,  grad2_cot = ∂L2/∂ḡ = Σ_i (∂f/∂x_i) u_i  (second order)
+
+Errors are measured as in ``_tolerance``: max |a - b| and that divided by the
+reference's largest finite magnitude (max_abs itself when the reference is
+all zero). A row passes when ``max_rel <= rtol`` or ``max_abs <= atol``;
+``rtol`` defaults to ``_tolerance.tolerance(dtype)`` of the array under test,
+``atol`` to 0 (so it only loosens the check where asked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._interop import check_x64, require_torch, to_torch, x64_enabled
+from ._tolerance import max_errors, tolerance
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
+# --------------------------------------------------------------------------
+# The report.
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One compared array.
+
+    Attributes:
+      name: e.g. ``output``, ``output[1]``, ``grad_x``, ``grad2_cot``.
+      dtype: the dtype of the array under test.
+      shape: its shape.
+      max_abs: max |actual - reference| (NaN when the shapes differ).
+      max_rel: ``max_abs / max|reference|``.
+      rtol, atol: the tolerance applied.
+      passed: whether the row is within tolerance (and dtype and shape match).
+      note: why a row failed besides its numbers (dtype or shape mismatch).
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    rtol: float
+    atol: float
+    passed: bool
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """The rows of one check; ``str(report)`` is a readable table.
+
+    Attributes:
+      title: what was compared with what.
+      rows: one :class:`Comparison` per array.
+    """
+
+    title: str
+    rows: tuple[Comparison, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    @property
+    def failures(self) -> tuple[Comparison, ...]:
+        return tuple(row for row in self.rows if not row.passed)
+
+    def __getitem__(self, name: str) -> Comparison:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"Report: no row {name!r}; rows are "
+                       f"{[row.name for row in self.rows]}")
+
+    def __str__(self) -> str:
+        header = ("array", "dtype", "shape", "max abs", "max rel", "rtol", "atol",
+                  "ok")
+        lines = [header] + [_cells(row) for row in self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        table = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                 for line in lines]
+        status = ("all passed" if self.passed else
+                  f"{len(self.failures)} of {len(self.rows)} failed")
+        notes = [f"{row.name}: {row.note}" for row in self.rows if row.note]
+        return "\n".join([f"{self.title}: {status}"] + table + notes)
+
+    def raise_if_failed(self) -> Report:
+        """Raise AssertionError with the table if any row failed; else return self."""
+        if not self.passed:
+            raise AssertionError("\n" + str(self))
+        return self
+
+
+def _cells(row: Comparison) -> tuple[str, ...]:
+    return (row.name, row.dtype, str(row.shape), f"{row.max_abs:.3e}",
+            f"{row.max_rel:.3e}", f"{row.rtol:.1e}", f"{row.atol:.1e}",
+            "yes" if row.passed else "FAIL")
+
+
+def default_rtol(dtype) -> float:
+    """``_tolerance.tolerance(dtype)`` for floats; 0 (exact) for ints and bools."""
+    return tolerance(dtype) if np.dtype(dtype).name in _FLOATS else 0.0
+
+
+def compare(name: str, actual, reference, *, rtol: float | None = None,
+            atol: float | None = None, expected_dtype=None) -> Comparison:
+    """One :class:`Comparison` of ``actual`` (under test) with ``reference``.
+
+    Matching infinities and matching NaNs count as equal.
+    """
+    dtype = np.dtype(actual.dtype)
+    rtol = default_rtol(dtype) if rtol is None else float(rtol)
+    atol = 0.0 if atol is None else float(atol)
+    shape = tuple(actual.shape)
+    if shape != tuple(reference.shape):
+        return Comparison(name, dtype.name, shape, np.nan, np.nan, rtol, atol,
+                          False, f"shape {shape}, reference {tuple(reference.shape)}")
+    a = np.asarray(actual, np.float64)
+    b = np.asarray(reference, np.float64)
+    same_inf = np.isinf(a) & (a == b)
+    a, b = np.where(same_inf, 0.0, a), np.where(same_inf, 0.0, b)
+    max_abs, max_rel = max_errors(a, b)
+    ok = bool(max_rel <= rtol or max_abs <= atol)  # False for NaN
+    note = ""
+    if expected_dtype is not None and dtype != np.dtype(expected_dtype):
+        ok, note = False, f"dtype {dtype.name}, expected {np.dtype(expected_dtype).name}"
+    return Comparison(name, dtype.name, shape, max_abs, max_rel, rtol, atol, ok, note)
+
+
+# --------------------------------------------------------------------------
+# Arguments: arrays are converted once; anything else is passed through.
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray, np.generic))
+
+
+def _as_jax(fn: str, args: Sequence) -> list:
+    out = []
+    for i, value in enumerate(args):
+        if _is_array(value):
+            check_x64(fn, f"args[{i}]", np.dtype(value.dtype).name)
+            value = jnp.asarray(value)
+        out.append(value)
+    return out
+
+
+def _is_float(value) -> bool:
+    return _is_array(value) and np.dtype(value.dtype).name in _FLOATS
+
+
+def parse_argnums(fn: str, args: Sequence, argnums) -> tuple[int, ...]:
+    """Normalise ``argnums``; None means every floating-point array argument."""
+    if argnums is None:
+        return tuple(i for i, a in enumerate(args) if _is_float(a))
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if isinstance(i, bool) or not isinstance(i, int) or not -len(args) <= i < len(args):
+            raise ValueError(f"{fn}: `argnums` must index the {len(args)} "
+                             f"arguments, got {argnums!r}")
+        if not _is_float(args[i]):
+            kind = getattr(args[i], "dtype", type(args[i]).__name__)
+            raise TypeError(f"{fn}: `argnums` selects args[{i}] ({kind}), but only "
+                            "floating-point arrays can be differentiated")
+    return tuple(sorted({i % len(args) for i in nums}))
+
+
+def _names(fn: str, args: Sequence, arg_names) -> list[str]:
+    if arg_names is None:
+        return [f"arg{i}" for i in range(len(args))]
+    if len(arg_names) != len(args):
+        raise ValueError(f"{fn}: `arg_names` must name all {len(args)} arguments, "
+                         f"got {list(arg_names)!r}")
+    return list(arg_names)
+
+
+def _partial_call(fn: Callable, args: Sequence, argnums: tuple[int, ...]) -> Callable:
+    """``fn`` as a function of the differentiated arguments only."""
+    def call(*diff):
+        full = list(args)
+        for i, x in zip(argnums, diff):
+            full[i] = x
+        return fn(*full)
+    return call
+
+
+def _normal(rng: np.random.Generator, struct) -> jax.Array:
+    """Seeded standard normal values rounded to ``struct``'s dtype."""
+    return jnp.asarray(rng.standard_normal(struct.shape), struct.dtype)
+
+
+# --------------------------------------------------------------------------
+# check_parity: JAX side.
+
+
+def _cotangent_tree(out_struct, float_cots: list):
+    """The full cotangent pytree: ``float_cots`` for float leaves, float0 zeros else."""
+    leaves, tree = jax.tree.flatten(out_struct)
+    it = iter(float_cots)
+    full = [next(it) if np.dtype(s.dtype).name in _FLOATS
+            else np.zeros(s.shape, jax.dtypes.float0) for s in leaves]
+    return jax.tree.unflatten(tree, full)
+
+
+def _jax_results(call, out_struct, diff, cots, us, second_order: bool) -> dict:
+    """Output leaves, VJPs and (if asked) second-order gradients, as lists."""
+    y, vjp = jax.vjp(call, *diff)
+    res = {"output": jax.tree.leaves(y),
+           "grad": list(vjp(_cotangent_tree(out_struct, cots)))}
+    if second_order:
+        def l2(diff, cots):
+            gs = jax.vjp(call, *diff)[1](_cotangent_tree(out_struct, cots))
+            return sum(jnp.sum(g * u) for g, u in zip(gs, us))
+
+        res["grad2"], res["grad2_cot"] = map(list, jax.grad(l2, (0, 1))(diff, cots))
+    return res
+
+
+# --------------------------------------------------------------------------
+# check_parity: torch side.
+
+
+def _to_reference(torch, value, reference_dtype):
+    """A torch copy of a JAX argument: floats in ``reference_dtype`` if given,
+    signed ints as int64 (torch's index dtype); other values unchanged."""
+    if not isinstance(value, jax.Array):
+        return value
+    t = to_torch(value, copy=True)
+    if t.is_floating_point() and reference_dtype is not None:
+        return t.to(getattr(torch, jnp.dtype(reference_dtype).name))
+    if t.dtype in (torch.int8, torch.int16, torch.int32):
+        return t.to(torch.int64)
+    return t
+
+
+def _numpy(t) -> np.ndarray:
+    t = t.detach().cpu()
+    return (t.double() if t.is_floating_point() else t).numpy()
+
+
+def _torch_grads(torch, outputs, inputs, grad_outputs, create_graph: bool) -> list:
+    live = [(y, g) for y, g in zip(outputs, grad_outputs) if y.requires_grad]
+    if not live:
+        return [torch.zeros_like(x) for x in inputs]
+    ys, gs = zip(*live)
+    return list(torch.autograd.grad(ys, inputs, gs, create_graph=create_graph,
+                                    allow_unused=True, materialize_grads=True))
+
+
+def _torch_leaves(torch, y) -> list:
+    """The leaves of torch_fn's output; torch's named return tuples (e.g. of
+    ``torch.max(x, dim)``), which are pytree leaves to JAX, count as tuples."""
+    if isinstance(y, torch.Tensor):
+        return [y]
+    if isinstance(y, tuple):
+        return [leaf for item in y for leaf in _torch_leaves(torch, item)]
+    return jax.tree.leaves(y)
+
+
+def _torch_results(torch_fn, args, argnums, cots, us, second_order,
+                   reference_dtype) -> dict:
+    torch = require_torch("check_parity")
+    targs = [_to_reference(torch, a, reference_dtype) for a in args]
+    xs = [targs[i].requires_grad_(True) for i in argnums]
+    leaves = _torch_leaves(torch, torch_fn(*targs))
+    floats = [y for y in leaves if y.is_floating_point()]
+    tcots = [_to_reference(torch, c, reference_dtype).requires_grad_(second_order)
+             for c in cots]
+    grads = _torch_grads(torch, floats, xs, tcots, second_order)
+    res = {"output": [_numpy(y) for y in leaves], "grad": [_numpy(g) for g in grads],
+           "output_dtypes": [jnp.dtype(str(y.dtype).removeprefix("torch."))
+                             for y in leaves]}
+    if second_order:
+        tus = [_to_reference(torch, u, reference_dtype) for u in us]
+        l2 = sum((g * u).sum() for g, u in zip(grads, tus))
+        g2 = torch.autograd.grad(l2, xs + tcots, allow_unused=True,
+                                 materialize_grads=True)
+        res["grad2"] = [_numpy(g) for g in g2[:len(xs)]]
+        res["grad2_cot"] = [_numpy(g) for g in g2[len(xs):]]
+    return res
+
+
+# --------------------------------------------------------------------------
+# check_parity: the rows.
+
+
+def _output_names(out_struct) -> list[str]:
+    paths = jax.tree_util.tree_flatten_with_path(out_struct)[0]
+    return [f"output{jax.tree_util.keystr(p)}" for p, _ in paths]
+
+
+def _rows(ours: dict, ref: dict, names: dict, expected: dict, rtol, atol) -> list:
+    rows = []
+    for kind in ("output", "grad", "grad2", "grad2_cot"):
+        if kind not in ours:
+            continue
+        for name, a, b, dt in zip(names[kind], ours[kind], ref[kind], expected[kind]):
+            rows.append(compare(name, a, b, rtol=rtol, atol=atol, expected_dtype=dt))
+    return rows
+
+
+def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype):
+    """Floats: torch's dtype, or the inputs' dtype when torch ran in
+    ``reference_dtype``. Ints and bools: only the kind is checked."""
+    out = []
+    for ours, theirs in zip(out_leaves, ref_dtypes):
+        if np.dtype(ours.dtype).name in _FLOATS:
+            out.append(theirs if reference_dtype is None else work_dtype)
+        else:
+            same_kind = np.dtype(ours.dtype).kind == theirs.kind
+            out.append(ours.dtype if same_kind else theirs)
+    return out
+
+
+def _row_names(names: list, argnums: tuple[int, ...], out_struct) -> dict:
+    out_names = _output_names(out_struct)
+    floats = [np.dtype(s.dtype).name in _FLOATS for s in jax.tree.leaves(out_struct)]
+    return {"output": out_names,
+            "grad": [f"grad_{names[i]}" for i in argnums],
+            "grad2": [f"grad2_{names[i]}" for i in argnums],
+            "grad2_cot": [f"grad2_cot{n.removeprefix('output')}"
+                          for n, is_float in zip(out_names, floats) if is_float]}
+
+
+def _expected_dtypes(ours: dict, ref: dict, args: list, diff: list, cots: list,
+                     reference_dtype) -> dict:
+    """Gradients in their primal's dtype; outputs as ``_expected_output_dtypes``."""
+    float_args = [a for a in args if _is_float(a)]
+    work = jnp.result_type(*float_args) if float_args else None
+    return {"output": _expected_output_dtypes(ours["output"], ref["output_dtypes"],
+                                              reference_dtype, work),
+            "grad": [x.dtype for x in diff], "grad2": [x.dtype for x in diff],
+            "grad2_cot": [c.dtype for c in cots]}
+
+
+def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
+                 argnums: int | Sequence[int] | None = None,
+                 rtol: float | None = None, atol: float | None = None,
+                 second_order: bool = False, jit: bool = True,
+                 reference_dtype: str | None = None, seed: int = 0,
+                 arg_names: Sequence[str] | None = None) -> Report:
+    """Compare a JAX function with a PyTorch one: outputs and gradients.
+
+    Both functions get the same arguments: arrays (NumPy or JAX) are converted
+    once to JAX arrays for ``jax_fn`` and copied to torch tensors for
+    ``torch_fn`` (signed integer arrays as int64, torch's index dtype); other
+    values (Python numbers, strings) are passed to both unchanged. Compared:
+
+      output[...]   every leaf of the output pytree (value, dtype, shape)
+      grad_<arg>    the VJP w.r.t. each differentiated argument, with one seeded
+                    random cotangent for every floating output leaf
+      grad2_<arg>, grad2_cot[...]
+                    with ``second_order``: the gradient of Σ_i ⟨grad_<arg_i>, u_i⟩
+                    (seeded u_i) w.r.t. the arguments and the cotangents, i.e.
+                    reverse-over-reverse through both frameworks
+
+    Args:
+      jax_fn: the function under test; returns an array or a pytree of arrays.
+      torch_fn: the reference, same arguments; returns tensors in the same
+        structure (tuples, lists, dicts).
+      *args: the arguments, positional.
+      argnums: the arguments to differentiate (int or ints). Default: every
+        floating-point array. Integer arrays (class targets) are never
+        differentiated.
+      rtol: relative tolerance, w.r.t. the reference's max magnitude. Default:
+        ``jaxgrad._tolerance.tolerance(dtype)`` of each array under test
+        (float64 1e-10, float32 1e-5, float16 5e-3, bfloat16 2e-2); exact for
+        integer outputs.
+      atol: a row also passes when its max abs error is at most ``atol``
+        (useful where the reference is near zero); default 0.
+      second_order: also compare second-order gradients (see above).
+      jit: run the JAX side (forward, VJP, second order) as one jitted program.
+      reference_dtype: run torch with its floating arguments cast to this
+        dtype, e.g. "float64" for a precise reference of half-precision code;
+        jaxgrad's floating outputs must then have their inputs' dtype.
+      seed: seeds the cotangents and directions.
+      arg_names: names for the rows (``grad_<name>``); default ``arg0``, ...
+
+    Returns:
+      The :class:`Report` (all rows passed).
+
+    Raises:
+      AssertionError: a row failed; the message is the report's table. Also when
+        the two outputs have a different number of leaves.
+      TypeError, ValueError: bad ``argnums`` or ``arg_names``; a float64 array
+        while JAX's 64-bit mode is off.
+
+    Example:
+      >>> import numpy as np, jax.numpy as jnp, torch, jaxgrad
+      >>> from jaxgrad.testing import check_parity
+      >>> x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+      >>> report = check_parity(jaxgrad.relu, torch.relu, x)
+      >>> [row.name for row in report.rows], report.passed
+      (['output', 'grad_arg0'], True)
+    """
+    fn = "check_parity"
+    args = _as_jax(fn, args)
+    argnums = parse_argnums(fn, args, argnums)
+    names = _names(fn, args, arg_names)
+    diff = [args[i] for i in argnums]
+    static = [a if i not in argnums else None for i, a in enumerate(args)]
+    call = _partial_call(jax_fn, static, argnums)
+    out_struct = jax.eval_shape(call, *diff)
+    rng = np.random.default_rng(seed)
+    cots = [_normal(rng, s) for s in jax.tree.leaves(out_struct)
+            if np.dtype(s.dtype).name in _FLOATS]
+    us = [_normal(rng, x) for x in diff]
+    run = functools.partial(_jax_results, call, out_struct, second_order=second_order)
+    ours = (jax.jit(run) if jit else run)(diff, cots, us)
+    ref = _torch_results(torch_fn, args, argnums, cots, us, second_order,
+                         reference_dtype)
+    _check_structure(fn, ours["output"], ref["output"], out_struct)
+    row_names = _row_names(names, argnums, out_struct)
+    expected = _expected_dtypes(ours, ref, args, diff, cots, reference_dtype)
+    rows = _rows(ours, ref, row_names, expected, rtol, atol)
+    return Report(f"{fn}({_label(jax_fn)} vs torch {_label(torch_fn)})",
+                  tuple(rows)).raise_if_failed()
+
+
+def _label(fn) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _check_structure(fn: str, ours: list, ref: list, out_struct) -> None:
+    if len(ours) != len(ref):
+        raise AssertionError(f"{fn}: jax_fn returned {len(ours)} arrays "
+                             f"({jax.tree.structure(out_struct)}) but torch_fn "
+                             f"returned {len(ref)}")
+
+
+# --------------------------------------------------------------------------
+# check_vjp: finite differences in float64.
+
+
+def _central_difference(h: Callable, x: jax.Array, eps: float) -> jax.Array:
+    """∂h/∂x[j] ≈ (h(x + ε e_j) - h(x - ε e_j)) / 2ε for every element j."""
+    basis = jnp.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
+    hv = jax.vmap(lambda e: h(x + eps * e) - h(x - eps * e))(basis)
+    return (hv / (2 * eps)).reshape(x.shape)
+
+
+def _vjp_rows(call, diff, cot, names, eps) -> tuple[list, list]:
+    """First order: the VJP vs central differences of ⟨ḡ, f(x)⟩."""
+    grads = jax.vjp(call, *diff)[1](cot)
+    fds = []
+    for k, x in enumerate(diff):
+        def h(xk, k=k):
+            xs = list(diff)
+            xs[k] = xk
+            return _inner(call(*xs), cot)
+        fds.append(_central_difference(h, x, eps))
+    return [f"grad_{n}" for n in names], list(zip(grads, fds))
+
+
+def _inner(a, b) -> jax.Array:
+    return sum(jnp.sum(x * y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _second_order_rows(call, diff, cot, us, names, eps) -> tuple[list, list]:
+    """Second order: ∇ of L2 = Σ⟨(∂f/∂x_i)ᵀḡ, u_i⟩ (reverse-over-reverse) vs
+    central differences of L2 in x, and of f along u in ḡ."""
+    def l2(diff, cot):
+        return _inner(jax.vjp(call, *diff)[1](cot), us)
+
+    g_diff, g_cot = jax.grad(l2, (0, 1))(list(diff), cot)
+    pairs = []
+    for k, x in enumerate(diff):
+        def h(xk, k=k):
+            xs = list(diff)
+            xs[k] = xk
+            return l2(xs, cot)
+        pairs.append((g_diff[k], _central_difference(h, x, eps)))
+    # L2 is linear in ḡ: ∂L2/∂ḡ = Σ_i (∂f/∂x_i) u_i, a directional derivative of f.
+    plus = call(*(x + eps * u for x, u in zip(diff, us)))
+    minus = call(*(x - eps * u for x, u in zip(diff, us)))
+    fd_cot = jax.tree.map(lambda p, m: (p - m) / (2 * eps), plus, minus)
+    pairs += list(zip(jax.tree.leaves(g_cot), jax.tree.leaves(fd_cot)))
+    cot_names = [f"grad2_cot{n.removeprefix('output')}" for n in _output_names(cot)]
+    return [f"grad2_{n}" for n in names] + cot_names, pairs
+
+
+def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None,
+              order: int = 1, eps: float = 1e-5, rtol: float = 1e-6,
+              atol: float | None = None, seed: int = 0,
+              arg_names: Sequence[str] | None = None) -> Report:
+    """Compare ``fn``'s VJP (e.g. a ``jax.custom_vjp``) with finite differences.
+
+    Runs in float64: floating arguments are cast to float64, so JAX's 64-bit
+    mode must be on. With a seeded cotangent ḡ (and directions u_i):
+
+      order=1   grad_<arg>   (∂f/∂x)ᵀ ḡ vs central differences of ⟨ḡ, f(x)⟩
+      order=2   also grad2_<arg> = ∇ₓ Σ_i ⟨(∂f/∂x_i)ᵀ ḡ, u_i⟩ (reverse-over-
+                reverse, so the backward's own VJP) vs central differences, and
+                grad2_cot[...] = Σ_i (∂f/∂x_i) u_i vs central differences of f
+                along u.
+
+    Each element costs two evaluations of ``fn`` (batched with vmap), so keep
+    the arguments small. Central differences assume ``fn`` is smooth near the
+    arguments: keep them away from kinks (relu at 0, ties in max pooling).
+
+    Args:
+      fn: a JAX function of the arguments; returns an array or a pytree of
+        floating arrays.
+      *args: the arguments; arrays are cast to float64 if floating.
+      argnums: the arguments to differentiate; default every floating array.
+      order: 1 or 2.
+      eps: the finite-difference step (truncation error ~eps², rounding error
+        ~1e-16/eps).
+      rtol: relative tolerance w.r.t. the finite difference's max magnitude.
+      atol: a row also passes when its max abs error is at most ``atol``.
+      seed: seeds the cotangent and the directions.
+      arg_names: names for the rows; default ``arg0``, ...
+
+    Returns:
+      The :class:`Report` (all rows passed).
+
+    Raises:
+      AssertionError: a row failed; the message is the report's table.
+      RuntimeError: JAX's 64-bit mode is off.
+      ValueError: ``order`` is not 1 or 2, or ``eps`` is not positive.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> from jaxgrad.testing import check_vjp
+      >>> with jax.enable_x64(True):
+      ...     report = check_vjp(jaxgrad.tanh, jnp.array([0.5, -1.0]), order=2)
+      >>> [row.name for row in report.rows], report.passed
+      (['grad_arg0', 'grad2_arg0', 'grad2_cot'], True)
+    """
+    name = "check_vjp"
+    _check_vjp_options(name, order, eps)
+    args = [jnp.asarray(a, jnp.float64) if _is_float(a) else a
+            for a in _as_jax(name, args)]
+    argnums = parse_argnums(name, args, argnums)
+    names = [_names(name, args, arg_names)[i] for i in argnums]
+    diff = [args[i] for i in argnums]
+    call = _partial_call(fn, args, argnums)
+    rng = np.random.default_rng(seed)
+    cot = jax.tree.map(lambda s: _normal(rng, s), jax.eval_shape(call, *diff))
+    us = [_normal(rng, x) for x in diff]
+    row_names, pairs = _vjp_rows(call, diff, cot, names, eps)
+    if order == 2:
+        more_names, more = _second_order_rows(call, diff, cot, us, names, eps)
+        row_names, pairs = row_names + more_names, pairs + more
+    rows = [compare(n, a, b, rtol=rtol, atol=atol) for n, (a, b) in zip(row_names, pairs)]
+    return Report(f"{name}({_label(fn)} vs central differences, eps={eps:g})",
+                  tuple(rows)).raise_if_failed()
+
+
+def _check_vjp_options(fn: str, order, eps) -> None:
+    if not x64_enabled():
+        raise RuntimeError(f"{fn}: finite differences need float64, but JAX's "
+                           "64-bit mode is off; enable it with "
+                           "jax.config.update('jax_enable_x64', True) or run inside "
+                           "`with jax.enable_x64(True):`")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"{fn}: `order` must be 1 or 2, got {order!r}")
+    if not eps > 0:
+        raise ValueError(f"{fn}: `eps` must be positive, got {eps!r}")

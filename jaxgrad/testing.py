@@ -1,0 +1,20 @@
+"""Gradient checks for your own functions, as jaxgrad's test-suite runs them.
+
+  check_parity(jax_fn, torch_fn, *args)   outputs and VJPs (and second order)
+                                          against PyTorch autograd
+  check_vjp(fn, *args)                    a custom VJP against float64 central
+                                          differences
+  Report, Comparison                      what both return: one row per array,
+                                          ``str(report)`` is a table
+
+Tolerances come from one table keyed by dtype (``jaxgrad._tolerance``):
+errors relative to the reference's largest magnitude. torch is optional: it
+is imported when ``check_parity`` runs.
+"""
+
+from ._testing import Comparison as Comparison
+from ._testing import Report as Report
+from ._testing import check_parity as check_parity
+from ._testing import check_vjp as check_vjp
+
+__all__ = ["check_parity", "check_vjp", "Report", "Comparison"]

@@ -1,0 +1,367 @@
+"""Sharding and multi-device checks for jaxgrad, run on 8 simulated CPU devices.
+
+Run as a script (``python tests/multidevice/checks.py``): it forces 8 host
+devices before jax starts, runs every check, prints ``ok <name>`` or
+``FAIL <name>: <reason>`` per check and exits 1 if any failed.
+``tests/test_sharding.py`` runs it in a subprocess, so the device-count flag
+never reaches the single-device test process.
+
+Reference throughout: the same function run on one device without any mesh,
+in float64, so sharded and unsharded results agree to rounding.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":  # before jax initialises its backends
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_force_host_platform_device_count=8").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import functools
+import re
+import time
+import traceback
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import jaxgrad
+from jaxgrad import _kernels
+
+jax.config.update("jax_enable_x64", True)
+
+DEVICES = 8
+BATCH = 16
+RTOL = 1e-10
+CHECKS: dict[str, Callable[[], None]] = {}
+
+
+def check(fn: Callable[[], None]) -> Callable[[], None]:
+    CHECKS[fn.__name__] = fn
+    return fn
+
+
+def assert_close(name: str, actual, expected, rtol: float = RTOL) -> None:
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{name}: shape {actual.shape} != {expected.shape}")
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
+    if not error <= rtol * scale:
+        raise AssertionError(f"{name}: max |difference| {error:.3e} > "
+                             f"{rtol:.0e} x scale {scale:.3e}")
+
+
+# --------------------------------------------------------------------------
+# The ops under test: (name, loss(params, x, target), params, x, target).
+# Each loss is a scalar sum of the op's output against a fixed random
+# cotangent, so its gradient is the op's VJP of that cotangent.
+
+
+def _rand(rng, *shape):
+    return jnp.asarray(rng.normal(size=shape), jnp.float64)
+
+
+@functools.cache
+def _op_cases():
+    rng = np.random.default_rng(0)
+    x = _rand(rng, BATCH, 4, 6, 6)
+
+    def conv(groups: int, c_out: int):
+        def loss(p, x, t):
+            return jnp.sum(jaxgrad.conv2d(x, p["w"], p["b"], padding=1,
+                                          groups=groups) * t)
+        params = {"w": _rand(rng, c_out, 4 // groups, 3, 3), "b": _rand(rng, c_out)}
+        return loss, params, x, _rand(rng, BATCH, c_out, 6, 6)
+
+    def transpose(p, x, t):
+        return jnp.sum(jaxgrad.conv_transpose2d(x, p["w"], p["b"], stride=2,
+                                                padding=1, groups=2) * t)
+
+    def linear(p, x, t):
+        return jnp.sum(jaxgrad.linear(x, p["w"], p["b"]) * t)
+
+    def pools(p, x, t):
+        y = jaxgrad.max_pool2d(x * p["s"], 2) + jaxgrad.avg_pool2d(x * p["s"], 3, 1, 1)[..., ::2, ::2]
+        return jnp.sum(y * t)
+
+    def xent(p, x, t):
+        return jaxgrad.cross_entropy(jaxgrad.linear(x, p["w"]), t)
+
+    return {
+        "conv2d": conv(1, 6),
+        "conv2d_grouped": conv(2, 6),
+        "conv2d_depthwise": conv(4, 8),
+        "conv_transpose2d": (transpose, {"w": _rand(rng, 4, 3, 3, 3), "b": _rand(rng, 6)},
+                             x, _rand(rng, BATCH, 6, 11, 11)),
+        "linear": (linear, {"w": _rand(rng, 5, 7), "b": _rand(rng, 5)},
+                   _rand(rng, BATCH, 7), _rand(rng, BATCH, 5)),
+        "pools": (pools, {"s": _rand(rng, 1, 4, 1, 1)}, x, _rand(rng, BATCH, 4, 3, 3)),
+        "cross_entropy": (xent, {"w": _rand(rng, 5, 7)}, _rand(rng, BATCH, 7),
+                          jnp.asarray(rng.integers(0, 5, BATCH))),
+    }
+
+
+_REFERENCES: dict = {}
+
+
+def _reference(loss, params, x, t):
+    """Value and (params, x) gradients on one device, computed once per case."""
+    key = id(loss)    # the cases are built once, so each loss is one object
+    if key not in _REFERENCES:
+        _REFERENCES[key] = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x, t)
+    return _REFERENCES[key]
+
+
+def _compare(name, actual, expected):
+    (value, (gp, gx)), (value0, (gp0, gx0)) = actual, expected
+    assert_close(f"{name} value", value, value0)
+    assert_close(f"{name} d/dx", gx, gx0)
+    for key in gp0:
+        assert_close(f"{name} d/d{key}", gp[key], gp0[key])
+
+
+def _assert_layout(name: str, gp: dict, gx) -> None:
+    """Explicit axes: d/dx split like x, parameter gradients replicated like them."""
+    if gx.sharding.spec[0] != "data":
+        raise AssertionError(f"{name}: d/dx is not batch-sharded: {gx.sharding.spec}")
+    for key, g in gp.items():
+        if any(entry is not None for entry in g.sharding.spec):
+            raise AssertionError(f"{name}: d/d{key} is not replicated: {g.sharding.spec}")
+
+
+def _jit_on_mesh(axis_type) -> None:
+    mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(axis_type,))
+    batch, whole = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    for name, (loss, params, x, t) in _op_cases().items():
+        expected = _reference(loss, params, x, t)
+        with jax.set_mesh(mesh):
+            args = (jax.device_put(params, whole), jax.device_put(x, batch),
+                    jax.device_put(t, batch))
+            value, (gp, gx) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(*args)
+        if axis_type == AxisType.Explicit:
+            _assert_layout(name, gp, gx)
+        _compare(f"{name} [{axis_type.name}]", (value, (gp, gx)), expected)
+
+
+@check
+def jit_auto_axes() -> None:
+    _jit_on_mesh(AxisType.Auto)
+
+
+@check
+def jit_explicit_axes() -> None:
+    _jit_on_mesh(AxisType.Explicit)
+
+
+# --------------------------------------------------------------------------
+# shard_map with check_vma=True: replicated (invariant) weights, batch-split x.
+# The hand-written backward sums the per-device weight cotangents itself
+# (``_kernels.match_vma``); the gradient must equal the single-device one,
+# whether taken outside the map (of the psum of the local losses) or inside
+# it (of the local loss: the weights are invariant, so jax.grad already gives
+# the sum over devices; an N-fold over-count would show here).
+
+
+def _sum_of_chunks(loss):
+    """Σ_d loss(chunk d of the batch): what the psum of per-device losses computes."""
+    def total(p, x, t):
+        size = x.shape[0] // DEVICES
+        return sum(loss(p, x[d * size:(d + 1) * size], t[d * size:(d + 1) * size])
+                   for d in range(DEVICES))
+    return total
+
+
+def _shard_map_case(mesh, name, loss, params, x, t):
+    specs = (P(), P("data"), P("data"))
+    # Each device's loss sees its own chunk (a "mean" is a per-chunk mean).
+    expected = jax.jit(jax.grad(_sum_of_chunks(loss)))(params, x, t)
+
+    def outside(p, x, t):
+        local = lambda p, x, t: lax.psum(loss(p, x, t), "data")
+        return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(),
+                             check_vma=True)(p, x, t)
+
+    def inside(p, x, t):
+        return jax.shard_map(jax.grad(loss), mesh=mesh, in_specs=specs,
+                             out_specs=P(), check_vma=True)(p, x, t)
+
+    with jax.set_mesh(mesh):
+        args = (jax.device_put(params, NamedSharding(mesh, P())),
+                jax.device_put(x, NamedSharding(mesh, P("data"))),
+                jax.device_put(t, NamedSharding(mesh, P("data"))))
+        both = jax.jit(lambda *a: (jax.grad(outside)(*a), inside(*a)))(*args)
+    for where, grads in zip(("outside", "inside"), both):
+        for key in expected:
+            assert_close(f"{name} grad {where} d/d{key}", grads[key], expected[key])
+
+
+def _shard_map_on_mesh(axis_type, names) -> None:
+    mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(axis_type,))
+    for name, case in _op_cases().items():
+        if name in names:
+            _shard_map_case(mesh, f"{name} [{axis_type.name}]", *case)
+
+
+@check
+def shard_map_auto_axes() -> None:
+    _shard_map_on_mesh(AxisType.Auto, set(_op_cases()))
+
+
+@check
+def shard_map_explicit_axes() -> None:
+    # Inside the map every axis is Manual whatever the mesh's type: the ops
+    # with a mixed invariant / varying backward are enough here.
+    _shard_map_on_mesh(AxisType.Explicit, {"conv2d_grouped", "linear"})
+
+
+@check
+def pmap_with_pmean() -> None:
+    """Per-device mean-loss gradients averaged by ``pmean`` = the full-batch mean's."""
+    loss, params, x, t = _op_cases()["conv2d_grouped"]
+    mean_loss = lambda p, x, t: loss(p, x, t) / x.shape[0]
+    expected = jax.grad(mean_loss)(params, x, t)
+    split = lambda a: a.reshape((DEVICES, -1) + a.shape[1:])
+    step = jax.pmap(lambda p, x, t: lax.pmean(jax.grad(mean_loss)(p, x, t), "i"),
+                    axis_name="i", in_axes=(None, 0, 0))
+    grads = step(params, split(x), split(t))
+    for key in expected:
+        for device in range(DEVICES):
+            assert_close(f"pmap d/d{key} on device {device}", grads[key][device],
+                         expected[key])
+
+
+# --------------------------------------------------------------------------
+# Collectives in the compiled train step. Data parallelism needs exactly one
+# all-reduce per parameter gradient (XLA may combine several, and the loss's
+# scalar, into one tuple all-reduce) and no all-gather of activations.
+
+
+def _cnn(conv2d, groups: int):
+    def loss(p, x, t):
+        h = jaxgrad.relu(conv2d(x, p["cw"], p["cb"], padding=1, groups=groups))
+        h = jaxgrad.avg_pool2d(h, 2).reshape(x.shape[0], -1)
+        return jaxgrad.cross_entropy(jaxgrad.linear(h, p["lw"], p["lb"]), t)
+    return loss
+
+
+def _autodiff_conv2d(x, w, b, padding, groups):
+    pads = ((padding, padding),) * 2
+    y = lax.conv_general_dilated(x, w, (1, 1), pads, feature_group_count=groups,
+                                 out_sharding=jax.typeof(x).sharding)
+    return y + b[:, None, None]
+
+
+def _collectives(loss, groups: int) -> tuple[list, list, dict]:
+    """(all-reduce operand shapes, all-gather op names, params) of one SGD step."""
+    rng = np.random.default_rng(1)
+    params = {"cw": _rand(rng, 8, 8 // groups, 3, 3), "cb": _rand(rng, 8),
+              "lw": _rand(rng, 3, 8 * 3 * 3), "lb": _rand(rng, 3)}
+    x, t = _rand(rng, BATCH, 8, 6, 6), jnp.asarray(rng.integers(0, 3, BATCH))
+
+    def step(p, x, t):
+        value, grads = jax.value_and_grad(loss)(p, x, t)
+        return value, jax.tree.map(lambda a, g: a - 0.1 * g, p, grads)
+
+    mesh = jax.make_mesh((DEVICES,), ("data",))      # Explicit axes, the default
+    with jax.set_mesh(mesh):
+        args = (jax.device_put(params, NamedSharding(mesh, P())),
+                jax.device_put(x, NamedSharding(mesh, P("data"))),
+                jax.device_put(t, NamedSharding(mesh, P("data"))))
+        hlo = jax.jit(step).lower(*args).compile().as_text()
+    reduced, gathered = [], []
+    for line in hlo.splitlines():
+        if " all-reduce(" in line:
+            result = line.split(" = ", 1)[1].split(" all-reduce(")[0]
+            reduced += [tuple(int(d) for d in dims.split(",") if d)
+                        for dims in re.findall(r"f64\[([\d,]*)\]", result)]
+        if " all-gather(" in line:
+            gathered.append(re.search(r'op_name="([^"]*)"', line).group(1))
+    return reduced, gathered, params
+
+
+def _assert_data_parallel(name: str, groups: int, forward_gathers: int) -> None:
+    reduced, gathered, params = _collectives(_cnn(jaxgrad.conv2d, groups), groups)
+    auto_reduced, auto_gathered, _ = _collectives(_cnn(_autodiff_conv2d, groups), groups)
+    print(f"  {name}: jaxgrad {len(gathered)} all-gather(s), all-reduced "
+          f"{sorted(reduced)}; autodiff {len(auto_gathered)} all-gather(s), "
+          f"all-reduced {sorted(auto_reduced)}")
+    # Scalars are the loss's own sums (cross_entropy's "mean": Σ ℓ and Σ w_t).
+    shapes = sorted(tuple(a.shape) for a in params.values())
+    if sorted(s for s in reduced if s) != shapes:
+        raise AssertionError(f"{name}: all-reduced {sorted(reduced)}, expected each "
+                             f"parameter gradient {shapes} once (+ scalars)")
+    backward = [op for op in gathered if "transpose" in op]
+    if backward or len(gathered) != forward_gathers:
+        raise AssertionError(f"{name}: all-gathers {gathered}, expected "
+                             f"{forward_gathers} in the forward and none in backward")
+
+
+@check
+def collectives_dense_conv() -> None:
+    _assert_data_parallel("groups=1", 1, forward_gathers=0)
+
+
+@check
+def collectives_depthwise_conv() -> None:
+    _assert_data_parallel("groups=C (depthwise)", 8, forward_gathers=0)
+
+
+@check
+def collectives_grouped_conv() -> None:
+    # XLA's SPMD partitioner (jax 0.10.2) all-gathers the batch of a forward
+    # conv with 1 < feature_group_count < C (autodiff's step shows it); jaxgrad
+    # convolves group by group when the batch is split on explicit axes.
+    _assert_data_parallel("groups=2", 2, forward_gathers=0)
+
+
+@check
+def grouped_weight_grad_is_local() -> None:
+    """The grouped weight-gradient kernel alone: one all-reduce, no all-gather."""
+    rng = np.random.default_rng(2)
+    x, g = _rand(rng, BATCH, 8, 6, 6), _rand(rng, BATCH, 8, 6, 6)
+    spec = _kernels.ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    expected = _kernels.weight_grad(x, g, spec, (3, 3))
+    mesh = jax.make_mesh((DEVICES,), ("data",))
+    with jax.set_mesh(mesh):
+        batch = NamedSharding(mesh, P("data"))
+        args = (jax.device_put(x, batch), jax.device_put(g, batch))
+        fn = jax.jit(lambda x, g: _kernels.weight_grad(x, g, spec, (3, 3)))
+        hlo = fn.lower(*args).compile().as_text()
+        actual = fn(*args)
+    counts = {op: hlo.count(f" {op}(") for op in ("all-reduce", "all-gather")}
+    if counts != {"all-reduce": 1, "all-gather": 0}:
+        raise AssertionError(f"grouped weight gradient collectives: {counts}")
+    assert_close("grouped weight gradient", actual, expected)
+
+
+def main() -> int:
+    names = sys.argv[1:] or list(CHECKS)
+    print(f"devices: {jax.device_count()}")
+    failed = []
+    for name in names:
+        start = time.perf_counter()
+        try:
+            CHECKS[name]()
+            print(f"  ({time.perf_counter() - start:.1f} s)")
+            print(f"ok {name}", flush=True)
+        except Exception as error:  # noqa: BLE001 -- report every check, then fail
+            failed.append(name)
+            detail = "".join(traceback.format_exception_only(error)).strip()
+            print(f"FAIL {name}: {detail}", flush=True)
+            traceback.print_exc()
+    print(f"FAILED: {', '.join(failed)}" if failed else "all checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

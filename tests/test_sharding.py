@@ -1,0 +1,55 @@
+"""Sharding and multi-device correctness on 8 simulated CPU devices.
+
+The checks live in ``tests/multidevice/checks.py`` and run in one subprocess
+started with ``--xla_force_host_platform_device_count=8``: the flag must be set
+before jax initialises, and must not reach this process, whose other tests
+run on one device. Each check below passes when the subprocess printed
+``ok <name>``; a failure shows the subprocess's reason and traceback.
+
+What is checked (see the module for details): jit over batch-sharded inputs
+on meshes with Auto and with Explicit axes (values and gradients of conv2d
+dense / grouped / depthwise, conv_transpose2d, linear, pooling and
+cross_entropy equal the single-device ones); shard_map with check_vma=True
+(gradients of replicated weights, inside and outside the map); pmap with
+pmean; the collectives in the compiled data-parallel train step.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent / "multidevice" / "checks.py"
+CHECKS = re.findall(r"^@check\ndef (\w+)\(", SCRIPT.read_text(), flags=re.MULTILINE)
+TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, str(SCRIPT)], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=TIMEOUT_S, cwd=SCRIPT.parent.parent.parent,
+                          check=False)  # failures are reported per check below
+    return done.stdout
+
+
+def test_subprocess_sees_8_devices(report):
+    assert "devices: 8" in report, report
+
+
+def test_checks_found():
+    assert len(CHECKS) >= 8 and "jit_explicit_axes" in CHECKS
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check(report, name):
+    if f"\nok {name}\n" in report:
+        return
+    failure = re.search(rf"^FAIL {name}: .*?(?=^ok |^FAIL |^all checks|^FAILED:|\Z)",
+                        report, flags=re.MULTILINE | re.DOTALL)
+    pytest.fail(failure.group(0) if failure else f"{name} did not run:\n{report}")

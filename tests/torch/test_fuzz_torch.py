@@ -1,0 +1,204 @@
+"""Property-based parity with PyTorch: random valid configurations of every op.
+
+Hypothesis draws configurations (``_strategies``) that the hand-picked grids
+of the other ``test_*_torch.py`` files did not think of; each is compared
+with torch in float64 to ``_tolerance.RTOL['float64']``: the output, the VJP
+w.r.t. every differentiable argument for a random cotangent, and the gradient
+of L2 = Σ_i ⟨ā_i, u_i⟩ w.r.t. every argument and the cotangent (second
+order), one jitted program per example.
+
+Profiles (``tests/conftest.py``): ``ci`` by default, derandomised, a few
+examples per test, weighted by compile cost (``_strategies.fuzz``);
+``JAXGRAD_FUZZ=long`` draws 40x as many, freshly random.
+
+Configurations that deviate from torch on purpose are not drawn (see the
+strategies): max-pooling windows made only of padding, out-of-range class
+indices, and non-finite values meeting zero padding (special values are
+tested in ``test_special_values_torch.py``). A failure found here becomes an
+explicit case in ``test_fuzz_regressions_torch.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+
+import jaxgrad
+
+from ._parity import check_parity, check_values
+from ._strategies import (adaptive_pool_configs, avg_pool_configs, conv_configs,
+                          conv_transpose_configs, elementwise_configs, fuzz,
+                          grad_configs, linear_configs, loss_configs,
+                          max_pool_configs, softmax_configs)
+from .test_conv_torch import run_conv
+from .test_conv_transpose_torch import run_conv_transpose
+from .test_grad_torch import run_grad
+from .test_loss_torch import all_reductions, class_weight, index_target
+from .test_pool_torch import make_input
+
+# --------------------------------------------------------------------------
+# Convolutions and their gradient functions.
+
+
+@fuzz(1.2)
+@given(config=conv_configs())
+def test_conv_fuzz(config):
+    run_conv(f"fuzz {config}", config.x_shape, config.w_shape, config.bias,
+             config.kwargs, generic=config.generic)
+
+
+@fuzz(1.0)
+@given(config=conv_transpose_configs())
+def test_conv_transpose_fuzz(config):
+    run_conv_transpose(f"fuzz {config}", config.x_shape, config.w_shape, config.bias,
+                       config.kwargs, generic=config.generic)
+
+
+@fuzz(1.0)
+@given(config=grad_configs())
+def test_grad_functions_fuzz(config):
+    conv = config.conv
+    run_grad(f"fuzz {config}", config.kind, conv.x_shape, conv.w_shape, conv.kwargs,
+             generic=conv.generic)
+
+
+# --------------------------------------------------------------------------
+# Pooling, on inputs with ties, constants, NaN and -inf (see make_input).
+
+
+def run_pool(config) -> None:
+    x = make_input(config.kind, config.shape, config.seed)
+    ours = functools.partial(getattr(jaxgrad, config.op), **config.kwargs)
+    theirs = functools.partial(getattr(F, config.op), **config.kwargs)
+    check_values(f"fuzz {config}", ours, theirs, {"x": x}, seed=config.seed)
+    if "max" in config.op:   # the picks themselves: torch's flat index, exactly
+        _, index = ours(jnp.asarray(x), return_indices=True)
+        _, expected = theirs(torch.tensor(x), return_indices=True)
+        np.testing.assert_array_equal(index, expected.numpy(), err_msg=str(config))
+
+
+@fuzz(1.5)
+@given(config=max_pool_configs())
+def test_max_pool_fuzz(config):
+    run_pool(config)
+
+
+@fuzz(1.5)
+@given(config=avg_pool_configs())
+def test_avg_pool_fuzz(config):
+    run_pool(config)
+
+
+@fuzz(1.5)
+@given(config=adaptive_pool_configs())
+def test_adaptive_pool_fuzz(config):
+    run_pool(config)
+
+
+# --------------------------------------------------------------------------
+# Activations.
+
+TORCH_ACTIVATION = {"relu": F.relu, "leaky_relu": F.leaky_relu,
+                    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
+                    "softmax": F.softmax, "log_softmax": F.log_softmax}
+
+
+def value_input(kind: str, shape, seed: int) -> np.ndarray:
+    """normal; wide (x 30: saturated sigmoid / tanh / softmax); ties (small ints, 0s)."""
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        return rng.integers(-2, 3, shape).astype(np.float64)
+    return rng.standard_normal(shape) * (30.0 if kind == "wide" else 1.0)
+
+
+def run_activation(config) -> None:
+    ours = functools.partial(getattr(jaxgrad, config.op), **config.kwargs)
+    theirs = functools.partial(TORCH_ACTIVATION[config.op], **config.kwargs)
+    check_values(f"fuzz {config}", ours, theirs,
+                 {"x": value_input(config.kind, config.shape, config.seed)},
+                 seed=config.seed)
+
+
+@fuzz(2.0)
+@given(config=elementwise_configs())
+def test_elementwise_fuzz(config):
+    run_activation(config)
+
+
+@fuzz(1.5)
+@given(config=softmax_configs())
+def test_softmax_fuzz(config):
+    run_activation(config)
+
+
+# --------------------------------------------------------------------------
+# Losses (all three reductions in one program, see test_loss_torch) and linear.
+
+
+def _index_loss_fns(config):
+    """(jaxgrad fn, torch fn) of (x, reduction) for class-index targets."""
+    shape = config.shape
+    classes = shape[0] if len(shape) == 1 else shape[1]
+    target = index_target(shape[:1] + shape[2:] if len(shape) > 1 else (), classes,
+                          config.ignored, config.ignore_index, seed=config.seed)
+    w = class_weight(classes, seed=config.seed + 1) if config.weight else None
+    kwargs = dict(ignore_index=config.ignore_index)
+    if config.op == "cross_entropy":
+        kwargs["label_smoothing"] = config.label_smoothing
+    op = config.op
+
+    def ours(x, reduction):
+        return getattr(jaxgrad, op)(x, jnp.asarray(target),
+                                    None if w is None else jnp.asarray(w),
+                                    reduction=reduction, **kwargs)
+
+    def theirs(x, reduction):
+        return getattr(F, op)(x, torch.tensor(target),
+                              None if w is None else torch.tensor(w),
+                              reduction=reduction, **kwargs)
+    return ours, theirs
+
+
+def _probability_loss_fns(config):
+    # ignore_index is passed too: it must not apply to probability targets
+    kwargs = dict(ignore_index=config.ignore_index,
+                  label_smoothing=config.label_smoothing)
+
+    def ours(x, q, w=None, *, reduction):
+        return jaxgrad.cross_entropy(x, q, w, reduction=reduction, **kwargs)
+
+    def theirs(x, q, w=None, *, reduction):
+        return F.cross_entropy(x, q, w, reduction=reduction, **kwargs)
+    return ours, theirs
+
+
+@fuzz(1.5)
+@given(config=loss_configs())
+def test_loss_fuzz(config):
+    shapes = {"x": config.shape}
+    if config.op == "mse_loss":
+        ours, theirs = jaxgrad.mse_loss, F.mse_loss
+        shapes["t"] = config.shape
+    elif config.op == "cross_entropy_prob":
+        ours, theirs = _probability_loss_fns(config)
+        shapes["q"] = config.shape
+        if config.weight:   # differentiable for probability targets
+            shapes["w"] = config.shape[:1] if len(config.shape) == 1 else config.shape[1:2]
+    else:
+        ours, theirs = _index_loss_fns(config)
+    check_parity(f"fuzz {config}", all_reductions(ours), all_reductions(theirs), shapes,
+                 seed=config.seed)
+
+
+@fuzz(1.0)
+@given(config=linear_configs())
+def test_linear_fuzz(config):
+    shapes = {"x": config.x_shape, "w": config.w_shape}
+    if config.bias:
+        shapes["b"] = config.w_shape[:1]
+    check_parity(f"fuzz {config}", jaxgrad.linear, F.linear, shapes, seed=config.seed)
