@@ -144,7 +144,8 @@ def _grouped_conv(lhs, rhs, groups: int, **conv):
     if not (1 < groups < lhs.shape[1] and _batch_split_explicitly(lhs)):
         return _lax_conv(lhs, rhs, feature_group_count=groups, **conv)
     per_group = zip(jnp.split(lhs, groups, axis=1), jnp.split(rhs, groups, axis=0))
-    return jnp.concatenate([_lax_conv(l, r, **conv) for l, r in per_group], axis=1)
+    return jnp.concatenate([_lax_conv(lhs_g, rhs_g, **conv) for lhs_g, rhs_g in per_group],
+                           axis=1)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

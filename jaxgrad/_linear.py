@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._kernels import contraction_sharding, match_vma
-from ._spec import check_same_dtype
+from ._spec import check_float, check_same_dtype
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
@@ -203,6 +203,9 @@ add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
 def _check_linear(input, weight, bias) -> None:
+    # input and weight are required: check_same_dtype would skip a None
+    check_float("linear", "input", input)
+    check_float("linear", "weight", weight)
     check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias})
     if input.ndim < 1:
         raise ValueError("linear: `input` must have layout (*, in_features) with at "

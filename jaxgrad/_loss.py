@@ -493,6 +493,9 @@ def mse_loss(input, target, *, reduction="mean"):
       >>> float(jaxgrad.mse_loss(x, t)), jaxgrad.mse_loss(x, t, reduction="none").tolist()
       (2.5, [1.0, 4.0])
     """
+    # both are required: check_same_dtype would skip a None
+    check_float("mse_loss", "input", input)
+    check_float("mse_loss", "target", target)
     check_same_dtype("mse_loss", {"input": input, "target": target})
     check_reduction("mse_loss", reduction)
     if tuple(input.shape) != tuple(target.shape):

@@ -487,7 +487,9 @@ def _c_out_not_divisible(draw, base: ConvBase, w_arg: str):
     c_out = draw(st.sampled_from([c for c in range(1, 8) if c % base.groups]))
     shape = (c_out,) + base.weight_shape()[1:]
     value = shape if w_arg == "weight_size" else zeros(shape, base.dtype)
-    return mutation(["groups", w_arg], None, **{w_arg: value})
+    # no bias: a bias sized for the old C_out would be a second error
+    extra = {"bias": None} if base.kind == "conv" else {}
+    return mutation(["groups", w_arg], None, **{w_arg: value}, **extra)
 
 
 def _conv_config_mutations(base: ConvBase, kwargs: dict) -> dict:
@@ -908,7 +910,8 @@ def _class_loss_calls(draw, name, dtype, reduction, mutate):
 
 
 def _class_loss_mutations(name, shape, t_shape, dtype, soft, has_weight) -> dict:
-    muts = {f"{arg}:{kind}": fn for arg, s in (("input", shape), ("weight", shape[1:2]))
+    classes = (shape[1] if len(shape) > 1 else shape[0],)
+    muts = {f"{arg}:{kind}": fn for arg, s in (("input", shape), ("weight", classes))
             for kind, fn in _plain_array_mutations(arg, s, dtype).items()}
     if not (has_weight or soft):   # then no other argument fixes input's dtype
         del muts["input:dtype"]
@@ -916,7 +919,7 @@ def _class_loss_mutations(name, shape, t_shape, dtype, soft, has_weight) -> dict
         "input:scalar": lambda draw: mutation("input", None, input=zeros((), dtype)),
         "input:no_classes": lambda draw: _no_classes(shape, t_shape, dtype),
         "weight:shape": lambda draw: mutation("weight", None, weight=zeros(
-            _off_shape(draw, shape[1:2]), dtype)),
+            _off_shape(draw, classes), dtype)),
         "target:dtype": lambda draw: mutation("target", None, target=zeros(
             t_shape, draw(st.sampled_from([jnp.bool_, jnp.complex64] + (
                 [F32, F64] if name == "nll_loss" else []))))),

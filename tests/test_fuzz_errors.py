@@ -50,14 +50,10 @@ def fuzz(cost: float) -> settings:
 # Running a call: arrays are traced under jit, everything else is static.
 
 
-def _traceable(value) -> bool:
-    """A JAX array, or a numeric NumPy one (a string array can only be static)."""
-    return isinstance(value, jax.Array) or (isinstance(value, np.ndarray)
-                                            and value.dtype.kind in "biufc")
-
-
 def _split(kwargs: dict) -> tuple[dict, dict]:
-    arrays = {k: v for k, v in kwargs.items() if _traceable(v)}
+    """(JAX arrays, the rest). Array arguments are always JAX arrays here; a
+    NumPy array is a bad value for a config argument, which stays static."""
+    arrays = {k: v for k, v in kwargs.items() if isinstance(v, jax.Array)}
     return arrays, {k: v for k, v in kwargs.items() if k not in arrays}
 
 
@@ -343,6 +339,16 @@ REGRESSIONS = [
     ("hook-returns-key", lambda: jax.grad(lambda x: jnp.sum(jaxgrad.hook(
         x, lambda g: jax.random.split(inv.KEY, 3))))(np.zeros(3)), TypeError,
      "hook", "fn", "key<fry>"),
+    # A required array given as None: check_same_dtype skips None (for an
+    # optional bias), so an AttributeError ('NoneType' has no 'ndim') escaped.
+    ("linear-input-none", lambda: jaxgrad.linear(None, _f32(3, 2)), TypeError,
+     "linear", "input", "NoneType"),
+    ("linear-weight-none", lambda: jaxgrad.linear(_f32(3, 2), None), TypeError,
+     "linear", "weight", "NoneType"),
+    ("mse-input-none", lambda: jaxgrad.mse_loss(None, LOGITS), TypeError,
+     "mse_loss", "input", "NoneType"),
+    ("mse-target-none", lambda: jaxgrad.mse_loss(LOGITS, None), TypeError,
+     "mse_loss", "target", "NoneType"),
     # A string option given as an array: numpy's "truth value of an array with
     # more than one element is ambiguous".
     ("reduction-array", lambda: jaxgrad.mse_loss(LOGITS, LOGITS, reduction=np.array(
@@ -393,7 +399,7 @@ def test_numpy_scalars_scale_like_python_numbers():
     """scale_grad rejected np.float32(2) (while np.float64, a float subclass, passed)."""
     x = jnp.asarray([1.0, -2.0], jnp.float32)
     for c in (np.float32(2.0), np.int64(2), np.float64(2.0), 2):
-        g = jax.grad(lambda x: jnp.sum(jaxgrad.scale_grad(x, c) ** 2))(x)
+        g = jax.grad(lambda x, c=c: jnp.sum(jaxgrad.scale_grad(x, c) ** 2))(x)
         np.testing.assert_array_equal(g, [4.0, -8.0])
         assert g.dtype == jnp.float32
 

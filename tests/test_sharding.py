@@ -9,9 +9,12 @@ run on one device. Each check below passes when the subprocess printed
 What is checked (see the module for details): jit over batch-sharded inputs
 on meshes with Auto and with Explicit axes (values and gradients of conv2d
 dense / grouped / depthwise, conv_transpose2d, linear, pooling and
-cross_entropy equal the single-device ones); shard_map with check_vma=True
-(gradients of replicated weights, inside and outside the map); pmap with
-pmean; the collectives in the compiled data-parallel train step.
+cross_entropy equal the single-device ones, and second-order gradients under
+explicit axes); shard_map with check_vma=True (gradients of replicated
+weights, inside and outside the map); pmap with pmean; the collectives in the
+compiled data-parallel train step (one all-reduce per parameter gradient, no
+all-gather, for dense, grouped and depthwise convs and a grouped
+conv_transpose2d).
 """
 
 import os

@@ -163,6 +163,22 @@ def jit_explicit_axes() -> None:
     _jit_on_mesh(AxisType.Explicit)
 
 
+@check
+def second_order_explicit_axes() -> None:
+    """Grad of a gradient norm (reverse over reverse) under explicit batch sharding."""
+    loss, params, x, t = _op_cases()["conv2d_grouped"]
+    norm = lambda p, x, t: sum(jnp.sum(g ** 2) for g in jax.tree.leaves(jax.grad(loss)(p, x, t)))
+    expected = jax.jit(jax.grad(norm))(params, x, t)
+    mesh = jax.make_mesh((DEVICES,), ("data",))
+    with jax.set_mesh(mesh):
+        args = (jax.device_put(params, NamedSharding(mesh, P())),
+                jax.device_put(x, NamedSharding(mesh, P("data"))),
+                jax.device_put(t, NamedSharding(mesh, P("data"))))
+        actual = jax.jit(jax.grad(norm))(*args)
+    for key in expected:
+        assert_close(f"second order d/d{key}", actual[key], expected[key])
+
+
 # --------------------------------------------------------------------------
 # shard_map with check_vma=True: replicated (invariant) weights, batch-split x.
 # The hand-written backward sums the per-device weight cotangents itself
@@ -322,6 +338,24 @@ def collectives_grouped_conv() -> None:
     # conv with 1 < feature_group_count < C (autodiff's step shows it); jaxgrad
     # convolves group by group when the batch is split on explicit axes.
     _assert_data_parallel("groups=2", 2, forward_gathers=0)
+
+
+@check
+def collectives_grouped_conv_transpose() -> None:
+    """A grouped transposed conv (the input-gradient kernel) stays local too."""
+    rng = np.random.default_rng(3)
+    x, w = _rand(rng, BATCH, 8, 6, 6), _rand(rng, 8, 2, 3, 3)
+    loss = lambda w, x: jnp.sum(jaxgrad.conv_transpose2d(x, w, stride=2, groups=2) ** 2)
+    mesh = jax.make_mesh((DEVICES,), ("data",))
+    with jax.set_mesh(mesh):
+        args = (jax.device_put(w, NamedSharding(mesh, P())),
+                jax.device_put(x, NamedSharding(mesh, P("data"))))
+        hlo = jax.jit(jax.grad(loss)).lower(*args).compile().as_text()
+        actual = jax.jit(jax.grad(loss))(*args)
+    counts = {op: hlo.count(f" {op}(") for op in ("all-reduce", "all-gather")}
+    if counts != {"all-reduce": 1, "all-gather": 0}:
+        raise AssertionError(f"grouped conv_transpose2d step collectives: {counts}")
+    assert_close("grouped conv_transpose2d d/dw", actual, jax.jit(jax.grad(loss))(w, x))
 
 
 @check

@@ -165,9 +165,9 @@ def _index_loss_fns(config):
 
 
 def _probability_loss_fns(config):
-    # ignore_index is passed too: it must not apply to probability targets
-    kwargs = dict(ignore_index=config.ignore_index,
-                  label_smoothing=config.label_smoothing)
+    # No ignore_index: torch raises for one other than -100 with probability
+    # targets ("not supported for floating point target"); jaxgrad ignores it.
+    kwargs = dict(label_smoothing=config.label_smoothing)
 
     def ours(x, q, w=None, *, reduction):
         return jaxgrad.cross_entropy(x, q, w, reduction=reduction, **kwargs)
