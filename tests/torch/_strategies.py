@@ -37,8 +37,9 @@ seeds = st.integers(0, 2**16)
 def fuzz(cost: float) -> settings:
     """Settings with ``cost`` x the loaded profile's ``max_examples`` (at least 1).
 
-    ``cost`` < 1 for families whose programs compile slowly (3-D convs and
-    their double backward), > 1 for cheap ones.
+    ``cost`` weighs a family's share of the budget: more for cheap programs
+    (activations, pooling) and for wide option spaces (convolutions), so
+    that the CI profile stays within its time.
     """
     return settings(max_examples=max(1, round(settings.default.max_examples * cost)))
 
@@ -215,16 +216,19 @@ def _pool_dims(draw, n: int, *, dilated: bool, default_stride: bool):
     return dims
 
 
-def _pool_input_sizes(draw, n: int, dims, ceil: bool) -> tuple[int, ...]:
+def _pool_input_sizes(draw, n: int, dims, ceil: bool, *,
+                      at_least_kernel: bool = False) -> tuple[int, ...]:
     """Per-dim I with O >= 1 and no window made of padding only.
 
     A window of only padding (a dilated kernel skipping a tiny input) is a
     deliberate deviation: torch's max pooling returns -inf there with an
     out-of-range index, jaxgrad raises. Such sizes are never drawn.
+    ``at_least_kernel``: I >= K, for torch's avg_pool3d alone (see there).
     """
     sizes = []
     for k, s, p, d in dims:
-        fits = [i for i in range(1, effective(k, d) + MAX_EXTRA[n] + 1)
+        low = k if at_least_kernel else 1
+        fits = [i for i in range(low, effective(k, d) + MAX_EXTRA[n] + 1)
                 if (out := pool_output_size(i, k, s, p, d, ceil)) >= 1
                 and windows_reach_input(i, k, s, p, d, out)]
         sizes.append(draw(st.sampled_from(fits)))
@@ -259,7 +263,10 @@ def avg_pool_configs(draw):
     n = draw(st.integers(1, 3))
     default_stride, ceil = draw(st.booleans()), draw(st.booleans())
     dims = _pool_dims(draw, n, dilated=False, default_stride=default_stride)
-    spatial = _pool_input_sizes(draw, n, dims, ceil)
+    # torch's avg_pool3d (only) rejects an input smaller than the kernel even
+    # when the padding makes room ("input image ... smaller than kernel
+    # size"); jaxgrad takes it, like torch's avg_pool1d / 2d and max_pool3d.
+    spatial = _pool_input_sizes(draw, n, dims, ceil, at_least_kernel=n == 3)
     kwargs = _window_kwargs(draw, dims, default_stride)
     kwargs.update(ceil_mode=ceil, count_include_pad=draw(st.booleans()))
     if n > 1:                      # torch's avg_pool1d has no divisor_override
