@@ -11,11 +11,15 @@ Profiles (``tests/conftest.py``): ``ci`` by default, derandomised, a few
 examples per test, weighted by compile cost (``_strategies.fuzz``);
 ``JAXGRAD_FUZZ=long`` draws 40x as many, freshly random.
 
-Configurations that deviate from torch on purpose are not drawn (see the
-strategies): max-pooling windows made only of padding, out-of-range class
-indices, and non-finite values meeting zero padding (special values are
-tested in ``test_special_values_torch.py``). A failure found here becomes an
-explicit case in ``test_fuzz_regressions_torch.py``.
+Deviations from torch are not drawn (see the strategies and the comments
+here): max-pooling windows made only of padding (torch: -inf and a bogus
+index; jaxgrad raises), out-of-range class indices (torch raises at run
+time; jaxgrad gives NaN), avg_pool3d inputs smaller than the kernel (torch's
+avg_pool3d alone raises), ``ignore_index`` with probability targets (torch
+raises; jaxgrad ignores it). Convolutions get normal inputs: non-finite
+values are tested in ``test_special_values_torch.py``; pooling inputs include
+ties, NaN and -inf. A failure found here becomes an explicit case in
+``test_fuzz_regressions_torch.py``.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def run_pool(config) -> None:
         np.testing.assert_array_equal(index, expected.numpy(), err_msg=str(config))
 
 
-@fuzz(1.5)
+@fuzz(1.0)
 @given(config=max_pool_configs())
 def test_max_pool_fuzz(config):
     run_pool(config)
@@ -94,7 +98,7 @@ def test_avg_pool_fuzz(config):
     run_pool(config)
 
 
-@fuzz(1.5)
+@fuzz(1.0)
 @given(config=adaptive_pool_configs())
 def test_adaptive_pool_fuzz(config):
     run_pool(config)
@@ -109,11 +113,34 @@ TORCH_ACTIVATION = {"relu": F.relu, "leaky_relu": F.leaky_relu,
 
 
 def value_input(kind: str, shape, seed: int) -> np.ndarray:
-    """normal; wide (x 30: saturated sigmoid / tanh / softmax); ties (small ints, 0s)."""
+    """Activation inputs of one kind.
+
+    normal; ties (small integers: exact zeros and equal values); wide (x 30:
+    saturated sigmoid / tanh / gelu, the first entry left at unit scale);
+    offset (x 3 + 1000: softmax must subtract its max not to overflow).
+
+    Saturated gradients are tiny and carry the rounding of a cancellation
+    in torch's rules and ours alike: 1 - tanh²(10) ~ 1e-9 is computed as
+    1 - y² to ~1e-16; gelu(tanh)'s 1 + tanh(z) at x = -6.5 is ~1e-13 and
+    both lose 3-4 digits there. The unit entry sets the scale that the
+    error is measured against (it is relative to the largest value).
+    """
     rng = np.random.default_rng(seed)
     if kind == "ties":
         return rng.integers(-2, 3, shape).astype(np.float64)
-    return rng.standard_normal(shape) * (30.0 if kind == "wide" else 1.0)
+    x = np.array(rng.standard_normal(shape), np.float64)
+    if kind == "offset":
+        return x * 3.0 + 1000.0
+    if kind == "wide":
+        x *= 30.0
+        x.flat[0] /= 30.0
+    return x
+
+
+# At a tie softmax's second derivative vanishes, up to the ~1e-17 rounding
+# of O(1) terms that cancel; a relative error means nothing against 0, so
+# absolute differences below ROUNDING pass.
+ROUNDING = 1e-14
 
 
 def run_activation(config) -> None:
@@ -121,7 +148,7 @@ def run_activation(config) -> None:
     theirs = functools.partial(TORCH_ACTIVATION[config.op], **config.kwargs)
     check_values(f"fuzz {config}", ours, theirs,
                  {"x": value_input(config.kind, config.shape, config.seed)},
-                 seed=config.seed)
+                 seed=config.seed, atol=ROUNDING)
 
 
 @fuzz(2.0)
@@ -177,7 +204,7 @@ def _probability_loss_fns(config):
     return ours, theirs
 
 
-@fuzz(1.5)
+@fuzz(1.0)
 @given(config=loss_configs())
 def test_loss_fuzz(config):
     shapes = {"x": config.shape}

@@ -36,8 +36,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import torch.nn.grad
 
 import jaxgrad
+import jaxgrad.grad
 
 from ._parity import check_values, torch_conv_ref, torch_conv_transpose_ref
 
@@ -343,9 +345,8 @@ def _both(name: str, **kwargs):
 
 
 def _grad_fns(kind: str, size, **kwargs):
-    import jaxgrad.grad as jg
-    import torch.nn.grad as tg
-    ours, theirs = getattr(jg, f"conv2d_{kind}"), getattr(tg, f"conv2d_{kind}")
+    ours = getattr(jaxgrad.grad, f"conv2d_{kind}")
+    theirs = getattr(torch.nn.grad, f"conv2d_{kind}")
     if kind == "input":
         return (lambda w, g: ours(size, w, g, **kwargs),
                 lambda w, g: theirs(size, w, g, **kwargs))
