@@ -3,6 +3,9 @@
 from . import grad as grad
 from . import interop as interop
 from . import testing as testing
+from ._algorithms import conv_algorithm as conv_algorithm
+from ._algorithms import get_conv_algorithm as get_conv_algorithm
+from ._algorithms import set_conv_algorithm as set_conv_algorithm
 from ._conv import conv as conv
 from ._conv import conv1d as conv1d
 from ._conv import conv2d as conv2d
@@ -48,6 +51,7 @@ from ._hooks import scale_grad as scale_grad
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv_algorithm", "get_conv_algorithm", "set_conv_algorithm",
     "grad",
     "interop", "testing",
     # --- linear, activation and loss names ---

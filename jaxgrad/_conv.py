@@ -6,7 +6,10 @@ differentiable work happens in ``_kernels``, whose every rule is explicit.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import _kernels
+from ._algorithms import check_algorithm
 from ._spec import (ConvSpec, check_bias, check_float, check_groups,
                     check_kernel_fits, check_rank, check_same_dtype,
                     check_weight_extent, int_tuple, pad_source_index,
@@ -45,7 +48,8 @@ def batch_input(fn: str, x, n: int):
 
 def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
               in_channels: int, out_channels: int, weight_in: int,
-              *, in_name: str = "input", weight_name: str = "weight") -> ConvSpec:
+              *, in_name: str = "input", weight_name: str = "weight",
+              algorithm=None) -> ConvSpec:
     """Normalise torch-style conv arguments and check them against the shapes."""
     n = len(kernel)
     stride = int_tuple(fn, "stride", stride, n, minimum=1)
@@ -55,7 +59,7 @@ def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
                           in_name=in_name, weight_name=weight_name)
     check_kernel_fits(fn, spatial, kernel, pads, dilation, in_name=in_name,
                       weight_name=weight_name)
-    return ConvSpec(stride, pads, dilation, groups)
+    return ConvSpec(stride, pads, dilation, groups, check_algorithm(fn, algorithm))
 
 
 def _check_border_padding(fn: str, mode: str, spatial, pads) -> None:
@@ -79,7 +83,7 @@ def pad_border(x, pads, mode: str):
 
 
 def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-         padding_mode="zeros"):
+         padding_mode="zeros", *, algorithm=None):
     """N-d convolution (cross-correlation) with explicit, differentiable VJPs.
 
     ``y[n, o, p] = b[o] + Σ_{c,k} x̂[n, γ(o)·C_in/G + c, p·s + k·d] · w[o, c, k]``
@@ -96,6 +100,10 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
       groups: number of channel groups; divides C_in and C_out.
       padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``,
         as torch's ``nn.ConvNd``; the gradient of border copies folds back.
+      algorithm: keyword-only; how the gradients are computed: ``"auto"``,
+        ``"transpose"`` (the textbook rules) or ``"taps"``; None uses the
+        default (:func:`jaxgrad.set_conv_algorithm`). Values are the same;
+        see ``docs/performance.md``.
 
     Returns:
       (N, C_out, *out) (or (C_out, *out) for unbatched input), the input's dtype.
@@ -110,22 +118,23 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
       Array([[[ 1.,  3.,  6.,  9., 12.,  9.]]], dtype=float32)
     """
     return _convolve("conv", None, input, weight, bias, stride, padding, dilation,
-                     groups, padding_mode)
+                     groups, padding_mode, algorithm)
 
 
 def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
-              dilation, groups, padding_mode):
+              dilation, groups, padding_mode, algorithm):
     n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
     check_bias(fn, bias, weight.shape[0])
     mode = parse_padding_mode(fn, padding_mode)
     spec = conv_spec(fn, x.shape[2:], weight.shape[2:], stride, padding, dilation,
-                     groups, x.shape[1], weight.shape[0], weight.shape[1])
+                     groups, x.shape[1], weight.shape[0], weight.shape[1],
+                     algorithm=algorithm)
     if mode != "zeros":
         _check_border_padding(fn, mode, x.shape[2:], spec.padding)
         x = pad_border(x, spec.padding, mode)
-        spec = ConvSpec(spec.stride, ((0, 0),) * n, spec.dilation, spec.groups)
+        spec = dataclasses.replace(spec, padding=((0, 0),) * n)
     y = _kernels.conv_core(x, weight, spec)
     if bias is not None:
         y = _kernels.add_bias(y, bias)
@@ -133,31 +142,31 @@ def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+           padding_mode="zeros", *, algorithm=None):
     """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, K).
 
     Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv1d``.
     """
     return _convolve("conv1d", 1, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode)
+                     dilation, groups, padding_mode, algorithm)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+           padding_mode="zeros", *, algorithm=None):
     """2-D convolution: input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in/groups, kH, kW).
 
     Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv2d``.
     """
     return _convolve("conv2d", 2, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode)
+                     dilation, groups, padding_mode, algorithm)
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+           padding_mode="zeros", *, algorithm=None):
     """3-D convolution: input (N, C_in, D, H, W) or (C_in, D, H, W), weight (C_out, C_in/groups, kD, kH, kW).
 
     Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv3d``.
     """
     return _convolve("conv3d", 3, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode)
+                     dilation, groups, padding_mode, algorithm)
 

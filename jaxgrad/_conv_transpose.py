@@ -19,6 +19,7 @@ correlation ``weight_grad(ḡ, x)``. The ``a`` extra rows are computed values
 from __future__ import annotations
 
 from . import _kernels
+from ._algorithms import check_algorithm
 from ._conv import batch_input
 from ._spec import (ConvSpec, check_bias, check_float, check_rank,
                     check_same_dtype, check_weight_extent,
@@ -31,7 +32,7 @@ WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
 def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
                    groups, dilation, in_channels: int, weight_shape, *,
                    in_name: str = "input", weight_name: str = "weight",
-                   ) -> tuple[ConvSpec, tuple[int, ...]]:
+                   algorithm=None) -> tuple[ConvSpec, tuple[int, ...]]:
     """Check torch conv_transpose arguments; return (conv spec, output spatial shape)."""
     n = len(kernel)
     stride = int_tuple(fn, "stride", stride, n, minimum=1)
@@ -67,7 +68,7 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
             f"{stride}, padding {pads}, output_padding {extra}, dilation "
             f"{dilation})")
     spec = ConvSpec(stride, tuple((p, p - a) for p, a in zip(pads, extra)),
-                    dilation, groups)
+                    dilation, groups, check_algorithm(fn, algorithm))
     return spec, out
 
 
@@ -87,7 +88,7 @@ def check_transpose_weight(fn: str, weight, n: int | None) -> int:
 
 
 def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                   groups=1, dilation=1):
+                   groups=1, dilation=1, *, algorithm=None):
     """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
 
     Note torch's argument order: ``groups`` comes before ``dilation``.
@@ -99,6 +100,8 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
       stride, padding, output_padding, dilation: ints or tuples of ints;
         ``output_padding`` < max(stride, dilation) per dim.
       groups: divides C_in.
+      algorithm: keyword-only; how the output and gradients are computed:
+        ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
 
     Returns:
       (N, C_out, *out) with out = (I-1)s - 2p + d(K-1) + output_padding + 1.
@@ -110,17 +113,17 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
       Array([[[1., 1., 1., 1.]]], dtype=float32)
     """
     return _conv_transpose("conv_transpose", None, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation)
+                           padding, output_padding, groups, dilation, algorithm)
 
 
 def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
-                    groups, dilation):
+                    groups, dilation, algorithm):
     n = check_transpose_weight(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
     spec, out = transpose_spec(fn, x.shape[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1],
-                               weight.shape)
+                               weight.shape, algorithm=algorithm)
     check_bias(fn, bias, weight.shape[1] * spec.groups)
     y = _kernels.input_grad(x, weight, spec, out)
     if bias is not None:
@@ -129,30 +132,30 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1):
+                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
     """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, K).
 
     Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose1d``.
     """
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation)
+                           padding, output_padding, groups, dilation, algorithm)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1):
+                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
     """2-D transposed convolution: input (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW).
 
     Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose2d``.
     """
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation)
+                           padding, output_padding, groups, dilation, algorithm)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1):
+                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
     """3-D transposed convolution: input (N, C_in, D, H, W), weight (C_in, C_out/groups, kD, kH, kW).
 
     Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose3d``.
     """
     return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation)
+                           padding, output_padding, groups, dilation, algorithm)

@@ -36,12 +36,15 @@ class ConvSpec:
         negative ``hi`` (a crop); user-facing ones never do.
       dilation: ``d`` per spatial dim, each >= 1.
       groups: ``G``, the number of channel groups.
+      algorithm: how the gradients are computed: "auto", "transpose" or
+        "taps" (``_algorithms``); the values are the same.
     """
 
     stride: tuple[int, ...]
     padding: tuple[tuple[int, int], ...]
     dilation: tuple[int, ...]
     groups: int
+    algorithm: str = "auto"
 
     @property
     def ndim(self) -> int:

@@ -85,13 +85,13 @@ def _weight_size(fn: str, weight_size, n: int | None, module) -> tuple[int, ...]
 
 
 def _conv_input(fn, n, input_size, weight, grad_output, stride=1, padding=0,
-                dilation=1, groups=1):
+                dilation=1, groups=1, *, algorithm=None):
     n = check_weight_rank(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
     spec = conv_spec(fn, size[2:], weight.shape[2:], stride, padding, dilation,
                      groups, size[1], weight.shape[0], weight.shape[1],
-                     in_name="input_size")
+                     in_name="input_size", algorithm=algorithm)
     out = _conv_out_shape(size, weight.shape, spec)
     g = _batched_grad_output(fn, grad_output, out, unbatched)
     x_bar = _kernels.input_grad(g, weight, spec, size[2:])
@@ -104,25 +104,28 @@ def _conv_out_shape(size, weight_size, spec) -> tuple[int, ...]:
 
 
 def _conv_weight(fn, n, input, weight_size, grad_output, stride=1, padding=0,
-                 dilation=1, groups=1):
+                 dilation=1, groups=1, *, algorithm=None):
     w_size = _weight_size(fn, weight_size, n, _conv)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
-                     x.shape[1], w_size[0], w_size[1], weight_name="weight_size")
+                     x.shape[1], w_size[0], w_size[1], weight_name="weight_size",
+                     algorithm=algorithm)
     out = _conv_out_shape(x.shape, w_size, spec)
     g = _batched_grad_output(fn, grad_output, out, unbatched)
     return _kernels.weight_grad(x, g, spec, w_size[2:])
 
 
 def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
-                          padding=0, output_padding=0, groups=1, dilation=1):
+                          padding=0, output_padding=0, groups=1, dilation=1, *,
+                          algorithm=None):
     n = check_transpose_weight(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
     spec, out = transpose_spec(fn, size[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, size[1],
-                               weight.shape, in_name="input_size")
+                               weight.shape, in_name="input_size",
+                               algorithm=algorithm)
     expected = (size[0], weight.shape[1] * spec.groups) + out
     g = _batched_grad_output(fn, grad_output, expected, unbatched)
     x_bar = _kernels.conv_core(g, weight, spec)
@@ -130,13 +133,14 @@ def _conv_transpose_input(fn, n, input_size, weight, grad_output, stride=1,
 
 
 def _conv_transpose_weight(fn, n, input, weight_size, grad_output, stride=1,
-                           padding=0, output_padding=0, groups=1, dilation=1):
+                           padding=0, output_padding=0, groups=1, dilation=1, *,
+                           algorithm=None):
     w_size = _weight_size(fn, weight_size, n, _conv_transpose)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1], w_size,
-                               weight_name="weight_size")
+                               weight_name="weight_size", algorithm=algorithm)
     expected = (x.shape[0], w_size[1] * spec.groups) + out
     g = _batched_grad_output(fn, grad_output, expected, unbatched)
     # y = conv_transpose(x, w) = input_grad(x, w): its weight VJP is weight_grad(ḡ, x).
@@ -154,6 +158,8 @@ _DOCS = {
       weight: (C_out, C_in/groups, *kernel).
       grad_output: (N, C_out, *out), the cotangent of the convolution's output.
       stride, padding, dilation, groups: as for the convolution.
+      algorithm: keyword-only, "auto", "transpose" or "taps": how the result
+        (and its own gradients) are computed; see :func:`jaxgrad.conv`.
 
     Returns:
       An array of shape ``input_size``; rows no window reads get exactly 0.
@@ -168,6 +174,8 @@ _DOCS = {
       weight_size: the weight's full shape (C_out, C_in/groups, *kernel).
       grad_output: (N, C_out, *out).
       stride, padding, dilation, groups: as for the convolution.
+      algorithm: keyword-only, "auto", "transpose" or "taps": how the result
+        (and its own gradients) are computed; see :func:`jaxgrad.conv`.
 
     Returns:
       An array of shape ``weight_size``.
@@ -182,6 +190,8 @@ _DOCS = {
       weight: (C_in, C_out/groups, *kernel).
       grad_output: (N, C_out, *out).
       stride, padding, output_padding, groups, dilation: as for conv_transpose.
+      algorithm: keyword-only, "auto", "transpose" or "taps": how the result
+        (and its own gradients) are computed; see :func:`jaxgrad.conv`.
 
     Returns:
       An array of shape ``input_size``.
@@ -196,6 +206,8 @@ _DOCS = {
       weight_size: (C_in, C_out/groups, *kernel).
       grad_output: (N, C_out, *out).
       stride, padding, output_padding, groups, dilation: as for conv_transpose.
+      algorithm: keyword-only, "auto", "transpose" or "taps": how the result
+        (and its own gradients) are computed; see :func:`jaxgrad.conv`.
 
     Returns:
       An array of shape ``weight_size``.

@@ -1,0 +1,155 @@
+"""Which formulation computes a convolution's gradients.
+
+Every formulation computes the same sums (``_kernels`` derives them); they
+differ in how XLA executes them:
+
+  "transpose"  the textbook rules: the input gradient is a transposed
+               convolution (the output gradient dilated by the stride,
+               correlated with the flipped kernel), the weight gradient a
+               convolution with batch and channels swapped
+               (``batch_group_count = groups``). One XLA convolution each.
+  "taps"       a sum over kernel taps of channel contractions (``_taps``):
+               one batched GEMM plus strided slices (weight gradient) or
+               padded adds (input gradient), which XLA fuses into loops. No
+               zero-inserted input and no dense expansion of grouped or
+               depthwise weight gradients.
+  "auto"       chosen per backend and shape by :func:`choose` (the default).
+
+The choice is read when a function is traced: set it per call
+(``conv2d(..., algorithm="taps")``), for a block (``with
+conv_algorithm("transpose"):``) or globally (``set_conv_algorithm``). A jitted
+function keeps the formulation it was traced with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import jax
+
+from ._spec import ConvSpec
+
+ALGORITHMS = ("auto", "transpose", "taps")
+
+# "taps" materialises one copy of the input (weight gradient) or of the input
+# gradient (input gradient) per kernel tap; above this many elements "auto"
+# keeps the textbook rule, whose convolution needs no such buffer.
+TAPS_MAX_ELEMENTS = 1 << 27
+
+_default = ["auto"]
+
+
+def check_algorithm(fn: str, value) -> str:
+    """``value`` checked; None means the current default."""
+    if value is None:
+        return _default[0]
+    if not isinstance(value, str):
+        raise TypeError(f"{fn}: `algorithm` must be one of {ALGORITHMS} or None, got "
+                        f"{value!r} of type {type(value).__name__}")
+    if value not in ALGORITHMS:
+        raise ValueError(f"{fn}: `algorithm` must be one of {ALGORITHMS} or None, got "
+                         f"{value!r}")
+    return value
+
+
+def get_conv_algorithm() -> str:
+    """The formulation used when a call passes ``algorithm=None`` (initially "auto")."""
+    return _default[0]
+
+
+def set_conv_algorithm(algorithm: str) -> str:
+    """Set the default formulation of convolution gradients; return the previous one.
+
+    Args:
+      algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
+
+    Example:
+      >>> import jaxgrad
+      >>> previous = jaxgrad.set_conv_algorithm("transpose")
+      >>> jaxgrad.get_conv_algorithm(), previous
+      ('transpose', 'auto')
+      >>> _ = jaxgrad.set_conv_algorithm(previous)
+    """
+    if algorithm is None:
+        raise TypeError(f"set_conv_algorithm: `algorithm` must be one of {ALGORITHMS}, "
+                        f"got None")
+    value = check_algorithm("set_conv_algorithm", algorithm)
+    previous, _default[0] = _default[0], value
+    return previous
+
+
+@contextlib.contextmanager
+def conv_algorithm(algorithm: str) -> Iterator[str]:
+    """Within the block, convolutions traced with ``algorithm=None`` use ``algorithm``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x, w = jnp.ones((1, 2, 5)), jnp.ones((3, 2, 3))
+      >>> loss = lambda w: jaxgrad.conv1d(x, w).sum()
+      >>> with jaxgrad.conv_algorithm("taps"):
+      ...     g = jax.grad(loss)(w)
+      >>> g[0]
+      Array([[3., 3., 3.],
+             [3., 3., 3.]], dtype=float32)
+    """
+    if algorithm is None:
+        raise TypeError(f"conv_algorithm: `algorithm` must be one of {ALGORITHMS}, "
+                        f"got None")
+    value = check_algorithm("conv_algorithm", algorithm)
+    previous, _default[0] = _default[0], value
+    try:
+        yield value
+    finally:
+        _default[0] = previous
+
+
+# --------------------------------------------------------------------------
+# "auto". Measured on a 2-core CPU (docs/performance.md has the table):
+#
+#  * taps wins every grouped and depthwise gradient by 3-200x: XLA CPU turns
+#    a grouped weight gradient (batch_group_count) into a dense convolution
+#    doing G times the work, and runs depthwise input gradients through its
+#    slow grouped path; the taps GEMM / fused multiply-add does neither.
+#  * 1x1 and stride-equals-kernel ("tiled") convolutions are single GEMMs.
+#  * dense input gradients: taps (one GEMM + fused col2im) is 1-2x faster.
+#  * dense weight gradients: taps is faster while the GEMM's contraction
+#    (positions P per sample) is long; for a strided kernel with fewer
+#    positions than patch rows (DCGAN's 4x4 stride 2 at 16x16) XLA's own
+#    convolution is faster, and "auto" keeps it.
+# Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
+# textbook rules, which XLA hands to cuDNN.
+
+
+def _explicitly_placed(*arrays) -> bool:
+    """Arrays typed with explicit mesh axes (their sharding is part of the type)."""
+    return any(jax.typeof(a).sharding.mesh.explicit_axes for a in arrays)
+
+
+def _tiled(spec: ConvSpec, kernel) -> bool:
+    return all(s == k and d == 1 for s, k, d in zip(spec.stride, kernel, spec.dilation))
+
+
+def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str:
+    """The formulation for ``kind`` ("input" or "weight") of one gradient.
+
+    ``x_shape``, ``w_shape``, ``g_shape`` are the shapes of the convolution's
+    input, weight and output (gradient); ``arrays`` the operands (for their
+    placement).
+    """
+    if spec.algorithm != "auto":
+        return spec.algorithm
+    if jax.default_backend() != "cpu" or _explicitly_placed(*arrays):
+        return "transpose"
+    n, c_in = x_shape[:2]
+    kernel = tuple(w_shape[2:])
+    taps = math.prod(kernel)
+    positions = math.prod(g_shape[2:])
+    if n * c_in * taps * positions > TAPS_MAX_ELEMENTS:
+        return "transpose"
+    if kind == "weight" and spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
+        strided = any(s > 1 for s in spec.stride)
+        if strided and positions < c_in * taps:
+            return "transpose"
+    return "taps"

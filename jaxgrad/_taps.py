@@ -1,0 +1,176 @@
+"""Convolution gradients as sums over kernel taps ("shifted matmuls").
+
+A convolution is a sum over its kernel taps k of one channel contraction each:
+
+  y[n, γCₒ+o, p] = Σ_k Σ_c x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k]
+
+(notation of ``_kernels``; k and p are multi-indices over the spatial dims).
+Both gradients can be written the same way, as one batched matrix product
+(batch = the group γ) plus data movement that XLA fuses into loops:
+
+Weight gradient (im2col, then one product):
+
+  P[n, γ, c, k, p]  = x̂[n, γCᵢ+c, k·d + p·s]                 (strided slices)
+  w̄[γCₒ+o, c, k]   = Σ_{n,p} g[n, γCₒ+o, p] · P[n, γ, c, k, p]   (contract n, p)
+
+Input gradient (one product, then col2im):
+
+  Q[γ, c, k, n, p]  = Σ_o w[γCₒ+o, c, k] · g[n, γCₒ+o, p]          (contract o)
+  x̄[n, γCᵢ+c, i]   = Σ_{k,p : p·s + k·d = i + lo} Q[γ, c, k, n, p]
+
+The second sum places tap k's slab at rows i = p·s + k·d - lo: a ``lax.pad``
+with low pad k·d - lo, interior pad s - 1 and the high pad that makes the
+length I (negative pads crop). Rows no (k, p) reaches (the leftover r, and
+between taps when K·d < s) receive nothing, i.e. exactly zero.
+
+Why: the product runs as a plain GEMM (on CPU near the matmul peak), with no
+zero-inserted (lhs-dilated) input, no ``batch_group_count`` expansion of a
+grouped weight gradient into a dense one, and for 1×1 kernels no data
+movement at all beyond a strided slice. The price is K copies of the input
+(P) or of the input gradient (Q) in memory; ``_algorithms`` only picks this
+when that is small. Depthwise convolutions (Cᵢ = Cₒ = 1) degenerate to
+elementwise products, written as such so XLA fuses them into one loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._spec import ConvSpec
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def _accumulator(dtype):
+    return jnp.float32 if jnp.dtype(dtype) in _HALF else None
+
+
+def _taps(kernel) -> list[tuple[int, ...]]:
+    return list(itertools.product(*(range(k) for k in kernel)))
+
+
+def _padded_input(x, spec: ConvSpec, kernel, out_spatial):
+    """x̂ cropped or padded to exactly the rows the windows read."""
+    config = [(0, 0, 0), (0, 0, 0)]
+    for i, o, k, s, d, (lo, _) in zip(x.shape[2:], out_spatial, kernel,
+                                      spec.stride, spec.dilation, spec.padding):
+        config.append((lo, (k - 1) * d + (o - 1) * s + 1 - i - lo, 0))
+    return lax.pad(x, jnp.zeros((), x.dtype), config)
+
+
+def _tap_slice(xp, tap, spec: ConvSpec, out_spatial):
+    """x̂[..., k·d + p·s] for p < O along every spatial dim."""
+    start = [0, 0] + [k * d for k, d in zip(tap, spec.dilation)]
+    limit = list(xp.shape[:2]) + [k * d + (o - 1) * s + 1 for k, d, o, s in
+                                  zip(tap, spec.dilation, out_spatial, spec.stride)]
+    return lax.slice(xp, start, limit, (1, 1) + tuple(spec.stride))
+
+
+def _tiled(spec: ConvSpec, kernel) -> bool:
+    """Windows tile the input (s = K, d = 1): taps are a reshape, not copies."""
+    return all(s == k and d == 1 for s, k, d in zip(spec.stride, kernel, spec.dilation))
+
+
+def _interleave(n: int) -> tuple[int, ...]:
+    """Axis order (0, 1, 2, n+2, 3, n+3, ...): (.., *O, *K) <-> (.., O1, K1, O2, K2, ..)."""
+    return (0, 1) + tuple(a for j in range(n) for a in (2 + n + j, 2 + j))
+
+
+def patches(x, spec: ConvSpec, kernel, out_spatial):
+    """P[n, c, k, *p] = x̂[n, c, k·d + p·s], taps flattened: (N, C, ΠK, *O)."""
+    xp = _padded_input(x, spec, kernel, out_spatial)
+    if _tiled(spec, kernel):
+        nd = len(kernel)
+        split = xp.shape[:2] + tuple(a for o, k in zip(out_spatial, kernel) for a in (o, k))
+        order = (0, 1) + tuple(3 + 2 * j for j in range(nd)) + tuple(2 + 2 * j for j in range(nd))
+        tiles = xp.reshape(split).transpose(order)
+        return tiles.reshape(xp.shape[:2] + (-1,) + tuple(out_spatial))
+    return jnp.stack([_tap_slice(xp, t, spec, out_spatial) for t in _taps(kernel)], axis=2)
+
+
+def col2im(cols, spec: ConvSpec, kernel, in_spatial):
+    """x̄[n, c, i] = Σ_{k,p : p·s + k·d = i + lo} cols[n, c, k, p]: the adjoint of ``patches``."""
+    out_spatial = cols.shape[3:]
+    zero = jnp.zeros((), cols.dtype)
+    if _tiled(spec, kernel):
+        nd = len(kernel)
+        tiles = cols.reshape(cols.shape[:2] + tuple(kernel) + tuple(out_spatial))
+        rows = tiles.transpose(_interleave(nd)).reshape(
+            cols.shape[:2] + tuple(o * k for o, k in zip(out_spatial, kernel)))
+        config = [(0, 0, 0), (0, 0, 0)] + [
+            (-lo, i - (o * k - lo), 0)
+            for o, k, i, (lo, _) in zip(out_spatial, kernel, in_spatial, spec.padding)]
+        return lax.pad(rows, zero, config)
+    total = None
+    for index, tap in enumerate(_taps(kernel)):
+        config = [(0, 0, 0), (0, 0, 0)]
+        for k, d, s, o, i, (lo, _) in zip(tap, spec.dilation, spec.stride,
+                                          out_spatial, in_spatial, spec.padding):
+            low = k * d - lo
+            config.append((low, i - (low + (o - 1) * s + 1), s - 1))
+        placed = lax.pad(cols[:, :, index], zero, config)
+        total = placed if total is None else total + placed
+    return total
+
+
+def weight_grad(x, g, spec: ConvSpec, kernel):
+    """w̄ = Σ_{n,p} g ⊗ (strided slices of x̂), one GEMM per group."""
+    n, c_in = x.shape[:2]
+    c_out, out_spatial = g.shape[1], g.shape[2:]
+    groups = spec.groups
+    ci, co = c_in // groups, c_out // groups
+    taps = _taps(kernel)
+    npos = int(np.prod(out_spatial))
+    # P[n, γ, c, k, p]
+    cols = patches(x, spec, kernel, out_spatial).reshape(n, groups, ci, len(taps), npos)
+    gg = g.reshape(n, groups, co, npos)
+    acc = _accumulator(x.dtype)
+    if ci == 1 and co == 1:
+        prod = cols[:, :, 0] * gg[:, :, 0, None]      # (n, γ, k, p)
+        out = jnp.sum(prod, axis=(0, 3), dtype=acc)        # (γ, k)
+    elif npos >= max(co, ci * len(taps)):
+        # batch (n, γ), contract p: no transposes, and the N partial sums
+        # (N·Cₒ·CᵢK) are no larger than the operands (N·(Cₒ + CᵢK)·P).
+        out = lax.dot_general(
+            gg, cols.reshape(n, groups, ci * len(taps), npos),
+            (((3,), (3,)), ((0, 1), (0, 1))), preferred_element_type=acc)
+        out = jnp.sum(out, axis=0, dtype=acc)
+    else:
+        # few positions: contract n and p together (XLA transposes the operands).
+        out = lax.dot_general(
+            gg, cols.reshape(n, groups, ci * len(taps), npos),
+            (((0, 3), (0, 3)), ((1,), (1,))), preferred_element_type=acc)
+    return out.astype(x.dtype).reshape(c_out, ci, *kernel)
+
+
+def input_grad(g, w, spec: ConvSpec, in_spatial):
+    """x̄ = col2im(wᵀ g), one GEMM per group and a fused sum of padded slabs."""
+    n, c_out = g.shape[:2]
+    out_spatial = g.shape[2:]
+    kernel = w.shape[2:]
+    groups = spec.groups
+    co, ci = c_out // groups, w.shape[1]
+    taps = _taps(kernel)
+    npos = int(np.prod(out_spatial))
+    gg = g.reshape(n, groups, co, npos)
+    ww = w.reshape(groups, co, ci * len(taps))
+    acc = _accumulator(g.dtype)
+    if co == 1:
+        # Q[n, γ, (c,k), p] = w[γ, 0, (c,k)] · g[n, γ, 0, p]
+        cols = (ww[None, :, 0, :, None] * gg).astype(g.dtype)
+    elif co <= npos:
+        # batch (n, γ) with w broadcast over n (N·Cₒ·CᵢK, no more than the
+        # result N·CᵢK·P): the product lands in (n, γ, ck, p) order.
+        wb = jnp.broadcast_to(ww, (n,) + ww.shape)
+        cols = lax.dot_general(wb, gg, (((2,), (2,)), ((0, 1), (0, 1))),
+                               preferred_element_type=acc).astype(g.dtype)
+    else:
+        cols = lax.dot_general(ww, gg, (((1,), (2,)), ((0,), (1,))),
+                               preferred_element_type=acc).astype(g.dtype)
+        cols = jnp.moveaxis(cols, 2, 0)     # (γ, ck, n, p) -> (n, γ, ck, p)
+    cols = cols.reshape(n, groups * ci, len(taps), *out_spatial)
+    return col2im(cols, spec, kernel, in_spatial)
