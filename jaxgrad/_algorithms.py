@@ -86,7 +86,7 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad
-      >>> x, w = jnp.ones((1, 2, 5)), jnp.ones((3, 2, 3))
+      >>> x, w = jnp.ones((1, 2, 5), jnp.float32), jnp.ones((3, 2, 3), jnp.float32)
       >>> loss = lambda w: jaxgrad.conv1d(x, w).sum()
       >>> with jaxgrad.conv_algorithm("taps"):
       ...     g = jax.grad(loss)(w)
