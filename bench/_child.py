@@ -35,7 +35,8 @@ def _header(args: argparse.Namespace, cases, backend: _backend.Backend) -> dict:
         "command": " ".join(["jaxgrad bench", *_options.argv_of(args)]),
         "wall_s": None,
         "options": {"suite": "custom" if args.cases else args.suite,
-                    "cases": [c.name for c in cases], "dtype": args.dtype, "repeats": args.repeats,
+                    "cases": [c.name for c in cases], "dtype": args.dtype,
+                    "algorithm": args.algorithm, "repeats": args.repeats,
                     "warmup": _timing.WARMUP, "backend": args.backend,
                     "torch": backend.use_torch, "tf32": args.tf32, "seed": SEED},
         "machine": _machine.machine(backend.gpu_model),
@@ -90,6 +91,8 @@ def main(argv: list[str]) -> int:
     except _backend.BackendUnavailable as exc:
         print(f"jaxgrad bench: error: {exc}", file=sys.stderr)
         return 2
+    import jaxgrad
+    jaxgrad.set_conv_algorithm(args.algorithm)
     record = _header(args, cases, backend)
     record["notes"] += _protocol_notes(args) + _machine.busy_note(
         record["machine"]["load_average"], record["machine"]["cpus_available"])

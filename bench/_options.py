@@ -13,6 +13,7 @@ from typing import NoReturn
 from . import _cases
 
 DTYPES = ("float32", "bfloat16", "float16")
+ALGORITHMS = ("auto", "transpose", "taps")   # jaxgrad._algorithms.ALGORITHMS
 BACKENDS = ("cpu", "gpu")
 DEFAULT_OUT = "results"
 DEFAULT_NAME = "results"
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="list the cases and their suites, then exit")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="dtype of every implementation (default float32)")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="auto",
+                        help="how jaxgrad computes convolution gradients "
+                             "(default auto; see docs/performance.md)")
     parser.add_argument("--repeats", type=positive_int, default=10,
                         help="timed repetitions per measurement (default 10, "
                              "the protocol's minimum; fewer only for smoke runs)")
@@ -94,6 +98,7 @@ def check(args: argparse.Namespace, error: Callable[[str], NoReturn]) -> None:
 def argv_of(args: argparse.Namespace) -> list[str]:
     """The options as a command line that parses back to ``args``."""
     argv = [f"--suite={args.suite}", f"--dtype={args.dtype}",
+            f"--algorithm={args.algorithm}",
             f"--repeats={args.repeats}", f"--backend={args.backend}",
             f"--out={args.out}", f"--name={args.name}"]
     if args.cases:

@@ -104,7 +104,8 @@ def summary_line(record: dict) -> str:
     peaks = ", ".join(f"{k} {v['gflops']:.0f}" for k, v in peak.items()
                       if isinstance(v, dict))
     return (f"jaxgrad bench: {len(record['cases'])} cases ({opts['suite']}), "
-            f"{opts['dtype']}, {opts['backend']} ({device}), {opts['repeats']} "
+            f"{opts['dtype']}, algorithm {opts.get('algorithm', 'auto')}, "
+            f"{opts['backend']} ({device}), {opts['repeats']} "
             f"repeats; peak {peak['size']}^3 matmul GFLOP/s: {peaks}")
 
 
@@ -215,7 +216,8 @@ _CORRECTNESS_NOTE = ("Max relative error (max |a - b| / max |b|) over the output
 def markdown(record: dict) -> str:
     """results.md: set-up, results, correctness, compile times, cases, notes."""
     opts = record["options"]
-    title = f"# jaxgrad bench: {opts['suite']} suite, {opts['dtype']}, {opts['backend']}"
+    title = (f"# jaxgrad bench: {opts['suite']} suite, {opts['dtype']}, "
+             f"algorithm {opts.get('algorithm', 'auto')}, {opts['backend']}")
     lines = [title, "", *_md_setup(record), "", "## Results", "", _RESULTS_NOTE, "",
              *_md_results(record), "", "## Correctness", "", _CORRECTNESS_NOTE, "",
              *_md_correctness(record), "", "## XLA compile times (s)", "",

@@ -17,6 +17,7 @@ from jaxgrad_bench import _cases, _launch, _options
     (["--cases", "resnet50-1x1", "c3d", "x"], "unknown case name(s) 'c3d', 'x'"),
     (["--suite", "huge"], "argument --suite: invalid choice: 'huge'"),
     (["--dtype", "float64"], "argument --dtype: invalid choice: 'float64'"),
+    (["--algorithm", "fft"], "argument --algorithm: invalid choice: 'fft'"),
     (["--backend", "tpu"], "argument --backend: invalid choice: 'tpu'"),
     (["--repeats", "0"], "argument --repeats: must be a positive integer, got '0'"),
     (["--repeats", "ten"], "must be a positive integer, got 'ten'"),
@@ -47,7 +48,7 @@ def test_list_prints_every_case_with_its_suites(capsys):
 
 def test_the_child_gets_the_options_back_unchanged():
     args = _options.parse(["--cases", "c3d-3x3x3", "unrolled-32x32-s32", "--dtype",
-                           "bfloat16", "--repeats", "3", "--no-torch",
+                           "bfloat16", "--repeats", "3", "--no-torch", "--algorithm", "taps",
                            "--xla-flags=--xla_a=1 --xla_b=2", "--out=-dir",
                            "--name", "cpu-2core"])
     command = _launch.child_command(args)

@@ -145,7 +145,7 @@ def test_smoke_run_records_the_run(smoke):
 def test_smoke_run_console_output(smoke):
     done, out, _ = smoke
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("jaxgrad bench: 1 cases (custom), float32, cpu")
+    assert lines[0].startswith("jaxgrad bench: 1 cases (custom), float32, algorithm auto, cpu")
     assert lines[1].split()[:4] == ["case", "mode", "GFLOP", "jaxgrad"]
     rows = [line.split() for line in lines[2:5]]
     assert rows[0][:3] == [SMOKE_CASE, "fwd", "0.134"]  # GFLOP, by hand above
@@ -158,7 +158,7 @@ def test_smoke_run_console_output(smoke):
 def test_smoke_run_writes_markdown_and_chart(smoke):
     done, out, _ = smoke
     md = (out / "smoke.md").read_text()
-    assert md.startswith("# jaxgrad bench: custom suite, float32, cpu")
+    assert md.startswith("# jaxgrad bench: custom suite, float32, algorithm auto, cpu")
     assert re.search(rf"\| `{SMOKE_CASE}` \| v&g \| 0\.403 \| [0-9.]+ \([0-9.]+\) \|", md)
     assert "## Correctness" in md and "jaxgrad yes, jax.grad yes, torch yes" in md
     if importlib.util.find_spec("matplotlib"):
