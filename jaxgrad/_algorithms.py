@@ -18,7 +18,9 @@ differ in how XLA executes them:
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
 conv_algorithm("transpose"):``) or globally (``set_conv_algorithm``). A jitted
-function keeps the formulation it was traced with.
+function keeps the formulation it was traced with. Arrays typed with explicit
+mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
+``shard_map`` and with Auto axes every setting applies.
 """
 
 from __future__ import annotations
@@ -138,9 +140,14 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str
     input, weight and output (gradient); ``arrays`` the operands (for their
     placement).
     """
+    if _explicitly_placed(*arrays):
+        # Arrays typed with explicit mesh axes reject the reshapes of "taps"
+        # (a batch-split (N, C, *O) cannot be regrouped without naming the
+        # result's sharding); the textbook rules name it (``_kernels``).
+        return "transpose"
     if spec.algorithm != "auto":
         return spec.algorithm
-    if jax.default_backend() != "cpu" or _explicitly_placed(*arrays):
+    if jax.default_backend() != "cpu":
         return "transpose"
     n, c_in = x_shape[:2]
     kernel = tuple(w_shape[2:])

@@ -14,7 +14,9 @@ explicit axes); shard_map with check_vma=True (gradients of replicated
 weights, inside and outside the map); pmap with pmean; the collectives in the
 compiled data-parallel train step (one all-reduce per parameter gradient, no
 all-gather, for dense, grouped and depthwise convs and a grouped
-conv_transpose2d).
+conv_transpose2d). The subprocess runs twice, once with each gradient
+formulation set as the default (``jaxgrad.set_conv_algorithm``); arrays with
+explicit mesh axes always get the textbook one.
 """
 
 import os
@@ -30,11 +32,17 @@ CHECKS = re.findall(r"^@check\ndef (\w+)\(", SCRIPT.read_text(), flags=re.MULTIL
 TIMEOUT_S = 600
 
 
-@pytest.fixture(scope="module")
-def report() -> str:
+# Run the script with a default formulation set first (runpy: as if run directly).
+_RUN = ("import runpy, sys, jaxgrad; jaxgrad.set_conv_algorithm(sys.argv[1]); "
+        "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+@pytest.fixture(scope="module", params=["transpose", "taps"])
+def report(request) -> str:
     flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, str(SCRIPT)], env=env, text=True,
+    done = subprocess.run([sys.executable, "-c", _RUN, request.param, str(SCRIPT)],
+                          env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=TIMEOUT_S, cwd=SCRIPT.parent.parent.parent,
                           check=False)  # failures are reported per check below
