@@ -42,6 +42,8 @@ class Prepared:
     Attributes:
       calls: mode -> a zero-argument call that runs to completion.
       compile_s: mode -> compile time in seconds (JAX only).
+      residual_bytes: bytes of the arrays ``jax.vjp`` keeps for the backward
+        pass (the leaves of its returned function; JAX only, else None).
       results: the output and every gradient from one ``value_and_grad`` call,
         as float64 NumPy arrays keyed by :func:`result_names`.
     """
@@ -49,6 +51,7 @@ class Prepared:
     calls: dict[str, Callable[[], object]]
     compile_s: dict[str, float]
     results: dict[str, np.ndarray]
+    residual_bytes: int | None = None
 
 
 def result_names(case: Case) -> list[str]:
@@ -116,7 +119,8 @@ def prepare_jax(case: Case, forward, x, weights, cot) -> Prepared:
     y, (gx, gw) = calls["value_and_grad"]()
     return Prepared(calls, {"forward": fwd_s, "backward": res_s + bwd_s,
                             "value_and_grad": vag_s},
-                    _results(case, [y, gx, *gw]))
+                    _results(case, [y, gx, *gw]),
+                    residual_bytes=sum(leaf.nbytes for leaf in jax.tree.leaves(vjp)))
 
 
 def prepare_torch(case: Case, forward, x, weights, cot) -> Prepared:

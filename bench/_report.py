@@ -179,6 +179,19 @@ def _md_compile(record: dict) -> list[str]:
     return _md_table(header, rows)
 
 
+def _md_memory(record: dict) -> list[str]:
+    header = ["case", "jaxgrad MB", "jax.grad MB", "jaxgrad / jax.grad"]
+    rows = []
+    for case in record["cases"]:
+        saved = case.get("residual_bytes", {})
+        if "jaxgrad" not in saved or "autodiff" not in saved:
+            continue
+        ours, theirs = saved["jaxgrad"], saved["autodiff"]
+        ratio = f"{ours / theirs:.3g}x" if theirs else "-"
+        rows.append([f"`{case['name']}`", f"{ours / 1e6:.2f}", f"{theirs / 1e6:.2f}", ratio])
+    return _md_table(header, rows)
+
+
 def _md_setup(record: dict) -> list[str]:
     machine, versions = record["machine"], record["versions"]
     env = ", ".join(f"`{k}={v}`" for k, v in record["environment"].items()
@@ -209,6 +222,8 @@ _RESULTS_NOTE = (
     "the matmul peak of the implementation's framework. Ratios are of median "
     "times (below 1: jaxgrad is faster). `wrong`: the result failed the "
     "correctness check, so no speed is shown.")
+_MEMORY_NOTE = ("Bytes of the arrays `jax.vjp` keeps between the forward and the "
+                "backward pass (the leaves of the function it returns).")
 _CORRECTNESS_NOTE = ("Max relative error (max |a - b| / max |b|) over the output "
                      "and every gradient.")
 
@@ -220,7 +235,9 @@ def markdown(record: dict) -> str:
              f"algorithm {opts.get('algorithm', 'auto')}, {opts['backend']}")
     lines = [title, "", *_md_setup(record), "", "## Results", "", _RESULTS_NOTE, "",
              *_md_results(record), "", "## Correctness", "", _CORRECTNESS_NOTE, "",
-             *_md_correctness(record), "", "## XLA compile times (s)", "",
+             *_md_correctness(record), "",
+             "## Residuals saved for the backward pass", "", _MEMORY_NOTE, "",
+             *_md_memory(record), "", "## XLA compile times (s)", "",
              *_md_compile(record), "", "## Cases", ""]
     lines += [f"- `{c['name']}`: {c['description']}; input {tuple(c['input'])}"
               for c in record["cases"]]

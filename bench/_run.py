@@ -132,6 +132,8 @@ def run_case(case: Case, *, dtype: str, repeats: int, seed: int,
                       for mode in _measure.MODES} for name in prepared}
     record.update(
         compile_s={name: p.compile_s for name, p in prepared.items() if p.compile_s},
+        residual_bytes={name: p.residual_bytes for name, p in prepared.items()
+                        if p.residual_bytes is not None},
         timings=timings, ratios=_ratios(timings, correct), errors=errors,
         correct=correct, notes=notes)
     return record

@@ -134,6 +134,9 @@ def test_smoke_run_records_the_run(smoke):
     (case,) = record["cases"]
     assert case["correct"] == {"jaxgrad": True, "autodiff": True, "torch": True}
     assert case["flops"]["forward"] == 2 * 8 * 512 * 1024 * 16
+    # jaxgrad's conv keeps exactly x (8, 1, 128, 128) and w (512, 1, 32, 32), float32
+    assert case["residual_bytes"]["jaxgrad"] == 4 * (8 * 128 * 128 + 512 * 32 * 32)
+    assert case["residual_bytes"]["autodiff"] > 0 and "torch" not in case["residual_bytes"]
     assert set(case["errors"]["jaxgrad_vs_torch"]) == {"output", "grad_input",
                                                        "grad_weight"}
     for impl in ("jaxgrad", "autodiff", "torch"):
