@@ -13,9 +13,10 @@ when absent), ε the label smoothing, g the cotangent of the loss. Reductions
 follow torch exactly: "none" keeps ℓ_i, "sum" is Σ_i ℓ_i, and "mean" is
 
   Σ_i ℓ_i / Σ_{i active} w_{t_i}   for class-index targets (active: t_i ≠ ignore_index)
-  Σ_i ℓ_i / (number of positions i) for class-probability targets and mse_loss
+  Σ_i ℓ_i / (numel(input) / C)      for class-probability targets (C = 1 for mse_loss)
 
-so a batch in which every target is ignored has mean NaN (and gradient 0).
+so a batch in which every target is ignored has mean NaN (and gradient 0), and
+so does an empty input (N = 0, or C = 0 classes: 0/0).
 
 Index-target losses are linear in the log-probabilities: one custom_vjp pair,
 ``nll_forward`` (a gather along the class axis) and ``nll_transpose`` (the
@@ -34,6 +35,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from ._activation import compute_dtype, log_softmax_core
 from ._kernels import contraction_sharding
@@ -57,13 +59,37 @@ class LossSpec:
     label_smoothing: float = 0.0
 
 
-def _mean_scale(count: int) -> float:
-    # torch: the mean over no elements is NaN (0/0), not an error.
-    return 1.0 / count if count else math.nan
+def _loss_scale(reduction: str, numel: int, classes: int = 1) -> float:
+    """k, the factor of Σ_i ℓ_i in the loss value: 1, or C/numel for "mean".
+
+    torch divides by numel(input)/C, the number of positions (numel for
+    mse_loss, C = 1); an empty input gives 0/0 = NaN, not an error.
+    """
+    if reduction != "mean":
+        return 1.0
+    return classes / numel if numel else math.nan
+
+
+def _grad_scale(reduction: str, numel: int, classes: int = 1) -> float:
+    """k as it enters the derivatives: 0 instead of NaN for an empty input.
+
+    Every derivative term carries k times one entry of the input (or of a
+    cotangent laid out like it): ∂/∂g = k·Σ_{i,c} (...)[i, c]. With no entries
+    that is a sum over nothing, 0 whatever k is (torch gives 0); multiplying an
+    empty sum by k = NaN would make it NaN. Elsewhere k only scales empty
+    arrays, so any value is right there.
+    """
+    if reduction == "mean" and not numel:
+        return 0.0
+    return _loss_scale(reduction, numel, classes)
 
 
 def _upcast(*arrays):
     return tuple(a.astype(compute_dtype(a)) for a in arrays)
+
+
+def _upcast_optional(weight):
+    return None if weight is None else _upcast(weight)[0]
 
 
 # --------------------------------------------------------------------------
@@ -74,26 +100,29 @@ def _upcast(*arrays):
 # (h_x, h_t) and h = h_x - h_t:
 #   ∂⟨z, h⟩/∂x = 2s·ĝ·h,   ∂/∂t = -2s·ĝ·h,   ∂/∂g_i = 2s·Σ (h·d) over the
 # positions g_i was broadcast to (itself for "none", all for "sum"/"mean").
+# For "mean" over an empty array the value's s is 1/0 → NaN (torch), but each
+# derivative is a sum of no terms, 0: they use s = 0 there (``_grad_scale``).
 
 
-def _reduce(e, reduction: str):
+def _reduce(e, reduction: str, scale: float):
+    """e itself for "none", else scale·Σ e."""
     if reduction == "none":
         return e
     total = jnp.sum(e)
-    return total * _mean_scale(e.size) if reduction == "mean" else total
+    return total * scale if reduction == "mean" else total
 
 
-def _expand(g, shape, reduction: str):
+def _expand(g, shape, reduction: str, scale: float):
     """ĝ·s: the loss cotangent broadcast back to the elementwise shape, scaled."""
     if reduction == "none":
         return g
-    scale = _mean_scale(math.prod(shape)) if reduction == "mean" else 1.0
     return jnp.broadcast_to(g * scale, shape)
 
 
 def _squared_error_impl(x, t, reduction: str):
     xc, tc = _upcast(x, t)
-    return _reduce((xc - tc) ** 2, reduction).astype(x.dtype)
+    e = (xc - tc) ** 2
+    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(x.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -116,7 +145,7 @@ squared_error.defvjp(_squared_error_fwd, _squared_error_bwd)
 
 def _squared_error_grad_impl(x, t, g, reduction: str):
     xc, tc, gc = _upcast(x, t, g)
-    z = 2 * _expand(gc, x.shape, reduction) * (xc - tc)
+    z = 2 * _expand(gc, x.shape, reduction, _grad_scale(reduction, x.size)) * (xc - tc)
     return z.astype(x.dtype), (-z).astype(x.dtype)
 
 
@@ -132,9 +161,9 @@ def _squared_error_grad_fwd(x, t, g, reduction):
 
 def _squared_error_grad_bwd(reduction, residuals, cts):
     x, t, g = residuals
-    h = cts[0] - cts[1]
-    x_bar = 2 * _expand(g, x.shape, reduction) * h
-    return x_bar, -x_bar, _reduce(2 * h * (x - t), reduction)
+    h, scale = cts[0] - cts[1], _grad_scale(reduction, x.size)
+    x_bar = 2 * _expand(g, x.shape, reduction, scale) * h
+    return x_bar, -x_bar, _reduce(2 * h * (x - t), reduction, scale)
 
 
 squared_error_grad.defvjp(_squared_error_grad_fwd, _squared_error_grad_bwd)
@@ -273,8 +302,8 @@ _constant.defvjp(_constant_fwd, _constant_bwd)
 #
 #   q̃ = (1-ε)·q + ε/C,     ℓ_i = -Σ_c w_c·q̃[i, c]·L[i, c]
 #
-# reduced with scale 1/M for "mean" (M = N·∏d positions). With s_i the scaled
-# cotangent broadcast over i (s = g, g or g/M):
+# reduced with scale k = C/numel = 1/M for "mean" (M = N·∏d positions), else
+# 1. With s_i the scaled cotangent broadcast over i (s = g, g or g/M):
 #
 #   L̄[i, c] = -s_i·w_c·q̃[i, c]
 #   q̄[i, c] = -(1-ε)·s_i·w_c·L[i, c]
@@ -288,29 +317,48 @@ _constant.defvjp(_constant_fwd, _constant_bwd)
 #   ∂/∂w[c]    = -Σ_i s_i·(q̃[i, c]·H_L[i, c] + (1-ε)·L[i, c]·H_q[i, c])
 #   ∂/∂g_i     = -k·Σ_c (w_c·q̃·H_L + (1-ε)·w_c·L·H_q + q̃·L·h_w)[i, c]
 #
-# with k the reduction's scale (1/M or 1), summed over i for "sum"/"mean".
+# summed over i for "sum"/"mean". Every term is linear in exactly one
+# cotangent, and L may be -inf (a -inf logit): a term whose cotangent is zero
+# must be left out, not formed as 0·(-inf) = NaN. torch forms no term for an
+# output nobody differentiates (a weight that is None, a target that does not
+# require grad); here the same terms are dropped: with no class weight w̄ is
+# not an output (w = 1 is never materialised, so h_w does not exist), and the
+# second-order rule is told which cotangents are symbolic zeros.
+# C = 0 classes: every array above is empty except ℓ (zeros) and g; "mean" is
+# NaN (numel/C = 0/0), and ∂/∂g, a sum over no classes, is 0.
 
 
 def _soft_scale(g, logp, spec: LossSpec):
     """s (N, 1, *d): the cotangent scaled by the reduction, broadcast over i."""
     shape = logp.shape[:1] + logp.shape[2:]
-    return jnp.expand_dims(_expand(g, shape, spec.reduction), 1)
+    scale = _grad_scale(spec.reduction, logp.size, logp.shape[1])
+    return jnp.expand_dims(_expand(g, shape, spec.reduction, scale), 1)
 
 
 def _smoothed(q, spec: LossSpec):
-    eps = spec.label_smoothing
-    return (1 - eps) * q + eps / q.shape[1]
+    eps, classes = spec.label_smoothing, q.shape[1]
+    # C = 0: q is empty and ε/C never used (Python's ε/0 would raise).
+    return (1 - eps) * q + (eps / classes if classes else 0.0)
+
+
+def _weighted(v, weight):
+    """w_c·v[i, c] for v (N, C, *d); v itself when there is no class weight."""
+    return v if weight is None else _class_view(weight, v.ndim) * v
 
 
 def _soft_cross_entropy_impl(logp, q, weight, spec: LossSpec):
-    lc, qc, wc = _upcast(logp, q, weight)
-    loss = -jnp.sum(_class_view(wc, lc.ndim) * _smoothed(qc, spec) * lc, axis=1)
-    return _reduce(loss, spec.reduction).astype(logp.dtype)
+    (lc, qc), wc = _upcast(logp, q), _upcast_optional(weight)
+    loss = -jnp.sum(_weighted(_smoothed(qc, spec) * lc, wc), axis=1)
+    scale = _loss_scale(spec.reduction, logp.size, logp.shape[1])
+    return _reduce(loss, spec.reduction, scale).astype(logp.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def soft_cross_entropy(logp, q, weight, spec: LossSpec):
-    """reduce(-Σ_c w_c q̃[i, c] L[i, c]) for L = ``logp`` and q (N, C, *d)."""
+    """reduce(-Σ_c w_c q̃[i, c] L[i, c]) for L = ``logp`` and q (N, C, *d).
+
+    ``weight`` (C,) or None (w = 1); its cotangent is then None too.
+    """
     return _soft_cross_entropy_impl(logp, q, weight, spec)
 
 
@@ -331,40 +379,65 @@ def _not_class_axes(ndim: int) -> tuple[int, ...]:
 
 
 def _soft_cross_entropy_grad_impl(logp, q, weight, g, spec: LossSpec):
-    lc, qc, wc, gc = _upcast(logp, q, weight, g)
-    s, w, qs = _soft_scale(gc, lc, spec), _class_view(wc, lc.ndim), _smoothed(qc, spec)
-    logp_bar = -s * w * qs
-    q_bar = -(1 - spec.label_smoothing) * s * w * lc
-    w_bar = -jnp.sum(s * qs * lc, axis=_not_class_axes(lc.ndim))
-    return (logp_bar.astype(logp.dtype), q_bar.astype(q.dtype),
-            w_bar.astype(weight.dtype))
+    (lc, qc, gc), wc = _upcast(logp, q, g), _upcast_optional(weight)
+    s, qs = _soft_scale(gc, lc, spec), _smoothed(qc, spec)
+    logp_bar = -s * _weighted(qs, wc)
+    q_bar = -(1 - spec.label_smoothing) * s * _weighted(lc, wc)
+    w_bar = None
+    if weight is not None:
+        w_bar = (-jnp.sum(s * qs * lc, axis=_not_class_axes(lc.ndim))).astype(weight.dtype)
+    return logp_bar.astype(logp.dtype), q_bar.astype(q.dtype), w_bar
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def soft_cross_entropy_grad(logp, q, weight, g, spec: LossSpec):
-    """(L̄, q̄, w̄): the backward of ``soft_cross_entropy``."""
+    """(L̄, q̄, w̄): the backward of ``soft_cross_entropy`` (w̄ None without weight)."""
     return _soft_cross_entropy_grad_impl(logp, q, weight, g, spec)
 
 
 def _soft_cross_entropy_grad_fwd(logp, q, weight, g, spec):
+    # symbolic_zeros: each array comes wrapped with its `perturbed` bit.
+    logp, q, weight, g = jax.tree.map(lambda p: p.value, (logp, q, weight, g))
     out = soft_cross_entropy_grad(logp, q, weight, g, spec)
     return out, (logp, q, weight, g)
 
 
+def _add(total, term):
+    return term if total is None else total + term
+
+
 def _soft_cross_entropy_grad_bwd(spec, residuals, cts):
     logp, q, weight, g = residuals
-    h_logp, h_q, h_w = cts
+    h_logp, h_q, h_w = (None if isinstance(h, SymbolicZero) else h for h in cts)
     keep = 1 - spec.label_smoothing
-    s, w = _soft_scale(g, logp, spec), _class_view(weight, logp.ndim)
-    qs, hw = _smoothed(q, spec), _class_view(h_w, logp.ndim)
-    logp_bar = -s * (keep * w * h_q + qs * hw)
-    q_bar = -keep * s * (w * h_logp + logp * hw)
-    w_bar = -jnp.sum(s * (qs * h_logp + keep * logp * h_q), axis=_not_class_axes(logp.ndim))
-    per_position = -jnp.sum(w * qs * h_logp + keep * w * logp * h_q + qs * logp * hw, axis=1)
-    return logp_bar, q_bar, w_bar, _reduce(per_position, spec.reduction)
+    s, qs = _soft_scale(g, logp, spec), _smoothed(q, spec)
+    # Σ over the present cotangents of their terms; None: no term (a zero).
+    logp_bar = q_bar = w_sum = per_class = None   # w̄ = -Σ_i s·w_sum
+    if h_logp is not None:
+        q_bar = _add(q_bar, -keep * s * _weighted(h_logp, weight))
+        w_sum = _add(w_sum, qs * h_logp)
+        per_class = _add(per_class, _weighted(qs * h_logp, weight))
+    if h_q is not None:
+        logp_bar = _add(logp_bar, -keep * s * _weighted(h_q, weight))
+        w_sum = _add(w_sum, keep * logp * h_q)
+        per_class = _add(per_class, keep * _weighted(logp * h_q, weight))
+    if h_w is not None:
+        hw = _class_view(h_w, logp.ndim)
+        logp_bar = _add(logp_bar, -s * qs * hw)
+        q_bar = _add(q_bar, -keep * s * logp * hw)
+        per_class = _add(per_class, qs * logp * hw)
+    w_bar = None
+    if weight is not None and w_sum is not None:
+        w_bar = -jnp.sum(s * w_sum, axis=_not_class_axes(logp.ndim))
+    g_bar = None
+    if per_class is not None:
+        scale = _grad_scale(spec.reduction, logp.size, logp.shape[1])
+        g_bar = _reduce(-jnp.sum(per_class, axis=1), spec.reduction, scale)
+    return logp_bar, q_bar, w_bar, g_bar
 
 
-soft_cross_entropy_grad.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy_grad_bwd)
+soft_cross_entropy_grad.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy_grad_bwd,
+                               symbolic_zeros=True)
 
 
 # --------------------------------------------------------------------------
@@ -568,8 +641,10 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     per position; "mean" divides by the summed weight of the non-ignored
     targets (NaN if all are ignored). With float class-probability targets of
     ``input``'s shape, ``-Σ_c w_c·((1-ε)q_c + ε/C)·log p_c`` per position,
-    "mean" divides by the number of positions, ``ignore_index`` does not apply,
-    and the loss is differentiable w.r.t. ``target`` and ``weight`` too.
+    "mean" divides by the number of positions (NaN for an empty ``input``,
+    N = 0 or C = 0, as in torch), ``ignore_index`` must be negative (it does
+    not apply), and the loss is differentiable w.r.t. ``target`` and
+    ``weight`` too.
 
     Out-of-range class indices behave as in :func:`nll_loss` (NaN, not an
     error). ``ignore_index``, ``reduction`` and ``label_smoothing`` are
@@ -583,6 +658,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
       weight: optional (C,) class weights, ``input``'s dtype; differentiating
         w.r.t. it raises for class-index targets (as in torch).
       ignore_index: an int; index targets equal to it contribute nothing.
+        Must be negative with class-probability targets.
       reduction: ``"none"`` (``input`` without its class dim), ``"mean"`` or
         ``"sum"``.
       label_smoothing: ε in [0, 1].
@@ -593,8 +669,9 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     Raises:
       TypeError: for non-float ``input``/``weight``, a ``target`` that is
         neither integer nor float, a dtype mismatch, or non-number options.
-      ValueError: for mismatched shapes, an unknown ``reduction`` or
-        ``label_smoothing`` outside [0, 1].
+      ValueError: for mismatched shapes, an unknown ``reduction``,
+        ``label_smoothing`` outside [0, 1], or ``ignore_index >= 0`` with
+        class-probability targets.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -623,8 +700,14 @@ def _probability_loss(input, target, weight, spec: LossSpec):
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{fn}: class-probability `target` must have the shape of "
                          f"`input` {tuple(input.shape)}, got {tuple(target.shape)}")
+    # torch: RuntimeError for any ignore_index >= 0 (a negative one could never
+    # name a class, so it is accepted and has no effect).
+    if spec.ignore_index >= 0:
+        raise ValueError(f"{fn}: `ignore_index` is not supported with class-probability "
+                         f"targets (it must be negative, e.g. the default -100), got "
+                         f"{spec.ignore_index}")
     unbatched = input.ndim == 1
     x, q = _batched(input, target, unbatched)
     logp = log_softmax_core(x, 1)
-    loss = soft_cross_entropy(logp, q, _class_weight(weight, input), spec)
+    loss = soft_cross_entropy(logp, q, weight, spec)
     return loss[0] if unbatched and spec.reduction == "none" else loss

@@ -897,7 +897,9 @@ def _class_loss_calls(draw, name, dtype, reduction, mutate):
         t_shape, draw(st.sampled_from([jnp.int32, jnp.int64, jnp.uint8])))
     kwargs = dict(input=zeros(shape, dtype), target=target,
                   weight=zeros((classes,), dtype) if draw(st.booleans()) else None,
-                  ignore_index=draw(st.sampled_from([-100, 0, np.int64(2)])),
+                  # torch rejects ignore_index >= 0 with probability targets
+                  ignore_index=draw(st.sampled_from(
+                      [-100, -1] if soft else [-100, 0, np.int64(2)])),
                   reduction=reduction)
     if name == "cross_entropy":
         kwargs["label_smoothing"] = draw(st.sampled_from([0.0, 0.25, 1, 0.5]))

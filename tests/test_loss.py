@@ -169,6 +169,7 @@ def test_check_grads_order_2():
             jaxgrad.cross_entropy(x, TARGET, WEIGHT, label_smoothing=0.2),
             jaxgrad.nll_loss(x, TARGET, WEIGHT, reduction="sum"),
             jaxgrad.cross_entropy(x, q, w, label_smoothing=0.1),
+            jaxgrad.cross_entropy(x, q, reduction="sum"),     # no class weight
             jaxgrad.mse_loss(x, q, reduction="sum")])
 
     check_grads(jax.jit(losses), (x, q, w), order=2, modes=["rev"])
@@ -187,6 +188,39 @@ def test_class_weight_is_not_differentiable_for_index_targets():
     jax.eval_shape(jax.grad(
         lambda w: jaxgrad.cross_entropy(x, TARGET, jax.lax.stop_gradient(w))), WEIGHT)
     jax.eval_shape(jax.grad(lambda x, w: jaxgrad.cross_entropy(x, TARGET, w)), x, WEIGHT)
+
+
+@jax.jit
+def _no_class_derivatives(x, q, w):
+    """Per reduction: loss, (x̄, q̄, w̄) for cotangent 1, and ∂Σ⟨ā, 1⟩/∂(cotangent)."""
+    out = {}
+    for reduction in REDUCTIONS:
+        def loss(x, q, w, reduction=reduction):
+            return jaxgrad.cross_entropy(x, q, w, reduction=reduction, label_smoothing=0.3)
+
+        def penalty(c, reduction=reduction):
+            grads = jax.vjp(lambda x, q, w: loss(x, q, w), x, q, w)[1](c)
+            return sum(jnp.sum(g) for g in grads)
+
+        y = loss(x, q, w)
+        c = jnp.ones_like(y)
+        out[reduction] = (y, jax.vjp(loss, x, q, w)[1](c), jax.grad(penalty)(c))
+    return out
+
+
+@pytest.mark.parametrize("shape", [(2, 0), (2, 0, 3), (0,)], ids=str)
+def test_probability_targets_with_no_classes(shape):
+    # C = 0: each position's loss is a sum over no classes, 0; "mean" divides
+    # by numel/C = 0/0 (torch), so it is NaN. Every gradient array is empty
+    # except the cotangent's, which again sums over no classes: 0, not NaN.
+    x, q, w = jnp.zeros(shape), jnp.zeros(shape), jnp.zeros((0,))
+    out = _no_class_derivatives(x, q, w)
+    positions = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    for reduction, (y, grads, cot_grad) in out.items():
+        value = {"none": np.zeros(positions), "sum": 0.0, "mean": math.nan}[reduction]
+        np.testing.assert_array_equal(y, value, err_msg=reduction)
+        assert [g.shape for g in grads] == [shape, shape, (0,)], reduction
+        np.testing.assert_array_equal(cot_grad, np.zeros(np.shape(y)), err_msg=reduction)
 
 
 # --------------------------------------------------------------------------
@@ -248,6 +282,7 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
                                                      label_smoothing=0.2), x)
     run_second_order(lambda x, q, w: jaxgrad.cross_entropy(x, q, w, label_smoothing=0.1),
                      x, q, w)
+    run_second_order(lambda x, q: jaxgrad.cross_entropy(x, q, reduction="none"), x, q)
     run_second_order(lambda x, t: jaxgrad.mse_loss(x, t, reduction="none"), x, q)
 
 
@@ -300,6 +335,11 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
     (lambda: jaxgrad.cross_entropy(X, X.astype(jnp.float32)), TypeError,
      (r"cross_entropy: arguments must share one dtype, but `input` is float64, "
       r"`target` is float32")),
+    (lambda: jaxgrad.cross_entropy(X, X, ignore_index=3), ValueError,
+     (r"cross_entropy: `ignore_index` is not supported with class-probability targets "
+      r"\(it must be negative, e.g. the default -100\), got 3$")),
+    (lambda: jaxgrad.cross_entropy(X, X, ignore_index=0), ValueError,
+     r"cross_entropy: `ignore_index` is not supported .* got 0$"),
     (lambda: jaxgrad.cross_entropy(X, T, label_smoothing=1.5), ValueError,
      r"cross_entropy: `label_smoothing` must be in \[0, 1\], got 1.5"),
     (lambda: jaxgrad.cross_entropy(X, T, label_smoothing=-0.1), ValueError,

@@ -226,3 +226,84 @@ def test_losses_reduced_precision(dtype):
                  lambda x, q: losses(torch, x, q),
                  {"x": (4, 3, 2), "q": (4, 3, 2)}, dtype=dtype,
                  double=dtype == "float32")
+
+
+# --------------------------------------------------------------------------
+# Class-probability targets: -inf logits, empty inputs, ignore_index.
+#
+# With a -inf logit, log p = -inf: a second-order term that multiplies log p by
+# a cotangent must not be formed when that cotangent is zero (0·(-inf) = NaN).
+# torch forms none for an argument that does not require grad, or a weight that
+# is None; jaxgrad drops the same terms. Each case differentiates a different
+# subset of (x, q); the others are constants.
+
+X_INF = np.array([[0.0, 1.0, -INF], [2.0, -INF, 0.5], [0.3, 0.1, -0.2]])
+Q_INF = np.array([[0.2, 0.3, 0.5], [0.0, 0.4, 0.6], [0.1, 0.8, 0.1]])
+W_INF = np.array([0.5, 2.0, 1.25])
+
+
+def _probability_fns(differentiated, weight, **kwargs):
+    """(jaxgrad, torch) losses of the arguments named in ``differentiated``;
+    the others of (X_INF, Q_INF) and the weight W_INF (if any) are constants."""
+    def make(lib, array):
+        def fn(*args, reduction):
+            values = {"x": array(X_INF), "q": array(Q_INF)}
+            values.update(zip(differentiated, args))
+            return lib.cross_entropy(values["x"], values["q"],
+                                     array(W_INF) if weight else None,
+                                     reduction=reduction, **kwargs)
+        return all_reductions(fn)
+    return make(jaxgrad, jnp.asarray), make(F, torch.tensor)
+
+
+@pytest.mark.parametrize("differentiated, weight, kwargs", [
+    pytest.param(("x",), False, {}, id="x, no weight"),
+    pytest.param(("x",), True, {"label_smoothing": 0.2}, id="x, weight, smoothing"),
+    pytest.param(("x", "q"), False, {"ignore_index": -1}, id="x q, ignore_index=-1"),
+    pytest.param(("q",), True, {}, id="q, weight"),
+])
+def test_probability_targets_with_minus_inf_logits(differentiated, weight, kwargs):
+    ours, theirs = _probability_fns(differentiated, weight, **kwargs)
+    args = {name: {"x": X_INF, "q": Q_INF}[name] for name in differentiated}
+    cot = np.random.default_rng(0).standard_normal(X_INF.shape[0] + 2)
+    check_exact(f"cross_entropy probabilities -inf {differentiated} weight={weight} "
+                f"{kwargs}", ours, theirs, args, cot)
+
+
+def _losses_of(name, **kwargs):
+    def make(lib):
+        return all_reductions(lambda *args, reduction: getattr(lib, name)(
+            *args, reduction=reduction, **kwargs))
+    return make(jaxgrad), make(F)
+
+
+# Empty inputs, to second order: "mean" is NaN (torch divides by numel/C =
+# 0/0), its derivative w.r.t. the cotangent is a sum over nothing, 0.
+@pytest.mark.parametrize("name, shapes, kwargs", [
+    pytest.param("mse_loss", {"x": (0, 3), "t": (0, 3)}, {}, id="mse_loss N=0"),
+    pytest.param("cross_entropy", {"x": (0, 3), "q": (0, 3), "w": (3,)},
+                 {"label_smoothing": 0.2}, id="probabilities N=0 weight smoothing"),
+    pytest.param("cross_entropy", {"x": (2, 0), "q": (2, 0), "w": (0,)},
+                 {"label_smoothing": 0.2}, id="probabilities C=0 weight smoothing"),
+    pytest.param("cross_entropy", {"x": (2, 0, 3), "q": (2, 0, 3)}, {},
+                 id="probabilities C=0 d1=3"),
+    pytest.param("cross_entropy", {"x": (0,), "q": (0,)}, {},
+                 id="probabilities unbatched C=0"),
+])
+def test_empty_losses(name, shapes, kwargs):
+    ours, theirs = _losses_of(name, **kwargs)
+    rng = np.random.default_rng(0)
+    args = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    out_shape = theirs(*(torch.tensor(a) for a in args.values())).shape
+    check_exact(f"{name} empty {shapes} {kwargs}", ours, theirs, args,
+                rng.standard_normal(out_shape))
+
+
+@pytest.mark.parametrize("ignore_index", [0, 3])
+def test_ignore_index_with_probability_targets_is_rejected_like_torch(ignore_index):
+    x, q = np.zeros((2, 4)), np.full((2, 4), 0.25)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating"):
+        F.cross_entropy(torch.tensor(x), torch.tensor(q), ignore_index=ignore_index)
+    with pytest.raises(ValueError, match=rf"cross_entropy: `ignore_index` .* got "
+                                         rf"{ignore_index}$"):
+        jaxgrad.cross_entropy(jnp.asarray(x), jnp.asarray(q), ignore_index=ignore_index)
