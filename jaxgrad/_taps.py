@@ -125,16 +125,21 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     ci, co = c_in // groups, c_out // groups
     taps = _taps(kernel)
     npos = int(np.prod(out_spatial))
+    acc = _accumulator(x.dtype)
+    if ci == 1 and co == 1:
+        # Depthwise: w̄[γ, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γ, p], one
+        # fused multiply-reduce per tap straight from x̂ (no stacked copy; a
+        # stacked (N, C, K, P) product makes XLA CPU pick a slow reduction).
+        xp = _padded_input(x, spec, kernel, out_spatial)
+        sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
+            range(2, g.ndim)), dtype=acc) for t in taps]
+        return jnp.stack(sums, axis=1).astype(x.dtype).reshape(c_out, 1, *kernel)
     # P[n, γ, c, k, p]
     cols = patches(x, spec, kernel, out_spatial).reshape(n, groups, ci, len(taps), npos)
     gg = g.reshape(n, groups, co, npos)
-    acc = _accumulator(x.dtype)
-    if ci == 1 and co == 1:
-        prod = cols[:, :, 0] * gg[:, :, 0, None]      # (n, γ, k, p)
-        out = jnp.sum(prod, axis=(0, 3), dtype=acc)        # (γ, k)
-    elif npos >= max(co, ci * len(taps)):
-        # batch (n, γ), contract p: no transposes, and the N partial sums
-        # (N·Cₒ·CᵢK) are no larger than the operands (N·(Cₒ + CᵢK)·P).
+    if npos >= max(co, ci * len(taps)):
+        # batch (n, γ), contract p: no transposes; the N partial sums
+        # (N·Cₒ·CᵢK) are smaller than the operands (N·(Cₒ + CᵢK)·P).
         out = lax.dot_general(
             gg, cols.reshape(n, groups, ci * len(taps), npos),
             (((3,), (3,)), ((0, 1), (0, 1))), preferred_element_type=acc)
