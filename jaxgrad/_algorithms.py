@@ -115,11 +115,11 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
 #    doing G times the work, and runs depthwise input gradients through its
 #    slow grouped path; the taps GEMM / fused multiply-add does neither.
 #  * 1x1 and stride-equals-kernel ("tiled") convolutions are single GEMMs.
-#  * dense input gradients: taps (one GEMM + fused col2im) is 1-2x faster.
-#  * dense weight gradients: taps is faster while the GEMM's contraction
-#    (positions P per sample) is long; for a strided kernel with fewer
-#    positions than patch rows (DCGAN's 4x4 stride 2 at 16x16) XLA's own
-#    convolution is faster, and "auto" keeps it.
+#  * dense gradients: taps (one GEMM + fused im2col / col2im) is 1-2x faster
+#    while the GEMM is long (positions P per sample); for a strided,
+#    non-tiled kernel with P < C_in·K/2 (DCGAN's 4x4 stride 2 at 16x16:
+#    P = 256, C_in·K = 1024) the strided slices and interior pads cost more
+#    than XLA's own convolution, and "auto" keeps that.
 # Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
 # textbook rules, which XLA hands to cuDNN.
 
@@ -155,8 +155,8 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str
     positions = math.prod(g_shape[2:])
     if n * c_in * taps * positions > TAPS_MAX_ELEMENTS:
         return "transpose"
-    if kind == "weight" and spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
+    if spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
         strided = any(s > 1 for s in spec.stride)
-        if strided and positions < c_in * taps:
+        if strided and 2 * positions < c_in * taps:
             return "transpose"
     return "taps"
