@@ -11,6 +11,7 @@ from __future__ import annotations
 import pathlib
 
 from ._measure import MODES
+from ._report import write_atomically
 
 MISSING_MATPLOTLIB = ("chart skipped: matplotlib is not installed (pip install "
                       "'jaxgrad[plot]' to draw it)")
@@ -71,6 +72,8 @@ def write_chart(record: dict, path: pathlib.Path) -> str | None:
     figure.suptitle(f"jaxgrad speedup ({opts['suite']}, {opts['dtype']}, "
                     f"{opts['backend']}); above 1: jaxgrad is faster", fontsize=11)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(figure)
     return None

@@ -73,7 +73,8 @@ def _measure_all(args, cases, backend, record: dict) -> None:
 def _write(record: dict, out: pathlib.Path, stem: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _report.write_json(record, out / f"{stem}.json")
-    (out / f"{stem}.md").write_text(_report.markdown(record))
+    markdown = _report.markdown(record)
+    _report.write_atomically(out / f"{stem}.md", lambda tmp: tmp.write_text(markdown))
     message = write_chart(record, out / f"{stem}.png")
     written = [f"{stem}.json", f"{stem}.md"] + ([] if message else [f"{stem}.png"])
     if message:

@@ -7,7 +7,9 @@ cell reads ``wrong`` and the ratios involving it are left empty.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+from collections.abc import Callable
 
 from ._implementations import IMPLEMENTATIONS, LABELS
 from ._measure import MODES
@@ -109,8 +111,25 @@ def summary_line(record: dict) -> str:
             f"repeats; peak {peak['size']}^3 matmul GFLOP/s: {peaks}")
 
 
+def write_atomically(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:
+    """Call ``write(temporary)`` on a hidden name beside ``path``, then rename it.
+
+    A run interrupted or failing while writing leaves ``path`` as it was (absent
+    or the previous complete file) and no temporary behind: the rename is atomic
+    on one file system, and the temporary is removed on any exception,
+    KeyboardInterrupt included.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_json(record: dict, path: pathlib.Path) -> None:
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    text = json.dumps(record, indent=1) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 # --------------------------------------------------------------------------
