@@ -17,8 +17,10 @@ differ in how XLA executes them:
 
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
-conv_algorithm("transpose"):``) or globally (``set_conv_algorithm``). A jitted
-function keeps the formulation it was traced with. Arrays typed with explicit
+conv_algorithm("transpose"):``) or globally (``set_conv_algorithm``). JAX
+caches a function's trace (per function, across new ``jax.jit`` wrappers too),
+so a function traced before the default changed keeps its formulation until
+``jax.clear_caches()``; the values are the same either way. Arrays typed with explicit
 mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
 ``shard_map`` and with Auto axes every setting applies.
 """
@@ -47,12 +49,16 @@ def check_algorithm(fn: str, value) -> str:
     """``value`` checked; None means the current default."""
     if value is None:
         return _default[0]
+    return _checked(fn, value, " or None")
+
+
+def _checked(fn: str, value, alternatives: str = "") -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{fn}: `algorithm` must be one of {ALGORITHMS} or None, got "
-                        f"{value!r} of type {type(value).__name__}")
+        raise TypeError(f"{fn}: `algorithm` must be one of {ALGORITHMS}{alternatives}, "
+                        f"got {value!r} of type {type(value).__name__}")
     if value not in ALGORITHMS:
-        raise ValueError(f"{fn}: `algorithm` must be one of {ALGORITHMS} or None, got "
-                         f"{value!r}")
+        raise ValueError(f"{fn}: `algorithm` must be one of {ALGORITHMS}{alternatives}, "
+                         f"got {value!r}")
     return value
 
 
@@ -74,10 +80,7 @@ def set_conv_algorithm(algorithm: str) -> str:
       ('transpose', 'auto')
       >>> _ = jaxgrad.set_conv_algorithm(previous)
     """
-    if algorithm is None:
-        raise TypeError(f"set_conv_algorithm: `algorithm` must be one of {ALGORITHMS}, "
-                        f"got None")
-    value = check_algorithm("set_conv_algorithm", algorithm)
+    value = _checked("set_conv_algorithm", algorithm)
     previous, _default[0] = _default[0], value
     return previous
 
@@ -96,10 +99,7 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
       Array([[3., 3., 3.],
              [3., 3., 3.]], dtype=float32)
     """
-    if algorithm is None:
-        raise TypeError(f"conv_algorithm: `algorithm` must be one of {ALGORITHMS}, "
-                        f"got None")
-    value = check_algorithm("conv_algorithm", algorithm)
+    value = _checked("conv_algorithm", algorithm)
     previous, _default[0] = _default[0], value
     try:
         yield value

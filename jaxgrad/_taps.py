@@ -35,6 +35,7 @@ elementwise products, written as such so XLA fuses them into one loop.
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -88,7 +89,7 @@ def patches(x, spec: ConvSpec, kernel, out_spatial):
         split = xp.shape[:2] + tuple(a for o, k in zip(out_spatial, kernel) for a in (o, k))
         order = (0, 1) + tuple(3 + 2 * j for j in range(nd)) + tuple(2 + 2 * j for j in range(nd))
         tiles = xp.reshape(split).transpose(order)
-        return tiles.reshape(xp.shape[:2] + (-1,) + tuple(out_spatial))
+        return tiles.reshape(xp.shape[:2] + (math.prod(kernel),) + tuple(out_spatial))
     return jnp.stack([_tap_slice(xp, t, spec, out_spatial) for t in _taps(kernel)], axis=2)
 
 
@@ -130,7 +131,9 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # Depthwise: w̄[γ, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γ, p], one
         # fused multiply-reduce per tap straight from x̂ (no stacked copy; a
         # stacked (N, C, K, P) product makes XLA CPU pick a slow reduction).
-        xp = _padded_input(x, spec, kernel, out_spatial)
+        # (half types: products and sums in float32, one rounding at the end)
+        xp = _padded_input(x, spec, kernel, out_spatial).astype(acc or x.dtype)
+        g = g.astype(acc or g.dtype)
         sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
             range(2, g.ndim)), dtype=acc) for t in taps]
         return jnp.stack(sums, axis=1).astype(x.dtype).reshape(c_out, 1, *kernel)
@@ -164,18 +167,19 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
     gg = g.reshape(n, groups, co, npos)
     ww = w.reshape(groups, co, ci * len(taps))
     acc = _accumulator(g.dtype)
+    work = acc or g.dtype     # half types: Q and its col2im sums stay in float32
     if co == 1:
         # Q[n, γ, (c,k), p] = w[γ, 0, (c,k)] · g[n, γ, 0, p]
-        cols = (ww[None, :, 0, :, None] * gg).astype(g.dtype)
+        cols = ww[None, :, 0, :, None].astype(work) * gg.astype(work)
     elif co <= npos:
         # batch (n, γ) with w broadcast over n (N·Cₒ·CᵢK, no more than the
         # result N·CᵢK·P): the product lands in (n, γ, ck, p) order.
         wb = jnp.broadcast_to(ww, (n,) + ww.shape)
         cols = lax.dot_general(wb, gg, (((2,), (2,)), ((0, 1), (0, 1))),
-                               preferred_element_type=acc).astype(g.dtype)
+                               preferred_element_type=acc)
     else:
         cols = lax.dot_general(ww, gg, (((1,), (2,)), ((0,), (1,))),
-                               preferred_element_type=acc).astype(g.dtype)
+                               preferred_element_type=acc)
         cols = jnp.moveaxis(cols, 2, 0)     # (γ, ck, n, p) -> (n, γ, ck, p)
     cols = cols.reshape(n, groups * ci, len(taps), *out_spatial)
-    return col2im(cols, spec, kernel, in_spatial)
+    return col2im(cols, spec, kernel, in_spatial).astype(g.dtype)

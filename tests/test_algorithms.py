@@ -1,0 +1,684 @@
+"""The gradient formulations of the convolution family, against each other and lax.
+
+``algorithm="transpose"`` (the textbook rules of ``_kernels``) and
+``algorithm="taps"`` (``_taps``: kernel-tap GEMMs, slices and padded adds)
+must compute the same sums. For every configuration of the grids below, in
+float64, one jitted program computes with each formulation and with JAX's own
+autodiff of plain ``lax.conv_general_dilated`` (``_reference``, which never
+touches jaxgrad's rules):
+
+  output, x̄, w̄          the forward and its VJP for a random cotangent ḡ
+  grad2_x, grad2_w,       the gradient of ⟨x̄, u⟩ + ⟨w̄, v⟩ w.r.t. x, w and ḡ
+  grad2_cot               (reverse over reverse)
+  grad_fn_x, grad_fn_w    ``jaxgrad.grad.conv{n}d_input / _weight`` (or the
+                          ``conv_transpose{n}d_*`` ones) with the same algorithm
+
+and each of taps and transpose must equal lax autodiff (and each other) to
+``_tolerance.RTOL['float64']``. The grids cover every branch of ``_taps``:
+the tiled path (stride = kernel, dilation 1, 1x1 kernels at stride 1), the
+depthwise elementwise products, and the GEMM orders chosen by the ratio of
+channels to output positions.
+
+Also here: half precision, the selection API (per call, global, context
+manager, jit), ``_algorithms.choose``, error wording, and a proof that no
+order of differentiation runs JAX autodiff through either formulation.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
+
+import jaxgrad
+import jaxgrad.grad as jg
+from jaxgrad import _algorithms, _kernels, _reference, _taps
+from jaxgrad._spec import ConvSpec
+from jaxgrad._tolerance import max_errors, tolerance
+
+from ._autodiff import forbid_autodiff
+
+ALGORITHMS = ("transpose", "taps")
+CONV = {1: jaxgrad.conv1d, 2: jaxgrad.conv2d, 3: jaxgrad.conv3d}
+CONV_TRANSPOSE = {1: jaxgrad.conv_transpose1d, 2: jaxgrad.conv_transpose2d,
+                  3: jaxgrad.conv_transpose3d}
+
+
+def case(name, x_shape, w_shape, **kwargs):
+    return pytest.param(x_shape, w_shape, kwargs, id=name)
+
+
+def _per_dim(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _lax_pads(padding, kernel, dilation) -> tuple[tuple[int, int], ...]:
+    """torch-style conv padding -> (lo, hi) pairs, worked out here from torch's rules."""
+    n = len(kernel)
+    if padding == "valid":
+        return ((0, 0),) * n
+    if padding == "same":   # total d(K-1), the odd extra on the high side
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple(p if isinstance(p, tuple) else (p, p) for p in _per_dim(padding, n))
+
+
+def _batched(fn, unbatched: bool):
+    """fn of batched (x, w), applied to an unbatched x when ``unbatched``."""
+    return (lambda x, w: fn(x[None], w)[0]) if unbatched else fn
+
+
+def _results(fn, x, w, cot, u, v) -> dict:
+    """Output, VJP for ``cot``, and the gradient of ⟨x̄, u⟩ + ⟨w̄, v⟩ w.r.t. (x, w, cot).
+
+    One reverse pass over the first-order function gives the second order, with
+    the output and the first-order VJP carried along (no second trace).
+    """
+    def first_order(x, w, cot):
+        y, vjp = jax.vjp(fn, x, w)
+        return vjp(cot), y
+
+    (gx, gw), second_order, y = jax.vjp(first_order, x, w, cot, has_aux=True)
+    g2 = second_order((u, v))
+    return dict(output=y, grad_x=gx, grad_w=gw, grad2_x=g2[0], grad2_w=g2[1],
+                grad2_cot=g2[2])
+
+
+def _random(seed: int, *shapes):
+    rng = np.random.default_rng(seed)
+    return [jnp.asarray(rng.standard_normal(s), jnp.float64) for s in shapes]
+
+
+def _assert_close(actual, expected, what: str, dtype=np.float64) -> None:
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} vs {expected.shape}"
+    abs_err, rel_err = max_errors(actual, expected)
+    assert rel_err <= tolerance(dtype), (
+        f"{what}: max abs {abs_err:.3e}, rel {rel_err:.3e} > {tolerance(dtype):.0e}")
+
+
+def _check_formulations(label: str, out: dict) -> None:
+    """Each formulation equals lax autodiff, and taps equals transpose."""
+    ref = out["lax"]
+    for algorithm in ALGORITHMS:
+        for key, value in out[algorithm].items():
+            expected = ref[key.replace("grad_fn", "grad")]
+            _assert_close(value, expected, f"[{label}] {algorithm} {key} vs lax autodiff")
+    for key, value in out["taps"].items():
+        _assert_close(value, out["transpose"][key], f"[{label}] taps vs transpose {key}")
+
+
+# --------------------------------------------------------------------------
+# Convolutions: the grid. Comments name the _taps branch a case reaches
+# (weight grad: depthwise / "batch (n, γ)" GEMM / "few positions" GEMM;
+# input grad: C_out/G = 1 products / C_out/G <= positions / C_out/G > positions).
+
+CONV_CASES = [
+    # ---- 1-D
+    case("1d s3 leftover (few positions)", (2, 2, 11), (2, 2, 4), stride=3),
+    case("1d tiled k3 s3 pairs (1,2) leftover", (2, 2, 7), (3, 2, 3), stride=3,
+         padding=((1, 2),)),
+    case("1d same even k d2 groups2", (2, 4, 8), (4, 2, 4), padding="same", dilation=2,
+         groups=2),
+    case("1d d3 s2 pairs lo>K'-1", (1, 2, 10), (3, 2, 2), dilation=3, stride=2,
+         padding=((5, 1),)),
+    case("1d stride>kernel k2 s5 batch2", (2, 2, 12), (2, 2, 2), stride=5),
+    case("1d depthwise s2", (2, 4, 12), (4, 1, 3), groups=4, stride=2),
+    case("1d 1x1 s1 unbatched (tiled)", (3, 7), (2, 3, 1)),
+    case("1d one position, C_out > positions", (1, 2, 5), (6, 2, 5)),
+    case("1d unbatched reflect s2", (2, 9), (3, 2, 3), stride=2, padding=2,
+         padding_mode="reflect"),
+    # ---- 2-D
+    case("2d 3x3 p1 batch2", (2, 3, 5, 5), (4, 3, 3, 3), padding=1),
+    case("2d s2 p1 leftover", (2, 3, 8, 7), (4, 3, 3, 3), stride=2, padding=1),
+    case("2d tiled k2 s2 leftover", (2, 3, 6, 7), (4, 3, 2, 2), stride=2),
+    case("2d tiled k(2,3) s(2,3) pairs", (1, 2, 7, 8), (3, 2, 2, 3), stride=(2, 3),
+         padding=((1, 0), (0, 2))),
+    case("2d k2 s2 d2 (not tiled)", (1, 2, 9, 9), (2, 2, 2, 2), stride=2, dilation=2),
+    case("2d 1x1 s2", (2, 4, 5, 6), (3, 4, 1, 1), stride=2),
+    case("2d groups3 s2 (C_out/G = 1)", (1, 6, 7, 6), (3, 2, 2, 3), groups=3,
+         stride=2),
+    case("2d depthwise s2 p1", (2, 3, 7, 7), (3, 1, 3, 3), groups=3, stride=2,
+         padding=1),
+    case("2d d(2,3) s(1,3) p(2,1) leftover", (1, 2, 9, 11), (2, 2, 3, 2),
+         dilation=(2, 3), stride=(1, 3), padding=(2, 1)),
+    # ---- 3-D
+    case("3d k(2,2,3) p1 s(1,2,1)", (1, 2, 4, 5, 4), (3, 2, 2, 2, 3), padding=1,
+         stride=(1, 2, 1)),
+    case("3d tiled k2 s2 leftover", (1, 2, 5, 4, 6), (2, 2, 2, 2, 2), stride=2),
+    case("3d groups2 s(2,1,3)", (2, 4, 5, 6, 4), (4, 2, 2, 3, 2), stride=(2, 1, 3),
+         groups=2),
+    case("3d depthwise x2 pairs", (1, 2, 4, 4, 5), (4, 1, 2, 2, 2), groups=2,
+         padding=((1, 0), (0, 1), (2, 1))),
+]
+
+
+def _conv_reference(x_shape, w_shape, kwargs):
+    n = len(w_shape) - 2
+    dilation = _per_dim(kwargs.get("dilation", 1), n)
+    pads = _lax_pads(kwargs.get("padding", 0), w_shape[2:], dilation)
+
+    def ref(x, w):
+        return _reference.lax_conv(x, w, None, _per_dim(kwargs.get("stride", 1), n),
+                                   pads, dilation, kwargs.get("groups", 1),
+                                   kwargs.get("padding_mode", "zeros"))
+
+    return _batched(ref, len(x_shape) == n + 1)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV_CASES)
+def test_conv_formulations_equal_lax_autodiff(request, x_shape, w_shape, kwargs):
+    n = len(w_shape) - 2
+    x, w = _random(0, x_shape, w_shape)
+    y_shape = jax.eval_shape(_conv_reference(x_shape, w_shape, kwargs), x, w).shape
+    cot, u, v = _random(1, y_shape, x_shape, w_shape)
+    has_grad_fns = "padding_mode" not in kwargs   # jaxgrad.grad takes no padding_mode
+
+    def program(x, w, cot, u, v):
+        out = {"lax": _results(_conv_reference(x_shape, w_shape, kwargs), x, w, cot, u, v)}
+        for a in ALGORITHMS:
+            out[a] = _results(lambda x, w, a=a: CONV[n](x, w, algorithm=a, **kwargs),
+                              x, w, cot, u, v)
+            if has_grad_fns:
+                out[a]["grad_fn_x"] = getattr(jg, f"conv{n}d_input")(
+                    x.shape, w, cot, algorithm=a, **kwargs)
+                out[a]["grad_fn_w"] = getattr(jg, f"conv{n}d_weight")(
+                    x, w.shape, cot, algorithm=a, **kwargs)
+        return out
+
+    _check_formulations(request.node.callspec.id, jax.jit(program)(x, w, cot, u, v))
+
+
+# --------------------------------------------------------------------------
+# Transposed convolutions: the forward itself is an input gradient, so it
+# follows the algorithm too. Weight (C_in, C_out/G, *K).
+
+CONV_TRANSPOSE_CASES = [
+    case("1d tiled k3 s3 p3 (p > K-1)", (1, 2, 4), (2, 3, 3), stride=3, padding=3),
+    case("1d s1 d3 op2 (op >= s)", (1, 2, 4), (2, 2, 3), dilation=3, output_padding=2),
+    case("2d 4x4 s2 p1 decoder", (2, 3, 4, 4), (3, 2, 4, 4), stride=2, padding=1),
+    case("2d groups2 s(2,1) d2 op(1,0)", (1, 4, 3, 4), (4, 1, 3, 2), groups=2,
+         stride=(2, 1), dilation=2, output_padding=(1, 0)),
+    case("2d depthwise multiplier s2 op1", (1, 3, 4, 3), (3, 2, 3, 3), groups=3,
+         stride=2, output_padding=1),
+    case("2d tiled k2 s2 unbatched", (2, 3, 4), (2, 3, 2, 2), stride=2),
+    case("2d 1x1 s2 op1", (2, 3, 3, 3), (3, 2, 1, 1), stride=2, output_padding=1),
+    case("3d groups2 s2 p1 op1", (1, 4, 2, 3, 2), (4, 1, 2, 3, 2), groups=2,
+         stride=2, padding=1, output_padding=1),
+]
+
+
+def _conv_transpose_reference(x_shape, w_shape, kwargs):
+    n = len(w_shape) - 2
+
+    def ref(x, w):
+        return _reference.lax_conv_transpose(
+            x, w, None, _per_dim(kwargs.get("stride", 1), n),
+            _per_dim(kwargs.get("padding", 0), n),
+            _per_dim(kwargs.get("output_padding", 0), n), kwargs.get("groups", 1),
+            _per_dim(kwargs.get("dilation", 1), n))
+
+    return _batched(ref, len(x_shape) == n + 1)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV_TRANSPOSE_CASES)
+def test_conv_transpose_formulations_equal_lax_autodiff(request, x_shape, w_shape,
+                                                        kwargs):
+    n = len(w_shape) - 2
+    x, w = _random(0, x_shape, w_shape)
+    ref_fn = _conv_transpose_reference(x_shape, w_shape, kwargs)
+    y_shape = jax.eval_shape(ref_fn, x, w).shape
+    cot, u, v = _random(1, y_shape, x_shape, w_shape)
+
+    def program(x, w, cot, u, v):
+        out = {"lax": _results(ref_fn, x, w, cot, u, v)}
+        for a in ALGORITHMS:
+            out[a] = _results(lambda x, w, a=a: CONV_TRANSPOSE[n](
+                x, w, algorithm=a, **kwargs), x, w, cot, u, v)
+            out[a]["grad_fn_x"] = getattr(jg, f"conv_transpose{n}d_input")(
+                x.shape, w, cot, algorithm=a, **kwargs)
+            out[a]["grad_fn_w"] = getattr(jg, f"conv_transpose{n}d_weight")(
+                x, w.shape, cot, algorithm=a, **kwargs)
+        return out
+
+    _check_formulations(request.node.callspec.id, jax.jit(program)(x, w, cot, u, v))
+
+
+# --------------------------------------------------------------------------
+# The gradient functions are differentiable with either formulation: the
+# gradient of ⟨conv_input(ḡ, w), u⟩ w.r.t. (w, ḡ) and of ⟨conv_weight(x, ḡ), v⟩
+# w.r.t. (x, ḡ) against lax autodiff of lax's VJP.
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_gradient_functions_second_order(algorithm):
+    x_shape, w_shape = (1, 4, 7, 6), (4, 2, 3, 2)
+    opts = dict(stride=2, padding=((1, 0), (0, 1)), groups=2)
+    ref_conv = lambda x, w: _reference.lax_conv(
+        x, w, None, (2, 2), ((1, 0), (0, 1)), (1, 1), 2)
+    x, w = _random(2, x_shape, w_shape)
+    g_shape = jax.eval_shape(ref_conv, x, w).shape
+    g, u, v = _random(3, g_shape, x_shape, w_shape)
+
+    def program(x, w, g):
+        def ours_input(w, g):
+            return jnp.sum(jg.conv2d_input(x_shape, w, g, algorithm=algorithm,
+                                           **opts) * u)
+
+        def ref_input(w, g):
+            return jnp.sum(jax.vjp(lambda x: ref_conv(x, w), x)[1](g)[0] * u)
+
+        def ours_weight(x, g):
+            return jnp.sum(jg.conv2d_weight(x, w_shape, g, algorithm=algorithm,
+                                            **opts) * v)
+
+        def ref_weight(x, g):
+            return jnp.sum(jax.vjp(lambda w: ref_conv(x, w), w)[1](g)[0] * v)
+
+        return (jax.grad(ours_input, (0, 1))(w, g), jax.grad(ref_input, (0, 1))(w, g),
+                jax.grad(ours_weight, (0, 1))(x, g), jax.grad(ref_weight, (0, 1))(x, g))
+
+    oi, ri, ow, rw = jax.jit(program)(x, w, g)
+    for name, a, e in zip(("input/w", "input/g", "weight/x", "weight/g"),
+                          (*oi, *ow), (*ri, *rw)):
+        _assert_close(a, e, f"{algorithm} d conv2d_{name}")
+
+
+# --------------------------------------------------------------------------
+# Edge shapes: an empty batch and empty input channels (both allowed, as in
+# torch) give empty / all-zero gradients, on the tiled path too.
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    case("empty batch", (0, 2, 6, 6), (3, 2, 3, 3), stride=2),
+    case("empty batch tiled k2 s2", (0, 2, 6, 6), (3, 2, 2, 2), stride=2),
+    case("no input channels tiled k2 s2", (2, 0, 6, 6), (3, 0, 2, 2), stride=2),
+    case("empty batch tiled 1x1", (0, 2, 5), (3, 2, 1)),
+])
+def test_empty_shapes(algorithm, x_shape, w_shape, kwargs):
+    x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+    ref = _conv_reference(x_shape, w_shape, kwargs)
+    y_ref, vjp_ref = jax.vjp(ref, x, w)
+    y, vjp = jax.vjp(lambda x, w: jaxgrad.conv(x, w, algorithm=algorithm, **kwargs),
+                     x, w)
+    cot = jnp.ones(y_ref.shape)
+    for name, a, e in zip(("output", "grad_x", "grad_w"), (y, *vjp(cot)),
+                          (y_ref, *vjp_ref(cot))):
+        assert a.shape == e.shape, name
+        np.testing.assert_array_equal(a, e, err_msg=f"{algorithm} {name}")
+
+
+# --------------------------------------------------------------------------
+# Half precision: each formulation against float64 lax autodiff of the same
+# (rounded) inputs, to the dtype's tolerance; results keep the input dtype.
+
+HALF_CASES = [
+    ("conv", (2, 4, 7, 7), (6, 4, 3, 3), dict(stride=2, padding=1)),
+    ("conv", (2, 4, 6, 6), (4, 1, 3, 3), dict(groups=4, padding=1)),     # depthwise
+]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision(dtype):
+    def program(args):
+        out = []
+        for (op, x_shape, w_shape, kwargs), (x, w, cot) in zip(HALF_CASES, args):
+            fns = {a: (lambda x, w, a=a, op=op, kwargs=kwargs: getattr(jaxgrad, op)(
+                x, w, algorithm=a, **kwargs)) for a in ALGORITHMS}
+            ref = (_conv_reference if op == "conv" else _conv_transpose_reference)(
+                x_shape, w_shape, kwargs)
+            as64 = lambda a: a.astype(jnp.float64)
+            y_ref, vjp_ref = jax.vjp(ref, as64(x), as64(w))
+            row = {"lax": (y_ref, *vjp_ref(as64(cot)))}
+            for a, f in fns.items():
+                y, vjp = jax.vjp(f, x, w)
+                row[a] = (y, *vjp(cot))
+            out.append(row)
+        return out
+
+    args = []
+    for i, (op, x_shape, w_shape, kwargs) in enumerate(HALF_CASES):
+        ref = (_conv_reference if op == "conv" else _conv_transpose_reference)(
+            x_shape, w_shape, kwargs)
+        x, w = _random(10 + i, x_shape, w_shape)
+        (cot,) = _random(20 + i, jax.eval_shape(ref, x, w).shape)
+        args.append(tuple(a.astype(dtype) for a in (x, w, cot)))
+    for (op, x_shape, w_shape, kwargs), row in zip(HALF_CASES, jax.jit(program)(args)):
+        for a in ALGORITHMS:
+            for name, value, expected in zip(("output", "grad_x", "grad_w"), row[a],
+                                             row["lax"]):
+                assert value.dtype == jnp.dtype(dtype), (a, name, value.dtype)
+                _assert_close(value, expected, f"{dtype} {a} {op} {kwargs} {name}",
+                              dtype)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_input_gradient_accumulates_in_float32(dtype, algorithm):
+    """docs/precision.md: half types accumulate in float32, one rounding at the end.
+
+    conv1d with K = 9 taps w = [B, 1, ..., 1], B = 2^8 (bfloat16) or 2^11
+    (float16): the spacing of the half type at B is 2, so a running half sum
+    B + 1 rounds back to B. Row i of x̄ for ḡ = ones (I = 17, O = 9) sums the
+    taps k <= i: B + i for i < 9, exactly representable for even i, and the
+    float32 sum rounded once gives exactly that. Summing tap by tap in half
+    precision would stall at B.
+    """
+    big = 2 ** 8 if dtype == "bfloat16" else 2 ** 11
+    w = jnp.asarray([[[big] + [1] * 8]], dtype)
+    x_bar = jg.conv1d_input((1, 1, 17), w, jnp.ones((1, 1, 9), dtype),
+                            algorithm=algorithm)
+    rows = np.asarray(x_bar, np.float64)[0, 0]
+    even = np.arange(0, 9, 2)
+    np.testing.assert_array_equal(rows[even], big + even,
+                                  err_msg=f"{dtype} {algorithm}: x̄ rows {rows[:9]}")
+    np.testing.assert_array_equal(rows[9:], np.arange(8, 0, -1))
+
+
+# --------------------------------------------------------------------------
+# Selection API.
+
+
+def _count_convs_and_dots(fn, *args) -> tuple[int, int]:
+    text = str(jax.make_jaxpr(fn)(*args))
+    return text.count("conv_general_dilated"), text.count("dot_general")
+
+
+def _loss_grad(algorithm=None):
+    def loss(x, w):
+        return jnp.sum(jaxgrad.conv2d(x, w, stride=2, padding=1, algorithm=algorithm) ** 2)
+    return jax.grad(loss, argnums=(0, 1))
+
+
+@pytest.fixture
+def default_algorithm():
+    """Restores the global default however a test leaves it."""
+    previous = jaxgrad.get_conv_algorithm()
+    yield previous
+    jaxgrad.set_conv_algorithm(previous)
+
+
+def test_per_call_algorithm_selects_the_formulation(rng):
+    """transpose: three convolutions (forward, x̄, w̄); taps: one, plus GEMMs."""
+    x, w = jnp.asarray(rng.standard_normal((2, 3, 8, 8))), jnp.asarray(
+        rng.standard_normal((4, 3, 3, 3)))
+    assert _count_convs_and_dots(_loss_grad("transpose"), x, w) == (3, 0)
+    convs, dots = _count_convs_and_dots(_loss_grad("taps"), x, w)
+    assert convs == 1 and dots >= 2
+
+
+def test_conv_transpose_forward_follows_the_algorithm():
+    x, w = jnp.ones((1, 3, 4, 4)), jnp.ones((3, 2, 3, 3))
+    f = lambda a: lambda x, w: jaxgrad.conv_transpose2d(x, w, stride=2, algorithm=a)
+    assert _count_convs_and_dots(f("transpose"), x, w) == (1, 0)
+    assert _count_convs_and_dots(f("taps"), x, w)[0] == 0
+    # and so do the gradient functions
+    g = jnp.ones((1, 2, 4, 4))
+    weight = lambda a: lambda x, g: jg.conv2d_weight(x, (2, 3, 3, 3), g, padding=1,
+                                                     algorithm=a)
+    assert _count_convs_and_dots(weight("transpose"), x, g) == (1, 0)
+    assert _count_convs_and_dots(weight("taps"), x, g)[0] == 0
+
+
+def test_set_conv_algorithm_returns_previous_and_sets_default(rng, default_algorithm):
+    assert default_algorithm == "auto"
+    x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+    assert jaxgrad.set_conv_algorithm("transpose") == "auto"
+    assert jaxgrad.get_conv_algorithm() == "transpose"
+    assert _count_convs_and_dots(_loss_grad(), x, w) == (3, 0)
+    assert jaxgrad.set_conv_algorithm("taps") == "transpose"
+    assert _count_convs_and_dots(_loss_grad(), x, w)[0] == 1
+    # an explicit per-call choice wins over the default
+    assert _count_convs_and_dots(_loss_grad("transpose"), x, w) == (3, 0)
+    assert jaxgrad.set_conv_algorithm("auto") == "taps"
+    assert jaxgrad.get_conv_algorithm() == "auto"
+
+
+def test_conv_algorithm_context_restores_on_exit_and_on_exception(default_algorithm):
+    x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+    with jaxgrad.conv_algorithm("transpose") as value:
+        assert value == "transpose" and jaxgrad.get_conv_algorithm() == "transpose"
+        assert _count_convs_and_dots(_loss_grad(), x, w) == (3, 0)
+        with jaxgrad.conv_algorithm("taps"):
+            assert _count_convs_and_dots(_loss_grad(), x, w)[0] == 1
+        assert jaxgrad.get_conv_algorithm() == "transpose"
+    assert jaxgrad.get_conv_algorithm() == default_algorithm
+    with pytest.raises(RuntimeError, match="inside"), jaxgrad.conv_algorithm("taps"):
+        raise RuntimeError("inside")
+    assert jaxgrad.get_conv_algorithm() == default_algorithm
+
+
+def test_jit_traced_under_each_algorithm_gives_the_same_numbers(rng, default_algorithm):
+    x = jnp.asarray(rng.standard_normal((2, 4, 9, 8)))
+    w = jnp.asarray(rng.standard_normal((6, 2, 3, 3)))
+
+    def make_loss_grads():
+        # a fresh function per algorithm: JAX caches traces by function, and
+        # the default formulation is read only when a function is traced
+        def loss_grads(x, w):
+            def loss(x, w):
+                y = jaxgrad.conv2d(x, w, stride=2, padding=1, groups=2)
+                return jnp.sum(jnp.tanh(jaxgrad.conv_transpose2d(y, w, stride=2,
+                                                                 groups=2)))
+            return jax.grad(loss, argnums=(0, 1))(x, w)
+        return loss_grads
+
+    traced = {}
+    for a in ALGORITHMS:
+        loss_grads = make_loss_grads()
+        with jaxgrad.conv_algorithm(a):
+            traced[a] = jax.jit(loss_grads)(x, w)
+            counts = _count_convs_and_dots(loss_grads, x, w)
+        # transpose: every kernel a convolution; taps: only conv_core forwards.
+        assert counts[1] == 0 if a == "transpose" else counts[1] > 0, (a, counts)
+
+    def ref_loss(x, w):
+        y = _reference.lax_conv(x, w, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 2)
+        return jnp.sum(jnp.tanh(_reference.lax_conv_transpose(
+            y, w, None, (2, 2), (0, 0), (0, 0), 2, (1, 1))))
+
+    ref = jax.jit(jax.grad(ref_loss, argnums=(0, 1)))(x, w)
+    for name, t, p, e in zip("xw", traced["taps"], traced["transpose"], ref):
+        _assert_close(t, p, f"jit taps vs transpose grad {name}")
+        _assert_close(t, e, f"jit taps vs lax grad {name}")
+
+
+# --------------------------------------------------------------------------
+# Error wording: the function and the argument named, the value shown.
+
+CHOICES = r"\('auto', 'transpose', 'taps'\)"
+
+
+@pytest.mark.parametrize("call, fn", [
+    (lambda a: jaxgrad.conv2d(jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 2, 2)),
+                              algorithm=a), "conv2d"),
+    (lambda a: jaxgrad.conv(jnp.ones((1, 1, 4)), jnp.ones((1, 1, 2)), algorithm=a),
+     "conv"),
+    (lambda a: jaxgrad.conv_transpose1d(jnp.ones((1, 1, 4)), jnp.ones((1, 1, 2)),
+                                        algorithm=a), "conv_transpose1d"),
+    (lambda a: jg.conv2d_input((1, 1, 4, 4), jnp.ones((1, 1, 2, 2)),
+                               jnp.ones((1, 1, 3, 3)), algorithm=a), "conv2d_input"),
+    (lambda a: jg.conv3d_weight(jnp.ones((1, 1, 3, 3, 3)), (1, 1, 2, 2, 2),
+                                jnp.ones((1, 1, 2, 2, 2)), algorithm=a),
+     "conv3d_weight"),
+    (lambda a: jg.conv_transpose2d_input((1, 1, 2, 2), jnp.ones((1, 1, 2, 2)),
+                                         jnp.ones((1, 1, 3, 3)), algorithm=a),
+     "conv_transpose2d_input"),
+])
+def test_bad_algorithm_names_function_and_value(call, fn):
+    with pytest.raises(ValueError, match=rf"^{fn}: `algorithm` must be one of "
+                                         rf"{CHOICES} or None, got 'fft'$"):
+        call("fft")
+    with pytest.raises(TypeError, match=rf"^{fn}: `algorithm` must be one of "
+                                        rf"{CHOICES} or None, got 3 of type int$"):
+        call(3)
+
+
+def test_bad_default_algorithm_errors(default_algorithm):
+    with pytest.raises(ValueError, match=rf"^set_conv_algorithm: `algorithm` must be "
+                                         rf"one of {CHOICES}.*, got 'x'$"):
+        jaxgrad.set_conv_algorithm("x")
+    with pytest.raises(TypeError, match=rf"^set_conv_algorithm: `algorithm` must be "
+                                        rf"one of {CHOICES}, got None of type NoneType$"):
+        jaxgrad.set_conv_algorithm(None)
+    for value, error, shown in (("x", ValueError, "'x'"), (None, TypeError, "None of type NoneType"),
+                                (1.5, TypeError, "1.5 of type float")):
+        with pytest.raises(error, match=rf"^conv_algorithm: `algorithm` must be one "
+                                        rf"of {CHOICES}.*, got {shown}$"), \
+                jaxgrad.conv_algorithm(value):
+            pass
+    assert jaxgrad.get_conv_algorithm() == default_algorithm
+
+
+# --------------------------------------------------------------------------
+# "auto": _algorithms.choose, by hand.
+
+
+def _spec(n, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+    return ConvSpec((stride,) * n, ((padding, padding),) * n, (dilation,) * n, groups,
+                    algorithm)
+
+
+def _out(i, k, s, p, d=1):
+    return (i + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+_UNPLACED = np.ones(2)   # an operand without mesh axes (numpy: no device work)
+
+
+def _choose(kind, spec, x_shape, w_shape):
+    """choose() for a conv of these shapes; the output shape worked out here."""
+    out = tuple(_out(i, k, s, lo, d) for i, k, s, (lo, _), d in zip(
+        x_shape[2:], w_shape[2:], spec.stride, spec.padding, spec.dilation))
+    g_shape = (x_shape[0], w_shape[0]) + out
+    return _algorithms.choose(kind, spec, x_shape, w_shape, g_shape, _UNPLACED)
+
+
+def test_choose_explicit_algorithm_passes_through():
+    huge = ((64, 512, 256, 256), (512, 512, 3, 3))  # far above TAPS_MAX_ELEMENTS
+    for algorithm in ALGORITHMS:
+        for kind in ("input", "weight"):
+            assert _choose(kind, _spec(2, padding=1, algorithm=algorithm), *huge) == algorithm
+            assert _choose(kind, _spec(2, stride=2, algorithm=algorithm),
+                           (8, 64, 16, 16), (128, 64, 4, 4)) == algorithm
+
+
+@pytest.mark.parametrize("kind", ["input", "weight"])
+@pytest.mark.parametrize("name, spec, x_shape, w_shape", [
+    ("dense 3x3 p1", _spec(2, padding=1), (8, 16, 32, 32), (32, 16, 3, 3)),
+    ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (8, 64, 16, 16),
+     (128, 16, 4, 4)),
+    ("depthwise strided", _spec(2, stride=2, padding=1, groups=64), (8, 64, 16, 16),
+     (64, 1, 3, 3)),
+    ("1x1 strided", _spec(2, stride=2), (8, 64, 16, 16), (128, 64, 1, 1)),
+    # stride = kernel: the patches are a reshape, whatever the positions
+    ("tiled 4x4 s4", _spec(2, stride=4), (8, 64, 16, 16), (128, 64, 4, 4)),
+])
+def test_choose_auto_on_cpu_picks_taps(kind, name, spec, x_shape, w_shape):
+    assert jax.default_backend() == "cpu"
+    assert _choose(kind, spec, x_shape, w_shape) == "taps", name
+
+
+@pytest.mark.parametrize("kind", ["input", "weight"])
+def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms(kind):
+    # DCGAN-like: 4x4 stride 2 at 16x16 -> 8x8 = 64 positions P per sample, and
+    # 2P < C_in * taps = 64 * 16 = 1024: XLA's own convolution, for both grads.
+    spec, w_shape = _spec(2, stride=2, padding=1), (128, 64, 4, 4)
+    assert _choose(kind, spec, (8, 64, 16, 16), w_shape) == "transpose"
+    # the boundary: 32x62 -> 16x31 = 496 positions (2P = 992 < 1024) keeps the
+    # convolution; 32x64 -> 16x32 = 512 (2P = 1024, not below) is taps
+    assert _choose(kind, spec, (8, 64, 32, 62), w_shape) == "transpose"
+    assert _choose(kind, spec, (8, 64, 32, 64), w_shape) == "taps"
+    # the same kernel at stride 1 (225 positions, still short) is taps: only
+    # strided kernels keep the convolution; so are grouped and tiled ones
+    assert _choose(kind, _spec(2, padding=1), (8, 64, 16, 16), w_shape) == "taps"
+    assert _choose(kind, _spec(2, stride=2, padding=1, groups=2), (8, 64, 16, 16),
+                   (128, 32, 4, 4)) == "taps"
+    assert _choose(kind, _spec(2, stride=4), (8, 64, 16, 16), w_shape) == "taps"
+
+
+def test_choose_auto_above_taps_max_elements_is_transpose():
+    # N * C_in * taps * positions: 1 * 128 * 1 * 1024^2 = 2^27 is the limit itself
+    limit = _algorithms.TAPS_MAX_ELEMENTS
+    assert limit == 2 ** 27
+    spec = _spec(2)
+    for kind in ("input", "weight"):
+        assert _choose(kind, spec, (1, 128, 1024, 1024), (8, 128, 1, 1)) == "taps"
+        assert _choose(kind, spec, (1, 129, 1024, 1024), (8, 129, 1, 1)) == "transpose"
+        # depthwise too: the buffer is what counts
+        assert _choose(kind, _spec(2, padding=1, groups=512), (64, 512, 64, 64),
+                       (512, 1, 3, 3)) == "transpose"
+
+
+def test_choose_auto_off_cpu_and_under_explicit_mesh_axes_is_transpose(monkeypatch):
+    spec, x_shape, w_shape = _spec(2, padding=1, groups=4), (2, 8, 8, 8), (8, 2, 3, 3)
+    mesh = jax.make_mesh((1,), ("data",), axis_types=(AxisType.Explicit,))
+    x = jax.device_put(jnp.ones(x_shape), NamedSharding(mesh, PartitionSpec("data")))
+    g_shape = (2, 8, 8, 8)
+    for kind in ("input", "weight"):
+        assert _algorithms.choose(kind, spec, x_shape, w_shape, g_shape, x) == "transpose"
+        assert _algorithms.choose(kind, spec, x_shape, w_shape, g_shape,
+                                  jnp.ones(x_shape)) == "taps"
+        # explicit axes win even over an explicit "taps" (its reshapes cannot
+        # name the sharding of a regrouped batch-split array)
+        taps_spec = _spec(2, padding=1, groups=4, algorithm="taps")
+        assert _algorithms.choose(kind, taps_spec, x_shape, w_shape, g_shape,
+                                  x) == "transpose"
+    monkeypatch.setattr(_algorithms.jax, "default_backend", lambda: "gpu")
+    for kind in ("input", "weight"):
+        assert _choose(kind, spec, x_shape, w_shape) == "transpose"
+        assert _choose(kind, _spec(2, padding=1, groups=4, algorithm="taps"),
+                       x_shape, w_shape) == "taps"
+
+
+# --------------------------------------------------------------------------
+# No order of differentiation runs JAX autodiff: not of lax's convolution
+# (its JVP / transpose rules refuse), and not of either formulation's body
+# (the impls of _kernels and _taps poison any JVP through them). The custom
+# rules call those bodies only on primal values.
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("lax's own autodiff rule for conv_general_dilated was used")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_no_order_uses_autodiff(monkeypatch, algorithm, order):
+    from jax._src.interpreters import ad
+    from jax._src.lax.convolution import conv_general_dilated_p as conv_p
+
+    for table in (ad.primitive_jvps, ad.primitive_transposes, ad.fancy_transposes):
+        if conv_p in table:
+            monkeypatch.setitem(table, conv_p, _refuse)
+    forbid_autodiff(monkeypatch, _kernels, ("_conv_impl", "_input_grad_impl",
+                                            "_weight_grad_impl"))
+    forbid_autodiff(monkeypatch, _taps, ("input_grad", "weight_grad", "patches",
+                                         "col2im"))
+    x, w, b = jnp.ones((2, 2, 7, 6)), jnp.ones((4, 1, 3, 2)), jnp.ones(4)
+    w_tiled = jnp.ones((4, 1, 2, 2))
+
+    def f(x, w, b):  # strided grouped conv, tiled conv, transposed conv, depthwise
+        y = jaxgrad.conv2d(x, w, b, stride=2, padding=1, groups=2, algorithm=algorithm)
+        y = y[..., :3, :3] + jaxgrad.conv2d(x, w_tiled, stride=2, groups=2,
+                                            algorithm=algorithm)
+        z = jaxgrad.conv_transpose2d(y, w, None, stride=2, groups=2, algorithm=algorithm)
+        return jnp.sum(jnp.sin(z)) + jnp.sum(jaxgrad.conv1d(
+            z[:, :, 0], jnp.ones((2, 1, 3)), groups=2, algorithm=algorithm) ** 2)
+
+    for _ in range(order):
+        f = (lambda g: lambda x, w, b: jnp.sum(
+            jnp.cos(jnp.concatenate([a.ravel() for a in g(x, w, b)]))))(
+                jax.grad(f, argnums=(0, 1, 2)))
+    assert jax.eval_shape(f, x, w, b).shape == ()  # tracing is where autodiff happens
+
+
+def test_autodiff_guard_catches_autodiff_of_the_taps_body(monkeypatch):
+    """The guard above is live: JAX autodiff straight through _taps raises."""
+    forbid_autodiff(monkeypatch, _taps, ("weight_grad", "patches"))
+    spec = ConvSpec((2,), ((1, 1),), (1,), 1, "taps")
+    x, g = jnp.ones((1, 2, 7)), jnp.ones((1, 3, 4))
+    with pytest.raises(AssertionError, match="JAX autodiff reached a primal"):
+        jax.eval_shape(jax.grad(lambda x: jnp.sum(_taps.weight_grad(x, g, spec, (3,)))), x)
