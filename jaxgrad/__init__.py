@@ -14,6 +14,7 @@ from ._conv_transpose import conv_transpose as conv_transpose
 from ._conv_transpose import conv_transpose1d as conv_transpose1d
 from ._conv_transpose import conv_transpose2d as conv_transpose2d
 from ._conv_transpose import conv_transpose3d as conv_transpose3d
+from ._general import conv_general_dilated as conv_general_dilated
 
 # --- linear, activation and loss exports ---
 from ._activation import gelu as gelu
@@ -51,6 +52,7 @@ from ._hooks import scale_grad as scale_grad
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv_general_dilated",
     "conv_algorithm", "get_conv_algorithm", "set_conv_algorithm",
     "grad",
     "interop", "testing",

@@ -1,0 +1,364 @@
+"""``jaxgrad.conv_general_dilated`` against JAX autodiff of ``lax.conv_general_dilated``.
+
+The reference is lax's own function differentiated by JAX (float64); ours runs
+its hand-written rules only (checked by refusing lax's convolution rules).
+"""
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from jax.sharding import NamedSharding, PartitionSpec
+
+import jaxgrad
+from jaxgrad import _general
+from jaxgrad._tolerance import max_errors, tolerance
+
+NCHW = ("NCHW", "OIHW", "NCHW")
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+# (lhs shape, rhs shape, kwargs): layouts (default, NCHW, NHWC, 1-D, 3-D and a
+# mixed in/out layout), strides, string and explicit pads (asymmetric,
+# negative), lhs and rhs dilation, feature groups (incl. depthwise and a
+# channel multiplier) and batch groups.
+GRID = [
+    ((2, 3, 7, 6), (4, 3, 3, 2), dict(window_strides=(2, 1), padding=((1, 2), (0, 1)))),
+    ((2, 4, 7, 6), (6, 2, 3, 2), dict(window_strides=(2, 3), padding="SAME",
+                                      rhs_dilation=(2, 1), feature_group_count=2,
+                                      dimension_numbers=NCHW)),
+    ((2, 7, 6, 4), (3, 2, 2, 6), dict(window_strides=(2, 3), padding=((2, -1), (1, 3)),
+                                      lhs_dilation=(2, 3), rhs_dilation=(1, 2),
+                                      feature_group_count=2, dimension_numbers=NHWC)),
+    ((1, 6, 5, 3), (3, 3, 1, 6), dict(window_strides=(1, 2), padding="same_lower",
+                                      feature_group_count=3, dimension_numbers=NHWC)),
+    ((2, 4, 6, 5), (4, 1, 3, 3), dict(window_strides=(1, 1), padding="VALID",
+                                      feature_group_count=4)),            # depthwise
+    ((4, 3, 7), (6, 3, 3), dict(window_strides=(2,), padding="VALID",
+                                batch_group_count=2)),
+    ((4, 7, 3), (3, 3, 6), dict(window_strides=(1,), padding=((1, 1),),
+                                lhs_dilation=(2,), rhs_dilation=(2,), batch_group_count=2,
+                                dimension_numbers=("NWC", "WIO", "NWC"))),
+    ((3, 6, 8), (6, 6, 2), dict(window_strides=(3,), padding=((-1, 2),), lhs_dilation=(3,),
+                                batch_group_count=3, dimension_numbers=("NCW", "OIW", "NWC"))),
+    ((2, 3, 5, 4, 4), (3, 1, 2, 3, 2), dict(window_strides=(1, 2, 1), padding="SAME",
+                                            feature_group_count=3)),
+    ((2, 5, 4, 3, 6), (4, 6, 2, 3, 2), dict(window_strides=(1, 2, 2),
+                                            padding=((0, 1), (1, 0), (2, 2)),
+                                            lhs_dilation=(1, 2, 1),
+                                            dimension_numbers=("NDHWC", "OIDHW", "NCDHW"))),
+]
+
+
+def _assert_close(actual, expected, dtype=np.float64, what=""):
+    assert np.shape(actual) == np.shape(expected), what
+    abs_err, rel_err = max_errors(actual, expected)
+    assert rel_err <= tolerance(dtype), (
+        f"{what}: max abs {abs_err:.3e}, rel {rel_err:.3e} > {tolerance(dtype):.0e}")
+
+
+# These tests are dominated by XLA's compile time, not by running: compile
+# without backend optimisation (same operations, same float64 sums).
+_FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def _jit(f):
+    return jax.jit(f, compiler_options=_FAST_COMPILE)
+
+
+def _first_and_second_order(conv):
+    """(y, (x̄, w̄), grad of Σ sin(x̄, w̄) w.r.t. (x, w, ḡ)) for ḡ = ``ct``."""
+    def vjp(x, w, ct):
+        return jax.vjp(conv, x, w)[1](ct)
+
+    def scalar(x, w, ct):
+        return sum(jnp.sum(jnp.sin(a)) for a in vjp(x, w, ct))
+
+    return lambda x, w, ct: (conv(x, w), vjp(x, w, ct),
+                             jax.grad(scalar, argnums=(0, 1, 2))(x, w, ct))
+
+
+@pytest.mark.parametrize("lhs_shape, rhs_shape, kwargs", GRID)
+def test_matches_lax_autodiff_to_second_order(rng, lhs_shape, rhs_shape, kwargs):
+    x = jnp.asarray(rng.standard_normal(lhs_shape))
+    w = jnp.asarray(rng.standard_normal(rhs_shape))
+    ct = jnp.asarray(rng.standard_normal(
+        jax.eval_shape(lambda x, w: lax.conv_general_dilated(x, w, **kwargs), x, w).shape))
+    ours = _first_and_second_order(lambda x, w: jaxgrad.conv_general_dilated(x, w, **kwargs))
+    ref = _first_and_second_order(lambda x, w: lax.conv_general_dilated(x, w, **kwargs))
+    got, expected = _jit(lambda *a: (ours(*a), ref(*a)))(x, w, ct)    # one compile
+    names = ("y", "x̄", "w̄", "∂/∂x", "∂/∂w", "∂/∂ḡ")
+    for name, a, e in zip(names, jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        _assert_close(a, e, what=name)
+
+
+def test_complex_operands_and_numpy_arguments(rng):
+    def draw(shape):
+        return jnp.asarray(rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+
+    x, w = draw((2, 4, 6)), draw((6, 2, 3))
+    kwargs = dict(window_strides=np.array([2]), padding=np.array([[1, 0]]),
+                  feature_group_count=2)            # lax takes numpy arrays too
+    ct = draw((2, 6, 3))
+
+    def value_and_vjp(conv):
+        y, vjp = jax.vjp(lambda x, w: conv(x, w, **kwargs), x, w)
+        return y, vjp(ct)
+
+    got, expected = _jit(lambda: (value_and_vjp(jaxgrad.conv_general_dilated),
+                                  value_and_vjp(lax.conv_general_dilated)))()
+    for a, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        assert a.dtype == jnp.complex128
+        _assert_close(np.stack([a.real, a.imag]), np.stack([e.real, e.imag]))
+
+
+def test_vmap_of_the_gradient(rng):
+    x = jnp.asarray(rng.standard_normal((3, 2, 4, 6)))      # vmapped over axis 0
+    w = jnp.asarray(rng.standard_normal((5, 4, 3)))
+
+    def per_example_grads(conv):
+        loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w, (1,), "SAME")))  # noqa: E731
+        return jax.vmap(jax.grad(loss, argnums=(0, 1)), in_axes=(0, None))(x, w)
+
+    got, expected = _jit(lambda: (per_example_grads(jaxgrad.conv_general_dilated),
+                                  per_example_grads(lax.conv_general_dilated)))()
+    for a, e in zip(got, expected, strict=True):
+        _assert_close(a, e)
+
+
+def test_signature_is_lax_signature():
+    ours = inspect.signature(jaxgrad.conv_general_dilated)
+    theirs = inspect.signature(lax.conv_general_dilated)
+    assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == \
+           [(p.name, p.kind, p.default) for p in theirs.parameters.values()]
+
+
+def test_hand_computed_values_and_gradients():
+    # x = 0..7 (NWC), kernel of ones (width 3), stride 2, VALID: windows start
+    # at 0, 2, 4 -> sums 0+1+2, 2+3+4, 4+5+6. x̄ counts the windows covering
+    # each position (7 is in none); w̄[k] = Σ_p x[2p + k].
+    x = jnp.arange(8.0).reshape(1, 8, 1)
+    w = jnp.ones((3, 1, 1))
+    conv = lambda x, w: jaxgrad.conv_general_dilated(  # noqa: E731
+        x, w, (2,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"))
+    y, vjp = jax.vjp(conv, x, w)
+    x_bar, w_bar = vjp(jnp.ones_like(y))
+    np.testing.assert_array_equal(np.ravel(y), [3, 9, 15])
+    np.testing.assert_array_equal(np.ravel(x_bar), [1, 1, 2, 1, 2, 1, 1, 0])
+    np.testing.assert_array_equal(np.ravel(w_bar), [0 + 2 + 4, 1 + 3 + 5, 2 + 4 + 6])
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("lax's own autodiff rule for conv_general_dilated was used")
+
+
+def test_no_order_uses_lax_autodiff_of_the_convolution(rng, monkeypatch):
+    """Third order, which traces the first and second orders inside it."""
+    from jax._src.interpreters import ad
+    from jax._src.lax.convolution import conv_general_dilated_p as conv_p
+
+    for table in (ad.primitive_jvps, ad.primitive_transposes, ad.fancy_transposes):
+        if conv_p in table:
+            monkeypatch.setitem(table, conv_p, _refuse)
+    x = jnp.asarray(rng.standard_normal((4, 5, 3)))
+    w = jnp.asarray(rng.standard_normal((2, 6, 1)))
+
+    def f(x, w):  # feature groups, then batch groups; strides, dilations, layouts
+        y = jaxgrad.conv_general_dilated(x, w, (2,), ((1, 2),), (2,), (1,),
+                                         ("NWC", "WOI", "NCW"), feature_group_count=3)
+        z = jaxgrad.conv_general_dilated(y, jnp.reshape(w, (2, 6, 1)), (1,), "SAME",
+                                         batch_group_count=2)
+        return jnp.sum(jnp.sin(z))
+
+    def next_order(f):
+        grads = jax.grad(f, argnums=(0, 1))
+        return lambda x, w: jnp.sum(jnp.cos(jnp.concatenate([a.ravel() for a in grads(x, w)])))
+
+    for _ in range(3):
+        f = next_order(f)
+    assert np.isfinite(float(_jit(f)(x, w)))
+
+
+def _conv_params(jaxpr):
+    """Params of every conv_general_dilated in ``jaxpr`` and its sub-jaxprs."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            found.append(eqn.params)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    found += _conv_params(sub)
+    return found
+
+
+def test_precision_and_preferred_type_reach_every_order(rng):
+    x = jnp.asarray(rng.standard_normal((2, 3, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 3, 3)), jnp.float32)
+    kwargs = dict(window_strides=(2,), padding=((1, 0),),
+                  precision=lax.Precision.HIGHEST, preferred_element_type=jnp.float64)
+
+    def scalar(conv):
+        first = jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, **kwargs))), argnums=(0, 1))
+        return lambda x, w: sum(jnp.sum(jnp.cos(a)) for a in first(x, w))
+
+    second = jax.grad(scalar(jaxgrad.conv_general_dilated), argnums=(0, 1))
+    params = _conv_params(jax.make_jaxpr(second)(x, w))
+    assert len(params) >= 5     # forward, two first-order and their derivatives
+    for p in params:
+        assert p["precision"] == (lax.Precision.HIGHEST, lax.Precision.HIGHEST)
+        assert p["preferred_element_type"] == jnp.float64
+    reference = jax.grad(scalar(lax.conv_general_dilated), argnums=(0, 1))
+    got, expected = _jit(lambda x, w: (second(x, w), reference(x, w)))(x, w)
+    for a, e in zip(got, expected):
+        assert a.dtype == jnp.float32
+        _assert_close(a, e, jnp.float32)
+
+
+def test_bfloat16_with_float32_accumulation(rng):
+    x = jnp.asarray(rng.standard_normal((2, 6, 4)), jnp.bfloat16)
+    w = jnp.asarray(rng.standard_normal((3, 2, 4)), jnp.bfloat16)
+    kwargs = dict(window_strides=(1,), padding="SAME", feature_group_count=2,
+                  preferred_element_type=jnp.float32,
+                  dimension_numbers=("NWC", "WIO", "NWC"))
+    ct = jnp.asarray(rng.standard_normal((2, 6, 4)), jnp.float32)
+
+    def value_and_vjp(conv):
+        y, vjp = jax.vjp(lambda x, w: conv(x, w, **kwargs), x, w)
+        return y, vjp(ct)
+
+    (y, got), (y_ref, expected) = _jit(lambda: (
+        value_and_vjp(jaxgrad.conv_general_dilated), value_and_vjp(lax.conv_general_dilated)))()
+    assert y.dtype == jnp.float32
+    _assert_close(y, y_ref, jnp.float32, "y")
+    for a, e in zip(got, expected):
+        assert a.dtype == jnp.bfloat16
+        _assert_close(a, e, jnp.bfloat16)
+
+
+def test_out_sharding_applies_to_the_forward_only(rng):
+    mesh = jax.make_mesh((1,), ("batch",))
+    sharding = NamedSharding(mesh, PartitionSpec("batch"))
+    x = jnp.asarray(rng.standard_normal((2, 3, 5)))
+    w = jnp.asarray(rng.standard_normal((4, 3, 2)))
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.sin(conv(x, w, (1,), "SAME", out_sharding=sharding)))
+
+    grad = jax.grad(loss(jaxgrad.conv_general_dilated), argnums=(0, 1))
+    shardings = [p["out_sharding"] for p in _conv_params(jax.make_jaxpr(grad)(x, w))]
+    assert shardings[0] is not None and shardings[0].spec == PartitionSpec("batch")
+    assert shardings[1:] and all(s is None for s in shardings[1:])
+    reference = jax.grad(loss(lax.conv_general_dilated), argnums=(0, 1))
+    got, expected = _jit(lambda x, w: (grad(x, w), reference(x, w)))(x, w)
+    for a, e in zip(got, expected):
+        _assert_close(a, e)
+
+
+# ---------------------------------------------------------------------------
+# Pure shape arithmetic: the cotangent convolutions' pads.
+
+
+def test_cotangent_padding_arithmetic():
+    # I = 7, K = 3, s = 2, d = 1, a = 1, pads (1, 2): O = (7 + 3 - 3) // 2 + 1 = 4,
+    # leftover r = 1. x̄ pads (K'-1-lo, K'-1-hi+r) = (1, 1); w̄ pads (lo, hi-r) = (1, 1).
+    config = _general._Config((2,), ((1, 2),), (1,), (1,), None, 1, 1, None, None, None)
+    assert _general.lhs_cotangent_padding((7,), (4,), (3,), config) == ((1, 1),)
+    assert _general.rhs_cotangent_padding((7,), (4,), (3,), config) == ((1, 1),)
+    # lhs dilation 3 on I = 2 (dilated extent 4), K = 2, d = 2 (K' = 3), s = 1,
+    # pads (0, 0): O = 4 - 3 + 1 = 2. x̄: (2, (2-1)·3 - 1 + 0) = (2, 2); w̄: (0, 2 + 1 - 3) = (0, 0).
+    config = _general._Config((1,), ((0, 0),), (3,), (2,), None, 1, 1, None, None, None)
+    assert _general.lhs_cotangent_padding((2,), (2,), (2,), config) == ((2, 2),)
+    assert _general.rhs_cotangent_padding((2,), (2,), (2,), config) == ((0, 0),)
+
+
+# ---------------------------------------------------------------------------
+# Errors: raised before lax sees the call, naming the function and argument.
+
+_X = np.zeros((2, 4, 6, 6), np.float32)
+_W = np.zeros((6, 2, 3, 3), np.float32)
+_BASE = dict(window_strides=(1, 1), padding="SAME", feature_group_count=2)
+
+ERRORS = [
+    (dict(lhs=_X[0]), ValueError, r"conv_general_dilated: `lhs` and `rhs` must have the same "
+                                  r"rank, got shapes \(4, 6, 6\) and \(6, 2, 3, 3\)"),
+    (dict(lhs=_X.astype(np.int32)), TypeError,
+     r"conv_general_dilated: `lhs` must have a floating or complex dtype .*int32"),
+    (dict(rhs=_W.astype(np.float64)), TypeError,
+     r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got float32 and float64"),
+    (dict(rhs=[[1.0]]), TypeError, r"conv_general_dilated: `rhs` must be an array, got list"),
+    (dict(window_strides=(1, 0)), ValueError,
+     r"conv_general_dilated: `window_strides` must be positive, got \(1, 0\)"),
+    (dict(window_strides=(1,)), TypeError,
+     r"conv_general_dilated: `window_strides` must be a sequence of 2 ints .*got \(1,\)"),
+    (dict(window_strides=2), TypeError,
+     r"conv_general_dilated: `window_strides` must be a sequence of 2 ints .*got 2"),
+    (dict(rhs_dilation=(0, 1)), ValueError,
+     r"conv_general_dilated: `rhs_dilation` must be positive, got \(0, 1\)"),
+    (dict(lhs_dilation=(1, -2), padding=((0, 0), (0, 0))), ValueError,
+     r"conv_general_dilated: `lhs_dilation` must be positive, got \(1, -2\)"),
+    (dict(lhs_dilation=(2, 1)), ValueError,
+     r"conv_general_dilated: string `padding` 'SAME' needs `lhs_dilation` of ones, "
+     r"got \(2, 1\)"),
+    (dict(padding="FULL"), ValueError,
+     r"conv_general_dilated: `padding` must be one of .*got 'FULL'"),
+    (dict(padding=((1, 1),)), ValueError,
+     r"conv_general_dilated: `padding` must be a string or a sequence of 2 \(low, high\) "
+     r"pairs, got \(\(1, 1\),\)"),
+    (dict(padding=np.array([[1, 1]])), ValueError,
+     r"conv_general_dilated: `padding` must be a string or a sequence of 2 \(low, high\) "
+     r"pairs, got \[\[1, 1\]\]"),
+    (dict(padding=((1, 1), (1.5, 0))), TypeError,
+     r"conv_general_dilated: `padding` must be an int, got float 1.5"),
+    (dict(feature_group_count=3), ValueError,
+     r"conv_general_dilated: `feature_group_count` \(=3\) must divide the lhs feature "
+     r"size \(=4\)"),
+    (dict(feature_group_count=0), ValueError,
+     r"conv_general_dilated: `feature_group_count` must be positive, got 0"),
+    (dict(feature_group_count=1), ValueError,
+     r"conv_general_dilated: `rhs` input feature size \(=2\) must be the lhs feature "
+     r"size \(=4\) / `feature_group_count` \(=1\)"),
+    (dict(batch_group_count=2), ValueError,
+     r"conv_general_dilated: at most one of `feature_group_count` \(=2\) and "
+     r"`batch_group_count` \(=2\) may exceed 1"),
+    (dict(feature_group_count=1, batch_group_count=4, rhs=np.zeros((8, 4, 3, 3), np.float32)),
+     ValueError, r"conv_general_dilated: `batch_group_count` \(=4\) must divide the lhs "
+                 r"batch size \(=2\)"),
+    (dict(rhs=np.zeros((5, 2, 3, 3), np.float32)), ValueError,
+     r"conv_general_dilated: `feature_group_count` \(=2\) must divide the rhs output "
+     r"feature size \(=5\)"),
+    (dict(batch_group_count=True, feature_group_count=1), TypeError,
+     r"conv_general_dilated: `batch_group_count` must be an int, got bool True"),
+    (dict(dimension_numbers=("NCHW", "OIHW")), ValueError,
+     r"conv_general_dilated: invalid `dimension_numbers` \('NCHW', 'OIHW'\)"),
+    (dict(dimension_numbers=("NCHW", "OIHX", "NCHW")), ValueError,
+     r"conv_general_dilated: invalid `dimension_numbers` \('NCHW', 'OIHX', 'NCHW'\)"),
+    (dict(preferred_element_type="notatype"), TypeError,
+     r"conv_general_dilated: `preferred_element_type` must be a dtype or None, "
+     r"got 'notatype'"),
+]
+
+
+@pytest.mark.parametrize("change, error, match", ERRORS)
+def test_bad_arguments_are_named(monkeypatch, change, error, match):
+    monkeypatch.setattr(_general, "lax", _NoConv(lax))    # raised before lax convolves
+    kwargs = dict(lhs=jnp.asarray(_X), rhs=jnp.asarray(_W), **_BASE)
+    kwargs.update({k: jnp.asarray(v) if k in ("lhs", "rhs") and isinstance(v, np.ndarray) else v
+                   for k, v in change.items()})
+    with pytest.raises(error, match=match):
+        jaxgrad.conv_general_dilated(**kwargs)
+
+
+class _NoConv:
+    """``lax`` with its convolution refused."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        if name == "conv_general_dilated":
+            raise AssertionError("lax.conv_general_dilated reached with bad arguments")
+        return getattr(self._module, name)
