@@ -19,11 +19,12 @@ Deviations, steered around here:
   backward adds s·a + s·b (inf - inf = NaN), jaxgrad's rule factors s·(a + b)
   (±inf). Those cases compare forward and first order only.
 
-Bugs found here are pinned in ``test_fuzz_regressions_torch.py`` and kept
-out of this file's cases: NaN leaking across groups (float64 convolutions
-with one input channel per group, e.g. depthwise; float32 grouped weight
-gradients), NaN from a NaN weight tap reaching every input-gradient row in
-float32, spurious NaN in second-order loss rules.
+Kept out of this file's cases: float64 convolutions with one input channel
+per group (e.g. depthwise) leak NaN across groups in the forward, an XLA CPU
+bug of ``lax.conv_general_dilated`` itself (open; docs/guarantees.md). Bugs
+found here and fixed (float32 grouped weight gradients leaking NaN across
+groups, a NaN weight tap reaching every input-gradient row, spurious NaN in
+second-order loss rules) are pinned in ``test_fuzz_regressions_torch.py``.
 """
 
 from __future__ import annotations
