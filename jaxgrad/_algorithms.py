@@ -120,6 +120,10 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
 #    non-tiled kernel with P < C_in·K/2 (DCGAN's 4x4 stride 2 at 16x16:
 #    P = 256, C_in·K = 1024) the strided slices and interior pads cost more
 #    than XLA's own convolution, and "auto" keeps that.
+#  * dense weight gradients with short patch rows (C_in·K < 128: WaveNet's
+#    32 channels x 2 taps) gain nothing from the GEMM, and stacking the taps
+#    cost 1.3-1.8x in the 10-layer WaveNet stack; "auto" keeps the textbook
+#    rule there.
 # Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
 # textbook rules, which XLA hands to cuDNN.
 
@@ -158,5 +162,7 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str
     if spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
         strided = any(s > 1 for s in spec.stride)
         if strided and 2 * positions < c_in * taps:
+            return "transpose"
+        if kind == "weight" and c_in * taps < 128:
             return "transpose"
     return "taps"

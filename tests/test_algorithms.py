@@ -599,6 +599,18 @@ def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms(kind):
     assert _choose(kind, _spec(2, stride=4), (8, 64, 16, 16), w_shape) == "taps"
 
 
+def test_choose_auto_keeps_convolution_for_short_dense_weight_patch_rows():
+    # WaveNet's layers: 32 channels x 2 taps = 64 patch rows < 128: the weight
+    # gradient keeps the convolution, the input gradient still uses taps.
+    spec = _spec(1, dilation=8)
+    assert _choose("weight", spec, (4, 32, 4104), (32, 32, 2)) == "transpose"
+    assert _choose("input", spec, (4, 32, 4104), (32, 32, 2)) == "taps"
+    # 64 channels x 2 taps = 128: taps; grouped and 1x1 are unaffected.
+    assert _choose("weight", spec, (4, 64, 4104), (32, 64, 2)) == "taps"
+    assert _choose("weight", _spec(1, groups=32), (4, 32, 4104), (32, 1, 2)) == "taps"
+    assert _choose("weight", _spec(1), (4, 32, 4104), (32, 32, 1)) == "taps"
+
+
 def test_choose_auto_above_taps_max_elements_is_transpose():
     # N * C_in * taps * positions: 1 * 128 * 1 * 1024^2 = 2^27 is the limit itself
     limit = _algorithms.TAPS_MAX_ELEMENTS
