@@ -137,6 +137,15 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
             range(2, g.ndim)), dtype=acc) for t in taps]
         return jnp.stack(sums, axis=1).astype(x.dtype).reshape(c_out, 1, *kernel)
+    if groups == 1 and n == 1 and len(kernel) <= 2:
+        # One dense sample, 1-D/2-D: a plain 2-D GEMM (Cₒ, P)·(C·K, P)ᵀ without
+        # batch dims. Measured on CPU (bench, DeepLab 3x3 at 33x33): 25-35%
+        # faster than the batched form below; for N > 1 (the transposes it
+        # would need) and 3-D (C3D) it was slower, so only here.
+        cols = patches(x, spec, kernel, out_spatial).reshape(c_in * len(taps), npos)
+        out = lax.dot_general(g.reshape(c_out, npos), cols, (((1,), (1,)), ((), ())),
+                              preferred_element_type=acc)
+        return out.astype(x.dtype).reshape(c_out, c_in, *kernel)
     # P[n, γ, c, k, p]
     cols = patches(x, spec, kernel, out_spatial).reshape(n, groups, ci, len(taps), npos)
     gg = g.reshape(n, groups, co, npos)
