@@ -115,15 +115,16 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
 #    doing G times the work, and runs depthwise input gradients through its
 #    slow grouped path; the taps GEMM / fused multiply-add does neither.
 #  * 1x1 and stride-equals-kernel ("tiled") convolutions are single GEMMs.
-#  * dense gradients: taps (one GEMM + fused im2col / col2im) is 1-2x faster
-#    while the GEMM is long (positions P per sample); for a strided,
-#    non-tiled kernel with P < C_in·K/2 (DCGAN's 4x4 stride 2 at 16x16:
-#    P = 256, C_in·K = 1024) the strided slices and interior pads cost more
-#    than XLA's own convolution, and "auto" keeps that.
-#  * dense weight gradients with short patch rows (C_in·K < 128: WaveNet's
-#    32 channels x 2 taps) gain nothing from the GEMM, and stacking the taps
-#    cost 1.3-1.8x in the 10-layer WaveNet stack; "auto" keeps the textbook
-#    rule there.
+#  * dense gradients: taps (one GEMM + fused im2col / col2im) is 1-2.5x
+#    faster; strided input gradients sum their taps per phase (no
+#    zero-inserted rows). For the weight gradient of a strided, non-tiled
+#    kernel with P < C_in·K/2 positions per sample (DCGAN's 4x4 stride 2 at
+#    16x16: P = 256, C_in·K = 1024) the strided slices cost more than the
+#    short GEMM saves, and "auto" keeps XLA's convolution.
+#  * dense convolutions with short patch rows (C_in·K < 128: WaveNet's 32
+#    channels x 2 taps) gain nothing from the GEMM; taps cost 1.1-1.8x in the
+#    10-layer WaveNet stack (weight gradient most), so "auto" keeps the
+#    textbook rules there.
 # Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
 # textbook rules, which XLA hands to cuDNN.
 
@@ -161,8 +162,8 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str
         return "transpose"
     if spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
         strided = any(s > 1 for s in spec.stride)
-        if strided and 2 * positions < c_in * taps:
+        if kind == "weight" and strided and 2 * positions < c_in * taps:
             return "transpose"
-        if kind == "weight" and c_in * taps < 128:
+        if c_in * taps < 128:
             return "transpose"
     return "taps"

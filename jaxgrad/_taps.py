@@ -18,10 +18,11 @@ Input gradient (one product, then col2im):
   Q[γ, c, k, n, p]  = Σ_o w[γCₒ+o, c, k] · g[n, γCₒ+o, p]          (contract o)
   x̄[n, γCᵢ+c, i]   = Σ_{k,p : p·s + k·d = i + lo} Q[γ, c, k, n, p]
 
-The second sum places tap k's slab at rows i = p·s + k·d - lo: a ``lax.pad``
-with low pad k·d - lo, interior pad s - 1 and the high pad that makes the
-length I (negative pads crop). Rows no (k, p) reaches (the leftover r, and
-between taps when K·d < s) receive nothing, i.e. exactly zero.
+The second sum places tap k's slab at rows i = p·s + k·d - lo: at stride 1 a
+``lax.pad`` with low pad k·d - lo and the high pad that makes the length I
+(negative pads crop); with a stride, per phase (``_col2im_by_phase``). Rows no
+(k, p) reaches (the leftover r, and between taps when K·d < s) receive
+nothing, i.e. exactly zero.
 
 Why: the product runs as a plain GEMM (on CPU near the matmul peak), with no
 zero-inserted (lhs-dilated) input, no ``batch_group_count`` expansion of a

@@ -581,11 +581,13 @@ def test_choose_auto_on_cpu_picks_taps(kind, name, spec, x_shape, w_shape):
     assert _choose(kind, spec, x_shape, w_shape) == "taps", name
 
 
-@pytest.mark.parametrize("kind", ["input", "weight"])
-def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms(kind):
+def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms():
     # DCGAN-like: 4x4 stride 2 at 16x16 -> 8x8 = 64 positions P per sample, and
-    # 2P < C_in * taps = 64 * 16 = 1024: XLA's own convolution, for both grads.
+    # 2P < C_in * taps = 64 * 16 = 1024: XLA's own convolution for the weight
+    # gradient; the input gradient (strided col2im by phases) stays taps.
+    kind = "weight"
     spec, w_shape = _spec(2, stride=2, padding=1), (128, 64, 4, 4)
+    assert _choose("input", spec, (8, 64, 16, 16), w_shape) == "taps"
     assert _choose(kind, spec, (8, 64, 16, 16), w_shape) == "transpose"
     # the boundary: 32x62 -> 16x31 = 496 positions (2P = 992 < 1024) keeps the
     # convolution; 32x64 -> 16x32 = 512 (2P = 1024, not below) is taps
@@ -599,12 +601,12 @@ def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms(kind):
     assert _choose(kind, _spec(2, stride=4), (8, 64, 16, 16), w_shape) == "taps"
 
 
-def test_choose_auto_keeps_convolution_for_short_dense_weight_patch_rows():
-    # WaveNet's layers: 32 channels x 2 taps = 64 patch rows < 128: the weight
-    # gradient keeps the convolution, the input gradient still uses taps.
+def test_choose_auto_keeps_convolution_for_short_dense_patch_rows():
+    # WaveNet's layers: 32 channels x 2 taps = 64 patch rows < 128: both
+    # gradients keep the convolution.
     spec = _spec(1, dilation=8)
     assert _choose("weight", spec, (4, 32, 4104), (32, 32, 2)) == "transpose"
-    assert _choose("input", spec, (4, 32, 4104), (32, 32, 2)) == "taps"
+    assert _choose("input", spec, (4, 32, 4104), (32, 32, 2)) == "transpose"
     # 64 channels x 2 taps = 128: taps; grouped and 1x1 are unaffected.
     assert _choose("weight", spec, (4, 64, 4104), (32, 64, 2)) == "taps"
     assert _choose("weight", _spec(1, groups=32), (4, 32, 4104), (32, 1, 2)) == "taps"
