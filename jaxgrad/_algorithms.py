@@ -121,10 +121,13 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
 #    kernel with P < C_in·K/2 positions per sample (DCGAN's 4x4 stride 2 at
 #    16x16: P = 256, C_in·K = 1024) the strided slices cost more than the
 #    short GEMM saves, and "auto" keeps XLA's convolution.
-#  * dense convolutions with short patch rows (C_in·K < 128: WaveNet's 32
-#    channels x 2 taps) gain nothing from the GEMM; taps cost 1.1-1.8x in the
-#    10-layer WaveNet stack (weight gradient most), so "auto" keeps the
-#    textbook rules there.
+#  * dense weight gradients with short patch rows (C_in·K < 128: WaveNet's 32
+#    channels x 2 taps) gain nothing from the GEMM; taps cost 1.3-1.8x in the
+#    10-layer WaveNet stack, so "auto" keeps the textbook rule there.
+#  * input gradients are never sent back to the textbook rule for speed
+#    alone: XLA's transposed convolution multiplies the zero padding of g by
+#    every kernel tap, so one NaN/inf tap turns every row NaN, while taps
+#    (like torch's col2im) adds it only to the rows it reaches.
 # Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
 # textbook rules, which XLA hands to cuDNN.
 
@@ -164,6 +167,6 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str
         strided = any(s > 1 for s in spec.stride)
         if kind == "weight" and strided and 2 * positions < c_in * taps:
             return "transpose"
-        if c_in * taps < 128:
+        if kind == "weight" and c_in * taps < 128:
             return "transpose"
     return "taps"

@@ -141,9 +141,25 @@ def _batch_split_explicitly(x) -> bool:
     return bool(sharding.mesh.explicit_axes) and sharding.spec[0] is not None
 
 
+# XLA CPU (jaxlib 0.10.2) runs a float64 convolution with one input channel per
+# group (depthwise) as a dense convolution with a zero-masked block-diagonal
+# kernel, so 0·NaN carries a NaN of one channel into every other channel
+# (float32, and float64 with C_in/G > 1, are computed per group and do not
+# leak). Written as its G dense convolutions, as above, the sums are the same
+# and each NaN stays in its group, as in torch.
+
+
+def _leaks_across_groups(lhs, groups: int) -> bool:
+    return (1 < groups == lhs.shape[1] and jnp.dtype(lhs.dtype) == jnp.float64
+            and jax.default_backend() == "cpu")
+
+
 def _grouped_conv(lhs, rhs, groups: int, **conv):
-    """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch sharding."""
-    if not (1 < groups < lhs.shape[1] and _batch_split_explicitly(lhs)):
+    """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch
+    sharding and NaN-exact for float64 depthwise convolutions on CPU."""
+    split = ((1 < groups < lhs.shape[1] and _batch_split_explicitly(lhs))
+             or _leaks_across_groups(lhs, groups))
+    if not split:
         return _lax_conv(lhs, rhs, feature_group_count=groups, **conv)
     per_group = zip(jnp.split(lhs, groups, axis=1), jnp.split(rhs, groups, axis=0))
     return jnp.concatenate([_lax_conv(lhs_g, rhs_g, **conv) for lhs_g, rhs_g in per_group],

@@ -37,6 +37,32 @@ def assert_same(actual, expected, torch_value):
 # Convolutions: a NaN stays in the channels (groups) and rows its terms reach.
 
 
+def test_depthwise_conv_float64_keeps_nan_in_its_channel():
+    # groups = C_in = 2, 1x1 kernel of ones: y = x channel by channel. In
+    # float64 XLA CPU expands the groups and leaked the NaN into channel 1;
+    # _kernels now writes such convolutions per group.
+    x = np.zeros((1, 2, 3))
+    x[0, 0, 1] = NAN
+    w = np.ones((2, 1, 1))
+    expected = [[[0.0, NAN, 0.0], [0.0, 0.0, 0.0]]]
+    assert_same(jaxgrad.conv1d(x, w, groups=2), expected,
+                F.conv1d(torch.tensor(x), torch.tensor(w), groups=2))
+
+
+def test_grouped_conv_transpose_input_grad_float64_keeps_nan_in_its_channel():
+    # The input gradient of conv_transpose with C_out/groups = 1 is a depthwise
+    # convolution of the cotangent: the same leak, reached through a backward.
+    cot = np.zeros((1, 2, 3))
+    cot[0, 0, 1] = NAN
+    w = np.ones((2, 1, 1))
+    x = np.ones((1, 2, 3))
+    ours = jax.vjp(lambda x: jaxgrad.conv_transpose1d(x, w, groups=2), x)[1](cot)[0]
+    tx = torch.tensor(x, requires_grad=True)
+    (theirs,) = torch.autograd.grad(F.conv_transpose1d(tx, torch.tensor(w), groups=2),
+                                    tx, torch.tensor(cot))
+    assert_same(ours, [[[0.0, NAN, 0.0], [0.0, 0.0, 0.0]]], theirs)
+
+
 def test_grouped_weight_grad_float32_keeps_nan_in_its_group():
     # groups 2, two output channels per group, 1x1 kernels: w̄[o] = Σ_p ḡ[o, p]
     # (x is ones). A NaN cotangent of output channel 0 reached w̄[2] in float32.
