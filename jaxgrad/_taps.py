@@ -179,7 +179,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         return jnp.stack(sums, axis=1).astype(x.dtype).reshape(c_out, 1, *kernel)
     if groups == 1 and n == 1 and len(kernel) <= 2:
         # One dense sample, 1-D/2-D: a plain 2-D GEMM (Cₒ, P)·(C·K, P)ᵀ without
-        # batch dims. Measured on CPU (bench, DeepLab 3x3 at 33x33): 25-35%
+        # batch dims. Measured on CPU (bench, DeepLab 3x3 at 33x33): 15-30%
         # faster than the batched form below; for N > 1 (the transposes it
         # would need) and 3-D (C3D) it was slower, so only here.
         cols = patches(x, spec, kernel, out_spatial).reshape(c_in * len(taps), npos)
