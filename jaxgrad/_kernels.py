@@ -35,6 +35,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _taps
 from ._algorithms import choose
+
+# The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
+# unit, an eager call compiles once per shape instead of once per op. Inside an
+# outer jit the call is inlined.
+_taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
+_taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
 from ._spec import ConvSpec, effective_kernel
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
@@ -221,7 +227,7 @@ def _input_grad_padding(spec: ConvSpec, in_spatial, out_spatial, kernel):
 def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
     x_shape = (g.shape[0], w.shape[1] * spec.groups) + tuple(in_spatial)
     if choose("input", spec, x_shape, w.shape, g.shape, g, w) == "taps":
-        return _taps.input_grad(g, w, spec, in_spatial)
+        return _taps_input_grad(g, w, spec, tuple(in_spatial))
     padding = _input_grad_padding(spec, in_spatial, g.shape[2:], w.shape[2:])
     return _grouped_conv(g, _flip_and_swap(w, spec.groups), spec.groups,
                          window_strides=(1,) * spec.ndim, padding=padding,
@@ -279,7 +285,7 @@ def _weight_grad_sharding(x, g, groups: int):
 def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
     w_shape = (g.shape[1], x.shape[1] // spec.groups) + tuple(kernel)
     if choose("weight", spec, x.shape, w_shape, g.shape, x, g) == "taps":
-        return _taps.weight_grad(x, g, spec, kernel)
+        return _taps_weight_grad(x, g, spec, tuple(kernel))
     n = spec.ndim
     padding = tuple(
         (lo, effective_kernel(k, d) + (o - 1) * s - i - lo)
