@@ -35,15 +35,15 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _taps
 from ._algorithms import choose
+from ._spec import ConvSpec, effective_kernel
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
 # outer jit the call is inlined.
 _taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
-from ._spec import ConvSpec, effective_kernel
-
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
 def _spatial_numbers(n: int) -> tuple[int, ...]:
