@@ -10,10 +10,12 @@ import dataclasses
 
 from . import _kernels
 from ._algorithms import check_algorithm
+from ._precision import resolve_precision
 from ._spec import (ConvSpec, check_bias, check_float, check_groups,
                     check_kernel_fits, check_rank, check_same_dtype,
                     check_weight_extent, int_tuple, pad_source_index,
                     parse_padding, parse_padding_mode)
+from ._typing import Array, ArrayLike, ConvPadding, Precision, Size
 
 WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
@@ -49,7 +51,7 @@ def batch_input(fn: str, x, n: int):
 def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
               in_channels: int, out_channels: int, weight_in: int,
               *, in_name: str = "input", weight_name: str = "weight",
-              algorithm=None) -> ConvSpec:
+              algorithm=None, precision=None) -> ConvSpec:
     """Normalise torch-style conv arguments and check them against the shapes."""
     n = len(kernel)
     stride = int_tuple(fn, "stride", stride, n, minimum=1)
@@ -59,7 +61,8 @@ def conv_spec(fn: str, spatial, kernel, stride, padding, dilation, groups,
                           in_name=in_name, weight_name=weight_name)
     check_kernel_fits(fn, spatial, kernel, pads, dilation, in_name=in_name,
                       weight_name=weight_name)
-    return ConvSpec(stride, pads, dilation, groups, check_algorithm(fn, algorithm))
+    return ConvSpec(stride, pads, dilation, groups, check_algorithm(fn, algorithm),
+                    resolve_precision(fn, precision))
 
 
 def _check_border_padding(fn: str, mode: str, spatial, pads) -> None:
@@ -82,21 +85,16 @@ def pad_border(x, pads, mode: str):
     return x
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-         padding_mode="zeros", *, algorithm=None):
-    """N-d convolution (cross-correlation) with explicit, differentiable VJPs.
-
-    ``y[n, o, p] = b[o] + Σ_{c,k} x̂[n, γ(o)·C_in/G + c, p·s + k·d] · w[o, c, k]``
-    where x̂ is the padded input; the number of spatial dims is ``weight.ndim - 2``.
-
+_ARGS = """\
     Args:
-      input: (N, C_in, *spatial) or unbatched (C_in, *spatial), a float array.
-      weight: (C_out, C_in/groups, *kernel), same dtype as ``input``.
-      bias: optional (C_out,).
-      stride: int or tuple of ints, >= 1.
-      padding: int, tuple of ints, tuple of (lo, hi) pairs, ``"valid"`` or
-        ``"same"`` (stride 1 only; an odd total puts the extra on the high side).
-      dilation: int or tuple of ints, >= 1.
+      input: {input}, or unbatched without N; a float array.
+      weight: {weight}, same dtype as ``input``.
+      bias: optional (C_out,), same dtype.
+      stride: int or one int per spatial dim, >= 1.
+      padding: int, one int per spatial dim, one ``(lo, hi)`` pair per spatial
+        dim, ``"valid"`` or ``"same"`` (stride 1 only; an odd total puts the
+        extra on the high side).
+      dilation: int or one int per spatial dim, >= 1.
       groups: number of channel groups; divides C_in and C_out.
       padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``,
         as torch's ``nn.ConvNd``; the gradient of border copies folds back.
@@ -104,25 +102,30 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         ``"transpose"`` (the textbook rules) or ``"taps"``; None uses the
         default (:func:`jaxgrad.set_conv_algorithm`). Values are the same;
         see ``docs/performance.md``.
+      precision: keyword-only; the ``lax.Precision`` (or its name, or one per
+        operand) of every convolution and matmul of the op and of its
+        gradients. None means full float32 (``"highest"``) unless
+        ``jax.default_matmul_precision`` is in effect, so TF32 is only used
+        when asked for (``docs/precision.md``).
 
     Returns:
-      (N, C_out, *out) (or (C_out, *out) for unbatched input), the input's dtype.
+      {output} (without N for unbatched input), the input's dtype.
 
     Raises:
       ValueError, TypeError: at trace time, naming the argument and its value.
+"""
 
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(6, dtype=jnp.float32).reshape(1, 1, 6)
-      >>> jaxgrad.conv(x, jnp.ones((1, 1, 3), jnp.float32), padding=1)
-      Array([[[ 1.,  3.,  6.,  9., 12.,  9.]]], dtype=float32)
-    """
+
+def conv(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+         stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
+         groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
+         precision: Precision = None) -> Array:
     return _convolve("conv", None, input, weight, bias, stride, padding, dilation,
-                     groups, padding_mode, algorithm)
+                     groups, padding_mode, algorithm, precision)
 
 
 def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
-              dilation, groups, padding_mode, algorithm):
+              dilation, groups, padding_mode, algorithm, precision):
     n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
@@ -130,7 +133,7 @@ def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
     mode = parse_padding_mode(fn, padding_mode)
     spec = conv_spec(fn, x.shape[2:], weight.shape[2:], stride, padding, dilation,
                      groups, x.shape[1], weight.shape[0], weight.shape[1],
-                     algorithm=algorithm)
+                     algorithm=algorithm, precision=precision)
     if mode != "zeros":
         _check_border_padding(fn, mode, x.shape[2:], spec.padding)
         x = pad_border(x, spec.padding, mode)
@@ -141,32 +144,87 @@ def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
     return y[0] if unbatched else y
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", *, algorithm=None):
-    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, K).
-
-    Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv1d``.
-    """
+def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
+           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
+           precision: Precision = None) -> Array:
     return _convolve("conv1d", 1, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm)
+                     dilation, groups, padding_mode, algorithm, precision)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", *, algorithm=None):
-    """2-D convolution: input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in/groups, kH, kW).
-
-    Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv2d``.
-    """
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
+           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
+           precision: Precision = None) -> Array:
     return _convolve("conv2d", 2, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm)
+                     dilation, groups, padding_mode, algorithm, precision)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", *, algorithm=None):
-    """3-D convolution: input (N, C_in, D, H, W) or (C_in, D, H, W), weight (C_out, C_in/groups, kD, kH, kW).
-
-    Same arguments and semantics as :func:`conv` and ``torch.nn.functional.conv3d``.
-    """
+def conv3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
+           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
+           precision: Precision = None) -> Array:
     return _convolve("conv3d", 3, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm)
+                     dilation, groups, padding_mode, algorithm, precision)
 
+
+conv.__doc__ = """N-d convolution (cross-correlation) with explicit, differentiable VJPs.
+
+    ``y[n, o, p] = b[o] + Σ_{c,k} x̂[n, γ(o)·C_in/G + c, p·s + k·d] · w[o, c, k]``
+    where x̂ is the padded input; the number of spatial dims is ``weight.ndim - 2``.
+
+""" + _ARGS.format(input="(N, C_in, *spatial)", weight="(C_out, C_in/groups, *kernel)",
+                   output="(N, C_out, *out)") + """
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(6, dtype=jnp.float32).reshape(1, 1, 6)
+      >>> jaxgrad.conv(x, jnp.ones((1, 1, 3), jnp.float32), padding=1)
+      Array([[[ 1.,  3.,  6.,  9., 12.,  9.]]], dtype=float32)
+    """
+
+conv1d.__doc__ = """1-D convolution, as ``torch.nn.functional.conv1d`` (see :func:`conv`).
+
+""" + _ARGS.format(input="(N, C_in, L)", weight="(C_out, C_in/groups, K)",
+                   output="(N, C_out, L_out)") + """
+    Example:
+      A difference filter at stride 2 on the squares 0, 1, 4, ..., 49:
+
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = (jnp.arange(8, dtype=jnp.float32) ** 2).reshape(1, 1, 8)
+      >>> jaxgrad.conv1d(x, jnp.array([[[1.0, -1.0]]]), stride=2)
+      Array([[[ -1.,  -5.,  -9., -13.]]], dtype=float32)
+    """
+
+conv2d.__doc__ = """2-D convolution, as ``torch.nn.functional.conv2d`` (see :func:`conv`).
+
+""" + _ARGS.format(input="(N, C_in, H, W)", weight="(C_out, C_in/groups, kH, kW)",
+                   output="(N, C_out, H_out, W_out)") + """
+    Example:
+      Sums over 2x2 blocks; then the gradient of a padded 3x3 box filter's
+      sum, which counts the windows that cover each pixel:
+
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.arange(16, dtype=jnp.float32).reshape(1, 1, 4, 4)
+      >>> jaxgrad.conv2d(x, jnp.ones((1, 1, 2, 2)), stride=2)
+      Array([[[[10., 18.],
+               [42., 50.]]]], dtype=float32)
+      >>> box = jnp.ones((1, 1, 3, 3))
+      >>> jax.grad(lambda x: jaxgrad.conv2d(x, box, padding=1).sum())(x)[0, 0]
+      Array([[4., 6., 6., 4.],
+             [6., 9., 9., 6.],
+             [6., 9., 9., 6.],
+             [4., 6., 6., 4.]], dtype=float32)
+    """
+
+conv3d.__doc__ = """3-D convolution, as ``torch.nn.functional.conv3d`` (see :func:`conv`).
+
+""" + _ARGS.format(input="(N, C_in, D, H, W)", weight="(C_out, C_in/groups, kD, kH, kW)",
+                   output="(N, C_out, D_out, H_out, W_out)") + """
+    Example:
+      A depthwise (groups = channels) 2x2x2 box sum over two channels:
+
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.ones((1, 2, 2, 2, 2)).at[:, 1].set(2.0)
+      >>> jaxgrad.conv3d(x, jnp.ones((2, 1, 2, 2, 2)), groups=2).reshape(-1)
+      Array([ 8., 16.], dtype=float32)
+    """

@@ -21,9 +21,11 @@ from __future__ import annotations
 from . import _kernels
 from ._algorithms import check_algorithm
 from ._conv import batch_input
+from ._precision import resolve_precision
 from ._spec import (ConvSpec, check_bias, check_float, check_rank,
                     check_same_dtype, check_weight_extent,
                     conv_transpose_output_size, int_tuple, parse_groups)
+from ._typing import Array, ArrayLike, Precision, Size
 
 WEIGHT_LAYOUT = "(C_in, C_out/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
@@ -32,7 +34,7 @@ WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
 def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
                    groups, dilation, in_channels: int, weight_shape, *,
                    in_name: str = "input", weight_name: str = "weight",
-                   algorithm=None) -> tuple[ConvSpec, tuple[int, ...]]:
+                   algorithm=None, precision=None) -> tuple[ConvSpec, tuple[int, ...]]:
     """Check torch conv_transpose arguments; return (conv spec, output spatial shape)."""
     n = len(kernel)
     stride = int_tuple(fn, "stride", stride, n, minimum=1)
@@ -68,7 +70,8 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
             f"{stride}, padding {pads}, output_padding {extra}, dilation "
             f"{dilation})")
     spec = ConvSpec(stride, tuple((p, p - a) for p, a in zip(pads, extra)),
-                    dilation, groups, check_algorithm(fn, algorithm))
+                    dilation, groups, check_algorithm(fn, algorithm),
+                    resolve_precision(fn, precision))
     return spec, out
 
 
@@ -87,43 +90,52 @@ def check_transpose_weight(fn: str, weight, n: int | None) -> int:
     return n
 
 
-def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                   groups=1, dilation=1, *, algorithm=None):
-    """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
-
-    Note torch's argument order: ``groups`` comes before ``dilation``.
-
+_ARGS = """\
     Args:
-      input: (N, C_in, *spatial) or unbatched (C_in, *spatial).
-      weight: (C_in, C_out/groups, *kernel).
-      bias: optional (C_out,).
-      stride, padding, output_padding, dilation: ints or tuples of ints;
-        ``output_padding`` < max(stride, dilation) per dim.
-      groups: divides C_in.
+      input: {input}, or unbatched without N; a float array.
+      weight: {weight}, same dtype as ``input``.
+      bias: optional (C_out,), same dtype.
+      stride: int or one int per spatial dim, >= 1.
+      padding: int or one int per spatial dim, >= 0: the rows cropped from
+        each side of the full output (``dilation·(K-1) - padding`` of zero
+        padding in the equivalent direct convolution).
+      output_padding: int or one int per spatial dim, smaller than ``stride`` or
+        ``dilation``: extra rows computed at the high end of each output dim.
+      groups: number of channel groups; divides C_in.
+      dilation: int or one int per spatial dim, >= 1.
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
+      precision: keyword-only; the ``lax.Precision`` (or its name, or one per
+        operand) of every contraction, forward and backward; None means full
+        float32 unless ``jax.default_matmul_precision`` is in effect
+        (``docs/precision.md``).
 
     Returns:
-      (N, C_out, *out) with out = (I-1)s - 2p + d(K-1) + output_padding + 1.
+      {output} (without N for unbatched input), the input's dtype, where per
+      dim ``out = (I-1)·stride - 2·padding + dilation·(K-1) + output_padding + 1``.
 
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> ones = jnp.ones((1, 1, 2), jnp.float32)
-      >>> jaxgrad.conv_transpose(ones, ones, stride=2)
-      Array([[[1., 1., 1., 1.]]], dtype=float32)
-    """
+    Raises:
+      ValueError, TypeError: at trace time, naming the argument and its value.
+"""
+
+
+def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                   stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
+                   groups: int = 1, dilation: Size = 1, *, algorithm: str | None = None,
+                   precision: Precision = None) -> Array:
     return _conv_transpose("conv_transpose", None, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm)
+                           padding, output_padding, groups, dilation, algorithm,
+                           precision)
 
 
 def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
-                    groups, dilation, algorithm):
+                    groups, dilation, algorithm, precision):
     n = check_transpose_weight(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
     spec, out = transpose_spec(fn, x.shape[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1],
-                               weight.shape, algorithm=algorithm)
+                               weight.shape, algorithm=algorithm, precision=precision)
     check_bias(fn, bias, weight.shape[1] * spec.groups)
     y = _kernels.input_grad(x, weight, spec, out)
     if bias is not None:
@@ -131,31 +143,87 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     return y[0] if unbatched else y
 
 
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
-    """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, K).
-
-    Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose1d``.
-    """
+def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
+                     groups: int = 1, dilation: Size = 1, *,
+                     algorithm: str | None = None, precision: Precision = None) -> Array:
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm)
+                           padding, output_padding, groups, dilation, algorithm,
+                           precision)
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
-    """2-D transposed convolution: input (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW).
-
-    Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose2d``.
-    """
+def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
+                     groups: int = 1, dilation: Size = 1, *,
+                     algorithm: str | None = None, precision: Precision = None) -> Array:
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm)
+                           padding, output_padding, groups, dilation, algorithm,
+                           precision)
 
 
-def conv_transpose3d(input, weight, bias=None, stride=1, padding=0,
-                     output_padding=0, groups=1, dilation=1, *, algorithm=None):
-    """3-D transposed convolution: input (N, C_in, D, H, W), weight (C_in, C_out/groups, kD, kH, kW).
-
-    Same semantics as :func:`conv_transpose` and ``torch.nn.functional.conv_transpose3d``.
-    """
+def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
+                     groups: int = 1, dilation: Size = 1, *,
+                     algorithm: str | None = None, precision: Precision = None) -> Array:
     return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm)
+                           padding, output_padding, groups, dilation, algorithm,
+                           precision)
+
+
+conv_transpose.__doc__ = """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
+
+    The adjoint of :func:`jaxgrad.conv` with the same weight: each input
+    pixel adds ``input[n, c, i] · w[c, o, k]`` at output row ``i·s + k·d - p``.
+    Note torch's argument order: ``groups`` comes before ``dilation``.
+
+""" + _ARGS.format(input="(N, C_in, *spatial)", weight="(C_in, C_out/groups, *kernel)",
+                   output="(N, C_out, *out)") + """
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> ones = jnp.ones((1, 1, 2), jnp.float32)
+      >>> jaxgrad.conv_transpose(ones, ones, stride=2)
+      Array([[[1., 1., 1., 1.]]], dtype=float32)
+    """
+
+conv_transpose1d.__doc__ = """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
+
+""" + _ARGS.format(input="(N, C_in, L)", weight="(C_in, C_out/groups, K)",
+                   output="(N, C_out, L_out)") + """
+    Example:
+      Each input value stamps the kernel (1, 1, 1) every 2 rows:
+
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[[1.0, 2.0]]])
+      >>> jaxgrad.conv_transpose1d(x, jnp.ones((1, 1, 3)), stride=2)
+      Array([[[1., 1., 3., 2., 2.]]], dtype=float32)
+    """
+
+conv_transpose2d.__doc__ = """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+""" + _ARGS.format(input="(N, C_in, H, W)", weight="(C_in, C_out/groups, kH, kW)",
+                   output="(N, C_out, H_out, W_out)") + """
+    Example:
+      Four overlapping 2x2 stamps of ones:
+
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.conv_transpose2d(jnp.ones((1, 1, 2, 2)), jnp.ones((1, 1, 2, 2)))[0, 0]
+      Array([[1., 2., 1.],
+             [2., 4., 2.],
+             [1., 2., 1.]], dtype=float32)
+    """
+
+conv_transpose3d.__doc__ = """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
+
+""" + _ARGS.format(input="(N, C_in, D, H, W)", weight="(C_in, C_out/groups, kD, kH, kW)",
+                   output="(N, C_out, D_out, H_out, W_out)") + """
+    Example:
+      One input voxel stamps the kernel 0..7 once; ``output_padding`` adds a
+      row per dim that no stamp reaches:
+
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> w = jnp.arange(8.0).reshape(1, 1, 2, 2, 2)
+      >>> y = jaxgrad.conv_transpose3d(jnp.ones((1, 1, 1, 1, 1)), w, stride=2,
+      ...                              output_padding=1)
+      >>> y.shape, float(y.sum()), float(y[0, 0, 1, 1, 1])
+      ((1, 1, 3, 3, 3), 28.0, 7.0)
+    """

@@ -52,7 +52,8 @@ Every array stays in its own layout: only the index tuples of
 ``dimension_numbers`` are permuted; the kernel regrouping (for G or B > 1) and
 the batch regrouping (for B > 1) are the only reshapes.
 
-``precision`` and ``preferred_element_type`` go to every convolution of every
+``precision`` (resolved once by ``_precision.resolve_precision``: full float32
+unless asked) and ``preferred_element_type`` go to every convolution of every
 order; cotangents are cast back to the primal dtypes (an operand is first
 promoted to the cotangent's dtype when ``preferred_element_type`` widened it).
 ``out_sharding`` applies to the forward only: the backward convolutions leave
@@ -71,6 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._precision import PrecisionPair, resolve_precision
 from ._spec import _as_int, is_sequence
 
 _FN = "conv_general_dilated"
@@ -87,7 +89,7 @@ class _Config:
     dimension_numbers: lax.ConvDimensionNumbers
     feature_group_count: int
     batch_group_count: int
-    precision: Any
+    precision: PrecisionPair
     preferred_element_type: Any
     out_sharding: Any
 
@@ -126,7 +128,11 @@ def conv_general_dilated(
       feature_group_count: positive int dividing the lhs feature size.
       batch_group_count: positive int dividing the lhs batch size; at most one
         of the two group counts may exceed 1.
-      precision: as for lax; used by every forward and backward convolution.
+      precision: as for lax (a ``lax.Precision``, its name or a per-operand
+        pair; dot-algorithm presets, which lax's convolution ignores, are
+        refused); used by every forward and backward convolution. Unlike lax,
+        None means full float32 unless ``jax.default_matmul_precision`` is in
+        effect, so TF32 is only used when asked for (``docs/precision.md``).
       preferred_element_type: as for lax; used by every convolution, the
         cotangents come back in the dtypes of ``lhs`` and ``rhs``.
       out_sharding: sharding of the forward result, as for lax; the backward
@@ -291,7 +297,8 @@ def _normalise(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
     pads = _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil)
     return _Config(strides, pads, lhs_dil, rhs_dil, numbers,
                    int(feature_group_count), int(batch_group_count),
-                   _hashable(precision), _parse_dtype(preferred_element_type),
+                   resolve_precision("conv_general_dilated", precision),
+                   _parse_dtype(preferred_element_type),
                    out_sharding)
 
 
@@ -392,10 +399,6 @@ def _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil):
                          f"(low, high) pairs, got {_show(padding)}")
     return tuple((_as_int(_FN, "padding", lo), _as_int(_FN, "padding", hi))
                  for lo, hi in padding)
-
-
-def _hashable(precision):
-    return tuple(precision) if isinstance(precision, list) else precision
 
 
 def _parse_dtype(dtype):

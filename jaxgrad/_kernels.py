@@ -50,7 +50,7 @@ def _spatial_numbers(n: int) -> tuple[int, ...]:
     return tuple(range(2, n + 2))
 
 
-def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
+def _lax_conv(lhs, rhs, *, window_strides, padding, precision, lhs_dilation=None,
               rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
               batch_group_count=1, out_sharding=None):
     """``lax.conv_general_dilated`` with float32 accumulation for half types."""
@@ -61,7 +61,7 @@ def _lax_conv(lhs, rhs, *, window_strides, padding, lhs_dilation=None,
         lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
         dimension_numbers=dimension_numbers,
         feature_group_count=feature_group_count,
-        batch_group_count=batch_group_count,
+        batch_group_count=batch_group_count, precision=precision,
         preferred_element_type=preferred, out_sharding=out_sharding)
     return out.astype(out_dtype)
 
@@ -130,7 +130,8 @@ def _varying(x) -> frozenset:
 
 def _conv_impl(x, w, spec: ConvSpec):
     return _grouped_conv(x, w, spec.groups, window_strides=spec.stride,
-                         padding=spec.padding, rhs_dilation=spec.dilation)
+                         padding=spec.padding, rhs_dilation=spec.dilation,
+                         precision=spec.precision)
 
 
 # XLA's SPMD partitioner (jax 0.10.2) all-gathers the whole batch of a conv with
@@ -231,7 +232,8 @@ def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
     padding = _input_grad_padding(spec, in_spatial, g.shape[2:], w.shape[2:])
     return _grouped_conv(g, _flip_and_swap(w, spec.groups), spec.groups,
                          window_strides=(1,) * spec.ndim, padding=padding,
-                         lhs_dilation=spec.stride, rhs_dilation=spec.dilation)
+                         lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
+                         precision=spec.precision)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -297,7 +299,7 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
                                        out_spec=swapped)
     return _lax_conv(x, g, window_strides=spec.dilation, padding=padding,
                      rhs_dilation=spec.stride, dimension_numbers=numbers,
-                     batch_group_count=spec.groups,
+                     batch_group_count=spec.groups, precision=spec.precision,
                      out_sharding=_weight_grad_sharding(x, g, spec.groups))
 
 

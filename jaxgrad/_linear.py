@@ -22,16 +22,18 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._kernels import contraction_sharding, match_vma
+from ._precision import PrecisionPair, resolve_precision
 from ._spec import check_float, check_same_dtype
+from ._typing import Array, ArrayLike, Precision
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
 def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],
-         out_sharding=None):
+         precision: PrecisionPair, out_sharding=None):
     """``lax.dot_general`` with no batch dims and float32 accumulation for half types."""
     preferred = jnp.float32 if jnp.dtype(lhs.dtype) in _HALF else None
-    out = lax.dot_general(lhs, rhs, (contract, ((), ())),
+    out = lax.dot_general(lhs, rhs, (contract, ((), ())), precision=precision,
                           preferred_element_type=preferred, out_sharding=out_sharding)
     return out.astype(lhs.dtype)
 
@@ -47,55 +49,58 @@ def _leading(a) -> tuple[int, ...]:
 #   ⟨linear_core(x, w), g⟩ = ⟨x, input_grad(g, w)⟩ = ⟨w, weight_grad(x, g)⟩
 #
 # (all three equal Σ_{n,o,i} g[n, o] x[n, i] w[o, i]). Reading each identity
-# with a different argument held fixed gives every rule below.
+# with a different argument held fixed gives every rule below. ``precision``
+# (a ``lax.Precision`` pair, ``_precision``) goes unchanged to every matmul.
 
 
-def _linear_impl(x, w):
-    return _dot(x, w, ((x.ndim - 1,), (1,)))
+def _linear_impl(x, w, precision):
+    return _dot(x, w, ((x.ndim - 1,), (1,)), precision)
 
 
-@jax.custom_vjp
-def linear_core(x, w):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def linear_core(x, w, precision: PrecisionPair):
     """y[..., o] = Σ_i x[..., i] w[o, i]; x (*, in), w (out, in)."""
-    return _linear_impl(x, w)
+    return _linear_impl(x, w, precision)
 
 
-def _linear_core_fwd(x, w):
-    return linear_core(x, w), (x, w)
+def _linear_core_fwd(x, w, precision):
+    return linear_core(x, w, precision), (x, w)
 
 
-def _linear_core_bwd(residuals, g):
+def _linear_core_bwd(precision, residuals, g):
     x, w = residuals    # match_vma: shard_map's varying axes, see ``_kernels``
-    return match_vma(input_grad(g, w), x), match_vma(weight_grad(x, g), w)
+    return (match_vma(input_grad(g, w, precision), x),
+            match_vma(weight_grad(x, g, precision), w))
 
 
 linear_core.defvjp(_linear_core_fwd, _linear_core_bwd)
 
 
-def _input_grad_impl(g, w):
-    return _dot(g, w, ((g.ndim - 1,), (0,)))
+def _input_grad_impl(g, w, precision):
+    return _dot(g, w, ((g.ndim - 1,), (0,)), precision)
 
 
-@jax.custom_vjp
-def input_grad(g, w):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def input_grad(g, w, precision: PrecisionPair):
     """x̄[..., i] = Σ_o g[..., o] w[o, i]; g (*, out), w (out, in)."""
-    return _input_grad_impl(g, w)
+    return _input_grad_impl(g, w, precision)
 
 
-def _input_grad_fwd(g, w):
-    return input_grad(g, w), (g, w)
+def _input_grad_fwd(g, w, precision):
+    return input_grad(g, w, precision), (g, w)
 
 
-def _input_grad_bwd(residuals, ct):
+def _input_grad_bwd(precision, residuals, ct):
     # ⟨input_grad(g, w), ct⟩ = ⟨linear_core(ct, w), g⟩ = ⟨w, weight_grad(ct, g)⟩.
     g, w = residuals
-    return match_vma(linear_core(ct, w), g), match_vma(weight_grad(ct, g), w)
+    return (match_vma(linear_core(ct, w, precision), g),
+            match_vma(weight_grad(ct, g, precision), w))
 
 
 input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
 
 
-def _weight_grad_impl(x, g):
+def _weight_grad_impl(x, g, precision):
     # Contract every leading dim; for 1-D x and g this is the outer product g xᵀ.
     # Under explicit mesh axes the sum over a sharded n has no inferable
     # sharding: w̄[o, i] is replicated along n's axes and keeps those of o
@@ -103,23 +108,24 @@ def _weight_grad_impl(x, g):
     x_spec, g_spec = jax.typeof(x).sharding.spec, jax.typeof(g).sharding.spec
     sharding = contraction_sharding(
         x, (g_spec[-1], x_spec[-1]), tuple(x_spec[:-1]) + tuple(g_spec[:-1]))
-    return _dot(g, x, (_leading(g), _leading(x)), sharding)
+    return _dot(g, x, (_leading(g), _leading(x)), precision, sharding)
 
 
-@jax.custom_vjp
-def weight_grad(x, g):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def weight_grad(x, g, precision: PrecisionPair):
     """w̄[o, i] = Σ_n g[n, o] x[n, i] over all leading dims n of x and g."""
-    return _weight_grad_impl(x, g)
+    return _weight_grad_impl(x, g, precision)
 
 
-def _weight_grad_fwd(x, g):
-    return weight_grad(x, g), (x, g)
+def _weight_grad_fwd(x, g, precision):
+    return weight_grad(x, g, precision), (x, g)
 
 
-def _weight_grad_bwd(residuals, ct):
+def _weight_grad_bwd(precision, residuals, ct):
     # ⟨weight_grad(x, g), ct⟩ = ⟨input_grad(g, ct), x⟩ = ⟨linear_core(x, ct), g⟩.
     x, g = residuals
-    return match_vma(input_grad(g, ct), x), match_vma(linear_core(x, ct), g)
+    return (match_vma(input_grad(g, ct, precision), x),
+            match_vma(linear_core(x, ct, precision), g))
 
 
 weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
@@ -223,7 +229,8 @@ def _check_linear(input, weight, bias) -> None:
                          f"match out_features, got {tuple(bias.shape)}")
 
 
-def linear(input, weight, bias=None):
+def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *,
+           precision: Precision = None) -> Array:
     """Affine map ``y = x wᵀ + b`` over the last dim, as ``torch.nn.functional.linear``.
 
     ``y[..., o] = b[o] + Σ_i x[..., i] · w[o, i]``, for any number of leading
@@ -233,6 +240,9 @@ def linear(input, weight, bias=None):
       input: (*, in_features), a float array with at least one dim.
       weight: (out_features, in_features), same dtype as ``input``.
       bias: optional (out_features,), same dtype.
+      precision: keyword-only; the ``lax.Precision`` (or name, or per-operand
+        pair) of the matmuls, forward and backward. None: full float32 unless
+        ``jax.default_matmul_precision`` says otherwise (``docs/precision.md``).
 
     Returns:
       (*, out_features), ``input``'s dtype.
@@ -249,5 +259,5 @@ def linear(input, weight, bias=None):
       [[1.5, 3.0, -2.0]]
     """
     _check_linear(input, weight, bias)
-    y = linear_core(input, weight)
+    y = linear_core(input, weight, resolve_precision("linear", precision))
     return y if bias is None else add_bias(y, bias)

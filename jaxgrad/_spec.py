@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._precision import HIGHEST, PrecisionPair
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 INT64_MAX = 2**63 - 1
@@ -38,6 +40,8 @@ class ConvSpec:
       groups: ``G``, the number of channel groups.
       algorithm: how the gradients are computed: "auto", "transpose" or
         "taps" (``_algorithms``); the values are the same.
+      precision: the ``(lhs, rhs)`` ``lax.Precision`` pair of every contraction,
+        forward and backward (``_precision``); full float32 unless asked.
     """
 
     stride: tuple[int, ...]
@@ -45,6 +49,7 @@ class ConvSpec:
     dilation: tuple[int, ...]
     groups: int
     algorithm: str = "auto"
+    precision: PrecisionPair = HIGHEST
 
     @property
     def ndim(self) -> int:

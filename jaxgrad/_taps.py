@@ -158,6 +158,14 @@ def _col2im_by_phase(cols, spec: ConvSpec, kernel, in_spatial):
     return rows[(slice(None), slice(None)) + tuple(slice(0, i) for i in in_spatial)]
 
 
+def _swapped(spec: ConvSpec):
+    # Every GEMM here takes its operands in the other order than the textbook
+    # rule's convolution (g before x, w before g); swapping the (lhs, rhs)
+    # precision pair keeps each precision on the same array under both
+    # formulations.
+    return spec.precision[::-1]
+
+
 def weight_grad(x, g, spec: ConvSpec, kernel):
     """w̄ = Σ_{n,p} g ⊗ (strided slices of x̂), one GEMM per group."""
     n, c_in = x.shape[:2]
@@ -184,7 +192,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # would need) and 3-D (C3D) it was slower, so only here.
         cols = patches(x, spec, kernel, out_spatial).reshape(c_in * len(taps), npos)
         out = lax.dot_general(g.reshape(c_out, npos), cols, (((1,), (1,)), ((), ())),
-                              preferred_element_type=acc)
+                              precision=_swapped(spec), preferred_element_type=acc)
         return out.astype(x.dtype).reshape(c_out, c_in, *kernel)
     # P[n, γ, c, k, p]
     cols = patches(x, spec, kernel, out_spatial).reshape(n, groups, ci, len(taps), npos)
@@ -194,13 +202,15 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # (N·Cₒ·CᵢK) are smaller than the operands (N·(Cₒ + CᵢK)·P).
         out = lax.dot_general(
             gg, cols.reshape(n, groups, ci * len(taps), npos),
-            (((3,), (3,)), ((0, 1), (0, 1))), preferred_element_type=acc)
+            (((3,), (3,)), ((0, 1), (0, 1))), precision=_swapped(spec),
+            preferred_element_type=acc)
         out = jnp.sum(out, axis=0, dtype=acc)
     else:
         # few positions: contract n and p together (XLA transposes the operands).
         out = lax.dot_general(
             gg, cols.reshape(n, groups, ci * len(taps), npos),
-            (((0, 3), (0, 3)), ((1,), (1,))), preferred_element_type=acc)
+            (((0, 3), (0, 3)), ((1,), (1,))), precision=_swapped(spec),
+            preferred_element_type=acc)
     return out.astype(x.dtype).reshape(c_out, ci, *kernel)
 
 
@@ -225,10 +235,10 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
         # result N·CᵢK·P): the product lands in (n, γ, ck, p) order.
         wb = jnp.broadcast_to(ww, (n,) + ww.shape)
         cols = lax.dot_general(wb, gg, (((2,), (2,)), ((0, 1), (0, 1))),
-                               preferred_element_type=acc)
+                               precision=_swapped(spec), preferred_element_type=acc)
     else:
         cols = lax.dot_general(ww, gg, (((1,), (2,)), ((0,), (1,))),
-                               preferred_element_type=acc)
+                               precision=_swapped(spec), preferred_element_type=acc)
         cols = jnp.moveaxis(cols, 2, 0)     # (γ, ck, n, p) -> (n, γ, ck, p)
     cols = cols.reshape(n, groups * ci, len(taps), *out_spatial)
     return col2im(cols, spec, kernel, in_spatial).astype(g.dtype)
