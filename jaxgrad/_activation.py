@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from ._spec import check_float
+from ._typing import Array, ArrayLike
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
@@ -215,14 +216,14 @@ GELU_TANH = Elementwise("gelu", _gelu_tanh, _gelu_tanh_grad, _gelu_tanh_grad2)
 # Public elementwise activations.
 
 
-def relu(input):
+def relu(input: ArrayLike) -> Array:
     """Rectified linear unit, ``max(x, 0)``, with torch's gradient at 0.
 
     The gradient is exactly 0 at ``x == 0`` (not ½ as ``jnp.maximum`` gives);
     NaN propagates (relu(NaN) = NaN, with gradient 1 there, like torch).
 
     Args:
-      input: a float array of any shape.
+      input: (*), a float array of any shape.
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -240,11 +241,11 @@ def relu(input):
     return apply_elementwise(RELU, (), input)
 
 
-def leaky_relu(input, negative_slope=0.01):
+def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Array:
     """``x`` for ``x > 0``, else ``negative_slope·x``; gradient ``negative_slope`` at 0.
 
     Args:
-      input: a float array of any shape.
+      input: (*), a float array of any shape.
       negative_slope: a real number (any sign), the slope for ``x <= 0``.
 
     Returns:
@@ -275,11 +276,11 @@ def _real(fn: str, name: str, value) -> float:
                          f"{value!r}") from None
 
 
-def sigmoid(input):
+def sigmoid(input: ArrayLike) -> Array:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow.
 
     Args:
-      input: a float array of any shape.
+      input: (*), a float array of any shape.
 
     Returns:
       An array of ``input``'s shape and dtype, in [0, 1].
@@ -289,18 +290,19 @@ def sigmoid(input):
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
-      >>> jaxgrad.sigmoid(jnp.array([-100.0, 0.0, 100.0], jnp.float32)).tolist()
-      [0.0, 0.5, 1.0]
+      >>> x = jnp.array([-100.0, -1.0, 0.0, 100.0], jnp.float32)
+      >>> [round(v, 4) for v in jaxgrad.sigmoid(x).tolist()]
+      [0.0, 0.2689, 0.5, 1.0]
     """
     check_float("sigmoid", "input", input)
     return apply_elementwise(SIGMOID, (), input)
 
 
-def tanh(input):
+def tanh(input: ArrayLike) -> Array:
     """Hyperbolic tangent; f′ = 1 - tanh², f″ = -2·tanh·(1 - tanh²).
 
     Args:
-      input: a float array of any shape.
+      input: (*), a float array of any shape.
 
     Returns:
       An array of ``input``'s shape and dtype, in [-1, 1].
@@ -317,14 +319,14 @@ def tanh(input):
     return apply_elementwise(TANH, (), input)
 
 
-def gelu(input, approximate="none"):
+def gelu(input: ArrayLike, approximate: str = "none") -> Array:
     """Gaussian error linear unit ``x·Φ(x)``, exact or with torch's tanh form.
 
     ``approximate="tanh"`` computes ``½x(1 + tanh(√(2/π)(x + 0.044715x³)))``.
     Like torch, ±inf inputs give NaN where the formula multiplies inf by 0.
 
     Args:
-      input: a float array of any shape.
+      input: (*), a float array of any shape.
       approximate: ``"none"`` (exact, via erfc) or ``"tanh"``.
 
     Returns:
@@ -493,14 +495,14 @@ def _along(core, fn: str, input, dim):
     return core(input, axis)
 
 
-def softmax(input, dim):
+def softmax(input: ArrayLike, dim: int) -> Array:
     """Softmax along ``dim``: ``exp(x - max) / sum(exp(x - max))``.
 
     Unlike torch, ``dim`` is required (torch's implicit choice is deprecated)
     and there is no ``dtype`` argument: cast ``input`` first.
 
     Args:
-      input: a float array of any shape (0-d included).
+      input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
 
     Returns:
@@ -518,13 +520,13 @@ def softmax(input, dim):
     return _along(softmax_core, "softmax", input, dim)
 
 
-def log_softmax(input, dim):
+def log_softmax(input: ArrayLike, dim: int) -> Array:
     """Log-softmax along ``dim``: ``x - max - log(sum(exp(x - max)))``.
 
     Same arguments and rules as :func:`softmax`.
 
     Args:
-      input: a float array of any shape (0-d included).
+      input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
 
     Returns:

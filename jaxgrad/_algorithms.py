@@ -63,7 +63,18 @@ def _checked(fn: str, value, alternatives: str = "") -> str:
 
 
 def get_conv_algorithm() -> str:
-    """The formulation used when a call passes ``algorithm=None`` (initially "auto")."""
+    """The formulation used when a call passes ``algorithm=None`` (initially "auto").
+
+    Returns:
+      "auto", "transpose" or "taps": the value last set by
+      :func:`set_conv_algorithm` or the innermost :func:`conv_algorithm` block.
+
+    Example:
+      >>> import jaxgrad
+      >>> with jaxgrad.conv_algorithm("taps"):
+      ...     jaxgrad.get_conv_algorithm()
+      'taps'
+    """
     return _default[0]
 
 
@@ -72,6 +83,13 @@ def set_conv_algorithm(algorithm: str) -> str:
 
     Args:
       algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
+
+    Returns:
+      The default before this call, to restore it later.
+
+    Raises:
+      TypeError: ``algorithm`` is not a string.
+      ValueError: ``algorithm`` is not one of the three names.
 
     Example:
       >>> import jaxgrad
@@ -88,6 +106,18 @@ def set_conv_algorithm(algorithm: str) -> str:
 @contextlib.contextmanager
 def conv_algorithm(algorithm: str) -> Iterator[str]:
     """Within the block, convolutions traced with ``algorithm=None`` use ``algorithm``.
+
+    The previous default comes back when the block exits, also on an error.
+
+    Args:
+      algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
+
+    Yields:
+      ``algorithm``, the default inside the block.
+
+    Raises:
+      TypeError: ``algorithm`` is not a string.
+      ValueError: ``algorithm`` is not one of the three names.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad

@@ -37,6 +37,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from ._spec import dtype_name
+from ._typing import Array, ArrayLike
 
 _PRIVATE = "_jaxgrad_"  # prefix of ctx's own state, kept apart from user attributes
 
@@ -58,11 +59,34 @@ def _describe(value) -> str:
 class FunctionCtx:
     """The ``ctx`` object handed to ``forward`` and ``backward``.
 
+    jaxgrad creates it; a :class:`Function` subclass only uses it. Any other
+    attribute set on it in ``forward`` (``ctx.scale = 2.0``, ``ctx.mask = x > 0``)
+    is readable in ``backward``.
+
     Attributes:
       needs_input_grad: one bool per ``apply`` argument: whether JAX is
         differentiating with respect to it (always False for non-array and
         integer arguments).
       saved_tensors: the arrays given to :meth:`save_for_backward`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> class Mul(jaxgrad.Function):
+      ...     @staticmethod
+      ...     def forward(ctx, x, y):
+      ...         ctx.save_for_backward(x, y)
+      ...         return x * y
+      ...     @staticmethod
+      ...     def backward(ctx, grad):
+      ...         x, y = ctx.saved_tensors
+      ...         print("needs_input_grad:", ctx.needs_input_grad)
+      ...         return (grad * y if ctx.needs_input_grad[0] else None,
+      ...                 grad * x if ctx.needs_input_grad[1] else None)
+      >>> x = jnp.array([1.0, 2.0], jnp.float32)
+      >>> y = jnp.array([3.0, 4.0], jnp.float32)
+      >>> jax.grad(lambda y: Mul.apply(x, y).sum())(y).tolist()
+      needs_input_grad: (False, True)
+      [1.0, 2.0]
     """
 
     def __init__(self, name: str, needs_input_grad: tuple[bool, ...]):
@@ -73,13 +97,15 @@ class FunctionCtx:
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
+        """One bool per ``apply`` argument: whether JAX differentiates it."""
         return getattr(self, _PRIVATE + "needs")
 
     @property
-    def saved_tensors(self) -> tuple:
+    def saved_tensors(self) -> tuple[Array | None, ...]:
+        """The arrays (or None) given to :meth:`save_for_backward`, in order."""
         return getattr(self, _PRIVATE + "saved")
 
-    def save_for_backward(self, *arrays) -> None:
+    def save_for_backward(self, *arrays: ArrayLike | None) -> None:
         """Keep arrays (or None) for ``backward``, which reads ``ctx.saved_tensors``."""
         name = getattr(self, _PRIVATE + "name")
         for position, value in enumerate(arrays):
@@ -90,7 +116,7 @@ class FunctionCtx:
                     f"data as a ctx attribute (ctx.name = value)")
         setattr(self, _PRIVATE + "saved", arrays)
 
-    def mark_non_differentiable(self, *outputs) -> None:
+    def mark_non_differentiable(self, *outputs: Array) -> None:
         """Declare outputs (the very arrays ``forward`` returns) non-differentiable.
 
         ``backward`` then receives zeros as their gradient, whatever flows back.
@@ -381,17 +407,18 @@ class Function:
     """
 
     @staticmethod
-    def forward(ctx: FunctionCtx, *args):
+    def forward(ctx: FunctionCtx, *args: Any) -> Array | tuple[Array, ...]:
         """Compute the outputs from the inputs; save what ``backward`` needs on ctx."""
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: FunctionCtx, *grad_outputs):
+    def backward(ctx: FunctionCtx, *grad_outputs: Array
+                 ) -> Array | None | tuple[Array | None, ...]:
         """Return one gradient (or None) per input of ``forward``."""
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args: Any, **kwargs: Any) -> Array | tuple[Array, ...]:
         """Run ``forward`` on ``args`` with ``backward`` as its VJP."""
         name = cls.__name__
         if kwargs:

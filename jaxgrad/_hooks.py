@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._spec import check_float, dtype_name
+from ._typing import ArrayLike
 
 
 def _check_leaves(fn_name: str, x) -> None:
@@ -101,7 +102,7 @@ def _hooked_bwd(fn, _, cotangent):
 _hooked.defvjp(_hooked_fwd, _hooked_bwd)
 
 
-def hook(x, fn: Callable[[Any], Any]):
+def hook(x: Any, fn: Callable[[Any], Any]) -> Any:
     """Identity whose backward pass calls ``fn`` on the cotangent of ``x``.
 
     The JAX counterpart of ``y = x.clone(); y.register_hook(fn)``: in the
@@ -125,8 +126,8 @@ def hook(x, fn: Callable[[Any], Any]):
     of a grad-of-grad, as a torch hook does with ``create_graph=True``.
 
     Args:
-      x: a float array, or a pytree of float arrays (``fn`` then receives and
-        returns the matching pytree of cotangents).
+      x: (*), a float array, or a pytree of float arrays (``fn`` then
+        receives and returns the matching pytree of cotangents).
       fn: ``fn(cotangent) -> None | replacement``; a replacement must have the
         structure, shapes and dtypes of ``cotangent``.
 
@@ -155,7 +156,7 @@ def _print_cotangent(label: str, cotangent) -> None:
     print(f"{label}: {cotangent}", flush=True)
 
 
-def print_grad(x, label: str = "grad"):
+def print_grad(x: Any, label: str = "grad") -> Any:
     """Identity whose backward pass prints the run-time cotangent of ``x``.
 
     Prints ``"{label}: {cotangent}"`` with ``jax.debug.callback``, so it works
@@ -165,7 +166,7 @@ def print_grad(x, label: str = "grad"):
     rely on the order of several ``print_grad`` outputs under ``jit``.
 
     Args:
-      x: a float array or a pytree of float arrays.
+      x: (*), a float array, or a pytree of float arrays.
       label: text printed before the cotangent.
 
     Returns:
@@ -278,7 +279,7 @@ def _as_factor(c, leaf):
     return c
 
 
-def scale_grad(x, c):
+def scale_grad(x: Any, c: ArrayLike) -> Any:
     """Identity whose backward pass multiplies the cotangent by ``c``.
 
     ``x̄ = c · ȳ``. Use it to weight one branch's contribution to a shared
@@ -292,7 +293,7 @@ def scale_grad(x, c):
     orders run the hand-written linear map v ↦ c·v, which is self-adjoint.
 
     Args:
-      x: a float array or a pytree of float arrays.
+      x: (*), a float array, or a pytree of float arrays.
       c: a real number (Python or NumPy scalar), or a float array
         broadcastable to each leaf of ``x`` without changing its shape; the
         product is cast to ``x``'s dtype.
@@ -318,7 +319,7 @@ def scale_grad(x, c):
         x, factors)
 
 
-def reverse_grad(x):
+def reverse_grad(x: Any) -> Any:
     """Gradient reversal layer: identity forward, negated cotangent backward.
 
     ``x̄ = -ȳ`` (Ganin & Lempitsky's gradient reversal). Placed between a
@@ -329,7 +330,7 @@ def reverse_grad(x):
     Every order runs the hand-written map v ↦ -v.
 
     Args:
-      x: a float array or a pytree of float arrays.
+      x: (*), a float array, or a pytree of float arrays.
 
     Returns:
       ``x`` unchanged.

@@ -15,13 +15,19 @@ jaxgrad is imported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
+from ._typing import Array
+
 if TYPE_CHECKING:  # pragma: no cover - annotations only
-    import torch
+    from torch import Tensor
+else:
+    # torch is optional and imported on first use, so at run time (where
+    # typing.get_type_hints resolves the annotations) a tensor is typed Any.
+    Tensor = Any
 
 _WIDE = {"float64": "float32", "int64": "int32", "uint64": "uint32",
          "complex128": "complex64"}
@@ -70,20 +76,21 @@ def _check_jax_array(fn: str, array) -> None:
                          "e.g. with jax.device_put(array, jax.devices()[0]))")
 
 
-def to_torch(array: jax.Array, *, copy: bool = False) -> torch.Tensor:
+def to_torch(array: Array, *, copy: bool = False) -> Tensor:
     """A torch tensor holding ``array``'s values, sharing its buffer by default.
 
     The tensor lives on the array's device (DLPack never moves data: a GPU array
     needs a CUDA build of torch) and has the same dtype and shape.
 
     Args:
-      array: a concrete, single-device ``jax.Array`` of any shape.
+      array: (*), a concrete, single-device ``jax.Array`` of any shape.
       copy: if True, the tensor gets its own buffer. If False (the default) it
         aliases the array's buffer: JAX assumes its arrays never change, so do
         not write into the tensor unless you copied.
 
     Returns:
-      A ``torch.Tensor`` with ``requires_grad=False``.
+      (*), a ``torch.Tensor`` of ``array``'s shape and dtype, with
+      ``requires_grad=False``.
 
     Raises:
       TypeError: ``array`` is not a jax.Array, or is a tracer under a transform.
@@ -136,7 +143,7 @@ def _jax_has(device_type: str) -> bool:
         return False
 
 
-def from_torch(tensor: torch.Tensor, *, copy: bool = False) -> jax.Array:
+def from_torch(tensor: Tensor, *, copy: bool = False) -> Array:
     """A jax.Array holding ``tensor``'s values, sharing its buffer by default.
 
     Tensors that require grad are detached (gradients do not flow across the
@@ -146,14 +153,14 @@ def from_torch(tensor: torch.Tensor, *, copy: bool = False) -> jax.Array:
     ``torch.from_numpy`` may not be), so the result is then not shared.
 
     Args:
-      tensor: a ``torch.Tensor`` of any shape, on the CPU or on a device JAX
-        also uses.
+      tensor: (*), a ``torch.Tensor`` of any shape, on the CPU or on a device
+        JAX also uses.
       copy: if True, the array gets its own buffer (any strided view is fine).
         If False (the default) the array aliases the tensor's memory: writes
         into the tensor show in the array, which JAX assumes never changes.
 
     Returns:
-      A ``jax.Array`` of the same shape and dtype, on the tensor's device.
+      (*), a ``jax.Array`` of ``tensor``'s shape and dtype, on its device.
 
     Raises:
       TypeError: ``tensor`` is not a tensor, or is 64-bit while JAX's 64-bit

@@ -40,6 +40,7 @@ from jax.custom_derivatives import SymbolicZero
 from ._activation import compute_dtype, log_softmax_core
 from ._kernels import contraction_sharding
 from ._spec import check_float, check_same_dtype
+from ._typing import Array, ArrayLike
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -539,7 +540,7 @@ def _class_weight(weight, input):
 # Public functions.
 
 
-def mse_loss(input, target, *, reduction="mean"):
+def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> Array:
     """Mean squared error ``reduce((input - target)²)``, as torch's ``F.mse_loss``.
 
     Differentiable w.r.t. both ``input`` and ``target``. Unlike torch, the
@@ -548,8 +549,8 @@ def mse_loss(input, target, *, reduction="mean"):
     parameter is the deprecated ``size_average``.
 
     Args:
-      input: a float array of any shape.
-      target: same shape and dtype as ``input``.
+      input: (*), a float array of any shape.
+      target: (*), the shape and dtype of ``input``.
       reduction: ``"none"`` (elementwise, ``input``'s shape), ``"mean"`` or
         ``"sum"`` (scalars; the mean of an empty array is NaN).
 
@@ -577,7 +578,8 @@ def mse_loss(input, target, *, reduction="mean"):
     return squared_error(input, target, reduction)
 
 
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, *,
+             ignore_index: int = -100, reduction: str = "mean") -> Array:
     """Negative log-likelihood ``-weight[t]·input[n, t]``, as torch's ``F.nll_loss``.
 
     ``input`` holds log-probabilities (e.g. from :func:`log_softmax`). "mean"
@@ -632,8 +634,9 @@ def _index_loss(fn: str, input, target, weight, spec: LossSpec, *, log_probs: bo
     return loss[0] if unbatched and spec.reduction == "none" else loss
 
 
-def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                  *, ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Array:
     """Cross entropy of logits, as torch's ``F.cross_entropy``.
 
     With integer class-index targets this is ``nll_loss(log_softmax(input, 1),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +43,7 @@ from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
                     int_tuple, parse_bool, parse_divisor_override,
                     parse_output_size, parse_pool_stride, pool_output_size,
                     pool_windows)
+from ._typing import Array, ArrayLike, Size
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -528,8 +530,9 @@ def _mean_pool(fn: str, n: int, input, spec_fn):
 # Public API: max pooling.
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Array | tuple[Array, Array]:
     """1-D max pooling, as ``torch.nn.functional.max_pool1d``.
 
     ``y[n, c, o] = max_{j < K} x̂[n, c, o·s - p + j·d]``, padding never chosen.
@@ -567,8 +570,9 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,
     return _max_pool("max_pool1d", 1, input, spec_fn, return_indices)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Array | tuple[Array, Array]:
     """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
 
     ``y[n, c, oh, ow] = max_{jh, jw} x̂[n, c, oh·s_h - p_h + jh·d_h, ow·s_w - p_w + jw·d_w]``.
@@ -606,8 +610,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
     return _max_pool("max_pool2d", 2, input, spec_fn, return_indices)
 
 
-def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Array | tuple[Array, Array]:
     """3-D max pooling, as ``torch.nn.functional.max_pool3d``.
 
     Same rules as :func:`max_pool2d` over three spatial dims (row-major window
@@ -646,8 +651,9 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1,
 # Public API: average pooling.
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array:
     """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
 
     ``y[n, c, o] = (1/D[o]) Σ_{j < K} x̂[n, c, o·s - p + j]`` with zero padding.
@@ -682,8 +688,10 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _mean_pool("avg_pool1d", 1, input, spec_fn)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Array:
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
 
     ``y[n, c, oh, ow] = (1/D[oh, ow]) Σ_{jh, jw} x̂[n, c, oh·s_h - p_h + jh, ow·s_w - p_w + jw]``
@@ -720,8 +728,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _mean_pool("avg_pool2d", 2, input, spec_fn)
 
 
-def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Array:
     """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
 
     Same rules as :func:`avg_pool2d` over three spatial dims.
@@ -759,7 +769,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # [⌊o·I/O⌋, ⌈(o+1)·I/O⌉); bins overlap when O does not divide I.
 
 
-def adaptive_avg_pool1d(input, output_size):
+def adaptive_avg_pool1d(input: ArrayLike, output_size: Size) -> Array:
     """1-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool1d``.
 
     ``y[n, c, o] = mean_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``.
@@ -785,7 +795,8 @@ def adaptive_avg_pool1d(input, output_size):
     return _mean_pool("adaptive_avg_pool1d", 1, input, spec_fn)
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: ArrayLike,
+                        output_size: int | Sequence[int | None]) -> Array:
     """2-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
     Each output averages the product of one bin per dim (see
@@ -813,7 +824,8 @@ def adaptive_avg_pool2d(input, output_size):
     return _mean_pool("adaptive_avg_pool2d", 2, input, spec_fn)
 
 
-def adaptive_avg_pool3d(input, output_size):
+def adaptive_avg_pool3d(input: ArrayLike,
+                        output_size: int | Sequence[int | None]) -> Array:
     """3-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool3d``.
 
     Args:
@@ -838,7 +850,8 @@ def adaptive_avg_pool3d(input, output_size):
     return _mean_pool("adaptive_avg_pool3d", 3, input, spec_fn)
 
 
-def adaptive_max_pool1d(input, output_size, return_indices=False):
+def adaptive_max_pool1d(input: ArrayLike, output_size: Size,
+                        return_indices: bool = False) -> Array | tuple[Array, Array]:
     """1-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool1d``.
 
     ``y[n, c, o] = max_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``, the gradient
@@ -868,7 +881,8 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     return _max_pool("adaptive_max_pool1d", 1, input, spec_fn, return_indices)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
+def adaptive_max_pool2d(input: ArrayLike, output_size: int | Sequence[int | None],
+                        return_indices: bool = False) -> Array | tuple[Array, Array]:
     """2-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d``.
 
     Args:
@@ -896,7 +910,8 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return _max_pool("adaptive_max_pool2d", 2, input, spec_fn, return_indices)
 
 
-def adaptive_max_pool3d(input, output_size, return_indices=False):
+def adaptive_max_pool3d(input: ArrayLike, output_size: int | Sequence[int | None],
+                        return_indices: bool = False) -> Array | tuple[Array, Array]:
     """3-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool3d``.
 
     Args:

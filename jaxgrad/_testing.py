@@ -55,6 +55,14 @@ class Comparison:
       rtol, atol: the tolerance applied.
       passed: whether the row is within tolerance (and dtype and shape match).
       note: why a row failed besides its numbers (dtype or shape mismatch).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxgrad.testing import check_vjp
+      >>> with jax.enable_x64(True):
+      ...     row = check_vjp(jnp.sin, jnp.array([0.5, 1.0]))["grad_arg0"]
+      >>> row.name, row.dtype, row.shape, row.passed, row.max_rel < 1e-8
+      ('grad_arg0', 'float64', (2,), True, True)
     """
 
     name: str
@@ -75,6 +83,18 @@ class Report:
     Attributes:
       title: what was compared with what.
       rows: one :class:`Comparison` per array.
+
+    Example:
+      >>> from jaxgrad.testing import Comparison, Report
+      >>> row = Comparison("grad_x", "float32", (2,), max_abs=3e-7, max_rel=1.5e-7,
+      ...                  rtol=1e-5, atol=0.0, passed=True)
+      >>> report = Report("my check", (row,))
+      >>> report.passed, report.failures, report["grad_x"].max_rel
+      (True, (), 1.5e-07)
+      >>> print(report)
+      my check: all passed
+      array   dtype    shape  max abs    max rel    rtol     atol     ok
+      grad_x  float32  (2,)   3.000e-07  1.500e-07  1.0e-05  0.0e+00  yes
     """
 
     title: str
@@ -82,13 +102,16 @@ class Report:
 
     @property
     def passed(self) -> bool:
+        """Whether every row passed."""
         return all(row.passed for row in self.rows)
 
     @property
     def failures(self) -> tuple[Comparison, ...]:
+        """The rows that failed, in order."""
         return tuple(row for row in self.rows if not row.passed)
 
     def __getitem__(self, name: str) -> Comparison:
+        """The row called ``name``; KeyError listing the rows if there is none."""
         for row in self.rows:
             if row.name == name:
                 return row
@@ -96,6 +119,7 @@ class Report:
                        f"{[row.name for row in self.rows]}")
 
     def __str__(self) -> str:
+        """The title, a table with one line per row, and the rows' notes."""
         header = ("array", "dtype", "shape", "max abs", "max rel", "rtol", "atol",
                   "ok")
         lines = [header] + [_cells(row) for row in self.rows]
