@@ -27,15 +27,13 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from ._precision import accumulation_dtype
 from ._spec import check_float
 from ._typing import Array, ArrayLike
 
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-
-
 def compute_dtype(x):
     """float32 for half types (their math is done in float32), else x's dtype."""
-    return jnp.float32 if jnp.dtype(x.dtype) in _HALF else x.dtype
+    return accumulation_dtype(x.dtype)
 
 
 # --------------------------------------------------------------------------

@@ -191,7 +191,7 @@ conv1d.__doc__ = """1-D convolution, as ``torch.nn.functional.conv1d`` (see :fun
 
       >>> import jax.numpy as jnp, jaxgrad
       >>> x = (jnp.arange(8, dtype=jnp.float32) ** 2).reshape(1, 1, 8)
-      >>> jaxgrad.conv1d(x, jnp.array([[[1.0, -1.0]]]), stride=2)
+      >>> jaxgrad.conv1d(x, jnp.array([[[1.0, -1.0]]], jnp.float32), stride=2)
       Array([[[ -1.,  -5.,  -9., -13.]]], dtype=float32)
     """
 
@@ -205,10 +205,10 @@ conv2d.__doc__ = """2-D convolution, as ``torch.nn.functional.conv2d`` (see :fun
 
       >>> import jax, jax.numpy as jnp, jaxgrad
       >>> x = jnp.arange(16, dtype=jnp.float32).reshape(1, 1, 4, 4)
-      >>> jaxgrad.conv2d(x, jnp.ones((1, 1, 2, 2)), stride=2)
+      >>> jaxgrad.conv2d(x, jnp.ones((1, 1, 2, 2), jnp.float32), stride=2)
       Array([[[[10., 18.],
                [42., 50.]]]], dtype=float32)
-      >>> box = jnp.ones((1, 1, 3, 3))
+      >>> box = jnp.ones((1, 1, 3, 3), jnp.float32)
       >>> jax.grad(lambda x: jaxgrad.conv2d(x, box, padding=1).sum())(x)[0, 0]
       Array([[4., 6., 6., 4.],
              [6., 9., 9., 6.],
@@ -224,7 +224,7 @@ conv3d.__doc__ = """3-D convolution, as ``torch.nn.functional.conv3d`` (see :fun
       A depthwise (groups = channels) 2x2x2 box sum over two channels:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.ones((1, 2, 2, 2, 2)).at[:, 1].set(2.0)
-      >>> jaxgrad.conv3d(x, jnp.ones((2, 1, 2, 2, 2)), groups=2).reshape(-1)
+      >>> x = jnp.ones((1, 2, 2, 2, 2), jnp.float32).at[:, 1].set(2.0)
+      >>> jaxgrad.conv3d(x, jnp.ones((2, 1, 2, 2, 2), jnp.float32), groups=2).reshape(-1)
       Array([ 8., 16.], dtype=float32)
     """

@@ -193,8 +193,8 @@ conv_transpose1d.__doc__ = """1-D transposed convolution, as ``torch.nn.function
       Each input value stamps the kernel (1, 1, 1) every 2 rows:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[[1.0, 2.0]]])
-      >>> jaxgrad.conv_transpose1d(x, jnp.ones((1, 1, 3)), stride=2)
+      >>> x = jnp.array([[[1.0, 2.0]]], jnp.float32)
+      >>> jaxgrad.conv_transpose1d(x, jnp.ones((1, 1, 3), jnp.float32), stride=2)
       Array([[[1., 1., 3., 2., 2.]]], dtype=float32)
     """
 
@@ -206,7 +206,8 @@ conv_transpose2d.__doc__ = """2-D transposed convolution, as ``torch.nn.function
       Four overlapping 2x2 stamps of ones:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> jaxgrad.conv_transpose2d(jnp.ones((1, 1, 2, 2)), jnp.ones((1, 1, 2, 2)))[0, 0]
+      >>> ones = jnp.ones((1, 1, 2, 2), jnp.float32)
+      >>> jaxgrad.conv_transpose2d(ones, ones)[0, 0]
       Array([[1., 2., 1.],
              [2., 4., 2.],
              [1., 2., 1.]], dtype=float32)
@@ -221,8 +222,8 @@ conv_transpose3d.__doc__ = """3-D transposed convolution, as ``torch.nn.function
       row per dim that no stamp reaches:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> w = jnp.arange(8.0).reshape(1, 1, 2, 2, 2)
-      >>> y = jaxgrad.conv_transpose3d(jnp.ones((1, 1, 1, 1, 1)), w, stride=2,
+      >>> w = jnp.arange(8, dtype=jnp.float32).reshape(1, 1, 2, 2, 2)
+      >>> y = jaxgrad.conv_transpose3d(jnp.ones((1, 1, 1, 1, 1), jnp.float32), w, stride=2,
       ...                              output_padding=1)
       >>> y.shape, float(y.sum()), float(y[0, 0, 1, 1, 1])
       ((1, 1, 3, 3, 3), 28.0, 7.0)

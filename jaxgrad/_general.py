@@ -74,6 +74,7 @@ from jax import lax
 
 from ._precision import PrecisionPair, resolve_precision
 from ._spec import _as_int, is_sequence
+from ._typing import ArrayLike, Precision
 
 _FN = "conv_general_dilated"
 _PAD_STRINGS = ("SAME", "VALID", "SAME_LOWER")
@@ -95,13 +96,13 @@ class _Config:
 
 
 def conv_general_dilated(
-        lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
+        lhs: ArrayLike, rhs: ArrayLike, window_strides: Sequence[int],
         padding: str | Sequence[tuple[int, int]],
         lhs_dilation: Sequence[int] | None = None,
         rhs_dilation: Sequence[int] | None = None,
         dimension_numbers: lax.ConvGeneralDilatedDimensionNumbers = None,
         feature_group_count: int = 1, batch_group_count: int = 1,
-        precision: lax.PrecisionLike = None, preferred_element_type: Any = None,
+        precision: Precision = None, preferred_element_type: Any = None,
         out_sharding: Any = None) -> jax.Array:
     """``jax.lax.conv_general_dilated`` with explicit, hand-derived VJPs of every order.
 

@@ -183,7 +183,7 @@ _DOCS = {
       2 counts the windows that read each input row (1, 2, 2, 1 per dim):
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> w, g = jnp.ones((1, 1) + (2,) * {n}), jnp.ones((1, 1) + (3,) * {n})
+      >>> w, g = jnp.ones((1, 1) + (2,) * {n}, jnp.float32), jnp.ones((1, 1) + (3,) * {n}, jnp.float32)
       >>> x_bar = jaxgrad.grad.{name}((1, 1) + (4,) * {n}, w, g)
       >>> x_bar.reshape(-1)[:4]
       Array([1., 2., 2., 1.], dtype=float32)
@@ -210,7 +210,7 @@ _DOCS = {
       with all-ones input and cotangent every entry is 3 ** {n}:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> x, g = jnp.ones((1, 1) + (4,) * {n}), jnp.ones((1, 1) + (3,) * {n})
+      >>> x, g = jnp.ones((1, 1) + (4,) * {n}, jnp.float32), jnp.ones((1, 1) + (3,) * {n}, jnp.float32)
       >>> jaxgrad.grad.{name}(x, (1, 1) + (2,) * {n}, g).reshape(-1)
       Array([{taps}], dtype=float32)
     """,
@@ -236,7 +236,7 @@ _DOCS = {
       its gradient is the box's sum, 2 ** {n}:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> w, g = jnp.ones((1, 1) + (2,) * {n}), jnp.ones((1, 1) + (4,) * {n})
+      >>> w, g = jnp.ones((1, 1) + (2,) * {n}, jnp.float32), jnp.ones((1, 1) + (4,) * {n}, jnp.float32)
       >>> x_bar = jaxgrad.grad.{name}((1, 1) + (3,) * {n}, w, g)
       >>> x_bar.reshape(-1)[:3]
       Array([{stamp}], dtype=float32)
@@ -262,7 +262,7 @@ _DOCS = {
       Each kernel tap was stamped by all 3 ** {n} input pixels:
 
       >>> import jax.numpy as jnp, jaxgrad
-      >>> x, g = jnp.ones((1, 1) + (3,) * {n}), jnp.ones((1, 1) + (4,) * {n})
+      >>> x, g = jnp.ones((1, 1) + (3,) * {n}, jnp.float32), jnp.ones((1, 1) + (4,) * {n}, jnp.float32)
       >>> jaxgrad.grad.{name}(x, (1, 1) + (2,) * {n}, g).reshape(-1)
       Array([{taps}], dtype=float32)
     """,

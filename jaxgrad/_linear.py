@@ -22,19 +22,16 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._kernels import contraction_sharding, match_vma
-from ._precision import PrecisionPair, resolve_precision
+from ._precision import (PrecisionPair, accumulation_dtype, preferred_element_type,
+                         resolve_precision)
 from ._spec import check_float, check_same_dtype
 from ._typing import Array, ArrayLike, Precision
-
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-
 
 def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],
          precision: PrecisionPair, out_sharding=None):
     """``lax.dot_general`` with no batch dims and float32 accumulation for half types."""
-    preferred = jnp.float32 if jnp.dtype(lhs.dtype) in _HALF else None
     out = lax.dot_general(lhs, rhs, (contract, ((), ())), precision=precision,
-                          preferred_element_type=preferred, out_sharding=out_sharding)
+                          preferred_element_type=preferred_element_type(lhs.dtype), out_sharding=out_sharding)
     return out.astype(lhs.dtype)
 
 
@@ -137,8 +134,7 @@ weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
 
 
 def _sum_leading_impl(g):
-    acc = jnp.float32 if jnp.dtype(g.dtype) in _HALF else g.dtype
-    return jnp.sum(g, axis=_leading(g), dtype=acc).astype(g.dtype)
+    return jnp.sum(g, axis=_leading(g), dtype=accumulation_dtype(g.dtype)).astype(g.dtype)
 
 
 def sum_leading(g):

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._precision import accumulation_dtype
 from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
                     avg_pool_divisors, check_float, check_pool_output,
                     check_pool_padding, check_rank, check_windows_reach_input,
@@ -45,12 +46,7 @@ from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
                     pool_windows)
 from ._typing import Array, ArrayLike, Size
 
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
-
-
-def _accumulator(dtype):
-    return jnp.float32 if jnp.dtype(dtype) in _HALF else dtype
 
 
 def _index_dtype():
@@ -166,7 +162,7 @@ def _divisor(spec: PoolSpec, dtype):
 
 
 def _mean_impl(x, spec: PoolSpec):
-    acc = _accumulator(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     y = x.astype(acc)
     for axis, win in zip(_spatial_axes(x.ndim, spec), spec.windows):
         y = jnp.sum(_windows(y, axis, win), axis=axis + 1)
@@ -174,7 +170,7 @@ def _mean_impl(x, spec: PoolSpec):
 
 
 def _mean_adjoint_impl(g, spec: PoolSpec):
-    acc = _accumulator(g.dtype)
+    acc = accumulation_dtype(g.dtype)
     x = g.astype(acc) / _divisor(spec, acc)
     for axis, win in zip(_spatial_axes(g.ndim, spec), spec.windows):
         spread = jnp.expand_dims(x, axis + 1)
@@ -384,7 +380,7 @@ def _scatter_impl(g, flat, in_spatial):
     scatter = functools.partial(_scatter_row, size=math.prod(in_spatial))
     for _ in lead_shape:
         scatter = jax.vmap(scatter)
-    acc = _accumulator(g.dtype)
+    acc = accumulation_dtype(g.dtype)
     out = scatter(_flatten_spatial(g, n).astype(acc), _flatten_spatial(flat, n))
     return out.reshape(lead_shape + tuple(in_spatial)).astype(g.dtype)
 

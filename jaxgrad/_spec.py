@@ -19,6 +19,7 @@ import dataclasses
 import operator
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 
 from ._precision import HIGHEST, PrecisionPair
@@ -245,8 +246,10 @@ def check_same_dtype(fn: str, arrays: dict) -> None:
     for name, a in arrays.items():
         if a is not None:
             check_float(fn, name, a)
-    dtypes = {name: np.dtype(a.dtype).name for name, a in arrays.items()
-              if a is not None}
+    # As JAX sees them: with x64 off a NumPy float64 array is float32 to JAX
+    # (every jnp function narrows it), so it matches a float32 jax.Array.
+    dtypes = {name: np.dtype(jax.dtypes.canonicalize_dtype(a.dtype)).name
+              for name, a in arrays.items() if a is not None}
     if len(set(dtypes.values())) > 1:
         shown = ", ".join(f"`{k}` is {v}" for k, v in dtypes.items())
         raise TypeError(f"{fn}: arguments must share one dtype, but {shown}")

@@ -42,14 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._precision import preferred_element_type
 from ._spec import ConvSpec
-
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-
-
-def _accumulator(dtype):
-    return jnp.float32 if jnp.dtype(dtype) in _HALF else None
-
 
 def _taps(kernel) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(k) for k in kernel)))
@@ -174,7 +168,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     ci, co = c_in // groups, c_out // groups
     taps = _taps(kernel)
     npos = int(np.prod(out_spatial))
-    acc = _accumulator(x.dtype)
+    acc = preferred_element_type(x.dtype)
     if ci == 1 and co == 1:
         # Depthwise: w̄[γ, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γ, p], one
         # fused multiply-reduce per tap straight from x̂ (no stacked copy; a
@@ -225,7 +219,7 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
     npos = int(np.prod(out_spatial))
     gg = g.reshape(n, groups, co, npos)
     ww = w.reshape(groups, co, ci * len(taps))
-    acc = _accumulator(g.dtype)
+    acc = preferred_element_type(g.dtype)
     work = acc or g.dtype     # half types: Q and its col2im sums stay in float32
     if co == 1:
         # Q[n, γ, (c,k), p] = w[γ, 0, (c,k)] · g[n, γ, 0, p]

@@ -1,17 +1,22 @@
 """Type aliases for jaxgrad's public signatures.
 
-Arrays are annotated with JAX's own types (``jax.typing.ArrayLike`` in,
-``jax.Array`` out); their layouts are given as shape strings in each
+Arrays are annotated ``ArrayLike`` in (JAX or NumPy arrays) and
+``jax.Array`` out; their layouts are given as shape strings in each
 docstring's ``Args`` section, e.g. ``(N, C_in, *spatial)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import numpy as np
 from jax import Array as Array
 from jax import lax
-from jax.typing import ArrayLike as ArrayLike
 from jax.typing import DTypeLike as DTypeLike
+
+#: An array argument: a ``jax.Array``, a NumPy array or a NumPy scalar. Unlike
+#: ``jax.typing.ArrayLike`` it has no Python scalars: jaxgrad takes its dtype
+#: from the argument and refuses values that have none.
+ArrayLike = Array | np.ndarray | np.generic
 
 #: One int for every spatial dim, or one per dim.
 Size = int | Sequence[int]

@@ -165,7 +165,10 @@ def run_examples(obj: object, name: str) -> tuple[int, int, str]:
     runner = doctest.DocTestRunner(optionflags=_DOCTEST_FLAGS, verbose=False)
     out: list[str] = []
     failed = attempted = 0
-    with jax.enable_x64(False):   # a fresh session's default
+    # x64 off, a fresh session's default. (The same examples also run with x64
+    # on, as module doctests: pyproject's --doctest-modules collects jaxgrad/
+    # after tests/conftest.py has switched x64 on for the process.)
+    with jax.enable_x64(False):
         for test in tests:
             result = runner.run(test, out=out.append, clear_globs=True)
             failed += result.failed

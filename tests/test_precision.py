@@ -71,6 +71,13 @@ def _cases():
             t2.shape, w, g, stride=2, **k), w2, yt),
         "grad.conv_transpose2d_weight": (lambda x, g, **k: G.conv_transpose2d_weight(
             x, w2.shape, g, stride=2, **k), t2, yt),
+        # taps: one dense sample (the plain 2-D GEMM of the weight gradient) and
+        # more output channels than output positions (the input gradient's
+        # other GEMM order)
+        "conv2d_one_sample": (lambda x, w, **k: jaxgrad.conv2d(x, w, padding=1, **k),
+                              x2[:1], w2),
+        "conv2d_wide": (lambda x, w, **k: jaxgrad.conv2d(x, w, stride=3, **k),
+                        x2, _rand(12, 16, 3, 3, 3)),
         "linear": (lambda x, w, **k: jaxgrad.linear(x, w, **k), _rand(10, 5, 3, 6),
                    _rand(11, 4, 6)),
         "conv_general_dilated": (lambda x, w, **k: jaxgrad.conv_general_dilated(
@@ -157,20 +164,17 @@ def test_a_pair_keeps_each_precision_on_its_operand(algorithm):
         assert pair == ((DEFAULT, HIGHEST) if swapped else (HIGHEST, DEFAULT)), found
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_values_match_lax_at_highest(name):
-    # On this CPU every level is plain float32; the value must not depend on it.
-    op, a, b = CASES[name]
-    base = np.asarray(op(a, b))
-    for given in ("highest", "default", (HIGH, HIGHEST)):
-        np.testing.assert_allclose(np.asarray(op(a, b, precision=given)), base,
-                                   rtol=1e-6, atol=1e-6 * np.abs(base).max())
-
-
-def test_conv2d_value_against_lax():
+@pytest.mark.parametrize("given", [None, "highest", "default", (HIGH, HIGHEST)])
+def test_values_match_lax_given_the_same_precision(given):
+    # jaxgrad's value at each precision is lax's at the precision it resolves to.
     x, w = CASES["conv2d"][1:]
-    expected = lax.conv_general_dilated(x, w, (2, 2), "VALID", precision=HIGHEST)
-    np.testing.assert_allclose(np.asarray(jaxgrad.conv2d(x, w, stride=2)),
+    level = HIGHEST if given is None else given
+    expected = lax.conv_general_dilated(x, w, (2, 2), "VALID", precision=level)
+    np.testing.assert_allclose(np.asarray(jaxgrad.conv2d(x, w, stride=2, precision=given)),
+                               np.asarray(expected), rtol=1e-6, atol=1e-5)
+    a, b = CASES["linear"][1:]
+    expected = lax.dot_general(a, b, (((2,), (1,)), ((), ())), precision=level)
+    np.testing.assert_allclose(np.asarray(jaxgrad.linear(a, b, precision=given)),
                                np.asarray(expected), rtol=1e-6, atol=1e-5)
 
 
@@ -179,12 +183,18 @@ BAD = [
      "'default', 'fastest', 'bfloat16', 'high', 'tensorfloat32', 'bfloat16_3x', "
      "'highest', 'float32', or a pair of these (one per operand), got 'medium'"),
     (3, TypeError, "`precision` must be None, a lax.Precision, one of 'default', "),
+    (3, TypeError, "or a pair of these (one per operand), got 3 of type int"),
     (("highest",) * 3, ValueError, "got a tuple of length 3: ('highest', 'highest', "
      "'highest')"),
-    (("highest", 1.5), TypeError, "got ('highest', 1.5) of type tuple"),
+    (("highest", 1.5), TypeError, "got ('highest', 1.5), whose element 1.5 is of type "
+     "float"),
+    (("medium", "highest"), ValueError, "got ('medium', 'highest'), whose element "
+     "'medium' is not a precision name"),
     (lax.DotAlgorithmPreset.F32_F32_F32, TypeError,
      "`precision` lax.DotAlgorithmPreset.F32_F32_F32 is a dot algorithm; jaxgrad takes "
      "precision levels only"),
+    (lax.DotAlgorithm(jnp.float32, jnp.float32, jnp.float32), TypeError,
+     "`precision` DotAlgorithm(lhs_precision_type="),
 ]
 
 
@@ -192,7 +202,8 @@ BAD = [
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_precision_is_loud(name, bad, error, message):
     op, a, b = CASES[name]
-    fn = name.split(".")[-1].removesuffix("_groups")
+    fn = name.split(".")[-1]
+    fn = "conv2d" if name.startswith("conv2d_") else fn    # the conv2d variants
     with pytest.raises(error) as info:
         op(a, b, precision=bad)
     text = str(info.value)
@@ -202,8 +213,8 @@ def test_bad_precision_is_loud(name, bad, error, message):
 
 def test_dot_algorithm_message_says_why():
     with pytest.raises(TypeError, match=r"^conv2d: `precision` lax\.DotAlgorithmPreset\.F32_F32_F32 is a dot algorithm; "
-                       r"jaxgrad takes precision levels only, since lax's convolution "
-                       r"ignores dot algorithms \(it would run at DEFAULT precision\); "
+                       r"jaxgrad takes precision levels only \(lax's convolution "
+                       r"ignores dot algorithms and would run at DEFAULT precision\); "
                        r"pass a lax.Precision such as 'highest'$"):
         jaxgrad.conv2d(*CASES["conv2d"][1:], precision=lax.DotAlgorithmPreset.F32_F32_F32)
 
@@ -231,3 +242,20 @@ def test_highest_compiles_to_the_same_cpu_program(name):
     default = _compiled_without_precision(op, a, b, "default")
     assert highest.count(" convolution(") + highest.count(" dot(") >= 2
     assert highest == default
+
+
+def test_numpy_float64_with_x64_off_is_float32_as_in_jax():
+    # JAX narrows NumPy float64 data to float32 when x64 is off; jaxgrad's dtype
+    # checks see the same dtypes JAX does, so such data mixes with float32 arrays.
+    x, w = np.arange(6.0).reshape(1, 1, 6), np.array([[[1.0, -2.0, 1.0]]])
+    assert x.dtype == np.float64
+    with jax.enable_x64(False):
+        y = jaxgrad.conv1d(x, jnp.asarray(w))
+        z = jaxgrad.linear(x[0], jnp.ones((2, 6)))
+    assert y.dtype == jnp.float32 and z.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(y), [[[0.0, 0.0, 0.0, 0.0]]])  # x'' = 0
+    np.testing.assert_array_equal(np.asarray(z), [[15.0, 15.0]])
+    with jax.enable_x64(True), pytest.raises(
+            TypeError, match=r"^conv1d: arguments must share one dtype, but `input` is "
+                             r"float64, `weight` is float32$"):
+        jaxgrad.conv1d(x, jnp.asarray(w, jnp.float32))
