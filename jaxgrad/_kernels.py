@@ -35,9 +35,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _taps
 from ._algorithms import choose
+from ._precision import accumulation_dtype, preferred_element_type
 from ._spec import ConvSpec, effective_kernel
-
-_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
@@ -55,14 +54,14 @@ def _lax_conv(lhs, rhs, *, window_strides, padding, precision, lhs_dilation=None
               batch_group_count=1, out_sharding=None):
     """``lax.conv_general_dilated`` with float32 accumulation for half types."""
     out_dtype = lhs.dtype
-    preferred = jnp.float32 if jnp.dtype(out_dtype) in _HALF else None
     out = lax.conv_general_dilated(
         lhs, rhs, window_strides=window_strides, padding=padding,
         lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
         dimension_numbers=dimension_numbers,
         feature_group_count=feature_group_count,
         batch_group_count=batch_group_count, precision=precision,
-        preferred_element_type=preferred, out_sharding=out_sharding)
+        preferred_element_type=preferred_element_type(out_dtype),
+        out_sharding=out_sharding)
     return out.astype(out_dtype)
 
 
@@ -136,16 +135,35 @@ def _conv_impl(x, w, spec: ConvSpec):
 
 # XLA's SPMD partitioner (jax 0.10.2) all-gathers the whole batch of a conv with
 # 1 < feature_group_count < C_in, though every sample is independent (dense and
-# depthwise convs stay local). When the batch is split on explicit mesh axes
-# a grouped conv is therefore written as its G independent dense convs,
+# depthwise convs, and the weight gradient's batch_group_count, stay local):
+# autodiff's step has one all-gather in the forward and one in the input
+# gradient. Where the batch may be split, a grouped conv is therefore written
+# as its G independent dense convs,
 #   y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k],  γ < G,
 # one per channel slice of lhs and kernel, concatenated along the channels:
 # the same sums, and no collective. (Used by the forward and input gradient.)
+#
+# "May be split" is decided at trace time from the types: the batch is split
+# on explicit mesh axes (the type names them), or a mesh with Auto axes of
+# more than one device is in effect. Auto types do not say which dims are
+# split, so any such mesh counts; it is seen when an operand's type carries it
+# (arguments committed with a NamedSharding, values after a
+# ``with_sharding_constraint``) or ``jax.set_mesh`` set it. Not seen: the
+# uncommitted arguments of ``jax.jit(f, in_shardings=...)`` outside
+# ``jax.set_mesh``, whose types name no mesh; there the forward and input
+# gradient all-gather as autodiff's do. Inside ``shard_map`` the axes are
+# Manual and each device convolves its own block: no split.
 
 
 def _batch_split_explicitly(x) -> bool:
     sharding = jax.typeof(x).sharding
     return bool(sharding.mesh.explicit_axes) and sharding.spec[0] is not None
+
+
+def _auto_mesh_in_effect(*operands) -> bool:
+    meshes = [jax.typeof(a).sharding.mesh for a in operands]
+    meshes.append(jax.sharding.get_abstract_mesh())
+    return any(mesh.shape[axis] > 1 for mesh in meshes for axis in mesh.auto_axes)
 
 
 # XLA CPU (jaxlib 0.10.2) runs a float64 convolution with one input channel per
@@ -161,16 +179,46 @@ def _leaks_across_groups(lhs, groups: int) -> bool:
             and jax.default_backend() == "cpu")
 
 
+# Under explicit axes the result's sharding is named (``contraction_sharding``):
+# lhs (N, C, *I) and rhs (O, C/G, *K) give y (N, O, *P) with n and the spatial
+# dims from lhs and o from rhs, c and k summed. With the channels split (tensor
+# parallelism: rhs's o on a mesh axis) jax cannot infer it. Before the per-group
+# slicing an explicitly split channel dim is gathered whole: jax cannot slice
+# it where the slices do not divide among the axis's devices (the kernel is
+# small; for the input gradient lhs is g, gathered along the channels only).
+
+
+def _conv_sharding(lhs, rhs):
+    lhs_spec, rhs_spec = jax.typeof(lhs).sharding.spec, jax.typeof(rhs).sharding.spec
+    return contraction_sharding(lhs, (lhs_spec[0], rhs_spec[0], *lhs_spec[2:]),
+                                (lhs_spec[1], *rhs_spec[1:]))
+
+
+def _whole_along(a, dim: int):
+    sharding = jax.typeof(a).sharding
+    if not sharding.mesh.explicit_axes or sharding.spec[dim] is None:
+        return a
+    spec = list(sharding.spec)
+    spec[dim] = None
+    return jax.sharding.reshard(a, PartitionSpec(*spec))
+
+
 def _grouped_conv(lhs, rhs, groups: int, **conv):
     """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch
-    sharding and NaN-exact for float64 depthwise convolutions on CPU."""
-    split = ((1 < groups < lhs.shape[1] and _batch_split_explicitly(lhs))
+    sharding, its sharding named under explicit axes, and NaN-exact for float64
+    depthwise convolutions on CPU."""
+    may_split_batch = _batch_split_explicitly(lhs) or _auto_mesh_in_effect(lhs, rhs)
+    split = ((1 < groups < lhs.shape[1] and may_split_batch)
              or _leaks_across_groups(lhs, groups))
+    out_sharding = _conv_sharding(lhs, rhs)
     if not split:
-        return _lax_conv(lhs, rhs, feature_group_count=groups, **conv)
+        return _lax_conv(lhs, rhs, feature_group_count=groups, out_sharding=out_sharding,
+                         **conv)
+    lhs, rhs = _whole_along(lhs, 1), _whole_along(rhs, 0)
     per_group = zip(jnp.split(lhs, groups, axis=1), jnp.split(rhs, groups, axis=0))
-    return jnp.concatenate([_lax_conv(lhs_g, rhs_g, **conv) for lhs_g, rhs_g in per_group],
-                           axis=1)
+    out = jnp.concatenate([_lax_conv(lhs_g, rhs_g, out_sharding=_conv_sharding(lhs_g, rhs_g),
+                                     **conv) for lhs_g, rhs_g in per_group], axis=1)
+    return out if out_sharding is None else jax.sharding.reshard(out, out_sharding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -212,6 +260,8 @@ conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
 def _flip_and_swap(w, groups: int):
     """(G·Cₒ, Cᵢ, *K) -> (G·Cᵢ, Cₒ, *K), flipped along every spatial axis."""
     c_out, c_in_g, *kernel = w.shape
+    if groups > 1:     # explicit axes: a split C_out cannot be cut into (G, Cₒ)
+        w = _whole_along(w, 0)
     w = w.reshape(groups, c_out // groups, c_in_g, *kernel)
     w = jnp.swapaxes(w, 1, 2).reshape(groups * c_in_g, c_out // groups, *kernel)
     return lax.rev(w, _spatial_numbers(len(kernel)))
@@ -297,10 +347,34 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
     swapped = (1, 0) + _spatial_numbers(n)
     numbers = lax.ConvDimensionNumbers(lhs_spec=swapped, rhs_spec=swapped,
                                        out_spec=swapped)
-    return _lax_conv(x, g, window_strides=spec.dilation, padding=padding,
-                     rhs_dilation=spec.stride, dimension_numbers=numbers,
-                     batch_group_count=spec.groups, precision=spec.precision,
-                     out_sharding=_weight_grad_sharding(x, g, spec.groups))
+    conv = dict(window_strides=spec.dilation, padding=padding, rhs_dilation=spec.stride,
+                dimension_numbers=numbers, precision=spec.precision)
+    if spec.groups > 1 and _several_mesh_axes(x, g):
+        return _per_group_weight_grad(x, g, spec.groups, **conv)
+    return _lax_conv(x, g, batch_group_count=spec.groups,
+                     out_sharding=_weight_grad_sharding(x, g, spec.groups), **conv)
+
+
+# XLA's SPMD partitioner (jaxlib 0.10.2) computes a wrong batch_group_count
+# convolution on a mesh with several axes when the batch is split over some of
+# them only (a (2, 4) mesh, the batch on "data": autodiff's grouped weight
+# gradient is wrong too). There the grouped weight gradient is written as its
+# G dense ones, w̄[γCₒ+o, c, k] from x[:, γCᵢ+c] and g[:, γCₒ+o], concatenated.
+
+
+def _several_mesh_axes(*operands) -> bool:
+    meshes = [jax.typeof(a).sharding.mesh for a in operands]
+    meshes.append(jax.sharding.get_abstract_mesh())
+    return any(sum(size > 1 for size in mesh.shape.values()) > 1 for mesh in meshes)
+
+
+def _per_group_weight_grad(x, g, groups: int, **conv):
+    out_sharding = _weight_grad_sharding(x, g, groups)
+    x, g = _whole_along(x, 1), _whole_along(g, 1)
+    pieces = [_lax_conv(x_g, g_g, out_sharding=_weight_grad_sharding(x_g, g_g, 1), **conv)
+              for x_g, g_g in zip(jnp.split(x, groups, axis=1), jnp.split(g, groups, axis=1))]
+    out = jnp.concatenate(pieces, axis=0)
+    return out if out_sharding is None else jax.sharding.reshard(out, out_sharding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -336,8 +410,7 @@ def _channel_shape(ndim: int, channels: int) -> tuple[int, ...]:
 
 def _sum_impl(g):
     axes = (0,) + tuple(range(2, g.ndim))
-    acc = jnp.float32 if jnp.dtype(g.dtype) in _HALF else g.dtype
-    return jnp.sum(g, axis=axes, dtype=acc).astype(g.dtype)
+    return jnp.sum(g, axis=axes, dtype=accumulation_dtype(g.dtype)).astype(g.dtype)
 
 
 def sum_to_channels(g):

@@ -74,7 +74,11 @@ linear_core.defvjp(_linear_core_fwd, _linear_core_bwd)
 
 
 def _input_grad_impl(g, w, precision):
-    return _dot(g, w, ((g.ndim - 1,), (0,)), precision)
+    # o is summed: under explicit mesh axes a split o (tensor parallelism)
+    # leaves x̄ replicated along its axes; see ``_kernels.contraction_sharding``.
+    g_spec, w_spec = jax.typeof(g).sharding.spec, jax.typeof(w).sharding.spec
+    sharding = contraction_sharding(g, (*g_spec[:-1], w_spec[1]), (g_spec[-1], w_spec[0]))
+    return _dot(g, w, ((g.ndim - 1,), (0,)), precision, sharding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
