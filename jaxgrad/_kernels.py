@@ -362,7 +362,8 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
                                        out_spec=swapped)
     conv = dict(window_strides=spec.dilation, padding=padding, rhs_dilation=spec.stride,
                 dimension_numbers=numbers, precision=spec.precision)
-    if spec.groups > 1 and (_several_mesh_axes(x, g) or _split_pays_on_cpu(x, spec.groups)):
+    if spec.groups > 1 and (_several_mesh_axes(x, g) or (
+            _split_pays_on_cpu(x, spec.groups) and not _any_mesh(x, g))):
         return _per_group_weight_grad(x, g, spec.groups, **conv)
     return _lax_conv(x, g, batch_group_count=spec.groups,
                      out_sharding=_weight_grad_sharding(x, g, spec.groups), **conv)
@@ -375,13 +376,20 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
 # G dense ones, w̄[γCₒ+o, c, k] from x[:, γCᵢ+c] and g[:, γCₒ+o], concatenated.
 # So it is on CPU for 1 < G < C_in (``_split_pays_on_cpu``), where XLA's
 # batch_group_count convolution is slow: N=8, C=64, 32x32, 3x3, G=2/4/8 went
-# 153/300/566 -> 18/6/5 ms.
+# 153/300/566 -> 18/6/5 ms; but not under a (one-axis) mesh, where the G
+# pieces would each be all-reduced instead of the whole gradient once.
 
 
 def _several_mesh_axes(*operands) -> bool:
     meshes = [jax.typeof(a).sharding.mesh for a in operands]
     meshes.append(jax.sharding.get_abstract_mesh())
     return any(sum(size > 1 for size in mesh.shape.values()) > 1 for mesh in meshes)
+
+
+def _any_mesh(*operands) -> bool:
+    meshes = [jax.typeof(a).sharding.mesh for a in operands]
+    meshes.append(jax.sharding.get_abstract_mesh())
+    return any(size > 1 for mesh in meshes for size in mesh.shape.values())
 
 
 def _per_group_weight_grad(x, g, groups: int, **conv):
