@@ -173,10 +173,15 @@ def _split_pays_on_cpu(lhs, groups: int) -> bool:
     return 1 < groups < lhs.shape[1] and jax.default_backend() == "cpu"
 
 
+def _visible_meshes(*operands) -> list:
+    """The meshes seen at trace time: the operands' types' and ``jax.set_mesh``'s."""
+    return [jax.typeof(a).sharding.mesh for a in operands] + [
+        jax.sharding.get_abstract_mesh()]
+
+
 def _auto_mesh_in_effect(*operands) -> bool:
-    meshes = [jax.typeof(a).sharding.mesh for a in operands]
-    meshes.append(jax.sharding.get_abstract_mesh())
-    return any(mesh.shape[axis] > 1 for mesh in meshes for axis in mesh.auto_axes)
+    return any(mesh.shape[axis] > 1 for mesh in _visible_meshes(*operands)
+               for axis in mesh.auto_axes)
 
 
 # XLA CPU (jaxlib 0.10.2) runs a float64 convolution with one input channel per
@@ -360,8 +365,9 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
     swapped = (1, 0) + _spatial_numbers(n)
     numbers = lax.ConvDimensionNumbers(lhs_spec=swapped, rhs_spec=swapped,
                                        out_spec=swapped)
-    conv = dict(window_strides=spec.dilation, padding=padding, rhs_dilation=spec.stride,
-                dimension_numbers=numbers, precision=spec.precision)
+    conv = {"window_strides": spec.dilation, "padding": padding,
+            "rhs_dilation": spec.stride, "dimension_numbers": numbers,
+            "precision": spec.precision}
     if spec.groups > 1 and (_several_mesh_axes(x, g) or (
             _split_pays_on_cpu(x, spec.groups) and not _any_mesh(x, g))):
         return _per_group_weight_grad(x, g, spec.groups, **conv)
@@ -381,15 +387,13 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
 
 
 def _several_mesh_axes(*operands) -> bool:
-    meshes = [jax.typeof(a).sharding.mesh for a in operands]
-    meshes.append(jax.sharding.get_abstract_mesh())
-    return any(sum(size > 1 for size in mesh.shape.values()) > 1 for mesh in meshes)
+    return any(sum(size > 1 for size in mesh.shape.values()) > 1
+               for mesh in _visible_meshes(*operands))
 
 
 def _any_mesh(*operands) -> bool:
-    meshes = [jax.typeof(a).sharding.mesh for a in operands]
-    meshes.append(jax.sharding.get_abstract_mesh())
-    return any(size > 1 for mesh in meshes for size in mesh.shape.values())
+    return any(size > 1 for mesh in _visible_meshes(*operands)
+               for size in mesh.shape.values())
 
 
 def _per_group_weight_grad(x, g, groups: int, **conv):
