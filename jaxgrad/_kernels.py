@@ -166,11 +166,14 @@ def _batch_split_explicitly(x) -> bool:
 # medians of 21): (1,128,56,56) G=32 (ResNeXt conv2) 16.2 -> 8.5 ms,
 # (1,1024,7,7) G=32 2.2 -> 1.2 ms, (8,64,32,32) G=4 13.6 -> 3.0 ms,
 # (4,256,28,28) G=32 20.3 -> 6.5 ms. Depthwise (G = C_in) stays whole: split,
-# MobileNetV2's 144 channels at stride 1 went 54 -> 88 ms.
+# MobileNetV2's 144 channels at stride 1 went 54 -> 88 ms. Only up to the
+# measured G = 32: each piece is one more convolution to compile.
+_MAX_CPU_SPLIT = 32
 
 
 def _split_pays_on_cpu(lhs, groups: int) -> bool:
-    return 1 < groups < lhs.shape[1] and jax.default_backend() == "cpu"
+    return (1 < groups < lhs.shape[1] and groups <= _MAX_CPU_SPLIT
+            and jax.default_backend() == "cpu")
 
 
 def _visible_meshes(*operands) -> list:
