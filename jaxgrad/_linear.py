@@ -31,7 +31,8 @@ def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],
          precision: PrecisionPair, out_sharding=None):
     """``lax.dot_general`` with no batch dims and float32 accumulation for half types."""
     out = lax.dot_general(lhs, rhs, (contract, ((), ())), precision=precision,
-                          preferred_element_type=preferred_element_type(lhs.dtype), out_sharding=out_sharding)
+                          preferred_element_type=preferred_element_type(lhs.dtype),
+                          out_sharding=out_sharding)
     return out.astype(lhs.dtype)
 
 
