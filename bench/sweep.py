@@ -1,0 +1,275 @@
+"""Formulation sweep: convolutions drawn from real-network ranges, every gradient
+formulation timed on this device.
+
+    python -m jaxgrad_bench.sweep --backend cpu --count 200 --budget-s 3600 \\
+        --out bench/results --name sweep-cpu-2core
+
+Each configuration (one convolution or transposed convolution, float32) is
+drawn from the ranges of ordinary networks: channels 3-1024, spatial 7-224
+(1-D sequences up to 4096, 3-D volumes 4-32), kernels 1-7, strides 1-4,
+dilation, dense / grouped / depthwise (with channel multipliers), batch 1-64.
+Draws whose work exceeds ``--max-gflop`` are redrawn, so the sweep stays
+within its time budget on a small machine. For each configuration these
+candidates are compiled ahead of time and timed with the bench protocol
+(``_timing``: warm-up, interleaved rounds, medians):
+
+  input:<f>   the input gradient alone, formulation f
+  weight:<f>  the weight gradient alone, formulation f
+  bwd:<f>     both gradients from one VJP (residuals computed), formulation f
+
+with f in ``transpose``, ``taps`` (jaxgrad's explicit rules) and ``autodiff``
+(``jax.vjp`` of the plain ``lax`` forward, i.e. what ``jax.grad`` runs). Every
+candidate's result is compared with autodiff's (max relative error, recorded).
+The JSON written holds the machine, the versions and one record per
+configuration; rules for ``algorithm="auto"`` are fitted from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from . import _cases, _machine, _report, _timing
+from ._options import BACKENDS, file_stem, positive_int
+
+FORMULATIONS = ("transpose", "taps", "autodiff")
+
+
+def _log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def _channels(rng, groups_kind: str) -> tuple[int, int, int]:
+    """(C_in, C_out, groups) for a dense, grouped or depthwise layer."""
+    c_in = _log_uniform(rng, 3, 1024)
+    if groups_kind == "depthwise":
+        c_in = max(c_in, 8)
+        return c_in, c_in * int(rng.choice([1, 1, 1, 2, 4])), c_in
+    if groups_kind == "grouped":
+        groups = int(rng.choice([2, 4, 8, 16, 32]))
+        c_in = max(groups, c_in // groups * groups)
+        c_out = max(groups, _log_uniform(rng, 3, 1024) // groups * groups)
+        return c_in, c_out, groups
+    return c_in, _log_uniform(rng, 3, 1024), 1
+
+
+def draw_layer(rng: np.random.Generator) -> tuple[tuple[int, ...], _cases.Layer]:
+    """One (input shape, layer), not yet checked for size."""
+    ndim = int(rng.choice([1, 2, 2, 2, 2, 2, 3]))
+    transposed = rng.random() < 0.15
+    groups_kind = str(rng.choice(["dense"] * 6 + ["grouped"] * 2 + ["depthwise"] * 2))
+    c_in, c_out, groups = _channels(rng, groups_kind)
+    kernel = int(rng.choice({1: [1, 2, 3, 3, 5, 7], 2: [1, 1, 3, 3, 3, 5, 7],
+                             3: [1, 3, 3]}[ndim]))
+    stride = int(rng.choice([1, 1, 1, 1, 2, 2, 3, 4]))
+    dilation = 1
+    if kernel > 1 and stride == 1 and rng.random() < 0.25:
+        dilation = int(rng.choice([2, 4]))
+    padding = dilation * (kernel - 1) // 2
+    lo, hi = {1: (16, 4096), 2: (7, 224), 3: (4, 32)}[ndim]
+    spatial = _log_uniform(rng, lo, hi)
+    batch = _log_uniform(rng, 1, 64)
+    if transposed:
+        stride = min(stride, kernel) if kernel > 1 else 1
+        out_pad = 1 if stride > 1 and rng.random() < 0.5 else 0
+        layer = _cases.conv_transpose((c_in, c_out // groups) + (kernel,) * ndim,
+                                      stride, padding, out_pad, groups, dilation)
+    else:
+        layer = _cases.conv((c_out, c_in // groups) + (kernel,) * ndim,
+                            stride, padding, dilation, groups)
+    return (batch, c_in) + (spatial,) * ndim, layer
+
+
+def draw(count: int, seed: int, max_gflop: float) -> list[_cases.Case]:
+    """``count`` cases of one layer each, under ``max_gflop`` forward GFLOP."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        shape, layer = draw_layer(rng)
+        try:
+            out = layer.output_shape(shape)
+        except ValueError:
+            continue
+        if min(out[2:]) < 1:
+            continue
+        elements = max(math.prod(shape), math.prod(out))
+        if layer.flops(shape) > max_gflop * 1e9 or elements > 1 << 26:
+            continue
+        cases.append(_cases.Case(f"sweep-{len(cases):03d}", "drawn", shape, (layer,)))
+    return cases
+
+
+def _lax_forward(layer: _cases.Layer):
+    from ._implementations import _lax_layer
+    return lambda x, w: _lax_layer(layer, x, w)
+
+
+def _jaxgrad_forward(layer: _cases.Layer, algorithm: str):
+    import jaxgrad
+    n = layer.ndim
+    if layer.op == "conv":
+        return lambda x, w: jaxgrad.conv(x, w, None, layer.stride, layer.padding,
+                                         layer.dilation, layer.groups,
+                                         algorithm=algorithm)
+    return lambda x, w: jaxgrad.conv_transpose(
+        x, w, None, layer.stride, layer.padding, layer.output_padding, layer.groups,
+        layer.dilation, algorithm=algorithm)
+
+
+def _bwd_call(forward, x, w, g, wrt: tuple[int, ...]):
+    """A compiled VJP of ``forward`` at (x, w) w.r.t. ``wrt``, residuals computed."""
+    import jax
+
+    def partial(*free):
+        args = [x, w]
+        for i, a in zip(wrt, free):
+            args[i] = a
+        return forward(*args)
+
+    _, vjp = jax.vjp(partial, *[(x, w)[i] for i in wrt])
+    compiled = jax.jit(lambda vjp, g: vjp(g)).lower(vjp, g).compile()
+    return lambda: jax.block_until_ready(compiled(vjp, g))
+
+
+PARTS = {"input": (0,), "weight": (1,), "bwd": (0, 1)}
+
+
+def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS)) -> dict:
+    """Every candidate of ``case`` as name -> (call, compile seconds)."""
+    layer = case.layers[0]
+    forwards = {"autodiff": _lax_forward(layer)}
+    for algorithm in ("transpose", "taps"):
+        forwards[algorithm] = _jaxgrad_forward(layer, algorithm)
+    calls = {}
+    for part in parts:
+        wrt = PARTS[part]
+        for name, forward in forwards.items():
+            start = time.perf_counter()
+            calls[f"{part}:{name}"] = (_bwd_call(forward, x, w, g, wrt),
+                                       time.perf_counter() - start)
+    return calls
+
+
+def _max_rel_error(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    scale = max(float(np.max(np.abs(want))), 1e-30) if want.size else 1.0
+    return float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+
+
+def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS)) -> dict:
+    """Times (median, min, seconds), compile times and errors of every candidate."""
+    import jax.numpy as jnp
+    layer = case.layers[0]
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.standard_normal(case.input, np.float32))
+    fan_in = math.prod(layer.weight[1:])
+    w = jnp.asarray(rng.standard_normal(layer.weight, np.float32) / math.sqrt(fan_in))
+    g = jnp.asarray(rng.standard_normal(case.output, np.float32))
+    calls = candidates(case, x, w, g, parts)
+    results = {name: call() for name, (call, _) in calls.items()}
+    samples = _timing.time_interleaved({k: c for k, (c, _) in calls.items()},
+                                       repeats=repeats)
+    errors = {name: max(_max_rel_error(a, b) for a, b in
+                        zip(results[name], results[name.split(":")[0] + ":autodiff"]))
+              for name in calls}
+    return {name: {"median_s": float(np.median(samples[name])),
+                   "min_s": float(np.min(samples[name])),
+                   "compile_s": calls[name][1], "max_rel_error": errors[name]}
+            for name in calls}
+
+
+def describe(case: _cases.Case) -> dict:
+    layer = case.layers[0]
+    return {"op": layer.op, "input": list(case.input), "weight": list(layer.weight),
+            "output": list(case.output), "stride": list(layer.stride),
+            "padding": list(layer.padding), "dilation": list(layer.dilation),
+            "groups": layer.groups,
+            "output_padding": (list(layer.output_padding)
+                               if layer.output_padding is not None else None),
+            "forward_gflop": layer.flops(case.input) / 1e9}
+
+
+def bench_cases() -> list[_cases.Case]:
+    """The bench's single-layer cases (every case but the WaveNet stack)."""
+    return [case for case in _cases.CASES if len(case.layers) == 1]
+
+
+def run(args: argparse.Namespace) -> dict:
+    from . import _backend
+    backend = _backend.configure(args.backend, False, False, os.cpu_count() or 1)
+    records = []
+    started = time.perf_counter()
+    cases = (bench_cases() if args.bench_cases else []) + draw(
+        args.count, args.seed, args.max_gflop)
+    for i, case in enumerate(cases):
+        if time.perf_counter() - started > args.budget_s:
+            print(f"sweep: time budget of {args.budget_s} s spent after {i} "
+                  "configurations", flush=True)
+            break
+        try:
+            times = measure(case, args.repeats, args.seed + i, args.parts)
+        except Exception as exc:  # a failed candidate is data, not a crash
+            records.append({"name": case.name, "config": describe(case),
+                            "error": repr(exc)[:500]})
+            print(f"sweep {i}: {case.input} {case.layers[0]}: FAILED {exc!r}"[:300],
+                  flush=True)
+            continue
+        records.append({"name": case.name, "config": describe(case),
+                        "candidates": times})
+        best = {part: min((k for k in times if k.startswith(part + ":")),
+                          key=lambda k: times[k]["median_s"])
+                for part in args.parts}
+        print(f"sweep {i} {case.name}: {case.input} w={case.layers[0].weight} "
+              f"s={case.layers[0].stride} g={case.layers[0].groups} "
+              f"{case.layers[0].op}: best "
+              + ", ".join(f"{b} {times[b]['median_s'] * 1e3:.3g} ms"
+                          for b in best.values()), flush=True)
+    return {"command": " ".join(["python -m jaxgrad_bench.sweep", *sys.argv[1:]]),
+            "machine": _machine.machine(backend.gpu_model),
+            "versions": _machine.versions(), "environment": _machine.environment(),
+            "precision": backend.precision, "repeats": args.repeats,
+            "seed": args.seed, "parts": list(args.parts),
+            "bench_cases": args.bench_cases,
+            "max_gflop": args.max_gflop, "records": records}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.sweep",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=BACKENDS, default="cpu")
+    p.add_argument("--count", type=positive_int, default=200,
+                   help="configurations to draw (default 200)")
+    p.add_argument("--budget-s", type=float, default=3600.0,
+                   help="stop drawing after this many seconds (default 3600)")
+    p.add_argument("--max-gflop", type=float, default=2.0,
+                   help="largest forward GFLOP of a configuration (default 2)")
+    p.add_argument("--parts", nargs="+", choices=tuple(PARTS), default=tuple(PARTS),
+                   help="which gradients to time (default all three)")
+    p.add_argument("--bench-cases", action="store_true",
+                   help="measure the bench's single-layer cases first")
+    p.add_argument("--repeats", type=positive_int, default=_timing.MIN_REPEATS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results", metavar="DIR")
+    p.add_argument("--name", type=file_stem, default="sweep", metavar="STEM")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result = run(args)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.name}.json"
+    _report.write_json(result, path)
+    print(f"sweep: {len(result['records'])} configurations -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
