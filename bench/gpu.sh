@@ -57,7 +57,8 @@ else
   tests=(tests/torch/test_conv_torch.py tests/torch/test_conv_transpose_torch.py
          tests/torch/test_grad_torch.py tests/torch/test_algorithms_torch.py)
   bench=(--suite full)
-  sweep=(--bench-cases --parts input weight --count 400 --max-gflop 40 --repeats 10 --budget-s 150)
+  sweep=(--parts input weight --count 400 --min-gflop 2 --max-gflop 200 --inner 20
+         --repeats 10 --budget-s 150)
   limits=(120 200 180)
 fi
 

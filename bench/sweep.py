@@ -86,8 +86,11 @@ def draw_layer(rng: np.random.Generator) -> tuple[tuple[int, ...], _cases.Layer]
     return (batch, c_in) + (spatial,) * ndim, layer
 
 
-def draw(count: int, seed: int, max_gflop: float) -> list[_cases.Case]:
-    """``count`` cases of one layer each, under ``max_gflop`` forward GFLOP."""
+def draw(count: int, seed: int, max_gflop: float,
+         min_gflop: float = 0.0) -> list[_cases.Case]:
+    """``count`` cases of one layer each, of at most ``max_gflop`` forward GFLOP
+    and at least ``min_gflop`` or 4M elements in the input or output (a GPU
+    needs large problems to be measured beyond dispatch)."""
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < count:
@@ -100,6 +103,8 @@ def draw(count: int, seed: int, max_gflop: float) -> list[_cases.Case]:
             continue
         elements = max(math.prod(shape), math.prod(out))
         if layer.flops(shape) > max_gflop * 1e9 or elements > 1 << 26:
+            continue
+        if layer.flops(shape) < min_gflop * 1e9 and elements < 1 << 22:
             continue
         cases.append(_cases.Case(f"sweep-{len(cases):03d}", "drawn", shape, (layer,)))
     return cases
@@ -122,8 +127,9 @@ def _jaxgrad_forward(layer: _cases.Layer, algorithm: str):
         layer.dilation, algorithm=algorithm)
 
 
-def _bwd_call(forward, x, w, g, wrt: tuple[int, ...]):
-    """A compiled VJP of ``forward`` at (x, w) w.r.t. ``wrt``, residuals computed."""
+def _bwd_call(forward, x, w, g, wrt: tuple[int, ...], inner: int = 1):
+    """A compiled VJP of ``forward`` at (x, w) w.r.t. ``wrt``, residuals computed,
+    run ``inner`` times back to back per call (the GPU queue stays full)."""
     import jax
 
     def partial(*free):
@@ -134,13 +140,18 @@ def _bwd_call(forward, x, w, g, wrt: tuple[int, ...]):
 
     _, vjp = jax.vjp(partial, *[(x, w)[i] for i in wrt])
     compiled = jax.jit(lambda vjp, g: vjp(g)).lower(vjp, g).compile()
-    return lambda: jax.block_until_ready(compiled(vjp, g))
+
+    def call():
+        for _ in range(inner - 1):
+            compiled(vjp, g)
+        return jax.block_until_ready(compiled(vjp, g))
+    return call
 
 
 PARTS = {"input": (0,), "weight": (1,), "bwd": (0, 1)}
 
 
-def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS)) -> dict:
+def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS), inner: int = 1) -> dict:
     """Every candidate of ``case`` as name -> (call, compile seconds)."""
     layer = case.layers[0]
     forwards = {"autodiff": _lax_forward(layer)}
@@ -151,7 +162,7 @@ def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS)) -> dict:
         wrt = PARTS[part]
         for name, forward in forwards.items():
             start = time.perf_counter()
-            calls[f"{part}:{name}"] = (_bwd_call(forward, x, w, g, wrt),
+            calls[f"{part}:{name}"] = (_bwd_call(forward, x, w, g, wrt, inner),
                                        time.perf_counter() - start)
     return calls
 
@@ -162,7 +173,8 @@ def _max_rel_error(got, want) -> float:
     return float(np.max(np.abs(got - want))) / scale if want.size else 0.0
 
 
-def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS)) -> dict:
+def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
+            inner: int = 1) -> dict:
     """Times (median, min, seconds), compile times and errors of every candidate."""
     import jax.numpy as jnp
     layer = case.layers[0]
@@ -171,15 +183,15 @@ def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS)) -> d
     fan_in = math.prod(layer.weight[1:])
     w = jnp.asarray(rng.standard_normal(layer.weight, np.float32) / math.sqrt(fan_in))
     g = jnp.asarray(rng.standard_normal(case.output, np.float32))
-    calls = candidates(case, x, w, g, parts)
+    calls = candidates(case, x, w, g, parts, inner)
     results = {name: call() for name, (call, _) in calls.items()}
     samples = _timing.time_interleaved({k: c for k, (c, _) in calls.items()},
                                        repeats=repeats)
     errors = {name: max(_max_rel_error(a, b) for a, b in
                         zip(results[name], results[name.split(":")[0] + ":autodiff"]))
               for name in calls}
-    return {name: {"median_s": float(np.median(samples[name])),
-                   "min_s": float(np.min(samples[name])),
+    return {name: {"median_s": float(np.median(samples[name])) / inner,
+                   "min_s": float(np.min(samples[name])) / inner,
                    "compile_s": calls[name][1], "max_rel_error": errors[name]}
             for name in calls}
 
@@ -206,14 +218,14 @@ def run(args: argparse.Namespace) -> dict:
     records = []
     started = time.perf_counter()
     cases = (bench_cases() if args.bench_cases else []) + draw(
-        args.count, args.seed, args.max_gflop)
+        args.count, args.seed, args.max_gflop, args.min_gflop)
     for i, case in enumerate(cases):
         if time.perf_counter() - started > args.budget_s:
             print(f"sweep: time budget of {args.budget_s} s spent after {i} "
                   "configurations", flush=True)
             break
         try:
-            times = measure(case, args.repeats, args.seed + i, args.parts)
+            times = measure(case, args.repeats, args.seed + i, args.parts, args.inner)
         except Exception as exc:  # a failed candidate is data, not a crash
             records.append({"name": case.name, "config": describe(case),
                             "error": repr(exc)[:500]})
@@ -236,7 +248,8 @@ def run(args: argparse.Namespace) -> dict:
             "precision": backend.precision, "repeats": args.repeats,
             "seed": args.seed, "parts": list(args.parts),
             "bench_cases": args.bench_cases,
-            "max_gflop": args.max_gflop, "records": records}
+            "max_gflop": args.max_gflop,
+            "min_gflop": args.min_gflop, "inner": args.inner, "records": records}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -253,6 +266,11 @@ def parser() -> argparse.ArgumentParser:
                    help="which gradients to time (default all three)")
     p.add_argument("--bench-cases", action="store_true",
                    help="measure the bench's single-layer cases first")
+    p.add_argument("--min-gflop", type=float, default=0.0,
+                   help="smallest forward GFLOP of a configuration (default 0)")
+    p.add_argument("--inner", type=positive_int, default=1,
+                   help="back-to-back runs per timed sample, time divided by it "
+                        "(default 1; on a GPU ~20 keeps the queue full)")
     p.add_argument("--repeats", type=positive_int, default=_timing.MIN_REPEATS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results", metavar="DIR")

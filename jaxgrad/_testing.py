@@ -267,12 +267,12 @@ def _jax_results(call, out_struct, diff, cots, us, second_order: bool) -> dict:
 # check_parity: torch side.
 
 
-def _to_reference(torch, value, reference_dtype):
-    """A torch copy of a JAX argument: floats in ``reference_dtype`` if given,
-    signed ints as int64 (torch's index dtype); other values unchanged."""
+def _to_reference(torch, value, reference_dtype, device):
+    """A torch copy of a JAX argument on ``device``: floats in ``reference_dtype``
+    if given, signed ints as int64 (torch's index dtype); other values unchanged."""
     if not isinstance(value, jax.Array):
         return value
-    t = to_torch(value, copy=True)
+    t = to_torch(value, copy=True).to(device)
     if t.is_floating_point() and reference_dtype is not None:
         return t.to(getattr(torch, jnp.dtype(reference_dtype).name))
     if t.dtype in (torch.int8, torch.int16, torch.int32):
@@ -305,20 +305,22 @@ def _torch_leaves(torch, y) -> list:
 
 
 def _torch_results(torch_fn, args, argnums, cots, us, second_order,
-                   reference_dtype) -> dict:
+                   reference_dtype, device) -> dict:
     torch = require_torch("check_parity")
-    targs = [_to_reference(torch, a, reference_dtype) for a in args]
+    to_reference = functools.partial(_to_reference, torch,
+                                     reference_dtype=reference_dtype, device=device)
+    targs = [to_reference(a) for a in args]
     xs = [targs[i].requires_grad_(True) for i in argnums]
     leaves = _torch_leaves(torch, torch_fn(*targs))
     floats = [y for y in leaves if y.is_floating_point()]
-    tcots = [_to_reference(torch, c, reference_dtype).requires_grad_(second_order)
+    tcots = [to_reference(c).requires_grad_(second_order)
              for c in cots]
     grads = _torch_grads(torch, floats, xs, tcots, second_order)
     res = {"output": [_numpy(y) for y in leaves], "grad": [_numpy(g) for g in grads],
            "output_dtypes": [jnp.dtype(str(y.dtype).removeprefix("torch."))
                              for y in leaves]}
     if second_order:
-        tus = [_to_reference(torch, u, reference_dtype) for u in us]
+        tus = [to_reference(u) for u in us]
         l2 = sum((g * u).sum() for g, u in zip(grads, tus))
         g2 = torch.autograd.grad(l2, xs + tcots, allow_unused=True,
                                  materialize_grads=True)
@@ -385,7 +387,8 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
                  rtol: float | None = None, atol: float | None = None,
                  second_order: bool = False, jit: bool = True,
                  reference_dtype: str | None = None, seed: int = 0,
-                 arg_names: Sequence[str] | None = None) -> Report:
+                 arg_names: Sequence[str] | None = None,
+                 torch_device: str = "cpu") -> Report:
     """Compare a JAX function with a PyTorch one: outputs and gradients.
 
     Both functions get the same arguments: arrays (NumPy or JAX) are converted
@@ -422,6 +425,9 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
         jaxgrad's floating outputs must then have their inputs' dtype.
       seed: seeds the cotangents and directions.
       arg_names: names for the rows (``grad_<name>``); default ``arg0``, ...
+      torch_device: the device of the tensors ``torch_fn`` receives (default
+        "cpu", where torch creates tensors unless told otherwise, also when
+        JAX runs on a GPU).
 
     Returns:
       The :class:`Report` (all rows passed).
@@ -455,7 +461,7 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
     run = functools.partial(_jax_results, call, out_struct, second_order=second_order)
     ours = (jax.jit(run) if jit else run)(diff, cots, us)
     ref = _torch_results(torch_fn, args, argnums, cots, us, second_order,
-                         reference_dtype)
+                         reference_dtype, torch_device)
     _check_structure(fn, ours["output"], ref["output"], out_struct)
     row_names = _row_names(names, argnums, out_struct)
     expected = _expected_dtypes(ours, ref, args, diff, cots, reference_dtype)
