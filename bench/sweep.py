@@ -27,6 +27,7 @@ configuration; rules for ``algorithm="auto"`` are fitted from it.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import pathlib
@@ -252,6 +253,39 @@ def run(args: argparse.Namespace) -> dict:
             "min_gflop": args.min_gflop, "inner": args.inner, "records": records}
 
 
+def _shape_label(config: dict) -> str:
+    op = "convT" if config["op"] == "conv_transpose" else "conv"
+    x, w = config["input"], config["weight"]
+    extra = "".join(f" {k[0]}={config[k][0]}" for k in ("stride", "dilation")
+                    if max(config[k]) > 1)
+    groups = f" g={config['groups']}" if config["groups"] > 1 else ""
+    return f"{op} x={tuple(x)} w={tuple(w)}{extra}{groups}"
+
+
+def summarize(result: dict) -> str:
+    """A markdown table: per configuration and gradient, each formulation's
+    median time over autodiff's (below 1: faster than ``jax.grad``)."""
+    parts = result.get("parts", list(PARTS))
+    head = ["configuration", "GFLOP"] + [f"{p} {f}" for p in parts
+                                         for f in ("transpose", "taps")]
+    head += [f"{p} autodiff ms" for p in parts]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for record in result["records"]:
+        times = record.get("candidates")
+        if not times:
+            lines.append(f"| {_shape_label(record['config'])} | failed: "
+                         f"{record['error'][:80]} |")
+            continue
+        ref = {p: times[f"{p}:autodiff"]["median_s"] for p in parts}
+        cells = [_shape_label(record["config"]),
+                 f"{record['config']['forward_gflop']:.2f}"]
+        cells += [f"{times[f'{p}:{f}']['median_s'] / ref[p]:.2f}" for p in parts
+                  for f in ("transpose", "taps")]
+        cells += [f"{ref[p] * 1e3:.3g}" for p in parts]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.sweep",
                                 description=__doc__.splitlines()[0])
@@ -273,6 +307,8 @@ def parser() -> argparse.ArgumentParser:
                         "(default 1; on a GPU ~20 keeps the queue full)")
     p.add_argument("--repeats", type=positive_int, default=_timing.MIN_REPEATS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--summarize", metavar="JSON",
+                   help="print the ratio table of a sweep's results, then exit")
     p.add_argument("--out", default="results", metavar="DIR")
     p.add_argument("--name", type=file_stem, default="sweep", metavar="STEM")
     return p
@@ -280,6 +316,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.summarize:
+        print(summarize(json.loads(pathlib.Path(args.summarize).read_text())))
+        return 0
     result = run(args)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
