@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgrad_bench import _launch as bench_launch
-from jaxgrad_bench import _options as bench_options
-
 
 def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The ``jaxgrad`` parser and its ``bench`` subparser (for its usage errors)."""
+    # The harness is imported here, not at module level: `import jaxgrad`
+    # (and this module) must not load the benchmark package.
+    from jaxgrad_bench import _options as bench_options
     parser = bench_options.UsageParser(
         prog="jaxgrad", description="Explicit convolution VJPs for JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check(args, parser)
     if args.command == "bench":
+        from jaxgrad_bench import _launch as bench_launch
+        from jaxgrad_bench import _options as bench_options
         bench_options.check(args, bench.error)
         return bench_launch.dispatch(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover

@@ -52,3 +52,13 @@ def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
 def test_every_case_is_listed(capsys):
     assert _cli.main(["check", "--list"]) == 0
     assert capsys.readouterr().out.split("\n")[:-1] == [c.name for c in _check.CASES]
+
+
+def test_importing_jaxgrad_does_not_load_the_benchmark_harness():
+    import subprocess
+    import sys
+    code = ("import sys, jaxgrad, jaxgrad._cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('jaxgrad_bench')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
