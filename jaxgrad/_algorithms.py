@@ -17,7 +17,8 @@ differ in how XLA executes them:
 
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
-conv_algorithm("transpose"):``) or globally (``set_conv_algorithm``). JAX
+conv_algorithm("transpose"):``) or for the current thread or task
+(``set_conv_algorithm``; the default lives in a ``contextvars.ContextVar``). JAX
 caches a function's trace (per function, across new ``jax.jit`` wrappers too),
 so a function traced before the default changed keeps its formulation until
 ``jax.clear_caches()``; the values are the same either way. Arrays typed with explicit
@@ -28,6 +29,7 @@ mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from collections.abc import Iterator
 
@@ -42,13 +44,16 @@ ALGORITHMS = ("auto", "transpose", "taps")
 # keeps the textbook rule, whose convolution needs no such buffer.
 TAPS_MAX_ELEMENTS = 1 << 27
 
-_default = ["auto"]
+# The default is context-local (threads and asyncio tasks each see their own;
+# a new thread starts from "auto"), like jax's own configuration contexts.
+_default: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "jaxgrad_conv_algorithm", default="auto")
 
 
 def check_algorithm(fn: str, value) -> str:
     """``value`` checked; None means the current default."""
     if value is None:
-        return _default[0]
+        return _default.get()
     return _checked(fn, value, " or None")
 
 
@@ -75,11 +80,15 @@ def get_conv_algorithm() -> str:
       ...     jaxgrad.get_conv_algorithm()
       'taps'
     """
-    return _default[0]
+    return _default.get()
 
 
 def set_conv_algorithm(algorithm: str) -> str:
     """Set the default formulation of convolution gradients; return the previous one.
+
+    The default is context-local (a ``contextvars.ContextVar``): this sets it
+    for the calling thread or asyncio task and the contexts copied from it
+    later; other threads keep their own (a new thread starts with "auto").
 
     Args:
       algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
@@ -99,7 +108,8 @@ def set_conv_algorithm(algorithm: str) -> str:
       >>> _ = jaxgrad.set_conv_algorithm(previous)
     """
     value = _checked("set_conv_algorithm", algorithm)
-    previous, _default[0] = _default[0], value
+    previous = _default.get()
+    _default.set(value)
     return previous
 
 
@@ -130,11 +140,11 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
              [3., 3., 3.]], dtype=float32)
     """
     value = _checked("conv_algorithm", algorithm)
-    previous, _default[0] = _default[0], value
+    token = _default.set(value)
     try:
         yield value
     finally:
-        _default[0] = previous
+        _default.reset(token)
 
 
 # --------------------------------------------------------------------------

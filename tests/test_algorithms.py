@@ -450,6 +450,37 @@ def test_conv_algorithm_context_restores_on_exit_and_on_exception(default_algori
     assert jaxgrad.get_conv_algorithm() == default_algorithm
 
 
+def test_default_algorithm_is_local_to_a_thread(default_algorithm):
+    """A block in one thread does not change what another thread traces with."""
+    import threading
+    x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+    inside, entered, release = {}, threading.Event(), threading.Event()
+
+    def worker():
+        with jaxgrad.conv_algorithm("transpose"):
+            inside["default"] = jaxgrad.get_conv_algorithm()
+            entered.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    with jaxgrad.conv_algorithm("taps"):
+        thread.start()
+        entered.wait(10)
+        # the worker's block is open: this thread still sees its own "taps"
+        assert jaxgrad.get_conv_algorithm() == "taps"
+        assert _count_convs_and_dots(_loss_grad(), x, w)[0] == 1
+        release.set()
+        thread.join(10)
+    assert inside["default"] == "transpose"
+    seen = []
+    with jaxgrad.conv_algorithm("taps"):
+        # a new thread starts from the initial default, not the caller's block
+        fresh = threading.Thread(target=lambda: seen.append(jaxgrad.get_conv_algorithm()))
+        fresh.start()
+        fresh.join(10)
+    assert seen == ["auto"]
+
+
 def test_jit_traced_under_each_algorithm_gives_the_same_numbers(rng, default_algorithm):
     x = jnp.asarray(rng.standard_normal((2, 4, 9, 8)))
     w = jnp.asarray(rng.standard_normal((6, 2, 3, 3)))
