@@ -444,9 +444,10 @@ def _batch_input(fn: str, x, n: int):
 
 
 def _window_args(fn: str, n: int, kernel_size, stride, padding, ceil_mode):
-    kernel = int_tuple(fn, "kernel_size", kernel_size, n, minimum=1)
+    # torch's pooling reads a one-element tuple as that value for every dim.
+    kernel = int_tuple(fn, "kernel_size", kernel_size, n, minimum=1, broadcast_one=True)
     stride = parse_pool_stride(fn, stride, kernel)
-    padding = int_tuple(fn, "padding", padding, n, minimum=0)
+    padding = int_tuple(fn, "padding", padding, n, minimum=0, broadcast_one=True)
     ceil_mode = parse_bool(fn, "ceil_mode", ceil_mode)
     check_pool_padding(fn, padding, kernel)
     return kernel, stride, padding, ceil_mode
@@ -457,7 +458,7 @@ def _max_pool_spec(fn: str, spatial, kernel_size, stride, padding, dilation,
     n = len(spatial)
     kernel, stride, padding, ceil_mode = _window_args(fn, n, kernel_size, stride,
                                                       padding, ceil_mode)
-    dilation = int_tuple(fn, "dilation", dilation, n, minimum=1)
+    dilation = int_tuple(fn, "dilation", dilation, n, minimum=1, broadcast_one=True)
     out = tuple(pool_output_size(i, k, s, p, d, ceil_mode) for i, k, s, p, d in
                 zip(spatial, kernel, stride, padding, dilation))
     settings = (f"kernel_size {kernel}, stride {stride}, padding {padding}, "
@@ -578,7 +579,7 @@ def max_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
 
     Args:
       input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      kernel_size: (K_h, K_w) or an int, >= 1.
+      kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
       dilation: int or pair, >= 1.
@@ -696,7 +697,7 @@ def avg_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
 
     Args:
       input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      kernel_size: (K_h, K_w) or an int, >= 1.
+      kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
       ceil_mode: round output sizes up (see :func:`max_pool1d`).

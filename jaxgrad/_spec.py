@@ -150,12 +150,20 @@ def _as_int(fn: str, name: str, value) -> int:
     return value
 
 
-def int_tuple(fn: str, name: str, value, n: int, *, minimum: int) -> tuple[int, ...]:
-    """An int or a length-``n`` sequence of ints, each >= ``minimum``."""
+def int_tuple(fn: str, name: str, value, n: int, *, minimum: int,
+              broadcast_one: bool = False) -> tuple[int, ...]:
+    """An int or a length-``n`` sequence of ints, each >= ``minimum``.
+
+    With ``broadcast_one`` a one-element sequence stands for every dim, as
+    torch's pooling functions read ``kernel_size=(3,)``.
+    """
     if is_sequence(value):
+        if broadcast_one and len(value) == 1:
+            value = tuple(value) * n
         if len(value) != n:
+            also = " (or of 1, for every dim)" if broadcast_one and n > 1 else ""
             raise ValueError(
-                f"{fn}: `{name}` must be an int or a tuple of {n} ints, got "
+                f"{fn}: `{name}` must be an int or a tuple of {n} ints{also}, got "
                 f"{tuple(value)!r}")
         values = tuple(_as_int(fn, name, v) for v in value)
     elif isinstance(value, (str, bytes, bytearray)):
@@ -504,7 +512,7 @@ def parse_pool_stride(fn: str, stride, kernel: Sequence[int]) -> tuple[int, ...]
     """``None`` (or torch's empty default ``()``) means stride = kernel_size."""
     if stride is None or (is_sequence(stride) and len(stride) == 0):
         return tuple(kernel)
-    return int_tuple(fn, "stride", stride, len(kernel), minimum=1)
+    return int_tuple(fn, "stride", stride, len(kernel), minimum=1, broadcast_one=True)
 
 
 def check_pool_padding(fn: str, padding: Sequence[int], kernel: Sequence[int]) -> None:

@@ -329,3 +329,35 @@ def test_return_indices_match_torch(name, shape, kwargs, kind):
     assert index.dtype == jnp.int64 and index_ref.dtype == torch.int64
     np.testing.assert_array_equal(index, index_ref.numpy())
     np.testing.assert_array_equal(y, y_ref.numpy())
+
+
+ONE_ELEMENT_CASES = [
+    ("avg_pool2d", dict(kernel_size=3, padding=(1,))),
+    ("avg_pool2d", dict(kernel_size=(3,), stride=(2,))),
+    ("max_pool2d", dict(kernel_size=(3,), stride=(2,), padding=(1,), dilation=(1,))),
+    ("max_pool3d", dict(kernel_size=(2,))),
+    ("avg_pool3d", dict(kernel_size=(3,), stride=(2,), padding=(1,))),
+    ("max_pool1d", dict(kernel_size=(3,), stride=(2,))),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", ONE_ELEMENT_CASES)
+def test_one_element_tuples_broadcast_like_torch(name, kwargs):
+    """torch reads kernel_size=(3,), stride=(2,), padding=(1,) as every dim's value."""
+    n = int(name[-2])
+    x = np.random.default_rng(0).standard_normal((2, 3) + (7,) * n)
+    ours = getattr(jaxgrad, name)(jnp.asarray(x), **kwargs)
+    theirs = getattr(F, name)(torch.from_numpy(x), **kwargs).numpy()
+    np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-12, atol=0)
+    g = jax.grad(lambda x: jnp.sum(getattr(jaxgrad, name)(x, **kwargs) ** 2))(
+        jnp.asarray(x))
+    t = torch.from_numpy(x).requires_grad_()
+    (getattr(F, name)(t, **kwargs) ** 2).sum().backward()
+    np.testing.assert_allclose(np.asarray(g), t.grad.numpy(), rtol=1e-12, atol=0)
+
+
+def test_two_element_tuple_for_three_dims_is_refused_with_the_rule():
+    with pytest.raises(ValueError, match=re.escape(
+            "max_pool3d: `kernel_size` must be an int or a tuple of 3 ints (or of 1, "
+            "for every dim), got (3, 3)")):
+        jaxgrad.max_pool3d(jnp.ones((1, 1, 4, 4, 4)), (3, 3))
