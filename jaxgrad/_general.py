@@ -56,8 +56,14 @@ the batch regrouping (for B > 1) are the only reshapes.
 unless asked) and ``preferred_element_type`` go to every convolution of every
 order; cotangents are cast back to the primal dtypes (an operand is first
 promoted to the cotangent's dtype when ``preferred_element_type`` widened it).
-``out_sharding`` applies to the forward only: the backward convolutions leave
-their sharding to the partitioner.
+``out_sharding`` applies to the forward only. The backward convolutions name
+their result's sharding only under explicit mesh axes, where jax cannot infer
+it for a contraction over a split batch (``_kernels.contraction_sharding``);
+elsewhere the partitioner decides.
+
+Integer and bool operands run lax's convolution itself (they have no
+gradient, and differentiating them fails as it does for lax); cotangents of
+convolutions with an empty dimension are zeros.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._kernels import contraction_sharding
 from ._precision import PrecisionPair, resolve_precision
 from ._spec import _as_int, is_sequence
 from ._typing import ArrayLike, Precision
@@ -116,7 +123,10 @@ def conv_general_dilated(
 
     Args:
       lhs: input, rank n+2, layout given by ``dimension_numbers`` (default
-        (N, C, *spatial)); a floating or complex dtype.
+        (N, C, *spatial)); a floating or complex dtype to be differentiated,
+        or an integer or bool dtype for the forward alone (as lax). NumPy
+        arrays are canonicalised as lax does (float64 is float32 while x64 is
+        off).
       rhs: kernel, rank n+2, same dtype, layout given by ``dimension_numbers``
         (default (O, C/feature_group_count, *spatial)).
       window_strides: n positive ints.
@@ -137,7 +147,7 @@ def conv_general_dilated(
       preferred_element_type: as for lax; used by every convolution, the
         cotangents come back in the dtypes of ``lhs`` and ``rhs``.
       out_sharding: sharding of the forward result, as for lax; the backward
-        convolutions are given none.
+        convolutions name theirs under explicit mesh axes only.
 
     Returns:
       The convolution, rank n+2, in the layout of ``dimension_numbers``'s
@@ -162,10 +172,18 @@ def conv_general_dilated(
       >>> jax.grad(f)(x)[0, :, 0]
       Array([1., 1., 2., 1., 2., 1., 1., 0.], dtype=float32)
     """
+    # NumPy operands are canonicalised as lax does (float64 becomes float32
+    # while x64 is off) before their dtypes are compared.
+    lhs, rhs = (jnp.asarray(a) if isinstance(a, (np.ndarray, np.generic))
+                and a.dtype.kind in "biufc" else a for a in (lhs, rhs))
     config = _normalise(lhs, rhs, window_strides, padding, lhs_dilation,
                         rhs_dilation, dimension_numbers, feature_group_count,
                         batch_group_count, precision, preferred_element_type,
                         out_sharding)
+    if not jnp.issubdtype(lhs.dtype, jnp.inexact):
+        # Integer and bool convolutions have no gradient: lax's own op, so that
+        # differentiating one fails exactly as it does for lax.
+        return _lax_conv(lhs, rhs, config)
     return _conv(lhs, rhs, config)
 
 
@@ -207,6 +225,11 @@ _conv.defvjp(_conv_fwd, _conv_bwd)
 
 def lhs_cotangent(g, rhs, config: _Config, lhs_shape: Sequence[int]):
     """x̄ for y = _conv(x, rhs, config), x of shape ``lhs_shape``, ḡ = ``g`` (out layout)."""
+    if g.size == 0 or rhs.size == 0 or 0 in lhs_shape:
+        # An empty sum (no output, or an empty kernel) or an empty result: lax's
+        # convolution cannot express every such case (negative pads larger than
+        # the dim), and the answer is zeros.
+        return jnp.zeros(lhs_shape, g.dtype)
     lhs_spec, rhs_spec, out_spec = config.dimension_numbers
     groups = config.feature_group_count * config.batch_group_count
     kernel = lax.rev(rhs.astype(g.dtype), tuple(rhs_spec[2:]))
@@ -221,7 +244,8 @@ def lhs_cotangent(g, rhs, config: _Config, lhs_shape: Sequence[int]):
     x_bar = _conv(g, kernel, dataclasses.replace(
         config, window_strides=config.lhs_dilation, padding=padding,
         lhs_dilation=config.window_strides, dimension_numbers=numbers,
-        feature_group_count=groups, batch_group_count=1, out_sharding=None))
+        feature_group_count=groups, batch_group_count=1,
+        out_sharding=_contraction_sharding(g, kernel, numbers, spatial_kept=True)))
     if config.batch_group_count > 1:
         x_bar = _move_group(x_bar, lhs_spec[1], lhs_spec[0], config.batch_group_count)
     return x_bar
@@ -229,17 +253,48 @@ def lhs_cotangent(g, rhs, config: _Config, lhs_shape: Sequence[int]):
 
 def rhs_cotangent(lhs, g, config: _Config, rhs_shape: Sequence[int]):
     """w̄ for y = _conv(lhs, w, config), w of shape ``rhs_shape``, ḡ = ``g`` (out layout)."""
+    if g.size == 0 or lhs.size == 0 or 0 in rhs_shape:
+        return jnp.zeros(rhs_shape, g.dtype)     # an empty sum or an empty result
     lhs_spec, rhs_spec, out_spec = config.dimension_numbers
     padding = rhs_cotangent_padding(
         [lhs.shape[i] for i in lhs_spec[2:]], [g.shape[i] for i in out_spec[2:]],
         [rhs_shape[i] for i in rhs_spec[2:]], config)
     numbers = lax.ConvDimensionNumbers(lhs_spec=_swap(lhs_spec), rhs_spec=_swap(out_spec),
                                        out_spec=_swap(rhs_spec))
-    return _conv(lhs.astype(g.dtype), g, dataclasses.replace(
+    lhs = lhs.astype(g.dtype)
+    return _conv(lhs, g, dataclasses.replace(
         config, window_strides=config.rhs_dilation, padding=padding,
         rhs_dilation=config.window_strides, dimension_numbers=numbers,
         feature_group_count=config.batch_group_count,
-        batch_group_count=config.feature_group_count, out_sharding=None))
+        batch_group_count=config.feature_group_count,
+        out_sharding=_contraction_sharding(lhs, g, numbers, spatial_kept=False)))
+
+
+def _contraction_sharding(lhs, rhs, numbers: lax.ConvDimensionNumbers, *,
+                          spatial_kept: bool):
+    """The result's sharding under explicit mesh axes (None otherwise).
+
+    Output batch and feature dims come from the lhs batch and the rhs output
+    features; the lhs features and the rhs input features and taps are summed.
+    The output's spatial dims follow the lhs's (``spatial_kept``: a
+    convolution's windows) or, for the kernel cotangent, whose spatial dims are
+    kernel taps summed over the lhs positions, are whole.
+    """
+    lhs_spec, rhs_spec, out_spec = numbers
+    lhs_entries = jax.typeof(lhs).sharding.spec
+    rhs_entries = jax.typeof(rhs).sharding.spec
+    lhs_at = lambda i: lhs_entries[i] if i < len(lhs_entries) else None  # noqa: E731
+    rhs_at = lambda i: rhs_entries[i] if i < len(rhs_entries) else None  # noqa: E731
+    kept = [None] * len(out_spec)
+    kept[out_spec[0]] = lhs_at(lhs_spec[0])
+    kept[out_spec[1]] = rhs_at(rhs_spec[0])
+    summed = [lhs_at(lhs_spec[1]), rhs_at(rhs_spec[1])] + [rhs_at(i) for i in rhs_spec[2:]]
+    for out_dim, lhs_dim in zip(out_spec[2:], lhs_spec[2:]):
+        if spatial_kept:
+            kept[out_dim] = lhs_at(lhs_dim)
+        else:
+            summed.append(lhs_at(lhs_dim))
+    return contraction_sharding(lhs, kept, summed)
 
 
 def _swap(spec: tuple[int, ...]) -> tuple[int, ...]:
@@ -308,9 +363,9 @@ def _check_operands(lhs, rhs) -> None:
         dtype = getattr(a, "dtype", None)
         if dtype is None or not hasattr(a, "shape"):
             raise TypeError(f"{_FN}: `{name}` must be an array, got {type(a).__name__}")
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(f"{_FN}: `{name}` must have a floating or complex dtype "
-                            f"(it is differentiated), got {dtype}")
+        if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
+            raise TypeError(f"{_FN}: `{name}` must have a numeric or bool dtype, "
+                            f"got {dtype}")
         if a.ndim < 2:
             raise ValueError(f"{_FN}: `{name}` must have rank >= 2 (batch/feature "
                              f"axes and the spatial axes), got shape {tuple(a.shape)}")

@@ -262,6 +262,88 @@ def test_out_sharding_applies_to_the_forward_only(rng):
 # Pure shape arithmetic: the cotangent convolutions' pads.
 
 
+# ---------------------------------------------------------------------------
+# Drop-in corners that other projects' conv tests reach (Flax's ConvLocal and
+# circular-conv tests, JAX's own): each is compared with lax itself.
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.bool_])
+def test_integer_and_bool_inputs_run_the_forward_like_lax(dtype):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.integers(-3, 4, (2, 3, 6, 5)).astype(dtype))
+    w = jnp.asarray(rng.integers(-2, 3, (4, 3, 3, 2)).astype(dtype))
+    kwargs = dict(window_strides=(2, 1), padding=((1, 0), (1, 1)), rhs_dilation=(1, 2))
+    ours = jaxgrad.conv_general_dilated(x, w, **kwargs)
+    theirs = lax.conv_general_dilated(x, w, **kwargs)
+    assert ours.dtype == theirs.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    np.testing.assert_array_equal(np.asarray(jax.jit(
+        lambda x, w: jaxgrad.conv_general_dilated(x, w, **kwargs))(x, w)),
+        np.asarray(theirs))
+
+
+def test_differentiating_an_integer_input_fails_as_it_does_for_lax():
+    x, w = jnp.ones((1, 2, 4, 4), jnp.int32), jnp.ones((3, 2, 3, 3), jnp.int32)
+    errors = []
+    for conv in (lax.conv_general_dilated, jaxgrad.conv_general_dilated):
+        with pytest.raises(TypeError) as info:
+            jax.grad(lambda x: conv(x, w, (1, 1), "SAME").sum())(x)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    assert "int32" in errors[0]
+
+
+def test_non_numeric_operand_is_named():
+    with pytest.raises(TypeError, match=r"^conv_general_dilated: `lhs` must have a "
+                                        r"numeric or bool dtype, got <U3$"):
+        jaxgrad.conv_general_dilated(np.zeros((1, 1, 3, 3), "U3"),
+                                     np.zeros((1, 1, 1, 1), "U3"), (1, 1), "VALID")
+
+
+EMPTY = [
+    ((1, 2, 0, 4), (3, 2, 2, 2), dict(padding=((1, 1), (1, 1)), lhs_dilation=(2, 1))),
+    ((1, 2, 0, 4), (3, 2, 2, 2), dict(padding=((0, 0), (0, 0)))),
+    ((0, 2, 5, 4), (3, 2, 2, 2), dict(padding="SAME")),
+    ((2, 2, 5, 4), (0, 2, 2, 2), dict(padding="VALID")),
+    ((2, 0, 5, 4), (3, 0, 2, 2), dict(padding=((1, 0), (0, 1)), window_strides=(2, 1))),
+]
+
+
+@pytest.mark.parametrize("lhs_shape, rhs_shape, kwargs", EMPTY)
+def test_empty_dimensions_give_zero_gradients_like_lax(rng, lhs_shape, rhs_shape, kwargs):
+    x = jnp.asarray(rng.standard_normal(lhs_shape))
+    w = jnp.asarray(rng.standard_normal(rhs_shape))
+    kwargs = {"window_strides": (1, 1), **kwargs}
+    outs = {}
+    for name, conv in (("lax", lax.conv_general_dilated),
+                       ("ours", jaxgrad.conv_general_dilated)):
+        def loss(x, w, conv=conv):
+            y = conv(x, w, **kwargs)
+            return jnp.sum(jnp.sin(y))
+        first = jax.grad(loss, (0, 1))(x, w)
+        second = jax.grad(lambda x, w: sum(jnp.sum(g ** 2) for g in
+                                           jax.grad(loss, (0, 1))(x, w)), (0, 1))(x, w)
+        outs[name] = (conv(x, w, **kwargs), first, second)
+    for ours, theirs in zip(jax.tree.leaves(outs["ours"]), jax.tree.leaves(outs["lax"])):
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_numpy_float64_operand_is_narrowed_like_lax_when_x64_is_off():
+    x = np.arange(2 * 3 * 5 * 5, dtype=np.float32).reshape(2, 3, 5, 5) / 50
+    w = np.linspace(-1, 1, 4 * 3 * 3 * 3).reshape(4, 3, 3, 3)      # float64
+    with jax.enable_x64(False):
+        theirs = lax.conv_general_dilated(jnp.asarray(x), w, (1, 1), "SAME")
+        ours = jaxgrad.conv_general_dilated(jnp.asarray(x), w, (1, 1), "SAME")
+        g_theirs = jax.grad(lambda x: jnp.sum(lax.conv_general_dilated(
+            x, w, (1, 1), "SAME") ** 2))(jnp.asarray(x))
+        g_ours = jax.grad(lambda x: jnp.sum(jaxgrad.conv_general_dilated(
+            x, w, (1, 1), "SAME") ** 2))(jnp.asarray(x))
+    assert ours.dtype == theirs.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(g_ours), np.asarray(g_theirs), rtol=1e-5)
+
+
 def test_cotangent_padding_arithmetic():
     # I = 7, K = 3, s = 2, d = 1, a = 1, pads (1, 2): O = (7 + 3 - 3) // 2 + 1 = 4,
     # leftover r = 1. x̄ pads (K'-1-lo, K'-1-hi+r) = (1, 1); w̄ pads (lo, hi-r) = (1, 1).
@@ -286,7 +368,7 @@ ERRORS = [
     (dict(lhs=_X[0]), ValueError, r"conv_general_dilated: `lhs` and `rhs` must have the same "
                                   r"rank, got shapes \(4, 6, 6\) and \(6, 2, 3, 3\)"),
     (dict(lhs=_X.astype(np.int32)), TypeError,
-     r"conv_general_dilated: `lhs` must have a floating or complex dtype .*int32"),
+     r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got int32 and float32"),
     (dict(rhs=_W.astype(np.float64)), TypeError,
      r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got float32 and float64"),
     (dict(rhs=[[1.0]]), TypeError, r"conv_general_dilated: `rhs` must be an array, got list"),

@@ -174,6 +174,72 @@ def jit_explicit_axes() -> None:
     _jit_on_mesh(AxisType.Explicit)
 
 
+def _general_and_flax_cases():
+    """conv_general_dilated (NHWC, strided, grouped, lhs-dilated) and flax's
+    nnx.Conv with jaxgrad's drop-in, as losses of (params, x, t)."""
+    from flax import nnx
+    rng = np.random.default_rng(1)
+    x = _rand(rng, BATCH, 7, 6, 4)                                   # N, H, W, C
+    numbers = ("NHWC", "HWIO", "NHWC")
+
+    def general(p, x, t):
+        y = jaxgrad.conv_general_dilated(
+            x, p["w"], (2, 1), ((1, 1), (0, 2)), lhs_dilation=(1, 2),
+            rhs_dilation=(2, 1), dimension_numbers=numbers, feature_group_count=2)
+        return jnp.sum(y * t)
+
+    y_shape = jax.eval_shape(lambda x, w: lax.conv_general_dilated(
+        x, w, (2, 1), ((1, 1), (0, 2)), lhs_dilation=(1, 2), rhs_dilation=(2, 1),
+        dimension_numbers=numbers, feature_group_count=2), x,
+        jnp.zeros((3, 2, 2, 6))).shape
+    model = nnx.Conv(4, 5, kernel_size=(3, 3), strides=(1, 2), padding="SAME",
+                     conv_general_dilated=jaxgrad.conv_general_dilated,
+                     param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+    graph, state = nnx.split(model)
+
+    def flax_conv(p, x, t):
+        module = nnx.merge(graph, nnx.State({"kernel": nnx.Param(p["kernel"]),
+                                             "bias": nnx.Param(p["bias"])}))
+        return jnp.sum(module(x) * t)
+
+    flax_params = {"kernel": jnp.asarray(state["kernel"][...]),
+                   "bias": jnp.asarray(state["bias"][...])}
+    return {
+        "conv_general_dilated": (general, {"w": _rand(rng, 3, 2, 2, 6)}, x,
+                                 _rand(rng, *y_shape)),
+        "nnx.Conv": (flax_conv, flax_params, x, _rand(rng, BATCH, 7, 3, 5)),
+    }
+
+
+def _general_on_mesh(mesh_shape, batch_entry) -> None:
+    axes = ("data", "model")[:len(mesh_shape)]
+    mesh = jax.make_mesh(mesh_shape, axes, axis_types=(AxisType.Explicit,) * len(axes))
+    batch, whole = NamedSharding(mesh, P(batch_entry)), NamedSharding(mesh, P())
+    for name, (loss, params, x, t) in _general_and_flax_cases().items():
+        expected = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x, t)
+        with jax.set_mesh(mesh):
+            args = (jax.device_put(params, whole), jax.device_put(x, batch),
+                    jax.device_put(t, batch))
+            value, (gp, gx) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(*args)
+            # and a second order: the gradient of the squared input gradient
+            g2 = jax.jit(jax.grad(lambda p, x, t: jnp.sum(
+                jax.grad(loss, argnums=1)(p, x, t) ** 2)))(*args)
+        g2_expected = jax.jit(jax.grad(lambda p, x, t: jnp.sum(
+            jax.grad(loss, argnums=1)(p, x, t) ** 2)))(params, x, t)
+        _assert_layout(name, gp, gx, batch_entry)
+        _compare(f"{name} [Explicit {mesh_shape}]", (value, (gp, gx)), expected)
+        for key in g2_expected:
+            assert_close(f"{name} second order d/d{key}", g2[key], g2_expected[key])
+
+
+@check_explicit
+def conv_general_dilated_and_nnx_conv_explicit_axes() -> None:
+    """The lax-signature drop-in (and Flax through it) on batch-split arrays
+    with explicit axes: the hand-written cotangents name their sharding."""
+    _general_on_mesh((DEVICES,), "data")
+    _general_on_mesh(_MESH_2D, ("data", "model"))
+
+
 # A 2-D mesh (data 2, model 4) with the batch split over both axes: every
 # sample still lives on one device, so the ops behave as on the 1-D mesh. The
 # cases whose rules differ from a dense conv's (groups, transposed conv, a
