@@ -49,12 +49,12 @@ if [ "${JAXGRAD_GPU_INSTALL:-1}" = 1 ]; then
 fi
 
 if [ "${JAXGRAD_GPU_TINY:-0}" = 1 ]; then
-  tests=(tests/torch/test_grad_torch.py -k "1d and k3")
+  tests=(-n 0 tests/torch/test_grad_torch.py -k "1d and k3")
   bench=(--cases resnet50-1x1 --repeats 1 --no-torch)
   sweep=(--count 2 --max-gflop 0.01 --repeats 1 --budget-s 60)
   limits=(120 120 120)
 else
-  tests=(tests/torch/test_conv_torch.py tests/torch/test_conv_transpose_torch.py
+  tests=(-n 4 tests/torch/test_conv_torch.py tests/torch/test_conv_transpose_torch.py
          tests/torch/test_grad_torch.py tests/torch/test_algorithms_torch.py)
   bench=(--suite full)
   sweep=(--parts input weight --count 400 --min-gflop 2 --max-gflop 200 --inner 20

@@ -1,0 +1,43 @@
+"""``python -m jaxgrad_bench.sweep``: the drawn configurations and the ratio table."""
+
+import math
+
+from jaxgrad_bench import sweep
+
+
+def test_draws_are_reproducible_valid_and_within_the_work_bounds():
+    cases = sweep.draw(60, seed=7, max_gflop=0.5, min_gflop=0.05)
+    again = sweep.draw(60, seed=7, max_gflop=0.5, min_gflop=0.05)
+    assert cases == again
+    kinds = set()
+    for case in cases:
+        layer = case.layers[0]
+        out = case.output
+        assert min(out[2:]) >= 1
+        flops = layer.flops(case.input)
+        elements = max(math.prod(case.input), math.prod(out))
+        assert flops <= 0.5e9 and (flops >= 0.05e9 or elements >= 1 << 22)
+        assert case.input[1] % layer.groups == 0 and out[1] % layer.groups == 0
+        kinds.add((layer.op, layer.ndim, layer.groups == case.input[1], layer.groups > 1))
+    # the draw covers transposed convs, 1-D/2-D/3-D, grouped and depthwise layers
+    assert {op for op, *_ in kinds} == {"conv", "conv_transpose"}
+    assert {n for _, n, *_ in kinds} == {1, 2, 3}
+    assert any(depthwise for *_, depthwise, _ in kinds)
+    assert any(grouped and not depthwise for *_, depthwise, grouped in kinds)
+
+
+def test_summary_divides_each_formulation_by_autodiff():
+    config = {"op": "conv", "input": [2, 4, 8, 8], "weight": [6, 2, 3, 3],
+              "stride": [2, 2], "dilation": [1, 1], "groups": 2, "forward_gflop": 0.25}
+    times = {f"{part}:{f}": {"median_s": t} for part, row in
+             (("input", {"autodiff": 4e-3, "transpose": 4e-3, "taps": 1e-3}),
+              ("weight", {"autodiff": 2e-3, "transpose": 3e-3, "taps": 5e-3}))
+             for f, t in row.items()}
+    table = sweep.summarize({"parts": ["input", "weight"], "records": [
+        {"config": config, "candidates": times},
+        {"config": config, "error": "RuntimeError('out of memory')"}]})
+    lines = table.splitlines()
+    assert lines[0].startswith("| configuration | GFLOP | input transpose | input taps")
+    assert lines[2] == ("| conv x=(2, 4, 8, 8) w=(6, 2, 3, 3) s=2 g=2 | 0.25 | 1.00 | "
+                        "0.25 | 1.50 | 2.50 | 4 | 2 |")
+    assert "failed: RuntimeError('out of memory')" in lines[3]
