@@ -118,7 +118,6 @@ def _lax_forward(layer: _cases.Layer):
 
 def _jaxgrad_forward(layer: _cases.Layer, algorithm: str):
     import jaxgrad
-    n = layer.ndim
     if layer.op == "conv":
         return lambda x, w: jaxgrad.conv(x, w, None, layer.stride, layer.padding,
                                          layer.dilation, layer.groups,

@@ -13,7 +13,8 @@ differ in how XLA executes them:
                padded adds (input gradient), which XLA fuses into loops. No
                zero-inserted input and no dense expansion of grouped or
                depthwise weight gradients.
-  "auto"       chosen per backend and shape by :func:`choose` (the default).
+  "auto"       chosen per backend, shape and placement by ``_plan`` (the
+               default), which also holds every threshold it uses.
 
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
@@ -30,19 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 from collections.abc import Iterator
 
-import jax
-
-from ._spec import ConvSpec
-
 ALGORITHMS = ("auto", "transpose", "taps")
-
-# "taps" materialises one copy of the input (weight gradient) or of the input
-# gradient (input gradient) per kernel tap; above this many elements "auto"
-# keeps the textbook rule, whose convolution needs no such buffer.
-TAPS_MAX_ELEMENTS = 1 << 27
 
 # The default is context-local (threads and asyncio tasks each see their own;
 # a new thread starts from "auto"), like jax's own configuration contexts.
@@ -145,68 +136,3 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
         yield value
     finally:
         _default.reset(token)
-
-
-# --------------------------------------------------------------------------
-# "auto". Measured on a 2-core CPU (docs/performance.md has the table):
-#
-#  * taps wins every grouped and depthwise gradient by 3-200x: XLA CPU turns
-#    a grouped weight gradient (batch_group_count) into a dense convolution
-#    doing G times the work, and runs depthwise input gradients through its
-#    slow grouped path; the taps GEMM / fused multiply-add does neither.
-#  * 1x1 and stride-equals-kernel ("tiled") convolutions are single GEMMs.
-#  * dense gradients: taps (one GEMM + fused im2col / col2im) is 1-2.5x
-#    faster; strided input gradients sum their taps per phase (no
-#    zero-inserted rows). For the weight gradient of a strided, non-tiled
-#    kernel with P < C_in·K/2 positions per sample (DCGAN's 4x4 stride 2 at
-#    16x16: P = 256, C_in·K = 1024) the strided slices cost more than the
-#    short GEMM saves, and "auto" keeps XLA's convolution.
-#  * dense weight gradients with short patch rows (C_in·K < 128: WaveNet's 32
-#    channels x 2 taps) gain nothing from the GEMM; taps cost 1.3-1.8x in the
-#    10-layer WaveNet stack, so "auto" keeps the textbook rule there.
-#  * input gradients are never sent back to the textbook rule for speed
-#    alone: XLA's transposed convolution multiplies the zero padding of g by
-#    every kernel tap, so one NaN/inf tap turns every row NaN, while taps
-#    (like torch's col2im) adds it only to the rows it reaches.
-# Elsewhere (GPU, TPU) there are no measurements yet, so "auto" keeps the
-# textbook rules, which XLA hands to cuDNN.
-
-
-def _explicitly_placed(*arrays) -> bool:
-    """Arrays typed with explicit mesh axes (their sharding is part of the type)."""
-    return any(jax.typeof(a).sharding.mesh.explicit_axes for a in arrays)
-
-
-def _tiled(spec: ConvSpec, kernel) -> bool:
-    return all(s == k and d == 1 for s, k, d in zip(spec.stride, kernel, spec.dilation))
-
-
-def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays) -> str:
-    """The formulation for ``kind`` ("input" or "weight") of one gradient.
-
-    ``x_shape``, ``w_shape``, ``g_shape`` are the shapes of the convolution's
-    input, weight and output (gradient); ``arrays`` the operands (for their
-    placement).
-    """
-    if _explicitly_placed(*arrays):
-        # Arrays typed with explicit mesh axes reject the reshapes of "taps"
-        # (a batch-split (N, C, *O) cannot be regrouped without naming the
-        # result's sharding); the textbook rules name it (``_kernels``).
-        return "transpose"
-    if spec.algorithm != "auto":
-        return spec.algorithm
-    if jax.default_backend() != "cpu":
-        return "transpose"
-    n, c_in = x_shape[:2]
-    kernel = tuple(w_shape[2:])
-    taps = math.prod(kernel)
-    positions = math.prod(g_shape[2:])
-    if n * c_in * taps * positions > TAPS_MAX_ELEMENTS:
-        return "transpose"
-    if spec.groups == 1 and taps > 1 and not _tiled(spec, kernel):
-        strided = any(s > 1 for s in spec.stride)
-        if kind == "weight" and strided and 2 * positions < c_in * taps:
-            return "transpose"
-        if kind == "weight" and c_in * taps < 128:
-            return "transpose"
-    return "taps"

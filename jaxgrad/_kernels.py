@@ -34,7 +34,7 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _taps
-from ._algorithms import choose
+from ._plan import Placement, choose, split_groups, weight_split
 from ._precision import accumulation_dtype, preferred_element_type
 from ._spec import ConvSpec, effective_kernel
 
@@ -133,71 +133,13 @@ def _conv_impl(x, w, spec: ConvSpec):
                          precision=spec.precision)
 
 
-# XLA's SPMD partitioner (jax 0.10.2) all-gathers the whole batch of a conv with
-# 1 < feature_group_count < C_in, though every sample is independent (dense and
-# depthwise convs, and the weight gradient's batch_group_count, stay local):
-# autodiff's step has one all-gather in the forward and one in the input
-# gradient. Where the batch may be split, a grouped conv is therefore written
-# as its G independent dense convs,
+# A grouped convolution may run as its G independent dense convolutions,
 #   y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k],  γ < G,
 # one per channel slice of lhs and kernel, concatenated along the channels:
-# the same sums, and no collective. (Used by the forward and input gradient.)
-#
-# "May be split" is decided at trace time from the types: the batch is split
-# on explicit mesh axes (the type names them), or a mesh with Auto axes of
-# more than one device is in effect. Auto types do not say which dims are
-# split, so any such mesh counts; it is seen when an operand's type carries it
-# (arguments committed with a NamedSharding, values after a
-# ``with_sharding_constraint``) or ``jax.set_mesh`` set it. Not seen: the
-# uncommitted arguments of ``jax.jit(f, in_shardings=...)`` outside
-# ``jax.set_mesh``, whose types name no mesh; there the forward and input
-# gradient all-gather as autodiff's do. Inside ``shard_map`` the axes are
-# Manual and each device convolves its own block: no split.
-
-
-def _batch_split_explicitly(x) -> bool:
-    sharding = jax.typeof(x).sharding
-    return bool(sharding.mesh.explicit_axes) and sharding.spec[0] is not None
-
-
-# On CPU (XLA, jaxlib 0.10.2) a convolution with 1 < feature_group_count < C_in
-# costs about as much as the dense one, while its G dense pieces cost about 1/G
-# each. Measured (forward, one device of the 2-core development machine,
-# medians of 21): (1,128,56,56) G=32 (ResNeXt conv2) 16.2 -> 8.5 ms,
-# (1,1024,7,7) G=32 2.2 -> 1.2 ms, (8,64,32,32) G=4 13.6 -> 3.0 ms,
-# (4,256,28,28) G=32 20.3 -> 6.5 ms. Depthwise (G = C_in) stays whole: split,
-# MobileNetV2's 144 channels at stride 1 went 54 -> 88 ms. Only up to the
-# measured G = 32: each piece is one more convolution to compile.
-_MAX_CPU_SPLIT = 32
-
-
-def _split_pays_on_cpu(lhs, groups: int) -> bool:
-    return (1 < groups < lhs.shape[1] and groups <= _MAX_CPU_SPLIT
-            and jax.default_backend() == "cpu")
-
-
-def _visible_meshes(*operands) -> list:
-    """The meshes seen at trace time: the operands' types' and ``jax.set_mesh``'s."""
-    return [jax.typeof(a).sharding.mesh for a in operands] + [
-        jax.sharding.get_abstract_mesh()]
-
-
-def _auto_mesh_in_effect(*operands) -> bool:
-    return any(mesh.shape[axis] > 1 for mesh in _visible_meshes(*operands)
-               for axis in mesh.auto_axes)
-
-
-# XLA CPU (jaxlib 0.10.2) runs a float64 convolution with one input channel per
-# group (depthwise) as a dense convolution with a zero-masked block-diagonal
-# kernel, so 0·NaN carries a NaN of one channel into every other channel
-# (float32, and float64 with C_in/G > 1, are computed per group and do not
-# leak). Written as its G dense convolutions, as above, the sums are the same
-# and each NaN stays in its group, as in torch.
-
-
-def _leaks_across_groups(lhs, groups: int) -> bool:
-    return (1 < groups == lhs.shape[1] and jnp.dtype(lhs.dtype) == jnp.float64
-            and jax.default_backend() == "cpu")
+# the same sums. ``_plan.split_groups`` decides when (XLA's batch all-gather
+# under sharding, its slow grouped path on CPU, its float64 depthwise NaN leak
+# on CPU: rows of ``_plan.WORKAROUNDS``). Used by the forward and the textbook
+# input gradient.
 
 
 # Under explicit axes the result's sharding is named (``contraction_sharding``):
@@ -228,11 +170,9 @@ def _grouped_conv(lhs, rhs, groups: int, **conv):
     """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch
     sharding, its sharding named under explicit axes, and NaN-exact for float64
     depthwise convolutions on CPU."""
-    may_split_batch = _batch_split_explicitly(lhs) or _auto_mesh_in_effect(lhs, rhs)
-    split = ((1 < groups < lhs.shape[1] and may_split_batch)
-             or _split_pays_on_cpu(lhs, groups) or _leaks_across_groups(lhs, groups))
+    choice = split_groups(groups, lhs.shape[1], lhs.dtype, Placement.of(lhs, rhs))
     out_sharding = _conv_sharding(lhs, rhs)
-    if not split:
+    if choice.formulation == "lax":
         return _lax_conv(lhs, rhs, feature_group_count=groups, out_sharding=out_sharding,
                          **conv)
     lhs, rhs = _whole_along(lhs, 1), _whole_along(rhs, 0)
@@ -371,32 +311,17 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
     conv = {"window_strides": spec.dilation, "padding": padding,
             "rhs_dilation": spec.stride, "dimension_numbers": numbers,
             "precision": spec.precision}
-    if spec.groups > 1 and (_several_mesh_axes(x, g) or (
-            _split_pays_on_cpu(x, spec.groups) and not _any_mesh(x, g))):
+    split = weight_split(spec, x.shape[1], Placement.of(x, g))
+    if split.formulation == "transpose_per_group":
         return _per_group_weight_grad(x, g, spec.groups, **conv)
     return _lax_conv(x, g, batch_group_count=spec.groups,
                      out_sharding=_weight_grad_sharding(x, g, spec.groups), **conv)
 
 
-# XLA's SPMD partitioner (jaxlib 0.10.2) computes a wrong batch_group_count
-# convolution on a mesh with several axes when the batch is split over some of
-# them only (a (2, 4) mesh, the batch on "data": autodiff's grouped weight
-# gradient is wrong too). There the grouped weight gradient is written as its
-# G dense ones, w̄[γCₒ+o, c, k] from x[:, γCᵢ+c] and g[:, γCₒ+o], concatenated.
-# So it is on CPU for 1 < G < C_in (``_split_pays_on_cpu``), where XLA's
-# batch_group_count convolution is slow: N=8, C=64, 32x32, 3x3, G=2/4/8 went
-# 153/300/566 -> 18/6/5 ms; but not under a (one-axis) mesh, where the G
-# pieces would each be all-reduced instead of the whole gradient once.
-
-
-def _several_mesh_axes(*operands) -> bool:
-    return any(sum(size > 1 for size in mesh.shape.values()) > 1
-               for mesh in _visible_meshes(*operands))
-
-
-def _any_mesh(*operands) -> bool:
-    return any(size > 1 for mesh in _visible_meshes(*operands)
-               for size in mesh.shape.values())
+# The grouped weight gradient may run as its G dense ones, w̄[γCₒ+o, c, k] from
+# x[:, γCᵢ+c] and g[:, γCₒ+o], concatenated (``_plan.weight_split``: XLA's
+# wrong batch_group_count on meshes of several axes; its slow one on CPU, but
+# not under a one-axis mesh, where G all-reduces would replace one).
 
 
 def _per_group_weight_grad(x, g, groups: int, **conv):

@@ -20,7 +20,7 @@ depthwise elementwise products, and the GEMM orders chosen by the ratio of
 channels to output positions.
 
 Also here: half precision, the selection API (per call, global, context
-manager, jit), ``_algorithms.choose``, error wording, and a proof that no
+manager, jit), ``_plan.choose``, error wording, and a proof that no
 order of differentiation runs JAX autodiff through either formulation.
 """
 
@@ -34,7 +34,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jaxgrad
 import jaxgrad.grad as jg
-from jaxgrad import _algorithms, _kernels, _reference, _taps
+from jaxgrad import _kernels, _plan, _reference, _taps
 from jaxgrad._spec import ConvSpec
 from jaxgrad._tolerance import max_errors, tolerance
 
@@ -564,7 +564,7 @@ def test_bad_default_algorithm_errors(default_algorithm):
 
 
 # --------------------------------------------------------------------------
-# "auto": _algorithms.choose, by hand.
+# "auto": _plan.choose, by hand.
 
 
 def _spec(n, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
@@ -584,7 +584,7 @@ def _choose(kind, spec, x_shape, w_shape):
     out = tuple(_out(i, k, s, lo, d) for i, k, s, (lo, _), d in zip(
         x_shape[2:], w_shape[2:], spec.stride, spec.padding, spec.dilation))
     g_shape = (x_shape[0], w_shape[0]) + out
-    return _algorithms.choose(kind, spec, x_shape, w_shape, g_shape, _UNPLACED)
+    return _plan.choose(kind, spec, x_shape, w_shape, g_shape, _UNPLACED)
 
 
 def test_choose_explicit_algorithm_passes_through():
@@ -646,7 +646,7 @@ def test_choose_auto_keeps_convolution_for_short_dense_patch_rows():
 
 def test_choose_auto_above_taps_max_elements_is_transpose():
     # N * C_in * taps * positions: 1 * 128 * 1 * 1024^2 = 2^27 is the limit itself
-    limit = _algorithms.TAPS_MAX_ELEMENTS
+    limit = _plan.TAPS_MAX_ELEMENTS
     assert limit == 2 ** 27
     spec = _spec(2)
     for kind in ("input", "weight"):
@@ -663,15 +663,15 @@ def test_choose_auto_off_cpu_and_under_explicit_mesh_axes_is_transpose(monkeypat
     x = jax.device_put(jnp.ones(x_shape), NamedSharding(mesh, PartitionSpec("data")))
     g_shape = (2, 8, 8, 8)
     for kind in ("input", "weight"):
-        assert _algorithms.choose(kind, spec, x_shape, w_shape, g_shape, x) == "transpose"
-        assert _algorithms.choose(kind, spec, x_shape, w_shape, g_shape,
-                                  jnp.ones(x_shape)) == "taps"
+        assert _plan.choose(kind, spec, x_shape, w_shape, g_shape, x) == "transpose"
+        assert _plan.choose(kind, spec, x_shape, w_shape, g_shape,
+                            jnp.ones(x_shape)) == "taps"
         # explicit axes win even over an explicit "taps" (its reshapes cannot
         # name the sharding of a regrouped batch-split array)
         taps_spec = _spec(2, padding=1, groups=4, algorithm="taps")
-        assert _algorithms.choose(kind, taps_spec, x_shape, w_shape, g_shape,
-                                  x) == "transpose"
-    monkeypatch.setattr(_algorithms.jax, "default_backend", lambda: "gpu")
+        assert _plan.choose(kind, taps_spec, x_shape, w_shape, g_shape,
+                            x) == "transpose"
+    monkeypatch.setattr(_plan.jax, "default_backend", lambda: "gpu")
     for kind in ("input", "weight"):
         assert _choose(kind, spec, x_shape, w_shape) == "transpose"
         assert _choose(kind, _spec(2, padding=1, groups=4, algorithm="taps"),

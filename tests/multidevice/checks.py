@@ -538,7 +538,7 @@ def collectives_grouped_conv() -> None:
 def collectives_grouped_conv_auto_axes() -> None:
     # Auto axes do not show the batch split in the types; jaxgrad splits per
     # group whenever a mesh of Auto axes with more than one device is in
-    # effect (``_kernels._auto_mesh_in_effect``; here through jax.set_mesh
+    # effect (``_plan.Placement.auto_mesh``; here through jax.set_mesh
     # and the committed arguments). Autodiff all-gathers in the forward and
     # in the input gradient.
     _assert_data_parallel("groups=2", 2, forward_gathers=0, axis_type=AxisType.Auto)
