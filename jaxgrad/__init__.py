@@ -1,4 +1,22 @@
-"""jaxgrad: convolutional-network ops for JAX with explicit, hand-derived, differentiable VJPs."""
+"""jaxgrad: convolutional-network ops for JAX with explicit, hand-derived, differentiable VJPs.
+
+Module map (all private; the public names are re-exported here):
+
+  _conv, _conv_transpose, _grad   torch-style convolutions, transposed
+                                  convolutions, jaxgrad.grad.*
+  _kernels                        the convolution's three bilinear kernels and
+                                  their explicit VJPs
+  _taps                           the "taps" formulation of both gradients
+  _plan                           how a convolution runs: formulations with
+                                  reasons, thresholds and XLA workarounds
+  _algorithms                     the algorithm= setting (a ContextVar default)
+  _general                        conv_general_dilated (lax's signature)
+  _spec, _precision               shape arithmetic; dtype and precision policy
+  _linear, _activation, _pool, _loss   the other op families
+  _hooks, _function               gradient tools
+  _interop, _testing, _check, _reference, _tolerance   torch interop, parity
+                                  testing, ``jaxgrad check``
+"""
 
 from . import grad as grad
 from . import interop as interop
