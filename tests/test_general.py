@@ -6,6 +6,7 @@ its hand-written rules only (checked by refusing lax's convolution rules).
 
 import inspect
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -324,9 +325,9 @@ def test_empty_dimensions_give_zero_gradients_like_lax(rng, lhs_shape, rhs_shape
         second = jax.grad(lambda x, w: sum(jnp.sum(g ** 2) for g in
                                            jax.grad(loss, (0, 1))(x, w)), (0, 1))(x, w)
         outs[name] = (conv(x, w, **kwargs), first, second)
-    for ours, theirs in zip(jax.tree.leaves(outs["ours"]), jax.tree.leaves(outs["lax"])):
-        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
-        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    # value, first and second order: the same pytree, shapes, dtypes and zeros
+    chex.assert_trees_all_equal_shapes_and_dtypes(outs["ours"], outs["lax"])
+    chex.assert_trees_all_equal(outs["ours"], outs["lax"])
 
 
 def test_numpy_float64_operand_is_narrowed_like_lax_when_x64_is_off():
@@ -340,8 +341,7 @@ def test_numpy_float64_operand_is_narrowed_like_lax_when_x64_is_off():
         g_ours = jax.grad(lambda x: jnp.sum(jaxgrad.conv_general_dilated(
             x, w, (1, 1), "SAME") ** 2))(jnp.asarray(x))
     assert ours.dtype == theirs.dtype == jnp.float32
-    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(g_ours), np.asarray(g_theirs), rtol=1e-5)
+    chex.assert_trees_all_close((ours, g_ours), (theirs, g_theirs), rtol=1e-5)
 
 
 def test_cotangent_padding_arithmetic():
