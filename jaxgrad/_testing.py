@@ -304,6 +304,19 @@ def _torch_leaves(torch, y) -> list:
     return jax.tree.leaves(y)
 
 
+def _parse_device(fn: str, device):
+    """A ``torch.device`` from a name such as "cpu" or "cuda:0", or a device."""
+    torch = require_torch(fn)
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{fn}: `torch_device` must be a device name or a torch.device, "
+                        f"got {type(device).__name__} {device!r}")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"{fn}: `torch_device` {device!r} is not a torch device: "
+                         f"{e}") from None
+
+
 def _torch_results(torch_fn, args, argnums, cots, us, second_order,
                    reference_dtype, device) -> dict:
     torch = require_torch("check_parity")
@@ -447,6 +460,7 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
       (['output', 'grad_arg0'], True)
     """
     fn = "check_parity"
+    torch_device = _parse_device(fn, torch_device)
     args = _as_jax(fn, args)
     argnums = parse_argnums(fn, args, argnums)
     names = _names(fn, args, arg_names)

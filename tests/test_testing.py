@@ -169,6 +169,29 @@ def test_argument_errors(rng):
         check_parity(jnp.sin, torch.sin, np.ones(3))
 
 
+def test_torch_fn_gets_its_tensors_on_torch_device(rng):
+    """Every tensor torch_fn sees (and every cotangent) is on torch_device, the
+    CPU by default, whatever device JAX computed on."""
+    x = _normal(rng, (2, 3))
+    seen = []
+
+    def torch_fn(x):
+        seen.append(x.device)
+        y = torch.tanh(x)
+        # a tensor torch makes itself lives on the CPU: mixing fails loudly
+        return y + torch.zeros(y.shape, dtype=y.dtype)
+
+    check_parity(jaxgrad.tanh, torch_fn, x, second_order=True)
+    check_parity(jaxgrad.tanh, torch_fn, x, torch_device=torch.device("cpu"))
+    assert [d.type for d in seen] == ["cpu", "cpu"]
+    with pytest.raises(TypeError, match=r"^check_parity: `torch_device` must be a "
+                                        r"device name or a torch.device, got int 0$"):
+        check_parity(jaxgrad.tanh, torch_fn, x, torch_device=0)
+    with pytest.raises(ValueError, match=r"^check_parity: `torch_device` 'gpu0' is "
+                                         r"not a torch device"):
+        check_parity(jaxgrad.tanh, torch_fn, x, torch_device="gpu0")
+
+
 # --------------------------------------------------------------------------
 # check_vjp.
 
