@@ -27,6 +27,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from . import _rules
 from ._precision import accumulation_dtype
 from ._spec import check_float
 from ._typing import Array, ArrayLike
@@ -398,79 +399,40 @@ def _log_softmax_grad_impl(y, g, axis: int):
     return (gc - jnp.exp(yc) * jnp.sum(gc, axis=axis, keepdims=True)).astype(y.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def softmax_core(x, axis: int):
-    """y = softmax(x) along ``axis`` (a non-negative axis of x)."""
-    return _softmax_impl(x, axis)
+def _output(arrays, y):
+    return y
 
 
-def _softmax_fwd(x, axis):
-    y = softmax_core(x, axis)
-    return y, y
-
-
-def _softmax_bwd(axis, y, g):
+def _softmax_bwd(y, g, axis):
     return (softmax_grad(y, g, axis),)
 
 
-softmax_core.defvjp(_softmax_fwd, _softmax_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def softmax_grad(y, g, axis: int):
-    """x̄ = y ⊙ (g - ⟨g, y⟩): the backward of softmax, given its output y."""
-    return _softmax_grad_impl(y, g, axis)
-
-
-def _softmax_grad_fwd(y, g, axis):
-    return softmax_grad(y, g, axis), (y, g)
-
-
-def _softmax_grad_bwd(axis, residuals, h):
+def _softmax_grad_bwd(residuals, h, axis):
     y, g = residuals
     y_bar = h * (g - _dot(g, y, axis)) - g * _dot(h, y, axis)
     return y_bar, softmax_grad(y, h, axis)
 
 
-softmax_grad.defvjp(_softmax_grad_fwd, _softmax_grad_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def log_softmax_core(x, axis: int):
-    """y = log_softmax(x) along ``axis`` (a non-negative axis of x)."""
-    return _log_softmax_impl(x, axis)
-
-
-def _log_softmax_fwd(x, axis):
-    y = log_softmax_core(x, axis)
-    return y, y
-
-
-def _log_softmax_bwd(axis, y, g):
+def _log_softmax_bwd(y, g, axis):
     return (log_softmax_grad(y, g, axis),)
 
 
-log_softmax_core.defvjp(_log_softmax_fwd, _log_softmax_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def log_softmax_grad(y, g, axis: int):
-    """x̄ = g - e^y·Σg: the backward of log_softmax, given its output y."""
-    return _log_softmax_grad_impl(y, g, axis)
-
-
-def _log_softmax_grad_fwd(y, g, axis):
-    return log_softmax_grad(y, g, axis), (y, g)
-
-
-def _log_softmax_grad_bwd(axis, residuals, h):
+def _log_softmax_grad_bwd(residuals, h, axis):
     y, g = residuals
     p = jnp.exp(y)
     y_bar = -h * p * jnp.sum(g, axis=axis, keepdims=True)
     return y_bar, h - _dot(h, p, axis)
 
 
-log_softmax_grad.defvjp(_log_softmax_grad_fwd, _log_softmax_grad_bwd)
+# softmax_core(x, axis): y = softmax(x) along ``axis`` (a non-negative axis of x);
+# softmax_grad(y, g, axis): x̄ = y ⊙ (g - ⟨g, y⟩), the backward given the output y.
+softmax_core = _rules.explicit(_softmax_impl, _softmax_bwd, static=1, save=_output)
+softmax_grad = _rules.explicit(_softmax_grad_impl, _softmax_grad_bwd, static=1)
+# log_softmax_core(x, axis): y = log_softmax(x); log_softmax_grad(y, g, axis):
+# x̄ = g - e^y·Σg, the backward given the output y.
+log_softmax_core = _rules.explicit(_log_softmax_impl, _log_softmax_bwd, static=1,
+                                   save=_output)
+log_softmax_grad = _rules.explicit(_log_softmax_grad_impl, _log_softmax_grad_bwd, static=1)
 
 
 def normalize_dim(fn: str, dim, ndim: int) -> int:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _rules
 from ._spec import check_float, dtype_name
 from ._typing import ArrayLike
 
@@ -203,56 +204,19 @@ def print_grad(x: Any, label: str = "grad") -> Any:
 # cotangent at every order.
 
 
-@jax.custom_vjp
-def _scaled(v, c):
+def _scale_impl(v, c):
+    """v'_i = c_i v_i, cast to v's dtype."""
     return (v * c).astype(v.dtype)
 
 
-def _scaled_fwd(v, c):
-    return _scaled(v, c), c
-
-
-def _scaled_bwd(c, u):
-    return _scaled(u, c), jnp.zeros_like(c)
-
-
-_scaled.defvjp(_scaled_fwd, _scaled_bwd)
+# Self-adjoint: the pair's two maps are the same formula, each the other's VJP.
+_scaled, _ = _rules.linear_pair(_scale_impl, _scale_impl, constants=1)
 
 
 # --------------------------------------------------------------------------
-# scale_grad: y = x, x̄_i = c_i ȳ_i; reverse_grad: y = x, x̄_i = -ȳ_i.
+# scale_grad: y = x, x̄_i = c_i ȳ_i; reverse_grad is scale_grad with c = -1.
 
-
-@jax.custom_vjp
-def _grad_scaled(x, c):
-    return x
-
-
-def _grad_scaled_fwd(x, c):
-    return _grad_scaled(x, c), c
-
-
-def _grad_scaled_bwd(c, y_bar):
-    return _scaled(y_bar, c), jnp.zeros_like(c)
-
-
-_grad_scaled.defvjp(_grad_scaled_fwd, _grad_scaled_bwd)
-
-
-@jax.custom_vjp
-def _grad_reversed(x):
-    return x
-
-
-def _grad_reversed_fwd(x):
-    return _grad_reversed(x), None
-
-
-def _grad_reversed_bwd(_, y_bar):
-    return (_scaled(y_bar, jnp.asarray(-1, y_bar.dtype)),)
-
-
-_grad_reversed.defvjp(_grad_reversed_fwd, _grad_reversed_bwd)
+_grad_scaled = _rules.identity_with_backward(_scaled)
 
 
 def _as_factor(c, leaf):
@@ -345,4 +309,5 @@ def reverse_grad(x: Any) -> Any:
       [-2.0, -6.0]
     """
     _check_leaves("reverse_grad", x)
-    return jax.tree_util.tree_map(_grad_reversed, x)
+    return jax.tree_util.tree_map(
+        lambda leaf: _grad_scaled(leaf, jnp.asarray(-1, leaf.dtype)), x)

@@ -1,42 +1,84 @@
-"""The three bilinear kernels of the convolution family and their explicit VJPs.
+"""The convolution core: three bilinear maps, their explicit VJPs, and nothing else.
+
+Every convolution of jaxgrad runs here: the torch-style ops and their
+gradient functions (``_conv``, ``_conv_transpose``, ``_grad``) and the
+lax-signature drop-in (``_general``).
 
   conv_core(x, w)         y = x ⋆ w                      (forward convolution)
   input_grad(g, w)        x̄ = (∂y/∂x)ᵀ g                 (transposed convolution)
   weight_grad(x, g)       w̄ = (∂y/∂w)ᵀ g                 (correlation of x with g)
 
-Each one is a ``jax.custom_vjp`` whose backward is written in terms of the other
-two, so the family is closed under differentiation: reverse-over-reverse (and
-any higher order) runs these hand-written rules only. Every array lives in
-PyTorch's layout: x (N, C_in, *I), w (C_out, C_in/G, *K), y and g (N, C_out, *O).
+declared once with ``_rules.bilinear``: each map's VJP is written in the other
+two, so the family is closed under differentiation and reverse-over-reverse
+(and any higher order) runs these rules only. A :class:`ConvSpec` carries every
+static argument: stride s, padding (lo, hi), kernel dilation d, lhs dilation a,
+feature groups G, batch groups B, the layouts (``numbers``: lax's dimension
+numbers; None for PyTorch's), precision and ``preferred_element_type``.
 
-Index notation. With groups G, C_in = G·Cᵢ, C_out = G·Cₒ, write input channel
-γCᵢ+c and output channel γCₒ+o for group γ. Per spatial dim (see ``_spec``):
+Notation (one spatial dim shown; every spatial dim is independent). Read
+through the layouts, x is (N, C, I), w is (O, C/G, K) -- (O, C, K) with batch
+groups --, y and g are (N/B, O, P). K' = d(K-1)+1; C = G·Cg, O = G·Og;
+N = B·Nb, O = B·Ob; at most one of G, B exceeds 1. With x̌ the input dilated by
+a (x̌[i·a] = x[i], zeros elsewhere):
 
-  y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k]
+  y[n, γOg+o, p] = Σ_{c,k} x̌[n, γCg+c, p·s + k·d - lo] · w[γOg+o, c, k]       (G)
+  y[n, βOb+o, p] = Σ_{c,k} x̌[βNb+n, c, p·s + k·d - lo] · w[βOb+o, c, k]       (B)
 
-where x̂ is x zero-padded by (lo, hi): x̂[.., i+lo] = x[.., i].
+Input gradient. From the first line,
 
-All three share one primitive, ``lax.conv_general_dilated``. Half-precision
-arrays accumulate in float32 and are cast back to their dtype. The rules keep
-JAX's sharding types: the weight gradient names its output sharding under
-explicit mesh axes (``contraction_sharding``), and inside ``shard_map`` every
-cotangent varies along the same mesh axes as its primal (``match_vma``).
+  x̄[n, γCg+c, i] = Σ_{o,p,k : p·s + k·d = i·a + lo} g[n, γOg+o, p] · w[γOg+o, c, k].
+
+Dilate g by s (ǧ[p·s] = g[p]) and flip the kernel, k = K-1-k̃: the condition
+reads p·s = i·a - (K'-1-lo) + k̃·d, a convolution of ǧ with the flipped kernel
+at window stride a, kernel dilation d and low pad K'-1-lo; asking for exactly I
+outputs fixes the high pad at (I-1)·a - (O-1)·s + lo (``_spec.input_grad_padding``).
+Either pad may be negative (a crop). Stride and lhs dilation swap roles. For
+a = 1 the high pad is K'-1-hi+r, r the leftover rows no window reaches: they
+see only the pad's zeros, so their gradient is exactly zero. Within group γ
+the kernel's channel roles swap: w̃[γCg+c, o, k̃] = w[γOg+o, c, K-1-k̃], i.e.
+the output-feature axis of w is split into (G, Og) and G moves, as the major
+part, into the input-feature axis (:func:`regroup`); read with its O and I
+axes exchanged it is a G-grouped kernel of C outputs and Og inputs. For batch
+groups the same regrouping with B gives a B-grouped convolution whose output
+feature βC+c is x̄[βNb+n, c]: its feature axis is regrouped into the batch.
+
+Weight gradient. From the same lines,
+
+  w̄[γOg+o, c, k] = Σ_{n,p} x̌[n, γCg+c, k·d + p·s - lo] · g[n, γOg+o, p]      (G)
+  w̄[βOb+o, c, k] = Σ_{n,p} x̌[βNb+n, c, k·d + p·s - lo] · g[n, βOb+o, p]      (B)
+
+a convolution over k in which x is the lhs with its batch and feature axes
+exchanged (C is the batch, N is contracted) and g the kernel with its batch as
+input features: window stride d, kernel dilation s, lhs dilation a, low pad lo
+and the high pad that gives exactly K outputs, (K'-1) + (O-1)·s - (I-1)·a - lo
+(``_spec.weight_grad_padding``). Group γ pairs lhs "batch" block γ with kernel
+output block γ: lax's ``batch_group_count = G``; batch group β pairs lhs
+feature block β with kernel output block β: ``feature_group_count = B``.
+
+Only the index tuples of the dimension numbers are permuted; the kernel
+regrouping (G or B > 1) and the batch regrouping (B > 1) are the only
+reshapes. Formulations (``_plan``): a grouped convolution may run as G dense
+ones, and in PyTorch's geometry the gradients may run as sums over taps
+(``_taps``). Half-precision operands accumulate in float32 and come back in
+their dtype unless ``preferred_element_type`` asks otherwise; every cotangent
+returns in its primal's dtype. Under explicit mesh axes every convolution names
+its result's sharding (``_sharding``); inside ``shard_map`` every cotangent
+varies along the same mesh axes as its primal (``_rules.match_vma``). A
+convolution with an empty dimension has zero gradients.
 """
 
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import NamedSharding, PartitionSpec
 
-from . import _taps
+from . import _rules, _taps
 from ._plan import Placement, choose, split_groups, weight_split
 from ._precision import accumulation_dtype, preferred_element_type
-from ._spec import ConvSpec, effective_kernel
+from ._sharding import conv_sharding, reshard_to, whole_along
+from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
@@ -45,328 +87,227 @@ _taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
 
 
-def _spatial_numbers(n: int) -> tuple[int, ...]:
-    return tuple(range(2, n + 2))
+# --------------------------------------------------------------------------
+# Layouts and regrouping (pure index arithmetic and reshapes).
 
 
-def _lax_conv(lhs, rhs, *, window_strides, padding, precision, lhs_dilation=None,
-              rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-              batch_group_count=1, out_sharding=None):
-    """``lax.conv_general_dilated`` with float32 accumulation for half types."""
-    out_dtype = lhs.dtype
+def torch_numbers(n: int) -> lax.ConvDimensionNumbers:
+    """PyTorch's layouts as dimension numbers: (N, C, *I), (O, I, *K), (N, O, *P)."""
+    dims = tuple(range(n + 2))
+    return lax.ConvDimensionNumbers(dims, dims, dims)
+
+
+def numbers_of(spec: ConvSpec) -> lax.ConvDimensionNumbers:
+    return spec.numbers or torch_numbers(spec.ndim)
+
+
+def _swap(spec: tuple[int, ...]) -> tuple[int, ...]:
+    """Exchange the roles of a layout's first two axes (batch/feature or out/in)."""
+    return (spec[1], spec[0]) + tuple(spec[2:])
+
+
+def regroup(a, src: int, dst: int, groups: int):
+    """Split axis ``src`` into (groups, rest) and merge ``groups`` into axis ``dst``
+    as its major part."""
+    shape = a.shape
+    a = a.reshape(shape[:src] + (groups, shape[src] // groups) + shape[src + 1:])
+    a = jnp.moveaxis(a, src, dst)      # the group axis now sits right before axis dst
+    new = list(shape)
+    new[src] //= groups
+    new[dst] *= groups
+    return a.reshape(new)
+
+
+def _spatial(shape, dims) -> tuple[int, ...]:
+    return tuple(shape[i] for i in dims[2:])
+
+
+def _torch_order(shape, dims) -> tuple[int, ...]:
+    """A shape read in (batch, feature, *spatial) order through a layout."""
+    return tuple(shape[i] for i in dims)
+
+
+def _layout_shape(dims, batch: int, feature: int, spatial) -> tuple[int, ...]:
+    shape = [0] * len(dims)
+    for dim, size in zip(dims, (batch, feature, *spatial)):
+        shape[dim] = size
+    return tuple(shape)
+
+
+# --------------------------------------------------------------------------
+# One lax convolution, and a grouped one that may run per group.
+
+
+def _lax_conv(lhs, rhs, *, precision, preferred=None, out_sharding=None, **conv):
+    """``lax.conv_general_dilated``, accumulating half types in float32.
+
+    The result has dtype ``preferred`` if given, else the operands' (promoted)
+    dtype; a backward call meets a cotangent wider than the other operand when
+    ``preferred_element_type`` widened the forward.
+    """
+    if lhs.dtype != rhs.dtype:
+        dtype = jnp.promote_types(lhs.dtype, rhs.dtype)
+        lhs, rhs = lhs.astype(dtype), rhs.astype(dtype)
+    out_dtype = lhs.dtype if preferred is None else preferred
     out = lax.conv_general_dilated(
-        lhs, rhs, window_strides=window_strides, padding=padding,
-        lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count,
-        batch_group_count=batch_group_count, precision=precision,
-        preferred_element_type=preferred_element_type(out_dtype),
-        out_sharding=out_sharding)
+        lhs, rhs, precision=precision,
+        preferred_element_type=(preferred_element_type(out_dtype) if preferred is None
+                                else preferred),
+        out_sharding=out_sharding, **conv)
     return out.astype(out_dtype)
 
 
-# --------------------------------------------------------------------------
-# Sharding of a contraction's result under explicit mesh axes.
-#
-# With ``AxisType.Explicit`` axes every array's type carries its sharding, and
-# a contraction over a dim that is split across devices (the batch n in
-# w̄ = Σ_n ...) has no sharding jax can infer: each device holds a partial
-# sum. The summed result is replicated along every mesh axis a summed dim was
-# split on (XLA inserts the all-reduce); each kept output dim inherits the axes
-# of the operand dim it comes from unless they were summed over or already used.
-# Without explicit axes (no mesh, Auto, or Manual inside shard_map) this is None
-# and the partitioner decides, as before.
-
-
-def _mesh_axes(entry) -> tuple[str, ...]:
-    if entry is None:
-        return ()
-    return (entry,) if isinstance(entry, str) else tuple(entry)
-
-
-def contraction_sharding(operand, kept, summed):
-    """Explicit output sharding of a contraction, or None without explicit axes.
-
-    ``kept`` holds, per output dim, the ``PartitionSpec`` entry of the operand dim
-    it comes from (None for a dim with no source); ``summed`` the entries of the
-    contracted dims of both operands. ``operand`` supplies the mesh.
-    """
-    mesh = jax.typeof(operand).sharding.mesh
-    if not mesh.explicit_axes:
-        return None
-    used = {axis for entry in summed for axis in _mesh_axes(entry)}
-    out = []
-    for entry in kept:
-        axes = _mesh_axes(entry)
-        out.append(None if not axes or used & set(axes) else entry)
-        used |= set(axes)
-    return NamedSharding(mesh, PartitionSpec(*out))
-
-
-# Inside ``jax.shard_map(check_vma=True)`` each value's type records the mesh
-# axes it varies along. A weight w that is the same on every device
-# (invariant) meets a per-device x inside the forward; its cotangent there is
-# per-device, w̄ = Σ_devices w̄_device, so the backward must sum the device
-# contributions over exactly the axes the cotangent varies along and the primal
-# does not (autodiff does the same: the transpose of the implicit broadcast to
-# varying is ``psum``). Where both vary alike, or outside shard_map, the sum is
-# empty and this is the identity, so no contribution is counted twice.
-
-
-def match_vma(cotangent, primal):
-    """``cotangent`` summed over the mesh axes it varies along but ``primal`` does not."""
-    extra = _varying(cotangent) - _varying(primal)
-    return lax.psum(cotangent, tuple(sorted(extra))) if extra else cotangent
-
-
-def _varying(x) -> frozenset:
-    return jax.typeof(x).manual_axis_type.varying
-
-
-# --------------------------------------------------------------------------
-# Forward convolution.
-
-
-def _conv_impl(x, w, spec: ConvSpec):
-    return _grouped_conv(x, w, spec.groups, window_strides=spec.stride,
-                         padding=spec.padding, rhs_dilation=spec.dilation,
-                         precision=spec.precision)
-
-
 # A grouped convolution may run as its G independent dense convolutions,
-#   y[n, γCₒ+o, p] = Σ_{c,k} x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k],  γ < G,
-# one per channel slice of lhs and kernel, concatenated along the channels:
+#   y[n, γOg+o, p] = Σ_{c,k} x̂[n, γCg+c, p·s + k·d] · w[γOg+o, c, k],  γ < G,
+# one per feature slice of lhs and kernel, concatenated along the features:
 # the same sums. ``_plan.split_groups`` decides when (XLA's batch all-gather
 # under sharding, its slow grouped path on CPU, its float64 depthwise NaN leak
 # on CPU: rows of ``_plan.WORKAROUNDS``). Used by the forward and the textbook
-# input gradient.
+# input gradient. An explicitly split feature dim is gathered whole before the
+# slicing (``whole_along``).
 
 
-# Under explicit axes the result's sharding is named (``contraction_sharding``):
-# lhs (N, C, *I) and rhs (O, C/G, *K) give y (N, O, *P) with n and the spatial
-# dims from lhs and o from rhs, c and k summed. With the channels split (tensor
-# parallelism: rhs's o on a mesh axis) jax cannot infer it. Before the per-group
-# slicing an explicitly split channel dim is gathered whole: jax cannot slice
-# it where the slices do not divide among the axis's devices (the kernel is
-# small; for the input gradient lhs is g, gathered along the channels only).
-
-
-def _conv_sharding(lhs, rhs):
-    lhs_spec, rhs_spec = jax.typeof(lhs).sharding.spec, jax.typeof(rhs).sharding.spec
-    return contraction_sharding(lhs, (lhs_spec[0], rhs_spec[0], *lhs_spec[2:]),
-                                (lhs_spec[1], *rhs_spec[1:]))
-
-
-def _whole_along(a, dim: int):
-    sharding = jax.typeof(a).sharding
-    if not sharding.mesh.explicit_axes or sharding.spec[dim] is None:
-        return a
-    spec = list(sharding.spec)
-    spec[dim] = None
-    return jax.sharding.reshard(a, PartitionSpec(*spec))
-
-
-def _grouped_conv(lhs, rhs, groups: int, **conv):
-    """``_lax_conv`` with ``feature_group_count=groups``, kept local under batch
-    sharding, its sharding named under explicit axes, and NaN-exact for float64
-    depthwise convolutions on CPU."""
-    choice = split_groups(groups, lhs.shape[1], lhs.dtype, Placement.of(lhs, rhs))
-    out_sharding = _conv_sharding(lhs, rhs)
+def _grouped_conv(lhs, rhs, numbers, groups: int, **conv):
+    lhs_spec, rhs_spec, out_spec = numbers
+    out_sharding = conv.pop("out_sharding", None) or conv_sharding(
+        lhs, rhs, numbers, spatial_kept=True)
+    choice = split_groups(groups, lhs.shape[lhs_spec[1]], lhs.dtype, Placement.of(lhs, rhs))
     if choice.formulation == "lax":
-        return _lax_conv(lhs, rhs, feature_group_count=groups, out_sharding=out_sharding,
-                         **conv)
-    lhs, rhs = _whole_along(lhs, 1), _whole_along(rhs, 0)
-    per_group = zip(jnp.split(lhs, groups, axis=1), jnp.split(rhs, groups, axis=0))
-    out = jnp.concatenate([_lax_conv(lhs_g, rhs_g, out_sharding=_conv_sharding(lhs_g, rhs_g),
-                                     **conv) for lhs_g, rhs_g in per_group], axis=1)
-    return out if out_sharding is None else jax.sharding.reshard(out, out_sharding)
+        return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
+                         out_sharding=out_sharding, **conv)
+    lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
+    pieces = [_lax_conv(lhs_g, rhs_g, dimension_numbers=numbers,
+                        out_sharding=conv_sharding(lhs_g, rhs_g, numbers, spatial_kept=True),
+                        **conv)
+              for lhs_g, rhs_g in zip(jnp.split(lhs, groups, axis=lhs_spec[1]),
+                                      jnp.split(rhs, groups, axis=rhs_spec[0]))]
+    return reshard_to(jnp.concatenate(pieces, axis=out_spec[1]), out_sharding)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_core(x, w, spec: ConvSpec):
-    """y = x ⋆ w with zero padding ``spec.padding``; explicit VJP."""
-    return _conv_impl(x, w, spec)
+def _result_dtype(spec: ConvSpec, g):
+    return g.dtype if spec.preferred_element_type is None else spec.preferred_element_type
 
 
-def _conv_core_fwd(x, w, spec):
-    return conv_core(x, w, spec), (x, w)
-
-
-def _conv_core_bwd(spec, residuals, g):
-    # ∂L/∂x = input_grad(g, w) and ∂L/∂w = weight_grad(x, g): the two rules below.
-    x, w = residuals
-    return (match_vma(input_grad(g, w, spec, x.shape[2:]), x),
-            match_vma(weight_grad(x, g, spec, w.shape[2:]), w))
-
-
-conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
+def _conv_args(spec: ConvSpec) -> dict:
+    return {"precision": spec.precision, "preferred": spec.preferred_element_type}
 
 
 # --------------------------------------------------------------------------
-# Input gradient: a transposed convolution.
-#
-#   x̄[n, γCᵢ+c, i] = Σ_{o,p,k : p·s + k·d = i + lo} g[n, γCₒ+o, p] · w[γCₒ+o, c, k]
-#
-# Dilate g by s (s-1 zeros between rows: ǧ[p·s] = g[p]), pad it by (a, b) and
-# correlate with the kernel flipped in space (w̃[.., k] = w[.., K-1-k]) at
-# window dilation d. Matching indices, a + p·s = i + (K-1)d - k·d gives
-#   a = K' - 1 - lo,        b = I - 1 - (O-1)s + lo,
-# where b follows from asking for exactly I outputs. Substituting
-# I = (O-1)s + r + K' - lo - hi gives b = K' - 1 - hi + r: the r leftover rows
-# see only the zeros of the pad, so their gradient is exactly zero. Either pad
-# may be negative (a crop) when lo or hi exceeds K' - 1. Within a group the
-# roles of channels swap: the kernel becomes (G·Cᵢ, Cₒ, *K).
+# The three maps.
 
 
-def _flip_and_swap(w, groups: int):
-    """(G·Cₒ, Cᵢ, *K) -> (G·Cᵢ, Cₒ, *K), flipped along every spatial axis."""
-    c_out, c_in_g, *kernel = w.shape
-    if groups > 1:     # explicit axes: a split C_out cannot be cut into (G, Cₒ)
-        w = _whole_along(w, 0)
-    w = w.reshape(groups, c_out // groups, c_in_g, *kernel)
-    w = jnp.swapaxes(w, 1, 2).reshape(groups * c_in_g, c_out // groups, *kernel)
-    return lax.rev(w, _spatial_numbers(len(kernel)))
-
-
-def _input_grad_padding(spec: ConvSpec, in_spatial, out_spatial, kernel):
-    pads = []
-    for i, o, k, s, d, (lo, _) in zip(in_spatial, out_spatial, kernel,
-                                      spec.stride, spec.dilation, spec.padding):
-        pads.append((effective_kernel(k, d) - 1 - lo, i - 1 - (o - 1) * s + lo))
-    return tuple(pads)
+def _conv_impl(x, w, spec: ConvSpec):
+    numbers = numbers_of(spec)
+    conv = dict(window_strides=spec.stride, padding=spec.padding,
+                lhs_dilation=spec.input_dilation, rhs_dilation=spec.dilation,
+                out_sharding=spec.out_sharding, **_conv_args(spec))
+    if spec.batch_groups > 1:
+        return _lax_conv(x, w, dimension_numbers=numbers, batch_group_count=spec.batch_groups,
+                         **conv)
+    return _grouped_conv(x, w, numbers, spec.groups, **conv)
 
 
 def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
-    x_shape = (g.shape[0], w.shape[1] * spec.groups) + tuple(in_spatial)
-    if choose("input", spec, x_shape, w.shape, g.shape, g, w) == "taps":
+    """x̄ for y = conv_core(x, w, spec), x of spatial shape ``in_spatial``."""
+    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
+    groups = spec.groups * spec.batch_groups
+    x_shape = _layout_shape(lhs_spec, g.shape[out_spec[0]] * spec.batch_groups,
+                            w.shape[rhs_spec[1]] * groups, in_spatial)
+    if g.size == 0 or w.size == 0 or 0 in x_shape:
+        # An empty sum or an empty result: lax cannot express every such case
+        # (negative pads larger than the dim), and the answer is zeros.
+        return jnp.zeros(x_shape, _result_dtype(spec, g))
+    if spec.torch_geometry and choose("input", spec, x_shape, w.shape, g.shape, g, w) == "taps":
         return _taps_input_grad(g, w, spec, tuple(in_spatial))
-    padding = _input_grad_padding(spec, in_spatial, g.shape[2:], w.shape[2:])
-    return _grouped_conv(g, _flip_and_swap(w, spec.groups), spec.groups,
-                         window_strides=(1,) * spec.ndim, padding=padding,
-                         lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
-                         precision=spec.precision)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def input_grad(g, w, spec: ConvSpec, in_spatial: tuple[int, ...]):
-    """x̄ = (∂y/∂x)ᵀ g for y = conv_core(x, w, spec), x of spatial shape ``in_spatial``."""
-    return _input_grad_impl(g, w, spec, in_spatial)
-
-
-def _input_grad_fwd(g, w, spec, in_spatial):
-    return input_grad(g, w, spec, in_spatial), (g, w)
-
-
-def _input_grad_bwd(spec, in_spatial, residuals, ct):
-    # input_grad is bilinear and adjoint to conv in x:
-    #   <input_grad(g, w), ct> = <conv(ct, w), g> = <w, weight_grad(ct, g)>.
-    g, w = residuals
-    return (match_vma(conv_core(ct, w, spec), g),
-            match_vma(weight_grad(ct, g, spec, w.shape[2:]), w))
-
-
-input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
-
-
-# --------------------------------------------------------------------------
-# Weight gradient: a correlation of the input with the output gradient.
-#
-#   w̄[γCₒ+o, c, k] = Σ_{n,p} x̂[n, γCᵢ+c, k·d + p·s] · g[n, γCₒ+o, p]
-#
-# Read as a convolution over the spatial index k, x̂ is the "input" with its
-# channels as batch and its batch N as the contracted feature, g is the
-# "kernel" (feature N, output channel γCₒ+o), window stride d and window
-# dilation s: stride and dilation swap roles. The pad is (lo, b) with b chosen
-# for exactly K outputs, b = K' + (O-1)s - I - lo = hi - r: the leftover rows
-# are cropped away. Groups pair input-channel group γ with output-channel group
-# γ, which is lax's ``batch_group_count = G``.
-#
-# Sharding: n and p are summed, so w̄ is replicated along the mesh axes that
-# split them (a batch-sharded x gives a replicated w̄, as the weight is); o
-# keeps g's channel axes and, for G = 1, c keeps x's. Within a group c runs
-# over C_in/G only, so for G > 1 it is left unsharded.
-
-
-def _weight_grad_sharding(x, g, groups: int):
-    x_spec = jax.typeof(x).sharding.spec
-    g_spec = jax.typeof(g).sharding.spec
-    summed = (x_spec[0], g_spec[0], *x_spec[2:], *g_spec[2:])
-    kept = (g_spec[1], x_spec[1] if groups == 1 else None) + (None,) * (x.ndim - 2)
-    return contraction_sharding(x, kept, summed)
+    kernel = lax.rev(w, rhs_spec[2:])
+    if groups > 1:    # explicit axes: a split O cannot be cut into (G, Og)
+        kernel = regroup(whole_along(kernel, rhs_spec[0]), rhs_spec[0], rhs_spec[1], groups)
+    padding = input_grad_padding(in_spatial, _spatial(g.shape, out_spec),
+                                 _spatial(w.shape, rhs_spec), spec)
+    transposed = lax.ConvDimensionNumbers(out_spec, _swap(rhs_spec), lhs_spec)
+    x_bar = _grouped_conv(g, kernel, transposed, groups, window_strides=spec.input_dilation,
+                          padding=padding, lhs_dilation=spec.stride,
+                          rhs_dilation=spec.dilation, **_conv_args(spec))
+    if spec.batch_groups > 1:
+        x_bar = regroup(x_bar, lhs_spec[1], lhs_spec[0], spec.batch_groups)
+    return x_bar
 
 
 def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
-    w_shape = (g.shape[1], x.shape[1] // spec.groups) + tuple(kernel)
-    if choose("weight", spec, x.shape, w_shape, g.shape, x, g) == "taps":
+    """w̄ for y = conv_core(x, w, spec), w of spatial shape ``kernel``."""
+    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
+    groups = spec.groups
+    w_shape = _layout_shape(rhs_spec, g.shape[out_spec[1]],
+                            x.shape[lhs_spec[1]] // groups, kernel)
+    if g.size == 0 or x.size == 0 or 0 in w_shape:
+        return jnp.zeros(w_shape, _result_dtype(spec, g))
+    if spec.torch_geometry and choose("weight", spec, x.shape, w_shape, g.shape, x, g) == "taps":
         return _taps_weight_grad(x, g, spec, tuple(kernel))
-    n = spec.ndim
-    padding = tuple(
-        (lo, effective_kernel(k, d) + (o - 1) * s - i - lo)
-        for i, o, k, s, d, (lo, _) in zip(x.shape[2:], g.shape[2:], kernel,
-                                          spec.stride, spec.dilation,
-                                          spec.padding))
-    swapped = (1, 0) + _spatial_numbers(n)
-    numbers = lax.ConvDimensionNumbers(lhs_spec=swapped, rhs_spec=swapped,
-                                       out_spec=swapped)
-    conv = {"window_strides": spec.dilation, "padding": padding,
-            "rhs_dilation": spec.stride, "dimension_numbers": numbers,
-            "precision": spec.precision}
-    split = weight_split(spec, x.shape[1], Placement.of(x, g))
-    if split.formulation == "transpose_per_group":
-        return _per_group_weight_grad(x, g, spec.groups, **conv)
-    return _lax_conv(x, g, batch_group_count=spec.groups,
-                     out_sharding=_weight_grad_sharding(x, g, spec.groups), **conv)
+    swapped = lax.ConvDimensionNumbers(_swap(lhs_spec), _swap(out_spec), _swap(rhs_spec))
+    conv = dict(window_strides=spec.dilation, lhs_dilation=spec.input_dilation,
+                padding=weight_grad_padding(_spatial(x.shape, lhs_spec),
+                                            _spatial(g.shape, out_spec), kernel, spec),
+                rhs_dilation=spec.stride, dimension_numbers=swapped, **_conv_args(spec))
+    channels = x.shape[lhs_spec[1]]
+    if (spec.batch_groups == 1 and weight_split(spec, channels, Placement.of(x, g))
+            .formulation == "transpose_per_group"):
+        return _per_group_weight_grad(x, g, groups, **conv)
+    return _lax_conv(x, g, feature_group_count=spec.batch_groups, batch_group_count=groups,
+                     out_sharding=conv_sharding(x, g, swapped, spatial_kept=False,
+                                                batch_grouped=groups > 1), **conv)
 
 
-# The grouped weight gradient may run as its G dense ones, w̄[γCₒ+o, c, k] from
-# x[:, γCᵢ+c] and g[:, γCₒ+o], concatenated (``_plan.weight_split``: XLA's
+# The grouped weight gradient may run as its G dense ones, w̄[γOg+o, c, k] from
+# x[:, γCg+c] and g[:, γOg+o], concatenated (``_plan.weight_split``: XLA's
 # wrong batch_group_count on meshes of several axes; its slow one on CPU, but
 # not under a one-axis mesh, where G all-reduces would replace one).
 
 
-def _per_group_weight_grad(x, g, groups: int, **conv):
-    out_sharding = _weight_grad_sharding(x, g, groups)
-    x, g = _whole_along(x, 1), _whole_along(g, 1)
-    pieces = [_lax_conv(x_g, g_g, out_sharding=_weight_grad_sharding(x_g, g_g, 1), **conv)
-              for x_g, g_g in zip(jnp.split(x, groups, axis=1), jnp.split(g, groups, axis=1))]
-    out = jnp.concatenate(pieces, axis=0)
-    return out if out_sharding is None else jax.sharding.reshard(out, out_sharding)
+def _per_group_weight_grad(x, g, groups: int, *, dimension_numbers, **conv):
+    x_dim, g_dim = dimension_numbers.lhs_spec[0], dimension_numbers.rhs_spec[0]
+    out_sharding = conv_sharding(x, g, dimension_numbers, spatial_kept=False,
+                                 batch_grouped=groups > 1)
+    x, g = whole_along(x, x_dim), whole_along(g, g_dim)
+    pieces = [_lax_conv(x_g, g_g, dimension_numbers=dimension_numbers, **conv,
+                        out_sharding=conv_sharding(x_g, g_g, dimension_numbers,
+                                                   spatial_kept=False))
+              for x_g, g_g in zip(jnp.split(x, groups, axis=x_dim),
+                                  jnp.split(g, groups, axis=g_dim))]
+    return reshard_to(jnp.concatenate(pieces, axis=dimension_numbers.out_spec[1]),
+                      out_sharding)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def weight_grad(x, g, spec: ConvSpec, kernel: tuple[int, ...]):
-    """w̄ = (∂y/∂w)ᵀ g for y = conv_core(x, w, spec), w of spatial shape ``kernel``."""
-    return _weight_grad_impl(x, g, spec, kernel)
-
-
-def _weight_grad_fwd(x, g, spec, kernel):
-    return weight_grad(x, g, spec, kernel), (x, g)
-
-
-def _weight_grad_bwd(spec, kernel, residuals, ct):
-    # weight_grad is bilinear and adjoint to conv in w:
-    #   <weight_grad(x, g), ct> = <conv(x, ct), g> = <x, input_grad(g, ct)>.
-    x, g = residuals
-    return (match_vma(input_grad(g, ct, spec, x.shape[2:]), x),
-            match_vma(conv_core(x, ct, spec), g))
-
-
-weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
+conv_core, input_grad, weight_grad = _rules.bilinear(
+    _conv_impl, _input_grad_impl, _weight_grad_impl,
+    shape_a=lambda x, spec: _spatial(x.shape, numbers_of(spec).lhs_spec),
+    shape_b=lambda w, spec: _spatial(w.shape, numbers_of(spec).rhs_spec))
+conv_core.__doc__ = "y = x ⋆ w for the convolution ``spec``; explicit VJPs of every order."
+input_grad.__doc__ = ("x̄ = (∂y/∂x)ᵀ g for y = conv_core(x, w, spec), x of spatial shape "
+                      "``in_spatial``.")
+weight_grad.__doc__ = ("w̄ = (∂y/∂w)ᵀ g for y = conv_core(x, w, spec), w of spatial shape "
+                       "``kernel``.")
 
 
 # --------------------------------------------------------------------------
 # Bias: y[n, o, p] += b[o]. Its gradient is a sum over batch and space,
 #   b̄[o] = Σ_{n,p} g[n, o, p],
-# and the adjoint of that sum is the broadcast back, so the pair closes.
+# and the adjoint of that sum is the broadcast back: a linear pair.
 
 
 def _channel_shape(ndim: int, channels: int) -> tuple[int, ...]:
     return (1, channels) + (1,) * (ndim - 2)
 
 
-def _sum_impl(g):
+def _sum_impl(g, shape: tuple[int, ...]):
     axes = (0,) + tuple(range(2, g.ndim))
     return jnp.sum(g, axis=axes, dtype=accumulation_dtype(g.dtype)).astype(g.dtype)
+
+
+def _broadcast_impl(b, shape: tuple[int, ...]):
+    return jnp.broadcast_to(b.reshape(_channel_shape(len(shape), b.shape[0])), shape)
+
+
+_sum_to_channels, broadcast_channels = _rules.linear_pair(_sum_impl, _broadcast_impl)
 
 
 def sum_to_channels(g):
@@ -374,62 +315,12 @@ def sum_to_channels(g):
     return _sum_to_channels(g, g.shape)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _sum_to_channels(g, shape: tuple[int, ...]):
-    return _sum_impl(g)
-
-
-def _sum_to_channels_fwd(g, shape):
-    return _sum_to_channels(g, shape), None
-
-
-def _sum_to_channels_bwd(shape, _, ct):
-    return (broadcast_channels(ct, shape),)
-
-
-_sum_to_channels.defvjp(_sum_to_channels_fwd, _sum_to_channels_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def broadcast_channels(b, shape: tuple[int, ...]):
-    """b of shape (C,) broadcast to ``shape`` = (N, C, *spatial)."""
-    return _broadcast_impl(b, shape)
-
-
-def _broadcast_impl(b, shape):
-    return jnp.broadcast_to(b.reshape(_channel_shape(len(shape), b.shape[0])), shape)
-
-
-def _broadcast_channels_fwd(b, shape):
-    return broadcast_channels(b, shape), None
-
-
-def _broadcast_channels_bwd(shape, _, ct):
-    return (sum_to_channels(ct),)
-
-
-broadcast_channels.defvjp(_broadcast_channels_fwd, _broadcast_channels_bwd)
-
-
-@jax.custom_vjp
-def add_bias(y, b):
-    """y + b[None, :, None, ...]; VJP (ȳ, b̄) = (g, Σ_{n,p} g)."""
-    return _add_bias_impl(y, b)
-
-
 def _add_bias_impl(y, b):
+    """y + b[None, :, None, ...]; VJP (ȳ, b̄) = (g, Σ_{n,p} g)."""
     return y + b.reshape(_channel_shape(y.ndim, b.shape[0]))
 
 
-def _add_bias_fwd(y, b):
-    return add_bias(y, b), b    # b only for its type (mesh axes it varies along)
-
-
-def _add_bias_bwd(b, g):
-    return g, match_vma(sum_to_channels(g), b)
-
-
-add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+add_bias = _rules.add_broadcast(_add_bias_impl, sum_to_channels)
 
 
 # --------------------------------------------------------------------------
@@ -442,49 +333,21 @@ add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 # as torch's F.pad does for reflect / replicate / circular.
 
 
-def _gather_impl(x, axis: int, index: tuple[int, ...]):
+def _gather_impl(x, axis: int, index: tuple[int, ...], size: int):
+    """x̂[.., j, ..] = x[.., index[j], ..] along ``axis``."""
     return jnp.take(x, np.asarray(index), axis=axis)
 
 
 def _scatter_impl(g, axis: int, index: tuple[int, ...], size: int):
+    """x̄[.., i, ..] = Σ_{j : index[j] = i} g[.., j, ..]: the adjoint of the gather."""
     moved = jnp.moveaxis(g, axis, 0)
     out = jnp.zeros((size,) + moved.shape[1:], g.dtype).at[np.asarray(index)].add(moved)
     return jnp.moveaxis(out, 0, axis)
 
 
+_gather_axis, scatter_axis = _rules.linear_pair(_gather_impl, _scatter_impl)
+
+
 def gather_axis(x, axis: int, index: tuple[int, ...]):
     """x̂[.., j, ..] = x[.., index[j], ..] along ``axis``."""
     return _gather_axis(x, axis, index, x.shape[axis])
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _gather_axis(x, axis: int, index: tuple[int, ...], size: int):
-    return _gather_impl(x, axis, index)
-
-
-def _gather_axis_fwd(x, axis, index, size):
-    return _gather_axis(x, axis, index, size), None
-
-
-def _gather_axis_bwd(axis, index, size, _, ct):
-    return (scatter_axis(ct, axis, index, size),)
-
-
-_gather_axis.defvjp(_gather_axis_fwd, _gather_axis_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def scatter_axis(g, axis: int, index: tuple[int, ...], size: int):
-    """x̄[.., i, ..] = Σ_{j : index[j] = i} g[.., j, ..]: the adjoint of ``gather_axis``."""
-    return _scatter_impl(g, axis, index, size)
-
-
-def _scatter_axis_fwd(g, axis, index, size):
-    return scatter_axis(g, axis, index, size), None
-
-
-def _scatter_axis_bwd(axis, index, size, _, ct):
-    return (gather_axis(ct, axis, index),)
-
-
-scatter_axis.defvjp(_scatter_axis_fwd, _scatter_axis_bwd)

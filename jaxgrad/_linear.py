@@ -7,21 +7,21 @@
 
 Notation: x is the input (*, in_features), w the weight (out_features,
 in_features), y and g (*, out_features); n runs over all leading dims of x
-(none for a 1-D input). Each matmul is a ``jax.custom_vjp`` whose VJP is built
-from the other two, like the convolution kernels in ``_kernels``, so every
-order of reverse-mode differentiation runs these hand-written rules.
+(none for a 1-D input). The three matmuls are one bilinear triple
+(``_rules.bilinear``, as the convolution kernels in ``_kernels``): each VJP is
+built from the other two, so every order of reverse-mode differentiation runs
+these hand-written rules.
 Half-precision arrays accumulate in float32 and are cast back.
 """
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._kernels import contraction_sharding, match_vma
+from . import _rules
+from ._sharding import contraction_sharding
 from ._precision import (PrecisionPair, accumulation_dtype, preferred_element_type,
                          resolve_precision)
 from ._spec import check_float, check_same_dtype
@@ -52,94 +52,52 @@ def _leading(a) -> tuple[int, ...]:
 
 
 def _linear_impl(x, w, precision):
+    """y[..., o] = Σ_i x[..., i] w[o, i]; x (*, in), w (out, in)."""
     return _dot(x, w, ((x.ndim - 1,), (1,)), precision)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def linear_core(x, w, precision: PrecisionPair):
-    """y[..., o] = Σ_i x[..., i] w[o, i]; x (*, in), w (out, in)."""
-    return _linear_impl(x, w, precision)
-
-
-def _linear_core_fwd(x, w, precision):
-    return linear_core(x, w, precision), (x, w)
-
-
-def _linear_core_bwd(precision, residuals, g):
-    x, w = residuals    # match_vma: shard_map's varying axes, see ``_kernels``
-    return (match_vma(input_grad(g, w, precision), x),
-            match_vma(weight_grad(x, g, precision), w))
-
-
-linear_core.defvjp(_linear_core_fwd, _linear_core_bwd)
-
-
 def _input_grad_impl(g, w, precision):
+    """x̄[..., i] = Σ_o g[..., o] w[o, i]; g (*, out), w (out, in)."""
     # o is summed: under explicit mesh axes a split o (tensor parallelism)
-    # leaves x̄ replicated along its axes; see ``_kernels.contraction_sharding``.
+    # leaves x̄ replicated along its axes; see ``_sharding.contraction_sharding``.
     g_spec, w_spec = jax.typeof(g).sharding.spec, jax.typeof(w).sharding.spec
     sharding = contraction_sharding(g, (*g_spec[:-1], w_spec[1]), (g_spec[-1], w_spec[0]))
     return _dot(g, w, ((g.ndim - 1,), (0,)), precision, sharding)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def input_grad(g, w, precision: PrecisionPair):
-    """x̄[..., i] = Σ_o g[..., o] w[o, i]; g (*, out), w (out, in)."""
-    return _input_grad_impl(g, w, precision)
-
-
-def _input_grad_fwd(g, w, precision):
-    return input_grad(g, w, precision), (g, w)
-
-
-def _input_grad_bwd(precision, residuals, ct):
-    # ⟨input_grad(g, w), ct⟩ = ⟨linear_core(ct, w), g⟩ = ⟨w, weight_grad(ct, g)⟩.
-    g, w = residuals
-    return (match_vma(linear_core(ct, w, precision), g),
-            match_vma(weight_grad(ct, g, precision), w))
-
-
-input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
-
-
 def _weight_grad_impl(x, g, precision):
+    """w̄[o, i] = Σ_n g[n, o] x[n, i] over all leading dims n of x and g."""
     # Contract every leading dim; for 1-D x and g this is the outer product g xᵀ.
     # Under explicit mesh axes the sum over a sharded n has no inferable
     # sharding: w̄[o, i] is replicated along n's axes and keeps those of o
-    # (from g) and i (from x); see ``_kernels.contraction_sharding``.
+    # (from g) and i (from x); see ``_sharding.contraction_sharding``.
     x_spec, g_spec = jax.typeof(x).sharding.spec, jax.typeof(g).sharding.spec
     sharding = contraction_sharding(
         x, (g_spec[-1], x_spec[-1]), tuple(x_spec[:-1]) + tuple(g_spec[:-1]))
     return _dot(g, x, (_leading(g), _leading(x)), precision, sharding)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def weight_grad(x, g, precision: PrecisionPair):
-    """w̄[o, i] = Σ_n g[n, o] x[n, i] over all leading dims n of x and g."""
-    return _weight_grad_impl(x, g, precision)
-
-
-def _weight_grad_fwd(x, g, precision):
-    return weight_grad(x, g, precision), (x, g)
-
-
-def _weight_grad_bwd(precision, residuals, ct):
-    # ⟨weight_grad(x, g), ct⟩ = ⟨input_grad(g, ct), x⟩ = ⟨linear_core(x, ct), g⟩.
-    x, g = residuals
-    return (match_vma(input_grad(g, ct, precision), x),
-            match_vma(linear_core(x, ct, precision), g))
-
-
-weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
+linear_core, input_grad, weight_grad = _rules.bilinear(
+    _linear_impl, _input_grad_impl, _weight_grad_impl)
 
 
 # --------------------------------------------------------------------------
 # Bias: y[n, o] + b[o]. b̄[o] = Σ_n g[n, o], whose adjoint is the broadcast
-# back along the leading dims; the pair (sum_leading, broadcast_leading) closes.
+# back along the leading dims: a linear pair.
 
 
-def _sum_leading_impl(g):
+def _sum_leading_impl(g, shape: tuple[int, ...]):
+    """b̄[o] = Σ_n g[n, o] for g of layout (*, out)."""
     return jnp.sum(g, axis=_leading(g), dtype=accumulation_dtype(g.dtype)).astype(g.dtype)
+
+
+def _broadcast_leading_impl(b, shape: tuple[int, ...]):
+    """b (out,) broadcast to ``shape`` = (*, out)."""
+    return jnp.broadcast_to(b, shape)
+
+
+_sum_leading, broadcast_leading = _rules.linear_pair(_sum_leading_impl,
+                                                     _broadcast_leading_impl)
 
 
 def sum_leading(g):
@@ -147,62 +105,12 @@ def sum_leading(g):
     return _sum_leading(g, g.shape)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _sum_leading(g, shape: tuple[int, ...]):
-    return _sum_leading_impl(g)
-
-
-def _sum_leading_fwd(g, shape):
-    return _sum_leading(g, shape), None
-
-
-def _sum_leading_bwd(shape, _, ct):
-    return (broadcast_leading(ct, shape),)
-
-
-_sum_leading.defvjp(_sum_leading_fwd, _sum_leading_bwd)
-
-
-def _broadcast_leading_impl(b, shape):
-    return jnp.broadcast_to(b, shape)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def broadcast_leading(b, shape: tuple[int, ...]):
-    """b (out,) broadcast to ``shape`` = (*, out)."""
-    return _broadcast_leading_impl(b, shape)
-
-
-def _broadcast_leading_fwd(b, shape):
-    return broadcast_leading(b, shape), None
-
-
-def _broadcast_leading_bwd(shape, _, ct):
-    return (sum_leading(ct),)
-
-
-broadcast_leading.defvjp(_broadcast_leading_fwd, _broadcast_leading_bwd)
-
-
 def _add_bias_impl(y, b):
+    """y[..., o] + b[o]; VJP (ȳ, b̄) = (g, Σ_n g[n, o])."""
     return y + b
 
 
-@jax.custom_vjp
-def add_bias(y, b):
-    """y[..., o] + b[o]; VJP (ȳ, b̄) = (g, Σ_n g[n, o])."""
-    return _add_bias_impl(y, b)
-
-
-def _add_bias_fwd(y, b):
-    return add_bias(y, b), b    # b only for its type (mesh axes it varies along)
-
-
-def _add_bias_bwd(b, g):
-    return g, match_vma(sum_leading(g), b)
-
-
-add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+add_bias = _rules.add_broadcast(_add_bias_impl, sum_leading)
 
 
 # --------------------------------------------------------------------------

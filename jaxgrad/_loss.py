@@ -37,8 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from . import _rules
 from ._activation import compute_dtype, log_softmax_core
-from ._kernels import contraction_sharding
+from ._sharding import contraction_sharding
 from ._spec import check_float, check_same_dtype
 from ._typing import Array, ArrayLike
 
@@ -126,22 +127,11 @@ def _squared_error_impl(x, t, reduction: str):
     return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(x.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def squared_error(x, t, reduction: str):
-    """reduce((x - t)²) with explicit VJP w.r.t. both x and t."""
-    return _squared_error_impl(x, t, reduction)
-
-
-def _squared_error_fwd(x, t, reduction):
-    return squared_error(x, t, reduction), (x, t)
-
-
-def _squared_error_bwd(reduction, residuals, g):
+def _squared_error_bwd(residuals, g, reduction):
     x, t = residuals
     return squared_error_grad(x, t, g, reduction)
 
 
-squared_error.defvjp(_squared_error_fwd, _squared_error_bwd)
 
 
 def _squared_error_grad_impl(x, t, g, reduction: str):
@@ -150,24 +140,18 @@ def _squared_error_grad_impl(x, t, g, reduction: str):
     return z.astype(x.dtype), (-z).astype(x.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def squared_error_grad(x, t, g, reduction: str):
-    """(x̄, t̄) = (2s·ĝ·(x - t), -2s·ĝ·(x - t)): the backward of squared_error."""
-    return _squared_error_grad_impl(x, t, g, reduction)
-
-
-def _squared_error_grad_fwd(x, t, g, reduction):
-    return squared_error_grad(x, t, g, reduction), (x, t, g)
-
-
-def _squared_error_grad_bwd(reduction, residuals, cts):
+def _squared_error_grad_bwd(residuals, cts, reduction):
     x, t, g = residuals
     h, scale = cts[0] - cts[1], _grad_scale(reduction, x.size)
     x_bar = 2 * _expand(g, x.shape, reduction, scale) * h
     return x_bar, -x_bar, _reduce(2 * h * (x - t), reduction, scale)
 
 
-squared_error_grad.defvjp(_squared_error_grad_fwd, _squared_error_grad_bwd)
+# squared_error(x, t, reduction): reduce((x - t)²), explicit VJP w.r.t. x and t;
+# squared_error_grad(x, t, g, reduction): (x̄, t̄) = (2s·ĝ·(x - t), -2s·ĝ·(x - t)).
+squared_error = _rules.explicit(_squared_error_impl, _squared_error_bwd, static=1)
+squared_error_grad = _rules.explicit(_squared_error_grad_impl, _squared_error_grad_bwd,
+                                     static=1)
 
 
 # --------------------------------------------------------------------------
@@ -216,7 +200,8 @@ def _class_view(v, ndim: int):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _nll_forward_impl(logp, target, weight, spec: LossSpec):
+def _nll_forward_impl(logp, target, weight, spec: LossSpec, classes: int):
+    """F(L): the index-target loss, linear in ``logp`` (N, C, *d); target (N, *d) int."""
     (lc, wc), eps = _upcast(logp, weight), spec.label_smoothing
     index, active, weight_t = _target_terms(target, wc, spec, logp.shape[1])
     picked = jnp.take_along_axis(lc, index[:, None], axis=1,
@@ -229,27 +214,10 @@ def _nll_forward_impl(logp, target, weight, spec: LossSpec):
     return (out / _index_norm(active, weight_t, spec)).astype(logp.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def nll_forward(logp, target, weight, spec: LossSpec):
-    """F(L): the index-target loss, linear in ``logp`` (N, C, *d); target (N, *d) int."""
-    return _nll_forward_impl(logp, target, weight, spec)
-
-
-def _nll_forward_fwd(logp, target, weight, spec):
-    return nll_forward(logp, target, weight, spec), (target, weight)
-
-
-def _nll_forward_bwd(spec, residuals, g):
-    # `weight` is guarded by `_constant` at the public boundary: never perturbed.
-    target, weight = residuals
-    classes = weight.shape[0]
-    return nll_transpose(g, target, weight, spec, classes), None, jnp.zeros_like(weight)
-
-
-nll_forward.defvjp(_nll_forward_fwd, _nll_forward_bwd)
 
 
 def _nll_transpose_impl(g, target, weight, spec: LossSpec, classes: int):
+    """Fᵀ(g): L̄ (N, C, *d), a scatter of the cotangent to the target classes."""
     (gc, wc), eps = _upcast(g, weight), spec.label_smoothing
     index, active, weight_t = _target_terms(target, wc, spec, classes)
     s = jnp.broadcast_to(gc / _index_norm(active, weight_t, spec), target.shape)
@@ -260,22 +228,10 @@ def _nll_transpose_impl(g, target, weight, spec: LossSpec, classes: int):
     return jnp.where(active[:, None], out, 0).astype(g.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def nll_transpose(g, target, weight, spec: LossSpec, classes: int):
-    """Fᵀ(g): L̄ (N, C, *d), a scatter of the cotangent to the target classes."""
-    return _nll_transpose_impl(g, target, weight, spec, classes)
-
-
-def _nll_transpose_fwd(g, target, weight, spec, classes):
-    return nll_transpose(g, target, weight, spec, classes), (target, weight)
-
-
-def _nll_transpose_bwd(spec, classes, residuals, ct):
-    target, weight = residuals
-    return nll_forward(ct, target, weight, spec), None, jnp.zeros_like(weight)
-
-
-nll_transpose.defvjp(_nll_transpose_fwd, _nll_transpose_bwd)
+# F and Fᵀ: a linear pair in L (resp. g); target and weight are constants
+# (``weight`` is guarded by ``_constant`` at the public boundary: never perturbed).
+nll_forward, nll_transpose = _rules.linear_pair(_nll_forward_impl, _nll_transpose_impl,
+                                                constants=2)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -630,7 +586,7 @@ def _index_loss(fn: str, input, target, weight, spec: LossSpec, *, log_probs: bo
     x, t = _batched(input, target, unbatched)
     weight = _constant(_class_weight(weight, input), fn)
     logp = x if not log_probs else log_softmax_core(x, 1)
-    loss = nll_forward(logp, t, weight, spec)
+    loss = nll_forward(logp, t, weight, spec, logp.shape[1])
     return loss[0] if unbatched and spec.reduction == "none" else loss
 
 

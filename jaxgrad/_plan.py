@@ -227,6 +227,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     while taps (like torch's col2im) adds it only to the rows it reaches.
     Elsewhere than on CPU nothing is set from measurements yet ("transpose").
     """
+    if not spec.torch_geometry:
+        return Choice("transpose", "taps needs PyTorch's geometry")
     if placement.explicit_axes:
         return Choice("transpose", "explicit_axes_reshape")
     if spec.algorithm != "auto":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -43,6 +44,13 @@ class ConvSpec:
         "taps" (``_algorithms``); the values are the same.
       precision: the ``(lhs, rhs)`` ``lax.Precision`` pair of every contraction,
         forward and backward (``_precision``); full float32 unless asked.
+      lhs_dilation: ``a`` per spatial dim (lax's lhs dilation), None for ones.
+      batch_groups: ``B``, lax's ``batch_group_count``.
+      numbers: the ``lax.ConvDimensionNumbers`` of the layouts; None for
+        PyTorch's (N, C, *spatial), (O, I, *K), (N, O, *P).
+      preferred_element_type: lax's; None for the operands' dtype (half types
+        accumulate in float32 either way).
+      out_sharding: the forward result's sharding (lax's argument).
     """
 
     stride: tuple[int, ...]
@@ -51,10 +59,28 @@ class ConvSpec:
     groups: int
     algorithm: str = "auto"
     precision: PrecisionPair = HIGHEST
+    lhs_dilation: tuple[int, ...] | None = None
+    batch_groups: int = 1
+    numbers: Any = None
+    preferred_element_type: Any = None
+    out_sharding: Any = None
 
     @property
     def ndim(self) -> int:
         return len(self.stride)
+
+    @property
+    def input_dilation(self) -> tuple[int, ...]:
+        """``a`` per spatial dim: the lhs dilation (ones unless given)."""
+        return self.lhs_dilation or (1,) * self.ndim
+
+    @property
+    def torch_geometry(self) -> bool:
+        """PyTorch's convolution: (N, C, *spatial) layout, no lhs dilation, no
+        batch groups, the operands' own dtype. Only these have taps formulations."""
+        return (self.numbers is None and self.batch_groups == 1
+                and self.preferred_element_type is None
+                and all(a == 1 for a in self.input_dilation))
 
 
 # --------------------------------------------------------------------------
@@ -79,6 +105,24 @@ def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int],
         conv_output_size(i, k, s, p, d)
         for i, k, s, p, d in zip(spatial, kernel, spec.stride, spec.padding,
                                  spec.dilation))
+
+
+def input_grad_padding(in_spatial, out_spatial, kernel, spec: ConvSpec):
+    """Pads (K'-1-lo, (I-1)·a - (O-1)·s + lo) of the input-gradient convolution."""
+    return tuple(
+        (effective_kernel(k, d) - 1 - lo, (i - 1) * a - (o - 1) * s + lo)
+        for i, o, k, s, a, d, (lo, _) in zip(
+            in_spatial, out_spatial, kernel, spec.stride, spec.input_dilation,
+            spec.dilation, spec.padding))
+
+
+def weight_grad_padding(in_spatial, out_spatial, kernel, spec: ConvSpec):
+    """Pads (lo, (K'-1) + (O-1)·s - (I-1)·a - lo) of the weight-gradient convolution."""
+    return tuple(
+        (lo, effective_kernel(k, d) - 1 + (o - 1) * s - (i - 1) * a - lo)
+        for i, o, k, s, a, d, (lo, _) in zip(
+            in_spatial, out_spatial, kernel, spec.stride, spec.input_dilation,
+            spec.dilation, spec.padding))
 
 
 def leftover(size: int, kernel: int, stride: int, pad: tuple[int, int],

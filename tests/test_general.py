@@ -15,7 +15,7 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
 import jaxgrad
-from jaxgrad import _general
+from jaxgrad import _general, _kernels, _spec
 from jaxgrad._tolerance import max_errors, tolerance
 
 NCHW = ("NCHW", "OIHW", "NCHW")
@@ -347,14 +347,14 @@ def test_numpy_float64_operand_is_narrowed_like_lax_when_x64_is_off():
 def test_cotangent_padding_arithmetic():
     # I = 7, K = 3, s = 2, d = 1, a = 1, pads (1, 2): O = (7 + 3 - 3) // 2 + 1 = 4,
     # leftover r = 1. x̄ pads (K'-1-lo, K'-1-hi+r) = (1, 1); w̄ pads (lo, hi-r) = (1, 1).
-    config = _general._Config((2,), ((1, 2),), (1,), (1,), None, 1, 1, None, None, None)
-    assert _general.lhs_cotangent_padding((7,), (4,), (3,), config) == ((1, 1),)
-    assert _general.rhs_cotangent_padding((7,), (4,), (3,), config) == ((1, 1),)
+    spec = _spec.ConvSpec((2,), ((1, 2),), (1,), 1, lhs_dilation=(1,))
+    assert _spec.input_grad_padding((7,), (4,), (3,), spec) == ((1, 1),)
+    assert _spec.weight_grad_padding((7,), (4,), (3,), spec) == ((1, 1),)
     # lhs dilation 3 on I = 2 (dilated extent 4), K = 2, d = 2 (K' = 3), s = 1,
     # pads (0, 0): O = 4 - 3 + 1 = 2. x̄: (2, (2-1)·3 - 1 + 0) = (2, 2); w̄: (0, 2 + 1 - 3) = (0, 0).
-    config = _general._Config((1,), ((0, 0),), (3,), (2,), None, 1, 1, None, None, None)
-    assert _general.lhs_cotangent_padding((2,), (2,), (2,), config) == ((2, 2),)
-    assert _general.rhs_cotangent_padding((2,), (2,), (2,), config) == ((0, 0),)
+    spec = _spec.ConvSpec((1,), ((0, 0),), (2,), 1, lhs_dilation=(3,))
+    assert _spec.input_grad_padding((2,), (2,), (2,), spec) == ((2, 2),)
+    assert _spec.weight_grad_padding((2,), (2,), (2,), spec) == ((0, 0),)
 
 
 # ---------------------------------------------------------------------------
@@ -426,7 +426,8 @@ ERRORS = [
 
 @pytest.mark.parametrize("change, error, match", ERRORS)
 def test_bad_arguments_are_named(monkeypatch, change, error, match):
-    monkeypatch.setattr(_general, "lax", _NoConv(lax))    # raised before lax convolves
+    for module in (_general, _kernels):    # raised before lax convolves
+        monkeypatch.setattr(module, "lax", _NoConv(lax))
     kwargs = dict(lhs=jnp.asarray(_X), rhs=jnp.asarray(_W), **_BASE)
     kwargs.update({k: jnp.asarray(v) if k in ("lhs", "rhs") and isinstance(v, np.ndarray) else v
                    for k, v in change.items()})

@@ -1,0 +1,290 @@
+"""How a rule is declared: the recurring shapes of jaxgrad's explicit VJPs.
+
+Every backward rule in jaxgrad is one of a few patterns, and each pattern is
+declared here once, the ``custom_vjp`` counterpart of jax's ``defbilinear`` and
+``deflinear``. A family states its forward maps, their adjoints and its
+derivation; this module turns them into ``jax.custom_vjp`` functions that are
+closed under differentiation (every order runs the family's own maps).
+
+``linear_pair(forward, adjoint)``: a map A, linear in its first argument, and
+its adjoint Aᵀ, ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ for all x, y. Then
+
+  VJP of A at x, cotangent ȳ:   x̄ = Aᵀ ȳ
+  VJP of Aᵀ at y, cotangent x̄:  ȳ = A x̄
+
+so each is the other's VJP, and neither depends on its input: every order
+alternates A and Aᵀ. The maps may take constant arrays after the first
+argument (indices, class weights, scale factors: no cotangent) and then
+static, hashable arguments (shapes, specs).
+
+``bilinear(op, grad_a, grad_b)``: a map y = op(a, b), linear in each argument,
+with its two adjoints ā = grad_a(ȳ, b) and b̄ = grad_b(a, ȳ):
+
+  ⟨op(a, b), ȳ⟩ = ⟨a, grad_a(ȳ, b)⟩ = ⟨b, grad_b(a, ȳ)⟩.
+
+Each of the three is bilinear, and reading that identity with a different
+argument held fixed gives every VJP from the same three maps:
+
+  op(a, b)        ā = grad_a(ȳ, b)       b̄ = grad_b(a, ȳ)
+  grad_a(g, b)    ḡ = op(ā', b)          b̄ = grad_b(ā', g)      (ā' its cotangent)
+  grad_b(a, g)    ā = grad_a(g, b̄')      ḡ = op(a, b̄')          (b̄' its cotangent)
+
+``explicit(impl, backward)``: any other op, y = impl(*arrays, *static), whose
+VJP is ``backward(residuals, ȳ, *static)``, written with rules again (a
+nonlinear op and its gradient op, e.g. softmax and softmax_grad).
+
+``add_broadcast(add, reduce)``: y + b with b broadcast, VJP (ȳ, reduce(ȳ)).
+
+``identity_with_backward(backward)``: y = x, VJP x̄ = backward(ȳ, *constants).
+
+The epilogue every rule applies to a cotangent: cast to its primal's dtype
+(where a widened ``preferred_element_type`` or a promotion changed it) and,
+inside ``shard_map``, summed over the mesh axes it varies along and its primal
+does not (``match_vma``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+from jax import lax
+
+
+# --------------------------------------------------------------------------
+# The cotangent epilogue.
+#
+# Inside ``jax.shard_map(check_vma=True)`` each value's type records the mesh
+# axes it varies along. A weight w that is the same on every device
+# (invariant) meets a per-device x inside the forward; its cotangent there is
+# per-device, w̄ = Σ_devices w̄_device, so the backward must sum the device
+# contributions over exactly the axes the cotangent varies along and the primal
+# does not (autodiff does the same: the transpose of the implicit broadcast to
+# varying is ``psum``). Where both vary alike, or outside shard_map, the sum is
+# empty and this is the identity, so no contribution is counted twice.
+
+
+def match_vma(cotangent, primal):
+    """``cotangent`` summed over the mesh axes it varies along but ``primal`` does not."""
+    extra = _varying(cotangent) - _varying(primal)
+    return lax.psum(cotangent, tuple(sorted(extra))) if extra else cotangent
+
+
+def _varying(x) -> frozenset:
+    return jax.typeof(x).manual_axis_type.varying
+
+
+def epilogue(cotangent, primal):
+    """The cotangent of ``primal`` in its dtype and with its varying mesh axes."""
+    if cotangent.dtype != primal.dtype:
+        cotangent = cotangent.astype(primal.dtype)
+    return match_vma(cotangent, primal)
+
+
+def _named(fn: Callable, impl: Callable) -> Callable:
+    """``fn`` under the name, docstring and module of the ``impl`` it declares."""
+    return functools.wraps(impl, assigned=("__module__", "__name__", "__qualname__",
+                                           "__doc__"), updated=())(fn)
+
+
+# --------------------------------------------------------------------------
+# A linear map and its adjoint.
+
+
+def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
+    """(A, Aᵀ): ``forward`` and ``adjoint`` as custom_vjps, each the other's VJP.
+
+    Args:
+      forward: ``forward(x, *constants, *static) -> A x``, linear in x.
+      adjoint: ``adjoint(y, *constants, *static) -> Aᵀ y``, same constants and
+        static arguments.
+      constants: how many array arguments after the first are constants
+        (no cotangent: indices, class weights, scale factors).
+
+    Returns:
+      Two functions with the signatures of ``forward`` and ``adjoint``.
+    """
+    def declare(impl):
+        @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+        def rule(static, x, *consts):
+            return impl(x, *consts, *static)
+
+        def rule_fwd(static, x, *consts):
+            return rule(static, x, *consts), consts
+
+        def rule_bwd(static, consts, ct):
+            return (maps[impl is forward](static, ct, *consts),) + (None,) * len(consts)
+
+        rule.defvjp(rule_fwd, rule_bwd)
+        return rule
+
+    # maps[True]: A's VJP, which is Aᵀ; maps[False]: Aᵀ's VJP, which is A.
+    maps = {}
+    maps[False], maps[True] = declare(forward), declare(adjoint)
+
+    def call(rule, impl):
+        def op(x, *args):
+            return rule(tuple(args[constants:]), x, *args[:constants])
+        return _named(op, impl)
+
+    return call(maps[False], forward), call(maps[True], adjoint)
+
+
+# --------------------------------------------------------------------------
+# A bilinear map and its two adjoints.
+
+
+def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
+             shape_a: Callable | None = None, shape_b: Callable | None = None):
+    """(op, grad_a, grad_b) as custom_vjps whose VJPs are written in each other.
+
+    Args:
+      op: ``op(a, b, *static) -> y``, bilinear.
+      grad_a: ``grad_a(g, b, *static[, shape_a(a)]) -> ā``, op's adjoint in a.
+      grad_b: ``grad_b(a, g, *static[, shape_b(b)]) -> b̄``, op's adjoint in b.
+      shape_a, shape_b: what the adjoints need to know about the argument they
+        rebuild, ``shape_a(a, *static)`` (a static value such as its spatial
+        shape); None when they need nothing.
+
+    Returns:
+      The three functions, with the signatures above. Every cotangent goes
+      through :func:`epilogue`.
+    """
+    def extra(fn, array, static):
+        return () if fn is None else (fn(array, *static),)
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def op_rule(static, a, b):
+        return op(a, b, *static)
+
+    def op_fwd(static, a, b):
+        return op_rule(static, a, b), (a, b)
+
+    def op_bwd(static, residuals, g):
+        a, b = residuals
+        return (epilogue(grad_a_rule(static + extra(shape_a, a, static), g, b), a),
+                epilogue(grad_b_rule(static + extra(shape_b, b, static), a, g), b))
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def grad_a_rule(static, g, b):
+        return grad_a(g, b, *static)
+
+    def grad_a_fwd(static, g, b):
+        return grad_a_rule(static, g, b), (g, b)
+
+    def grad_a_bwd(static, residuals, ct):
+        # ⟨grad_a(g, b), ct⟩ = ⟨op(ct, b), g⟩ = ⟨b, grad_b(ct, g)⟩.
+        g, b = residuals
+        base = static[:len(static) - (shape_a is not None)]
+        return (epilogue(op_rule(base, ct, b), g),
+                epilogue(grad_b_rule(base + extra(shape_b, b, base), ct, g), b))
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def grad_b_rule(static, a, g):
+        return grad_b(a, g, *static)
+
+    def grad_b_fwd(static, a, g):
+        return grad_b_rule(static, a, g), (a, g)
+
+    def grad_b_bwd(static, residuals, ct):
+        # ⟨grad_b(a, g), ct⟩ = ⟨grad_a(g, ct), a⟩ = ⟨op(a, ct), g⟩.
+        a, g = residuals
+        base = static[:len(static) - (shape_b is not None)]
+        return (epilogue(grad_a_rule(base + extra(shape_a, a, base), g, ct), a),
+                epilogue(op_rule(base, a, ct), g))
+
+    op_rule.defvjp(op_fwd, op_bwd)
+    grad_a_rule.defvjp(grad_a_fwd, grad_a_bwd)
+    grad_b_rule.defvjp(grad_b_fwd, grad_b_bwd)
+
+    def call(rule, impl):
+        def fn(a, b, *static):
+            return rule(static, a, b)
+        return _named(fn, impl)
+
+    return call(op_rule, op), call(grad_a_rule, grad_a), call(grad_b_rule, grad_b)
+
+
+# --------------------------------------------------------------------------
+# Any other op: a forward and a backward written with rules.
+
+
+def explicit(impl: Callable, backward: Callable, *, static: int = 0,
+             save: Callable | None = None):
+    """``impl`` as a custom_vjp whose VJP is ``backward``.
+
+    Args:
+      impl: ``impl(*arrays, *static) -> y``.
+      backward: ``backward(residuals, ȳ, *static) -> (ā₁, ā₂, ...)``, one
+        cotangent per array argument (None for none); written with rules, so
+        that its own derivative is explicit too.
+      static: how many trailing arguments are static (hashable).
+      save: ``save(arrays, y) -> residuals``; default the array arguments.
+
+    Returns:
+      A function with the signature of ``impl``.
+    """
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def rule(statics, *arrays):
+        return impl(*arrays, *statics)
+
+    def rule_fwd(statics, *arrays):
+        y = rule(statics, *arrays)
+        return y, (arrays if save is None else save(arrays, y))
+
+    def rule_bwd(statics, residuals, ct):
+        return tuple(backward(residuals, ct, *statics))
+
+    rule.defvjp(rule_fwd, rule_bwd)
+
+    def op(*args):
+        split = len(args) - static
+        return rule(tuple(args[split:]), *args[:split])
+
+    return _named(op, impl)
+
+
+# --------------------------------------------------------------------------
+# Adding a broadcast operand, and an identity with a chosen backward.
+
+
+def add_broadcast(add: Callable, reduce: Callable):
+    """y = add(x, b) with b broadcast onto x; VJP (ȳ, reduce(ȳ)).
+
+    ``reduce`` is the adjoint of the broadcast (a sum over the broadcast
+    dims), itself a rule, so higher orders stay explicit.
+    """
+    @jax.custom_vjp
+    def rule(x, b):
+        return add(x, b)
+
+    def rule_fwd(x, b):
+        return rule(x, b), b      # b only for its type (the mesh axes it varies along)
+
+    def rule_bwd(b, g):
+        return g, match_vma(reduce(g), b)
+
+    rule.defvjp(rule_fwd, rule_bwd)
+    return _named(lambda x, b: rule(x, b), add)
+
+
+def identity_with_backward(backward: Callable):
+    """y = x; VJP x̄ = backward(ȳ, *constants), the constants getting none.
+
+    ``backward`` must itself be a rule (e.g. one map of a ``linear_pair``), so
+    that an outer differentiation of the backward runs hand-written rules too.
+    The forward returns this op, so a second differentiation sees it again.
+    """
+    @jax.custom_vjp
+    def rule(x, *constants):
+        return x
+
+    def rule_fwd(x, *constants):
+        return rule(x, *constants), constants
+
+    def rule_bwd(constants, y_bar):
+        return (backward(y_bar, *constants),) + (None,) * len(constants)
+
+    rule.defvjp(rule_fwd, rule_bwd)
+    return rule
