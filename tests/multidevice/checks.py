@@ -429,6 +429,16 @@ def shard_map_explicit_axes() -> None:
 
 
 @check
+def conv_general_dilated_and_nnx_conv_shard_map() -> None:
+    """The lax-signature drop-in (and Flax through it) inside shard_map with
+    check_vma=True: the invariant kernel's cotangent is summed over the devices
+    (``_rules.match_vma``), as for the torch-style ops."""
+    mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Auto,))
+    for name, case in _general_and_flax_cases().items():
+        _shard_map_case(mesh, f"{name} [shard_map]", *case)
+
+
+@check
 def pmap_with_pmean() -> None:
     """Per-device mean-loss gradients averaged by ``pmean`` = the full-batch mean's."""
     loss, params, x, t = _op_cases()["conv2d_grouped"]
