@@ -13,6 +13,11 @@ Module map (all private; the public names are re-exported here):
   _general                        conv_general_dilated (lax's signature)
   _spec, _precision               shape arithmetic; dtype and precision policy
   _linear, _activation, _pool, _loss   the other op families
+  _variants, _ranked, _stubgen    one generator for the rank variants (conv,
+                                  conv1d, ..., max_pool3d, grad.*): each family's
+                                  N-d implementation, compiled into _ranked with
+                                  a real signature; _ranked.pyi for IDEs
+  _pool_docs                      the pooling variants' docstrings
   _hooks, _function               gradient tools
   _interop, _testing, _check, _reference, _tolerance   torch interop, parity
                                   testing, ``jaxgrad check``
@@ -24,14 +29,14 @@ from . import testing as testing
 from ._algorithms import conv_algorithm as conv_algorithm
 from ._algorithms import get_conv_algorithm as get_conv_algorithm
 from ._algorithms import set_conv_algorithm as set_conv_algorithm
-from ._conv import conv as conv
-from ._conv import conv1d as conv1d
-from ._conv import conv2d as conv2d
-from ._conv import conv3d as conv3d
-from ._conv_transpose import conv_transpose as conv_transpose
-from ._conv_transpose import conv_transpose1d as conv_transpose1d
-from ._conv_transpose import conv_transpose2d as conv_transpose2d
-from ._conv_transpose import conv_transpose3d as conv_transpose3d
+from ._ranked import conv as conv
+from ._ranked import conv1d as conv1d
+from ._ranked import conv2d as conv2d
+from ._ranked import conv3d as conv3d
+from ._ranked import conv_transpose as conv_transpose
+from ._ranked import conv_transpose1d as conv_transpose1d
+from ._ranked import conv_transpose2d as conv_transpose2d
+from ._ranked import conv_transpose3d as conv_transpose3d
 from ._general import conv_general_dilated as conv_general_dilated
 
 # --- linear, activation and loss exports ---
@@ -47,18 +52,18 @@ from ._loss import cross_entropy as cross_entropy
 from ._loss import mse_loss as mse_loss
 from ._loss import nll_loss as nll_loss
 # --- pooling exports ---
-from ._pool import max_pool1d as max_pool1d
-from ._pool import max_pool2d as max_pool2d
-from ._pool import max_pool3d as max_pool3d
-from ._pool import avg_pool1d as avg_pool1d
-from ._pool import avg_pool2d as avg_pool2d
-from ._pool import avg_pool3d as avg_pool3d
-from ._pool import adaptive_max_pool1d as adaptive_max_pool1d
-from ._pool import adaptive_max_pool2d as adaptive_max_pool2d
-from ._pool import adaptive_max_pool3d as adaptive_max_pool3d
-from ._pool import adaptive_avg_pool1d as adaptive_avg_pool1d
-from ._pool import adaptive_avg_pool2d as adaptive_avg_pool2d
-from ._pool import adaptive_avg_pool3d as adaptive_avg_pool3d
+from ._ranked import max_pool1d as max_pool1d
+from ._ranked import max_pool2d as max_pool2d
+from ._ranked import max_pool3d as max_pool3d
+from ._ranked import avg_pool1d as avg_pool1d
+from ._ranked import avg_pool2d as avg_pool2d
+from ._ranked import avg_pool3d as avg_pool3d
+from ._ranked import adaptive_max_pool1d as adaptive_max_pool1d
+from ._ranked import adaptive_max_pool2d as adaptive_max_pool2d
+from ._ranked import adaptive_max_pool3d as adaptive_max_pool3d
+from ._ranked import adaptive_avg_pool1d as adaptive_avg_pool1d
+from ._ranked import adaptive_avg_pool2d as adaptive_avg_pool2d
+from ._ranked import adaptive_avg_pool3d as adaptive_avg_pool3d
 # --- gradient tool exports ---
 from ._function import Function as Function
 from ._function import FunctionCtx as FunctionCtx

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _conv, _conv_transpose, _reference
+from . import _ranked, _reference
 from ._spec import parse_padding
 from ._tolerance import max_errors, tolerance
 
@@ -110,8 +110,8 @@ def _inputs(case: Case, seed: int):
 def _jaxgrad_fn(case: Case) -> Callable:
     opts = case.options
     if case.op == "conv":
-        return lambda x, w, b: _conv.conv(x, w, b, **opts)
-    return lambda x, w, b: _conv_transpose.conv_transpose(x, w, b, **opts)
+        return lambda x, w, b: _ranked.conv(x, w, b, **opts)
+    return lambda x, w, b: _ranked.conv_transpose(x, w, b, **opts)
 
 
 def _as_tuple(v, n):

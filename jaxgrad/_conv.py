@@ -2,6 +2,7 @@
 
 Arguments are checked and normalised once, here, into a ``ConvSpec``; the
 differentiable work happens in ``_kernels``, whose every rule is explicit.
+The public functions are ``VARIANTS`` of ``conv_nd``, made in ``_ranked``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ._spec import (ConvSpec, check_bias, check_float, check_groups,
                     check_weight_extent, int_tuple, pad_source_index,
                     parse_padding, parse_padding_mode)
 from ._typing import Array, ArrayLike, ConvPadding, Precision, Size
+from ._variants import variants
 
 WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
@@ -116,16 +118,11 @@ _ARGS = """\
 """
 
 
-def conv(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-         stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
-         groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
-         precision: Precision = None) -> Array:
-    return _convolve("conv", None, input, weight, bias, stride, padding, dilation,
-                     groups, padding_mode, algorithm, precision)
-
-
-def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
-              dilation, groups, padding_mode, algorithm, precision):
+def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
+            bias: ArrayLike | None = None, stride: Size = 1, padding: ConvPadding = 0,
+            dilation: Size = 1, groups: int = 1, padding_mode: str = "zeros", *,
+            algorithm: str | None = None, precision: Precision = None) -> Array:
+    """``conv`` (n None: the weight's rank) or ``conv{n}d``; errors name ``fn``."""
     n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
@@ -144,31 +141,9 @@ def _convolve(fn: str, n: int | None, input, weight, bias, stride, padding,
     return y[0] if unbatched else y
 
 
-def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
-           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
-           precision: Precision = None) -> Array:
-    return _convolve("conv1d", 1, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm, precision)
-
-
-def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
-           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
-           precision: Precision = None) -> Array:
-    return _convolve("conv2d", 2, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm, precision)
-
-
-def conv3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-           stride: Size = 1, padding: ConvPadding = 0, dilation: Size = 1,
-           groups: int = 1, padding_mode: str = "zeros", *, algorithm: str | None = None,
-           precision: Precision = None) -> Array:
-    return _convolve("conv3d", 3, input, weight, bias, stride, padding,
-                     dilation, groups, padding_mode, algorithm, precision)
-
-
-conv.__doc__ = """N-d convolution (cross-correlation) with explicit, differentiable VJPs.
+# The docstrings of the public variants, by rank (None: ``conv``).
+DOCS = {
+    None: """N-d convolution (cross-correlation) with explicit, differentiable VJPs.
 
     ``y[n, o, p] = b[o] + Σ_{c,k} x̂[n, γ(o)·C_in/G + c, p·s + k·d] · w[o, c, k]``
     where x̂ is the padded input; the number of spatial dims is ``weight.ndim - 2``.
@@ -180,9 +155,8 @@ conv.__doc__ = """N-d convolution (cross-correlation) with explicit, differentia
       >>> x = jnp.arange(6, dtype=jnp.float32).reshape(1, 1, 6)
       >>> jaxgrad.conv(x, jnp.ones((1, 1, 3), jnp.float32), padding=1)
       Array([[[ 1.,  3.,  6.,  9., 12.,  9.]]], dtype=float32)
-    """
-
-conv1d.__doc__ = """1-D convolution, as ``torch.nn.functional.conv1d`` (see :func:`conv`).
+    """,
+    1: """1-D convolution, as ``torch.nn.functional.conv1d`` (see :func:`conv`).
 
 """ + _ARGS.format(input="(N, C_in, L)", weight="(C_out, C_in/groups, K)",
                    output="(N, C_out, L_out)") + """
@@ -193,9 +167,8 @@ conv1d.__doc__ = """1-D convolution, as ``torch.nn.functional.conv1d`` (see :fun
       >>> x = (jnp.arange(8, dtype=jnp.float32) ** 2).reshape(1, 1, 8)
       >>> jaxgrad.conv1d(x, jnp.array([[[1.0, -1.0]]], jnp.float32), stride=2)
       Array([[[ -1.,  -5.,  -9., -13.]]], dtype=float32)
-    """
-
-conv2d.__doc__ = """2-D convolution, as ``torch.nn.functional.conv2d`` (see :func:`conv`).
+    """,
+    2: """2-D convolution, as ``torch.nn.functional.conv2d`` (see :func:`conv`).
 
 """ + _ARGS.format(input="(N, C_in, H, W)", weight="(C_out, C_in/groups, kH, kW)",
                    output="(N, C_out, H_out, W_out)") + """
@@ -214,9 +187,8 @@ conv2d.__doc__ = """2-D convolution, as ``torch.nn.functional.conv2d`` (see :fun
              [6., 9., 9., 6.],
              [6., 9., 9., 6.],
              [4., 6., 6., 4.]], dtype=float32)
-    """
-
-conv3d.__doc__ = """3-D convolution, as ``torch.nn.functional.conv3d`` (see :func:`conv`).
+    """,
+    3: """3-D convolution, as ``torch.nn.functional.conv3d`` (see :func:`conv`).
 
 """ + _ARGS.format(input="(N, C_in, D, H, W)", weight="(C_out, C_in/groups, kD, kH, kW)",
                    output="(N, C_out, D_out, H_out, W_out)") + """
@@ -227,4 +199,7 @@ conv3d.__doc__ = """3-D convolution, as ``torch.nn.functional.conv3d`` (see :fun
       >>> x = jnp.ones((1, 2, 2, 2, 2), jnp.float32).at[:, 1].set(2.0)
       >>> jaxgrad.conv3d(x, jnp.ones((2, 1, 2, 2, 2), jnp.float32), groups=2).reshape(-1)
       Array([ 8., 16.], dtype=float32)
-    """
+    """,
+}
+
+VARIANTS = variants(conv_nd, "conv{d}", DOCS)

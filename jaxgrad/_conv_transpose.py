@@ -14,6 +14,8 @@ convolution is ``_kernels.input_grad`` of that spec and needs no rule of its
 own: its VJP w.r.t. x is the convolution ``conv_core(ḡ, w)`` and w.r.t. w the
 correlation ``weight_grad(ḡ, x)``. The ``a`` extra rows are computed values
 (the windows that straddle them are real), not zeros, exactly as in torch.
+
+The public functions are ``VARIANTS`` of ``conv_transpose_nd``, made in ``_ranked``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ._spec import (ConvSpec, check_bias, check_float, check_rank,
                     check_same_dtype, check_weight_extent,
                     conv_transpose_output_size, int_tuple, parse_groups)
 from ._typing import Array, ArrayLike, Precision, Size
+from ._variants import variants
 
 WEIGHT_LAYOUT = "(C_in, C_out/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
@@ -119,17 +122,11 @@ _ARGS = """\
 """
 
 
-def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-                   stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
-                   groups: int = 1, dilation: Size = 1, *, algorithm: str | None = None,
-                   precision: Precision = None) -> Array:
-    return _conv_transpose("conv_transpose", None, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm,
-                           precision)
-
-
-def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
-                    groups, dilation, algorithm, precision):
+def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
+                      bias: ArrayLike | None = None, stride: Size = 1, padding: Size = 0,
+                      output_padding: Size = 0, groups: int = 1, dilation: Size = 1, *,
+                      algorithm: str | None = None, precision: Precision = None) -> Array:
+    """``conv_transpose`` (n None: the weight's rank) or ``conv_transpose{n}d``."""
     n = check_transpose_weight(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
@@ -143,34 +140,9 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     return y[0] if unbatched else y
 
 
-def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
-                     groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None, precision: Precision = None) -> Array:
-    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm,
-                           precision)
-
-
-def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
-                     groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None, precision: Precision = None) -> Array:
-    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm,
-                           precision)
-
-
-def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-                     stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
-                     groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None, precision: Precision = None) -> Array:
-    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride,
-                           padding, output_padding, groups, dilation, algorithm,
-                           precision)
-
-
-conv_transpose.__doc__ = """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
+# The docstrings of the public variants, by rank (None: ``conv_transpose``).
+DOCS = {
+    None: """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
 
     The adjoint of :func:`jaxgrad.conv` with the same weight: each input
     pixel adds ``input[n, c, i] · w[c, o, k]`` at output row ``i·s + k·d - p``.
@@ -183,9 +155,8 @@ conv_transpose.__doc__ = """N-d transposed convolution, torch's ``conv_transpose
       >>> ones = jnp.ones((1, 1, 2), jnp.float32)
       >>> jaxgrad.conv_transpose(ones, ones, stride=2)
       Array([[[1., 1., 1., 1.]]], dtype=float32)
-    """
-
-conv_transpose1d.__doc__ = """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
+    """,
+    1: """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
 
 """ + _ARGS.format(input="(N, C_in, L)", weight="(C_in, C_out/groups, K)",
                    output="(N, C_out, L_out)") + """
@@ -196,9 +167,8 @@ conv_transpose1d.__doc__ = """1-D transposed convolution, as ``torch.nn.function
       >>> x = jnp.array([[[1.0, 2.0]]], jnp.float32)
       >>> jaxgrad.conv_transpose1d(x, jnp.ones((1, 1, 3), jnp.float32), stride=2)
       Array([[[1., 1., 3., 2., 2.]]], dtype=float32)
-    """
-
-conv_transpose2d.__doc__ = """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
+    """,
+    2: """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
 
 """ + _ARGS.format(input="(N, C_in, H, W)", weight="(C_in, C_out/groups, kH, kW)",
                    output="(N, C_out, H_out, W_out)") + """
@@ -211,9 +181,8 @@ conv_transpose2d.__doc__ = """2-D transposed convolution, as ``torch.nn.function
       Array([[1., 2., 1.],
              [2., 4., 2.],
              [1., 2., 1.]], dtype=float32)
-    """
-
-conv_transpose3d.__doc__ = """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
+    """,
+    3: """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
 
 """ + _ARGS.format(input="(N, C_in, D, H, W)", weight="(C_in, C_out/groups, kD, kH, kW)",
                    output="(N, C_out, D_out, H_out, W_out)") + """
@@ -227,4 +196,7 @@ conv_transpose3d.__doc__ = """3-D transposed convolution, as ``torch.nn.function
       ...                              output_padding=1)
       >>> y.shape, float(y.sum()), float(y[0, 0, 1, 1, 1])
       ((1, 1, 3, 3, 3), 28.0, 7.0)
-    """
+    """,
+}
+
+VARIANTS = variants(conv_transpose_nd, "conv_transpose{d}", DOCS)

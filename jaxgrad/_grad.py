@@ -1,19 +1,18 @@
 """The explicit convolution gradients published as ``jaxgrad.grad`` (see that module).
 
-Each public function is made by ``_public`` from one generic implementation
-per kind, with its name, rank, signature and docstring fixed.
+The public functions are ``VARIANTS`` of one N-d implementation per kind
+(``conv_input_nd``, ...), made in ``_ranked``.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from . import _conv, _conv_transpose, _kernels
 from ._conv import check_weight_rank, batch_input, conv_spec
 from ._conv_transpose import check_transpose_weight, transpose_spec
 from ._spec import (check_float, check_same_dtype, check_weight_extent,
                     conv_output_shape, int_tuple, is_sequence)
 from ._typing import Array, ArrayLike, ConvPadding, Precision, Shape, Size
+from ._variants import rank_name, variants
 
 
 def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
@@ -65,10 +64,10 @@ def _weight_size(fn: str, weight_size, n: int | None, module) -> tuple[int, ...]
     return shape
 
 
-def _conv_input(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
-                grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
-                dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
-                precision: Precision = None) -> Array:
+def conv_input_nd(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
+                  grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
+                  dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
+                  precision: Precision = None) -> Array:
     n = check_weight_rank(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
@@ -86,10 +85,10 @@ def _conv_out_shape(size, weight_size, spec) -> tuple[int, ...]:
                                                          spec)
 
 
-def _conv_weight(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
-                 grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
-                 dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
-                 precision: Precision = None) -> Array:
+def conv_weight_nd(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
+                   grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
+                   dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
+                   precision: Precision = None) -> Array:
     w_size = _weight_size(fn, weight_size, n, _conv)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
@@ -101,11 +100,11 @@ def _conv_weight(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
     return _kernels.weight_grad(x, g, spec, w_size[2:])
 
 
-def _conv_transpose_input(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
-                          grad_output: ArrayLike, stride: Size = 1, padding: Size = 0,
-                          output_padding: Size = 0, groups: int = 1, dilation: Size = 1,
-                          *, algorithm: str | None = None,
-                          precision: Precision = None) -> Array:
+def conv_transpose_input_nd(fn: str, n: int | None, input_size: Shape,
+                            weight: ArrayLike, grad_output: ArrayLike, stride: Size = 1,
+                            padding: Size = 0, output_padding: Size = 0, groups: int = 1,
+                            dilation: Size = 1, *, algorithm: str | None = None,
+                            precision: Precision = None) -> Array:
     n = check_transpose_weight(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
@@ -119,11 +118,11 @@ def _conv_transpose_input(fn: str, n: int | None, input_size: Shape, weight: Arr
     return x_bar[0] if unbatched else x_bar
 
 
-def _conv_transpose_weight(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
-                           grad_output: ArrayLike, stride: Size = 1, padding: Size = 0,
-                           output_padding: Size = 0, groups: int = 1, dilation: Size = 1,
-                           *, algorithm: str | None = None,
-                           precision: Precision = None) -> Array:
+def conv_transpose_weight_nd(fn: str, n: int | None, input: ArrayLike,
+                             weight_size: Shape, grad_output: ArrayLike, stride: Size = 1,
+                             padding: Size = 0, output_padding: Size = 0, groups: int = 1,
+                             dilation: Size = 1, *, algorithm: str | None = None,
+                             precision: Precision = None) -> Array:
     w_size = _weight_size(fn, weight_size, n, _conv_transpose)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
@@ -269,42 +268,25 @@ _DOCS = {
 }
 
 
-def _public(generic, name: str, n: int | None, kind: str):
-    """``generic`` with the function name and rank fixed, and its own docstring."""
-    @functools.wraps(generic)
-    def op(*args, **kwargs):
-        return generic(name, n, *args, **kwargs)
-
-    params = list(inspect.signature(generic).parameters.values())[2:]
-    op.__signature__ = inspect.Signature(params, return_annotation="Array")
-    op.__annotations__ = {key: value for key, value in generic.__annotations__.items()
-                          if key not in ("fn", "n")}
-    op.__name__ = op.__qualname__ = name
-    suffix = f"{n}d" if n else ""
-    rank = n or 1           # the example of the rank-generic function is 1-D
-    op.__doc__ = _DOCS[kind].format(
-        d=suffix, torch=f"conv{suffix or '2d'}_{kind}", name=name, n=rank,
-        conv_args=_CONV_ARGS, transpose_args=_TRANSPOSE_ARGS,
-        taps=", ".join([f"{3 ** rank}."] * 2 ** rank),
-        stamp=", ".join([f"{2 ** rank}."] * 3))
-    op.__module__ = __name__
-    del op.__wrapped__
-    return op
+def _docs(kind: str, pattern: str) -> dict[int | None, str]:
+    """The docstring of each rank's ``kind`` function, from ``_DOCS[kind]``."""
+    docs = {}
+    for n in (None, 1, 2, 3):
+        suffix = f"{n}d" if n else ""
+        rank = n or 1           # the example of the rank-generic function is 1-D
+        docs[n] = _DOCS[kind].format(
+            d=suffix, torch=f"conv{suffix or '2d'}_{kind}", name=rank_name(pattern, n),
+            n=rank, conv_args=_CONV_ARGS, transpose_args=_TRANSPOSE_ARGS,
+            taps=", ".join([f"{3 ** rank}."] * 2 ** rank),
+            stamp=", ".join([f"{2 ** rank}."] * 3))
+    return docs
 
 
-conv_input = _public(_conv_input, "conv_input", None, "input")
-conv1d_input = _public(_conv_input, "conv1d_input", 1, "input")
-conv2d_input = _public(_conv_input, "conv2d_input", 2, "input")
-conv3d_input = _public(_conv_input, "conv3d_input", 3, "input")
-conv_weight = _public(_conv_weight, "conv_weight", None, "weight")
-conv1d_weight = _public(_conv_weight, "conv1d_weight", 1, "weight")
-conv2d_weight = _public(_conv_weight, "conv2d_weight", 2, "weight")
-conv3d_weight = _public(_conv_weight, "conv3d_weight", 3, "weight")
-conv_transpose_input = _public(_conv_transpose_input, "conv_transpose_input", None, "transpose_input")
-conv_transpose1d_input = _public(_conv_transpose_input, "conv_transpose1d_input", 1, "transpose_input")
-conv_transpose2d_input = _public(_conv_transpose_input, "conv_transpose2d_input", 2, "transpose_input")
-conv_transpose3d_input = _public(_conv_transpose_input, "conv_transpose3d_input", 3, "transpose_input")
-conv_transpose_weight = _public(_conv_transpose_weight, "conv_transpose_weight", None, "transpose_weight")
-conv_transpose1d_weight = _public(_conv_transpose_weight, "conv_transpose1d_weight", 1, "transpose_weight")
-conv_transpose2d_weight = _public(_conv_transpose_weight, "conv_transpose2d_weight", 2, "transpose_weight")
-conv_transpose3d_weight = _public(_conv_transpose_weight, "conv_transpose3d_weight", 3, "transpose_weight")
+_KINDS = {   # kind: (N-d implementation, public name pattern)
+    "input": (conv_input_nd, "conv{d}_input"),
+    "weight": (conv_weight_nd, "conv{d}_weight"),
+    "transpose_input": (conv_transpose_input_nd, "conv_transpose{d}_input"),
+    "transpose_weight": (conv_transpose_weight_nd, "conv_transpose{d}_weight"),
+}
+VARIANTS = tuple(variant for kind, (impl, pattern) in _KINDS.items()
+                 for variant in variants(impl, pattern, _docs(kind, pattern)))

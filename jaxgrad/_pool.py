@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _rules
 from ._precision import accumulation_dtype
 from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
                     avg_pool_divisors, check_float, check_pool_output,
@@ -45,6 +46,8 @@ from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
                     parse_output_size, parse_pool_stride, pool_output_size,
                     pool_windows)
 from ._typing import Array, ArrayLike, Size
+from ._variants import variants
+from . import _pool_docs
 
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -162,6 +165,7 @@ def _divisor(spec: PoolSpec, dtype):
 
 
 def _mean_impl(x, spec: PoolSpec):
+    """y[o] = Σ_{i ∈ W(o)} x[i] / D[o] over the trailing len(spec.windows) axes."""
     acc = accumulation_dtype(x.dtype)
     y = x.astype(acc)
     for axis, win in zip(_spatial_axes(x.ndim, spec), spec.windows):
@@ -170,6 +174,7 @@ def _mean_impl(x, spec: PoolSpec):
 
 
 def _mean_adjoint_impl(g, spec: PoolSpec):
+    """x̄[i] = Σ_{o : i ∈ W(o)} g[o] / D[o]: the adjoint of :func:`window_mean`."""
     acc = accumulation_dtype(g.dtype)
     x = g.astype(acc) / _divisor(spec, acc)
     for axis, win in zip(_spatial_axes(g.ndim, spec), spec.windows):
@@ -179,38 +184,7 @@ def _mean_adjoint_impl(g, spec: PoolSpec):
     return x.astype(g.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def window_mean(x, spec: PoolSpec):
-    """y[o] = Σ_{i ∈ W(o)} x[i] / D[o] over the trailing len(spec.windows) axes."""
-    return _mean_impl(x, spec)
-
-
-def _window_mean_fwd(x, spec):
-    return window_mean(x, spec), None
-
-
-def _window_mean_bwd(spec, _, g):
-    return (window_mean_adjoint(g, spec),)
-
-
-window_mean.defvjp(_window_mean_fwd, _window_mean_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def window_mean_adjoint(g, spec: PoolSpec):
-    """x̄[i] = Σ_{o : i ∈ W(o)} g[o] / D[o]: the adjoint of :func:`window_mean`."""
-    return _mean_adjoint_impl(g, spec)
-
-
-def _window_mean_adjoint_fwd(g, spec):
-    return window_mean_adjoint(g, spec), None
-
-
-def _window_mean_adjoint_bwd(spec, _, ct):
-    return (window_mean(ct, spec),)
-
-
-window_mean_adjoint.defvjp(_window_mean_adjoint_fwd, _window_mean_adjoint_bwd)
+window_mean, window_mean_adjoint = _rules.linear_pair(_mean_impl, _mean_adjoint_impl)
 
 
 # --------------------------------------------------------------------------
@@ -375,6 +349,7 @@ def _scatter_row(values, flat, size: int):
 
 
 def _scatter_impl(g, flat, in_spatial):
+    """x̄[i] = Σ_{o : flat[o] = i} g[o] into trailing dims ``in_spatial``."""
     n = len(in_spatial)
     lead_shape = g.shape[:g.ndim - n]
     scatter = functools.partial(_scatter_row, size=math.prod(in_spatial))
@@ -386,44 +361,15 @@ def _scatter_impl(g, flat, in_spatial):
 
 
 def _gather_impl(c, flat, in_spatial):
+    """ḡ[o] = c[flat[o]] for c of trailing dims ``in_spatial``: the scatter's adjoint."""
     n = len(in_spatial)
     picked = jnp.take_along_axis(_flatten_spatial(c, n), _flatten_spatial(flat, n),
                                  axis=-1, mode="promise_in_bounds")
     return picked.reshape(flat.shape)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def scatter_selected(g, flat, in_spatial: tuple[int, ...]):
-    """x̄[i] = Σ_{o : flat[o] = i} g[o] into trailing dims ``in_spatial``."""
-    return _scatter_impl(g, flat, in_spatial)
-
-
-def _scatter_selected_fwd(g, flat, in_spatial):
-    return scatter_selected(g, flat, in_spatial), flat
-
-
-def _scatter_selected_bwd(in_spatial, flat, ct):
-    return gather_selected(ct, flat, in_spatial), None
-
-
-scatter_selected.defvjp(_scatter_selected_fwd, _scatter_selected_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def gather_selected(c, flat, in_spatial: tuple[int, ...]):
-    """ḡ[o] = c[flat[o]] for c of trailing dims ``in_spatial``: the scatter's adjoint."""
-    return _gather_impl(c, flat, in_spatial)
-
-
-def _gather_selected_fwd(c, flat, in_spatial):
-    return gather_selected(c, flat, in_spatial), flat
-
-
-def _gather_selected_bwd(in_spatial, flat, ct):
-    return scatter_selected(ct, flat, in_spatial), None
-
-
-gather_selected.defvjp(_gather_selected_fwd, _gather_selected_bwd)
+scatter_selected, gather_selected = _rules.linear_pair(_scatter_impl, _gather_impl,
+                                                      constants=1)
 
 
 # --------------------------------------------------------------------------
@@ -524,412 +470,60 @@ def _mean_pool(fn: str, n: int, input, spec_fn):
 
 
 # --------------------------------------------------------------------------
-# Public API: max pooling.
+# The N-d implementations of the public functions: ``VARIANTS``, made in
+# ``_ranked`` with the docstrings of ``_pool_docs``. ``fn`` is the public name
+# the errors show.
 
 
-def max_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """1-D max pooling, as ``torch.nn.functional.max_pool1d``.
-
-    ``y[n, c, o] = max_{j < K} x̂[n, c, o·s - p + j·d]``, padding never chosen.
-    The gradient goes to one position per window: the last NaN if the window
-    holds one, else its first maximum; overlapping windows accumulate.
-
-    Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
-      kernel_size: K, an int or a 1-tuple, >= 1.
-      stride: s, defaults to ``kernel_size``.
-      padding: p on both sides, at most K/2.
-      dilation: d, the spacing of the taps, >= 1.
-      ceil_mode: round the output size up; the last window must still start
-        inside the input or the left padding.
-      return_indices: also return the flat index of each pick.
-
-    Returns:
-      (N, C, L_out) (or (C, L_out)) in the input's dtype, with
-      L_out = ⌊(L + 2p - d(K-1) - 1) / s⌋ + 1 (⌈·⌉ with ``ceil_mode``); with
-      ``return_indices``, also int64 indices (int32 without x64) into L.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[1., 3., 2., 5., 4.]], jnp.float32)
-      >>> y, i = jaxgrad.max_pool1d(x, 2, stride=1, return_indices=True)
-      >>> y.tolist(), i.tolist()
-      ([[3.0, 3.0, 5.0, 5.0]], [[1, 1, 3, 3]])
-    """
-    spec_fn = functools.partial(_max_pool_spec, "max_pool1d", kernel_size=kernel_size,
+def max_pool_nd(fn: str, n: int, input: ArrayLike, kernel_size: Size,
+                stride: Size | None = None, padding: Size = 0, dilation: Size = 1,
+                ceil_mode: bool = False,
+                return_indices: bool = False) -> Array | tuple[Array, Array]:
+    """``max_pool{n}d``."""
+    spec_fn = functools.partial(_max_pool_spec, fn, kernel_size=kernel_size,
                                 stride=stride, padding=padding, dilation=dilation,
                                 ceil_mode=ceil_mode)
-    return _max_pool("max_pool1d", 1, input, spec_fn, return_indices)
+    return _max_pool(fn, n, input, spec_fn, return_indices)
 
 
-def max_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
-
-    ``y[n, c, oh, ow] = max_{jh, jw} x̂[n, c, oh·s_h - p_h + jh·d_h, ow·s_w - p_w + jw·d_w]``.
-    The gradient goes to one position per window: the last NaN in row-major
-    window order if there is one, else the first maximum; padding is never
-    picked and overlapping windows accumulate.
-
-    Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
-      stride: defaults to ``kernel_size``.
-      padding: int or pair, each at most half of its kernel size.
-      dilation: int or pair, >= 1.
-      ceil_mode: round output sizes up; the last window must still start
-        inside the input or the left padding.
-      return_indices: also return each pick's flat index ``h·W + w``.
-
-    Returns:
-      (N, C, H_out, W_out) (or unbatched) in the input's dtype, sizes as in
-      :func:`max_pool1d` per dim; with ``return_indices``, also the indices
-      (int64, or int32 without x64).
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(16, dtype=jnp.float32).reshape(1, 4, 4)
-      >>> jaxgrad.max_pool2d(x, 2).tolist()
-      [[[5.0, 7.0], [13.0, 15.0]]]
-    """
-    spec_fn = functools.partial(_max_pool_spec, "max_pool2d", kernel_size=kernel_size,
-                                stride=stride, padding=padding, dilation=dilation,
-                                ceil_mode=ceil_mode)
-    return _max_pool("max_pool2d", 2, input, spec_fn, return_indices)
-
-
-def max_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """3-D max pooling, as ``torch.nn.functional.max_pool3d``.
-
-    Same rules as :func:`max_pool2d` over three spatial dims (row-major window
-    order d, h, w; flat indices ``d·H·W + h·W + w``).
-
-    Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
-      kernel_size: an int or a 3-tuple, >= 1.
-      stride: defaults to ``kernel_size``.
-      padding: int or 3-tuple, each at most half of its kernel size.
-      dilation: int or 3-tuple, >= 1.
-      ceil_mode: round output sizes up (see :func:`max_pool1d`).
-      return_indices: also return each pick's flat index.
-
-    Returns:
-      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype; with
-      ``return_indices``, also the indices.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
-      >>> y, i = jaxgrad.max_pool3d(x, 2, return_indices=True)
-      >>> y.tolist(), i.tolist()
-      ([[[[7.0]]]], [[[[7]]]])
-    """
-    spec_fn = functools.partial(_max_pool_spec, "max_pool3d", kernel_size=kernel_size,
-                                stride=stride, padding=padding, dilation=dilation,
-                                ceil_mode=ceil_mode)
-    return _max_pool("max_pool3d", 3, input, spec_fn, return_indices)
-
-
-# --------------------------------------------------------------------------
-# Public API: average pooling.
-
-
-def avg_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Array:
-    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
-
-    ``y[n, c, o] = (1/D[o]) Σ_{j < K} x̂[n, c, o·s - p + j]`` with zero padding.
-    The divisor D[o] counts the window's padding when ``count_include_pad``
-    (but never what a ceil_mode window overhangs past the padded end), else
-    only its input entries. (torch's avg_pool1d has no ``divisor_override``.)
-
-    Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
-      kernel_size: K, an int or a 1-tuple, >= 1.
-      stride: s, defaults to ``kernel_size``.
-      padding: p on both sides, at most K/2.
-      ceil_mode: round the output size up (see :func:`max_pool1d`).
-      count_include_pad: count the zero padding in the divisor.
-
-    Returns:
-      (N, C, L_out) (or (C, L_out)) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[1., 2., 3., 4., 5.]], jnp.float32)
-      >>> jaxgrad.avg_pool1d(x, 2, ceil_mode=True).tolist()
-      [[1.5, 3.5, 5.0]]
-    """
-    spec_fn = functools.partial(_avg_pool_spec, "avg_pool1d", kernel_size=kernel_size,
-                                stride=stride, padding=padding, ceil_mode=ceil_mode,
-                                count_include_pad=count_include_pad,
-                                divisor_override=None)
-    return _mean_pool("avg_pool1d", 1, input, spec_fn)
-
-
-def avg_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Array:
-    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
-
-    ``y[n, c, oh, ow] = (1/D[oh, ow]) Σ_{jh, jw} x̂[n, c, oh·s_h - p_h + jh, ow·s_w - p_w + jw]``
-    with zero padding and D[oh, ow] = D_h[oh]·D_w[ow] (see :func:`avg_pool1d`)
-    unless ``divisor_override`` replaces it.
-
-    Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
-      stride: defaults to ``kernel_size``.
-      padding: int or pair, each at most half of its kernel size.
-      ceil_mode: round output sizes up (see :func:`max_pool1d`).
-      count_include_pad: count the zero padding in the divisor.
-      divisor_override: a non-zero int to divide every window sum by.
-
-    Returns:
-      (N, C, H_out, W_out) (or unbatched) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.ones((1, 3, 3), jnp.float32)
-      >>> jaxgrad.avg_pool2d(x, 2, padding=1, count_include_pad=False).tolist()
-      [[[1.0, 1.0], [1.0, 1.0]]]
-      >>> jaxgrad.avg_pool2d(x, 2, padding=1).tolist()
-      [[[0.25, 0.5], [0.5, 1.0]]]
-    """
-    spec_fn = functools.partial(_avg_pool_spec, "avg_pool2d", kernel_size=kernel_size,
+def avg_pool_nd(fn: str, n: int, input: ArrayLike, kernel_size: Size,
+                stride: Size | None = None, padding: Size = 0, ceil_mode: bool = False,
+                count_include_pad: bool = True,
+                divisor_override: int | None = None) -> Array:
+    """``avg_pool{n}d``."""
+    spec_fn = functools.partial(_avg_pool_spec, fn, kernel_size=kernel_size,
                                 stride=stride, padding=padding, ceil_mode=ceil_mode,
                                 count_include_pad=count_include_pad,
                                 divisor_override=divisor_override)
-    return _mean_pool("avg_pool2d", 2, input, spec_fn)
+    return _mean_pool(fn, n, input, spec_fn)
 
 
-def avg_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
-               padding: Size = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Array:
-    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
-
-    Same rules as :func:`avg_pool2d` over three spatial dims.
-
-    Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
-      kernel_size: an int or a 3-tuple, >= 1.
-      stride: defaults to ``kernel_size``.
-      padding: int or 3-tuple, each at most half of its kernel size.
-      ceil_mode: round output sizes up (see :func:`max_pool1d`).
-      count_include_pad: count the zero padding in the divisor.
-      divisor_override: a non-zero int to divide every window sum by.
-
-    Returns:
-      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
-      >>> jaxgrad.avg_pool3d(x, 2, divisor_override=2).tolist()
-      [[[[14.0]]]]
-    """
-    spec_fn = functools.partial(_avg_pool_spec, "avg_pool3d", kernel_size=kernel_size,
-                                stride=stride, padding=padding, ceil_mode=ceil_mode,
-                                count_include_pad=count_include_pad,
-                                divisor_override=divisor_override)
-    return _mean_pool("avg_pool3d", 3, input, spec_fn)
-
-
-# --------------------------------------------------------------------------
-# Public API: adaptive pooling. Output o of a dim of size I -> O reads the bin
+# Adaptive pooling: output o of a dim of size I -> O reads the bin
 # [⌊o·I/O⌋, ⌈(o+1)·I/O⌉); bins overlap when O does not divide I.
 
 
-def adaptive_avg_pool1d(input: ArrayLike, output_size: Size) -> Array:
-    """1-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool1d``.
-
-    ``y[n, c, o] = mean_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``.
-
-    Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
-      output_size: O, an int or a 1-tuple, >= 0.
-
-    Returns:
-      (N, C, O) (or (C, O)) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[1., 2., 3., 4., 5.]], jnp.float32)
-      >>> jaxgrad.adaptive_avg_pool1d(x, 3).tolist()
-      [[1.5, 3.0, 4.5]]
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool1d",
-                                output_size=output_size, mean=True)
-    return _mean_pool("adaptive_avg_pool1d", 1, input, spec_fn)
+def adaptive_max_pool_nd(fn: str, n: int, input: ArrayLike,
+                         output_size: int | Sequence[int | None],
+                         return_indices: bool = False) -> Array | tuple[Array, Array]:
+    """``adaptive_max_pool{n}d``."""
+    spec_fn = functools.partial(_adaptive_spec, fn, output_size=output_size, mean=False)
+    return _max_pool(fn, n, input, spec_fn, return_indices)
 
 
-def adaptive_avg_pool2d(input: ArrayLike,
-                        output_size: int | Sequence[int | None]) -> Array:
-    """2-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
-
-    Each output averages the product of one bin per dim (see
-    :func:`adaptive_avg_pool1d`); ``output_size=1`` is global average pooling.
-
-    Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      output_size: an int or a pair of ints >= 0 or None (None keeps that
-        dim's size).
-
-    Returns:
-      (N, C, H_out, W_out) (or unbatched) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(12, dtype=jnp.float32).reshape(1, 3, 4)
-      >>> jaxgrad.adaptive_avg_pool2d(x, (1, None)).tolist()
-      [[[4.0, 5.0, 6.0, 7.0]]]
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool2d",
-                                output_size=output_size, mean=True)
-    return _mean_pool("adaptive_avg_pool2d", 2, input, spec_fn)
+def adaptive_avg_pool_nd(fn: str, n: int, input: ArrayLike,
+                         output_size: int | Sequence[int | None]) -> Array:
+    """``adaptive_avg_pool{n}d``."""
+    spec_fn = functools.partial(_adaptive_spec, fn, output_size=output_size, mean=True)
+    return _mean_pool(fn, n, input, spec_fn)
 
 
-def adaptive_avg_pool3d(input: ArrayLike,
-                        output_size: int | Sequence[int | None]) -> Array:
-    """3-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool3d``.
-
-    Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
-      output_size: an int or a 3-tuple of ints >= 0 or None (None keeps that
-        dim's size).
-
-    Returns:
-      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
-      >>> jaxgrad.adaptive_avg_pool3d(x, 1).tolist()
-      [[[[3.5]]]]
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_avg_pool3d",
-                                output_size=output_size, mean=True)
-    return _mean_pool("adaptive_avg_pool3d", 3, input, spec_fn)
-
-
-def adaptive_max_pool1d(input: ArrayLike, output_size: Size,
-                        return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """1-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool1d``.
-
-    ``y[n, c, o] = max_{i ∈ [⌊o·L/O⌋, ⌈(o+1)·L/O⌉)} x[n, c, i]``, the gradient
-    going to one position per bin, chosen as in :func:`max_pool1d`.
-
-    Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
-      output_size: O, an int or a 1-tuple, >= 0.
-      return_indices: also return each pick's index into L.
-
-    Returns:
-      (N, C, O) (or (C, O)) in the input's dtype; with ``return_indices``, also
-      the indices (int64, or int32 without x64).
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[1., 3., 2., 5., 4.]], jnp.float32)
-      >>> y, i = jaxgrad.adaptive_max_pool1d(x, 3, return_indices=True)
-      >>> y.tolist(), i.tolist()
-      ([[3.0, 5.0, 5.0]], [[1, 3, 3]])
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool1d",
-                                output_size=output_size, mean=False)
-    return _max_pool("adaptive_max_pool1d", 1, input, spec_fn, return_indices)
-
-
-def adaptive_max_pool2d(input: ArrayLike, output_size: int | Sequence[int | None],
-                        return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """2-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d``.
-
-    Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
-      output_size: an int or a pair of ints >= 0 or None (None keeps that
-        dim's size).
-      return_indices: also return each pick's flat index ``h·W + w``.
-
-    Returns:
-      (N, C, H_out, W_out) (or unbatched) in the input's dtype; with
-      ``return_indices``, also the indices.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.array([[[1., 4.], [4., 2.]]], jnp.float32)
-      >>> y, i = jaxgrad.adaptive_max_pool2d(x, 1, return_indices=True)
-      >>> y.tolist(), i.tolist()
-      ([[[4.0]]], [[[1]]])
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool2d",
-                                output_size=output_size, mean=False)
-    return _max_pool("adaptive_max_pool2d", 2, input, spec_fn, return_indices)
-
-
-def adaptive_max_pool3d(input: ArrayLike, output_size: int | Sequence[int | None],
-                        return_indices: bool = False) -> Array | tuple[Array, Array]:
-    """3-D adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool3d``.
-
-    Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
-      output_size: an int or a 3-tuple of ints >= 0 or None (None keeps that
-        dim's size).
-      return_indices: also return each pick's flat index ``d·H·W + h·W + w``.
-
-    Returns:
-      (N, C, D_out, H_out, W_out) (or unbatched) in the input's dtype; with
-      ``return_indices``, also the indices.
-
-    Raises:
-      ValueError, TypeError: at trace time, naming the argument and its value.
-
-    Example:
-      >>> import jax.numpy as jnp, jaxgrad
-      >>> x = jnp.arange(8, dtype=jnp.float32).reshape(1, 2, 2, 2)
-      >>> jaxgrad.adaptive_max_pool3d(x, (1, 2, 1)).tolist()
-      [[[[5.0], [7.0]]]]
-    """
-    spec_fn = functools.partial(_adaptive_spec, "adaptive_max_pool3d",
-                                output_size=output_size, mean=False)
-    return _max_pool("adaptive_max_pool3d", 3, input, spec_fn, return_indices)
+_ONE_D = {1: {"output_size": "Size"}}   # torch's 1-D adaptive pools take no None
+VARIANTS = (
+    *variants(max_pool_nd, "max_pool{d}", _pool_docs.MAX_POOL),
+    *variants(avg_pool_nd, "avg_pool{d}", _pool_docs.AVG_POOL,
+              omit={1: ("divisor_override",)}),    # as torch's avg_pool1d
+    *variants(adaptive_max_pool_nd, "adaptive_max_pool{d}",
+              _pool_docs.ADAPTIVE_MAX_POOL, retype=_ONE_D),
+    *variants(adaptive_avg_pool_nd, "adaptive_avg_pool{d}",
+              _pool_docs.ADAPTIVE_AVG_POOL, retype=_ONE_D),
+)

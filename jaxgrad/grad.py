@@ -15,22 +15,22 @@ gradient is a convolution and a weight gradient, and so on (see
 size settles the leftover rows that a strided convolution never reads.
 """
 
-from ._grad import conv_input as conv_input
-from ._grad import conv1d_input as conv1d_input
-from ._grad import conv2d_input as conv2d_input
-from ._grad import conv3d_input as conv3d_input
-from ._grad import conv_weight as conv_weight
-from ._grad import conv1d_weight as conv1d_weight
-from ._grad import conv2d_weight as conv2d_weight
-from ._grad import conv3d_weight as conv3d_weight
-from ._grad import conv_transpose_input as conv_transpose_input
-from ._grad import conv_transpose1d_input as conv_transpose1d_input
-from ._grad import conv_transpose2d_input as conv_transpose2d_input
-from ._grad import conv_transpose3d_input as conv_transpose3d_input
-from ._grad import conv_transpose_weight as conv_transpose_weight
-from ._grad import conv_transpose1d_weight as conv_transpose1d_weight
-from ._grad import conv_transpose2d_weight as conv_transpose2d_weight
-from ._grad import conv_transpose3d_weight as conv_transpose3d_weight
+from ._ranked import conv_input as conv_input
+from ._ranked import conv1d_input as conv1d_input
+from ._ranked import conv2d_input as conv2d_input
+from ._ranked import conv3d_input as conv3d_input
+from ._ranked import conv_weight as conv_weight
+from ._ranked import conv1d_weight as conv1d_weight
+from ._ranked import conv2d_weight as conv2d_weight
+from ._ranked import conv3d_weight as conv3d_weight
+from ._ranked import conv_transpose_input as conv_transpose_input
+from ._ranked import conv_transpose1d_input as conv_transpose1d_input
+from ._ranked import conv_transpose2d_input as conv_transpose2d_input
+from ._ranked import conv_transpose3d_input as conv_transpose3d_input
+from ._ranked import conv_transpose_weight as conv_transpose_weight
+from ._ranked import conv_transpose1d_weight as conv_transpose1d_weight
+from ._ranked import conv_transpose2d_weight as conv_transpose2d_weight
+from ._ranked import conv_transpose3d_weight as conv_transpose3d_weight
 
 __all__ = [
     "conv_input", "conv1d_input", "conv2d_input", "conv3d_input",
