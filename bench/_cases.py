@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from jaxgrad._spec import conv_output_size, conv_transpose_output_size
+from jaxgrad._conv._spec import conv_output_size, conv_transpose_output_size
 
 from . import _flops
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 from . import _implementations as impls
 from ._cases import Case
@@ -159,7 +159,7 @@ def prepare_torch(case: Case, forward, x, weights, cot) -> Prepared:
 def case_tolerance(case: Case, dtype: str) -> float:
     """The relative tolerance for comparing implementations on ``case``.
 
-    ``jaxgrad._tolerance`` gives the tolerance for sums of up to a few thousand
+    ``jaxgrad._checking._tolerance`` gives the tolerance for sums of up to a few thousand
     terms. The rounding error of a sum of n terms, relative to its largest
     value, grows like sqrt(n)·eps, and a weight gradient here sums up to
     N·ΠO ~ 10⁵ terms: the table's value is scaled by sqrt(n / 4096) beyond 4096.
@@ -176,7 +176,7 @@ def compare(results: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, fl
     """Max relative error of every array, for each pair of implementations.
 
     Keys are "A_vs_B" with A before B in ``IMPLEMENTATIONS`` order; the error
-    is ``max|A - B| / max|B|`` (``jaxgrad._tolerance.max_errors``).
+    is ``max|A - B| / max|B|`` (``jaxgrad._checking._tolerance.max_errors``).
     """
     names = [i for i in impls.IMPLEMENTATIONS if i in results]
     errors = {}

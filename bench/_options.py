@@ -13,7 +13,7 @@ from typing import NoReturn
 from . import _cases
 
 DTYPES = ("float32", "bfloat16", "float16")
-ALGORITHMS = ("auto", "transpose", "taps")   # jaxgrad._algorithms.ALGORITHMS
+ALGORITHMS = ("auto", "transpose", "taps")   # jaxgrad._conv._algorithms.ALGORITHMS
 BACKENDS = ("cpu", "gpu")
 DEFAULT_OUT = "results"
 DEFAULT_NAME = "results"

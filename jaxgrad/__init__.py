@@ -2,33 +2,34 @@
 
 Module map (all private; the public names are re-exported here):
 
-  _conv, _conv_transpose, _grad   torch-style convolutions, transposed
-                                  convolutions, jaxgrad.grad.*
-  _kernels                        the convolution's three bilinear kernels and
-                                  their explicit VJPs
-  _taps                           the "taps" formulation of both gradients
-  _plan                           how a convolution runs: formulations with
-                                  reasons, thresholds and XLA workarounds
-  _algorithms                     the algorithm= setting (a ContextVar default)
-  _general                        conv_general_dilated (lax's signature)
-  _spec, _precision               shape arithmetic; dtype and precision policy
-  _linear, _activation, _pool, _loss   the other op families
+  _conv/          the convolution family (its __init__ has the full map):
+    _ops, _transpose, _grad   conv*, conv_transpose*, jaxgrad.grad.*
+    _general                  conv_general_dilated (lax's signature)
+    _core                     the one bilinear triple all of them run on
+    _taps, _plan, _algorithms formulations; which one runs and why; the setting
+    _spec                     ConvSpec and shape arithmetic
+  _pool/          pooling: _ops (window maps, rules, N-d ops), _docs, _spec
+  _linear, _activation, _loss (+ _loss_args)   the other op families
+  _rules          how a rule is declared: linear_pair, bilinear, explicit,
+                  add_broadcast, identity_with_backward, the cotangent epilogue
+  _sharding       every sharding rule (contraction shardings, gathers)
+  _args, _precision, _typing      shared argument checks; dtype and precision
+                  policy; type aliases
   _variants, _ranked, _stubgen    one generator for the rank variants (conv,
-                                  conv1d, ..., max_pool3d, grad.*): each family's
-                                  N-d implementation, compiled into _ranked with
-                                  a real signature; _ranked.pyi for IDEs
-  _pool_docs                      the pooling variants' docstrings
+                  conv1d, ..., max_pool3d, grad.*), compiled into _ranked with
+                  real signatures; _ranked.pyi for IDEs
   _hooks, _function               gradient tools
-  _interop, _testing, _check, _reference, _tolerance   torch interop, parity
-                                  testing, ``jaxgrad check``
+  _interop        torch <-> JAX arrays
+  _checking/      jaxgrad.testing, tolerances, references, ``jaxgrad check``
+                  and the command line
 """
 
 from . import grad as grad
 from . import interop as interop
 from . import testing as testing
-from ._algorithms import conv_algorithm as conv_algorithm
-from ._algorithms import get_conv_algorithm as get_conv_algorithm
-from ._algorithms import set_conv_algorithm as set_conv_algorithm
+from ._conv._algorithms import conv_algorithm as conv_algorithm
+from ._conv._algorithms import get_conv_algorithm as get_conv_algorithm
+from ._conv._algorithms import set_conv_algorithm as set_conv_algorithm
 from ._ranked import conv as conv
 from ._ranked import conv1d as conv1d
 from ._ranked import conv2d as conv2d
@@ -37,7 +38,7 @@ from ._ranked import conv_transpose as conv_transpose
 from ._ranked import conv_transpose1d as conv_transpose1d
 from ._ranked import conv_transpose2d as conv_transpose2d
 from ._ranked import conv_transpose3d as conv_transpose3d
-from ._general import conv_general_dilated as conv_general_dilated
+from ._conv._general import conv_general_dilated as conv_general_dilated
 
 # --- linear, activation and loss exports ---
 from ._activation import gelu as gelu

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._spec import check_float
+from ._args import check_float
 from ._typing import Array, ArrayLike
 
 def compute_dtype(x):

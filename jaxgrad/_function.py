@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from ._spec import dtype_name
+from ._args import dtype_name
 from ._typing import Array, ArrayLike
 
 _PRIVATE = "_jaxgrad_"  # prefix of ctx's own state, kept apart from user attributes

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _rules
-from ._spec import check_float, dtype_name
+from ._args import check_float, dtype_name
 from ._typing import ArrayLike
 
 

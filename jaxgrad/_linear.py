@@ -8,7 +8,7 @@
 Notation: x is the input (*, in_features), w the weight (out_features,
 in_features), y and g (*, out_features); n runs over all leading dims of x
 (none for a 1-D input). The three matmuls are one bilinear triple
-(``_rules.bilinear``, as the convolution kernels in ``_kernels``): each VJP is
+(``_rules.bilinear``, as the convolution kernels in ``_conv._core``): each VJP is
 built from the other two, so every order of reverse-mode differentiation runs
 these hand-written rules.
 Half-precision arrays accumulate in float32 and are cast back.
@@ -24,7 +24,7 @@ from . import _rules
 from ._sharding import contraction_sharding
 from ._precision import (PrecisionPair, accumulation_dtype, preferred_element_type,
                          resolve_precision)
-from ._spec import check_float, check_same_dtype
+from ._args import check_float, check_same_dtype
 from ._typing import Array, ArrayLike, Precision
 
 def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],

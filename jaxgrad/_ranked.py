@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence  # noqa: F401 - in the generated annotations
 
-from . import _conv, _conv_transpose, _grad, _pool
+from ._conv import _grad, _transpose
+from ._conv import _ops as _conv_ops
+from ._pool import _ops as _pool_ops
 from ._typing import (Array, ArrayLike, ConvPadding, Precision,  # noqa: F401
                       Shape, Size)
 from ._variants import define
 
-VARIANTS = (_conv.VARIANTS + _conv_transpose.VARIANTS + _pool.VARIANTS
+VARIANTS = (_conv_ops.VARIANTS + _transpose.VARIANTS + _pool_ops.VARIANTS
             + _grad.VARIANTS)
 
 define(globals(), VARIANTS)

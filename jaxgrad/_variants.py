@@ -8,7 +8,7 @@ source: a ``def`` with the torch-style signature (names, defaults, kinds and
 annotations, copied from ``impl`` without ``fn, n``) whose body is one call
 
     def conv2d(input: ArrayLike, ..., *, precision: Precision = None) -> Array:
-        return _conv.conv_nd('conv2d', 2, input=input, ..., precision=precision)
+        return _conv_ops.conv_nd('conv2d', 2, input=input, ..., precision=precision)
 
 so ``help()``, ``inspect.signature``, argument errors ("conv2d() got an
 unexpected keyword argument") and pickling all see the public function.
@@ -157,13 +157,14 @@ def source(variant: Variant) -> str:
 
 
 def _module_alias(impl: Callable) -> str:
-    return impl.__module__.rpartition(".")[2]
+    """``jaxgrad._conv._ops`` -> ``_conv_ops``: the module's path below the package."""
+    return "".join(impl.__module__.split(".")[1:])
 
 
 def define(namespace: dict, declared: tuple[Variant, ...]) -> None:
     """Compile each variant into ``namespace`` (a module's globals).
 
-    The implementations are called through their modules (``_conv.conv_nd``),
+    The implementations are called through their modules (``_conv_ops.conv_nd``),
     which are bound in ``namespace`` under their short names.
     """
     flags = __future__.annotations.compiler_flag   # string annotations, as the library

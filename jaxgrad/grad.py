@@ -4,7 +4,7 @@ Each function returns one VJP of a convolution as a formula you can call and
 compose (e.g. ∇ₓ ½‖k⋆x−y‖² = ``conv2d_input(x.shape, k, conv2d(x, k) - y)``),
 and each is itself differentiable with explicit rules: the VJP of an input
 gradient is a convolution and a weight gradient, and so on (see
-``jaxgrad/_kernels.py``).
+``jaxgrad/_conv/_core.py``).
 
   conv{1,2,3}d_input / conv_input                      (∂y/∂x)ᵀ ḡ
   conv{1,2,3}d_weight / conv_weight                    (∂y/∂w)ᵀ ḡ

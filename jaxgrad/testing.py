@@ -12,9 +12,9 @@ errors relative to the reference's largest magnitude. torch is optional: it
 is imported when ``check_parity`` runs.
 """
 
-from ._testing import Comparison as Comparison
-from ._testing import Report as Report
-from ._testing import check_parity as check_parity
-from ._testing import check_vjp as check_vjp
+from ._checking._testing import Comparison as Comparison
+from ._checking._testing import Report as Report
+from ._checking._testing import check_parity as check_parity
+from ._checking._testing import check_vjp as check_vjp
 
 __all__ = ["check_parity", "check_vjp", "Report", "Comparison"]

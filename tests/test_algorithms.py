@@ -34,9 +34,10 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jaxgrad
 import jaxgrad.grad as jg
-from jaxgrad import _kernels, _plan, _reference, _taps
-from jaxgrad._spec import ConvSpec
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking import _reference
+from jaxgrad._conv import _core, _plan, _taps
+from jaxgrad._conv._spec import ConvSpec
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 from ._autodiff import forbid_autodiff
 
@@ -681,7 +682,7 @@ def test_choose_auto_off_cpu_and_under_explicit_mesh_axes_is_transpose(monkeypat
 # --------------------------------------------------------------------------
 # No order of differentiation runs JAX autodiff: not of lax's convolution
 # (its JVP / transpose rules refuse), and not of either formulation's body
-# (the impls of _kernels and _taps poison any JVP through them). The custom
+# (the impls of _core and _taps poison any JVP through them). The custom
 # rules call those bodies only on primal values.
 
 
@@ -698,7 +699,7 @@ def test_no_order_uses_autodiff(monkeypatch, algorithm, order):
     for table in (ad.primitive_jvps, ad.primitive_transposes, ad.fancy_transposes):
         if conv_p in table:
             monkeypatch.setitem(table, conv_p, _refuse)
-    forbid_autodiff(monkeypatch, _kernels, ("_conv_impl", "_input_grad_impl",
+    forbid_autodiff(monkeypatch, _core, ("_conv_impl", "_input_grad_impl",
                                             "_weight_grad_impl"))
     forbid_autodiff(monkeypatch, _taps, ("input_grad", "weight_grad", "patches",
                                          "col2im"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgrad import _cli
+from jaxgrad._checking import _cli
 from jaxgrad_bench import _cases, _launch, _options
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from jaxgrad import _check, _cli
+from jaxgrad._checking import _check, _cli
 
 
 def test_check_passes_and_prints_one_row_per_reference(capsys):
@@ -57,7 +57,7 @@ def test_every_case_is_listed(capsys):
 def test_importing_jaxgrad_does_not_load_the_benchmark_harness():
     import subprocess
     import sys
-    code = ("import sys, jaxgrad, jaxgrad._cli; "
+    code = ("import sys, jaxgrad, jaxgrad._checking._cli; "
             "print(sorted(m for m in sys.modules if m.startswith('jaxgrad_bench')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout

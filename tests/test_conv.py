@@ -1,6 +1,6 @@
 """jaxgrad's convolutions against JAX autodiff of the plain lax op (float64).
 
-The references in ``jaxgrad._reference`` call ``lax.conv_general_dilated``
+The references in ``jaxgrad._checking._reference`` call ``lax.conv_general_dilated``
 directly and are differentiated by JAX itself; nothing there touches jaxgrad's
 hand-written rules.
 """
@@ -12,8 +12,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxgrad
-from jaxgrad import _reference
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking import _reference
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 # (x shape, w shape, kwargs) — grid over rank, stride (incl. per-dim), padding
 # (int, per-dim, per-side, same with even kernels, valid), dilation, groups,

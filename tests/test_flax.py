@@ -3,7 +3,7 @@
 Each module is built twice with the same parameters, once with Flax's default
 (``lax.conv_general_dilated``, differentiated by JAX) and once with jaxgrad's
 drop-in; outputs and gradients (parameters and input, and one second-order
-gradient) must agree in float32 (relative tolerance from ``jaxgrad._tolerance``).
+gradient) must agree in float32 (relative tolerance from ``jaxgrad._checking._tolerance``).
 ``nnx.ConvTranspose`` and ``linen.ConvTranspose`` take no convolution hook in
 the installed Flax, so only ``Conv`` is covered.
 """
@@ -14,7 +14,7 @@ import pytest
 from flax import linen, nnx
 
 import jaxgrad
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 # (input shape (N, *spatial, C), nnx.Conv keyword arguments)
 CONFIGS = [

@@ -407,8 +407,8 @@ def test_numpy_scalars_scale_like_python_numbers():
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63)])
 def test_int64_limits_are_still_ints(value):
     """The new bound is exactly int64: its extremes pass the int parser."""
-    from jaxgrad import _spec
-    assert _spec._as_int("f", "stride", value) == value
+    from jaxgrad import _args
+    assert _args._as_int("f", "stride", value) == value
     # and a stride of 2**63 - 1 is a (one-window) convolution, as in torch
     out = jaxgrad.conv1d(X1, W1, stride=2**63 - 1)
     assert out.shape == (2, 6, 1)

@@ -15,8 +15,8 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
 import jaxgrad
-from jaxgrad import _general, _kernels, _spec
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._conv import _core, _general, _spec
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 NCHW = ("NCHW", "OIHW", "NCHW")
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -426,7 +426,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("change, error, match", ERRORS)
 def test_bad_arguments_are_named(monkeypatch, change, error, match):
-    for module in (_general, _kernels):    # raised before lax convolves
+    for module in (_general, _core):    # raised before lax convolves
         monkeypatch.setattr(module, "lax", _NoConv(lax))
     kwargs = dict(lhs=jnp.asarray(_X), rhs=jnp.asarray(_W), **_BASE)
     kwargs.update({k: jnp.asarray(v) if k in ("lhs", "rhs") and isinstance(v, np.ndarray) else v

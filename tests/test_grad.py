@@ -12,8 +12,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxgrad
-from jaxgrad import _reference
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking import _reference
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 # (x shape, w shape, stride, pads, dilation, groups), pads as (lo, hi) pairs.
 GRID = [

@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 
 import jaxgrad
 from jaxgrad import _linear
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 from ._autodiff import forbid_autodiff, run_second_order
 from .test_activation import random

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxgrad
-from jaxgrad import _plan
-from jaxgrad._plan import Placement, plan
-from jaxgrad._spec import ConvSpec
+from jaxgrad._conv import _plan
+from jaxgrad._conv._plan import Placement, plan
+from jaxgrad._conv._spec import ConvSpec
 
 
 def _spec(n=2, stride=1, padding=1, groups=1, algorithm="auto"):

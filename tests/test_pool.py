@@ -21,8 +21,8 @@ from jax import lax
 from jax.test_util import check_grads
 
 import jaxgrad
-from jaxgrad import _pool
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._pool import _ops as _pool
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 NAN, INF = float("nan"), float("inf")
 MAX = {1: jaxgrad.max_pool1d, 2: jaxgrad.max_pool2d, 3: jaxgrad.max_pool3d}

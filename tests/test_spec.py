@@ -12,10 +12,11 @@ import itertools
 import numpy as np
 import pytest
 
-from jaxgrad import _spec
-from jaxgrad._spec import (conv_output_size, conv_transpose_output_size,
-                           effective_kernel, int_tuple, leftover,
-                           pad_source_index, parse_padding, same_padding)
+from jaxgrad import _args
+from jaxgrad._conv import _spec
+from jaxgrad._pool import _spec as _pool_spec
+from jaxgrad._conv._spec import conv_output_size, conv_transpose_output_size, effective_kernel, leftover, pad_source_index, parse_padding, same_padding
+from jaxgrad._args import int_tuple
 
 
 # --------------------------------------------------------------------------
@@ -419,7 +420,7 @@ def test_pool_output_size_by_enumeration():
     for size, kernel, stride, padding, dilation in _pool_grid():
         for ceil_mode in (False, True):
             args = (size, kernel, stride, padding, dilation, ceil_mode)
-            assert _spec.pool_output_size(*args) == len(pool_windows_by_search(*args)), args
+            assert _pool_spec.pool_output_size(*args) == len(pool_windows_by_search(*args)), args
 
 
 # (I, K, s, p, d, ceil_mode, O) worked out by hand; span = I + 2p - d(K-1) - 1.
@@ -437,19 +438,19 @@ def test_pool_output_size_by_enumeration():
 ])
 def test_pool_output_size_by_hand(size, kernel, stride, padding, dilation,
                                   ceil_mode, out):
-    assert _spec.pool_output_size(size, kernel, stride, padding, dilation,
+    assert _pool_spec.pool_output_size(size, kernel, stride, padding, dilation,
                                   ceil_mode) == out
 
 
 def test_pool_windows_by_hand():
     """Window o reads rows o*s - p + j*d; entries outside [0, I) are padding."""
-    win = _spec.pool_windows(6, 3, 2, 1, 1, 4)
+    win = _pool_spec.pool_windows(6, 3, 2, 1, 1, 4)
     assert win.index == ((-1, 0, 1), (1, 2, 3), (3, 4, 5), (5, 6, 7))
     assert win.out == 4 and win.taps == 3 and win.pad == (1, 2)
     assert win.valid().tolist() == [[False, True, True], [True] * 3, [True] * 3,
                                     [True, False, False]]
     assert win.progression == (-1, 2, 1)
-    dilated = _spec.pool_windows(5, 2, 1, 1, 3, 3)
+    dilated = _pool_spec.pool_windows(5, 2, 1, 1, 3, 3)
     assert dilated.index == ((-1, 2), (0, 3), (1, 4)) and dilated.progression == (-1, 1, 3)
 
 
@@ -459,7 +460,7 @@ def test_pool_windows_match_search():
         for ceil_mode in (False, True):
             starts = pool_windows_by_search(size, kernel, stride, padding, dilation,
                                             ceil_mode)
-            win = _spec.pool_windows(size, kernel, stride, padding, dilation,
+            win = _pool_spec.pool_windows(size, kernel, stride, padding, dilation,
                                      len(starts))
             expected = tuple(tuple(a + j * dilation for j in range(kernel))
                              for a in starts)
@@ -477,7 +478,7 @@ def test_pool_windows_match_search():
     (4, 0, ()),                                  # empty output
 ])
 def test_adaptive_bins_by_hand(size, out, expected):
-    assert _spec.adaptive_bins(size, out) == expected
+    assert _pool_spec.adaptive_bins(size, out) == expected
 
 
 def test_adaptive_bins_match_float_formula():
@@ -485,19 +486,19 @@ def test_adaptive_bins_match_float_formula():
     for size, out in itertools.product(range(1, 25), range(1, 25)):
         expected = tuple((int(np.floor(o * size / out)), int(np.ceil((o + 1) * size / out)))
                          for o in range(out))
-        assert _spec.adaptive_bins(size, out) == expected, (size, out)
+        assert _pool_spec.adaptive_bins(size, out) == expected, (size, out)
 
 
 def test_adaptive_windows_fill_short_bins():
     """5 -> 3 has bins of 2, 3, 2 rows; short bins are filled with I (invalid)."""
-    win = _spec.adaptive_windows(5, 3)
+    win = _pool_spec.adaptive_windows(5, 3)
     assert win.index == ((0, 1, 5), (1, 2, 3), (3, 4, 5))
     assert win.valid().sum(axis=1).tolist() == [2, 3, 2]
     assert win.pad == (0, 1) and win.progression is None
-    assert _spec.adaptive_windows(6, 3).progression == (0, 2, 1)   # tiles
-    assert _spec.adaptive_windows(4, 1).progression == (0, 4, 1)   # one window: step J
-    assert _spec.adaptive_windows(1, 4).progression is None        # step 0
-    empty = _spec.adaptive_windows(4, 0)
+    assert _pool_spec.adaptive_windows(6, 3).progression == (0, 2, 1)   # tiles
+    assert _pool_spec.adaptive_windows(4, 1).progression == (0, 4, 1)   # one window: step J
+    assert _pool_spec.adaptive_windows(1, 4).progression is None        # step 0
+    empty = _pool_spec.adaptive_windows(4, 0)
     assert empty.out == 0 and empty.taps == 1 and empty.pad == (0, 0)
     assert empty.progression is None and empty.table().shape == (0, 1)
 
@@ -516,7 +517,7 @@ def test_adaptive_windows_fill_short_bins():
 ])
 def test_avg_pool_divisors_by_hand(size, kernel, stride, padding, out, include,
                                    expected):
-    assert _spec.avg_pool_divisors(size, kernel, stride, padding, out,
+    assert _pool_spec.avg_pool_divisors(size, kernel, stride, padding, out,
                                    include) == expected
 
 
@@ -530,19 +531,19 @@ def test_avg_pool_divisors_by_counting():
                 lo, hi = (-padding, size + padding) if include else (0, size)
                 expected = tuple(sum(lo <= a + j < hi for j in range(kernel))
                                  for a in starts)
-                assert _spec.avg_pool_divisors(size, kernel, stride, padding,
+                assert _pool_spec.avg_pool_divisors(size, kernel, stride, padding,
                                                len(starts), include) == expected
 
 
 def test_pool_spec_divisor_and_shapes():
     """D is the outer product of the per-dim divisors, or the override."""
-    wins = (_spec.adaptive_windows(5, 3), _spec.adaptive_windows(4, 2))
-    spec = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
+    wins = (_pool_spec.adaptive_windows(5, 3), _pool_spec.adaptive_windows(4, 2))
+    spec = _pool_spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
     assert spec.in_spatial == (5, 4) and spec.out_spatial == (3, 2)
     assert spec.divisor().tolist() == [[4, 4], [6, 6], [4, 4]]
-    override = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)), -7)
+    override = _pool_spec.PoolSpec(wins, ((2, 3, 2), (2, 2)), -7)
     assert override.divisor().tolist() == [[-7, -7]] * 3
-    same = _spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
+    same = _pool_spec.PoolSpec(wins, ((2, 3, 2), (2, 2)))
     assert hash(spec) == hash(same) and spec == same
     with pytest.raises(AttributeError):
         spec.divisor_override = 3
@@ -550,24 +551,24 @@ def test_pool_spec_divisor_and_shapes():
 
 def test_windows_reach_input():
     """A dilated window that skips over a tiny input holds only padding."""
-    ok = _spec.pool_windows(5, 2, 1, 1, 2, 4)
-    _spec.check_windows_reach_input("f", (ok,), "settings")
+    ok = _pool_spec.pool_windows(5, 2, 1, 1, 2, 4)
+    _pool_spec.check_windows_reach_input("f", (ok,), "settings")
     # I=1, K=2, p=1, d=2: taps at -1 and 1, neither is row 0.
-    bad = _spec.pool_windows(1, 2, 1, 1, 2, 1)
+    bad = _pool_spec.pool_windows(1, 2, 1, 1, 2, 1)
     with pytest.raises(ValueError, match=r"^f: window 0 of spatial dim 1 holds only "
                        r"padding .*`padding` or `dilation`"):
-        _spec.check_windows_reach_input("f", (ok, bad), "settings")
+        _pool_spec.check_windows_reach_input("f", (ok, bad), "settings")
 
 
 @pytest.mark.parametrize("value", [True, False, np.bool_(True)])
 def test_parse_bool_accepts(value):
-    assert _spec.parse_bool("f", "flag", value) is bool(value)
+    assert _args.parse_bool("f", "flag", value) is bool(value)
 
 
 @pytest.mark.parametrize("value", [1, 0, None, "True", 1.0])
 def test_parse_bool_rejects(value):
     with pytest.raises(TypeError, match=r"^f: `flag` must be a bool, got"):
-        _spec.parse_bool("f", "flag", value)
+        _args.parse_bool("f", "flag", value)
 
 
 @pytest.mark.parametrize("stride,expected", [
@@ -575,29 +576,29 @@ def test_parse_bool_rejects(value):
 ])
 def test_parse_pool_stride(stride, expected):
     """None (and torch's empty default) mean the kernel size."""
-    assert _spec.parse_pool_stride("f", stride, (3, 2)) == expected
+    assert _pool_spec.parse_pool_stride("f", stride, (3, 2)) == expected
 
 
 @pytest.mark.parametrize("stride,exc", [(0, ValueError), ((1, 2, 3), ValueError),
                                         (1.5, TypeError), ("2", TypeError)])
 def test_parse_pool_stride_rejects(stride, exc):
     with pytest.raises(exc, match=r"^f: `stride`"):
-        _spec.parse_pool_stride("f", stride, (3, 2))
+        _pool_spec.parse_pool_stride("f", stride, (3, 2))
 
 
 def test_check_pool_padding():
     """2p <= K per dim: padding 1 fits kernel 2 and 3, not kernel 1."""
-    _spec.check_pool_padding("f", (1, 1), (2, 3))
-    _spec.check_pool_padding("f", (0, 2), (1, 4))
+    _pool_spec.check_pool_padding("f", (1, 1), (2, 3))
+    _pool_spec.check_pool_padding("f", (0, 2), (1, 4))
     with pytest.raises(ValueError, match=r"^f: `padding` must be at most half of "
                        r"`kernel_size`, got padding \(1, 2\) and kernel_size \(2, 3\)"):
-        _spec.check_pool_padding("f", (1, 2), (2, 3))
+        _pool_spec.check_pool_padding("f", (1, 2), (2, 3))
 
 
 @pytest.mark.parametrize("value,expected", [(None, None), (3, 3), (-2, -2),
                                             (np.int64(5), 5)])
 def test_parse_divisor_override(value, expected):
-    assert _spec.parse_divisor_override("f", value) == expected
+    assert _pool_spec.parse_divisor_override("f", value) == expected
 
 
 @pytest.mark.parametrize("value,exc,message", [
@@ -607,14 +608,14 @@ def test_parse_divisor_override(value, expected):
 ])
 def test_parse_divisor_override_rejects(value, exc, message):
     with pytest.raises(exc, match=rf"^f: `divisor_override` {message}"):
-        _spec.parse_divisor_override("f", value)
+        _pool_spec.parse_divisor_override("f", value)
 
 
 def test_check_pool_output():
-    _spec.check_pool_output("f", (5, 5), (1, 3), "settings")
+    _pool_spec.check_pool_output("f", (5, 5), (1, 3), "settings")
     with pytest.raises(ValueError, match=r"^f: the output would be empty: input "
                        r"\(5, 5\) with settings gives output size \(0, 3\)"):
-        _spec.check_pool_output("f", (5, 5), (0, 3), "settings")
+        _pool_spec.check_pool_output("f", (5, 5), (0, 3), "settings")
 
 
 @pytest.mark.parametrize("output_size,allow_none,expected", [
@@ -625,7 +626,7 @@ def test_check_pool_output():
 def test_parse_output_size(output_size, allow_none, expected):
     """None keeps the input size (2-D and 3-D only, as torch)."""
     spatial = (7, 5) if len(expected) == 2 else (7,)
-    assert _spec.parse_output_size("f", output_size, spatial,
+    assert _pool_spec.parse_output_size("f", output_size, spatial,
                                    allow_none=allow_none) == expected
 
 
@@ -637,4 +638,4 @@ def test_parse_output_size(output_size, allow_none, expected):
 ], ids=str)
 def test_parse_output_size_rejects(output_size, allow_none, exc):
     with pytest.raises(exc, match=r"^f: `output_size`"):
-        _spec.parse_output_size("f", output_size, (7, 5), allow_none=allow_none)
+        _pool_spec.parse_output_size("f", output_size, (7, 5), allow_none=allow_none)

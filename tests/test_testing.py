@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxgrad
-from jaxgrad._testing import compare
+from jaxgrad._checking._testing import compare
 from jaxgrad.testing import Comparison, Report, check_parity, check_vjp
 
 

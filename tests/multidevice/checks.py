@@ -35,7 +35,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jaxgrad
-from jaxgrad import _kernels
+from jaxgrad._conv import _core
 
 jax.config.update("jax_enable_x64", True)
 
@@ -266,7 +266,7 @@ def jit_2d_mesh_explicit_axes() -> None:
 # The batch split over "data" only, replicated over "model" (data parallelism
 # beside a model axis): XLA's partitioner (jaxlib 0.10.2) gets the grouped
 # weight gradient (batch_group_count) wrong here, autodiff's too; jaxgrad
-# writes it per group (``_kernels._per_group_weight_grad``).
+# writes it per group (``_core._per_group_weight_grad``).
 
 
 @check
@@ -370,7 +370,7 @@ def second_order_explicit_axes() -> None:
 # --------------------------------------------------------------------------
 # shard_map with check_vma=True: replicated (invariant) weights, batch-split x.
 # The hand-written backward sums the per-device weight cotangents itself
-# (``_kernels.match_vma``); the gradient must equal the single-device one,
+# (``_core.match_vma``); the gradient must equal the single-device one,
 # whether taken outside the map (of the psum of the local losses) or inside
 # it (of the local loss: the weights are invariant, so jax.grad already gives
 # the sum over devices; an N-fold over-count would show here).
@@ -601,13 +601,13 @@ def grouped_weight_grad_is_local() -> None:
     """The grouped weight-gradient kernel alone: one all-reduce, no all-gather."""
     rng = np.random.default_rng(2)
     x, g = _rand(rng, BATCH, 8, 6, 6), _rand(rng, BATCH, 8, 6, 6)
-    spec = _kernels.ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 2)
-    expected = _kernels.weight_grad(x, g, spec, (3, 3))
+    spec = _core.ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    expected = _core.weight_grad(x, g, spec, (3, 3))
     mesh = jax.make_mesh((DEVICES,), ("data",))
     with jax.set_mesh(mesh):
         batch = NamedSharding(mesh, P("data"))
         args = (jax.device_put(x, batch), jax.device_put(g, batch))
-        fn = jax.jit(lambda x, g: _kernels.weight_grad(x, g, spec, (3, 3)))
+        fn = jax.jit(lambda x, g: _core.weight_grad(x, g, spec, (3, 3)))
         hlo = fn.lower(*args).compile().as_text()
         actual = fn(*args)
     counts = {op: hlo.count(f" {op}(") for op in ("all-reduce", "all-gather")}

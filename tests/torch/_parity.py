@@ -3,7 +3,7 @@
 One runner, :func:`check_parity` (a thin wrapper of the public
 :func:`jaxgrad.testing.check_parity`), takes a jaxgrad function and a torch function
 of the same differentiable arguments and compares, with ``max_errors`` against
-``tolerance(dtype)`` from ``jaxgrad._tolerance``:
+``tolerance(dtype)`` from ``jaxgrad._checking._tolerance``:
 
   output                      f(*args)
   grad_<arg>                  the VJP of f with a random cotangent ``cot``
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from jaxgrad import testing
-from jaxgrad._reference import torch_conv
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking._reference import torch_conv
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 _TORCH_DTYPE = {"float64": torch.float64, "float32": torch.float32}
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import jaxgrad
-from jaxgrad._tolerance import max_errors, tolerance
+from jaxgrad._checking._tolerance import max_errors, tolerance
 
 from ._parity import check_parity
 

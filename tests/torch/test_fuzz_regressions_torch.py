@@ -40,7 +40,7 @@ def assert_same(actual, expected, torch_value):
 def test_depthwise_conv_float64_keeps_nan_in_its_channel():
     # groups = C_in = 2, 1x1 kernel of ones: y = x channel by channel. In
     # float64 XLA CPU expands the groups and leaked the NaN into channel 1;
-    # _kernels now writes such convolutions per group.
+    # _core now writes such convolutions per group.
     x = np.zeros((1, 2, 3))
     x[0, 0, 1] = NAN
     w = np.ones((2, 1, 1))

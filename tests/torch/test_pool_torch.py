@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 import jaxgrad
-from jaxgrad import _pool, _spec
+from jaxgrad._pool import _ops as _pool
+from jaxgrad._pool import _spec as _pool_spec
 
 from ._parity import _jax_results, _torch_results, compare, rounded
 
@@ -95,14 +96,14 @@ def test_max_pool_output_sizes_and_rejections_match_torch():
         theirs = _torch_raises(F.max_pool1d, torch.zeros(1, 1, size), *args)
         ours = _our_raises(_pool._max_pool_spec, "max_pool1d", (size,), *args)
         if theirs is not None and ours is None and 2 * padding <= kernel and (
-                _spec.pool_output_size(size, *args) >= 1):
+                _pool_spec.pool_output_size(size, *args) >= 1):
             only_padding += 1
             continue
         assert (None if theirs is None else theirs[2:]) == ours, (size, args)
     assert 0 < only_padding < 40
 
 
-def _linear_map(spec: _spec.PoolSpec) -> np.ndarray:
+def _linear_map(spec: _pool_spec.PoolSpec) -> np.ndarray:
     """The (O, I) matrix of a 1-D average pooling spec, from our tables alone."""
     win = spec.windows[0]
     matrix = np.zeros((win.out, win.size))

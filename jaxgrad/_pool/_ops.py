@@ -6,7 +6,7 @@
   adaptive_avg_pool{1,2,3}d   as average pooling, over adaptive bins
 
 Every op gathers a static window index set and reduces it. The sets come from
-``_spec`` (one :class:`~jaxgrad._spec.Windows` table per spatial dim, built at
+``_spec`` (one :class:`~jaxgrad._pool._spec.Windows` table per spatial dim, built at
 trace time from Python ints), so the array code here never does window
 arithmetic. Notation: x (N, C, *I) with spatial multi-index i, y (N, C, *O)
 with multi-index o; the window of o is the product over dims k of the rows
@@ -37,17 +37,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _rules
-from ._precision import accumulation_dtype
+from .. import _rules
+from .._args import check_float, check_rank, int_tuple, parse_bool
+from .._precision import accumulation_dtype
+from .._typing import Array, ArrayLike, Size
+from .._variants import variants
+from . import _docs
 from ._spec import (PoolSpec, Windows, adaptive_bins, adaptive_windows,
-                    avg_pool_divisors, check_float, check_pool_output,
-                    check_pool_padding, check_rank, check_windows_reach_input,
-                    int_tuple, parse_bool, parse_divisor_override,
+                    avg_pool_divisors, check_pool_output, check_pool_padding,
+                    check_windows_reach_input, parse_divisor_override,
                     parse_output_size, parse_pool_stride, pool_output_size,
                     pool_windows)
-from ._typing import Array, ArrayLike, Size
-from ._variants import variants
-from . import _pool_docs
 
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -519,11 +519,11 @@ def adaptive_avg_pool_nd(fn: str, n: int, input: ArrayLike,
 
 _ONE_D = {1: {"output_size": "Size"}}   # torch's 1-D adaptive pools take no None
 VARIANTS = (
-    *variants(max_pool_nd, "max_pool{d}", _pool_docs.MAX_POOL),
-    *variants(avg_pool_nd, "avg_pool{d}", _pool_docs.AVG_POOL,
+    *variants(max_pool_nd, "max_pool{d}", _docs.MAX_POOL),
+    *variants(avg_pool_nd, "avg_pool{d}", _docs.AVG_POOL,
               omit={1: ("divisor_override",)}),    # as torch's avg_pool1d
     *variants(adaptive_max_pool_nd, "adaptive_max_pool{d}",
-              _pool_docs.ADAPTIVE_MAX_POOL, retype=_ONE_D),
+              _docs.ADAPTIVE_MAX_POOL, retype=_ONE_D),
     *variants(adaptive_avg_pool_nd, "adaptive_avg_pool{d}",
-              _pool_docs.ADAPTIVE_AVG_POOL, retype=_ONE_D),
+              _docs.ADAPTIVE_AVG_POOL, retype=_ONE_D),
 )

@@ -6,13 +6,13 @@ The public functions are ``VARIANTS`` of one N-d implementation per kind
 
 from __future__ import annotations
 
-from . import _conv, _conv_transpose, _kernels
-from ._conv import check_weight_rank, batch_input, conv_spec
-from ._conv_transpose import check_transpose_weight, transpose_spec
-from ._spec import (check_float, check_same_dtype, check_weight_extent,
-                    conv_output_shape, int_tuple, is_sequence)
-from ._typing import Array, ArrayLike, ConvPadding, Precision, Shape, Size
-from ._variants import rank_name, variants
+from .._args import check_float, check_same_dtype, int_tuple, is_sequence
+from .._typing import Array, ArrayLike, ConvPadding, Precision, Shape, Size
+from .._variants import rank_name, variants
+from . import _core, _ops, _transpose
+from ._ops import check_weight_rank, batch_input, conv_spec
+from ._spec import check_weight_extent, conv_output_shape
+from ._transpose import check_transpose_weight, transpose_spec
 
 
 def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
@@ -76,7 +76,7 @@ def conv_input_nd(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
                      in_name="input_size", algorithm=algorithm, precision=precision)
     out = _conv_out_shape(size, weight.shape, spec)
     g = _batched_grad_output(fn, grad_output, out, unbatched)
-    x_bar = _kernels.input_grad(g, weight, spec, size[2:])
+    x_bar = _core.input_grad(g, weight, spec, size[2:])
     return x_bar[0] if unbatched else x_bar
 
 
@@ -89,7 +89,7 @@ def conv_weight_nd(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
                    grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
                    dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
                    precision: Precision = None) -> Array:
-    w_size = _weight_size(fn, weight_size, n, _conv)
+    w_size = _weight_size(fn, weight_size, n, _ops)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
@@ -97,7 +97,7 @@ def conv_weight_nd(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
                      algorithm=algorithm, precision=precision)
     out = _conv_out_shape(x.shape, w_size, spec)
     g = _batched_grad_output(fn, grad_output, out, unbatched)
-    return _kernels.weight_grad(x, g, spec, w_size[2:])
+    return _core.weight_grad(x, g, spec, w_size[2:])
 
 
 def conv_transpose_input_nd(fn: str, n: int | None, input_size: Shape,
@@ -114,7 +114,7 @@ def conv_transpose_input_nd(fn: str, n: int | None, input_size: Shape,
                                algorithm=algorithm, precision=precision)
     expected = (size[0], weight.shape[1] * spec.groups) + out
     g = _batched_grad_output(fn, grad_output, expected, unbatched)
-    x_bar = _kernels.conv_core(g, weight, spec)
+    x_bar = _core.conv_core(g, weight, spec)
     return x_bar[0] if unbatched else x_bar
 
 
@@ -123,7 +123,7 @@ def conv_transpose_weight_nd(fn: str, n: int | None, input: ArrayLike,
                              padding: Size = 0, output_padding: Size = 0, groups: int = 1,
                              dilation: Size = 1, *, algorithm: str | None = None,
                              precision: Precision = None) -> Array:
-    w_size = _weight_size(fn, weight_size, n, _conv_transpose)
+    w_size = _weight_size(fn, weight_size, n, _transpose)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
     spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
@@ -133,7 +133,7 @@ def conv_transpose_weight_nd(fn: str, n: int | None, input: ArrayLike,
     expected = (x.shape[0], w_size[1] * spec.groups) + out
     g = _batched_grad_output(fn, grad_output, expected, unbatched)
     # y = conv_transpose(x, w) = input_grad(x, w): its weight VJP is weight_grad(ḡ, x).
-    return _kernels.weight_grad(g, x, spec, w_size[2:])
+    return _core.weight_grad(g, x, spec, w_size[2:])
 
 
 _ALGORITHM = """\

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _ranked, _reference
-from ._spec import parse_padding
+from .. import _ranked
+from .._conv._spec import parse_padding
+from . import _reference
 from ._tolerance import max_errors, tolerance
 
 

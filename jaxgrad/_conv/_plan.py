@@ -1,6 +1,6 @@
 """How a convolution runs: one function decides, one table holds the numbers.
 
-A convolution of the family (``_kernels``) has three bilinear maps, and each
+A convolution of the family (``_conv._core``) has three bilinear maps, and each
 can be computed in more than one way; every way is an explicit formula of the
 same sums (``docs/derivations.md``):
 

@@ -4,7 +4,7 @@ A convolution is a sum over its kernel taps k of one channel contraction each:
 
   y[n, γCₒ+o, p] = Σ_k Σ_c x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k]
 
-(notation of ``_kernels``; k and p are multi-indices over the spatial dims).
+(notation of ``_conv._core``; k and p are multi-indices over the spatial dims).
 Both gradients can be written the same way, as one batched matrix product
 (batch = the group γ) plus data movement that XLA fuses into loops:
 
@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._precision import preferred_element_type
+from .._precision import preferred_element_type
 from ._spec import ConvSpec
 
 def _taps(kernel) -> list[tuple[int, ...]]:

@@ -1,7 +1,7 @@
 """Convolutions with PyTorch's signatures: ``conv``, ``conv1d``, ``conv2d``, ``conv3d``.
 
 Arguments are checked and normalised once, here, into a ``ConvSpec``; the
-differentiable work happens in ``_kernels``, whose every rule is explicit.
+differentiable work happens in ``_conv._core``, whose every rule is explicit.
 The public functions are ``VARIANTS`` of ``conv_nd``, made in ``_ranked``.
 """
 
@@ -9,32 +9,33 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import _kernels
+from .._args import check_float, check_rank, check_same_dtype, int_tuple
+from .._precision import resolve_precision
+from .._typing import Array, ArrayLike, ConvPadding, Precision, Size
+from .._variants import variants
+from . import _core
 from ._algorithms import check_algorithm
-from ._precision import resolve_precision
-from ._spec import (ConvSpec, check_bias, check_float, check_groups,
-                    check_kernel_fits, check_rank, check_same_dtype,
-                    check_weight_extent, int_tuple, pad_source_index,
-                    parse_padding, parse_padding_mode)
-from ._typing import Array, ArrayLike, ConvPadding, Precision, Size
-from ._variants import variants
+from ._spec import (ConvSpec, check_bias, check_groups, check_kernel_fits,
+                    check_weight_extent, pad_source_index, parse_padding,
+                    parse_padding_mode)
 
 WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
 
 
-def check_weight_rank(fn: str, weight, n: int | None) -> int:
+def check_weight_rank(fn: str, weight, n: int | None, layout: str = WEIGHT_LAYOUT,
+                      channels: tuple[str, ...] = WEIGHT_CHANNELS,
+                      what: str = "convolution") -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
     check_float(fn, "weight", weight)
     if n is None:
         if weight.ndim < 3:
-            raise ValueError(f"{fn}: `weight` must have layout {WEIGHT_LAYOUT} with at "
+            raise ValueError(f"{fn}: `weight` must have layout {layout} with at "
                              f"least one spatial dim, got shape "
                              f"{tuple(weight.shape)}")
         n = weight.ndim - 2
-    check_rank(fn, "weight", weight, (n + 2,), f"{WEIGHT_LAYOUT} for a "
-               f"{n}-D convolution")
-    check_weight_extent(fn, "weight", weight.shape, WEIGHT_LAYOUT, WEIGHT_CHANNELS)
+    check_rank(fn, "weight", weight, (n + 2,), f"{layout} for a {n}-D {what}")
+    check_weight_extent(fn, "weight", weight.shape, layout, channels)
     return n
 
 
@@ -83,7 +84,7 @@ def pad_border(x, pads, mode: str):
     for axis, (lo, hi) in enumerate(pads, start=2):
         if lo or hi:
             index = pad_source_index(mode, x.shape[axis], (lo, hi))
-            x = _kernels.gather_axis(x, axis, index)
+            x = _core.gather_axis(x, axis, index)
     return x
 
 
@@ -135,9 +136,9 @@ def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
         _check_border_padding(fn, mode, x.shape[2:], spec.padding)
         x = pad_border(x, spec.padding, mode)
         spec = dataclasses.replace(spec, padding=((0, 0),) * n)
-    y = _kernels.conv_core(x, weight, spec)
+    y = _core.conv_core(x, weight, spec)
     if bias is not None:
-        y = _kernels.add_bias(y, bias)
+        y = _core.add_bias(y, bias)
     return y[0] if unbatched else y
 
 

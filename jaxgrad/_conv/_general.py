@@ -3,9 +3,9 @@
 This module is the lax-signature front of the convolution core: it checks and
 normalises lax's arguments (any ``dimension_numbers``, lhs and rhs dilation,
 feature or batch groups, ``precision``, ``preferred_element_type``,
-``out_sharding``) into one :class:`ConvSpec` and runs ``_kernels.conv_core``,
+``out_sharding``) into one :class:`ConvSpec` and runs ``_conv._core.conv_core``,
 the bilinear triple every jaxgrad convolution runs on; the derivation of both
-gradients for this general geometry is in ``_kernels``' docstring. So the
+gradients for this general geometry is in ``_conv._core``' docstring. So the
 drop-in has the same rules, dtype policy (half types accumulate in float32;
 cotangents in the primal dtypes), sharding and ``shard_map`` handling and
 formulation choice (``_plan``) as the torch-style ops.
@@ -25,11 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._args import _as_int, is_sequence
+from .._precision import resolve_precision
+from .._typing import ArrayLike, Precision
 from ._algorithms import check_algorithm
-from ._kernels import conv_core, numbers_of, torch_numbers
-from ._precision import resolve_precision
-from ._spec import ConvSpec, _as_int, is_sequence
-from ._typing import ArrayLike, Precision
+from ._core import conv_core, numbers_of, torch_numbers
+from ._spec import ConvSpec
 
 _FN = "conv_general_dilated"
 _PAD_STRINGS = ("SAME", "VALID", "SAME_LOWER")

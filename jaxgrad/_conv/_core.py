@@ -74,10 +74,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _rules, _taps
+from .. import _rules
+from .._precision import accumulation_dtype, preferred_element_type
+from .._sharding import conv_sharding, reshard_to, whole_along
+from . import _taps
 from ._plan import Placement, choose, split_groups, weight_split
-from ._precision import accumulation_dtype, preferred_element_type
-from ._sharding import conv_sharding, reshard_to, whole_along
 from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a

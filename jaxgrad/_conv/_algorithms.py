@@ -1,6 +1,6 @@
 """Which formulation computes a convolution's gradients.
 
-Every formulation computes the same sums (``_kernels`` derives them); they
+Every formulation computes the same sums (``_conv._core`` derives them); they
 differ in how XLA executes them:
 
   "transpose"  the textbook rules: the input gradient is a transposed

@@ -10,7 +10,7 @@ whose input has the size
 With output_padding ``a`` the convolution is padded by (p, p - a) rather than
 (p, p): then O + p + (p - a) - K' = (I-1)s exactly, so that convolution maps
 an O-sized input to exactly I outputs, with no leftover. The transposed
-convolution is ``_kernels.input_grad`` of that spec and needs no rule of its
+convolution is ``_core.input_grad`` of that spec and needs no rule of its
 own: its VJP w.r.t. x is the convolution ``conv_core(ḡ, w)`` and w.r.t. w the
 correlation ``weight_grad(ḡ, x)``. The ``a`` extra rows are computed values
 (the windows that straddle them are real), not zeros, exactly as in torch.
@@ -20,15 +20,14 @@ The public functions are ``VARIANTS`` of ``conv_transpose_nd``, made in ``_ranke
 
 from __future__ import annotations
 
-from . import _kernels
+from .._args import check_same_dtype, int_tuple
+from .._precision import resolve_precision
+from .._typing import Array, ArrayLike, Precision, Size
+from .._variants import variants
+from . import _core
 from ._algorithms import check_algorithm
-from ._conv import batch_input
-from ._precision import resolve_precision
-from ._spec import (ConvSpec, check_bias, check_float, check_rank,
-                    check_same_dtype, check_weight_extent,
-                    conv_transpose_output_size, int_tuple, parse_groups)
-from ._typing import Array, ArrayLike, Precision, Size
-from ._variants import variants
+from ._ops import batch_input, check_weight_rank
+from ._spec import ConvSpec, check_bias, conv_transpose_output_size, parse_groups
 
 WEIGHT_LAYOUT = "(C_in, C_out/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_in", "C_out/groups")   # torch wants a non-empty weight
@@ -80,17 +79,8 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
 
 def check_transpose_weight(fn: str, weight, n: int | None) -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
-    check_float(fn, "weight", weight)
-    if n is None:
-        if weight.ndim < 3:
-            raise ValueError(f"{fn}: `weight` must have layout {WEIGHT_LAYOUT} with at "
-                             f"least one spatial dim, got shape "
-                             f"{tuple(weight.shape)}")
-        n = weight.ndim - 2
-    check_rank(fn, "weight", weight, (n + 2,), f"{WEIGHT_LAYOUT} for a {n}-D "
-               "transposed convolution")
-    check_weight_extent(fn, "weight", weight.shape, WEIGHT_LAYOUT, WEIGHT_CHANNELS)
-    return n
+    return check_weight_rank(fn, weight, n, WEIGHT_LAYOUT, WEIGHT_CHANNELS,
+                             "transposed convolution")
 
 
 _ARGS = """\
@@ -134,9 +124,9 @@ def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLik
                                output_padding, groups, dilation, x.shape[1],
                                weight.shape, algorithm=algorithm, precision=precision)
     check_bias(fn, bias, weight.shape[1] * spec.groups)
-    y = _kernels.input_grad(x, weight, spec, out)
+    y = _core.input_grad(x, weight, spec, out)
     if bias is not None:
-        y = _kernels.add_bias(y, bias)
+        y = _core.add_bias(y, bias)
     return y[0] if unbatched else y
 
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._interop import check_x64, require_torch, to_torch, x64_enabled
+from .._interop import check_x64, require_torch, to_torch, x64_enabled
 from ._tolerance import max_errors, tolerance
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")

@@ -1,0 +1,14 @@
+"""The convolution family: public ops, gradient functions, the core and its plan.
+
+  _ops          conv, conv1d/2d/3d (N-d implementation and VARIANTS), padding modes
+  _transpose    conv_transpose, conv_transpose1d/2d/3d: the core's input gradient
+  _grad         jaxgrad.grad.conv*_input/_weight, conv_transpose*_input/_weight
+  _general      conv_general_dilated, the lax-signature drop-in
+  _core         the bilinear triple (conv, input gradient, weight gradient) that
+                all of the above run on, declared with ``_rules.bilinear``
+  _taps         the gradients as sums over kernel taps (a second formulation)
+  _plan         which formulation each map runs, from one table of thresholds
+                and XLA workarounds
+  _algorithms   the user's setting ("auto", "transpose", "taps"), a ContextVar
+  _spec         ConvSpec and the pure shape arithmetic (output sizes, pads)
+"""
