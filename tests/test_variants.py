@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import inspect
 import pickle
+import re
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -127,10 +128,14 @@ def test_stub_declares_every_variant_and_compiles():
 
 
 def test_stub_is_package_data():
-    tomllib = pytest.importorskip("tomllib")   # Python 3.11+
+    # Read as text (tomllib is Python 3.11+, the project supports 3.10): the
+    # package-data table's jaxgrad entry names the stub.
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    setuptools = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]
-    assert "_ranked.pyi" in setuptools["package-data"]["jaxgrad"]
+    table = re.search(r"^\[tool\.setuptools\.package-data\]\n(.*?)(?=^\[|\Z)",
+                      pyproject.read_text(), flags=re.MULTILINE | re.DOTALL)
+    assert table is not None, "pyproject.toml has no [tool.setuptools.package-data]"
+    entry = re.search(r"^jaxgrad\s*=\s*\[(.*?)\]", table.group(1), flags=re.MULTILINE)
+    assert entry is not None and '"_ranked.pyi"' in entry.group(1), table.group(1)
 
 
 # --------------------------------------------------------------------------

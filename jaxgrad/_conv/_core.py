@@ -123,11 +123,6 @@ def _spatial(shape, dims) -> tuple[int, ...]:
     return tuple(shape[i] for i in dims[2:])
 
 
-def _torch_order(shape, dims) -> tuple[int, ...]:
-    """A shape read in (batch, feature, *spatial) order through a layout."""
-    return tuple(shape[i] for i in dims)
-
-
 def _layout_shape(dims, batch: int, feature: int, spatial) -> tuple[int, ...]:
     shape = [0] * len(dims)
     for dim, size in zip(dims, (batch, feature, *spatial)):
