@@ -11,6 +11,7 @@ import operator
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -78,7 +79,40 @@ def _show(value) -> str:
 # Array-argument checks (shapes and dtypes are static at trace time).
 
 
+def _is_torch_tensor(value) -> bool:
+    return type(value).__module__.split(".")[0] == "torch"
+
+
+def float_array(fn: str, name: str, value):
+    """``value`` as a floating JAX array (tracers pass through unchanged).
+
+    Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
+    scalars and (nested) lists become arrays of JAX's default float dtype, NumPy
+    arrays keep theirs. A torch tensor is refused with the conversion to use;
+    any non-float dtype is refused with the dtypes allowed.
+    """
+    if _is_torch_tensor(value):
+        raise TypeError(
+            f"{fn}: `{name}` is a torch.Tensor ({getattr(value, 'dtype', '?')}, shape "
+            f"{tuple(getattr(value, 'shape', ()))}); convert it first with "
+            f"jaxgrad.interop.from_torch({name})")
+    if getattr(value, "dtype", None) is None:
+        if isinstance(value, (bool, np.bool_)) or not (
+                isinstance(value, (int, float, np.number)) or is_sequence(value)):
+            raise TypeError(f"{fn}: `{name}` must be an array (or a Python float or "
+                            f"list of floats), got {type(value).__name__} {value!r}")
+        try:
+            value = jnp.asarray(value, dtype=jnp.result_type(float))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{fn}: `{name}` could not be read as a float array "
+                            f"({err}), got {value!r}") from None
+    check_float(fn, name, value)
+    return value if isinstance(value, jax.Array) else jnp.asarray(value)
+
+
 def check_float(fn: str, name: str, array) -> None:
+    if _is_torch_tensor(array):
+        float_array(fn, name, array)        # raises, pointing at from_torch
     dtype = getattr(array, "dtype", None)
     if dtype is None:
         raise TypeError(f"{fn}: `{name}` must be an array, got "
