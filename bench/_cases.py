@@ -245,19 +245,36 @@ def names() -> tuple[str, ...]:
     return tuple(case.name for case in CASES)
 
 
-def select(suite: str, names: list[str] | None = None) -> tuple[Case, ...]:
-    """The cases of ``suite``, or the named cases (in the order given) when ``names``.
+def select(suite: str | None, names: list[str] | None = None,
+           convs: list[str] | None = None) -> tuple[Case, ...]:
+    """The cases to run, in order: the suite's, the named ones, the ``--conv`` ones.
+
+    ``suite`` None means the quick suite when neither ``names`` nor ``convs``
+    is given, and no suite otherwise; a case named twice runs once.
 
     Raises:
-      ValueError: an unknown suite or case name.
+      ValueError: an unknown suite or case name, or a malformed ``--conv`` SPEC.
     """
-    if suite not in SUITES:
+    from . import _custom   # (it builds on this module)
+    if suite is not None and suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose from {SUITES}")
+    chosen = []
+    if suite is not None or not (names or convs):
+        chosen += [c for c in CASES if suite == "full" or c.quick]
     by_name = {case.name: case for case in CASES}
-    if names:
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise ValueError(f"unknown case name(s) {', '.join(map(repr, unknown))}; "
-                             "see `jaxgrad bench --list`")
-        return tuple(by_name[n] for n in dict.fromkeys(names))
-    return tuple(c for c in CASES if suite == "full" or c.quick)
+    unknown = [n for n in names or () if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown case name(s) {', '.join(map(repr, unknown))}; "
+                         "see `jaxgrad bench --list`")
+    chosen += [by_name[n] for n in names or ()]
+    chosen += [_custom.parse(spec) for spec in convs or ()]
+    return tuple({case.name: case for case in chosen}.values())
+
+
+def label(suite: str | None, names=None, convs=None) -> str:
+    """What ran, for the records: "quick", "full", "custom" (--cases/--conv
+    only) or "<suite>+custom"."""
+    custom = bool(names or convs)
+    if suite is None:
+        return "custom" if custom else "quick"
+    return f"{suite}+custom" if custom else suite

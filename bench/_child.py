@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import pathlib
+import shlex
 import sys
 import time
 
@@ -32,10 +33,11 @@ def _header(args: argparse.Namespace, cases, backend: _backend.Backend) -> dict:
         "schema_version": _report.SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="seconds"),
-        "command": " ".join(["jaxgrad bench", *_options.argv_of(args)]),
+        "command": shlex.join(["jaxgrad", "bench", *_options.argv_of(args)]),
         "wall_s": None,
-        "options": {"suite": "custom" if args.cases else args.suite,
-                    "cases": [c.name for c in cases], "dtype": args.dtype,
+        "options": {"suite": _cases.label(args.suite, args.cases, args.conv),
+                    "cases": [c.name for c in cases], "conv": list(args.conv or ()),
+                    "dtype": args.dtype,
                     "algorithm": args.algorithm, "repeats": args.repeats,
                     "warmup": _timing.WARMUP, "backend": args.backend,
                     "torch": backend.use_torch, "tf32": args.tf32, "seed": SEED},
@@ -85,7 +87,7 @@ def _write(record: dict, out: pathlib.Path, stem: str) -> None:
 def main(argv: list[str]) -> int:
     start = time.perf_counter()
     args = _options.parse(argv)
-    cases = _cases.select(args.suite, args.cases)
+    cases = _cases.select(args.suite, args.cases, args.conv)
     try:
         backend = _backend.configure(args.backend, args.tf32, not args.no_torch,
                                      available_cpus())

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
-from . import _cases
+from . import _cases, _custom
 
 DTYPES = ("float32", "bfloat16", "float16")
 ALGORITHMS = ("auto", "transpose", "taps")   # jaxgrad._conv._algorithms.ALGORITHMS
@@ -52,10 +52,18 @@ def file_stem(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``jaxgrad bench`` options to ``parser``."""
-    parser.add_argument("--suite", choices=_cases.SUITES, default="quick",
-                        help="quick (default, under 3 minutes on 2 cores) or full")
+    parser.add_argument("--suite", choices=_cases.SUITES,
+                        help="quick (under 3 minutes on 2 cores; the default when "
+                             "neither --cases nor --conv is given) or full")
     parser.add_argument("--cases", nargs="+", metavar="NAME",
-                        help="run these cases (see --list) instead of a suite")
+                        help="run these cases (see --list): instead of the quick "
+                             "suite, or after the --suite named")
+    parser.add_argument("--conv", action="append", type=_custom.spec, metavar="SPEC",
+                        help="add a case of your own, e.g. --conv 'conv2d "
+                             "x=8,64,56,56 w=64,64,3,3 stride=1 padding=1' "
+                             "(repeatable; fields x, w, stride, padding, dilation, "
+                             "groups, output_padding; see bench/README.md): "
+                             "instead of the quick suite, or after --suite/--cases")
     parser.add_argument("--list", action="store_true",
                         help="list the cases and their suites, then exit")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
@@ -90,19 +98,20 @@ def check(args: argparse.Namespace, error: Callable[[str], NoReturn]) -> None:
     if args.tf32 and args.backend != "gpu":
         error("--tf32 applies to --backend gpu only")
     try:
-        _cases.select(args.suite, args.cases)
+        _cases.select(args.suite, args.cases, args.conv)
     except ValueError as exc:
         error(str(exc))
 
 
 def argv_of(args: argparse.Namespace) -> list[str]:
     """The options as a command line that parses back to ``args``."""
-    argv = [f"--suite={args.suite}", f"--dtype={args.dtype}",
-            f"--algorithm={args.algorithm}",
+    argv = [] if args.suite is None else [f"--suite={args.suite}"]
+    argv += [f"--dtype={args.dtype}", f"--algorithm={args.algorithm}",
             f"--repeats={args.repeats}", f"--backend={args.backend}",
             f"--out={args.out}", f"--name={args.name}"]
     if args.cases:
         argv += ["--cases", *args.cases]
+    argv += [f"--conv={spec}" for spec in args.conv or ()]
     if args.no_torch:
         argv.append("--no-torch")
     if args.tf32:

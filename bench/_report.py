@@ -11,8 +11,8 @@ import os
 import pathlib
 from collections.abc import Callable
 
-from ._implementations import IMPLEMENTATIONS, LABELS
-from ._measure import MODES
+from ._implementations import IMPLEMENTATIONS, JAX_IMPLEMENTATIONS, LABELS
+from ._measure import FIRST_CALL_PHASES, MODES, compile_seconds
 
 SCHEMA_VERSION = 1
 MODE_LABELS = {"forward": "fwd", "backward": "bwd", "value_and_grad": "v&g"}
@@ -60,18 +60,27 @@ def _speed_cells(case: dict, mode: str) -> tuple[str, str]:
     return f"{timing['gflops']:.1f}", f"{timing['percent_of_peak']:.1f}"
 
 
+def compile_cell(case: dict, name: str) -> str:
+    """Seconds before the first ``jit(value_and_grad)`` call of ``name`` ran
+    (trace + lower + XLA compile); "-" when it did not run or is not JAX."""
+    phases = case.get("first_call_s", {}).get(name)
+    return "-" if phases is None else f"{compile_seconds(phases):.2f}"
+
+
 _COLUMNS = (("case", 26, "<"), ("mode", 4, "<"), ("GFLOP", 7, ">"),
             ("jaxgrad ms", 10, ">"), ("jax.grad ms", 11, ">"), ("torch ms", 9, ">"),
             ("jaxgrad GF/s", 12, ">"), ("%peak", 6, ">"), ("jg/jax.grad", 11, ">"),
-            ("jg/torch", 8, ">"), ("err jax.grad", 12, ">"), ("err torch", 9, ">"))
+            ("jg/torch", 8, ">"), ("err jax.grad", 12, ">"), ("err torch", 9, ">"),
+            ("compile jg s", 12, ">"), ("compile jax.grad s", 18, ">"))
 
 
-def _line(cells) -> str:
-    return "  ".join(f"{cell:{align}{width}}" for cell, (_, width, align)
-                     in zip(cells, _COLUMNS)).rstrip()
+def _line(cells, name_width: int = 26) -> str:
+    widths = [name_width] + [width for _, width, _ in _COLUMNS[1:]]
+    return "  ".join(f"{cell:{align}{width}}" for cell, width, (_, _, align)
+                     in zip(cells, widths, _COLUMNS)).rstrip()
 
 
-def _case_rows(case: dict) -> list[str]:
+def _case_rows(case: dict, name_width: int) -> list[str]:
     rows = []
     for i, mode in enumerate(MODES):
         ratios = case["ratios"][mode]
@@ -83,18 +92,23 @@ def _case_rows(case: dict) -> list[str]:
             *_speed_cells(case, mode),
             format_ratio(ratios["vs_autodiff"]), format_ratio(ratios["vs_torch"]),
             _max_error(case, "jaxgrad_vs_autodiff") if first else "",
-            _max_error(case, "jaxgrad_vs_torch") if first else "")))
+            _max_error(case, "jaxgrad_vs_torch") if first else "",
+            *((compile_cell(case, name) if first else "")
+              for name in JAX_IMPLEMENTATIONS)), name_width))
     return rows
 
 
 def console_table(record: dict) -> str:
     """The per-case table printed at the end of a run (median times)."""
-    lines = [_line(name for name, _, _ in _COLUMNS)]
+    width = max([_COLUMNS[0][1]] + [len(case["name"]) for case in record["cases"]])
+    lines = [_line((name for name, _, _ in _COLUMNS), width)]
     for case in record["cases"]:
-        lines += _case_rows(case)
+        lines += _case_rows(case, width)
     lines.append("median times; jg/X = jaxgrad time / X time (below 1: jaxgrad "
                  "faster); %peak: of the jax matmul's GFLOP/s; err X = max relative "
-                 "difference of jaxgrad's output and gradients from X's")
+                 "difference of jaxgrad's output and gradients from X's; compile X s = "
+                 "seconds to trace, lower and XLA-compile X's value-and-grad (its "
+                 "first jit call, before it runs)")
     return "\n".join(lines)
 
 
@@ -198,6 +212,22 @@ def _md_compile(record: dict) -> list[str]:
     return _md_table(header, rows)
 
 
+def _md_first_call(record: dict) -> list[str]:
+    header = ["case"] + [f"{LABELS[n]} {phase}" for n in JAX_IMPLEMENTATIONS
+                         for phase in FIRST_CALL_PHASES]
+    header += ["jaxgrad / jax.grad compile"]
+    rows = []
+    for case in record["cases"]:
+        first = case.get("first_call_s", {})
+        cells = [f"{first[n][phase]:.3f}" if n in first else "-"
+                 for n in JAX_IMPLEMENTATIONS for phase in FIRST_CALL_PHASES]
+        both = all(n in first for n in JAX_IMPLEMENTATIONS)
+        ratio = (compile_seconds(first["jaxgrad"]) / compile_seconds(first["autodiff"])
+                 if both else None)
+        rows.append([f"`{case['name']}`", *cells, format_ratio(ratio)])
+    return _md_table(header, rows)
+
+
 def _md_memory(record: dict) -> list[str]:
     header = ["case", "jaxgrad MB", "jax.grad MB", "jaxgrad / jax.grad"]
     rows = []
@@ -243,6 +273,11 @@ _RESULTS_NOTE = (
     "correctness check, so no speed is shown.")
 _MEMORY_NOTE = ("Bytes of the arrays `jax.vjp` keeps between the forward and the "
                 "backward pass (the leaves of the function it returns).")
+_FIRST_CALL_NOTE = (
+    "The first `jax.jit(value_and_grad)` call of each case, compiled before any "
+    "other program of the case: trace (Python to a jaxpr, every custom rule "
+    "included), lower (to StableHLO), compile (XLA), run (the first execution). "
+    "The ratio is of trace + lower + compile.")
 _CORRECTNESS_NOTE = ("Max relative error (max |a - b| / max |b|) over the output "
                      "and every gradient.")
 
@@ -257,7 +292,9 @@ def markdown(record: dict) -> str:
              *_md_correctness(record), "",
              "## Residuals saved for the backward pass", "", _MEMORY_NOTE, "",
              *_md_memory(record), "", "## XLA compile times (s)", "",
-             *_md_compile(record), "", "## Cases", ""]
+             *_md_compile(record), "",
+             "## First call of jit(value_and_grad) (s)", "", _FIRST_CALL_NOTE, "",
+             *_md_first_call(record), "", "## Cases", ""]
     lines += [f"- `{c['name']}`: {c['description']}; input {tuple(c['input'])}"
               for c in record["cases"]]
     notes = record["notes"] + [f"{c['name']}: {n}" for c in record["cases"]

@@ -134,6 +134,8 @@ def run_case(case: Case, *, dtype: str, repeats: int, seed: int,
         compile_s={name: p.compile_s for name, p in prepared.items() if p.compile_s},
         residual_bytes={name: p.residual_bytes for name, p in prepared.items()
                         if p.residual_bytes is not None},
+        first_call_s={name: p.first_call_s for name, p in prepared.items()
+                      if p.first_call_s is not None},
         timings=timings, ratios=_ratios(timings, correct), errors=errors,
         correct=correct, notes=notes)
     return record

@@ -6,7 +6,8 @@ Module map (all private; the public names are re-exported here):
     _ops, _transpose, _grad   conv*, conv_transpose*, jaxgrad.grad.*
     _general                  conv_general_dilated (lax's signature)
     _core                     the one bilinear triple all of them run on
-    _taps, _plan, _algorithms formulations; which one runs and why; the setting
+    _taps, _plan, _autotune,  formulations; which one runs and why (or which
+    _algorithms               measured fastest); the setting
     _spec                     ConvSpec and shape arithmetic
   _pool/          pooling: _ops (window maps, rules, N-d ops), _docs, _spec
   _linear, _activation, _loss (+ _loss_args)   the other op families
@@ -20,6 +21,14 @@ Module map (all private; the public names are re-exported here):
                   real signatures; _ranked.pyi for IDEs
   _hooks, _function               gradient tools
   _interop        torch <-> JAX arrays
+  _dropout, _pad, _pixel_shuffle  dropout (explicit jax.random key), F.pad
+                  (also the convolutions' padding_mode), pixel (un)shuffle
+  _params         torch state_dict <-> JAX params dict (jaxgrad.interop)
+  _tap            tap: name a layer output for check_model_parity
+  _interpolate, _fold             interpolate (separable resampling tables);
+                  unfold / fold (im2col and its adjoint col2im)
+  _norm           batch_norm, instance_norm, group_norm, layer_norm (one
+                  normalisation rule) and the running-statistics updates
   _checking/      jaxgrad.testing, tolerances, references, ``jaxgrad check``
                   and the command line
 """
@@ -72,6 +81,32 @@ from ._hooks import hook as hook
 from ._hooks import print_grad as print_grad
 from ._hooks import reverse_grad as reverse_grad
 from ._hooks import scale_grad as scale_grad
+# --- dropout, pad, pixel shuffle, relu6/hardtanh exports ---
+from ._activation import hardtanh as hardtanh
+from ._activation import relu6 as relu6
+from ._dropout import alpha_dropout as alpha_dropout
+from ._dropout import dropout as dropout
+from ._dropout import dropout1d as dropout1d
+from ._dropout import dropout2d as dropout2d
+from ._dropout import dropout3d as dropout3d
+from ._dropout import feature_alpha_dropout as feature_alpha_dropout
+from ._pad import pad as pad
+from ._pixel_shuffle import pixel_shuffle as pixel_shuffle
+from ._pixel_shuffle import pixel_unshuffle as pixel_unshuffle
+# --- model parity exports ---
+from ._tap import tap as tap
+# --- interpolation and fold exports ---
+from ._fold import fold as fold
+from ._fold import unfold as unfold
+from ._interpolate import interpolate as interpolate
+# --- normalisation exports ---
+from ._norm import BatchNormStats as BatchNormStats
+from ._norm import batch_norm as batch_norm
+from ._norm import batch_norm_stats as batch_norm_stats
+from ._norm import group_norm as group_norm
+from ._norm import instance_norm as instance_norm
+from ._norm import instance_norm_stats as instance_norm_stats
+from ._norm import layer_norm as layer_norm
 
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
@@ -90,5 +125,16 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     # --- gradient tool names ---
     "Function", "FunctionCtx", "hook", "print_grad", "reverse_grad", "scale_grad",
+    # --- dropout, pad, pixel shuffle, relu6/hardtanh names ---
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "relu6", "hardtanh", "pad", "pixel_shuffle",
+    "pixel_unshuffle",
+    # --- model parity names ---
+    "tap",
+    # --- interpolation and fold names ---
+    "interpolate", "unfold", "fold",
+    # --- normalisation names ---
+    "batch_norm", "batch_norm_stats", "BatchNormStats", "instance_norm",
+    "instance_norm_stats", "group_norm", "layer_norm",
 ]
 __version__ = "0.1.0"

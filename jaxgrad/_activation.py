@@ -1,6 +1,7 @@
 """Activations with PyTorch's semantics and explicit, twice-differentiable VJPs.
 
   relu, leaky_relu, sigmoid, tanh, gelu     elementwise:  y = f(x)
+  relu6, hardtanh                           (piecewise linear: f″ = 0)
   softmax, log_softmax                      along one axis ``dim``
 
 Elementwise notation: f is the activation, f′ and f″ its first and second
@@ -13,7 +14,9 @@ Every elementwise op is one instance of a two-op family:
 so grad-of-grad runs only these hand-written rules. The derivative at the
 kinks follows torch: relu′(0) = 0, leaky_relu′(0) = negative_slope, and a NaN
 input has relu′ = 1, leaky_relu′ = negative_slope (torch tests ``y <= 0`` /
-``x > 0``). Half-precision inputs are computed in float32 and cast back.
+``x > 0``); hardtanh′ (relu6 = hardtanh(0, 6)) is 0 at and beyond both bounds
+and 1 strictly between them and at NaN (torch tests ``x <= min or x >= max``).
+Half-precision inputs are computed in float32 and cast back.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import check_float
+from ._args import check_static, float_array
 from ._typing import Array, ArrayLike
 
 def compute_dtype(x):
@@ -121,6 +124,18 @@ def _leaky_relu_grad(x, slope: float):
     return jnp.where(x > 0, jnp.ones_like(x), jnp.full_like(x, slope))
 
 
+# hardtanh: f = x clamped to [lo, hi]. f′ = 1 for lo < x < hi, 0 elsewhere,
+# exactly 0 at the bounds themselves; f″ = 0.
+def _hardtanh(x, lo: float, hi: float):
+    # x < lo / x > hi (not <=) keep a bound, -0.0 and NaN as they are, like torch.
+    return jnp.where(x < lo, jnp.full_like(x, lo), jnp.where(x > hi, jnp.full_like(x, hi), x))
+
+
+def _hardtanh_grad(x, lo: float, hi: float):
+    # 0 at and beyond the bounds; 1 inside and at NaN (both tests false).
+    return jnp.where((x <= lo) | (x >= hi), jnp.zeros_like(x), jnp.ones_like(x))
+
+
 def _sigmoid(x):
     # σ(x) = 1/(1+e^{-x}) for x >= 0 and e^{x}/(1+e^{x}) for x < 0: both use
     # e^{-|x|} <= 1, so nothing overflows.
@@ -205,6 +220,7 @@ def _gelu_tanh_grad2(x):
 
 RELU = Elementwise("relu", _relu, _relu_grad, None)
 LEAKY_RELU = Elementwise("leaky_relu", _leaky_relu, _leaky_relu_grad, None)
+HARDTANH = Elementwise("hardtanh", _hardtanh, _hardtanh_grad, None)
 SIGMOID = Elementwise("sigmoid", _sigmoid, _sigmoid_grad, _sigmoid_grad2)
 TANH = Elementwise("tanh", jnp.tanh, _tanh_grad, _tanh_grad2)
 GELU = Elementwise("gelu", _gelu, _gelu_grad, _gelu_grad2)
@@ -236,7 +252,7 @@ def relu(input: ArrayLike) -> Array:
       >>> jaxgrad.relu(x).tolist(), jax.grad(lambda x: jaxgrad.relu(x).sum())(x).tolist()
       ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
-    check_float("relu", "input", input)
+    input = float_array("relu", "input", input)
     return apply_elementwise(RELU, (), input)
 
 
@@ -259,12 +275,13 @@ def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Array:
       >>> jaxgrad.leaky_relu(jnp.array([-2.0, 3.0], jnp.float32), 0.5).tolist()
       [-1.0, 3.0]
     """
-    check_float("leaky_relu", "input", input)
+    input = float_array("leaky_relu", "input", input)
     slope = _real("leaky_relu", "negative_slope", negative_slope)
     return apply_elementwise(LEAKY_RELU, (slope,), input)
 
 
 def _real(fn: str, name: str, value) -> float:
+    check_static(fn, name, value, "a real number")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: `{name}` must be a real number, got "
                         f"{type(value).__name__} {value!r}")
@@ -273,6 +290,73 @@ def _real(fn: str, name: str, value) -> float:
     except OverflowError:   # an int beyond the float range
         raise ValueError(f"{fn}: `{name}` is too large for a float, got "
                          f"{value!r}") from None
+
+
+def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> Array:
+    """``input`` clamped to [``min_val``, ``max_val``], with torch's gradient at the bounds.
+
+    The gradient is 1 strictly between the bounds and exactly 0 at and beyond
+    them (as ``torch.nn.functional.hardtanh``); NaN propagates, with gradient
+    1 (torch's formula; its vectorized CPU kernel gives 0 there, its scalar
+    one 1). There is no ``inplace`` (JAX arrays are immutable).
+
+    Args:
+      input: (*), a float array of any shape.
+      min_val: the lower bound, a real number.
+      max_val: the upper bound, a real number >= ``min_val``.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or a bound is not a real number.
+      ValueError: if ``min_val`` > ``max_val`` or a bound is NaN.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-2.0, -1.0, 0.5, 1.0], jnp.float32)
+      >>> jaxgrad.hardtanh(x).tolist()
+      [-1.0, -1.0, 0.5, 1.0]
+      >>> jax.grad(lambda x: jaxgrad.hardtanh(x).sum())(x).tolist()
+      [0.0, 0.0, 1.0, 0.0]
+    """
+    input = float_array("hardtanh", "input", input)
+    lo, hi = (_real("hardtanh", name, value) for name, value in
+              (("min_val", min_val), ("max_val", max_val)))
+    for name, value in (("min_val", lo), ("max_val", hi)):
+        if math.isnan(value):
+            raise ValueError(f"hardtanh: `{name}` must not be NaN, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"hardtanh: `min_val` must be <= `max_val`, got "
+                         f"min_val={min_val!r}, max_val={max_val!r}")
+    return apply_elementwise(HARDTANH, (lo, hi), input)
+
+
+def relu6(input: ArrayLike) -> Array:
+    """``min(max(x, 0), 6)``: :func:`hardtanh` with bounds 0 and 6, as torch.
+
+    The gradient is exactly 0 at x = 0 and x = 6 (torch's rule), 1 between
+    them and at NaN.
+
+    Args:
+      input: (*), a float array of any shape.
+
+    Returns:
+      An array of ``input``'s shape and dtype, in [0, 6] (NaN stays NaN).
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1.0, 0.0, 3.0, 6.0, 8.0], jnp.float32)
+      >>> jaxgrad.relu6(x).tolist()
+      [0.0, 0.0, 3.0, 6.0, 6.0]
+      >>> jax.grad(lambda x: jaxgrad.relu6(x).sum())(x).tolist()
+      [0.0, 0.0, 1.0, 0.0, 0.0]
+    """
+    input = float_array("relu6", "input", input)
+    return apply_elementwise(HARDTANH, (0.0, 6.0), input)
 
 
 def sigmoid(input: ArrayLike) -> Array:
@@ -293,7 +377,7 @@ def sigmoid(input: ArrayLike) -> Array:
       >>> [round(v, 4) for v in jaxgrad.sigmoid(x).tolist()]
       [0.0, 0.2689, 0.5, 1.0]
     """
-    check_float("sigmoid", "input", input)
+    input = float_array("sigmoid", "input", input)
     return apply_elementwise(SIGMOID, (), input)
 
 
@@ -314,7 +398,7 @@ def tanh(input: ArrayLike) -> Array:
       >>> [round(v, 4) for v in jaxgrad.tanh(jnp.array([0.0, 1.0], jnp.float32)).tolist()]
       [0.0, 0.7616]
     """
-    check_float("tanh", "input", input)
+    input = float_array("tanh", "input", input)
     return apply_elementwise(TANH, (), input)
 
 
@@ -343,7 +427,8 @@ def gelu(input: ArrayLike, approximate: str = "none") -> Array:
       >>> [round(v, 4) for v in jaxgrad.gelu(x, approximate="tanh").tolist()]
       [-0.1588, 0.0, 0.8412]
     """
-    check_float("gelu", "input", input)
+    input = float_array("gelu", "input", input)
+    check_static("gelu", "approximate", approximate, "'none' or 'tanh'")
     if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: `approximate` must be 'none' or 'tanh', got "
                          f"{approximate!r}")
@@ -437,6 +522,7 @@ log_softmax_grad = _rules.explicit(_log_softmax_grad_impl, _log_softmax_grad_bwd
 
 def normalize_dim(fn: str, dim, ndim: int) -> int:
     """torch's dim rule: an int in [-max(ndim, 1), max(ndim, 1) - 1] -> axis >= 0."""
+    check_static(fn, "dim", dim, "an int")
     if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"{fn}: `dim` must be an int, got {type(dim).__name__} "
                         f"{dim!r}")
@@ -448,7 +534,7 @@ def normalize_dim(fn: str, dim, ndim: int) -> int:
 
 
 def _along(core, fn: str, input, dim):
-    check_float(fn, "input", input)
+    input = float_array(fn, "input", input)
     axis = normalize_dim(fn, dim, input.ndim)
     if input.ndim == 0:  # one element: softmax 1, log_softmax 0
         return core(input.reshape(1), 0).reshape(())

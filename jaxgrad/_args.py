@@ -28,7 +28,49 @@ def is_sequence(value) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
 
 
+# --------------------------------------------------------------------------
+# Static arguments. Shapes, strides, dims and flags are read at trace time; a
+# value that arrives as a tracer was passed through jax.jit (or another
+# transform) as an array, and only the user can fix that.
+
+
+def check_static(fn: str, name: str, value, what: str) -> None:
+    """Refuse a traced ``value`` for a static argument, saying how to pass it.
+
+    ``what`` describes the expected value ("an int", "a bool", ...). Every
+    parser of a static argument calls this first, so the advice is the same
+    everywhere.
+    """
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value)):
+        raise TypeError(
+            f"{fn}: `{name}` must be {what} known at trace time (a static argument), "
+            f"got a traced value {value!r}: it was passed through jax.jit (or another "
+            f"transform) as an array. {_static_advice(fn, name.split('[')[0])}")
+
+
+def _static_advice(fn: str, name: str) -> str:
+    """How to keep ``name`` static, with the public function's path and the
+    argument's position when ``fn`` is a public function."""
+    import inspect
+
+    import jaxgrad      # at error time only: jaxgrad imports this module
+    found = [(f"{path}.{fn}", getattr(module, fn)) for path, module in
+             (("jaxgrad", jaxgrad), ("jaxgrad.grad", jaxgrad.grad))
+             if callable(getattr(module, fn, None))]
+    target, position = "f", None
+    if found:
+        target, function = found[0]
+        params = list(inspect.signature(function).parameters.values())
+        position = next((i for i, p in enumerate(params) if p.name == name
+                         and p.kind is p.POSITIONAL_OR_KEYWORD), None)
+    numbers = "" if position is None else f" (or static_argnums={position})"
+    return (f"Mark it static, jax.jit({target}, static_argnames='{name}'){numbers}, "
+            f"or bind it before transforming, functools.partial({target}, "
+            f"{name}=...)")
+
+
 def _as_int(fn: str, name: str, value) -> int:
+    check_static(fn, name, value, "an int")
     if isinstance(value, bool):
         raise TypeError(f"{fn}: `{name}` must be an int, got bool {value!r}")
     try:
@@ -51,6 +93,7 @@ def int_tuple(fn: str, name: str, value, n: int, *, minimum: int,
     With ``broadcast_one`` a one-element sequence stands for every dim, as
     torch's pooling functions read ``kernel_size=(3,)``.
     """
+    check_static(fn, name, value, f"an int or a tuple of {n} ints")
     if is_sequence(value):
         if broadcast_one and len(value) == 1:
             value = tuple(value) * n
@@ -83,36 +126,90 @@ def _is_torch_tensor(value) -> bool:
     return type(value).__module__.split(".")[0] == "torch"
 
 
-def float_array(fn: str, name: str, value):
-    """``value`` as a floating JAX array (tracers pass through unchanged).
-
-    Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
-    scalars and (nested) lists become arrays of JAX's default float dtype, NumPy
-    arrays keep theirs. A torch tensor is refused with the conversion to use;
-    any non-float dtype is refused with the dtypes allowed.
-    """
+def _refuse_torch(fn: str, name: str, value) -> None:
     if _is_torch_tensor(value):
         raise TypeError(
             f"{fn}: `{name}` is a torch.Tensor ({getattr(value, 'dtype', '?')}, shape "
             f"{tuple(getattr(value, 'shape', ()))}); convert it first with "
             f"jaxgrad.interop.from_torch({name})")
+
+
+def as_array(fn: str, name: str, value, *, python_dtype=None):
+    """``value`` as a JAX array of its own dtype (tracers pass through unchanged).
+
+    The boundary of every array argument: Python scalars and (nested) lists
+    become arrays (of ``python_dtype`` if given, else the dtype JAX infers:
+    ``[1, 2]`` is an integer array, ``[0.5]`` a float one), NumPy arrays keep
+    their dtype, a torch tensor is refused with the conversion to use. The
+    dtype is the caller's to check.
+    """
+    _refuse_torch(fn, name, value)
     if getattr(value, "dtype", None) is None:
         if isinstance(value, (bool, np.bool_)) or not (
                 isinstance(value, (int, float, np.number)) or is_sequence(value)):
-            raise TypeError(f"{fn}: `{name}` must be an array (or a Python float or "
-                            f"list of floats), got {type(value).__name__} {value!r}")
+            raise TypeError(f"{fn}: `{name}` must be an array, got "
+                            f"{type(value).__name__} {value!r} (a Python number or a "
+                            f"list of numbers is also accepted)")
         try:
-            value = jnp.asarray(value, dtype=jnp.result_type(float))
+            value = jnp.asarray(value, dtype=python_dtype)
         except (TypeError, ValueError) as err:
-            raise TypeError(f"{fn}: `{name}` could not be read as a float array "
+            raise TypeError(f"{fn}: `{name}` could not be read as an array "
                             f"({err}), got {value!r}") from None
-    check_float(fn, name, value)
-    return value if isinstance(value, jax.Array) else jnp.asarray(value)
+        return value
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+        return jnp.asarray(value)
+    return value
+
+
+def float_array(fn: str, name: str, value, *, python_dtype=None):
+    """``value`` as a floating JAX array (tracers pass through unchanged).
+
+    Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
+    scalars and (nested) lists become arrays of ``python_dtype`` (default: JAX's
+    default float dtype), NumPy arrays keep theirs. A torch tensor is refused
+    with the conversion to use; any non-float dtype is refused with the dtypes
+    allowed.
+    """
+    if getattr(value, "dtype", None) is None:
+        value = as_array(fn, name, value,
+                         python_dtype=python_dtype or jnp.result_type(float))
+    check_float(fn, name, value)        # on NumPy's dtype, before JAX narrows it
+    return as_array(fn, name, value)
+
+
+def optional_float_array(fn: str, name: str, value, *, python_dtype=None):
+    """None, or :func:`float_array` of ``value`` (an optional bias or weight)."""
+    return None if value is None else float_array(fn, name, value,
+                                                  python_dtype=python_dtype)
+
+
+def float_arrays(fn: str, *, optional: tuple[str, ...] = (), **arrays) -> tuple:
+    """:func:`float_array` of each named value, in order (None stays None for
+    the names in ``optional``).
+
+    Python numbers and lists take the dtype of the first argument that is a
+    float array, as a Python scalar takes an array's dtype in ``jnp``
+    arithmetic: ``conv1d(x, w, bias=[0.5, 0.5])`` works for a float16 ``x``
+    (and under ``jax_enable_x64``, for a float32 one). Without such an
+    argument they get JAX's default float dtype.
+    """
+    dtype = next((a.dtype for a in arrays.values() if _is_float_array(a)), None)
+    if dtype is not None:
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
+    return tuple(optional_float_array(fn, name, value, python_dtype=dtype)
+                 if name in optional else
+                 float_array(fn, name, value, python_dtype=dtype)
+                 for name, value in arrays.items())
+
+
+def _is_float_array(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return (dtype is not None and not _is_torch_tensor(value)
+            and dtype_name(dtype) in _FLOAT_DTYPES)
 
 
 def check_float(fn: str, name: str, array) -> None:
-    if _is_torch_tensor(array):
-        float_array(fn, name, array)        # raises, pointing at from_torch
+    _refuse_torch(fn, name, array)          # pointing at from_torch
     dtype = getattr(array, "dtype", None)
     if dtype is None:
         raise TypeError(f"{fn}: `{name}` must be an array, got "
@@ -157,6 +254,7 @@ def check_rank(fn: str, name: str, array, ranks: Sequence[int], what: str) -> No
 
 
 def parse_bool(fn: str, name: str, value) -> bool:
+    check_static(fn, name, value, "a bool")
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: `{name}` must be a bool, got "
                         f"{type(value).__name__} {value!r}")

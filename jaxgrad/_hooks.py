@@ -34,18 +34,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _rules
-from ._args import check_float, dtype_name
+from ._args import _is_torch_tensor, check_static, dtype_name, float_array, is_sequence
 from ._typing import ArrayLike
 
 
-def _check_leaves(fn_name: str, x) -> None:
-    """Every leaf of the pytree ``x`` is a float array."""
-    leaves = jax.tree_util.tree_leaves_with_path(x)
-    if not leaves:
+def _float_leaves(fn_name: str, x):
+    """``x`` with every leaf a float array (``_args.float_array``: a Python
+    number becomes one, a torch tensor is refused); at least one leaf."""
+    if not jax.tree_util.tree_leaves(x):
         raise ValueError(f"{fn_name}: `x` must be an array or a pytree of arrays, "
                          f"got {x!r} (no array leaves)")
-    for path, leaf in leaves:
-        check_float(fn_name, "x" + jax.tree_util.keystr(path), leaf)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: float_array(fn_name, "x" + jax.tree_util.keystr(path), leaf),
+        x)
 
 
 # --------------------------------------------------------------------------
@@ -149,8 +150,7 @@ def hook(x: Any, fn: Callable[[Any], Any]) -> Any:
     if not callable(fn):
         raise TypeError(f"hook: `fn` must be callable, got {type(fn).__name__} "
                         f"{fn!r}")
-    _check_leaves("hook", x)
-    return _hooked(x, fn)
+    return _hooked(_float_leaves("hook", x), fn)
 
 
 def _print_cotangent(label: str, cotangent) -> None:
@@ -182,10 +182,11 @@ def print_grad(x: Any, label: str = "grad") -> Any:
       >>> _ = jax.grad(f)(jnp.array([1.0, 2.0], jnp.float32)); jax.effects_barrier()
       dL/dx: [3. 3.]
     """
+    check_static("print_grad", "label", label, "a str")
     if not isinstance(label, str):
         raise TypeError(f"print_grad: `label` must be a str, got "
                         f"{type(label).__name__} {label!r}")
-    _check_leaves("print_grad", x)
+    x = _float_leaves("print_grad", x)
 
     def show(cotangent):
         jax.debug.callback(functools.partial(_print_cotangent, label), cotangent)
@@ -221,17 +222,17 @@ _grad_scaled = _rules.identity_with_backward(_scaled)
 
 def _as_factor(c, leaf):
     """``c`` as an array that broadcasts onto ``leaf`` without changing its shape."""
-    if isinstance(c, bool) or not isinstance(c, (numbers.Real, np.ndarray, jax.Array)):
-        raise TypeError(f"scale_grad: `c` must be a Python number or a float array, "
-                        f"got {type(c).__name__} {c!r}")
+    if isinstance(c, bool) or not (isinstance(c, (numbers.Real, np.ndarray, jax.Array))
+                                   or is_sequence(c) or _is_torch_tensor(c)):
+        raise TypeError(f"scale_grad: `c` must be a Python number, a list of numbers "
+                        f"or a float array, got {type(c).__name__} {c!r}")
     if isinstance(c, numbers.Real):   # Python and NumPy scalars alike
         try:
             return jnp.asarray(float(c), leaf.dtype)
         except OverflowError:   # an int beyond the float range
             raise ValueError(f"scale_grad: `c` is too large for a float, got "
                              f"{c!r}") from None
-    check_float("scale_grad", "c", c)
-    c = jnp.asarray(c)
+    c = float_array("scale_grad", "c", c)
     shape = tuple(leaf.shape)
     try:
         broadcast = np.broadcast_shapes(tuple(c.shape), shape)
@@ -258,9 +259,9 @@ def scale_grad(x: Any, c: ArrayLike) -> Any:
 
     Args:
       x: (*), a float array, or a pytree of float arrays.
-      c: a real number (Python or NumPy scalar), or a float array
-        broadcastable to each leaf of ``x`` without changing its shape; the
-        product is cast to ``x``'s dtype.
+      c: a real number (Python or NumPy scalar), or a float array (or a list
+        of numbers) broadcastable to each leaf of ``x`` without changing its
+        shape; the product is cast to ``x``'s dtype.
 
     Returns:
       ``x`` unchanged.
@@ -276,7 +277,7 @@ def scale_grad(x: Any, c: ArrayLike) -> Any:
       >>> jax.grad(f)(jnp.array([1.0, 3.0], jnp.float32)).tolist()
       [1.0, 3.0]
     """
-    _check_leaves("scale_grad", x)
+    x = _float_leaves("scale_grad", x)
     factors = jax.tree_util.tree_map(lambda leaf: _as_factor(c, leaf), x)
     return jax.tree_util.tree_map(
         lambda leaf, factor: _grad_scaled(leaf, jax.lax.stop_gradient(factor)),
@@ -308,6 +309,6 @@ def reverse_grad(x: Any) -> Any:
       >>> jax.grad(f)(jnp.array([1.0, 3.0], jnp.float32)).tolist()
       [-2.0, -6.0]
     """
-    _check_leaves("reverse_grad", x)
+    x = _float_leaves("reverse_grad", x)
     return jax.tree_util.tree_map(
         lambda leaf: _grad_scaled(leaf, jnp.asarray(-1, leaf.dtype)), x)

@@ -24,7 +24,7 @@ from . import _rules
 from ._sharding import contraction_sharding
 from ._precision import (PrecisionPair, accumulation_dtype, preferred_element_type,
                          resolve_precision)
-from ._args import check_float, check_same_dtype
+from ._args import check_float, check_same_dtype, float_arrays
 from ._typing import Array, ArrayLike, Precision
 
 def _dot(lhs, rhs, contract: tuple[tuple[int, ...], tuple[int, ...]],
@@ -167,6 +167,8 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *
       >>> jaxgrad.linear(x, w, jnp.array([0.5, 0.0, 0.0], jnp.float32)).tolist()
       [[1.5, 3.0, -2.0]]
     """
+    input, weight, bias = float_arrays("linear", input=input, weight=weight, bias=bias,
+                                       optional=("bias",))
     _check_linear(input, weight, bias)
     y = linear_core(input, weight, resolve_precision("linear", precision))
     return y if bias is None else add_bias(y, bias)

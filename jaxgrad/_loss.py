@@ -38,10 +38,11 @@ from jax.custom_derivatives import SymbolicZero
 from . import _rules
 from ._activation import compute_dtype, log_softmax_core
 from ._sharding import contraction_sharding
-from ._args import check_float, check_same_dtype
+from ._args import check_same_dtype
 from ._loss_args import (_check_ignore_index, _check_index_target, _check_input,
                          _check_label_smoothing, _check_weight, _describe_dtype,
-                         _is_integer, _num_classes, _numpy_dtype, check_reduction)
+                         _is_integer, _num_classes, _numpy_dtype, check_reduction,
+                         loss_arrays)
 from ._typing import Array, ArrayLike
 
 
@@ -437,8 +438,7 @@ def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") ->
       (2.5, [1.0, 4.0])
     """
     # both are required: check_same_dtype would skip a None
-    check_float("mse_loss", "input", input)
-    check_float("mse_loss", "target", target)
+    input, target, _ = loss_arrays("mse_loss", input, target, float_target=True)
     check_same_dtype("mse_loss", {"input": input, "target": target})
     check_reduction("mse_loss", reduction)
     if tuple(input.shape) != tuple(target.shape):
@@ -487,6 +487,7 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = Non
       [0.6931, 0.2877]
     """
     fn = "nll_loss"
+    input, target, weight = loss_arrays(fn, input, target, weight)
     _check_input(fn, input)
     _check_index_target(fn, input, target)
     _check_weight(fn, input, weight)
@@ -552,6 +553,7 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
       0.41
     """
     fn = "cross_entropy"
+    input, target, weight = loss_arrays(fn, input, target, weight)
     _check_input(fn, input)
     spec = LossSpec(check_reduction(fn, reduction), _check_ignore_index(fn, ignore_index),
                     _check_label_smoothing(fn, label_smoothing))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numbers
 
+import jax.numpy as jnp
 import numpy as np
 
-from ._args import check_float, check_same_dtype
+from ._args import (_is_torch_tensor, as_array, check_float, check_same_dtype, check_static,
+                    float_arrays)
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -20,6 +22,7 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def check_reduction(fn: str, reduction) -> str:
+    check_static(fn, "reduction", reduction, "'none', 'mean' or 'sum'")
     # isinstance first: `in` would compare an array elementwise
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: `reduction` must be 'none', 'mean' or 'sum', got "
@@ -28,6 +31,7 @@ def check_reduction(fn: str, reduction) -> str:
 
 
 def _check_ignore_index(fn: str, ignore_index) -> int:
+    check_static(fn, "ignore_index", ignore_index, "an int")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"{fn}: `ignore_index` must be an int, got "
                         f"{type(ignore_index).__name__} {ignore_index!r}")
@@ -38,12 +42,33 @@ def _check_ignore_index(fn: str, ignore_index) -> int:
 
 
 def _check_label_smoothing(fn: str, value) -> float:
+    check_static(fn, "label_smoothing", value, "a float")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: `label_smoothing` must be a float, got "
                         f"{type(value).__name__} {value!r}")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{fn}: `label_smoothing` must be in [0, 1], got {value!r}")
     return float(value)
+
+
+def loss_arrays(fn: str, input, target, weight=None, *, float_target: bool = False):
+    """The boundary of a loss: ``input`` and ``weight`` as float arrays (see
+    ``_args.float_arrays``), ``target`` as an array: with ``float_target`` a
+    float one, else of the dtype its values give (a Python list of ints holds
+    class indices, of floats class probabilities, in ``input``'s dtype). Dtypes
+    and shapes are checked after."""
+    if float_target:
+        return (*float_arrays(fn, input=input, target=target), None)
+    input, weight = float_arrays(fn, input=input, weight=weight, optional=("weight",))
+    if getattr(target, "dtype", None) is not None or _is_torch_tensor(target):
+        return input, as_array(fn, "target", target), weight
+    try:
+        target = as_array(fn, "target", target)
+    except TypeError:   # not numbers: the target checks say what a target must be
+        return input, target, weight
+    if jnp.issubdtype(target.dtype, jnp.floating):
+        target = target.astype(input.dtype)
+    return input, target, weight
 
 
 def _numpy_dtype(array):

@@ -193,7 +193,8 @@ def conv3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
 
 def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                    stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
-                   groups: int = 1, dilation: Size = 1, *, algorithm: str | None = None,
+                   groups: int = 1, dilation: Size = 1, *,
+                   output_size: Shape | None = None, algorithm: str | None = None,
                    precision: Precision = None) -> Array:
     """N-d transposed convolution, torch's ``conv_transpose{1,2,3}d`` semantics.
 
@@ -213,6 +214,11 @@ def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None =
         ``dilation``: extra rows computed at the high end of each output dim.
       groups: number of channel groups; divides C_in.
       dilation: int or one int per spatial dim, >= 1.
+      output_size: keyword-only; the output's spatial sizes (or its full
+        shape, whose leading N, C entries are ignored), as torch's
+        ``nn.ConvTranspose{1,2,3}d.forward(input, output_size)``: each in
+        ``[out₀, out₀ + stride - 1]``, ``out₀`` the size without output_padding;
+        it sets output_padding (which must then be 0).
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
       precision: keyword-only; the ``lax.Precision`` (or its name, or one per
@@ -238,7 +244,7 @@ def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None =
 def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
                      groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None,
+                     output_size: Shape | None = None, algorithm: str | None = None,
                      precision: Precision = None) -> Array:
     """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
 
@@ -254,6 +260,11 @@ def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
         ``dilation``: extra rows computed at the high end of each output dim.
       groups: number of channel groups; divides C_in.
       dilation: int or one int per spatial dim, >= 1.
+      output_size: keyword-only; the output's spatial sizes (or its full
+        shape, whose leading N, C entries are ignored), as torch's
+        ``nn.ConvTranspose{1,2,3}d.forward(input, output_size)``: each in
+        ``[out₀, out₀ + stride - 1]``, ``out₀`` the size without output_padding;
+        it sets output_padding (which must then be 0).
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
       precision: keyword-only; the ``lax.Precision`` (or its name, or one per
@@ -281,7 +292,7 @@ def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
 def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
                      groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None,
+                     output_size: Shape | None = None, algorithm: str | None = None,
                      precision: Precision = None) -> Array:
     """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
 
@@ -297,6 +308,11 @@ def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
         ``dilation``: extra rows computed at the high end of each output dim.
       groups: number of channel groups; divides C_in.
       dilation: int or one int per spatial dim, >= 1.
+      output_size: keyword-only; the output's spatial sizes (or its full
+        shape, whose leading N, C entries are ignored), as torch's
+        ``nn.ConvTranspose{1,2,3}d.forward(input, output_size)``: each in
+        ``[out₀, out₀ + stride - 1]``, ``out₀`` the size without output_padding;
+        it sets output_padding (which must then be 0).
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
       precision: keyword-only; the ``lax.Precision`` (or its name, or one per
@@ -326,7 +342,7 @@ def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
 def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
                      groups: int = 1, dilation: Size = 1, *,
-                     algorithm: str | None = None,
+                     output_size: Shape | None = None, algorithm: str | None = None,
                      precision: Precision = None) -> Array:
     """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
 
@@ -342,6 +358,11 @@ def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
         ``dilation``: extra rows computed at the high end of each output dim.
       groups: number of channel groups; divides C_in.
       dilation: int or one int per spatial dim, >= 1.
+      output_size: keyword-only; the output's spatial sizes (or its full
+        shape, whose leading N, C entries are ignored), as torch's
+        ``nn.ConvTranspose{1,2,3}d.forward(input, output_size)``: each in
+        ``[out₀, out₀ + stride - 1]``, ``out₀`` the size without output_padding;
+        it sets output_padding (which must then be 0).
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
       precision: keyword-only; the ``lax.Precision`` (or its name, or one per

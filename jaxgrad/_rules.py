@@ -46,6 +46,7 @@ does not (``match_vma``).
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import jax
@@ -82,6 +83,26 @@ def epilogue(cotangent, primal):
     return match_vma(cotangent, primal)
 
 
+def _late(impl: Callable) -> Callable:
+    """``impl``, looked up by name in its module at each call (when it is a
+    module-level function there).
+
+    A rule keeps the function it was declared with. Resolving the name at call
+    time lets a test replace an implementation in its module
+    (``tests/_autodiff.forbid_autodiff``) and see whether JAX ever
+    differentiates it; without this the replacement would never be reached.
+    The lookup happens at trace time only.
+    """
+    module = sys.modules.get(getattr(impl, "__module__", None) or "")
+    name = getattr(impl, "__name__", "")
+    if module is None or getattr(module, name, None) is not impl:
+        return impl
+
+    def call(*args):
+        return getattr(module, name)(*args)
+    return call
+
+
 def _named(fn: Callable, impl: Callable) -> Callable:
     """``fn`` under the name, docstring and module of the ``impl`` it declares."""
     return functools.wraps(impl, assigned=("__module__", "__name__", "__qualname__",
@@ -106,9 +127,11 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
       Two functions with the signatures of ``forward`` and ``adjoint``.
     """
     def declare(impl):
+        run = _late(impl)
+
         @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
         def rule(static, x, *consts):
-            return impl(x, *consts, *static)
+            return run(x, *consts, *static)
 
         def rule_fwd(static, x, *consts):
             return rule(static, x, *consts), consts
@@ -154,9 +177,11 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
     def extra(fn, array, static):
         return () if fn is None else (fn(array, *static),)
 
+    run_op, run_grad_a, run_grad_b = _late(op), _late(grad_a), _late(grad_b)
+
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def op_rule(static, a, b):
-        return op(a, b, *static)
+        return run_op(a, b, *static)
 
     def op_fwd(static, a, b):
         return op_rule(static, a, b), (a, b)
@@ -168,7 +193,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def grad_a_rule(static, g, b):
-        return grad_a(g, b, *static)
+        return run_grad_a(g, b, *static)
 
     def grad_a_fwd(static, g, b):
         return grad_a_rule(static, g, b), (g, b)
@@ -182,7 +207,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def grad_b_rule(static, a, g):
-        return grad_b(a, g, *static)
+        return run_grad_b(a, g, *static)
 
     def grad_b_fwd(static, a, g):
         return grad_b_rule(static, a, g), (a, g)
@@ -225,9 +250,11 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
     Returns:
       A function with the signature of ``impl``.
     """
+    run = _late(impl)
+
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def rule(statics, *arrays):
-        return impl(*arrays, *statics)
+        return run(*arrays, *statics)
 
     def rule_fwd(statics, *arrays):
         y = rule(statics, *arrays)
@@ -255,9 +282,11 @@ def add_broadcast(add: Callable, reduce: Callable):
     ``reduce`` is the adjoint of the broadcast (a sum over the broadcast
     dims), itself a rule, so higher orders stay explicit.
     """
+    run = _late(add)
+
     @jax.custom_vjp
     def rule(x, b):
-        return add(x, b)
+        return run(x, b)
 
     def rule_fwd(x, b):
         return rule(x, b), b      # b only for its type (the mesh axes it varies along)

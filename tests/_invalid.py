@@ -116,14 +116,16 @@ def bad_int_arg(draw, valid: tuple, minimum: int, *, none_ok=False, empty_ok=Fal
 
 
 def not_an_array(draw, shape, *, none_ok=False):
-    """Something that is not a float array: a Python value, a list, or a bad dtype."""
+    """Something that is not a float array: a Python value that is not a number
+    (numbers and lists of numbers are array-likes, read as float arrays), a list
+    of non-numbers, or a bad dtype."""
     options = ["python", "list", "dtype", "fake", "key"]
     kind = draw(st.sampled_from(options))
     if kind == "python":
-        values = [1.0, 3, "x", True] + ([] if none_ok else [None])
+        values = ["x", True] + ([] if none_ok else [None])
         return draw(st.sampled_from(values))
     if kind == "list":
-        return np.zeros(shape).tolist() if shape else [0.0]
+        return ["x"] * (shape[0] if shape else 1)
     if kind == "dtype":
         return zeros(shape, draw(st.sampled_from(NON_FLOAT)))
     if kind == "fake":
@@ -926,7 +928,7 @@ def _class_loss_mutations(name, shape, t_shape, dtype, soft, has_weight) -> dict
             t_shape, draw(st.sampled_from([jnp.bool_, jnp.complex64] + (
                 [F32, F64] if name == "nll_loss" else []))))),
         "target:not_array": lambda draw: mutation("target", None, target=draw(
-            st.sampled_from([None, 1, [0], "0", FakeTensor(), KEY]))),
+            st.sampled_from([None, True, ["0"], "0", FakeTensor(), KEY]))),
         "target:shape": lambda draw: mutation("target", None, target=(
             zeros(_off_shape(draw, shape), dtype) if soft else
             zeros(_off_shape(draw, t_shape), jnp.int32))),
@@ -1004,7 +1006,7 @@ def _identity(g):
 
 def _hook_x_mutation(draw, shape):
     if draw(st.booleans()):
-        bad = draw(st.sampled_from([None, (), {}, {"a": 1.0}, [zeros(2), "b"]]))
+        bad = draw(st.sampled_from([None, (), {}, {"a": "1.0"}, [zeros(2), "b"]]))
         return mutation("x", None, x=bad)
     return mutation("x", None, x=not_an_array(draw, shape))
 
@@ -1015,7 +1017,7 @@ def _label_mutation(draw):
 
 
 def _scale_mutation(draw, shape):
-    bad = draw(st.sampled_from(["2", None, True, 1j, [1.0], 10**400, FakeTensor(),
+    bad = draw(st.sampled_from(["2", None, True, 1j, ["x"], 10**400, FakeTensor(),
                                 "int", "bool", "wide", "key"]))
     arrays = {"int": zeros(shape, jnp.int32), "bool": zeros(shape, jnp.bool_),
               "wide": zeros((2,) + shape, F32), "key": KEY}

@@ -1,4 +1,5 @@
-"""Test-wide set-up: float64 is available (arrays created as float32 stay float32).
+"""Test-wide set-up: float64 is available (arrays created as float32 stay float32),
+and ``algorithm="autotune"``'s plan cache lives in a temporary directory.
 
 Hypothesis profiles for the property-based tests: ``ci`` (the default) is
 bounded and derandomised, so every run draws the same examples;
@@ -8,7 +9,10 @@ Tests scale ``settings.default.max_examples`` by their own cost (see
 ``tests/torch/_strategies.fuzz``).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import jax
 import numpy as np
@@ -16,6 +20,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
+
+# algorithm="autotune" keeps its plans on disk: during the tests in a fresh
+# directory of this process (and of the subprocesses it starts), never in the
+# home directory. Tests that look at the cache point it at their own tmp_path.
+os.environ["JAXGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxgrad-test-cache-")
+atexit.register(shutil.rmtree, os.environ["JAXGRAD_CACHE_DIR"], ignore_errors=True)
 
 # Every example jits (compiles) at least one program: the deadline and the
 # "slow data generation" checks would flag that, not a problem of the test.

@@ -28,6 +28,9 @@ SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 # name -> (jaxgrad function, plain reference); softmax along dim 1.
 CASES = {
     "relu": (jaxgrad.relu, lambda x: jnp.where(x > 0, x, 0.0)),
+    "relu6": (lambda x: jaxgrad.relu6(3 * x), lambda x: jnp.minimum(jnp.maximum(3 * x, 0), 6)),
+    "hardtanh": (lambda x: jaxgrad.hardtanh(x, -0.5, 0.75),
+                 lambda x: jnp.minimum(jnp.maximum(x, -0.5), 0.75)),
     "leaky_relu": (lambda x: jaxgrad.leaky_relu(x, 0.3),
                    lambda x: jnp.where(x > 0, x, 0.3 * x)),
     "sigmoid": (jaxgrad.sigmoid, lambda x: 1 / (1 + jnp.exp(-x))),
@@ -87,6 +90,23 @@ def test_relu_is_exactly_zero_gradient_at_zero():
     assert jax.grad(lambda x: jnp.maximum(x, 0.0).sum())(x).tolist() == [0.5] * 3
 
 
+def test_hardtanh_gradient_at_the_bounds_and_nan():
+    # torch's rule, by value: 0 at and beyond both bounds, 1 inside and at NaN
+    # (torch's formula; its vectorized CPU kernel gives 0 at NaN instead);
+    # the bounds, -0.0 and NaN pass through the forward unchanged.
+    x = jnp.array([-2.0, -1.0, -0.0, 0.5, 1.0, 3.0, jnp.nan])
+    y = jaxgrad.hardtanh(x)
+    assert np.asarray(y)[:6].tolist() == [-1.0, -1.0, 0.0, 0.5, 1.0, 1.0]
+    assert math.copysign(1, float(y[2])) == -1 and bool(jnp.isnan(y[6]))
+    grad = jax.grad(lambda x: jaxgrad.hardtanh(x).sum())(x)
+    assert grad.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    x6 = jnp.array([-0.0, 0.0, 3.0, 6.0, 7.0, jnp.nan])
+    assert jax.grad(lambda x: jaxgrad.relu6(x).sum())(x6).tolist() == [
+        0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    # min_val == max_val: a constant, gradient 0 (NaN aside).
+    assert jax.grad(lambda x: jaxgrad.hardtanh(x, 2, 2).sum())(x).tolist() == [0.0] * 6 + [1.0]
+
+
 def test_leaky_relu_default_slope_at_zero():
     x = jnp.array([-2.0, 0.0, 3.0])
     assert jaxgrad.leaky_relu(x).tolist() == [-0.02, 0.0, 3.0]
@@ -118,7 +138,7 @@ def test_softmax_of_a_scalar():
 
 
 def test_vmap_matches_batched_call():
-    fn = stacked(list(CASES))   # (8, 1, 3, 5) for one example of shape (1, 3, 5)
+    fn = stacked(list(CASES))   # (len(CASES), 1, 3, 5) for one example of shape (1, 3, 5)
 
     @jax.jit
     def both(x, cot):
@@ -126,7 +146,7 @@ def test_vmap_matches_batched_call():
         return (jax.vmap(lambda x: fn(x[None])[:, 0])(x), per_example(x, cot),
                 fn(x), jax.vjp(fn, x)[1](jnp.moveaxis(cot, 0, 1))[0])
 
-    x, cot = random((4, 3, 5), 4), random((4, 8, 3, 5), 5)
+    x, cot = random((4, 3, 5), 4), random((4, len(CASES), 3, 5), 5)
     y_vmap, grad_vmap, y, grad = both(x, cot)
     np.testing.assert_allclose(jnp.moveaxis(y_vmap, 0, 1), y, rtol=1e-12)
     np.testing.assert_allclose(grad_vmap, grad, rtol=1e-12)
@@ -169,11 +189,19 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
 @pytest.mark.parametrize("call, error, message", [
     (lambda: jaxgrad.relu(jnp.arange(3)), TypeError,
      r"relu: `input` must have a floating dtype .* got int"),
-    (lambda: jaxgrad.sigmoid([1.0, 2.0]), TypeError, r"sigmoid: `input` must be an array"),
+    (lambda: jaxgrad.sigmoid("x"), TypeError, r"sigmoid: `input` must be an array, got str"),
     (lambda: jaxgrad.leaky_relu(jnp.ones(2), "0.1"), TypeError,
      r"leaky_relu: `negative_slope` must be a real number, got str '0.1'"),
     (lambda: jaxgrad.leaky_relu(jnp.ones(2), True), TypeError,
      r"leaky_relu: `negative_slope` must be a real number, got bool True"),
+    (lambda: jaxgrad.hardtanh(jnp.ones(2), 2.0, 1.0), ValueError,
+     r"hardtanh: `min_val` must be <= `max_val`, got min_val=2.0, max_val=1.0"),
+    (lambda: jaxgrad.hardtanh(jnp.ones(2), max_val=math.nan), ValueError,
+     r"hardtanh: `max_val` must not be NaN, got nan"),
+    (lambda: jaxgrad.hardtanh(jnp.ones(2), None), TypeError,
+     r"hardtanh: `min_val` must be a real number, got NoneType None"),
+    (lambda: jaxgrad.relu6(jnp.arange(2)), TypeError,
+     r"relu6: `input` must have a floating dtype"),
     (lambda: jaxgrad.gelu(jnp.ones(2), approximate="erf"), ValueError,
      r"gelu: `approximate` must be 'none' or 'tanh', got 'erf'"),
     (lambda: jaxgrad.softmax(jnp.ones((2, 3)), 2), ValueError,

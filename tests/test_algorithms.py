@@ -19,6 +19,9 @@ the tiled path (stride = kernel, dilation 1, 1x1 kernels at stride 1), the
 depthwise elementwise products, and the GEMM orders chosen by the ratio of
 channels to output positions.
 
+"taps" also runs the forward of the grouped and depthwise cases as a sum
+over taps (``_taps.forward``), so the same grid checks it at every order.
+
 Also here: half precision, the selection API (per call, global, context
 manager, jit), ``_plan.choose``, error wording, and a proof that no
 order of differentiation runs JAX autodiff through either formulation.
@@ -378,6 +381,23 @@ def test_half_precision_input_gradient_accumulates_in_float32(dtype, algorithm):
     np.testing.assert_array_equal(rows[9:], np.arange(8, 0, -1))
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_forward_taps_accumulates_in_float32(dtype):
+    """The forward's taps sum (depthwise, two channels) in float32, rounded once.
+
+    w = [B, 1, ..., 1] (9 taps), x = ones: each output is B + 8, exactly
+    representable; a running half sum would stall at B (spacing 2 there).
+    """
+    big = 2 ** 8 if dtype == "bfloat16" else 2 ** 11
+    w = jnp.asarray([[[big] + [1] * 8]] * 2, dtype)
+    x = jnp.ones((1, 2, 12), dtype)
+    assert _plan.forward_choice(ConvSpec((1,), ((0, 0),), (1,), 2, "taps"), x.shape,
+                                w.shape, x.dtype).formulation == "taps"
+    y = jaxgrad.conv1d(x, w, groups=2, algorithm="taps")
+    assert y.dtype == jnp.dtype(dtype)
+    np.testing.assert_array_equal(np.asarray(y, np.float64), np.full((1, 2, 4), big + 8))
+
+
 # --------------------------------------------------------------------------
 # Selection API.
 
@@ -520,7 +540,7 @@ def test_jit_traced_under_each_algorithm_gives_the_same_numbers(rng, default_alg
 # --------------------------------------------------------------------------
 # Error wording: the function and the argument named, the value shown.
 
-CHOICES = r"\('auto', 'transpose', 'taps'\)"
+CHOICES = r"\('auto', 'transpose', 'taps', 'autotune'\)"
 
 
 @pytest.mark.parametrize("call, fn", [
@@ -701,8 +721,8 @@ def test_no_order_uses_autodiff(monkeypatch, algorithm, order):
             monkeypatch.setitem(table, conv_p, _refuse)
     forbid_autodiff(monkeypatch, _core, ("_conv_impl", "_input_grad_impl",
                                             "_weight_grad_impl"))
-    forbid_autodiff(monkeypatch, _taps, ("input_grad", "weight_grad", "patches",
-                                         "col2im"))
+    forbid_autodiff(monkeypatch, _taps, ("forward", "input_grad", "weight_grad",
+                                         "patches", "col2im"))
     x, w, b = jnp.ones((2, 2, 7, 6)), jnp.ones((4, 1, 3, 2)), jnp.ones(4)
     w_tiled = jnp.ones((4, 1, 2, 2))
 
@@ -719,6 +739,15 @@ def test_no_order_uses_autodiff(monkeypatch, algorithm, order):
             jnp.cos(jnp.concatenate([a.ravel() for a in g(x, w, b)]))))(
                 jax.grad(f, argnums=(0, 1, 2)))
     assert jax.eval_shape(f, x, w, b).shape == ()  # tracing is where autodiff happens
+
+
+def test_autodiff_guard_catches_autodiff_of_the_forward_taps_body(monkeypatch):
+    """The guard is live for the forward's taps too: autodiff straight through raises."""
+    forbid_autodiff(monkeypatch, _taps, ("forward",))
+    spec = ConvSpec((1,), ((1, 1),), (1,), 2, "taps")
+    x, w = jnp.ones((1, 2, 7)), jnp.ones((4, 1, 3))
+    with pytest.raises(AssertionError, match="JAX autodiff reached a primal"):
+        jax.eval_shape(jax.grad(lambda x: jnp.sum(_taps.forward(x, w, spec))), x)
 
 
 def test_autodiff_guard_catches_autodiff_of_the_taps_body(monkeypatch):

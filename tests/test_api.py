@@ -55,6 +55,11 @@ CLASS_API = {
     "jaxgrad.testing.Report": ("passed", "failures", "raise_if_failed",
                                "__getitem__", "__str__"),
     "jaxgrad.testing.Comparison": (),
+    "jaxgrad.BatchNormStats": (),
+    "jaxgrad.testing.ModelReport": ("passed", "failures", "first_forward",
+                                    "first_gradient", "diagnosis", "parameter",
+                                    "layer", "raise_if_failed", "__str__"),
+    "jaxgrad.testing.LayerComparison": ("passed",),
 }
 
 _SECTION = re.compile(r"^([A-Z][A-Za-z ]*):\s*$")

@@ -92,8 +92,12 @@ def test_suites_and_selection():
     quick = _cases.select("quick")
     assert 0 < len(quick) < len(_cases.select("full")) == len(_cases.CASES)
     assert all(c.quick for c in quick)
-    picked = _cases.select("quick", ["c3d-3x3x3", "resnet50-1x1", "c3d-3x3x3"])
+    picked = _cases.select(None, ["c3d-3x3x3", "resnet50-1x1", "c3d-3x3x3"])
     assert [c.name for c in picked] == ["c3d-3x3x3", "resnet50-1x1"]
+    # a suite and named cases: the suite's first, a case named twice runs once
+    both = [c.name for c in _cases.select("quick", ["c3d-3x3x3", "resnet50-1x1"])]
+    assert both[:len(quick)] == [c.name for c in quick]
+    assert len(both) == len(set(both)) and {"c3d-3x3x3", "resnet50-1x1"} <= set(both)
     with pytest.raises(ValueError, match=r"unknown case name\(s\) 'nope'"):
         _cases.select("full", ["resnet50-1x1", "nope"])
 

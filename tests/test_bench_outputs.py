@@ -1,8 +1,9 @@
-"""A one-case smoke run of ``jaxgrad bench`` end to end, and what it writes.
+"""A smoke run of ``jaxgrad bench`` end to end, and what it writes.
 
 The run goes through the installed console script in a subprocess (1 timed
-repetition of the cheapest case), like a user's. results.json is validated
-against the schema documented in ``bench/README.md``. No test asserts a timing.
+repetition of the cheapest named case and of a tiny ``--conv`` case), like a
+user's. results.json is validated against the schema documented in
+``bench/README.md``. No test asserts a timing, only that each is recorded.
 """
 
 import copy
@@ -19,6 +20,8 @@ from jaxgrad_bench import _chart, _machine, _report, _run
 
 README = Path(__file__).parents[1] / "bench" / "README.md"
 SMOKE_CASE = "unrolled-32x32-s32"
+SMOKE_CONV = "conv1d x=2,4,32 w=4,2,3 padding=1 groups=2"
+SMOKE_CONV_NAME = "conv1d_x2,4,32_w4,2,3_p1_g2"
 XLA_FLAGS = "--xla_backend_optimization_level=3"  # XLA's default, stated
 
 
@@ -27,7 +30,8 @@ def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     jaxgrad = str(Path(sys.executable).with_name("jaxgrad"))
     done = subprocess.run(
-        [jaxgrad, "bench", "--cases", SMOKE_CASE, "--repeats", "1",
+        [jaxgrad, "bench", "--cases", SMOKE_CASE, "--conv", SMOKE_CONV,
+         "--repeats", "1",
          f"--xla-flags={XLA_FLAGS}", "--out", str(out), "--name", "smoke"],
         check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -123,7 +127,9 @@ def test_the_validator_catches_missing_extra_and_mistyped_keys(smoke):
 
 def test_smoke_run_records_the_run(smoke):
     _, _, record = smoke
-    assert record["options"]["cases"] == [SMOKE_CASE]
+    assert record["options"]["cases"] == [SMOKE_CASE, SMOKE_CONV_NAME]
+    assert record["options"]["suite"] == "custom"
+    assert record["options"]["conv"] == [SMOKE_CONV]
     assert record["options"]["repeats"] == 1 and record["options"]["torch"]
     env = record["environment"]
     assert env["XLA_FLAGS"] == XLA_FLAGS and env["JAX_PLATFORMS"] == "cpu"
@@ -131,7 +137,7 @@ def test_smoke_run_records_the_run(smoke):
     assert set(env) == set(_machine.ENV_KEYS)
     assert record["threads"]["torch_intra_op"] == record["machine"]["cpus_available"]
     assert any("smoke run" in note for note in record["notes"])
-    (case,) = record["cases"]
+    case, custom = record["cases"]
     assert case["correct"] == {"jaxgrad": True, "autodiff": True, "torch": True}
     assert case["flops"]["forward"] == 2 * 8 * 512 * 1024 * 16
     # jaxgrad's conv keeps exactly x (8, 1, 128, 128) and w (512, 1, 32, 32), float32
@@ -145,16 +151,54 @@ def test_smoke_run_records_the_run(smoke):
             assert timing["median_s"] == timing["min_s"] == timing["samples_s"][0]
 
 
+def test_smoke_run_records_the_first_calls_compile_time(smoke):
+    _, _, record = smoke
+    for case in record["cases"]:
+        first = case["first_call_s"]
+        assert set(first) == {"jaxgrad", "autodiff"}        # JAX only
+        for impl, phases in first.items():
+            assert list(phases) == ["trace", "lower", "compile", "run"]
+            assert all(isinstance(v, float) and v > 0 for v in phases.values())
+            # value-and-grad's compile time is the first call's
+            assert case["compile_s"][impl]["value_and_grad"] == pytest.approx(
+                phases["trace"] + phases["lower"] + phases["compile"])
+
+
+def test_smoke_run_of_a_conv_spec(smoke):
+    _, _, record = smoke
+    custom = record["cases"][1]
+    assert custom["name"] == SMOKE_CONV_NAME
+    assert custom["description"] == f"--conv '{SMOKE_CONV}'"
+    assert custom["input"] == [2, 4, 32] and custom["output"] == [2, 4, 32]
+    assert custom["layers"] == [{"op": "conv", "weight": [4, 2, 3], "stride": [1],
+                                 "padding": [1], "dilation": [1], "groups": 2,
+                                 "output_padding": None}]
+    assert custom["correct"] == {"jaxgrad": True, "autodiff": True, "torch": True}
+    assert custom["flops"]["forward"] == 2 * 2 * 4 * 2 * 3 * 32
+    assert all(len(t["samples_s"]) == 1 for impl in custom["timings"].values()
+               for t in impl.values())
+
+
 def test_smoke_run_console_output(smoke):
     done, out, _ = smoke
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("jaxgrad bench: 1 cases (custom), float32, algorithm auto, cpu")
-    assert lines[1].split()[:4] == ["case", "mode", "GFLOP", "jaxgrad"]
-    rows = [line.split() for line in lines[2:5]]
+    assert lines[0].startswith(
+        "jaxgrad bench: 2 cases (custom), float32, algorithm auto, cpu")
+    header = lines[1].split()
+    assert header[:4] == ["case", "mode", "GFLOP", "jaxgrad"]
+    assert lines[1].rstrip().endswith("compile jg s  compile jax.grad s")
+    rows = [line.split() for line in lines[2:8]]
     assert rows[0][:3] == [SMOKE_CASE, "fwd", "0.134"]  # GFLOP, by hand above
     assert rows[1][:2] == ["bwd", "0.268"] and rows[2][:2] == ["v&g", "0.403"]
-    assert len(rows[0]) == 12 and len(rows[1]) == 9  # errors on the first row
-    assert f"[1/1] {SMOKE_CASE}: done in" in done.stderr  # progress
+    # errors and compile times on the first row only
+    assert len(rows[0]) == 14 and len(rows[1]) == 9
+    compile_jg, compile_autodiff = map(float, rows[0][-2:])
+    assert compile_jg > 0 and compile_autodiff > 0
+    assert rows[3][0] == SMOKE_CONV_NAME and len(rows[3]) == 14
+    # the name column is as wide as the longest name
+    assert lines[5].index(" fwd ") == lines[2].index(" fwd ")
+    assert f"[1/2] {SMOKE_CASE}: done in" in done.stderr  # progress
+    assert f"[2/2] {SMOKE_CONV_NAME}: done in" in done.stderr
     assert f"wrote {out / 'smoke.json'}, {out / 'smoke.md'}" in done.stdout
 
 
@@ -164,6 +208,11 @@ def test_smoke_run_writes_markdown_and_chart(smoke):
     assert md.startswith("# jaxgrad bench: custom suite, float32, algorithm auto, cpu")
     assert re.search(rf"\| `{SMOKE_CASE}` \| v&g \| 0\.403 \| [0-9.]+ \([0-9.]+\) \|", md)
     assert "## Correctness" in md and "jaxgrad yes, jax.grad yes, torch yes" in md
+    assert re.search(r"## First call of jit\(value_and_grad\) \(s\)\n\n.*\n\n"
+                     r"\| case \| jaxgrad trace \| jaxgrad lower \| jaxgrad compile \| "
+                     r"jaxgrad run \| jax.grad trace \| jax.grad lower \| jax.grad "
+                     r"compile \| jax.grad run \| jaxgrad / jax.grad compile \|\n", md)
+    assert re.search(rf"\| `{SMOKE_CASE}` (\| [0-9.]+ ){{8}}\| [0-9.]+x \|", md)
     if importlib.util.find_spec("matplotlib"):
         assert (out / "smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
@@ -180,8 +229,8 @@ def test_no_speed_is_reported_for_a_wrong_result(smoke):
     row = _report.console_table(record).splitlines()[1].split()
     assert row[3] == "wrong" and row[4] != "wrong"  # jaxgrad's cell only
     assert f"| `{SMOKE_CASE}` | fwd | 0.134 | wrong | " in _report.markdown(record)
-    assert _chart.speedups(record, "forward") == {"vs_autodiff": [None],
-                                                  "vs_torch": [None]}
+    speedups = _chart.speedups(record, "forward")
+    assert speedups["vs_autodiff"][0] is None and speedups["vs_torch"][0] is None
 
 
 def test_chart_is_skipped_with_a_message_without_matplotlib(smoke, tmp_path,

@@ -722,23 +722,37 @@ def test_dtype_mismatch_grads(fam):
 
 
 @families(TAKES_INPUT_ARRAY)
-@pytest.mark.parametrize("value", [None, 1.0, "x"], ids=["None", "float", "str"])
+@pytest.mark.parametrize("value", [None, "x"], ids=["None", "str"])
 def test_input_not_an_array(fam, value):
     """A non-array input is a TypeError naming `input`."""
     check_error(TypeError, fam, [arg("input")], value, fam.base_weight())
 
 
+@families(TAKES_INPUT_ARRAY)
+def test_python_float_input_is_read_as_a_0d_array(fam):
+    """A Python float is an array-like: it becomes a 0-d array, whose rank is wrong."""
+    check_error(ValueError, fam, [arg("input"), lit("got shape ()")], 1.0,
+                fam.base_weight())
+
+
 @families(FORWARD)
-@pytest.mark.parametrize("value", [[0.0] * C_OUT, 0.5, "b"],
-                         ids=["list", "float", "str"])
+@pytest.mark.parametrize("value", ["b", [None] * C_OUT], ids=["str", "list-of-None"])
 def test_bias_not_an_array(fam, value):
-    """A bias that is not an array is a TypeError naming `bias`."""
+    """A bias that is not an array (nor numbers) is a TypeError naming `bias`."""
     check_error(TypeError, fam, [arg("bias")], fam.base_input(), fam.base_weight(),
                 bias=value)
 
 
+@families(FORWARD)
+@pytest.mark.parametrize("value", [[0.0] * (C_OUT + 1), 0.5], ids=["list", "float"])
+def test_python_bias_is_read_as_an_array_of_the_input_dtype(fam, value):
+    """A list or float bias becomes an array of the input's dtype; its shape is checked."""
+    check_error(ValueError, fam, [arg("bias"), lit("must have shape")],
+                fam.base_input(), fam.base_weight(), bias=value)
+
+
 @families(GRADS)
-@pytest.mark.parametrize("value", [[[0.0]], 0.5, None], ids=["list", "float", "None"])
+@pytest.mark.parametrize("value", ["g", None], ids=["str", "None"])
 def test_grad_output_not_an_array(fam, value):
     """A grad_output that is not an array is a TypeError naming `grad_output`."""
     x, w = fam.base_input(), fam.base_weight()

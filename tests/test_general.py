@@ -371,7 +371,7 @@ ERRORS = [
      r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got int32 and float32"),
     (dict(rhs=_W.astype(np.float64)), TypeError,
      r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got float32 and float64"),
-    (dict(rhs=[[1.0]]), TypeError, r"conv_general_dilated: `rhs` must be an array, got list"),
+    (dict(rhs="w"), TypeError, r"conv_general_dilated: `rhs` must be an array, got str 'w'"),
     (dict(window_strides=(1, 0)), ValueError,
      r"conv_general_dilated: `window_strides` must be positive, got \(1, 0\)"),
     (dict(window_strides=(1,)), TypeError,

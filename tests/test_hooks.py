@@ -286,11 +286,11 @@ def test_scale_grad_float64_factor_keeps_float32_gradient():
 
 
 def test_scale_grad_errors():
-    with pytest.raises(TypeError, match=r"scale_grad: `c` must be a Python number or "
-                       r"a float array, got str 'x'"):
+    with pytest.raises(TypeError, match=r"scale_grad: `c` must be a Python number, a "
+                       r"list of numbers or a float array, got str 'x'"):
         jaxgrad.scale_grad(X, "x")
-    with pytest.raises(TypeError, match=r"scale_grad: `c` must be a Python number or "
-                       r"a float array, got bool True"):
+    with pytest.raises(TypeError, match=r"scale_grad: `c` must be a Python number, a "
+                       r"list of numbers or a float array, got bool True"):
         jaxgrad.scale_grad(X, True)
     with pytest.raises(ValueError, match=re.escape(
             "scale_grad: `c` of shape (2,) must broadcast to the shape of `x` (3,)")):

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import jaxgrad
-from jaxgrad.interop import from_torch, to_torch
+from jaxgrad.interop import from_torch, params_from_torch, params_to_torch, to_torch
 
 DTYPES = ["float64", "float32", "float16", "bfloat16", "int32", "int64", "int8",
           "uint8", "bool"]
@@ -27,7 +27,8 @@ def _values(dtype: str) -> np.ndarray:
 
 
 def test_public_namespaces():
-    assert jaxgrad.interop.__all__ == ["to_torch", "from_torch"]
+    assert jaxgrad.interop.__all__ == ["to_torch", "from_torch", "params_from_torch",
+                                       "params_to_torch"]
     assert "interop" in jaxgrad.__all__ and "testing" in jaxgrad.__all__
 
 
@@ -161,3 +162,150 @@ def test_converted_arrays_work_under_jit_and_vmap():
     out = jax.jit(jax.vmap(jaxgrad.relu))(a - 2.0)
     assert out.dtype == jnp.float32
     assert out.tolist() == [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]
+
+
+# --------------------------------------------------------------------------
+# params_from_torch / params_to_torch: a module's state_dict as a JAX dict.
+
+
+def _block() -> torch.nn.Module:
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3),
+                                torch.nn.Linear(4, 5, bias=False))
+    block[1].running_mean.uniform_()
+    block[1].num_batches_tracked.fill_(7)
+    return block
+
+
+STATE = [("0.weight", (3, 2, 3, 3)), ("0.bias", (3,)), ("1.weight", (3,)),
+         ("1.bias", (3,)), ("1.running_mean", (3,)), ("1.running_var", (3,)),
+         ("1.num_batches_tracked", ()), ("2.weight", (5, 4))]
+
+
+def test_params_from_torch_keeps_names_order_shapes_dtypes_and_values():
+    block = _block()
+    params = params_from_torch(block)
+    assert [(k, v.shape) for k, v in params.items()] == STATE
+    dtypes = {k: str(v.dtype) for k, v in params.items()}
+    assert dtypes.pop("1.num_batches_tracked") == "int64"
+    assert set(dtypes.values()) == {"float32"}
+    for key, tensor in block.state_dict().items():
+        assert np.array_equal(np.asarray(params[key]), tensor.numpy()), key
+
+
+def test_params_from_torch_casts_floating_entries_only():
+    for dtype, name in [("float64", "float64"), (jnp.float16, "float16"),
+                        (torch.bfloat16, "bfloat16")]:
+        params = params_from_torch(_block(), dtype=dtype)
+        assert params["0.weight"].dtype == jnp.dtype(name)
+        assert params["1.running_var"].dtype == params["0.weight"].dtype
+        assert params["1.num_batches_tracked"].dtype == jnp.int64
+        assert int(params["1.num_batches_tracked"]) == 7
+
+
+def test_params_from_torch_copies():
+    block = _block()
+    params = params_from_torch(block)
+    with torch.no_grad():
+        block[0].weight.add_(1.0)
+    block[1].running_mean.zero_()
+    assert not np.array_equal(np.asarray(params["0.weight"]),
+                              block[0].weight.detach().numpy())
+    assert np.asarray(params["1.running_mean"]).any()
+
+
+def test_params_from_torch_nested_and_state_dict_input():
+    block = _block()
+    nested = params_from_torch(block.state_dict(), nested=True)
+    assert sorted(nested) == ["0", "1", "2"]
+    assert sorted(nested["1"]) == ["bias", "num_batches_tracked", "running_mean",
+                                   "running_var", "weight"]
+    assert nested["2"]["weight"].shape == (5, 4)
+    flat = params_from_torch(block)
+    assert np.array_equal(nested["0"]["bias"], flat["0.bias"])
+
+
+def test_params_from_torch_without_x64():
+    with jax.enable_x64(False):
+        params = params_from_torch(_block())
+        assert params["1.num_batches_tracked"].dtype == jnp.int32   # exact: it fits
+        assert int(params["1.num_batches_tracked"]) == 7
+        with pytest.raises(TypeError, match=r"params_from_torch: `module_or_state_dict` "
+                           r"entry 'w' is float64, but JAX's 64-bit mode is off.*"
+                           r"dtype='float32'"):
+            params_from_torch({"w": torch.ones(2, dtype=torch.float64)})
+        cast = params_from_torch({"w": torch.ones(2, dtype=torch.float64)}, dtype="float32")
+        assert cast["w"].dtype == jnp.float32
+        with pytest.raises(TypeError, match=r"entry 'n' is int64 with values outside "
+                           r"int32"):
+            params_from_torch({"n": torch.tensor(2 ** 40)})
+
+
+def test_params_from_torch_bad_arguments():
+    with pytest.raises(TypeError, match=r"params_from_torch: `module_or_state_dict` "
+                       r"must be a torch.nn.Module or a state_dict .*, got list"):
+        params_from_torch([torch.ones(2)])
+    with pytest.raises(TypeError, match=r"`module_or_state_dict` must map names \(str\) "
+                       r"to tensors, got 'w': ndarray"):
+        params_from_torch({"w": np.ones(2)})
+    with pytest.raises(ValueError, match=r"params_from_torch: `dtype` must be None or a "
+                       r"floating dtype .*, got 'int32'"):
+        params_from_torch(_block(), dtype="int32")
+
+
+def test_round_trip_through_a_jax_update():
+    block, target = _block(), _block().double()
+    params = params_from_torch(block, dtype="float64")
+    updated = {k: v + 1 if jnp.issubdtype(v.dtype, jnp.floating) else v + 3
+               for k, v in params.items()}
+    assert params_to_torch(updated, target) is target
+    for key, tensor in target.state_dict().items():
+        assert tensor.dtype == (torch.int64 if "num_batches" in key else torch.float64)
+        assert np.array_equal(tensor.numpy(), np.asarray(updated[key])), key
+    assert isinstance(target[0].weight, torch.nn.Parameter)
+    assert target[0].weight.grad_fn is None                # no autograd history
+    # into a float32 module: values cast to the module's dtype
+    params_to_torch(updated, block)
+    assert block[0].weight.dtype == torch.float32
+    np.testing.assert_allclose(block[0].weight.detach().numpy(),
+                               np.asarray(updated["0.weight"]), rtol=1e-7)
+
+
+def test_params_to_torch_new_state_dict_and_nested_params():
+    params = params_from_torch(_block(), nested=True)
+    state = params_to_torch(params)
+    assert list(state) == [k for k, _ in STATE]
+    assert state["1.num_batches_tracked"].dtype == torch.int64
+    assert all(isinstance(t, torch.Tensor) for t in state.values())
+    fresh = _block()
+    fresh.load_state_dict(state)      # a state_dict torch accepts as it is
+    bf16 = params_to_torch({"w": jnp.ones(2, jnp.bfloat16), "n": np.arange(2)})
+    assert bf16["w"].dtype == torch.bfloat16 and bf16["n"].tolist() == [0, 1]
+
+
+def test_params_to_torch_into_a_state_dict_in_place():
+    state = {"w": torch.zeros(2)}
+    params_to_torch({"w": jnp.array([1.0, 2.0])}, state)
+    assert state["w"].tolist() == [1.0, 2.0]
+
+
+def test_params_to_torch_strict_names_and_shapes():
+    block = _block()
+    params = params_from_torch(block)
+    del params["1.running_var"]
+    params["extra"] = jnp.ones(1)
+    with pytest.raises(ValueError, match=r"params_to_torch: `params` must have the names "
+                       r"of the target's state_dict \(strict=True\); missing "
+                       r"\['1.running_var'\], unexpected \['extra'\]"):
+        params_to_torch(params, block)
+    del params["extra"]
+    params_to_torch(params, block, strict=False)      # the names both have
+    params["0.bias"] = jnp.ones(4)
+    with pytest.raises(ValueError, match=r"`params` entry '0.bias' has shape \(4,\), "
+                       r"but the target's tensor has shape \(3,\)"):
+        params_to_torch(params, block, strict=False)
+    with pytest.raises(TypeError, match=r"params_to_torch: `params` must be a dict keyed "
+                       r"by torch names"):
+        params_to_torch([jnp.ones(2)], block)
+    with pytest.raises(TypeError, match=r"`params` must hold arrays, got float at 'w'"):
+        params_to_torch({"w": 1.0})

@@ -326,9 +326,11 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
     (lambda: jaxgrad.cross_entropy(X, T.astype(bool)), TypeError,
      (r"cross_entropy: `target` must be integer class indices or float class "
       r"probabilities, got dtype bool")),
-    (lambda: jaxgrad.cross_entropy(X, 1), TypeError,
+    (lambda: jaxgrad.cross_entropy(X, "1"), TypeError,
      (r"cross_entropy: `target` must be integer class indices or float class "
-      r"probabilities, got int")),
+      r"probabilities, got str")),
+    (lambda: jaxgrad.cross_entropy(X, 1), ValueError,   # a Python int: a 0-d index array
+     r"cross_entropy: `target` must have shape \(3,\) .*got \(\)"),
     (lambda: jaxgrad.cross_entropy(X, jnp.ones((3, 5))), ValueError,
      (r"cross_entropy: class-probability `target` must have the shape of `input` "
       r"\(3, 4\), got \(3, 5\)")),

@@ -9,6 +9,7 @@ import jax
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 import jaxgrad
 from jaxgrad._conv import _plan
@@ -24,11 +25,16 @@ RESNEXT = (_spec(groups=32), (1, 128, 56, 56), (128, 4, 3, 3), (1, 128, 56, 56))
 
 
 def test_resnext_grouped_conv_on_cpu():
+    # 4 channels per group, 9 taps: 36 terms, within both forward-taps bounds
     p = plan(*RESNEXT, jnp.float32, backend="cpu")
-    assert (p.forward.formulation, p.forward.reason) == ("per_group", "cpu_slow_grouped")
+    assert (p.forward.formulation, p.forward.reason) == ("taps", "cpu_slow_grouped_forward")
     assert (p.input_grad.formulation, p.input_grad.reason) == ("taps", "cpu measured")
     assert p.weight_grad.formulation == "taps"
-    assert str(p).splitlines()[0] == "forward: per_group (cpu_slow_grouped)"
+    assert str(p).splitlines()[0] == "forward: taps (cpu_slow_grouped_forward)"
+    # "transpose" keeps today's convolution: on CPU as G dense ones
+    p = plan(_spec(groups=32, algorithm="transpose"), *RESNEXT[1:], jnp.float32,
+             backend="cpu")
+    assert (p.forward.formulation, p.forward.reason) == ("per_group", "cpu_slow_grouped")
 
 
 def test_resnext_grouped_conv_on_gpu_is_textbook():
@@ -63,6 +69,59 @@ def test_float64_depthwise_on_cpu_runs_per_group_for_nan_placement():
     p = plan(spec, (2, 8, 6, 6), (16, 1, 3, 3), (2, 16, 6, 6), jnp.float64, backend="cpu")
     assert p.forward.formulation == "per_group"
     assert p.input_grad == _plan.Choice("transpose_per_group", "asked for; cpu_slow_grouped")
+
+
+# --------------------------------------------------------------------------
+# The forward's taps formulation: where it exists, and where "auto" takes it.
+
+
+def _forward(spec, x_shape, w_shape, dtype=jnp.float32, placement=_plan.UNPLACED,
+             backend="cpu"):
+    return _plan.forward_choice(spec, x_shape, w_shape, dtype, placement, backend)
+
+
+def test_forward_taps_for_depthwise_and_small_groups_on_cpu():
+    taps = _plan.Choice("taps", "cpu_slow_grouped_forward")
+    # depthwise 3x3 and 7x7, with a channel multiplier, 1-D to 3-D, float64 too
+    assert _forward(_spec(groups=144), (8, 144, 56, 56), (144, 1, 3, 3)) == taps
+    assert _forward(_spec(groups=192), (8, 192, 28, 28), (192, 1, 7, 7)) == taps
+    assert _forward(_spec(groups=8), (2, 8, 9, 9), (16, 1, 3, 3), jnp.float64) == taps
+    assert _forward(_spec(n=1, groups=4), (2, 4, 30), (4, 1, 9)) == taps
+    assert _forward(_spec(n=3, groups=8), (1, 64, 8, 8, 8), (64, 8, 3, 3, 3)) == taps
+    # 9 channels per group: above taps_forward_max_group_channels (8)
+    bound = _plan.THRESHOLDS["taps_forward_max_group_channels"].value
+    assert bound == 8
+    assert _forward(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3)) == _plan.Choice(
+        "per_group", "cpu_slow_grouped")
+    # 8 channels x 5x5x2 = 400 terms > taps_forward_max_terms (216): no taps;
+    # 8 x 3x3x3 = 216 is the bound itself
+    assert _plan.THRESHOLDS["taps_forward_max_terms"].value == 216
+    assert _forward(_spec(n=3, groups=2), (1, 16, 8, 8, 8), (16, 8, 5, 5, 2)) == (
+        _plan.Choice("per_group", "cpu_slow_grouped"))
+    assert _plan.forward_taps(_spec(n=3, groups=2), (16, 8, 5, 5, 2)) == (
+        "taps_forward_max_terms")
+    # dense convolutions have none
+    assert _forward(_spec(), (1, 8, 8, 8), (8, 8, 3, 3)) == _plan.Choice(
+        "lax", "one convolution")
+
+
+def test_forward_taps_off_cpu_and_by_algorithm():
+    shapes = ((8, 32, 16, 16), (32, 1, 3, 3))
+    assert _forward(_spec(groups=32), *shapes, backend="gpu") == _plan.Choice(
+        "lax", "one convolution")
+    assert _forward(_spec(groups=32, algorithm="taps"), *shapes,
+                    backend="gpu") == _plan.Choice("taps", "asked for")
+    assert _forward(_spec(groups=32, algorithm="transpose"), *shapes).formulation == "lax"
+    # asked for where there is none: the convolution, saying why
+    assert _forward(_spec(groups=4, algorithm="taps"), (1, 64, 8, 8),
+                    (64, 16, 3, 3)) == _plan.Choice(
+        "per_group", "taps_forward_max_group_channels; cpu_slow_grouped")
+    explicit = Placement(explicit_axes=True, any_mesh=True)
+    assert _forward(_spec(groups=32, algorithm="taps"), *shapes, placement=explicit) == (
+        _plan.Choice("lax", "explicit_axes_reshape; one convolution"))
+    # only PyTorch's geometry (here: an lhs dilation, as conv_transpose's forward would)
+    dilated = ConvSpec((1, 1), ((1, 1),) * 2, (1, 1), 32, "taps", lhs_dilation=(2, 2))
+    assert _plan.forward_taps(dilated, shapes[1]) == "taps needs PyTorch's geometry"
 
 
 def test_placement_decides_under_meshes():
@@ -119,7 +178,7 @@ def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
             for reason in choice.reason.split("; "):
                 assert reason in rows | plain, choice
                 seen.add(reason)
-    assert len(seen) >= 8
+    assert len(seen) >= 9 and "cpu_slow_grouped_forward" in seen
     for row in _plan.WORKAROUNDS.values():
         assert row.jaxlib and row.behaviour and row.remedy
     for row in _plan.THRESHOLDS.values():
@@ -157,3 +216,59 @@ def test_the_kernels_follow_the_plan():
     assert _conv_count(loss, x, w) == count[p.forward.formulation]
     assert _conv_count(jax.grad(loss, (0, 1)), x, w) == sum(
         count[c.formulation] for c in (p.forward, p.input_grad, p.weight_grad))
+
+
+def test_auto_runs_a_grouped_forward_without_a_convolution_on_cpu():
+    """The forward of a small-group conv under "auto" on CPU is taps: no
+    convolution in the forward program; under "transpose", as many as planned."""
+    x, w = jnp.ones((1, 8, 6, 6), jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
+    assert jax.default_backend() == "cpu"
+    forward = lambda a: lambda x, w: jaxgrad.conv2d(x, w, padding=1, groups=4, algorithm=a)
+    assert plan(_spec(groups=4), x.shape, w.shape, (1, 8, 6, 6),
+                x.dtype).forward.formulation == "taps"
+    assert _conv_count(forward("auto"), x, w) == 0
+    assert _conv_count(forward("taps"), x, w) == 0
+    assert _conv_count(forward("transpose"), x, w) == 4     # per group, on CPU
+
+
+# --------------------------------------------------------------------------
+# What autotuning times (worked out by hand from the rules in the docstring).
+
+
+def _candidates(spec, x_shape, w_shape, g_shape, dtype=jnp.float32, backend="cpu"):
+    return tuple(_plan.candidates(kind, spec, x_shape, w_shape, g_shape, dtype, backend)
+                 for kind in _plan.MAPS)
+
+
+def test_autotune_candidates():
+    both = ("transpose", "taps")
+    every = ("transpose", "transpose_per_group", "taps")
+    # dense: one forward; each gradient textbook or taps
+    assert _candidates(_spec(), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 8, 8)) == (
+        ("lax",), both, both)
+    # ResNeXt: every formulation of every map
+    assert _candidates(*RESNEXT) == (("lax", "per_group", "taps"), every, every)
+    # 64 groups > autotune_max_pieces (32): no per-group forms
+    assert _plan.THRESHOLDS["autotune_max_pieces"].value == 32
+    assert _candidates(_spec(groups=64), (2, 64, 8, 8), (64, 1, 3, 3), (2, 64, 8, 8)) == (
+        ("lax", "taps"), both, both)
+    # float64 depthwise on CPU: the whole convolution leaks NaN across channels,
+    # its per-group form replaces it (forward, and the input gradient's
+    # convolution over 8 channels in 8 groups); not on GPU
+    depthwise = (_spec(groups=8), (2, 8, 6, 6), (8, 1, 3, 3), (2, 8, 6, 6))
+    assert _candidates(*depthwise, jnp.float64) == (
+        ("per_group", "taps"), ("transpose_per_group", "taps"), every)
+    assert _candidates(*depthwise, jnp.float64, backend="gpu") == (
+        ("lax", "per_group", "taps"), every, every)
+    # 9 channels per group: no forward taps
+    assert _candidates(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3), (1, 36, 8, 8))[0] == (
+        "lax", "per_group")
+    # lax's own layouts: no taps at all
+    nhwc = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+    spec = ConvSpec((1, 1), ((1, 1),) * 2, (1, 1), 4, numbers=nhwc)
+    assert _candidates(spec, (2, 8, 8, 16), (3, 3, 4, 16), (2, 8, 8, 16)) == (
+        ("lax", "per_group"), ("transpose", "transpose_per_group"),
+        ("transpose", "transpose_per_group"))
+    # taps' buffer above taps_max_elements (129 * 1024^2 > 2^27): no gradient taps
+    assert _candidates(_spec(padding=0), (1, 129, 1024, 1024), (8, 129, 1, 1),
+                       (1, 8, 1024, 1024))[1:] == (("transpose",), ("transpose",))

@@ -380,7 +380,7 @@ def test_indices_follow_x64():
 def _input_errors(fn: str, n: int):
     ok = (2, 3) + (6,) * n
     return [
-        ([[1.0, 2.0]], TypeError, rf"^{fn}: `input` must be an array"),
+        ("x", TypeError, rf"^{fn}: `input` must be an array, got str 'x'"),
         (jnp.ones(ok, jnp.int32), TypeError, rf"^{fn}: `input` must have a floating"),
         (jnp.ones((6,) * n), ValueError,
          rf"^{fn}: `input` must be {n + 1}-D or {n + 2}-D .*got shape"),

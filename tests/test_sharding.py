@@ -18,7 +18,8 @@ pmap with pmean; the collectives in the compiled data-parallel train step (one
 all-reduce per parameter gradient, no all-gather, for dense, grouped and
 depthwise convs and a grouped conv_transpose2d; grouped convs on Auto axes
 too, forward and input gradient); ``conv_general_dilated`` and flax's
-``nnx.Conv`` through it on explicit axes (1-D and 2-D meshes, second order).
+``nnx.Conv`` through it on explicit axes (1-D and 2-D meshes, second order);
+``algorithm="autotune"`` timing nothing on a mesh or inside shard_map.
 The subprocess runs twice, once with each
 gradient formulation set as the default (``jaxgrad.set_conv_algorithm``);
 arrays with explicit mesh axes always get the textbook one, so the checks

@@ -15,7 +15,8 @@ import pytest
 from jaxgrad import _args
 from jaxgrad._conv import _spec
 from jaxgrad._pool import _spec as _pool_spec
-from jaxgrad._conv._spec import conv_output_size, conv_transpose_output_size, effective_kernel, leftover, pad_source_index, parse_padding, same_padding
+from jaxgrad._conv._spec import conv_output_size, conv_transpose_output_size, effective_kernel, leftover, parse_padding, same_padding
+from jaxgrad._pad import pad_source_index
 from jaxgrad._args import int_tuple
 
 

@@ -34,7 +34,7 @@ PUBLIC = {variant.name: getattr(_ranked, variant.name) for variant in _ranked.VA
                      "groups=1, padding_mode='zeros', *, algorithm=None, precision=None)"),
     (jaxgrad.conv_transpose3d, "(input, weight, bias=None, stride=1, padding=0, "
                                "output_padding=0, groups=1, dilation=1, *, "
-                               "algorithm=None, precision=None)"),
+                               "output_size=None, algorithm=None, precision=None)"),
     (jaxgrad.max_pool1d, "(input, kernel_size, stride=None, padding=0, dilation=1, "
                          "ceil_mode=False, return_indices=False)"),
     (jaxgrad.avg_pool1d, "(input, kernel_size, stride=None, padding=0, ceil_mode=False, "

@@ -1,94 +1,89 @@
-"""``jaxgrad check``: a sweep of op configurations against independent references.
+"""``jaxgrad check``: run op configurations against independent references.
 
-For every configuration the forward value, the first-order gradients (input,
-weight, bias) and the second-order gradients (of ⟨x̄, u⟩ + ⟨w̄, v⟩ w.r.t. the
-input, the weight and the cotangent) are compared with JAX autodiff of the
-plain ``lax`` op and, when torch is importable, with PyTorch autograd. The
-references always run in float64; jaxgrad runs in the requested dtype.
+A :class:`Case` is one call of a jaxgrad op with fixed options and small
+shapes, the same call written as a reference, and the arrays it
+differentiates. :func:`run_case` computes, for jaxgrad (in the requested dtype)
+and for each reference (in float64):
+
+  output                  the forward value
+  grad_<x>                the VJP w.r.t. each differentiated array x, with one
+                          seeded cotangent ḡ of the output
+  grad2_<x>, grad2_cotangent
+                          the gradient of L2 = Σ_x ⟨grad_<x>, u_x⟩ (seeded u_x)
+                          w.r.t. every x and w.r.t. ḡ: reverse over reverse
+
+and compares every array with ``_tolerance``'s measure (max |a - b| over the
+reference's largest magnitude) against the dtype's tolerance. The references
+are JAX autodiff of a plain ``lax``/``jnp`` formula (``lax``, where a case
+has one) and PyTorch autograd (``torch``, when torch is importable); both run
+in float64, and every implementation sees the same inputs, rounded once to
+the dtype under test. jaxgrad and the lax reference of a case run in one
+jitted program.
+
+The cases are registered by family in ``_families``; this module is the
+engine and the console format.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _ranked
-from .._conv._spec import parse_padding
-from . import _reference
 from ._tolerance import max_errors, tolerance
+
+Fn = Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One configuration: ``op`` is "conv" or "conv_transpose", kwargs as torch's."""
+    """One configuration of one op, with its references.
+
+    Attributes:
+      name: unique; ``--cases`` selects the cases whose name contains a
+        given substring, so a name starts with the op (``max_pool2d k3 s2``).
+      family: the key of its family in ``_families.FAMILIES``.
+      inputs: ``(name, shape)`` of each differentiated float array, in order.
+      ours: the jaxgrad call, taking every input and constant by keyword.
+      lax: the same as a plain lax/jnp formula (JAX autodiff is the
+        reference), or None.
+      torch: the same with ``torch`` tensors (float64; integer constants as
+        int64), or None.
+      constants: ``rng -> {name: NumPy array}``, arguments that are not
+        differentiated (class indices, fixed weights); float ones are rounded
+        to the dtype under test like the inputs.
+      draw: ``"normal"`` (standard normal inputs), ``"wide"`` (normal times 4,
+        to reach the kinks of relu6) or ``"distinct"`` (a permutation of
+        consecutive integers: no ties, exact in every dtype, for max pooling).
+      second_order: compare the second-order rows too.
+    """
 
     name: str
-    op: str
-    x_shape: tuple[int, ...]
-    w_shape: tuple[int, ...]
-    kwargs: tuple[tuple[str, object], ...] = ()
-    bias: bool = True
+    family: str
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+    ours: Fn
+    lax: Fn | None = None
+    torch: Fn | None = None
+    constants: Callable[[np.random.Generator], dict] | None = None
+    draw: str = "normal"
+    second_order: bool = True
 
-    @property
-    def options(self) -> dict:
-        return dict(self.kwargs)
-
-
-def _c(name, x, w, bias=True, **kwargs):
-    return Case(name, "conv", x, w, tuple(kwargs.items()), bias)
-
-
-def _t(name, x, w, bias=True, **kwargs):
-    return Case(name, "conv_transpose", x, w, tuple(kwargs.items()), bias)
-
-
-CASES: tuple[Case, ...] = (
-    _c("conv1d k3 p1", (2, 3, 9), (4, 3, 3), padding=1),
-    _c("conv1d k4 s3 leftover", (2, 2, 11), (3, 2, 4), stride=3),
-    _c("conv1d same even k d2", (1, 2, 8), (2, 2, 4), padding="same", dilation=2),
-    _c("conv1d dilated wavenet d4", (1, 4, 16), (4, 4, 2), dilation=4),
-    _c("conv2d 3x3 s1 p1", (2, 4, 8, 8), (6, 4, 3, 3), padding=1),
-    _c("conv2d 3x3 s2 p1 leftover", (2, 3, 8, 7), (4, 3, 3, 3), stride=2, padding=1),
-    _c("conv2d per-dim stride (1,3)", (1, 2, 7, 9), (3, 2, 2, 3), stride=(1, 3)),
-    _c("conv2d asymmetric pads", (2, 2, 6, 6), (2, 2, 3, 3),
-       padding=((0, 2), (1, 0))),
-    _c("conv2d valid no bias", (2, 3, 6, 5), (2, 3, 2, 2), bias=False,
-       padding="valid"),
-    _c("conv2d groups=2", (2, 4, 6, 6), (6, 2, 3, 3), padding=1, groups=2),
-    _c("conv2d depthwise", (2, 4, 7, 7), (4, 1, 3, 3), padding=1, groups=4),
-    _c("conv2d depthwise x2 s2", (1, 3, 8, 8), (6, 1, 3, 3), stride=2, groups=3),
-    _c("conv2d stride > kernel", (2, 2, 9, 10), (3, 2, 2, 2), stride=(4, 3)),
-    _c("conv2d dilation 2 same", (1, 2, 8, 8), (2, 2, 3, 3), padding="same",
-       dilation=2),
-    _c("conv2d 1x1", (2, 5, 4, 4), (3, 5, 1, 1)),
-    _c("conv2d reflect", (2, 2, 6, 6), (3, 2, 3, 3), padding=1, padding_mode="reflect"),
-    _c("conv2d replicate s2", (1, 2, 7, 6), (2, 2, 3, 3), stride=2, padding=2,
-       padding_mode="replicate"),
-    _c("conv2d circular same", (1, 2, 5, 6), (2, 2, 4, 3), padding="same",
-       padding_mode="circular"),
-    _c("conv3d 3x3x3 p1", (1, 2, 5, 5, 5), (3, 2, 3, 3, 3), padding=1),
-    _c("conv3d s2 groups", (2, 4, 5, 6, 4), (4, 2, 2, 3, 2), stride=2, groups=2),
-    _c("conv2d unbatched", (3, 6, 6), (2, 3, 3, 3), padding=1),
-    _t("conv_transpose1d s2 op1", (2, 3, 5), (3, 2, 3), stride=2, padding=1,
-       output_padding=1),
-    _t("conv_transpose2d 4x4 s2 decoder", (2, 4, 4, 4), (4, 3, 4, 4), stride=2,
-       padding=1),
-    _t("conv_transpose2d 2x2 s2", (1, 3, 5, 4), (3, 2, 2, 2), stride=2),
-    _t("conv_transpose2d groups d2", (2, 4, 4, 5), (4, 1, 3, 3), stride=(2, 1),
-       padding=1, groups=2, dilation=2),
-    _t("conv_transpose1d op>=s via d3", (1, 2, 4), (2, 2, 3), output_padding=2,
-       dilation=3),
-    _t("conv_transpose3d s2", (1, 2, 3, 3, 3), (2, 2, 3, 3, 3), stride=2,
-       padding=1, output_padding=1),
-)
+    def references(self, use_torch: bool) -> list[str]:
+        """The references this case compares with: "lax", "torch" or both."""
+        return [name for name, fn in (("lax", self.lax), ("torch", self.torch))
+                if fn is not None and (name != "torch" or use_torch)]
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
+    """The worst array of one case against one reference."""
+
     case: str
     reference: str
     worst: str
@@ -101,125 +96,189 @@ class Row:
         return bool(self.rel_err <= self.tol)
 
 
-def _inputs(case: Case, seed: int):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(case.x_shape)
-    w = rng.standard_normal(case.w_shape)
-    return x, w
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """A case's rows (one per reference), its wall time, why it was skipped, or
+    the error that stopped it (a failure)."""
+
+    case: Case
+    rows: tuple[Row, ...]
+    seconds: float
+    skipped: str = ""
+    error: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.skipped:
+            return "SKIP"
+        ok = not self.error and all(row.ok for row in self.rows)
+        return "PASS" if ok else "FAIL"
 
 
-def _jaxgrad_fn(case: Case) -> Callable:
-    opts = case.options
-    if case.op == "conv":
-        return lambda x, w, b: _ranked.conv(x, w, b, **opts)
-    return lambda x, w, b: _ranked.conv_transpose(x, w, b, **opts)
+# --------------------------------------------------------------------------
+# Inputs: drawn once per case (seeded by the case name), rounded to the dtype.
 
 
-def _as_tuple(v, n):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+def _rounded(array, dtype: str) -> np.ndarray:
+    """``array`` rounded to ``dtype`` once, held in float64."""
+    return np.asarray(jnp.asarray(array, dtype), np.float64)
 
 
-def _lax_fn(case: Case) -> Callable:
-    opts = case.options
-    n = len(case.w_shape) - 2
-    stride = _as_tuple(opts.get("stride", 1), n)
-    dilation = _as_tuple(opts.get("dilation", 1), n)
-    groups = opts.get("groups", 1)
-
-    def batched(f):
-        unbatched = len(case.x_shape) == n + 1
-        return (lambda x, w, b: f(x[None], w, b)[0]) if unbatched else f
-
-    if case.op == "conv":
-        pads = parse_padding("check", opts.get("padding", 0), n, case.w_shape[2:],
-                             stride, dilation)
-        mode = opts.get("padding_mode", "zeros")
-        return batched(lambda x, w, b: _reference.lax_conv(
-            x, w, b, stride, pads, dilation, groups, mode))
-    padding = _as_tuple(opts.get("padding", 0), n)
-    extra = _as_tuple(opts.get("output_padding", 0), n)
-    return batched(lambda x, w, b: _reference.lax_conv_transpose(
-        x, w, b, stride, padding, extra, groups, dilation))
+def _draw(case: Case, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
+    out = {}
+    for name, shape in case.inputs:
+        if case.draw == "distinct":
+            size = int(np.prod(shape))
+            values = rng.permutation(size) - size // 2
+        else:
+            values = rng.standard_normal(shape) * (4.0 if case.draw == "wide" else 1.0)
+        out[name] = _rounded(np.reshape(values, shape), dtype)
+    return out
 
 
-def _jax_results(f, x, w, b, cot, u, v) -> dict:
-    y, vjp = jax.vjp(f, x, w, b)
-    gx, gw, gb = vjp(cot)
-
-    def inner(x, w, cot):
-        gx, gw, _ = jax.vjp(f, x, w, b)[1](cot)
-        return jnp.sum(gx * u) + jnp.sum(gw * v)
-
-    g2 = jax.grad(inner, argnums=(0, 1, 2))(x, w, cot)
-    out = {"output": y, "grad_input": gx, "grad_weight": gw}
-    if b is not None:
-        out["grad_bias"] = gb
-    out.update(zip(("grad2_input", "grad2_weight", "grad2_cotangent"), g2))
-    return {k: np.asarray(val, dtype=np.float64) for k, val in out.items()}
+def _constants(case: Case, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
+    raw = case.constants(rng) if case.constants else {}
+    return {k: _rounded(v, dtype) if np.issubdtype(np.asarray(v).dtype, np.floating)
+            else np.asarray(v) for k, v in raw.items()}
 
 
-def _torch_results(case: Case, x, w, b, cot, u, v) -> dict:
+def _as(values: Mapping[str, np.ndarray], dtype) -> dict[str, jax.Array]:
+    """Float arrays in ``dtype``; integer arrays unchanged."""
+    return {k: jnp.asarray(v, dtype) if np.issubdtype(v.dtype, np.floating)
+            else jnp.asarray(v) for k, v in values.items()}
+
+
+# --------------------------------------------------------------------------
+# Derivatives: the same computation for jaxgrad, the lax reference and torch.
+
+
+def _derivatives(fn: Fn, xs: dict, consts: dict, cot, us: dict,
+                 second_order: bool) -> dict:
+    """Output, first-order and (if asked) second-order arrays of ``fn``."""
+    names = list(xs)
+
+    def call(*values):
+        return fn(**dict(zip(names, values)), **consts)
+
+    y, vjp = jax.vjp(call, *xs.values())
+    out = {"output": y}
+    out.update({f"grad_{n}": g for n, g in zip(names, vjp(cot))})
+    if second_order:
+        def l2(values, cot):
+            grads = jax.vjp(call, *values)[1](cot)
+            return sum(jnp.sum(g * us[n]) for n, g in zip(names, grads))
+
+        g2, g2_cot = jax.grad(l2, (0, 1))(list(xs.values()), cot)
+        out.update({f"grad2_{n}": g for n, g in zip(names, g2)})
+        out["grad2_cotangent"] = g2_cot
+    return out
+
+
+def _torch_derivatives(case: Case, xs: dict, consts: dict, cot, us: dict) -> dict:
     import torch
-    T = _reference.to_torch
-    tx, tw = T(x, True), T(w, True)
-    tb = None if b is None else T(b, True)
-    tcot = T(cot, True)
-    opts = case.options
-    if case.op == "conv":
-        y = _reference.torch_conv(tx, tw, tb, opts.get("stride", 1),
-                                  opts.get("padding", 0), opts.get("dilation", 1),
-                                  opts.get("groups", 1),
-                                  opts.get("padding_mode", "zeros"))
-    else:
-        y = _reference.torch_conv_transpose(
-            tx, tw, tb, opts.get("stride", 1), opts.get("padding", 0),
-            opts.get("output_padding", 0), opts.get("groups", 1),
-            opts.get("dilation", 1))
-    params = [tx, tw] + ([tb] if tb is not None else [])
-    grads = torch.autograd.grad(y, params, tcot, create_graph=True)
-    inner = (grads[0] * T(u)).sum() + (grads[1] * T(v)).sum()
-    g2 = torch.autograd.grad(inner, [tx, tw, tcot])
-    out = {"output": y, "grad_input": grads[0], "grad_weight": grads[1]}
-    if tb is not None:
-        out["grad_bias"] = grads[2]
-    out.update(zip(("grad2_input", "grad2_weight", "grad2_cotangent"), g2))
-    return {k: val.detach().numpy() for k, val in out.items()}
+
+    tx = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+          for k, v in xs.items()}
+    tc = {k: torch.tensor(v, dtype=torch.float64 if np.issubdtype(v.dtype, np.floating)
+                          else torch.int64) for k, v in consts.items()}
+    tcot = torch.tensor(cot, dtype=torch.float64, requires_grad=case.second_order)
+    y = case.torch(**tx, **tc)
+    grads = torch.autograd.grad(y, list(tx.values()), tcot, create_graph=case.second_order,
+                                allow_unused=True, materialize_grads=True)
+    out = {"output": y}
+    out.update({f"grad_{n}": g for n, g in zip(tx, grads)})
+    if case.second_order:
+        l2 = sum((g * torch.tensor(us[n])).sum() for n, g in zip(tx, grads))
+        g2 = torch.autograd.grad(l2, [*tx.values(), tcot], allow_unused=True,
+                                 materialize_grads=True)
+        out.update({f"grad2_{n}": g for n, g in zip(tx, g2)})
+        out["grad2_cotangent"] = g2[-1]
+    return {k: v.detach().numpy() for k, v in out.items()}
+
+
+def _float64(results: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, np.float64) for k, v in results.items()}
+
+
+def _program(case: Case) -> Fn:
+    """jaxgrad's arrays and the lax reference's, as one jitted program."""
+    def run(ours, ref):
+        out = {"ours": _derivatives(case.ours, *ours, case.second_order)}
+        if case.lax is not None:
+            out["lax"] = _derivatives(case.lax, *ref, case.second_order)
+        return out
+
+    return jax.jit(run)
 
 
 def run_case(case: Case, dtype: str = "float64", use_torch: bool = True,
-             seed: int = 0) -> list[Row]:
-    """Compare jaxgrad (in ``dtype``) with the float64 references for one case."""
-    x, w = _inputs(case, seed)
-    rng = np.random.default_rng(seed + 1)
-    c_out = case.w_shape[0] if case.op == "conv" else case.w_shape[1] * \
-        case.options.get("groups", 1)
-    b = rng.standard_normal(c_out) if case.bias else None
-    # Round the inputs to `dtype` once so every implementation sees the same numbers.
-    cast = lambda a: None if a is None else np.asarray(jnp.asarray(a, dtype), np.float64)  # noqa: E731
-    x, w, b = cast(x), cast(w), cast(b)
-    y_shape = jax.eval_shape(_jaxgrad_fn(case), x, w, b).shape
-    cot, u, v = (cast(rng.standard_normal(s)) for s in (y_shape, x.shape, w.shape))
-    as_dtype = lambda a: None if a is None else jnp.asarray(a, dtype)  # noqa: E731
-    ours = _jax_results(_jaxgrad_fn(case), *map(as_dtype, (x, w, b, cot, u, v)))
-    refs = {"lax": _jax_results(_lax_fn(case), *map(jnp.asarray, (x, w)),
-                                None if b is None else jnp.asarray(b),
-                                *map(jnp.asarray, (cot, u, v)))}
-    if use_torch:
-        refs["torch"] = _torch_results(case, x, w, b, cot, u, v)
+             seed: int = 0) -> Result:
+    """Compare jaxgrad (in ``dtype``) with the float64 references of ``case``.
+
+    An exception raised by any implementation is the case's failure (its
+    first line is reported), not the end of the run.
+    """
+    start = time.perf_counter()
+    references = case.references(use_torch)
+    if not references:
+        return Result(case, (), 0.0, skipped="its only reference is torch (--no-torch "
+                      "or torch not importable)")
+    try:
+        rows = _compare(case, dtype, references, seed)
+    except Exception as exc:  # noqa: BLE001 - reported as the case's failure
+        first = (str(exc).splitlines() or [""])[0]
+        return Result(case, (), time.perf_counter() - start,
+                      error=f"{type(exc).__name__}: {first}")
+    return Result(case, rows, time.perf_counter() - start)
+
+
+def _compare(case: Case, dtype: str, references: list[str], seed: int) -> tuple[Row, ...]:
+    rng = np.random.default_rng([seed, zlib.crc32(case.name.encode())])
+    xs, consts = _draw(case, rng, dtype), _constants(case, rng, dtype)
+    structure = jax.eval_shape(lambda xs, c: case.ours(**xs, **c), _as(xs, dtype),
+                               _as(consts, dtype))
+    cot = _rounded(rng.standard_normal(structure.shape), dtype)
+    us = {k: _rounded(rng.standard_normal(v.shape), dtype) for k, v in xs.items()}
+    ours = (_as(xs, dtype), _as(consts, dtype), jnp.asarray(cot, structure.dtype),
+            _as(us, dtype))
+    ref = (_as(xs, jnp.float64), _as(consts, jnp.float64), jnp.asarray(cot, jnp.float64),
+           _as(us, jnp.float64))
+    results = {k: _float64(v) for k, v in _program(case)(ours, ref).items()}
+    if "torch" in references:
+        results["torch"] = _float64(_torch_derivatives(case, xs, consts, cot, us))
     rows = []
-    for ref_name, ref in refs.items():
-        errors = {k: max_errors(ours[k], ref[k]) for k in ref}
+    for name in references:
+        errors = {k: max_errors(results["ours"][k], results[name][k])
+                  for k in results[name]}
         worst = max(errors, key=lambda k: errors[k][1])
-        rows.append(Row(case.name, ref_name, worst, *errors[worst], tolerance(dtype)))
-    return rows
+        rows.append(Row(case.name, name, worst, *errors[worst], tolerance(dtype)))
+    return tuple(rows)
 
 
-def format_row(row: Row, show_case: bool) -> str:
-    status = "PASS" if row.ok else "FAIL"
-    case = row.case if show_case else ""
-    return (f"{case:<34} {row.reference:<6} {row.worst:<16} {row.abs_err:>9.2e} "
-            f"{row.rel_err:>9.2e} {row.tol:>8.0e}  {status}")
+# --------------------------------------------------------------------------
+# The console: one line per case as it finishes, details under a failure.
 
 
-HEADER = (f"{'case':<34} {'ref':<6} {'worst array':<16} {'max abs':>9} "
-          f"{'max rel':>9} {'tol':>8}  status")
+def format_result(result: Result, index: int, total: int, width: int) -> str:
+    """``[ i/n] name  STATUS  seconds  ref worst-rel (array), ...`` (+ details)."""
+    tag = f"[{index:>{len(str(total))}}/{total}]"
+    head = (f"{tag} {result.case.name:<{width}} {result.status}  "
+            f"{result.seconds:6.2f} s")
+    if result.skipped or result.error:
+        return f"{head}  {result.skipped or result.error}"
+    worst = ", ".join(f"{row.reference} {row.rel_err:.1e} ({row.worst})"
+                      for row in result.rows)
+    lines = [f"{head}  {worst}"]
+    lines += [f"{' ' * len(tag)}   {row.reference}: {row.worst} max abs {row.abs_err:.2e}, "
+              f"max rel {row.rel_err:.2e} > tolerance {row.tol:.0e}"
+              for row in result.rows if not row.ok]
+    return "\n".join(lines)
+
+
+def summary(results: list[Result], seconds: float) -> str:
+    counts = {status: sum(r.status == status for r in results)
+              for status in ("PASS", "FAIL", "SKIP")}
+    comparisons = sum(len(r.rows) for r in results)
+    skipped = f", {counts['SKIP']} skipped" if counts["SKIP"] else ""
+    return (f"{len(results)} cases: {counts['PASS']} passed, {counts['FAIL']} failed"
+            f"{skipped} ({comparisons} comparisons) in {seconds:.1f} s")

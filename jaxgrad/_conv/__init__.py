@@ -6,9 +6,13 @@
   _general      conv_general_dilated, the lax-signature drop-in
   _core         the bilinear triple (conv, input gradient, weight gradient) that
                 all of the above run on, declared with ``_rules.bilinear``
-  _taps         the gradients as sums over kernel taps (a second formulation)
+  _taps         the gradients, and grouped and depthwise forwards, as sums over
+                kernel taps (a second formulation)
   _plan         which formulation each map runs, from one table of thresholds
-                and XLA workarounds
-  _algorithms   the user's setting ("auto", "transpose", "taps"), a ContextVar
+                and XLA workarounds (or from measurements: _autotune)
+  _autotune     algorithm="autotune": each formulation timed on the device, the
+                fastest kept in memory and in a JSON cache on disk
+  _algorithms   the user's setting ("auto", "transpose", "taps", "autotune"), a
+                ContextVar
   _spec         ConvSpec and the pure shape arithmetic (output sizes, pads)
 """

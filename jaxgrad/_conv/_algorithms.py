@@ -1,20 +1,28 @@
-"""Which formulation computes a convolution's gradients.
+"""Which formulation computes a convolution and its gradients.
 
 Every formulation computes the same sums (``_conv._core`` derives them); they
 differ in how XLA executes them:
 
-  "transpose"  the textbook rules: the input gradient is a transposed
-               convolution (the output gradient dilated by the stride,
-               correlated with the flipped kernel), the weight gradient a
-               convolution with batch and channels swapped
-               (``batch_group_count = groups``). One XLA convolution each.
-  "taps"       a sum over kernel taps of channel contractions (``_taps``):
-               one batched GEMM plus strided slices (weight gradient) or
-               padded adds (input gradient), which XLA fuses into loops. No
+  "transpose"  the textbook rules: the forward is ``lax.conv_general_dilated``,
+               the input gradient a transposed convolution (the output
+               gradient dilated by the stride, correlated with the flipped
+               kernel), the weight gradient a convolution with batch and
+               channels swapped (``batch_group_count = groups``). One XLA
+               convolution each.
+  "taps"       a sum over kernel taps (``_taps``): for the gradients one
+               batched GEMM plus strided slices (weight gradient) or padded
+               adds (input gradient), which XLA fuses into loops -- no
                zero-inserted input and no dense expansion of grouped or
-               depthwise weight gradients.
+               depthwise weight gradients; for the forward of a grouped or
+               depthwise convolution with few channels per group, one fused
+               multiply-add per tap and channel.
   "auto"       chosen per backend, shape and placement by ``_plan`` (the
                default), which also holds every threshold it uses.
+  "autotune"   measured: the first time a configuration is traced, every
+               applicable formulation of each map is compiled and timed on
+               this device and the fastest kept, in memory and in a JSON
+               cache on disk (``_autotune``); "auto"'s rules where timing is
+               meaningless (meshes, ``shard_map``).
 
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
@@ -24,7 +32,7 @@ caches a function's trace (per function, across new ``jax.jit`` wrappers too),
 so a function traced before the default changed keeps its formulation until
 ``jax.clear_caches()``; the values are the same either way. Arrays typed with explicit
 mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
-``shard_map`` and with Auto axes every setting applies.
+``shard_map`` and with Auto axes every setting but "autotune" applies.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-ALGORITHMS = ("auto", "transpose", "taps")
+from .._args import check_static
+
+ALGORITHMS = ("auto", "transpose", "taps", "autotune")
 
 # The default is context-local (threads and asyncio tasks each see their own;
 # a new thread starts from "auto"), like jax's own configuration contexts.
@@ -49,6 +59,7 @@ def check_algorithm(fn: str, value) -> str:
 
 
 def _checked(fn: str, value, alternatives: str = "") -> str:
+    check_static(fn, "algorithm", value, f"one of {ALGORITHMS}{alternatives}")
     if not isinstance(value, str):
         raise TypeError(f"{fn}: `algorithm` must be one of {ALGORITHMS}{alternatives}, "
                         f"got {value!r} of type {type(value).__name__}")
@@ -62,7 +73,7 @@ def get_conv_algorithm() -> str:
     """The formulation used when a call passes ``algorithm=None`` (initially "auto").
 
     Returns:
-      "auto", "transpose" or "taps": the value last set by
+      "auto", "transpose", "taps" or "autotune": the value last set by
       :func:`set_conv_algorithm` or the innermost :func:`conv_algorithm` block.
 
     Example:
@@ -75,21 +86,22 @@ def get_conv_algorithm() -> str:
 
 
 def set_conv_algorithm(algorithm: str) -> str:
-    """Set the default formulation of convolution gradients; return the previous one.
+    """Set the default formulation of convolutions; return the previous one.
 
     The default is context-local (a ``contextvars.ContextVar``): this sets it
     for the calling thread or asyncio task and the contexts copied from it
     later; other threads keep their own (a new thread starts with "auto").
 
     Args:
-      algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
+      algorithm: "auto", "transpose", "taps" or "autotune" (see
+        ``docs/performance.md``).
 
     Returns:
       The default before this call, to restore it later.
 
     Raises:
       TypeError: ``algorithm`` is not a string.
-      ValueError: ``algorithm`` is not one of the three names.
+      ValueError: ``algorithm`` is not one of the four names.
 
     Example:
       >>> import jaxgrad
@@ -111,14 +123,15 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
     The previous default comes back when the block exits, also on an error.
 
     Args:
-      algorithm: "auto", "transpose" or "taps" (see ``docs/performance.md``).
+      algorithm: "auto", "transpose", "taps" or "autotune" (see
+        ``docs/performance.md``).
 
     Yields:
       ``algorithm``, the default inside the block.
 
     Raises:
       TypeError: ``algorithm`` is not a string.
-      ValueError: ``algorithm`` is not one of the three names.
+      ValueError: ``algorithm`` is not one of the four names.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad

@@ -58,11 +58,13 @@ feature block β with kernel output block β: ``feature_group_count = B``.
 Only the index tuples of the dimension numbers are permuted; the kernel
 regrouping (G or B > 1) and the batch regrouping (B > 1) are the only
 reshapes. Formulations (``_plan``): a grouped convolution may run as G dense
-ones, and in PyTorch's geometry the gradients may run as sums over taps
-(``_taps``). Half-precision operands accumulate in float32 and come back in
-their dtype unless ``preferred_element_type`` asks otherwise; every cotangent
-returns in its primal's dtype. Under explicit mesh axes every convolution names
-its result's sharding (``_sharding``); inside ``shard_map`` every cotangent
+ones, and in PyTorch's geometry the gradients, and the forward of a grouped
+or depthwise convolution with few channels per group, may run as sums over
+taps (``_taps``); each is an explicit formula of the same map, so the VJPs
+above hold whichever runs. Half-precision operands accumulate in float32 and
+come back in their dtype unless ``preferred_element_type`` asks otherwise;
+every cotangent returns in its primal's dtype. Under explicit mesh axes every
+convolution names its result's sharding (``_sharding``); inside ``shard_map`` every cotangent
 varies along the same mesh axes as its primal (``_rules.match_vma``). A
 convolution with an empty dimension has zero gradients.
 """
@@ -71,19 +73,19 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from .. import _rules
 from .._precision import accumulation_dtype, preferred_element_type
 from .._sharding import conv_sharding, reshard_to, whole_along
 from . import _taps
-from ._plan import Placement, choose, split_groups, weight_split
+from ._plan import Placement, forward_choice, input_grad_choice, weight_grad_choice
 from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
 # outer jit the call is inlined.
+_taps_forward = jax.jit(_taps.forward, static_argnums=(2,))
 _taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
 
@@ -163,12 +165,11 @@ def _lax_conv(lhs, rhs, *, precision, preferred=None, out_sharding=None, **conv)
 # slicing (``whole_along``).
 
 
-def _grouped_conv(lhs, rhs, numbers, groups: int, **conv):
+def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     lhs_spec, rhs_spec, out_spec = numbers
     out_sharding = conv.pop("out_sharding", None) or conv_sharding(
         lhs, rhs, numbers, spatial_kept=True)
-    choice = split_groups(groups, lhs.shape[lhs_spec[1]], lhs.dtype, Placement.of(lhs, rhs))
-    if choice.formulation == "lax":
+    if not per_group:
         return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
                          out_sharding=out_sharding, **conv)
     lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
@@ -193,6 +194,53 @@ def _conv_args(spec: ConvSpec) -> dict:
 
 
 def _conv_impl(x, w, spec: ConvSpec):
+    choice = forward_choice(spec, x.shape, w.shape, jnp.promote_types(x.dtype, w.dtype),
+                            Placement.of(x, w))
+    return forward(x, w, spec, choice.formulation)
+
+
+def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
+    """x̄ for y = conv_core(x, w, spec), x of spatial shape ``in_spatial``."""
+    x_shape = _input_shape(g, w, spec, in_spatial)
+    if g.size == 0 or w.size == 0 or 0 in x_shape:
+        # An empty sum or an empty result: lax cannot express every such case
+        # (negative pads larger than the dim), and the answer is zeros.
+        return jnp.zeros(x_shape, _result_dtype(spec, g))
+    choice = input_grad_choice(spec, x_shape, w.shape, g.shape,
+                               jnp.promote_types(g.dtype, w.dtype), Placement.of(g, w))
+    return input_grad_by(g, w, spec, in_spatial, choice.formulation)
+
+
+def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
+    """w̄ for y = conv_core(x, w, spec), w of spatial shape ``kernel``."""
+    w_shape = _kernel_shape(x, g, spec, kernel)
+    if g.size == 0 or x.size == 0 or 0 in w_shape:
+        return jnp.zeros(w_shape, _result_dtype(spec, g))
+    choice = weight_grad_choice(spec, x.shape, w_shape, g.shape,
+                                jnp.promote_types(x.dtype, g.dtype), Placement.of(x, g))
+    return weight_grad_by(x, g, spec, kernel, choice.formulation)
+
+
+def _input_shape(g, w, spec: ConvSpec, in_spatial) -> tuple[int, ...]:
+    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
+    return _layout_shape(lhs_spec, g.shape[out_spec[0]] * spec.batch_groups,
+                         w.shape[rhs_spec[1]] * spec.groups * spec.batch_groups, in_spatial)
+
+
+def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:
+    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
+    return _layout_shape(rhs_spec, g.shape[out_spec[1]],
+                         x.shape[lhs_spec[1]] // spec.groups, kernel)
+
+
+# Each map by a given formulation (``_plan.FORMULATIONS``): the impls above run
+# the one ``_plan`` chooses; autotuning (``_autotune``) times each of them.
+
+
+def forward(x, w, spec: ConvSpec, formulation: str):
+    """y = conv_core(x, w, spec) as "lax", "per_group" or "taps"."""
+    if formulation == "taps":
+        return _taps_forward(x, w, spec)
     numbers = numbers_of(spec)
     conv = dict(window_strides=spec.stride, padding=spec.padding,
                 lhs_dilation=spec.input_dilation, rhs_dilation=spec.dilation,
@@ -200,57 +248,47 @@ def _conv_impl(x, w, spec: ConvSpec):
     if spec.batch_groups > 1:
         return _lax_conv(x, w, dimension_numbers=numbers, batch_group_count=spec.batch_groups,
                          **conv)
-    return _grouped_conv(x, w, numbers, spec.groups, **conv)
+    return _grouped_conv(x, w, numbers, spec.groups, formulation == "per_group", **conv)
 
 
-def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
-    """x̄ for y = conv_core(x, w, spec), x of spatial shape ``in_spatial``."""
+def input_grad_by(g, w, spec: ConvSpec, in_spatial, formulation: str):
+    """x̄ as "transpose", "transpose_per_group" or "taps"."""
+    if formulation == "taps":
+        return _taps_input_grad(g, w, spec, tuple(in_spatial))
     lhs_spec, rhs_spec, out_spec = numbers_of(spec)
     groups = spec.groups * spec.batch_groups
-    x_shape = _layout_shape(lhs_spec, g.shape[out_spec[0]] * spec.batch_groups,
-                            w.shape[rhs_spec[1]] * groups, in_spatial)
-    if g.size == 0 or w.size == 0 or 0 in x_shape:
-        # An empty sum or an empty result: lax cannot express every such case
-        # (negative pads larger than the dim), and the answer is zeros.
-        return jnp.zeros(x_shape, _result_dtype(spec, g))
-    if spec.torch_geometry and choose("input", spec, x_shape, w.shape, g.shape, g, w) == "taps":
-        return _taps_input_grad(g, w, spec, tuple(in_spatial))
     kernel = lax.rev(w, rhs_spec[2:])
     if groups > 1:    # explicit axes: a split O cannot be cut into (G, Og)
         kernel = regroup(whole_along(kernel, rhs_spec[0]), rhs_spec[0], rhs_spec[1], groups)
     padding = input_grad_padding(in_spatial, _spatial(g.shape, out_spec),
                                  _spatial(w.shape, rhs_spec), spec)
     transposed = lax.ConvDimensionNumbers(out_spec, _swap(rhs_spec), lhs_spec)
-    x_bar = _grouped_conv(g, kernel, transposed, groups, window_strides=spec.input_dilation,
-                          padding=padding, lhs_dilation=spec.stride,
-                          rhs_dilation=spec.dilation, **_conv_args(spec))
+    x_bar = _grouped_conv(g, kernel, transposed, groups,
+                          formulation == "transpose_per_group",
+                          window_strides=spec.input_dilation, padding=padding,
+                          lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
+                          **_conv_args(spec))
     if spec.batch_groups > 1:
         x_bar = regroup(x_bar, lhs_spec[1], lhs_spec[0], spec.batch_groups)
     return x_bar
 
 
-def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
-    """w̄ for y = conv_core(x, w, spec), w of spatial shape ``kernel``."""
-    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
-    groups = spec.groups
-    w_shape = _layout_shape(rhs_spec, g.shape[out_spec[1]],
-                            x.shape[lhs_spec[1]] // groups, kernel)
-    if g.size == 0 or x.size == 0 or 0 in w_shape:
-        return jnp.zeros(w_shape, _result_dtype(spec, g))
-    if spec.torch_geometry and choose("weight", spec, x.shape, w_shape, g.shape, x, g) == "taps":
+def weight_grad_by(x, g, spec: ConvSpec, kernel, formulation: str):
+    """w̄ as "transpose", "transpose_per_group" or "taps"."""
+    if formulation == "taps":
         return _taps_weight_grad(x, g, spec, tuple(kernel))
+    lhs_spec, rhs_spec, out_spec = numbers_of(spec)
     swapped = lax.ConvDimensionNumbers(_swap(lhs_spec), _swap(out_spec), _swap(rhs_spec))
     conv = dict(window_strides=spec.dilation, lhs_dilation=spec.input_dilation,
                 padding=weight_grad_padding(_spatial(x.shape, lhs_spec),
                                             _spatial(g.shape, out_spec), kernel, spec),
                 rhs_dilation=spec.stride, dimension_numbers=swapped, **_conv_args(spec))
-    channels = x.shape[lhs_spec[1]]
-    if (spec.batch_groups == 1 and weight_split(spec, channels, Placement.of(x, g))
-            .formulation == "transpose_per_group"):
-        return _per_group_weight_grad(x, g, groups, **conv)
-    return _lax_conv(x, g, feature_group_count=spec.batch_groups, batch_group_count=groups,
+    if formulation == "transpose_per_group":
+        return _per_group_weight_grad(x, g, spec.groups, **conv)
+    return _lax_conv(x, g, feature_group_count=spec.batch_groups,
+                     batch_group_count=spec.groups,
                      out_sharding=conv_sharding(x, g, swapped, spatial_kept=False,
-                                                batch_grouped=groups > 1), **conv)
+                                                batch_grouped=spec.groups > 1), **conv)
 
 
 # The grouped weight gradient may run as its G dense ones, w̄[γOg+o, c, k] from
@@ -317,33 +355,3 @@ def _add_bias_impl(y, b):
 
 
 add_bias = _rules.add_broadcast(_add_bias_impl, sum_to_channels)
-
-
-# --------------------------------------------------------------------------
-# Non-zero padding modes: a gather along one axis and its adjoint, a scatter-add.
-#
-#   x̂[.., j] = x[.., π(j)]          (π from ``_spec.pad_source_index``)
-#   x̄[.., i] = Σ_{j : π(j) = i} ḡ[.., j]
-#
-# so the gradient of every border copy is folded back onto the row it copied,
-# as torch's F.pad does for reflect / replicate / circular.
-
-
-def _gather_impl(x, axis: int, index: tuple[int, ...], size: int):
-    """x̂[.., j, ..] = x[.., index[j], ..] along ``axis``."""
-    return jnp.take(x, np.asarray(index), axis=axis)
-
-
-def _scatter_impl(g, axis: int, index: tuple[int, ...], size: int):
-    """x̄[.., i, ..] = Σ_{j : index[j] = i} g[.., j, ..]: the adjoint of the gather."""
-    moved = jnp.moveaxis(g, axis, 0)
-    out = jnp.zeros((size,) + moved.shape[1:], g.dtype).at[np.asarray(index)].add(moved)
-    return jnp.moveaxis(out, 0, axis)
-
-
-_gather_axis, scatter_axis = _rules.linear_pair(_gather_impl, _scatter_impl)
-
-
-def gather_axis(x, axis: int, index: tuple[int, ...]):
-    """x̂[.., j, ..] = x[.., index[j], ..] along ``axis``."""
-    return _gather_axis(x, axis, index, x.shape[axis])

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._args import _as_int, is_sequence
+from .._args import _as_int, as_array, check_static, is_sequence
 from .._precision import resolve_precision
 from .._typing import ArrayLike, Precision
 from ._algorithms import check_algorithm
@@ -110,9 +110,12 @@ def conv_general_dilated(
       Array([1., 1., 2., 1., 2., 1., 1., 0.], dtype=float32)
     """
     # NumPy operands are canonicalised as lax does (float64 becomes float32
-    # while x64 is off) before their dtypes are compared.
-    lhs, rhs = (jnp.asarray(a) if isinstance(a, (np.ndarray, np.generic))
-                and a.dtype.kind in "biufc" else a for a in (lhs, rhs))
+    # while x64 is off) before their dtypes are compared; Python numbers and
+    # lists become arrays (of the other operand's dtype if it is an array, else
+    # of the dtype JAX infers), torch tensors are refused.
+    like = next((a.dtype for a in (lhs, rhs) if isinstance(a, _ARRAYS)), None)
+    lhs, rhs = (as_array(_FN, name, a, python_dtype=like)
+                for name, a in (("lhs", lhs), ("rhs", rhs)))
     spec = _normalise(lhs, rhs, window_strides, padding, lhs_dilation,
                         rhs_dilation, dimension_numbers, feature_group_count,
                         batch_group_count, precision, preferred_element_type,
@@ -123,6 +126,8 @@ def conv_general_dilated(
         return _lax_forward(lhs, rhs, spec)
     return conv_core(lhs, rhs, spec)
 
+
+_ARRAYS = (jax.Array, np.ndarray, np.generic)
 
 # --------------------------------------------------------------------------
 # Integer and bool operands: lax's own convolution, with every argument.
@@ -202,6 +207,7 @@ def _is_sequence(value) -> bool:
 
 
 def _positive_ints(name: str, value, n: int) -> tuple[int, ...]:
+    check_static(_FN, name, value, f"a sequence of {n} ints")
     if not _is_sequence(value) or len(value) != n:
         raise TypeError(f"{_FN}: `{name}` must be a sequence of {n} ints (one per "
                         f"spatial dim), got {_show(value)}")
@@ -243,6 +249,7 @@ def _check_groups(lhs, rhs, numbers, feature_group_count, batch_group_count) -> 
 
 def _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil):
     n = lhs.ndim - 2
+    check_static(_FN, "padding", padding, "a string or a sequence of (low, high) pairs")
     if isinstance(padding, str):
         if padding.upper() not in _PAD_STRINGS:
             raise ValueError(f"{_FN}: `padding` must be one of {_PAD_STRINGS} or a "

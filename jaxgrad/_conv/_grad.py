@@ -6,7 +6,8 @@ The public functions are ``VARIANTS`` of one N-d implementation per kind
 
 from __future__ import annotations
 
-from .._args import check_float, check_same_dtype, int_tuple, is_sequence
+from .._args import (check_float, check_same_dtype, check_static, float_arrays,
+                     int_tuple, is_sequence)
 from .._typing import Array, ArrayLike, ConvPadding, Precision, Shape, Size
 from .._variants import rank_name, variants
 from . import _core, _ops, _transpose
@@ -17,6 +18,7 @@ from ._transpose import check_transpose_weight, transpose_spec
 
 def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
     """A full shape; its length in ``ranks``, or >= 3 when ``ranks`` is None."""
+    check_static(fn, name, value, "a shape (a tuple of ints)")
     if not is_sequence(value):
         raise TypeError(f"{fn}: `{name}` must be a shape (a tuple of ints), got "
                         f"{value!r}")
@@ -68,6 +70,7 @@ def conv_input_nd(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
                   grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
                   dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
                   precision: Precision = None) -> Array:
+    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output)
     n = check_weight_rank(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
@@ -89,6 +92,7 @@ def conv_weight_nd(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
                    grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
                    dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
                    precision: Precision = None) -> Array:
+    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output)
     w_size = _weight_size(fn, weight_size, n, _ops)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})
@@ -105,6 +109,7 @@ def conv_transpose_input_nd(fn: str, n: int | None, input_size: Shape,
                             padding: Size = 0, output_padding: Size = 0, groups: int = 1,
                             dilation: Size = 1, *, algorithm: str | None = None,
                             precision: Precision = None) -> Array:
+    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output)
     n = check_transpose_weight(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
     check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
@@ -123,6 +128,7 @@ def conv_transpose_weight_nd(fn: str, n: int | None, input: ArrayLike,
                              padding: Size = 0, output_padding: Size = 0, groups: int = 1,
                              dilation: Size = 1, *, algorithm: str | None = None,
                              precision: Precision = None) -> Array:
+    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output)
     w_size = _weight_size(fn, weight_size, n, _transpose)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
     check_same_dtype(fn, {"input": input, "grad_output": grad_output})

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._args import check_float, check_rank, check_same_dtype, int_tuple
+from .._args import check_float, check_rank, check_same_dtype, float_arrays, int_tuple
 from .._precision import resolve_precision
 from .._typing import Array, ArrayLike, ConvPadding, Precision, Size
+from .._pad import pad_axes
 from .._variants import variants
 from . import _core
 from ._algorithms import check_algorithm
 from ._spec import (ConvSpec, check_bias, check_groups, check_kernel_fits,
-                    check_weight_extent, pad_source_index, parse_padding,
-                    parse_padding_mode)
+                    check_weight_extent, parse_padding, parse_padding_mode)
 
 WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
@@ -80,12 +80,9 @@ def _check_border_padding(fn: str, mode: str, spatial, pads) -> None:
 
 
 def pad_border(x, pads, mode: str):
-    """Pad the spatial axes of x (N, C, *spatial) with a torch ``padding_mode``."""
-    for axis, (lo, hi) in enumerate(pads, start=2):
-        if lo or hi:
-            index = pad_source_index(mode, x.shape[axis], (lo, hi))
-            x = _core.gather_axis(x, axis, index)
-    return x
+    """Pad the spatial axes of x (N, C, *spatial) with a torch ``padding_mode``
+    (``F.pad``'s gathers, whose gradient folds the border copies back)."""
+    return pad_axes(x, ((0, 0), (0, 0)) + tuple(pads), mode)
 
 
 _ARGS = """\
@@ -124,6 +121,8 @@ def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
             dilation: Size = 1, groups: int = 1, padding_mode: str = "zeros", *,
             algorithm: str | None = None, precision: Precision = None) -> Array:
     """``conv`` (n None: the weight's rank) or ``conv{n}d``; errors name ``fn``."""
+    weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
+                                       optional=("bias",))
     n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})

@@ -1,4 +1,4 @@
-"""How a convolution runs: one function decides, one table holds the numbers.
+"""How a convolution runs: one module decides, one table holds the numbers.
 
 A convolution of the family (``_conv._core``) has three bilinear maps, and each
 can be computed in more than one way; every way is an explicit formula of the
@@ -6,6 +6,8 @@ same sums (``docs/derivations.md``):
 
   forward       "lax"            one ``lax.conv_general_dilated``
                 "per_group"      G dense convolutions, concatenated on channels
+                "taps"           grouped and depthwise: ΠK·C_in/G shifted
+                                 multiply-adds fused into one loop (``_taps``)
   input grad    "transpose"      the textbook rule: one transposed convolution
                 "transpose_per_group"   the same as G dense pieces
                 "taps"           a sum over kernel taps (``_taps``)
@@ -14,14 +16,26 @@ same sums (``docs/derivations.md``):
                 "transpose_per_group"   the same as G dense pieces
                 "taps"
 
-:func:`plan` returns the three choices of one call, each with its reason, from
-the backend, the shapes, the dtype, the :class:`ConvSpec` (which carries the
-user's ``algorithm``) and the :class:`Placement` of the operands, without
-running anything; the kernels ask the same functions at trace time. Every
-number it uses is a row of :data:`THRESHOLDS`, and every rule that works
-around an XLA behaviour is a row of :data:`WORKAROUNDS`, naming the behaviour
-and the jaxlib version it was seen on. A plan is a frozen, hashable record, so
-a later measured choice (autotuning) can be cached and replayed as one.
+:func:`forward_choice`, :func:`input_grad_choice` and
+:func:`weight_grad_choice` each return one map's formulation with its reason,
+from the backend, the shapes, the dtype, the :class:`ConvSpec` (which carries
+the user's ``algorithm``) and the :class:`Placement` of the operands; the
+kernels ask them at trace time, and :func:`plan` returns all three as one
+record without running anything. Every number they use is a row of
+:data:`THRESHOLDS`, and every rule that works around an XLA behaviour is a
+row of :data:`WORKAROUNDS`, naming the behaviour and the jaxlib version it was
+seen on.
+
+``algorithm="autotune"`` replaces the rules by measurements: the first time a
+configuration is seen, ``_autotune`` times each formulation that
+:func:`candidates` lists for each map on this device and keeps the fastest (in
+memory and in a JSON cache on disk); the three choices then read
+"autotuned: <each candidate's time>". Where timing a local piece would be
+meaningless (operands on a mesh, inside ``shard_map``, an ``out_sharding``)
+or impossible (an empty operand, a non-float dtype, a backend without a
+device), the choice is "auto"'s, its reason prefixed "autotune falls back to
+auto: <why>". This is the one case where :func:`plan` runs kernels: a
+configuration not yet tuned is tuned when it is asked for.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ import math
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._spec import ConvSpec
@@ -62,6 +77,28 @@ THRESHOLDS = {
         "largest G for which a grouped conv (1 < G < C_in) is split into G dense "
         "ones on CPU (each piece is one more convolution to compile)",
         "2-core Zen3 CPU, jaxlib 0.10.2: ResNeXt G=32 forward 16.2 -> 8.5 ms"),
+    "taps_forward_max_group_channels": Threshold(
+        8,
+        "largest C_in/G for which a grouped or depthwise forward has a taps "
+        "formulation (one fused multiply-add per tap and channel), which 'auto' "
+        "picks on CPU",
+        "2-core Zen3 CPU (shared), jaxlib 0.10.1, medians of 5, forward 3x3: "
+        "G=32 C_in/G=4 (1,128,56,56) lax 6.2-12.1 ms, per group 7.5-14.1, taps "
+        "0.73-0.79; G=8 C_in/G=8 (8,64,32,32) lax 4.3-7.7, taps 1.9-6.7 (the "
+        "marginal end); a per-tap dot_general form was 2-60x slower than this"),
+    "taps_forward_max_terms": Threshold(
+        216,
+        "largest ΠK·C_in/G (terms of the fused sum) for which the forward has a "
+        "taps formulation; beyond it XLA no longer runs the sum as one loop",
+        "same CPU: 3x3x3 C_in/G=8 (216 terms) lax 23.4 -> taps 2.8 ms, 5x5 "
+        "C_in/G=8 (200) 7.8 -> 5.1; 7x7 C_in/G=8 (392) 12-25 -> 56-113 ms, 3x3 "
+        "C_in/G=32 (288) 11.6 -> 606 ms"),
+    "autotune_max_pieces": Threshold(
+        32,
+        "largest G for which autotuning also times the per-group forms (each of "
+        "the G pieces is one more convolution to compile)",
+        "compile time on the 2-core Zen3 CPU, jaxlib 0.10.2: a G=32 "
+        "value-and-grad 0.95 s split against 0.3 s whole (docs/performance.md)"),
 }
 TAPS_MAX_ELEMENTS = THRESHOLDS["taps_max_elements"].value
 
@@ -95,7 +132,16 @@ WORKAROUNDS = {
         "CPU runs a float64 depthwise conv as a dense one with a zero-masked "
         "kernel, so 0·NaN carries one channel's NaN into every channel",
         "0.10.2",
-        "float64 depthwise convolutions on CPU run per group"),
+        "float64 depthwise convolutions on CPU run per group, or as taps (the "
+        "forward's taps formulation keeps each channel's NaN in its channel)"),
+    "cpu_slow_grouped_forward": Workaround(
+        "CPU runs the forward of a depthwise or grouped convolution 10-100x "
+        "slower than the same sum written as shifted multiply-adds (depthwise "
+        "3x3 on (8,144,56,56): 109-404 ms against 2.6-17 ms; 7x7 on "
+        "(8,192,28,28): 98-124 ms against 6.5-16 ms)",
+        "0.10.1",
+        "'auto' runs such forwards on CPU as a sum over taps, within "
+        "taps_forward_max_group_channels and taps_forward_max_terms"),
     "explicit_axes_reshape": Workaround(
         "arrays typed with explicit mesh axes reject the reshapes of the taps "
         "formulation (a batch-split (N, C, *O) cannot be regrouped without naming "
@@ -120,6 +166,7 @@ class Placement:
         (Auto types do not say which dims are split, so any such mesh counts).
       any_mesh: any visible mesh has an axis of more than one device.
       several_axes: a visible mesh has more than one axis of size > 1.
+      manual: traced inside ``shard_map`` (the current mesh has Manual axes).
     """
 
     explicit_axes: bool = False
@@ -127,6 +174,7 @@ class Placement:
     auto_mesh: bool = False
     any_mesh: bool = False
     several_axes: bool = False
+    manual: bool = False
 
     @classmethod
     def of(cls, *operands) -> Placement:
@@ -149,7 +197,8 @@ class Placement:
             auto_mesh=any(m.shape[a] > 1 for m in meshes for a in m.auto_axes),
             any_mesh=any(size > 1 for m in meshes for size in m.shape.values()),
             several_axes=any(sum(size > 1 for size in m.shape.values()) > 1
-                             for m in meshes))
+                             for m in meshes),
+            manual=bool(jax.sharding.get_abstract_mesh().manual_axes))
 
 
 UNPLACED = Placement()
@@ -226,12 +275,14 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     padding of g by every kernel tap, so one NaN tap turns every row NaN,
     while taps (like torch's col2im) adds it only to the rows it reaches.
     Elsewhere than on CPU nothing is set from measurements yet ("transpose").
+    "autotune" gets these rules here (the per-map functions below measure
+    instead, or fall back to them).
     """
     if not spec.torch_geometry:
         return Choice("transpose", "taps needs PyTorch's geometry")
     if placement.explicit_axes:
         return Choice("transpose", "explicit_axes_reshape")
-    if spec.algorithm != "auto":
+    if spec.algorithm not in ("auto", "autotune"):
         return Choice(spec.algorithm, "asked for")
     if not _cpu(backend):
         return Choice("transpose", "not measured on this backend")
@@ -262,6 +313,178 @@ def weight_split(spec: ConvSpec, channels: int, placement: Placement,
     return Choice("transpose", "one convolution")
 
 
+# --------------------------------------------------------------------------
+# One map's formulation. The kernels of ``_core`` ask these at trace time.
+
+
+def _layouts(spec: ConvSpec):
+    """(lhs, rhs, out) dimension orders: spec's numbers, or PyTorch's."""
+    if spec.numbers is not None:
+        return spec.numbers.lhs_spec, spec.numbers.rhs_spec, spec.numbers.out_spec
+    dims = tuple(range(spec.ndim + 2))
+    return dims, dims, dims
+
+
+def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
+                 placement: Placement = UNPLACED) -> str | None:
+    """Why the forward has no taps formulation here; None where it has one."""
+    if not spec.torch_geometry or spec.out_sharding is not None:
+        return "taps needs PyTorch's geometry"
+    if spec.groups == 1:
+        return "one convolution"
+    if placement.explicit_axes:
+        return "explicit_axes_reshape"
+    per_group, taps = w_shape[1], math.prod(w_shape[2:])
+    if per_group > THRESHOLDS["taps_forward_max_group_channels"].value:
+        return "taps_forward_max_group_channels"
+    if per_group * taps > THRESHOLDS["taps_forward_max_terms"].value:
+        return "taps_forward_max_terms"
+    return None
+
+
+def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
+                   dtype, placement: Placement = UNPLACED,
+                   backend: str | None = None) -> Choice:
+    """"lax", "per_group" or "taps" for y = conv_core(x, w, spec), with the reason.
+
+    "transpose" keeps the convolution (per group where ``split_groups`` says
+    so); "taps" takes the taps formulation wherever there is one
+    (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``)
+    and elsewhere keeps the convolution.
+    """
+    if spec.algorithm == "autotune":
+        return _autotuned("forward", spec, x_shape, w_shape, dtype, placement, backend,
+                          lambda auto: forward_choice(auto, x_shape, w_shape, dtype,
+                                                      placement, backend))
+    c_in = x_shape[_layouts(spec)[0][1]]
+    split = split_groups(spec.groups, c_in, dtype, placement, backend)
+    if spec.groups == 1 or spec.algorithm == "transpose":
+        return split
+    missing = forward_taps(spec, w_shape, placement)
+    if spec.algorithm == "taps":
+        return (Choice("taps", "asked for") if missing is None
+                else Choice(split.formulation, f"{missing}; {split.reason}"))
+    if missing is None and _cpu(backend):
+        return Choice("taps", "cpu_slow_grouped_forward")
+    return split
+
+
+def input_grad_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
+                      g_shape: Sequence[int], dtype, placement: Placement = UNPLACED,
+                      backend: str | None = None) -> Choice:
+    """"transpose", "transpose_per_group" or "taps" for x̄, with the reason."""
+    if spec.algorithm == "autotune":
+        return _autotuned("input_grad", spec, x_shape, w_shape, dtype, placement, backend,
+                          lambda auto: input_grad_choice(auto, x_shape, w_shape, g_shape,
+                                                         dtype, placement, backend))
+    choice = gradient_choice("input", spec, x_shape, w_shape, g_shape, placement, backend)
+    if choice.formulation == "transpose":
+        c_out = g_shape[_layouts(spec)[2][1]]
+        split = split_groups(spec.groups * spec.batch_groups, c_out, dtype, placement,
+                             backend)
+        if split.formulation == "per_group":
+            return Choice("transpose_per_group", f"{choice.reason}; {split.reason}")
+    return choice
+
+
+def weight_grad_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
+                       g_shape: Sequence[int], dtype, placement: Placement = UNPLACED,
+                       backend: str | None = None) -> Choice:
+    """"transpose", "transpose_per_group" or "taps" for w̄, with the reason."""
+    if spec.algorithm == "autotune":
+        return _autotuned("weight_grad", spec, x_shape, w_shape, dtype, placement,
+                          backend, lambda auto: weight_grad_choice(
+                              auto, x_shape, w_shape, g_shape, dtype, placement, backend))
+    choice = gradient_choice("weight", spec, x_shape, w_shape, g_shape, placement,
+                             backend)
+    if choice.formulation == "transpose" and spec.batch_groups == 1:
+        split = weight_split(spec, x_shape[_layouts(spec)[0][1]], placement, backend)
+        if split.formulation == "transpose_per_group":
+            return Choice(split.formulation, f"{choice.reason}; {split.reason}")
+    return choice
+
+
+# --------------------------------------------------------------------------
+# Autotuning: what is timed, and where it is not.
+
+MAPS = ("forward", "input_grad", "weight_grad")
+FORMULATIONS = {"forward": ("lax", "per_group", "taps"),
+                "input_grad": ("transpose", "transpose_per_group", "taps"),
+                "weight_grad": ("transpose", "transpose_per_group", "taps")}
+
+
+def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
+               w_shape: Sequence[int], g_shape: Sequence[int], dtype,
+               backend: str | None = None) -> tuple[str, ...]:
+    """The formulations autotuning times for one map (``kind``, one of
+    :data:`MAPS`) of an unplaced convolution, the textbook one first.
+
+    Every applicable one: the per-group forms up to ``autotune_max_pieces``
+    groups, taps where it has a formulation (the gradients' within
+    ``taps_max_elements``). The whole-convolution form is left out only where
+    a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
+    its per-group form replaces it).
+    """
+    lhs, _, out = _layouts(spec)
+    groups = spec.groups * (spec.batch_groups if kind == "input_grad" else 1)
+    pieces = 1 < groups <= THRESHOLDS["autotune_max_pieces"].value
+    if kind == "forward":
+        whole, split, channels = "lax", "per_group", x_shape[lhs[1]]
+        pieces = pieces and spec.batch_groups == 1
+        taps = forward_taps(spec, w_shape) is None
+    else:
+        whole, split = "transpose", "transpose_per_group"
+        channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
+        pieces = pieces and (kind == "input_grad" or spec.batch_groups == 1)
+        taps = spec.torch_geometry and (
+            x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
+            <= TAPS_MAX_ELEMENTS)
+    leak = kind != "weight_grad" and split_groups(
+        groups, channels, dtype, UNPLACED, backend).reason == "cpu_f64_depthwise_nan_leak"
+    names = [split] if leak else [whole]
+    if pieces and split not in names:
+        names.append(split)
+    if taps:
+        names.append("taps")
+    return tuple(names)
+
+
+def autotune_fallback(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
+                      dtype, placement: Placement, backend: str | None = None
+                      ) -> str | None:
+    """Why "autotune" cannot time this configuration; None where it can."""
+    if placement.manual:
+        return "inside shard_map"
+    if placement != UNPLACED:
+        return "operands placed on a mesh"
+    if spec.out_sharding is not None:
+        return "out_sharding given"
+    if not jnp.issubdtype(dtype, jnp.floating):
+        return f"dtype {jnp.dtype(dtype).name} is not floating"
+    if 0 in tuple(x_shape) or 0 in tuple(w_shape):
+        return "an empty operand"
+    try:
+        jax.devices(backend or jax.default_backend())
+    except RuntimeError:
+        return f"no {backend} device in this process"
+    return None
+
+
+def _autotuned(kind: str, spec: ConvSpec, x_shape, w_shape, dtype,
+               placement: Placement, backend: str | None, auto_choice) -> Choice:
+    why = autotune_fallback(spec, x_shape, w_shape, dtype, placement, backend)
+    if why is not None:
+        choice = auto_choice(dataclasses.replace(spec, algorithm="auto"))
+        return Choice(choice.formulation,
+                      f"autotune falls back to auto: {why}; {choice.reason}")
+    from . import _autotune     # it times the kernels of _core, which import this module
+    return getattr(_autotune.tuned_plan(spec, x_shape, w_shape, dtype, backend), kind)
+
+
+# --------------------------------------------------------------------------
+# All three.
+
+
 def plan(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
          g_shape: Sequence[int], dtype, placement: Placement = UNPLACED,
          backend: str | None = None) -> Plan:
@@ -269,23 +492,18 @@ def plan(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
 
     Args:
       spec: the convolution (its ``algorithm`` is the user's choice).
-      x_shape, w_shape, g_shape: (N, C_in, *I), (C_out, C_in/G, *K), (N, C_out, *O).
+      x_shape, w_shape, g_shape: (N, C_in, *I), (C_out, C_in/G, *K), (N, C_out, *O)
+        (in ``spec.numbers``' layouts where it has them).
       dtype: the operands' dtype.
       placement: of the operands (``Placement.of(x, w)``); unplaced by default.
       backend: "cpu", "gpu", "tpu"; default ``jax.default_backend()``.
+
+    Returns:
+      The three choices. Nothing runs, except that under "autotune" a
+      configuration not yet tuned (in memory or in the disk cache) is tuned
+      on ``backend``'s first device first.
     """
-    c_in, c_out = x_shape[1], g_shape[1]
-    forward = split_groups(spec.groups, c_in, dtype, placement, backend)
-    input_grad = gradient_choice("input", spec, x_shape, w_shape, g_shape, placement,
-                                 backend)
-    if input_grad.formulation == "transpose":
-        split = split_groups(spec.groups, c_out, dtype, placement, backend)
-        if split.formulation == "per_group":
-            input_grad = Choice("transpose_per_group", f"{input_grad.reason}; {split.reason}")
-    weight_grad = gradient_choice("weight", spec, x_shape, w_shape, g_shape, placement,
-                                  backend)
-    if weight_grad.formulation == "transpose":
-        split = weight_split(spec, c_in, placement, backend)
-        if split.formulation == "transpose_per_group":
-            weight_grad = Choice(split.formulation, f"{weight_grad.reason}; {split.reason}")
-    return Plan(forward, input_grad, weight_grad)
+    return Plan(
+        forward_choice(spec, x_shape, w_shape, dtype, placement, backend),
+        input_grad_choice(spec, x_shape, w_shape, g_shape, dtype, placement, backend),
+        weight_grad_choice(spec, x_shape, w_shape, g_shape, dtype, placement, backend))

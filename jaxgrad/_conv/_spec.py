@@ -20,9 +20,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .._args import _as_int, check_float, int_tuple, is_sequence
+from .._args import _as_int, check_float, check_static, int_tuple, is_sequence
 from .._precision import HIGHEST, PrecisionPair
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -143,29 +141,6 @@ def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
     return (total // 2, total - total // 2)
 
 
-def pad_source_index(mode: str, size: int, pad: tuple[int, int]) -> tuple[int, ...]:
-    """For each position of the padded axis, the input index it copies.
-
-    Position ``j`` of the padded axis holds input index ``j - lo`` when that is
-    inside ``[0, size)``; outside, ``mode`` decides: ``reflect`` mirrors about
-    the edge without repeating it, ``replicate`` repeats the edge, ``circular``
-    wraps around.
-    """
-    lo, hi = pad
-    positions = np.arange(-lo, size + hi)
-    if mode == "reflect":
-        period = 2 * (size - 1)
-        folded = np.mod(positions, period) if period else np.zeros_like(positions)
-        index = np.where(folded < size, folded, period - folded)
-    elif mode == "replicate":
-        index = np.clip(positions, 0, size - 1)
-    elif mode == "circular":
-        index = np.mod(positions, size)
-    else:
-        raise ValueError(f"pad_source_index: unknown `mode` {mode!r}")
-    return tuple(int(i) for i in index)
-
-
 def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
                   stride: Sequence[int], dilation: Sequence[int]
                   ) -> tuple[tuple[int, int], ...]:
@@ -174,6 +149,7 @@ def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
     Accepts an int, a tuple of ``n`` ints (symmetric), a tuple of ``n`` (lo, hi)
     pairs, ``"valid"`` and ``"same"`` (stride 1 only, odd extra on the high side).
     """
+    check_static(fn, "padding", padding, "an int, a tuple, 'valid' or 'same'")
     if isinstance(padding, str):
         if padding == "valid":
             return ((0, 0),) * n
@@ -204,6 +180,7 @@ def parse_padding(fn: str, padding, n: int, kernel: Sequence[int],
 
 
 def parse_padding_mode(fn: str, padding_mode) -> str:
+    check_static(fn, "padding_mode", padding_mode, f"one of {PADDING_MODES}")
     # isinstance first: `in` would compare an array elementwise
     if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(f"{fn}: `padding_mode` must be one of {PADDING_MODES}, "

@@ -1,12 +1,30 @@
-"""Convolution gradients as sums over kernel taps ("shifted matmuls").
+"""Convolutions and their gradients as sums over kernel taps ("shifted matmuls").
 
 A convolution is a sum over its kernel taps k of one channel contraction each:
 
   y[n, γCₒ+o, p] = Σ_k Σ_c x̂[n, γCᵢ+c, p·s + k·d] · w[γCₒ+o, c, k]
 
 (notation of ``_conv._core``; k and p are multi-indices over the spatial dims).
-Both gradients can be written the same way, as one batched matrix product
-(batch = the group γ) plus data movement that XLA fuses into loops:
+
+Forward (grouped and depthwise, few channels per group): read y as
+(n, γ, o, p) and write the group's channels out. For each tap k and channel
+c of the group, S_{k,c}[n, γ, p] = x̂[n, γCᵢ+c, p·s + k·d] is a strided slice
+of the padded input, and
+
+  y[n, γ, o, p] = Σ_k Σ_c S_{k,c}[n, γ, p] · w[γCₒ+o, c, k]
+
+is ΠK·Cᵢ products of a slice (broadcast over o) with one kernel column
+(broadcast over n and p), all elementwise in (n, γ, o, p): XLA fuses the sum
+into one loop over the output, with no convolution and no stacked copy of x̂.
+Depthwise (Cᵢ = 1) it is ΠK shifted multiply-adds, broadcast over the channel
+multiplier Cₒ. It is the forward map of the same bilinear triple, so its VJPs
+are the input and weight gradients below (or the textbook ones), whichever
+formulation each of them runs. Beyond a few hundred terms XLA stops fusing
+the sum (``_plan.THRESHOLDS``: ``taps_forward_max_group_channels``,
+``taps_forward_max_terms``), so only such convolutions have this form.
+
+Both gradients can be written as one batched matrix product (batch = the
+group γ) plus data movement that XLA fuses into loops:
 
 Weight gradient (im2col, then one product):
 
@@ -28,9 +46,10 @@ Why: the product runs as a plain GEMM (on CPU near the matmul peak), with no
 zero-inserted (lhs-dilated) input, no ``batch_group_count`` expansion of a
 grouped weight gradient into a dense one, and for 1×1 kernels no data
 movement at all beyond a strided slice. The price is K copies of the input
-(P) or of the input gradient (Q) in memory; ``_algorithms`` only picks this
+(P) or of the input gradient (Q) in memory; ``_plan`` only picks this
 when that is small. Depthwise convolutions (Cᵢ = Cₒ = 1) degenerate to
 elementwise products, written as such so XLA fuses them into one loop.
+Half types: products and sums in float32, one rounding at the end.
 """
 
 from __future__ import annotations
@@ -43,7 +62,7 @@ import numpy as np
 from jax import lax
 
 from .._precision import preferred_element_type
-from ._spec import ConvSpec
+from ._spec import ConvSpec, conv_output_shape
 
 def _taps(kernel) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(k) for k in kernel)))
@@ -236,3 +255,51 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
         cols = jnp.moveaxis(cols, 2, 0)     # (γ, ck, n, p) -> (n, γ, ck, p)
     cols = cols.reshape(n, groups * ci, len(taps), *out_spatial)
     return col2im(cols, spec, kernel, in_spatial).astype(g.dtype)
+
+
+
+# --------------------------------------------------------------------------
+# The forward by taps (module docstring): with x̂ regrouped as (N, G, Cᵢ, ..)
+# and w as (G, Cₒ, Cᵢ, *K),
+#
+#   y[n, γ, o, p] = Σ_k Σ_c x̂[n, γ, c, p·s + k·d] · w[γ, o, c, k],
+#
+# one broadcast multiply-add per (k, c), all fused into one loop by XLA.
+
+
+def forward(x, w, spec: ConvSpec):
+    """y = Σ_{k,c} x̂[.., c, p·s + k·d] ⊙ w[.., c, k]: ΠK·Cᵢ fused multiply-adds.
+
+    Args:
+      x: (N, C_in, *I). w: (C_out, C_in/G, *K). ``spec``: PyTorch's geometry.
+
+    Returns:
+      (N, C_out, *O) in the operands' (promoted) dtype.
+    """
+    n = x.shape[0]
+    c_out, ci = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    groups = spec.groups
+    co = c_out // groups
+    out_spatial = tuple(conv_output_shape(x.shape[2:], kernel, spec))
+    dtype = jnp.promote_types(x.dtype, w.dtype)
+    if x.size == 0 or w.size == 0:
+        return jnp.zeros((n, c_out) + out_spatial, dtype)
+    work = preferred_element_type(dtype) or dtype
+    xp = _padded_input(x.astype(work), spec, kernel, out_spatial)
+    xp = xp.reshape((n, groups, ci) + xp.shape[2:])
+    ww = w.astype(work).reshape((groups, co, ci) + kernel)
+    ones = (1,) * len(kernel)
+    total = None
+    for tap in _taps(kernel):
+        # x̂[n, γ, c, k·d + p·s] for every p: (N, G, Cᵢ, *O)
+        start = (0, 0, 0) + tuple(k * d for k, d in zip(tap, spec.dilation))
+        limit = xp.shape[:3] + tuple(k * d + (o - 1) * s + 1 for k, d, o, s in zip(
+            tap, spec.dilation, out_spatial, spec.stride))
+        shifted = lax.slice(xp, start, limit, (1, 1, 1) + tuple(spec.stride))
+        for c in range(ci):
+            term = (shifted[:, :, c:c + 1]
+                    * ww[(None, slice(None), slice(None), c) + tap].reshape(
+                        (1, groups, co) + ones))
+            total = term if total is None else total + term
+    return total.reshape((n, c_out) + out_spatial).astype(dtype)

@@ -20,9 +20,10 @@ The public functions are ``VARIANTS`` of ``conv_transpose_nd``, made in ``_ranke
 
 from __future__ import annotations
 
-from .._args import check_same_dtype, int_tuple
+from .._args import (_as_int, check_same_dtype, check_static, float_arrays, int_tuple,
+                     is_sequence)
 from .._precision import resolve_precision
-from .._typing import Array, ArrayLike, Precision, Size
+from .._typing import Array, ArrayLike, Precision, Shape, Size
 from .._variants import variants
 from . import _core
 from ._algorithms import check_algorithm
@@ -77,6 +78,53 @@ def transpose_spec(fn: str, spatial, kernel, stride, padding, output_padding,
     return spec, out
 
 
+# torch's nn.ConvTranspose{1,2,3}d.forward(input, output_size): the output
+# size is ambiguous by up to stride - 1 rows (the leftover r of the direct
+# convolution it is the adjoint of), and output_size picks it. Per dim, with
+# the smallest output O₀ = (I-1)s - 2p + d(K-1) + 1, the requested size must
+# lie in [O₀, O₀ + s - 1] and output_padding = size - O₀.
+
+
+def padding_for_output_size(fn: str, output_size, output_padding, spatial, kernel,
+                            stride, padding, dilation, *, leading: int
+                            ) -> tuple[int, ...]:
+    """The output_padding that gives ``output_size`` (spatial sizes, or a full
+    shape with ``leading`` non-spatial dims first, whose values are ignored)."""
+    n = len(kernel)
+    check_static(fn, "output_size", output_size, "a sequence of ints")
+    if not is_sequence(output_size):
+        raise TypeError(f"{fn}: `output_size` must be a sequence of ints (the "
+                        f"output's spatial sizes or its full shape), got "
+                        f"{type(output_size).__name__} {output_size!r}")
+    sizes = tuple(output_size)
+    sizes = sizes[leading:] if len(sizes) == n + leading else sizes
+    if len(sizes) != n:
+        raise ValueError(f"{fn}: `output_size` must have {n} entries (the spatial "
+                         f"sizes) or {n + leading} (the full shape) for a "
+                         f"{n + leading}-D `input`, got {tuple(output_size)!r}")
+    sizes = tuple(_as_int(fn, "output_size", v) for v in sizes)
+    extra = int_tuple(fn, "output_padding", output_padding, n, minimum=0)
+    if any(extra):
+        raise ValueError(f"{fn}: give `output_size` or a nonzero `output_padding`, "
+                         f"not both (torch's nn.ConvTranspose ignores output_padding "
+                         f"when output_size is given), got output_padding={extra} and "
+                         f"output_size={tuple(output_size)!r}")
+    if isinstance(padding, str):
+        return extra                    # transpose_spec refuses it
+    stride = int_tuple(fn, "stride", stride, n, minimum=1)
+    dilation = int_tuple(fn, "dilation", dilation, n, minimum=1)
+    pads = int_tuple(fn, "padding", padding, n, minimum=0)
+    smallest = tuple(conv_transpose_output_size(i, k, s, p, 0, d) for i, k, s, p, d
+                     in zip(spatial, kernel, stride, pads, dilation))
+    largest = tuple(o + s - 1 for o, s in zip(smallest, stride))
+    if any(not lo <= size <= hi for size, lo, hi in zip(sizes, smallest, largest)):
+        raise ValueError(
+            f"{fn}: `output_size` {sizes} is out of range: the valid sizes run from "
+            f"{smallest} to {largest} (input {tuple(spatial)}, kernel {tuple(kernel)}, "
+            f"stride {stride}, padding {pads}, dilation {dilation})")
+    return tuple(size - lo for size, lo in zip(sizes, smallest))
+
+
 def check_transpose_weight(fn: str, weight, n: int | None) -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
     return check_weight_rank(fn, weight, n, WEIGHT_LAYOUT, WEIGHT_CHANNELS,
@@ -96,6 +144,11 @@ _ARGS = """\
         ``dilation``: extra rows computed at the high end of each output dim.
       groups: number of channel groups; divides C_in.
       dilation: int or one int per spatial dim, >= 1.
+      output_size: keyword-only; the output's spatial sizes (or its full
+        shape, whose leading N, C entries are ignored), as torch's
+        ``nn.ConvTranspose{{1,2,3}}d.forward(input, output_size)``: each in
+        ``[out₀, out₀ + stride - 1]``, ``out₀`` the size without output_padding;
+        it sets output_padding (which must then be 0).
       algorithm: keyword-only; how the output and gradients are computed:
         ``"auto"``, ``"transpose"`` or ``"taps"`` (see :func:`jaxgrad.conv`).
       precision: keyword-only; the ``lax.Precision`` (or its name, or one per
@@ -115,11 +168,18 @@ _ARGS = """\
 def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
                       bias: ArrayLike | None = None, stride: Size = 1, padding: Size = 0,
                       output_padding: Size = 0, groups: int = 1, dilation: Size = 1, *,
-                      algorithm: str | None = None, precision: Precision = None) -> Array:
+                      output_size: Shape | None = None, algorithm: str | None = None,
+                      precision: Precision = None) -> Array:
     """``conv_transpose`` (n None: the weight's rank) or ``conv_transpose{n}d``."""
+    weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
+                                       optional=("bias",))
     n = check_transpose_weight(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
     check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
+    if output_size is not None:
+        output_padding = padding_for_output_size(
+            fn, output_size, output_padding, x.shape[2:], weight.shape[2:], stride,
+            padding, dilation, leading=1 if unbatched else 2)
     spec, out = transpose_spec(fn, x.shape[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1],
                                weight.shape, algorithm=algorithm, precision=precision)

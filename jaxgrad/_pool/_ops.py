@@ -38,7 +38,7 @@ import numpy as np
 from jax import lax
 
 from .. import _rules
-from .._args import check_float, check_rank, int_tuple, parse_bool
+from .._args import check_rank, float_array, int_tuple, parse_bool
 from .._precision import accumulation_dtype
 from .._typing import Array, ArrayLike, Size
 from .._variants import variants
@@ -378,7 +378,7 @@ scatter_selected, gather_selected = _rules.linear_pair(_scatter_impl, _gather_im
 
 def _batch_input(fn: str, x, n: int):
     """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
-    check_float(fn, "input", x)
+    x = float_array(fn, "input", x)
     dims = _SPATIAL_NAMES[n]
     check_rank(fn, "input", x, (n + 1, n + 2), f"(unbatched (C, {dims}) or batched "
                f"(N, C, {dims}))")

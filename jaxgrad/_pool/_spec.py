@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._args import _as_int, int_tuple, is_sequence
+from .._args import _as_int, check_static, int_tuple, is_sequence
 from .._conv._spec import effective_kernel
 
 # ==========================================================================
@@ -239,6 +239,7 @@ def parse_output_size(fn: str, output_size, spatial: Sequence[int], *,
     dim's input size.
     """
     n = len(spatial)
+    check_static(fn, "output_size", output_size, f"an int or a tuple of {n} ints")
     if allow_none and is_sequence(output_size):
         if len(output_size) != n:
             raise ValueError(f"{fn}: `output_size` must be an int or a tuple of {n} "

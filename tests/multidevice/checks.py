@@ -616,6 +616,48 @@ def grouped_weight_grad_is_local() -> None:
     assert_close("grouped weight gradient", actual, expected)
 
 
+@check
+def autotune_falls_back_on_meshes() -> None:
+    """``algorithm="autotune"`` times nothing with Auto mesh axes or inside
+    shard_map (it takes "auto"'s rules there), and the values are right."""
+    from jaxgrad._conv import _autotune
+
+    def refuse(kind, formulation, call):
+        raise AssertionError(f"autotune timed {kind} {formulation} on a mesh")
+
+    def loss(p, x, t):
+        return jnp.sum(jaxgrad.conv2d(x, p["w"], padding=1, groups=2,
+                                      algorithm="autotune") * t)
+
+    def reference(p, x, t):
+        return jnp.sum(lax.conv_general_dilated(
+            x, p["w"], (1, 1), [(1, 1)] * 2, feature_group_count=2,
+            precision=lax.Precision.HIGHEST) * t)
+
+    rng = np.random.default_rng(1)
+    params = {"w": _rand(rng, 8, 2, 3, 3)}
+    x, t = _rand(rng, BATCH, 4, 6, 6), _rand(rng, BATCH, 8, 6, 6)
+    mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Auto,))
+    specs = (P(), P("data"), P("data"))
+    saved, _autotune._time_call = _autotune._time_call, refuse
+    try:
+        with jax.set_mesh(mesh):
+            args = [jax.device_put(a, NamedSharding(mesh, s))
+                    for a, s in zip((params, x, t), specs)]
+            on_mesh = jax.jit(jax.grad(loss, argnums=(0, 1)))(*args)
+            inside = jax.jit(jax.shard_map(jax.grad(loss), mesh=mesh, in_specs=specs,
+                                           out_specs=P(), check_vma=True))(*args)
+    finally:
+        _autotune._time_call = saved
+    expected = jax.jit(jax.grad(reference, argnums=(0, 1)))(params, x, t)
+    assert_close("autotune on a mesh d/dw", on_mesh[0]["w"], expected[0]["w"])
+    assert_close("autotune on a mesh d/dx", on_mesh[1], expected[1])
+    per_chunk = jax.jit(jax.grad(_sum_of_chunks(reference)))(params, x, t)
+    assert_close("autotune inside shard_map d/dw", inside["w"], per_chunk["w"])
+    if _autotune._memory:
+        raise AssertionError(f"autotune cached a plan on a mesh: {list(_autotune._memory)}")
+
+
 def main() -> int:
     names = sys.argv[1:] or list(CHECKS)
     print(f"devices: {jax.device_count()}")
