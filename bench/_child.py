@@ -84,10 +84,40 @@ def _write(record: dict, out: pathlib.Path, stem: str) -> None:
     print(f"wrote {', '.join(str(out / name) for name in written)}")
 
 
+def _run_models(args, backend, record: dict, start: float) -> int:
+    """``--suite models``: one training step of each network, three ways."""
+    from . import _models_run
+    record["options"]["suite"] = _options.MODELS
+    record["options"]["cases"] = [m.name for m in _models_run.MODEL_CASES]
+    record["models"] = []
+    for i, case in enumerate(_models_run.MODEL_CASES, 1):
+        tag = f"[{i}/{len(_models_run.MODEL_CASES)}] {case.name}"
+        _progress(f"{tag}: compiling and checking")
+        record["models"].append(_models_run.run_model(
+            case, dtype=args.dtype, repeats=args.repeats, seed=SEED,
+            use_torch=backend.use_torch,
+            progress=lambda message, tag=tag: _progress(f"{tag}: {message}")))
+    record["wall_s"] = time.perf_counter() - start
+    table = _models_run.console_table(record["models"])
+    print(table)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _report.write_json(record, out / f"{args.name}.json")
+    markdown = _models_run.markdown(record)
+    _report.write_atomically(out / f"{args.name}.md",
+                             lambda tmp: tmp.write_text(markdown))
+    print(f"wrote {out / (args.name + '.json')}, {out / (args.name + '.md')}")
+    wrong = [m["name"] for m in record["models"] if not m["correct"].get("jaxgrad")]
+    if wrong:
+        print(f"jaxgrad results wrong or unchecked in: {', '.join(wrong)}")
+    return 1 if wrong else 0
+
+
 def main(argv: list[str]) -> int:
     start = time.perf_counter()
     args = _options.parse(argv)
-    cases = _cases.select(args.suite, args.cases, args.conv)
+    models = args.suite == _options.MODELS
+    cases = () if models else _cases.select(args.suite, args.cases, args.conv)
     try:
         backend = _backend.configure(args.backend, args.tf32, not args.no_torch,
                                      available_cpus())
@@ -99,6 +129,8 @@ def main(argv: list[str]) -> int:
     record = _header(args, cases, backend)
     record["notes"] += _protocol_notes(args) + _machine.busy_note(
         record["machine"]["load_average"], record["machine"]["cpus_available"])
+    if models:
+        return _run_models(args, backend, record, start)
     _measure_all(args, cases, backend, record)
     record["wall_s"] = time.perf_counter() - start
     print(_report.summary_line(record))

@@ -9,10 +9,13 @@
 
 A step is forward, loss, backward and the SGD update, in train mode (batch
 statistics, running-statistics update). Every implementation starts from the
-same weights (the torch module's, through ``params_from_torch``) and batch;
-correctness compares the loss and every updated parameter and buffer after
-one step (max relative error), with the float tolerance scaled by the
-network's depth. Timing uses the bench protocol (``_timing``): compiled ahead,
+same weights (the torch module's, through ``params_from_torch``) and batch.
+Correctness is checked in float64 (the same networks, weights and batch):
+the loss, every parameter's gradient (as the step applied it) and every
+updated buffer after one step, max relative error within the float64
+tolerance scaled by the network's depth. The errors in the timed dtype are
+recorded too (``errors_<dtype>``); in float32 they are far above any per-op
+tolerance for these deep train-mode networks, in XLA as in torch. Timing uses the bench protocol (``_timing``): compiled ahead,
 warm-up, interleaved rounds, medians. Repeated calls reuse the same inputs
 (the JAX steps are pure; torch's module drifts by its own updates, which does
 not change the work).
@@ -79,13 +82,46 @@ def _jax_step(case: ModelCase, ops_name: str, params, buffers, x, target):
         return jax.block_until_ready(compiled(params, buffers, x, target))
 
     loss, new_params, new_buffers = call()
-    return call, compile_s, _flatten(loss, {**new_params, **new_buffers})
+    return call, compile_s, _results(loss, params, {**new_params, **new_buffers})
 
 
-def _flatten(loss, state: dict) -> dict[str, np.ndarray]:
+def _results(loss, old: dict, new: dict) -> dict[str, np.ndarray]:
+    """The loss, each parameter's gradient as the step applied it, (old - new)/lr,
+    and each updated buffer, as float64 arrays."""
     out = {"loss": np.asarray(loss, np.float64)}
-    out.update({k: np.asarray(v, np.float64) for k, v in state.items()})
+    for key, value in new.items():
+        value = np.asarray(value, np.float64)
+        if key in old:
+            out[f"grad {key}"] = (np.asarray(old[key], np.float64) - value) / LR
+        else:
+            out[key] = value
     return out
+
+
+def compare(results: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Max relative error of every array, for each pair of implementations.
+
+    Like the conv cases' comparison, relative to the reference array's largest
+    entry, except that an array far smaller than the others of its kind (a
+    gradient that is mathematically zero, e.g. a bias just before a
+    train-mode batch norm, holds only rounding noise) is measured against
+    1e-3 of its kind's largest entry instead of its own noise.
+    """
+    names = [i for i in ("jaxgrad", "autodiff", "torch") if i in results]
+    errors = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ref = results[b]
+            kind = lambda k: k.split(" ")[0] if " " in k else "buffer"
+            scale: dict = {}
+            for k, v in ref.items():
+                scale[kind(k)] = max(scale.get(kind(k), 0.0), float(np.abs(v).max(initial=0)))
+            errors[f"{a}_vs_{b}"] = {
+                k: float(np.abs(results[a][k] - v).max(initial=0.0)
+                         / max(float(np.abs(v).max(initial=0.0)),
+                               1e-3 * scale[kind(k)], 1e-30))
+                for k, v in ref.items()}
+    return errors
 
 
 def _torch_step(module, x, target):
@@ -102,12 +138,32 @@ def _torch_step(module, x, target):
         return loss
 
     first = copy.deepcopy(module)
+    before = {k: v.detach().numpy().copy() for k, v in first.named_parameters()}
     first_optimizer = torch.optim.SGD(first.parameters(), lr=LR)
     loss = F.cross_entropy(first(tx), tt)
     loss.backward()
     first_optimizer.step()
     state = {k: v.detach().numpy() for k, v in first.state_dict().items()}
-    return call, _flatten(loss.detach().numpy(), state)
+    return call, _results(loss.detach().numpy(), before, state)
+
+
+def _float64_results(case: ModelCase, module, x_np, target_np, use_torch: bool):
+    """Each implementation's step in float64 (JAX's 64-bit mode for the call): the
+    correctness check. In float32 a deep network's gradients hold rounding far
+    above any per-op tolerance, and XLA's and torch's round differently, so
+    float64 is where "the same function" can be checked tightly."""
+    from jaxgrad.interop import params_from_torch
+    reference = copy.deepcopy(module).double()
+    results = {}
+    with jax.enable_x64(True):
+        params, buffers = models.split(params_from_torch(reference), reference)
+        x, target = jnp.asarray(x_np, jnp.float64), jnp.asarray(target_np)
+        for name, ops_name in (("jaxgrad", "jaxgrad"), ("autodiff", "lax")):
+            results[name] = _jax_step(case, ops_name, params, buffers, x, target)[2]
+    if use_torch:
+        results["torch"] = _torch_step(reference, x_np.astype(np.float64),
+                                       target_np)[1]
+    return results
 
 
 def run_model(case: ModelCase, *, dtype: str, repeats: int, seed: int,
@@ -131,12 +187,14 @@ def run_model(case: ModelCase, *, dtype: str, repeats: int, seed: int,
         calls[name], compile_s[name], results[name] = _jax_step(
             case, ops_name, params, buffers, x, target)
     if use_torch:
-        calls["torch"], results["torch"] = _torch_step(module, x_np, target_np)
+        calls["torch"], results["torch"] = _torch_step(copy.deepcopy(module), x_np,
+                                                       target_np)
+    checked = _float64_results(case, module, x_np, target_np, use_torch)
     progress(f"compiled and checked in {time.perf_counter() - start:.1f} s; timing")
-    tol = tolerance(dtype) * _depth(module)
-    errors = _measure.compare(results)
-    correct = _measure.agreeing(errors, list(results), tol)
-    samples = _timing.time_interleaved({k: v for k, v in calls.items()}, repeats=repeats)
+    tol = tolerance("float64") * _depth(module)
+    errors = compare(checked)
+    correct = _measure.agreeing(errors, list(checked), tol)
+    samples = _timing.time_interleaved(calls, repeats=repeats)
     timings = {name: {MODE: _summary(s)} for name, s in samples.items()}
 
     def median(name):
@@ -151,7 +209,8 @@ def run_model(case: ModelCase, *, dtype: str, repeats: int, seed: int,
                                                           median("autodiff")),
                               "vs_torch": _stats.ratio(median("jaxgrad"),
                                                        median("torch"))}},
-            "errors": errors, "correct": correct, "notes": []}
+            "errors": errors, f"errors_{dtype}": compare(results),
+            "correct": correct, "notes": []}
 
 
 def _summary(samples: list[float]) -> dict:
@@ -164,7 +223,8 @@ _COLUMNS = (("model", 26), ("jaxgrad ms", 10), ("jax.grad ms", 11), ("torch ms",
             ("err torch", 9))
 _FOOTNOTE = ("one training step (forward, loss, backward, SGD update), median times; "
              "jg/X = jaxgrad time / X time; err X = max relative difference of the "
-             "loss and the updated parameters and buffers from X's after one step")
+             "loss, the gradients and the updated buffers from X's after one step, "
+             "checked in float64")
 
 
 def _row(r: dict) -> list[str]:
@@ -203,3 +263,20 @@ def markdown_table(records: list[dict]) -> list[str]:
              "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in records]
     return lines + ["", _FOOTNOTE]
+
+
+def markdown(record: dict) -> str:
+    """The models run as a Markdown page: what ran where, then the table."""
+    opts, machine = record["options"], record["machine"]
+    device = machine.get("gpu_model") or (f"{machine.get('cpu_model')}, "
+                                          f"{machine.get('cpus_available')} CPUs")
+    lines = ["# jaxgrad bench: whole-network training steps", "",
+             f"`{record['command']}` on {device}, {opts['dtype']}, algorithm "
+             f"{opts['algorithm']}, {opts['repeats']} timed repetitions "
+             f"(medians), created {record['created']}.", ""]
+    lines += [f"- {m['description']}; {m['parameters']:,} parameters; first-call "
+              f"compile " + ", ".join(f"{k} {v:.1f} s" for k, v in m["compile_s"].items())
+              for m in record["models"]]
+    lines += [""] + markdown_table(record["models"])
+    lines += [""] + [f"- note: {n}" for n in record["notes"]]
+    return "\n".join(lines) + "\n"

@@ -13,8 +13,9 @@ from typing import NoReturn
 from . import _cases, _custom
 
 DTYPES = ("float32", "bfloat16", "float16")
-ALGORITHMS = ("auto", "transpose", "taps")   # jaxgrad._conv._algorithms.ALGORITHMS
+ALGORITHMS = ("auto", "transpose", "taps", "autotune")  # jaxgrad._conv._algorithms
 BACKENDS = ("cpu", "gpu")
+MODELS = "models"
 DEFAULT_OUT = "results"
 DEFAULT_NAME = "results"
 DESCRIPTION = ("Time convolution gradients three ways: jaxgrad's explicit VJPs, "
@@ -52,9 +53,11 @@ def file_stem(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``jaxgrad bench`` options to ``parser``."""
-    parser.add_argument("--suite", choices=_cases.SUITES,
+    parser.add_argument("--suite", choices=(*_cases.SUITES, MODELS),
                         help="quick (under 3 minutes on 2 cores; the default when "
-                             "neither --cases nor --conv is given) or full")
+                             "neither --cases nor --conv is given), full, or models "
+                             "(one training step of ResNet-18, MobileNetV2 and a "
+                             "U-Net; alone, without --cases/--conv)")
     parser.add_argument("--cases", nargs="+", metavar="NAME",
                         help="run these cases (see --list): instead of the quick "
                              "suite, or after the --suite named")
@@ -97,6 +100,10 @@ def check(args: argparse.Namespace, error: Callable[[str], NoReturn]) -> None:
     """Checks across options; ``error`` is the parser's usage-error exit."""
     if args.tf32 and args.backend != "gpu":
         error("--tf32 applies to --backend gpu only")
+    if args.suite == MODELS:
+        if args.cases or args.conv:
+            error("--suite models runs whole networks; it takes no --cases or --conv")
+        return
     try:
         _cases.select(args.suite, args.cases, args.conv)
     except ValueError as exc:
