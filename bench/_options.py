@@ -18,8 +18,9 @@ BACKENDS = ("cpu", "gpu")
 MODELS = "models"
 DEFAULT_OUT = "results"
 DEFAULT_NAME = "results"
-DESCRIPTION = ("Time convolution gradients three ways: jaxgrad's explicit VJPs, "
-               "JAX autodiff of the plain lax forward, and PyTorch autograd.")
+DESCRIPTION = ("Time convolution gradients (or, with --suite models, whole "
+               "training steps) three ways: jaxgrad's explicit VJPs, JAX autodiff "
+               "of the plain lax forward, and PyTorch autograd.")
 
 
 def positive_int(text: str) -> int:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import check_static, float_array
+from ._args import check_inplace, check_static, float_array
 from ._typing import Array, ArrayLike
 
 def compute_dtype(x):
@@ -231,7 +231,7 @@ GELU_TANH = Elementwise("gelu", _gelu_tanh, _gelu_tanh_grad, _gelu_tanh_grad2)
 # Public elementwise activations.
 
 
-def relu(input: ArrayLike) -> Array:
+def relu(input: ArrayLike, inplace: bool = False) -> Array:
     """Rectified linear unit, ``max(x, 0)``, with torch's gradient at 0.
 
     The gradient is exactly 0 at ``x == 0`` (not ½ as ``jnp.maximum`` gives);
@@ -239,6 +239,7 @@ def relu(input: ArrayLike) -> Array:
 
     Args:
       input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -253,15 +254,18 @@ def relu(input: ArrayLike) -> Array:
       ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
     input = float_array("relu", "input", input)
+    check_inplace("relu", inplace)
     return apply_elementwise(RELU, (), input)
 
 
-def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Array:
+def leaky_relu(input: ArrayLike, negative_slope: float = 0.01,
+               inplace: bool = False) -> Array:
     """``x`` for ``x > 0``, else ``negative_slope·x``; gradient ``negative_slope`` at 0.
 
     Args:
       input: (*), a float array of any shape.
       negative_slope: a real number (any sign), the slope for ``x <= 0``.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -276,6 +280,7 @@ def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Array:
       [-1.0, 3.0]
     """
     input = float_array("leaky_relu", "input", input)
+    check_inplace("leaky_relu", inplace)
     slope = _real("leaky_relu", "negative_slope", negative_slope)
     return apply_elementwise(LEAKY_RELU, (slope,), input)
 
@@ -292,18 +297,20 @@ def _real(fn: str, name: str, value) -> float:
                          f"{value!r}") from None
 
 
-def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> Array:
+def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Array:
     """``input`` clamped to [``min_val``, ``max_val``], with torch's gradient at the bounds.
 
     The gradient is 1 strictly between the bounds and exactly 0 at and beyond
     them (as ``torch.nn.functional.hardtanh``); NaN propagates, with gradient
     1 (torch's formula; its vectorized CPU kernel gives 0 there, its scalar
-    one 1). There is no ``inplace`` (JAX arrays are immutable).
+    one 1).
 
     Args:
       input: (*), a float array of any shape.
       min_val: the lower bound, a real number.
       max_val: the upper bound, a real number >= ``min_val``.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -321,6 +328,7 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> A
       [0.0, 0.0, 1.0, 0.0]
     """
     input = float_array("hardtanh", "input", input)
+    check_inplace("hardtanh", inplace)
     lo, hi = (_real("hardtanh", name, value) for name, value in
               (("min_val", min_val), ("max_val", max_val)))
     for name, value in (("min_val", lo), ("max_val", hi)):
@@ -332,7 +340,7 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> A
     return apply_elementwise(HARDTANH, (lo, hi), input)
 
 
-def relu6(input: ArrayLike) -> Array:
+def relu6(input: ArrayLike, inplace: bool = False) -> Array:
     """``min(max(x, 0), 6)``: :func:`hardtanh` with bounds 0 and 6, as torch.
 
     The gradient is exactly 0 at x = 0 and x = 6 (torch's rule), 1 between
@@ -340,6 +348,7 @@ def relu6(input: ArrayLike) -> Array:
 
     Args:
       input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype, in [0, 6] (NaN stays NaN).
@@ -356,6 +365,7 @@ def relu6(input: ArrayLike) -> Array:
       [0.0, 0.0, 1.0, 0.0, 0.0]
     """
     input = float_array("relu6", "input", input)
+    check_inplace("relu6", inplace)
     return apply_elementwise(HARDTANH, (0.0, 6.0), input)
 
 

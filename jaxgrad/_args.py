@@ -259,3 +259,12 @@ def parse_bool(fn: str, name: str, value) -> bool:
         raise TypeError(f"{fn}: `{name}` must be a bool, got "
                         f"{type(value).__name__} {value!r}")
     return bool(value)
+
+
+def check_inplace(fn: str, inplace) -> None:
+    """torch's ``inplace`` flag: False only (JAX arrays are immutable)."""
+    if parse_bool(fn, "inplace", inplace):
+        raise ValueError(
+            f"{fn}: `inplace` must be False: JAX arrays are immutable, so there is no "
+            f"in-place {fn} (use the returned array; under jax.jit XLA reuses the "
+            f"input's buffer where it can), got {inplace!r}")

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _rules
-from ._args import check_static, dtype_name, float_array, parse_bool
+from ._args import check_inplace, check_static, dtype_name, float_array, parse_bool
 from ._precision import accumulation_dtype
 from ._typing import Array, ArrayLike
 
@@ -98,14 +98,6 @@ def _probability(fn: str, p) -> float:
     return float(p)
 
 
-def _check_inplace(fn: str, inplace) -> None:
-    if parse_bool(fn, "inplace", inplace):
-        raise ValueError(
-            f"{fn}: `inplace` must be False: JAX arrays are immutable, so there is no "
-            f"in-place dropout (use the returned array; under jax.jit XLA reuses the "
-            f"input's buffer where it can), got {inplace!r}")
-
-
 def _check_key(fn: str, key) -> None:
     """None, or one key: a typed key (``jax.random.key``) or a raw uint32 one."""
     if key is None:
@@ -145,7 +137,7 @@ def _dropout(fn: str, input, p, training, inplace, key, *, alpha: bool,
     x = float_array(fn, "input", input)
     p = _probability(fn, p)
     training = parse_bool(fn, "training", training)
-    _check_inplace(fn, inplace)
+    check_inplace(fn, inplace)
     _check_key(fn, key)
     if not training or p == 0 or x.size == 0:
         return x

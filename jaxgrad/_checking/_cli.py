@@ -24,7 +24,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     # (and this module) must not load the benchmark package.
     from jaxgrad_bench import _options as bench_options
     parser = bench_options.UsageParser(
-        prog="jaxgrad", description="Explicit convolution VJPs for JAX.")
+        prog="jaxgrad", description="Conv-net ops for JAX with explicit, hand-derived "
+                        "VJPs: check them against torch, benchmark them.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
         "check", help="compare every op family and its first and second derivatives "

@@ -682,8 +682,13 @@ def check_model_parity(jax_fn: Callable, torch_module: Module, *inputs: Any,
         every row. Default: ``jaxgrad._tolerance.tolerance(dtype)`` (float64
         1e-10, float32 1e-5, float16 5e-3, bfloat16 2e-2); exact for integer
         arrays.
-      atol: a row also passes when its max abs error is at most ``atol``;
-        default 0.
+      atol: a row also passes when its max abs error is at most ``atol``.
+        Default None: 0, except for a row whose reference lies entirely below
+        ``rtol`` times the largest reference of its kind (forward values, or
+        gradients) in the check — rounding noise where the exact value is 0,
+        e.g. the gradient of a conv bias followed by a train-mode batch norm;
+        such a row passes with an error below that floor. Pass ``atol=0.0``
+        to compare every row relative to itself only.
       raise_on_failure: raise AssertionError carrying the report when anything
         fails (default); False returns the report either way.
       jit: run the JAX side (forward and backward) as one jitted program.

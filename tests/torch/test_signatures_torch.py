@@ -1,0 +1,73 @@
+"""The torch-style ops take torch.nn.functional's arguments: names, order, defaults.
+
+A port passes arguments positionally as often as by name, so every parameter
+torch has must be at the same position with the same default. jaxgrad may add
+keyword-only parameters after them (``key``, ``algorithm``, ``precision``).
+torch's builtins without an introspectable signature are compared with the
+signature torch documents for them.
+"""
+
+import inspect
+import math
+
+import jax.numpy as jnp
+import pytest
+import torch.nn.functional as F
+
+import jaxgrad
+
+INTROSPECTABLE = [
+    "batch_norm", "group_norm", "layer_norm", "instance_norm",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "pad", "interpolate", "unfold", "fold",
+    "relu", "leaky_relu", "relu6", "hardtanh", "adaptive_avg_pool2d", "nll_loss",
+    "cross_entropy",
+]
+# torch's documented signatures of builtins inspect cannot read.
+DOCUMENTED = {
+    "pixel_shuffle": [("input", None), ("upscale_factor", None)],
+    "pixel_unshuffle": [("input", None), ("downscale_factor", None)],
+}
+# Deliberate, documented differences (README "Where jaxgrad deliberately differs").
+KEYWORD_ONLY_IN_JAXGRAD = {"reduction", "ignore_index", "label_smoothing",
+                           "size_average", "reduce"}
+
+
+def _positional(fn) -> list[tuple[str, object]]:
+    params = inspect.signature(fn).parameters.values()
+    return [(p.name, None if p.default is p.empty else p.default) for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _same_default(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b and type(a) is type(b) or (a is None and b is None)
+
+
+@pytest.mark.parametrize("name", INTROSPECTABLE)
+def test_positional_parameters_match_torch(name):
+    theirs = [(n, d) for n, d in _positional(getattr(F, name))
+              if n not in KEYWORD_ONLY_IN_JAXGRAD]
+    ours = _positional(getattr(jaxgrad, name))
+    assert [n for n, _ in ours] == [n for n, _ in theirs]
+    for (n, mine), (_, torch_default) in zip(ours, theirs):
+        assert _same_default(mine, torch_default), (n, mine, torch_default)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_builtins_match_torchs_documented_signature(name):
+    assert _positional(getattr(jaxgrad, name)) == DOCUMENTED[name]
+    assert f"{name}({DOCUMENTED[name][0][0]}, {DOCUMENTED[name][1][0]})" in (
+        getattr(F, name).__doc__ or "")
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "relu6", "hardtanh", "dropout"])
+def test_inplace_false_is_accepted_and_true_refused(name):
+    x = jnp.linspace(-2.0, 8.0, 6)
+    kwargs = {"p": 0.0} if name == "dropout" else {}
+    assert jnp.array_equal(getattr(jaxgrad, name)(x, inplace=False, **kwargs),
+                           getattr(jaxgrad, name)(x, **kwargs))
+    with pytest.raises(ValueError, match=rf"{name}: `inplace` must be False: JAX "
+                                         r"arrays are immutable.*got True"):
+        getattr(jaxgrad, name)(x, inplace=True, **kwargs)
