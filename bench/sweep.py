@@ -212,7 +212,9 @@ def bench_cases() -> list[_cases.Case]:
     return [case for case in _cases.CASES if len(case.layers) == 1]
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, save=lambda result: None) -> dict:
+    """Measure the configurations; ``save(result)`` after each one, so that an
+    interrupted sweep keeps what it measured."""
     from . import _backend
     backend = _backend.configure(args.backend, False, False, os.cpu_count() or 1)
     records = []
@@ -242,6 +244,11 @@ def run(args: argparse.Namespace) -> dict:
               f"{case.layers[0].op}: best "
               + ", ".join(f"{b} {times[b]['median_s'] * 1e3:.3g} ms"
                           for b in best.values()), flush=True)
+        save(_result(args, backend, records))
+    return _result(args, backend, records)
+
+
+def _result(args: argparse.Namespace, backend, records: list) -> dict:
     return {"command": " ".join(["python -m jaxgrad_bench.sweep", *sys.argv[1:]]),
             "machine": _machine.machine(backend.gpu_model),
             "versions": _machine.versions(), "environment": _machine.environment(),
@@ -318,10 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.summarize:
         print(summarize(json.loads(pathlib.Path(args.summarize).read_text())))
         return 0
-    result = run(args)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
+    result = run(args, save=lambda result: _report.write_json(result, path))
     _report.write_json(result, path)
     print(f"sweep: {len(result['records'])} configurations -> {path}")
     return 0
