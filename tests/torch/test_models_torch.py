@@ -148,8 +148,9 @@ def test_sgd_steps_in_lockstep(name, size, classes):
     _assert_gradients_close({**params, **buffers}, state, 1e-9)
 
 
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("name,size,classes", CONFIGS, ids=[c[0] for c in CONFIGS])
-def test_float32_as_accurate_as_torch_and_autodiff(name, size, classes):
+def test_float32_as_accurate_as_torch_and_autodiff(name, size, classes, train):
     """float32: each of jaxgrad's results within 4x the error, from the float64
     truth (torch in float64, same weights), of the worse of torch's float32 and
     JAX autodiff's float32 (the same port on plain lax ops), or within the
@@ -157,7 +158,7 @@ def test_float32_as_accurate_as_torch_and_autodiff(name, size, classes):
     (batch norm divides by small-batch deviations; XLA's and oneDNN's sums
     round differently), so a fixed per-op tolerance would be arbitrary: the
     frameworks jaxgrad stands in for are the yardstick."""
-    module = _network(name, classes, torch.float32, seed=3).train()
+    module = _network(name, classes, torch.float32, seed=3).train(train)
     params, buffers = models.split(jaxgrad.interop.params_from_torch(module), module)
     x, target = models.example_batch(name, BATCH, size, classes, seed=4)
     names = [k for k, _ in module.named_parameters()]
@@ -174,8 +175,8 @@ def test_float32_as_accurate_as_torch_and_autodiff(name, size, classes):
 
     truth = torch_run(copy.deepcopy(module).double(), x.astype(np.float64))
     references = [torch_run(copy.deepcopy(module), x),
-                  jax_run(_jax_value_and_grad(name, True, ops="lax"))]
-    ours = jax_run(_jax_value_and_grad(name, True))
+                  jax_run(_jax_value_and_grad(name, train, ops="lax"))]
+    ours = jax_run(_jax_value_and_grad(name, train))
     scale = max(np.abs(t).max() for t in truth[1:])
     for i, label in enumerate(["output", *names]):
         reference = max(np.abs(truth[i]).max(initial=0.0), 1e-8 * scale)
