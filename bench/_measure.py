@@ -52,6 +52,8 @@ class Prepared:
         None); see :func:`first_call`.
       results: the output and every gradient from one ``value_and_grad`` call,
         as float64 NumPy arrays keyed by :func:`result_names`.
+      formulations: what each convolution map of the case ran, by role
+        (:func:`formulations`; JAX only, else None).
     """
 
     calls: dict[str, Callable[[], object]]
@@ -59,6 +61,36 @@ class Prepared:
     results: dict[str, np.ndarray]
     residual_bytes: int | None = None
     first_call_s: dict[str, float] | None = None
+    formulations: dict[str, list[str]] | None = None
+
+
+ROLES = ("forward", "input_grad", "weight_grad")
+
+
+def formulations(forward, x, weights, cot) -> dict[str, list[str]]:
+    """What jaxgrad's kernels chose for ``forward`` at these operands, by the
+    user's role: the forward, the input gradient and the weight gradient,
+    one entry per convolution map reached, "<map>:<formulation>" (a transposed
+    convolution's forward is the ``input_grad`` map of the core, for example).
+    Traced, not run (under "autotune" the configuration is tuned first if it
+    is not yet).
+    """
+    from jaxgrad._conv import _plan
+    made = {}
+
+    def roles(x, weights, cot):
+        with _plan.recording() as made["forward"]:
+            _, vjp_x = jax.vjp(lambda x: forward(x, weights), x)
+        _, vjp_w = jax.vjp(lambda w: forward(x, w), weights)
+        with _plan.recording() as made["input_grad"]:
+            vjp_x(cot)
+        with _plan.recording() as made["weight_grad"]:
+            vjp_w(cot)
+        return cot
+
+    jax.make_jaxpr(roles)(x, weights, cot)
+    return {role: [f"{m.kind}:{m.choice.formulation}" for m in made[role]]
+            for role in ROLES}
 
 
 def result_names(case: Case) -> list[str]:
@@ -147,6 +179,7 @@ def prepare_jax(case: Case, forward, x, weights, cot) -> Prepared:
         return y, vjp(cot)
 
     vag, phases = first_call(value_and_grad, x, weights, cot)
+    chosen = formulations(forward, x, weights, cot)
     fwd, fwd_s = compile_ahead(forward, x, weights)
     # The residuals are computed once, here; the timed backward only applies
     # the VJP. Its function is a pytree, so it can be a jit argument.
@@ -162,7 +195,8 @@ def prepare_jax(case: Case, forward, x, weights, cot) -> Prepared:
                             "value_and_grad": compile_seconds(phases)},
                     _results(case, [y, gx, *gw]),
                     residual_bytes=sum(leaf.nbytes for leaf in jax.tree.leaves(vjp)),
-                    first_call_s=phases)
+                    first_call_s=phases,
+                    formulations=chosen if any(chosen.values()) else None)
 
 
 def prepare_torch(case: Case, forward, x, weights, cot) -> Prepared:

@@ -228,6 +228,33 @@ def _md_first_call(record: dict) -> list[str]:
     return _md_table(header, rows)
 
 
+def _formulation_cell(entries: list[str]) -> str:
+    """"taps" or "input_grad:taps"-style entries, repeated ones counted."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry] = counts.get(entry, 0) + 1
+    return ", ".join(e if n == 1 else f"{e} x{n}" for e, n in counts.items()) or "-"
+
+
+def _md_formulations(record: dict) -> list[str]:
+    header = ["case", "forward", "input gradient", "weight gradient",
+              "jaxgrad first call (s)", "jax.grad compile (s)"]
+    rows = []
+    for case in record["cases"]:
+        chosen = case.get("formulations", {}).get("jaxgrad")
+        if not chosen:
+            continue
+        first = case.get("first_call_s", {})
+        mine = (f"{compile_seconds(first['jaxgrad']):.2f}" if "jaxgrad" in first
+                else "-")
+        theirs = (f"{compile_seconds(first['autodiff']):.2f}" if "autodiff" in first
+                  else "-")
+        rows.append([f"`{case['name']}`", *(_formulation_cell(chosen[role]) for role in
+                                            ("forward", "input_grad", "weight_grad")),
+                     mine, theirs])
+    return _md_table(header, rows)
+
+
 def _md_memory(record: dict) -> list[str]:
     header = ["case", "jaxgrad MB", "jax.grad MB", "jaxgrad / jax.grad"]
     rows = []
@@ -278,6 +305,13 @@ _FIRST_CALL_NOTE = (
     "other program of the case: trace (Python to a jaxpr, every custom rule "
     "included), lower (to StableHLO), compile (XLA), run (the first execution). "
     "The ratio is of trace + lower + compile.")
+_FORMULATIONS_NOTE = (
+    "What each convolution of the case ran in jaxgrad, by role, as "
+    "`<map of the core>:<formulation>` (a transposed convolution's forward is "
+    "the core's input-gradient map; docs/performance.md lists the formulations). "
+    "The first call is trace + lower + compile of value-and-grad; under "
+    "`--algorithm autotune` its trace includes tuning any configuration not "
+    "yet in the plan cache.")
 _CORRECTNESS_NOTE = ("Max relative error (max |a - b| / max |b|) over the output "
                      "and every gradient.")
 
@@ -294,7 +328,9 @@ def markdown(record: dict) -> str:
              *_md_memory(record), "", "## XLA compile times (s)", "",
              *_md_compile(record), "",
              "## First call of jit(value_and_grad) (s)", "", _FIRST_CALL_NOTE, "",
-             *_md_first_call(record), "", "## Cases", ""]
+             *_md_first_call(record), "",
+             "## Formulations run", "", _FORMULATIONS_NOTE, "",
+             *_md_formulations(record), "", "## Cases", ""]
     lines += [f"- `{c['name']}`: {c['description']}; input {tuple(c['input'])}"
               for c in record["cases"]]
     notes = record["notes"] + [f"{c['name']}: {n}" for c in record["cases"]

@@ -136,6 +136,8 @@ def run_case(case: Case, *, dtype: str, repeats: int, seed: int,
                         if p.residual_bytes is not None},
         first_call_s={name: p.first_call_s for name, p in prepared.items()
                       if p.first_call_s is not None},
+        formulations={name: p.formulations for name, p in prepared.items()
+                      if p.formulations is not None},
         timings=timings, ratios=_ratios(timings, correct), errors=errors,
         correct=correct, notes=notes)
     return record

@@ -5,7 +5,8 @@ formulation timed on this device.
         --out bench/results --name sweep-cpu-2core
 
 Each configuration (one convolution or transposed convolution, float32) is
-drawn from the ranges of ordinary networks: channels 3-1024, spatial 7-224
+drawn from the ranges of ordinary networks: channels 3-1024 (multiples of 8
+but for a fifth of the counts, as in real networks), spatial 7-224
 (1-D sequences up to 4096, 3-D volumes 4-32), kernels 1-7, strides 1-4,
 dilation, dense / grouped / depthwise (with channel multipliers), batch 1-64.
 Draws whose work exceeds ``--max-gflop`` are redrawn, so the sweep stays
@@ -16,17 +17,29 @@ candidates are compiled ahead of time and timed with the bench protocol
   input:<f>   the input gradient alone, formulation f
   weight:<f>  the weight gradient alone, formulation f
   bwd:<f>     both gradients from one VJP (residuals computed), formulation f
+  vag:<f>     value and both gradients, forward included, formulation f
 
-with f in ``transpose``, ``taps`` (jaxgrad's explicit rules) and ``autodiff``
-(``jax.vjp`` of the plain ``lax`` forward, i.e. what ``jax.grad`` runs). Every
-candidate's result is compared with autodiff's (max relative error, recorded).
-The JSON written holds the machine, the versions and one record per
-configuration; rules for ``algorithm="auto"`` are fitted from it.
+with f in ``transpose``, ``taps`` (jaxgrad's explicit rules), ``autodiff``
+(``jax.vjp`` of the plain ``lax`` forward, i.e. what ``jax.grad`` runs) and,
+with ``--formulations``, ``auto`` (jaxgrad's default: how the held-out regret
+of "auto" is measured). Every candidate's result is compared with autodiff's
+(max relative error, recorded). The JSON written holds the machine, the
+versions and one record per configuration; rules for ``algorithm="auto"`` are
+fitted from it (``python -m jaxgrad_bench.fit``).
+
+Each configuration is measured in a worker process with a time limit
+(``--timeout-s``): XLA's CPU path for some grouped convolutions runs for
+minutes (a grouped weight gradient costs G times the dense work), and one such
+draw must not stall the sweep. A configuration over the limit is recorded as
+a timeout and another is drawn in its place. A candidate whose first run takes
+more than a second is timed with fewer repetitions (at least 3), so that one
+configuration costs about ``--config-s`` seconds of timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -40,24 +53,36 @@ from . import _cases, _machine, _report, _timing
 from ._options import BACKENDS, file_stem, positive_int
 
 FORMULATIONS = ("transpose", "taps", "autodiff")
+ALL_FORMULATIONS = FORMULATIONS + ("auto",)
 
 
 def _log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
     return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
 
 
-def _channels(rng, groups_kind: str) -> tuple[int, int, int]:
-    """(C_in, C_out, groups) for a dense, grouped or depthwise layer."""
-    c_in = _log_uniform(rng, 3, 1024)
+def _channel_count(rng, aligned: bool) -> int:
+    """A channel count in 3-1024, log-uniform; ``aligned``: a multiple of 8, as
+    nearly every layer of real networks has (the odd ones: RGB inputs, class
+    counts, a few bottlenecks). XLA's CPU convolutions are markedly faster on
+    aligned counts, so the mix matters to the rules fitted."""
+    c = _log_uniform(rng, 3, 1024)
+    return max(8, round(c / 8) * 8) if aligned else c
+
+
+def _channels(rng, groups_kind: str, odd_share: float = 0.2) -> tuple[int, int, int]:
+    """(C_in, C_out, groups) for a dense, grouped or depthwise layer; each count
+    a multiple of 8 except with probability ``odd_share``."""
+    c_in = _channel_count(rng, rng.random() >= odd_share)
     if groups_kind == "depthwise":
         c_in = max(c_in, 8)
         return c_in, c_in * int(rng.choice([1, 1, 1, 2, 4])), c_in
     if groups_kind == "grouped":
         groups = int(rng.choice([2, 4, 8, 16, 32]))
         c_in = max(groups, c_in // groups * groups)
-        c_out = max(groups, _log_uniform(rng, 3, 1024) // groups * groups)
+        c_out = max(groups, _channel_count(rng, rng.random() >= odd_share)
+                    // groups * groups)
         return c_in, c_out, groups
-    return c_in, _log_uniform(rng, 3, 1024), 1
+    return c_in, _channel_count(rng, rng.random() >= odd_share), 1
 
 
 def draw_layer(rng: np.random.Generator) -> tuple[tuple[int, ...], _cases.Layer]:
@@ -87,14 +112,20 @@ def draw_layer(rng: np.random.Generator) -> tuple[tuple[int, ...], _cases.Layer]
     return (batch, c_in) + (spatial,) * ndim, layer
 
 
-def draw(count: int, seed: int, max_gflop: float,
-         min_gflop: float = 0.0) -> list[_cases.Case]:
-    """``count`` cases of one layer each, of at most ``max_gflop`` forward GFLOP
-    and at least ``min_gflop`` or 4M elements in the input or output (a GPU
-    needs large problems to be measured beyond dispatch)."""
+def draw(count: int | None, seed: int, max_gflop: float,
+         min_gflop: float = 0.0):
+    """``count`` cases of one layer each (endless where ``count`` is None), of at
+    most ``max_gflop`` forward GFLOP and at least ``min_gflop`` or 4M elements
+    in the input or output (a GPU needs large problems to be measured beyond
+    dispatch)."""
+    cases = list(_draws(count, seed, max_gflop, min_gflop)) if count is not None else None
+    return cases if cases is not None else _draws(None, seed, max_gflop, min_gflop)
+
+
+def _draws(count, seed, max_gflop, min_gflop):
     rng = np.random.default_rng(seed)
-    cases = []
-    while len(cases) < count:
+    made = 0
+    while count is None or made < count:
         shape, layer = draw_layer(rng)
         try:
             out = layer.output_shape(shape)
@@ -107,8 +138,8 @@ def draw(count: int, seed: int, max_gflop: float,
             continue
         if layer.flops(shape) < min_gflop * 1e9 and elements < 1 << 22:
             continue
-        cases.append(_cases.Case(f"sweep-{len(cases):03d}", "drawn", shape, (layer,)))
-    return cases
+        yield _cases.Case(f"sweep-{made:03d}", "drawn", shape, (layer,))
+        made += 1
 
 
 def _lax_forward(layer: _cases.Layer):
@@ -148,22 +179,41 @@ def _bwd_call(forward, x, w, g, wrt: tuple[int, ...], inner: int = 1):
     return call
 
 
-PARTS = {"input": (0,), "weight": (1,), "bwd": (0, 1)}
+def _vag_call(forward, x, w, g, inner: int = 1):
+    """A compiled value-and-both-gradients of ``forward`` (forward included)."""
+    import jax
+
+    def vag(x, w, g):
+        y, vjp = jax.vjp(forward, x, w)
+        return (y,) + vjp(g)
+
+    compiled = jax.jit(vag).lower(x, w, g).compile()
+
+    def call():
+        for _ in range(inner - 1):
+            compiled(x, w, g)
+        return jax.block_until_ready(compiled(x, w, g))[1:]
+    return call
 
 
-def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS), inner: int = 1) -> dict:
+PARTS = {"input": (0,), "weight": (1,), "bwd": (0, 1), "vag": (0, 1)}
+
+
+def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS), inner: int = 1,
+               formulations=FORMULATIONS) -> dict:
     """Every candidate of ``case`` as name -> (call, compile seconds)."""
     layer = case.layers[0]
     forwards = {"autodiff": _lax_forward(layer)}
-    for algorithm in ("transpose", "taps"):
-        forwards[algorithm] = _jaxgrad_forward(layer, algorithm)
+    for algorithm in formulations:
+        if algorithm != "autodiff":
+            forwards[algorithm] = _jaxgrad_forward(layer, algorithm)
     calls = {}
     for part in parts:
-        wrt = PARTS[part]
         for name, forward in forwards.items():
             start = time.perf_counter()
-            calls[f"{part}:{name}"] = (_bwd_call(forward, x, w, g, wrt, inner),
-                                       time.perf_counter() - start)
+            call = (_vag_call(forward, x, w, g, inner) if part == "vag" else
+                    _bwd_call(forward, x, w, g, PARTS[part], inner))
+            calls[f"{part}:{name}"] = (call, time.perf_counter() - start)
     return calls
 
 
@@ -173,8 +223,26 @@ def _max_rel_error(got, want) -> float:
     return float(np.max(np.abs(got - want))) / scale if want.size else 0.0
 
 
+def adapted_repeats(first_s: float, repeats: int, config_s: float) -> tuple[int, int]:
+    """(warm-up runs, timed rounds) for candidates whose first runs took
+    ``first_s`` seconds together: the protocol's where a round is cheap, fewer
+    (at least 3 rounds, 1 warm-up) where ``repeats`` rounds would cost more than
+    ``config_s`` seconds.
+
+    >>> adapted_repeats(0.01, 10, 30.0)
+    (2, 10)
+    >>> adapted_repeats(6.0, 10, 30.0)
+    (1, 4)
+    >>> adapted_repeats(60.0, 10, 30.0)
+    (1, 3)
+    """
+    if first_s * (repeats + _timing.WARMUP) <= config_s:
+        return _timing.WARMUP, repeats
+    return 1, max(3, min(repeats, int(config_s / first_s) - 1))
+
+
 def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
-            inner: int = 1) -> dict:
+            inner: int = 1, formulations=FORMULATIONS, config_s: float = 30.0) -> dict:
     """Times (median, min, seconds), compile times and errors of every candidate."""
     import jax.numpy as jnp
     layer = case.layers[0]
@@ -183,17 +251,79 @@ def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
     fan_in = math.prod(layer.weight[1:])
     w = jnp.asarray(rng.standard_normal(layer.weight, np.float32) / math.sqrt(fan_in))
     g = jnp.asarray(rng.standard_normal(case.output, np.float32))
-    calls = candidates(case, x, w, g, parts, inner)
+    calls = candidates(case, x, w, g, parts, inner, formulations)
+    start = time.perf_counter()
     results = {name: call() for name, (call, _) in calls.items()}
+    warmup, repeats = adapted_repeats(time.perf_counter() - start, repeats, config_s)
     samples = _timing.time_interleaved({k: c for k, (c, _) in calls.items()},
-                                       repeats=repeats)
+                                       warmup=warmup, repeats=repeats)
     errors = {name: max(_max_rel_error(a, b) for a, b in
                         zip(results[name], results[name.split(":")[0] + ":autodiff"]))
               for name in calls}
     return {name: {"median_s": float(np.median(samples[name])) / inner,
                    "min_s": float(np.min(samples[name])) / inner,
-                   "compile_s": calls[name][1], "max_rel_error": errors[name]}
+                   "compile_s": calls[name][1], "max_rel_error": errors[name],
+                   "repeats": repeats}
             for name in calls}
+
+
+def _worker(jobs, answers, backend: str) -> None:
+    """The worker process: configure the backend, then measure each job."""
+    import queue
+    from . import _backend
+    _backend.configure(backend, False, False, os.cpu_count() or 1)
+    parent = os.getppid()
+    while True:
+        try:
+            job = jobs.get(timeout=5)
+        except queue.Empty:
+            if os.getppid() != parent:    # the sweep was killed: do not linger
+                return
+            continue
+        if job is None:
+            return
+        try:
+            answers.put(("ok", measure(*job)))
+        except Exception as exc:  # a failed candidate is data, not a crash
+            answers.put(("error", repr(exc)[:500]))
+
+
+class Worker:
+    """Measures configurations in a child process that a time limit can kill."""
+
+    def __init__(self, backend: str):
+        import multiprocessing
+        self._context = multiprocessing.get_context("spawn")
+        self._backend = backend
+        self._process = None
+
+    def _start(self):
+        self._jobs, self._answers = self._context.Queue(), self._context.Queue()
+        self._process = self._context.Process(
+            target=_worker, args=(self._jobs, self._answers, self._backend), daemon=True)
+        self._process.start()
+
+    def measure(self, job: tuple, timeout_s: float) -> tuple[str, object]:
+        """("ok", times), ("error", message) or ("timeout", message)."""
+        import queue
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        self._jobs.put(job)
+        try:
+            return self._answers.get(timeout=timeout_s)
+        except queue.Empty:
+            self.close(kill=True)
+            return "timeout", f"no result within {timeout_s:g} s"
+
+    def close(self, kill: bool = False):
+        if self._process is None:
+            return
+        if kill:
+            self._process.kill()
+        else:
+            self._jobs.put(None)
+        self._process.join(10)
+        self._process = None
 
 
 def describe(case: _cases.Case) -> dict:
@@ -219,21 +349,29 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
     backend = _backend.configure(args.backend, False, False, os.cpu_count() or 1)
     records = []
     started = time.perf_counter()
-    cases = (bench_cases() if args.bench_cases else []) + draw(
-        args.count, args.seed, args.max_gflop, args.min_gflop)
+    wanted = args.count + (len(bench_cases()) if args.bench_cases else 0)
+    cases = itertools.chain(bench_cases() if args.bench_cases else [],
+                            draw(None, args.seed, args.max_gflop, args.min_gflop))
+    worker = Worker(args.backend)
+    measured = 0
     for i, case in enumerate(cases):
+        if measured >= wanted:
+            break
         if time.perf_counter() - started > args.budget_s:
             print(f"sweep: time budget of {args.budget_s} s spent after {i} "
                   "configurations", flush=True)
             break
-        try:
-            times = measure(case, args.repeats, args.seed + i, args.parts, args.inner)
-        except Exception as exc:  # a failed candidate is data, not a crash
+        status, times = worker.measure(
+            (case, args.repeats, args.seed + i, tuple(args.parts), args.inner,
+             tuple(args.formulations), args.config_s), args.timeout_s)
+        if status != "ok":  # a failed or overlong configuration is data too
             records.append({"name": case.name, "config": describe(case),
-                            "error": repr(exc)[:500]})
-            print(f"sweep {i}: {case.input} {case.layers[0]}: FAILED {exc!r}"[:300],
+                            "error" if status == "error" else "timeout": times})
+            print(f"sweep {i}: {case.input} {case.layers[0]}: {status} {times}"[:300],
                   flush=True)
+            save(_result(args, backend, records))
             continue
+        measured += 1
         records.append({"name": case.name, "config": describe(case),
                         "candidates": times})
         best = {part: min((k for k in times if k.startswith(part + ":")),
@@ -245,6 +383,7 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
               + ", ".join(f"{b} {times[b]['median_s'] * 1e3:.3g} ms"
                           for b in best.values()), flush=True)
         save(_result(args, backend, records))
+    worker.close()
     return _result(args, backend, records)
 
 
@@ -253,6 +392,8 @@ def _result(args: argparse.Namespace, backend, records: list) -> dict:
             "machine": _machine.machine(backend.gpu_model),
             "versions": _machine.versions(), "environment": _machine.environment(),
             "precision": backend.precision, "repeats": args.repeats,
+            "formulations": list(args.formulations), "timeout_s": args.timeout_s,
+            "config_s": args.config_s,
             "seed": args.seed, "parts": list(args.parts),
             "bench_cases": args.bench_cases,
             "max_gflop": args.max_gflop,
@@ -272,21 +413,22 @@ def summarize(result: dict) -> str:
     """A markdown table: per configuration and gradient, each formulation's
     median time over autodiff's (below 1: faster than ``jax.grad``)."""
     parts = result.get("parts", list(PARTS))
-    head = ["configuration", "GFLOP"] + [f"{p} {f}" for p in parts
-                                         for f in ("transpose", "taps")]
+    shown = [f for f in result.get("formulations", FORMULATIONS) if f != "autodiff"]
+    head = ["configuration", "GFLOP"] + [f"{p} {f}" for p in parts for f in shown]
     head += [f"{p} autodiff ms" for p in parts]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for record in result["records"]:
         times = record.get("candidates")
         if not times:
-            lines.append(f"| {_shape_label(record['config'])} | failed: "
-                         f"{record['error'][:80]} |")
+            why = ("timeout: " + record["timeout"] if "timeout" in record
+                   else "failed: " + record["error"])
+            lines.append(f"| {_shape_label(record['config'])} | {why[:90]} |")
             continue
         ref = {p: times[f"{p}:autodiff"]["median_s"] for p in parts}
         cells = [_shape_label(record["config"]),
                  f"{record['config']['forward_gflop']:.2f}"]
         cells += [f"{times[f'{p}:{f}']['median_s'] / ref[p]:.2f}" for p in parts
-                  for f in ("transpose", "taps")]
+                  for f in shown]
         cells += [f"{ref[p] * 1e3:.3g}" for p in parts]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -302,8 +444,19 @@ def parser() -> argparse.ArgumentParser:
                    help="stop drawing after this many seconds (default 3600)")
     p.add_argument("--max-gflop", type=float, default=2.0,
                    help="largest forward GFLOP of a configuration (default 2)")
-    p.add_argument("--parts", nargs="+", choices=tuple(PARTS), default=tuple(PARTS),
-                   help="which gradients to time (default all three)")
+    p.add_argument("--parts", nargs="+", choices=tuple(PARTS),
+                   default=("input", "weight", "bwd"),
+                   help="what to time (default input weight bwd)")
+    p.add_argument("--formulations", nargs="+", choices=ALL_FORMULATIONS,
+                   default=FORMULATIONS,
+                   help="formulations to time; autodiff is always one "
+                        "(default transpose taps autodiff)")
+    p.add_argument("--timeout-s", type=float, default=300.0,
+                   help="give up a configuration after this many seconds, draw "
+                        "another (default 300)")
+    p.add_argument("--config-s", type=float, default=30.0,
+                   help="timing budget of one configuration: slow candidates get "
+                        "fewer repetitions (default 30)")
     p.add_argument("--bench-cases", action="store_true",
                    help="measure the bench's single-layer cases first")
     p.add_argument("--min-gflop", type=float, default=0.0,

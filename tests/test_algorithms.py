@@ -619,7 +619,8 @@ def test_choose_explicit_algorithm_passes_through():
 
 @pytest.mark.parametrize("kind", ["input", "weight"])
 @pytest.mark.parametrize("name, spec, x_shape, w_shape", [
-    ("dense 3x3 p1", _spec(2, padding=1), (8, 16, 32, 32), (32, 16, 3, 3)),
+    # buffer 8·16·9·1024 = 1.2M elements, 64 output channels
+    ("dense 3x3 p1", _spec(2, padding=1), (8, 16, 32, 32), (64, 16, 3, 3)),
     ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (8, 64, 16, 16),
      (128, 16, 4, 4)),
     ("depthwise strided", _spec(2, stride=2, padding=1, groups=64), (8, 64, 16, 16),
@@ -627,42 +628,53 @@ def test_choose_explicit_algorithm_passes_through():
     ("1x1 strided", _spec(2, stride=2), (8, 64, 16, 16), (128, 64, 1, 1)),
     # stride = kernel: the patches are a reshape, whatever the positions
     ("tiled 4x4 s4", _spec(2, stride=4), (8, 64, 16, 16), (128, 64, 4, 4)),
+    # 3-D, few output channels and a large buffer: XLA CPU's 3-D path is slower
+    ("3-D 3x3x3", _spec(3, padding=1), (8, 64, 16, 16, 16), (8, 64, 3, 3, 3)),
+    ("many groups", _spec(2, padding=1, groups=64), (8, 512, 28, 28), (512, 8, 3, 3)),
 ])
 def test_choose_auto_on_cpu_picks_taps(kind, name, spec, x_shape, w_shape):
     assert jax.default_backend() == "cpu"
     assert _choose(kind, spec, x_shape, w_shape) == "taps", name
 
 
-def test_choose_auto_keeps_convolution_for_short_dense_strided_gemms():
-    # DCGAN-like: 4x4 stride 2 at 16x16 -> 8x8 = 64 positions P per sample, and
-    # 2P < C_in * taps = 64 * 16 = 1024: XLA's own convolution for the weight
-    # gradient; the input gradient (strided col2im by phases) stays taps.
-    kind = "weight"
-    spec, w_shape = _spec(2, stride=2, padding=1), (128, 64, 4, 4)
-    assert _choose("input", spec, (8, 64, 16, 16), w_shape) == "taps"
-    assert _choose(kind, spec, (8, 64, 16, 16), w_shape) == "transpose"
-    # the boundary: 32x62 -> 16x31 = 496 positions (2P = 992 < 1024) keeps the
-    # convolution; 32x64 -> 16x32 = 512 (2P = 1024, not below) is taps
-    assert _choose(kind, spec, (8, 64, 32, 62), w_shape) == "transpose"
-    assert _choose(kind, spec, (8, 64, 32, 64), w_shape) == "taps"
-    # the same kernel at stride 1 (225 positions, still short) is taps: only
-    # strided kernels keep the convolution; so are grouped and tiled ones
-    assert _choose(kind, _spec(2, padding=1), (8, 64, 16, 16), w_shape) == "taps"
-    assert _choose(kind, _spec(2, stride=2, padding=1, groups=2), (8, 64, 16, 16),
-                   (128, 32, 4, 4)) == "taps"
-    assert _choose(kind, _spec(2, stride=4), (8, 64, 16, 16), w_shape) == "taps"
+def _threshold(name):
+    return _plan.THRESHOLDS[name].value
 
 
-def test_choose_auto_keeps_convolution_for_short_dense_patch_rows():
-    # WaveNet's layers: 32 channels x 2 taps = 64 patch rows < 128: the weight
-    # gradient keeps the convolution; the input gradient stays taps (NaN-exact).
-    spec = _spec(1, dilation=8)
-    assert _choose("weight", spec, (4, 32, 4104), (32, 32, 2)) == "transpose"
-    assert _choose("input", spec, (4, 32, 4104), (32, 32, 2)) == "taps"
-    # 64 channels x 2 taps = 128: taps; grouped and 1x1 are unaffected.
-    assert _choose("weight", spec, (4, 64, 4104), (32, 64, 2)) == "taps"
-    assert _choose("weight", _spec(1, groups=32), (4, 32, 4104), (32, 1, 2)) == "taps"
-    assert _choose("weight", _spec(1), (4, 32, 4104), (32, 32, 1)) == "taps"
+@pytest.mark.parametrize("kind", ["input", "weight"])
+def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kind):
+    """Dense 3x3 stride 1 'same' convs, buffer B = N·C_in·9·H·W, worked out from
+    the table's rows: taps iff B <= small, or C_out >= min_out and B <= max."""
+    small, most = _threshold("dense_taps_small_elements"), _threshold("dense_taps_max_elements")
+    min_out = _threshold("dense_taps_min_out_channels")
+    spec = _spec(2, padding=1)
+
+    def choose(n, c_in, c_out, side):
+        return _choose(kind, spec, (n, c_in, side, side), (c_out, c_in, 3, 3))
+    # the ResNet-50 3x3 layer of the bench, batch 8: B = 8·64·9·3136 = 14.5M
+    assert 8 * 64 * 9 * 56 * 56 > most
+    assert choose(8, 64, 64, 56) == "transpose"
+    # a buffer within `small`: taps whatever the channels; twice it: not
+    side = 16
+    per_sample = 9 * side * side
+    c_in = small // per_sample
+    assert c_in * per_sample <= small < 2 * c_in * per_sample and min_out > 1
+    assert choose(1, c_in, 1, side) == "taps"
+    assert choose(2, c_in, 1, side) == "transpose"
+    # between small and max: the output channels decide
+    n = 2
+    assert small < n * c_in * per_sample <= most
+    assert choose(n, c_in, min_out, side) == "taps"
+    assert choose(n, c_in, min_out - 1, side) == "transpose"
+    # above max: the textbook rule whatever the channels
+    n = most // (c_in * per_sample) + 1
+    assert choose(n, c_in, 4 * min_out, side) == "transpose"
+    # grouped convs split per group count channels per group
+    grouped = _spec(2, padding=1, groups=2)
+    assert _choose(kind, grouped, (2, 2 * c_in, side, side),
+                   (2 * min_out, c_in, 3, 3)) == "taps"
+    assert _choose(kind, grouped, (2, 2 * c_in, side, side),
+                   (2 * min_out - 2, c_in, 3, 3)) == "transpose"
 
 
 def test_choose_auto_above_taps_max_elements_is_transpose():

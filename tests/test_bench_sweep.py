@@ -41,3 +41,32 @@ def test_summary_divides_each_formulation_by_autodiff():
     assert lines[2] == ("| conv x=(2, 4, 8, 8) w=(6, 2, 3, 3) s=2 g=2 | 0.25 | 1.00 | "
                         "0.25 | 1.50 | 2.50 | 4 | 2 |")
     assert "failed: RuntimeError('out of memory')" in lines[3]
+
+
+def _tiny_case():
+    from jaxgrad_bench import _cases
+    return _cases.Case("tiny", "drawn", (2, 4, 9, 9), (_cases.conv((6, 2, 3, 3), 2, 1,
+                                                                   1, 2),))
+
+
+def test_measure_times_every_part_and_formulation_against_autodiff():
+    times = sweep.measure(_tiny_case(), repeats=3, seed=0, parts=("input", "vag"),
+                          formulations=("transpose", "taps", "auto"))
+    assert set(times) == {f"{p}:{f}" for p in ("input", "vag")
+                          for f in ("transpose", "taps", "auto", "autodiff")}
+    for name, row in times.items():
+        # each candidate's gradients equal jax.vjp of the plain lax conv's
+        assert row["max_rel_error"] < 1e-5, name
+        assert row["repeats"] == 3 and row["min_s"] <= row["median_s"]
+
+
+def test_a_configuration_over_the_time_limit_is_recorded_and_the_worker_restarts():
+    worker = sweep.Worker("cpu")
+    try:
+        job = (_tiny_case(), 1, 0, ("input",), 1, ("transpose",), 5.0)
+        # far too short for a fresh process to even import jax: given up, killed
+        assert worker.measure(job, timeout_s=0.01) == ("timeout", "no result within 0.01 s")
+        status, times = worker.measure(job, timeout_s=120)
+        assert status == "ok" and set(times) == {"input:transpose", "input:autodiff"}
+    finally:
+        worker.close()

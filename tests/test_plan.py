@@ -28,9 +28,21 @@ def test_resnext_grouped_conv_on_cpu():
     # 4 channels per group, 9 taps: 36 terms, within both forward-taps bounds
     p = plan(*RESNEXT, jnp.float32, backend="cpu")
     assert (p.forward.formulation, p.forward.reason) == ("taps", "cpu_slow_grouped_forward")
-    assert (p.input_grad.formulation, p.input_grad.reason) == ("taps", "cpu measured")
-    assert p.weight_grad.formulation == "taps"
+    # the gradients: 32 groups (not above cpu_split_max_groups), so the dense
+    # rule per group: 4 output channels per group (< dense_taps_min_out_channels)
+    # and a buffer of 1·128·9·3136 = 3.6M elements (> dense_taps_small_elements):
+    # the textbook rule, split into G dense convolutions on CPU
+    assert 128 * 9 * 56 * 56 > _plan.THRESHOLDS["dense_taps_small_elements"].value
+    assert 4 < _plan.THRESHOLDS["dense_taps_min_out_channels"].value
+    for choice in (p.input_grad, p.weight_grad):
+        assert (choice.formulation, choice.reason) == (
+            "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
     assert str(p).splitlines()[0] == "forward: taps (cpu_slow_grouped_forward)"
+    # at 28x28 the buffer is 0.9M elements: taps
+    p = plan(RESNEXT[0], (1, 128, 28, 28), (128, 4, 3, 3), (1, 128, 28, 28),
+             jnp.float32, backend="cpu")
+    assert (p.input_grad.formulation, p.input_grad.reason) == (
+        "taps", "dense_taps_small_elements")
     # "transpose" keeps today's convolution: on CPU as G dense ones
     p = plan(_spec(groups=32, algorithm="transpose"), *RESNEXT[1:], jnp.float32,
              backend="cpu")
@@ -156,7 +168,9 @@ def test_placement_of_real_operands():
 
 def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
     plain = {"one convolution", "asked for", "cpu measured",
-             "not measured on this backend", "short strided GEMM (P < C_in·K/2)"}
+             "not measured on this backend", "cpu measured: depthwise or many groups",
+             "cpu measured: one GEMM (1x1 or tiled)", "cpu measured: 3-D",
+             "cpu measured: stride-2 input gradient"}
     rows = set(_plan.THRESHOLDS) | set(_plan.WORKAROUNDS)
     seen = set()
     rng = np.random.default_rng(0)
@@ -272,3 +286,38 @@ def test_autotune_candidates():
     # taps' buffer above taps_max_elements (129 * 1024^2 > 2^27): no gradient taps
     assert _candidates(_spec(padding=0), (1, 129, 1024, 1024), (8, 129, 1, 1),
                        (1, 8, 1024, 1024))[1:] == (("transpose",), ("transpose",))
+
+
+# --------------------------------------------------------------------------
+# What ran: the kernels report their choices to ``_plan.recording``.
+
+
+def test_recording_reports_each_map_as_the_kernels_choose_it():
+    """Each map of a conv and of a transposed conv, traced: the forward of a
+    transposed convolution is the core's input-gradient map, its input
+    gradient the core's forward. Expected formulations from the rules by hand
+    (explicit algorithms: what they ask for; grouped forward under "taps":
+    taps, dense: lax)."""
+    x, w = jnp.ones((1, 8, 6, 6), jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
+
+    def traced(f, *args):
+        with _plan.recording() as made:
+            jax.make_jaxpr(f)(*args)
+        return [(m.kind, m.choice.formulation, m.shapes) for m in made]
+
+    conv = lambda x, w: jaxgrad.conv2d(x, w, padding=1, groups=4, algorithm="taps")
+    assert traced(conv, x, w) == [("forward", "taps", ((1, 8, 6, 6), (8, 2, 3, 3)))]
+    assert [m[:2] for m in traced(jax.grad(lambda x, w: conv(x, w).sum(), (0, 1)),
+                                  x, w)] == [("forward", "taps"), ("input_grad", "taps"),
+                                             ("weight_grad", "taps")]
+    dense = jnp.ones((8, 8, 3, 3), jnp.float32)
+    convt = lambda x, w: jaxgrad.conv_transpose2d(x, w, stride=2, algorithm="transpose")
+    assert [m[:2] for m in traced(jax.grad(lambda x, w: convt(x, w).sum(), (0, 1)),
+                                  x, dense)] == [("input_grad", "transpose"),
+                                                 ("forward", "lax"),
+                                                 ("weight_grad", "transpose")]
+    # nested recorders both see a choice (a fresh function: JAX caches traces)
+    with _plan.recording() as outer:
+        inner = traced(lambda x, w: conv(x, w), x, w)
+    assert len(outer) == len(inner) == 1
+    assert traced(lambda x: x * 2, x) == []

@@ -79,7 +79,7 @@ from .. import _rules
 from .._precision import accumulation_dtype, preferred_element_type
 from .._sharding import conv_sharding, reshard_to, whole_along
 from . import _taps
-from ._plan import Placement, forward_choice, input_grad_choice, weight_grad_choice
+from ._plan import Placement, forward_choice, input_grad_choice, note, weight_grad_choice
 from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
@@ -194,8 +194,9 @@ def _conv_args(spec: ConvSpec) -> dict:
 
 
 def _conv_impl(x, w, spec: ConvSpec):
-    choice = forward_choice(spec, x.shape, w.shape, jnp.promote_types(x.dtype, w.dtype),
-                            Placement.of(x, w))
+    choice = note("forward", forward_choice(
+        spec, x.shape, w.shape, jnp.promote_types(x.dtype, w.dtype), Placement.of(x, w)),
+        spec, x, w)
     return forward(x, w, spec, choice.formulation)
 
 
@@ -206,8 +207,9 @@ def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
         # An empty sum or an empty result: lax cannot express every such case
         # (negative pads larger than the dim), and the answer is zeros.
         return jnp.zeros(x_shape, _result_dtype(spec, g))
-    choice = input_grad_choice(spec, x_shape, w.shape, g.shape,
-                               jnp.promote_types(g.dtype, w.dtype), Placement.of(g, w))
+    choice = note("input_grad", input_grad_choice(
+        spec, x_shape, w.shape, g.shape, jnp.promote_types(g.dtype, w.dtype),
+        Placement.of(g, w)), spec, g, w)
     return input_grad_by(g, w, spec, in_spatial, choice.formulation)
 
 
@@ -216,8 +218,9 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
     w_shape = _kernel_shape(x, g, spec, kernel)
     if g.size == 0 or x.size == 0 or 0 in w_shape:
         return jnp.zeros(w_shape, _result_dtype(spec, g))
-    choice = weight_grad_choice(spec, x.shape, w_shape, g.shape,
-                                jnp.promote_types(x.dtype, g.dtype), Placement.of(x, g))
+    choice = note("weight_grad", weight_grad_choice(
+        spec, x.shape, w_shape, g.shape, jnp.promote_types(x.dtype, g.dtype),
+        Placement.of(x, g)), spec, x, g)
     return weight_grad_by(x, g, spec, kernel, choice.formulation)
 
 

@@ -40,9 +40,11 @@ configuration not yet tuned is tuned when it is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -67,11 +69,26 @@ THRESHOLDS = {
         "largest taps buffer (N·C_in·ΠK·ΠO elements) for which 'auto' picks taps; "
         "above it the textbook rule needs no such buffer",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
-    "short_patch_row": Threshold(
-        128,
-        "dense weight gradients with C_in·ΠK below this keep the textbook rule "
-        "(the taps GEMM is too short to pay: WaveNet stack 1.3-1.8x slower)",
-        "2-core Zen3 CPU, jaxlib 0.10.2, bench wavenet-1d-stack"),
+    "dense_taps_min_out_channels": Threshold(
+        64,
+        "a dense (or split grouped) gradient with a kernel of several taps takes "
+        "taps on CPU only with at least this many output channels per group "
+        "(the GEMM's other dimension: its work per element of taps' buffer), "
+        "unless the buffer is small (dense_taps_small_elements)",
+        "fitted on the CPU sweep bench/results/sweep-cpu-2core-fit*.json "
+        "(python -m jaxgrad_bench.fit): 2-core Zen3, jaxlib 0.10.1"),
+    "dense_taps_max_elements": Threshold(
+        1 << 23,
+        "largest taps buffer (N·C_in·ΠK·P) of such a gradient that takes taps on "
+        "CPU: beyond it the K copies no longer stay in cache and XLA's own "
+        "convolution is faster (ResNet 3x3 64->64 at 56x56, batch 8: 14M elements, "
+        "taps 1.9x slower)",
+        "same sweep and fit"),
+    "dense_taps_small_elements": Threshold(
+        1 << 20,
+        "a taps buffer this small takes taps whatever the channels (it stays in "
+        "cache; XLA's convolution has the larger fixed cost)",
+        "same sweep and fit"),
     "cpu_split_max_groups": Threshold(
         32,
         "largest G for which a grouped conv (1 < G < C_in) is split into G dense "
@@ -262,21 +279,29 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
     """"transpose" or "taps" for one gradient, with the reason.
 
-    "auto", measured on a 2-core CPU (docs/performance.md has the table):
-    taps wins every grouped and depthwise gradient by 3-200x (XLA CPU runs a
-    grouped weight gradient at G times the dense work and depthwise input
-    gradients through its slow grouped path); 1x1 and stride-equals-kernel
-    ("tiled") convolutions are single GEMMs; dense gradients are 1-2.5x
-    faster as taps, strided input gradients summed per phase. Exceptions: a
-    strided, non-tiled dense weight gradient with P < C_in·ΠK/2 positions per
-    sample (the strided slices cost more than the short GEMM saves), and dense
-    weight gradients with short patch rows (``short_patch_row``). Input
-    gradients stay on taps: XLA's transposed convolution multiplies the zero
-    padding of g by every kernel tap, so one NaN tap turns every row NaN,
-    while taps (like torch's col2im) adds it only to the rows it reaches.
-    Elsewhere than on CPU nothing is set from measurements yet ("transpose").
-    "autotune" gets these rules here (the per-map functions below measure
-    instead, or fall back to them).
+    "auto" on CPU, fitted on a sweep of drawn convolutions
+    (``python -m jaxgrad_bench.fit``; docs/performance.md has the regret
+    tables). Taps computes a gradient as one GEMM plus data movement, with a
+    buffer of B = N·C_in·ΠK·P elements (K copies of the input, or of the input
+    gradient); the textbook rule is XLA's own convolution. Taps for:
+    depthwise gradients and grouped ones with more than
+    ``cpu_split_max_groups`` groups (XLA CPU's grouped paths are 3-200x
+    slower); 1x1 and tiled (stride = kernel) kernels, a GEMM with no copies;
+    3-D kernels (XLA CPU's 3-D convolutions, strided input gradients most,
+    were 2-1000x slower in the sweep); stride-2 input gradients (XLA's
+    zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
+    slower in the sweep for large buffers; at strides 3 and 4 it was mixed).
+    For the rest (dense, and grouped ones
+    that the textbook rule splits into G dense convolutions): taps where its
+    buffer is small (``dense_taps_small_elements``), or where each group has
+    enough output channels for the GEMM to pay for the copies
+    (``dense_taps_min_out_channels``) and the buffer is not too large to stay
+    in cache (``dense_taps_max_elements``); else the textbook rule. Above
+    ``taps_max_elements`` always the textbook rule. Elsewhere than on CPU
+    nothing is set from measurements yet ("transpose"). "autotune" gets these
+    rules here (the per-map functions below measure instead, or fall back to
+    them). NaN placement: only ``algorithm="taps"`` promises torch's for input
+    gradients (docs/guarantees.md).
     """
     if not spec.torch_geometry:
         return Choice("transpose", "taps needs PyTorch's geometry")
@@ -290,13 +315,24 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     kernel = tuple(w_shape[2:])
     taps = math.prod(kernel)
     positions = math.prod(g_shape[2:])
-    if n * c_in * taps * positions > TAPS_MAX_ELEMENTS:
+    buffer = n * c_in * taps * positions
+    if buffer > TAPS_MAX_ELEMENTS:
         return Choice("transpose", "taps_max_elements")
-    if spec.groups == 1 and taps > 1 and not _tiled(spec, kernel) and kind == "weight":
-        if any(s > 1 for s in spec.stride) and 2 * positions < c_in * taps:
-            return Choice("transpose", "short strided GEMM (P < C_in·K/2)")
-        if c_in * taps < THRESHOLDS["short_patch_row"].value:
-            return Choice("transpose", "short_patch_row")
+    if spec.groups > 1 and (w_shape[1] == 1 or spec.groups
+                            > THRESHOLDS["cpu_split_max_groups"].value):
+        return Choice("taps", "cpu measured: depthwise or many groups")
+    if taps == 1 or _tiled(spec, kernel):
+        return Choice("taps", "cpu measured: one GEMM (1x1 or tiled)")
+    if len(kernel) == 3:
+        return Choice("taps", "cpu measured: 3-D")
+    if kind == "input" and all(s == 2 for s in spec.stride):
+        return Choice("taps", "cpu measured: stride-2 input gradient")
+    if buffer <= THRESHOLDS["dense_taps_small_elements"].value:
+        return Choice("taps", "dense_taps_small_elements")
+    if g_shape[1] // spec.groups < THRESHOLDS["dense_taps_min_out_channels"].value:
+        return Choice("transpose", "dense_taps_min_out_channels")
+    if buffer > THRESHOLDS["dense_taps_max_elements"].value:
+        return Choice("transpose", "dense_taps_max_elements")
     return Choice("taps", "cpu measured")
 
 
@@ -479,6 +515,57 @@ def _autotuned(kind: str, spec: ConvSpec, x_shape, w_shape, dtype,
                       f"autotune falls back to auto: {why}; {choice.reason}")
     from . import _autotune     # it times the kernels of _core, which import this module
     return getattr(_autotune.tuned_plan(spec, x_shape, w_shape, dtype, backend), kind)
+
+
+# --------------------------------------------------------------------------
+# What ran: the kernels report each choice as they make it, at trace time.
+
+_recorders = threading.local()
+
+
+@dataclasses.dataclass(frozen=True)
+class Made:
+    """One choice a kernel made while tracing: which map, of which shapes."""
+    kind: str                     # one of MAPS
+    choice: Choice
+    shapes: tuple[tuple[int, ...], ...]   # the map's two operands' shapes
+    spec: ConvSpec | None = None
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Made]]:
+    """Collect the choices the convolution kernels make while this is open.
+
+    Tracing is what decides (``jax.make_jaxpr`` of a function is enough). A
+    call that hits one of JAX's trace caches traces nothing, so records
+    nothing: trace a function not traced before at these shapes (a fresh
+    closure). The bench reports each case's formulations this way.
+
+    >>> import jax, jax.numpy as jnp, jaxgrad
+    >>> x, w = jnp.ones((1, 2, 8, 8)), jnp.ones((4, 1, 3, 3))
+    >>> with recording() as made:
+    ...     _ = jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, groups=2,
+    ...                                                    algorithm="transpose"))(x, w)
+    >>> [(m.kind, m.choice.formulation) for m in made]
+    [('forward', 'lax')]
+    """
+    stack = getattr(_recorders, "stack", None)
+    if stack is None:
+        stack = _recorders.stack = []
+    made: list[Made] = []
+    stack.append(made)
+    try:
+        yield made
+    finally:   # by identity: two recorders with equal contents are still two
+        del stack[next(i for i, m in enumerate(stack) if m is made)]
+
+
+def note(kind: str, choice: Choice, spec: ConvSpec, *operands) -> Choice:
+    """Report ``choice`` (of map ``kind`` of ``spec`` on ``operands``) to every
+    open recorder."""
+    for made in getattr(_recorders, "stack", ()):
+        made.append(Made(kind, choice, tuple(tuple(a.shape) for a in operands), spec))
+    return choice
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""``python -m jaxgrad_bench.regret``: auto's regret on a sweep, by hand.
+
+The times below are made up; the expected regrets are worked out from them by
+hand. Where a record has no timed "auto", the formulation auto picks comes
+from tracing jaxgrad's rules (on CPU a depthwise gradient is taps: the
+``docs/performance.md`` table), and the sweep's time of that formulation is
+auto's.
+"""
+
+import pytest
+
+from jaxgrad_bench import regret
+
+DEPTHWISE = {"op": "conv", "input": [2, 8, 10, 10], "weight": [8, 1, 3, 3],
+             "output": [2, 8, 10, 10], "stride": [1, 1], "padding": [1, 1],
+             "dilation": [1, 1], "groups": 8, "output_padding": None,
+             "forward_gflop": 0.0}
+
+
+def _times(part, **medians):
+    return {f"{part}:{f}": {"median_s": t} for f, t in medians.items()}
+
+
+def test_timed_auto_is_divided_by_the_fastest_candidate_and_by_autodiff():
+    record = {"name": "a", "config": DEPTHWISE,
+              "candidates": _times("bwd", transpose=4.0, taps=1.0, autodiff=5.0, auto=1.2)}
+    rows = regret.regrets({"parts": ["bwd"], "records": [record]})["bwd"]
+    assert rows[0]["regret"] == pytest.approx(1.2)
+    assert rows[0]["vs_autodiff"] == pytest.approx(0.24)
+    assert rows[0]["best"] == "taps" and rows[0]["how"] == "timed"
+
+
+def test_untimed_auto_is_read_off_the_formulation_the_rules_pick():
+    assert regret.sweep_label(regret.auto_choices(DEPTHWISE, "input")) == "taps"
+    records = [{"name": "b", "config": DEPTHWISE,
+                "candidates": {**_times("input", transpose=3.0, taps=2.0, autodiff=1.6),
+                               **_times("weight", transpose=1.0, taps=2.0, autodiff=1.0)}},
+               {"name": "failed", "config": DEPTHWISE, "timeout": "no result"}]
+    table = regret.regrets({"parts": ["input", "weight"], "records": records})
+    (row,) = table["input"]
+    assert (row["how"], row["best"]) == ("taps", "autodiff")
+    assert row["regret"] == pytest.approx(2.0 / 1.6)
+    assert table["weight"][0]["regret"] == pytest.approx(2.0)
+    summary = regret.summary(table).splitlines()
+    assert summary[2] == "| input | 1 | 1.250 | 1.250 | 1.250 | 1.250 | 1 |"
+    assert summary[3] == "| weight | 1 | 2.000 | 2.000 | 2.000 | 2.000 | 1 |"
+
+
+def test_each_gradient_is_labelled_by_its_own_map():
+    # dense 3x3 stride 2, 64 -> 8 channels, batch 2 at 64x64: buffer
+    # 2·64·9·32·32 = 1.18M elements. The input gradient is stride 2: taps; the
+    # weight gradient has 8 < 64 output channels and a buffer above 2^20: the
+    # textbook rule. (A custom VJP traces both cotangents; only the part's map
+    # may decide its label.)
+    config = {"op": "conv", "input": [2, 64, 64, 64], "weight": [8, 64, 3, 3],
+              "output": [2, 8, 32, 32], "stride": [2, 2], "padding": [1, 1],
+              "dilation": [1, 1], "groups": 1, "output_padding": None}
+    assert 2 * 64 * 9 * 32 * 32 > 2 ** 20
+    made = regret.auto_choices(config, "input")
+    assert [(m.kind, m.choice.formulation) for m in made] == [("input_grad", "taps")]
+    made = regret.auto_choices(config, "weight")
+    assert [(m.kind, m.choice.formulation) for m in made] == [("weight_grad", "transpose")]
+    # a transposed convolution's input gradient is the core's forward
+    convt = {**config, "op": "conv_transpose", "weight": [64, 8, 3, 3],
+             "output": [2, 8, 128, 128],
+             "output_padding": [1, 1]}
+    assert [m.kind for m in regret.auto_choices(convt, "input")] == ["forward"]
