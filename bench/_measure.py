@@ -71,26 +71,27 @@ def formulations(forward, x, weights, cot) -> dict[str, list[str]]:
     """What jaxgrad's kernels chose for ``forward`` at these operands, by the
     user's role: the forward, the input gradient and the weight gradient,
     one entry per convolution map reached, "<map>:<formulation>" (a transposed
-    convolution's forward is the ``input_grad`` map of the core, for example).
-    Traced, not run (under "autotune" the configuration is tuned first if it
-    is not yet).
+    convolution's forward is the ``input_grad`` map of the core, its input
+    gradient the core's ``forward``). The backward's ``weight_grad`` maps are
+    the weight gradients; its other maps carry input gradients. Traced, not
+    run (under "autotune" the configuration is tuned first if it is not yet).
     """
     from jaxgrad._conv import _plan
     made = {}
 
-    def roles(x, weights, cot):
+    def value_and_grad(x, weights, cot):
         with _plan.recording() as made["forward"]:
-            _, vjp_x = jax.vjp(lambda x: forward(x, weights), x)
-        _, vjp_w = jax.vjp(lambda w: forward(x, w), weights)
-        with _plan.recording() as made["input_grad"]:
-            vjp_x(cot)
-        with _plan.recording() as made["weight_grad"]:
-            vjp_w(cot)
+            _, vjp = jax.vjp(forward, x, weights)
+        with _plan.recording() as made["backward"]:
+            vjp(cot)
         return cot
 
-    jax.make_jaxpr(roles)(x, weights, cot)
-    return {role: [f"{m.kind}:{m.choice.formulation}" for m in made[role]]
-            for role in ROLES}
+    jax.make_jaxpr(value_and_grad)(x, weights, cot)
+    roles = {"forward": made["forward"],
+             "input_grad": [m for m in made["backward"] if m.kind != "weight_grad"],
+             "weight_grad": [m for m in made["backward"] if m.kind == "weight_grad"]}
+    return {role: [f"{m.kind}:{m.choice.formulation}" for m in maps]
+            for role, maps in roles.items()}
 
 
 def result_names(case: Case) -> list[str]:

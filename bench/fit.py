@@ -20,7 +20,9 @@ path:
 
   taps  if  ndim == 3                          (XLA CPU's 3-D convolutions)
         or  an input gradient at stride 2     (XLA's zero-inserted form)
-        or  B <= dense_taps_small_elements    (a small buffer stays in cache)
+  transpose if a weight gradient with C_in/G and C_out/G multiples of 8 and
+            C_out/G < dense_taps_aligned_weight_min_out_channels
+  taps  if  B <= dense_taps_small_elements    (a small buffer stays in cache)
         or  C_out/G >= dense_taps_min_out_channels
             and B <= dense_taps_max_elements  (enough work per element copied)
   else  transpose
@@ -48,6 +50,7 @@ import numpy as np
 from . import regret
 
 GRID = {
+    "dense_taps_aligned_weight_min_out_channels": (8, 64, 128, 256, 512, 10**9),
     "dense_taps_min_out_channels": (1, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 10**9),
     "dense_taps_max_elements": tuple(2 ** e for e in range(18, 28)) + (10**12,),
     "dense_taps_small_elements": (0,) + tuple(2 ** e for e in range(14, 23)),

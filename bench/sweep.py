@@ -342,6 +342,22 @@ def bench_cases() -> list[_cases.Case]:
     return [case for case in _cases.CASES if len(case.layers) == 1]
 
 
+def dense_grid() -> list[_cases.Case]:
+    """Dense 3x3 stride-1 'same' layers of CNN sizes (aligned channels 32-256,
+    7-56 px, batch 1-16) up to 2 GFLOP: the most common layer of ordinary
+    networks, where a random draw puts few points (``--dense-grid``)."""
+    cases = []
+    for c in (32, 64, 128, 256):
+        for side in (7, 14, 28, 56):
+            for n in (1, 4, 16):
+                layer = _cases.conv((c, c, 3, 3), 1, 1)
+                shape = (n, c, side, side)
+                if 2e5 <= layer.flops(shape) <= 2e9:
+                    cases.append(_cases.Case(f"grid-{c}c-{side}px-n{n}", "dense grid",
+                                             shape, (layer,)))
+    return cases
+
+
 def run(args: argparse.Namespace, save=lambda result: None) -> dict:
     """Measure the configurations; ``save(result)`` after each one, so that an
     interrupted sweep keeps what it measured."""
@@ -349,9 +365,10 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
     backend = _backend.configure(args.backend, False, False, os.cpu_count() or 1)
     records = []
     started = time.perf_counter()
-    wanted = args.count + (len(bench_cases()) if args.bench_cases else 0)
-    cases = itertools.chain(bench_cases() if args.bench_cases else [],
-                            draw(None, args.seed, args.max_gflop, args.min_gflop))
+    first = ((bench_cases() if args.bench_cases else [])
+             + (dense_grid() if args.dense_grid else []))
+    wanted = args.count + len(first)
+    cases = itertools.chain(first, draw(None, args.seed, args.max_gflop, args.min_gflop))
     worker = Worker(args.backend)
     measured = 0
     for i, case in enumerate(cases):
@@ -395,7 +412,7 @@ def _result(args: argparse.Namespace, backend, records: list) -> dict:
             "formulations": list(args.formulations), "timeout_s": args.timeout_s,
             "config_s": args.config_s,
             "seed": args.seed, "parts": list(args.parts),
-            "bench_cases": args.bench_cases,
+            "bench_cases": args.bench_cases, "dense_grid": args.dense_grid,
             "max_gflop": args.max_gflop,
             "min_gflop": args.min_gflop, "inner": args.inner, "records": records}
 
@@ -459,6 +476,8 @@ def parser() -> argparse.ArgumentParser:
                         "fewer repetitions (default 30)")
     p.add_argument("--bench-cases", action="store_true",
                    help="measure the bench's single-layer cases first")
+    p.add_argument("--dense-grid", action="store_true",
+                   help="measure a grid of dense 3x3 layers of CNN sizes first")
     p.add_argument("--min-gflop", type=float, default=0.0,
                    help="smallest forward GFLOP of a configuration (default 0)")
     p.add_argument("--inner", type=positive_int, default=1,

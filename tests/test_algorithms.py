@@ -619,10 +619,12 @@ def test_choose_explicit_algorithm_passes_through():
 
 @pytest.mark.parametrize("kind", ["input", "weight"])
 @pytest.mark.parametrize("name, spec, x_shape, w_shape", [
-    # buffer 8·16·9·1024 = 1.2M elements, 64 output channels
-    ("dense 3x3 p1", _spec(2, padding=1), (8, 16, 32, 32), (64, 16, 3, 3)),
-    ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (8, 64, 16, 16),
-     (128, 16, 4, 4)),
+    # buffer 8·15·9·1024 = 1.1M elements, 65 output channels (odd counts: the
+    # aligned weight-gradient row does not apply)
+    ("dense 3x3 p1", _spec(2, padding=1), (8, 15, 32, 32), (65, 15, 3, 3)),
+    # 15 channels per group, buffer 8·60·16·64 = 0.5M
+    ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (8, 60, 16, 16),
+     (132, 15, 4, 4)),
     ("depthwise strided", _spec(2, stride=2, padding=1, groups=64), (8, 64, 16, 16),
      (64, 1, 3, 3)),
     ("1x1 strided", _spec(2, stride=2), (8, 64, 16, 16), (128, 64, 1, 1)),
@@ -675,6 +677,24 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
                    (2 * min_out, c_in, 3, 3)) == "taps"
     assert _choose(kind, grouped, (2, 2 * c_in, side, side),
                    (2 * min_out - 2, c_in, 3, 3)) == "transpose"
+
+
+def test_choose_auto_aligned_dense_weight_gradients_keep_the_convolution():
+    """Channel counts per group that are multiples of 8: the weight gradient
+    keeps XLA's convolution below dense_taps_aligned_weight_min_out_channels
+    output channels per group, whatever the buffer; the input gradient is not
+    affected; one odd count lifts it."""
+    limit = _threshold("dense_taps_aligned_weight_min_out_channels")
+    spec = _spec(2, padding=1)
+    x = (1, 64, 8, 8)          # buffer 64·9·64 = 37K: small
+    assert _choose("weight", spec, x, (limit - 8, 64, 3, 3)) == "transpose"
+    assert _choose("weight", spec, x, (limit, 64, 3, 3)) == "taps"
+    assert _choose("input", spec, x, (limit - 8, 64, 3, 3)) == "taps"
+    assert _choose("weight", spec, x, (limit - 7, 64, 3, 3)) == "taps"
+    assert _choose("weight", spec, (1, 63, 8, 8), (limit - 8, 63, 3, 3)) == "taps"
+    # grouped: per group (2 groups of 32 -> limit/2 - 8 channels each)
+    grouped = _spec(2, padding=1, groups=2)
+    assert _choose("weight", grouped, x, (limit - 16, 32, 3, 3)) == "transpose"
 
 
 def test_choose_auto_above_taps_max_elements_is_transpose():

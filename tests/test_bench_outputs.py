@@ -164,6 +164,26 @@ def test_smoke_run_records_the_first_calls_compile_time(smoke):
                 phases["trace"] + phases["lower"] + phases["compile"])
 
 
+def test_smoke_run_names_the_formulation_each_case_ran(smoke):
+    """Worked out from _plan's CPU rules: the unrolled case (32x32 kernel at
+    stride 32) is tiled, so both gradients are one GEMM (taps) and the dense
+    forward is lax; the grouped 1-D conv (2 channels per group, 3 taps) has a
+    taps forward, and gradients with a 768-element buffer (2·4·3·32, below
+    dense_taps_small_elements): taps."""
+    done, out, record = smoke
+    unrolled, custom = record["cases"]
+    assert unrolled["formulations"] == {"jaxgrad": {
+        "forward": ["forward:lax"], "input_grad": ["input_grad:taps"],
+        "weight_grad": ["weight_grad:taps"]}}
+    assert custom["formulations"]["jaxgrad"] == {
+        "forward": ["forward:taps"], "input_grad": ["input_grad:taps"],
+        "weight_grad": ["weight_grad:taps"]}
+    md = (out / "smoke.md").read_text()
+    assert "## Formulations run" in md
+    assert re.search(rf"\| `{SMOKE_CASE}` \| forward:lax \| input_grad:taps \| "
+                     r"weight_grad:taps \| [0-9.]+ \| [0-9.]+ \|", md)
+
+
 def test_smoke_run_of_a_conv_spec(smoke):
     _, _, record = smoke
     custom = record["cases"][1]

@@ -77,6 +77,15 @@ THRESHOLDS = {
         "unless the buffer is small (dense_taps_small_elements)",
         "fitted on the CPU sweep bench/results/sweep-cpu-2core-fit*.json "
         "(python -m jaxgrad_bench.fit): 2-core Zen3, jaxlib 0.10.1"),
+    "dense_taps_aligned_weight_min_out_channels": Threshold(
+        256,
+        "a dense (or split grouped) weight gradient whose input and output "
+        "channels per group are multiples of 8 takes taps on CPU only with at "
+        "least this many output channels per group: XLA's convolution is near its "
+        "best on aligned channel counts (dense 3x3 64->64 at 28-56 px: taps "
+        "1.8-3.5x slower)",
+        "fitted on the same sweep with its dense 3x3 grid "
+        "(sweep-cpu-2core-fit3-dense-grid.json)"),
     "dense_taps_max_elements": Threshold(
         1 << 23,
         "largest taps buffer (N·C_in·ΠK·P) of such a gradient that takes taps on "
@@ -292,7 +301,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed).
     For the rest (dense, and grouped ones
-    that the textbook rule splits into G dense convolutions): taps where its
+    that the textbook rule splits into G dense convolutions): a weight
+    gradient whose channels per group are multiples of 8 keeps the textbook
+    rule below ``dense_taps_aligned_weight_min_out_channels`` output channels
+    (XLA's convolution is at its best there); otherwise taps where its
     buffer is small (``dense_taps_small_elements``), or where each group has
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
@@ -327,9 +339,14 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", "cpu measured: 3-D")
     if kind == "input" and all(s == 2 for s in spec.stride):
         return Choice("taps", "cpu measured: stride-2 input gradient")
+    per_group_out = g_shape[1] // spec.groups
+    if (kind == "weight" and (c_in // spec.groups) % 8 == 0 and per_group_out % 8 == 0
+            and per_group_out
+            < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
+        return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
     if buffer <= THRESHOLDS["dense_taps_small_elements"].value:
         return Choice("taps", "dense_taps_small_elements")
-    if g_shape[1] // spec.groups < THRESHOLDS["dense_taps_min_out_channels"].value:
+    if per_group_out < THRESHOLDS["dense_taps_min_out_channels"].value:
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
         return Choice("transpose", "dense_taps_max_elements")
