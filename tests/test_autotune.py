@@ -21,6 +21,7 @@ import textwrap
 import threading
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -230,18 +231,34 @@ def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
     assert _plan.plan(*GROUPED, jnp.float32) == p and timer.calls == 54
 
 
-@pytest.mark.parametrize("winners, convs", [
-    (("lax", "transpose", "transpose"), 3),
-    (("per_group", "transpose_per_group", "transpose_per_group"), 12),
-    (("taps", "taps", "taps"), 0),
+@pytest.mark.parametrize("winners, x_shape, convs, scans", [
+    (("lax", "transpose", "transpose"), (1, 8, 6, 6), 3, 0),
+    # per group, small pieces (1·36 positions): the G convolutions unrolled
+    (("per_group", "transpose_per_group", "transpose_per_group"), (1, 8, 6, 6), 12, 0),
+    # per group, 4·16·16 = 1024 positions (per_group_loop_min_positions): each
+    # map one convolution in a loop over the 4 groups
+    (("per_group", "transpose_per_group", "transpose_per_group"), (4, 8, 16, 16), 3, 3),
+    (("taps", "taps", "taps"), (1, 8, 6, 6), 0, 0),
 ])
-def test_the_kernels_run_the_winners(cache, monkeypatch, winners, convs):
+def test_the_kernels_run_the_winners(cache, monkeypatch, winners, x_shape, convs, scans):
     _timer(monkeypatch, winners=dict(zip(MAPS, winners)))
-    x, w = jnp.ones((1, 8, 6, 6), jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
+    assert _plan.THRESHOLDS["per_group_loop_min_positions"].value == 1024
+    x, w = jnp.ones(x_shape, jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
     loss = lambda x, w: jnp.sum(jaxgrad.conv2d(x, w, padding=1, groups=4,
                                                algorithm="autotune") ** 2)
-    text = str(jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w))
+    jaxpr = jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w)
+    text = str(jaxpr)
     assert text.count("conv_general_dilated[") == convs
+    loops = []
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "scan":
+                loops.append(eqn.params["length"])
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                walk(sub)
+    walk(jaxpr.jaxpr)
+    assert loops == [4] * scans
 
 
 def test_budget_stops_the_rounds_but_times_every_candidate(cache, monkeypatch):

@@ -202,16 +202,19 @@ def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
 
 
 def _conv_count(f, *args) -> int:
+    """Convolutions the program runs: a scan's body counts once per iteration
+    (the per-group forms loop over the groups)."""
     jaxpr = jax.make_jaxpr(f)(*args)
     count = 0
 
-    def walk(jaxpr):
+    def walk(jaxpr, times):
         nonlocal count
         for eqn in jaxpr.eqns:
-            count += eqn.primitive.name == "conv_general_dilated"
+            count += times * (eqn.primitive.name == "conv_general_dilated")
+            inner = times * eqn.params["length"] if eqn.primitive.name == "scan" else times
             for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-                walk(sub)
-    walk(jaxpr.jaxpr)
+                walk(sub, inner)
+    walk(jaxpr.jaxpr, 1)
     return count
 
 
@@ -323,3 +326,34 @@ def test_recording_reports_each_map_as_the_kernels_choose_it():
         inner = traced(lambda x, w: conv(x, w), x, w)
     assert len(outer) == len(inner) == 1
     assert traced(lambda x: x * 2, x) == []
+
+
+def test_the_looped_per_group_form_equals_lax_autodiff_to_second_order():
+    """Large enough pieces (4·16·16 = 1024 positions) run per group as one
+    convolution in a loop; float64, first and second order, against JAX
+    autodiff of one grouped lax convolution."""
+    groups = 4
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((4, 8, 16, 16)))
+    w = jnp.asarray(rng.standard_normal((12, 2, 3, 3)))
+    v = jnp.asarray(rng.standard_normal((12, 2, 3, 3)))
+
+    def ours(x, w):
+        return jnp.sum(jnp.sin(jaxgrad.conv2d(x, w, padding=1, groups=groups,
+                                              algorithm="transpose")))
+
+    def ref(x, w):
+        return jnp.sum(jnp.sin(lax.conv_general_dilated(
+            x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=groups,
+            precision=lax.Precision.HIGHEST)))
+
+    with jax.enable_x64():
+        x, w, v = x.astype(jnp.float64), w.astype(jnp.float64), v.astype(jnp.float64)
+        assert _conv_count(ours, x, w) == groups
+        assert "scan[" in str(jax.make_jaxpr(jax.grad(ours, (0, 1)))(x, w))
+        for got, want in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(ref, (0, 1))(x, w)):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        # second order: the gradient of <grad_w, v> w.r.t. x and w
+        hvp = lambda f: jax.grad(lambda x, w: jnp.vdot(jax.grad(f, 1)(x, w), v), (0, 1))
+        for got, want in zip(hvp(ours)(x, w), hvp(ref)(x, w)):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

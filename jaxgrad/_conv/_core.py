@@ -71,6 +71,8 @@ convolution with an empty dimension has zero gradients.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -79,7 +81,8 @@ from .. import _rules
 from .._precision import accumulation_dtype, preferred_element_type
 from .._sharding import conv_sharding, reshard_to, whole_along
 from . import _taps
-from ._plan import Placement, forward_choice, input_grad_choice, note, weight_grad_choice
+from ._plan import (THRESHOLDS, UNPLACED, Placement, forward_choice, input_grad_choice,
+                    note, weight_grad_choice)
 from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
@@ -165,6 +168,30 @@ def _lax_conv(lhs, rhs, *, precision, preferred=None, out_sharding=None, **conv)
 # slicing (``whole_along``).
 
 
+def _loop_over_groups(lhs, rhs, lhs_spec) -> bool:
+    """Whether the per-group pieces run as one convolution in a loop
+    (:func:`_scan_groups`): where nothing is placed on a mesh and each piece
+    has at least ``per_group_loop_min_positions`` batch x spatial positions
+    (lhs_spec[0] and lhs_spec[2:] of ``lhs``); smaller pieces stay unrolled."""
+    positions = math.prod(lhs.shape[d] for d in (lhs_spec[0], *lhs_spec[2:]))
+    return (positions >= THRESHOLDS["per_group_loop_min_positions"].value
+            and Placement.of(lhs, rhs) == UNPLACED)
+
+
+def _scan_groups(piece, lhs, rhs, lhs_dim: int, rhs_dim: int, out_dim: int, groups: int):
+    """concat_γ piece(lhs_γ, rhs_γ) along ``out_dim``, lhs_γ / rhs_γ the γ-th of
+    ``groups`` equal slices along ``lhs_dim`` / ``rhs_dim``, as one
+    ``lax.scan`` over the groups: the G pieces are one convolution in a loop,
+    so XLA compiles one instead of G. The same sums as the unrolled split."""
+    def stacked(a, dim):
+        a = a.reshape(a.shape[:dim] + (groups, a.shape[dim] // groups) + a.shape[dim + 1:])
+        return jnp.moveaxis(a, dim, 0)
+    _, out = lax.scan(lambda carry, ab: (carry, piece(*ab)), None,
+                      (stacked(lhs, lhs_dim), stacked(rhs, rhs_dim)))
+    out = jnp.moveaxis(out, 0, out_dim)          # (.., G, piece's out_dim, ..)
+    return out.reshape(out.shape[:out_dim] + (-1,) + out.shape[out_dim + 2:])
+
+
 def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     lhs_spec, rhs_spec, out_spec = numbers
     out_sharding = conv.pop("out_sharding", None) or conv_sharding(
@@ -172,6 +199,10 @@ def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     if not per_group:
         return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
                          out_sharding=out_sharding, **conv)
+    if out_sharding is None and _loop_over_groups(lhs, rhs, numbers.lhs_spec):
+        return _scan_groups(
+            lambda a, b: _lax_conv(a, b, dimension_numbers=numbers, **conv),
+            lhs, rhs, lhs_spec[1], rhs_spec[0], out_spec[1], groups)
     lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
     pieces = [_lax_conv(lhs_g, rhs_g, dimension_numbers=numbers,
                         out_sharding=conv_sharding(lhs_g, rhs_g, numbers, spatial_kept=True),
@@ -304,6 +335,12 @@ def _per_group_weight_grad(x, g, groups: int, *, dimension_numbers, **conv):
     x_dim, g_dim = dimension_numbers.lhs_spec[0], dimension_numbers.rhs_spec[0]
     out_sharding = conv_sharding(x, g, dimension_numbers, spatial_kept=False,
                                  batch_grouped=groups > 1)
+    # the swapped numbers read x's batch as lhs features: count N x spatial
+    batch_first = (dimension_numbers.lhs_spec[1],) + tuple(dimension_numbers.lhs_spec)
+    if out_sharding is None and _loop_over_groups(x, g, batch_first[:1] + batch_first[2:]):
+        return _scan_groups(
+            lambda a, b: _lax_conv(a, b, dimension_numbers=dimension_numbers, **conv),
+            x, g, x_dim, g_dim, dimension_numbers.out_spec[1], groups)
     x, g = whole_along(x, x_dim), whole_along(g, g_dim)
     pieces = [_lax_conv(x_g, g_g, dimension_numbers=dimension_numbers, **conv,
                         out_sharding=conv_sharding(x_g, g_g, dimension_numbers,
