@@ -20,8 +20,10 @@ path:
 
   taps  if  ndim == 3                          (XLA CPU's 3-D convolutions)
         or  an input gradient at stride 2     (XLA's zero-inserted form)
-  transpose if a weight gradient with C_in/G and C_out/G multiples of 8 and
-            C_out/G < dense_taps_aligned_weight_min_out_channels
+  transpose if a dense weight gradient with C_in and C_out multiples of 8,
+            C_in >= dense_taps_aligned_min_in_channels (not searched: the
+            grid that showed it spans 32-256 channels) and
+            C_out < dense_taps_aligned_weight_min_out_channels
   taps  if  B <= dense_taps_small_elements    (a small buffer stays in cache)
         or  C_out/G >= dense_taps_min_out_channels
             and B <= dense_taps_max_elements  (enough work per element copied)

@@ -680,21 +680,30 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
 
 
 def test_choose_auto_aligned_dense_weight_gradients_keep_the_convolution():
-    """Channel counts per group that are multiples of 8: the weight gradient
-    keeps XLA's convolution below dense_taps_aligned_weight_min_out_channels
-    output channels per group, whatever the buffer; the input gradient is not
-    affected; one odd count lifts it."""
+    """Dense, channel counts multiples of 8, at least
+    dense_taps_aligned_min_in_channels inputs: the weight gradient keeps XLA's
+    convolution below dense_taps_aligned_weight_min_out_channels output
+    channels, whatever the buffer; the input gradient is not affected; one odd
+    count, too few inputs or groups lift it."""
     limit = _threshold("dense_taps_aligned_weight_min_out_channels")
+    min_in = _threshold("dense_taps_aligned_min_in_channels")
+    assert min_in % 8 == 0 and min_in >= 16
     spec = _spec(2, padding=1)
-    x = (1, 64, 8, 8)          # buffer 64·9·64 = 37K: small
-    assert _choose("weight", spec, x, (limit - 8, 64, 3, 3)) == "transpose"
-    assert _choose("weight", spec, x, (limit, 64, 3, 3)) == "taps"
-    assert _choose("input", spec, x, (limit - 8, 64, 3, 3)) == "taps"
-    assert _choose("weight", spec, x, (limit - 7, 64, 3, 3)) == "taps"
-    assert _choose("weight", spec, (1, 63, 8, 8), (limit - 8, 63, 3, 3)) == "taps"
-    # grouped: per group (2 groups of 32 -> limit/2 - 8 channels each)
+    x = (1, 2 * min_in, 8, 8)          # buffer 2·min_in·9·64: small
+    assert 2 * min_in * 9 * 64 <= _threshold("dense_taps_small_elements")
+    w = lambda c_out, c_in=2 * min_in: (c_out, c_in, 3, 3)
+    assert _choose("weight", spec, x, w(limit - 8)) == "transpose"
+    assert _choose("weight", spec, x, w(limit)) == "taps"
+    assert _choose("input", spec, x, w(limit - 8)) == "taps"
+    assert _choose("weight", spec, x, w(limit - 7)) == "taps"
+    odd = (1, 2 * min_in - 1, 8, 8)
+    assert _choose("weight", spec, odd, w(limit - 8, 2 * min_in - 1)) == "taps"
+    few = (1, min_in - 8, 8, 8)
+    assert _choose("weight", spec, few, w(limit - 8, min_in - 8)) == "taps"
+    assert _choose("weight", spec, (1, min_in, 8, 8), w(limit - 8, min_in)) == "transpose"
+    # grouped convolutions: the row is for dense ones only
     grouped = _spec(2, padding=1, groups=2)
-    assert _choose("weight", grouped, x, (limit - 16, 32, 3, 3)) == "transpose"
+    assert _choose("weight", grouped, x, (limit - 16, min_in, 3, 3)) == "taps"
 
 
 def test_choose_auto_above_taps_max_elements_is_transpose():

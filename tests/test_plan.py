@@ -36,7 +36,7 @@ def test_resnext_grouped_conv_on_cpu():
     assert 4 < _plan.THRESHOLDS["dense_taps_min_out_channels"].value
     assert (p.input_grad.formulation, p.input_grad.reason) == (
         "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
-    # (and 4 channels per group are not multiples of 8: the aligned row is silent)
+    # (a grouped conv: the aligned row, for dense ones, is silent)
     assert (p.weight_grad.formulation, p.weight_grad.reason) == (
         "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
     assert str(p).splitlines()[0] == "forward: taps (cpu_slow_grouped_forward)"

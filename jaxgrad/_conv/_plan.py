@@ -79,13 +79,20 @@ THRESHOLDS = {
         "(python -m jaxgrad_bench.fit): 2-core Zen3, jaxlib 0.10.1"),
     "dense_taps_aligned_weight_min_out_channels": Threshold(
         256,
-        "a dense (or split grouped) weight gradient whose input and output "
-        "channels per group are multiples of 8 takes taps on CPU only with at "
-        "least this many output channels per group: XLA's convolution is near its "
-        "best on aligned channel counts (dense 3x3 64->64 at 28-56 px: taps "
-        "1.8-3.5x slower)",
+        "a dense weight gradient whose input and output channels are multiples "
+        "of 8, with at least dense_taps_aligned_min_in_channels inputs, takes "
+        "taps on CPU only with at least this many output channels: XLA's "
+        "convolution is near its best on aligned channel counts (dense 3x3 "
+        "64->64 at 28-56 px: taps 1.8-3.5x slower)",
         "fitted on the same sweep with its dense 3x3 grid "
         "(sweep-cpu-2core-fit3-dense-grid.json)"),
+    "dense_taps_aligned_min_in_channels": Threshold(
+        32,
+        "fewest input channels for which the aligned weight-gradient row applies "
+        "(the grid that showed it spans 32-256 channels; with 8-16 input channels "
+        "XLA's weight gradient has a short batch and taps won, up to 2.4x)",
+        "same sweep: mean log regret 0.0590 -> 0.0571 over 598 points with this "
+        "bound and the row kept to dense convolutions"),
     "dense_taps_max_elements": Threshold(
         1 << 23,
         "largest taps buffer (N·C_in·ΠK·P) of such a gradient that takes taps on "
@@ -311,9 +318,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed).
     For the rest (dense, and grouped ones
-    that the textbook rule splits into G dense convolutions): a weight
-    gradient whose channels per group are multiples of 8 keeps the textbook
-    rule below ``dense_taps_aligned_weight_min_out_channels`` output channels
+    that the textbook rule splits into G dense convolutions): a dense weight
+    gradient whose channels are multiples of 8, with at least
+    ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
+    below ``dense_taps_aligned_weight_min_out_channels`` output channels
     (XLA's convolution is at its best there); otherwise taps where its
     buffer is small (``dense_taps_small_elements``), or where each group has
     enough output channels for the GEMM to pay for the copies
@@ -350,7 +358,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if kind == "input" and all(s == 2 for s in spec.stride):
         return Choice("taps", "cpu measured: stride-2 input gradient")
     per_group_out = g_shape[1] // spec.groups
-    if (kind == "weight" and (c_in // spec.groups) % 8 == 0 and per_group_out % 8 == 0
+    if (kind == "weight" and spec.groups == 1 and c_in % 8 == 0 and per_group_out % 8 == 0
+            and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
             and per_group_out
             < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
         return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
@@ -569,11 +578,10 @@ def recording() -> Iterator[list[Made]]:
     closure). The bench reports each case's formulations this way.
 
     >>> import jax, jax.numpy as jnp, jaxgrad
-    >>> x, w = jnp.ones((1, 2, 8, 8)), jnp.ones((4, 1, 3, 3))
+    >>> x, w = jnp.ones((1, 2, 8, 8)), jnp.ones((4, 2, 3, 3))
     >>> with recording() as made:
-    ...     _ = jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, groups=2,
-    ...                                                    algorithm="transpose"))(x, w)
-    >>> [(m.kind, m.choice.formulation) for m in made]
+    ...     _ = jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, algorithm="taps"))(x, w)
+    >>> [(m.kind, m.choice.formulation) for m in made]     # dense: no forward taps
     [('forward', 'lax')]
     """
     stack = getattr(_recorders, "stack", None)
