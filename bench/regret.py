@@ -104,11 +104,15 @@ def auto_choices(config: dict, part: str, algorithm: str = "auto") -> list:
     return [m for m in run.made if kinds is None or m.kind in kinds]
 
 
-def sweep_label(made: list) -> str:
-    """The sweep formulation ("transpose" or "taps") that runs what ``made`` says:
-    the sweep's "taps" asks taps of every map that has it, its "transpose" the
-    textbook forms (whole or per group, as on any call)."""
-    return "taps" if any(m.choice.formulation == "taps" for m in made) else "transpose"
+def timed_label(config: dict, part: str) -> str | None:
+    """The sweep candidate ("taps" or "transpose") that runs the plan "auto"
+    makes for ``part`` of ``config``: the one whose every map gets the same
+    formulation; None where auto's plan is neither (it mixes them)."""
+    def plan(algorithm):
+        return [(m.kind, m.choice.formulation)
+                for m in auto_choices(config, part, algorithm)]
+    auto = plan("auto")
+    return next((label for label in ("taps", "transpose") if plan(label) == auto), None)
 
 
 def auto_time(record: dict, part: str) -> tuple[float, str]:
@@ -116,12 +120,8 @@ def auto_time(record: dict, part: str) -> tuple[float, str]:
     times = record["candidates"]
     if f"{part}:auto" in times:
         return times[f"{part}:auto"]["median_s"], "timed"
-    made = auto_choices(record["config"], part)
-    label = sweep_label(made)
-    if any(m.choice.formulation == "taps" for m in made) and not all(
-            m.choice.formulation == "taps" for m in made):
-        label = "mixed"     # some maps taps, others not: not one timed candidate
-    if label == "mixed":
+    label = timed_label(record["config"], part)
+    if label is None:
         raise LookupError("auto mixes formulations here and the sweep did not time it")
     return times[f"{part}:{label}"]["median_s"], label
 
