@@ -103,9 +103,12 @@ GROUPED = (_spec(groups=4), (1, 8, 6, 6), (8, 2, 3, 3), (1, 8, 6, 6))
 
 # --------------------------------------------------------------------------
 # Every candidate of every map equals lax autodiff, first and second order.
-# One jitted program per configuration: for rank r = 0, 1, 2 the fake timer
-# makes FORMULATIONS[map][r] win (textbook, per group, taps) where it is a
-# candidate, the in-memory cache is cleared, and the conv is traced again.
+# One jitted program per configuration: for each rank r the fake timer makes
+# FORMULATIONS[map][r] win (textbook, per group, taps, and for the forward
+# im2col) where it is a candidate, the in-memory cache is cleared, and the
+# conv is traced again.
+
+RANKS = max(len(names) for names in FORMULATIONS.values())
 
 CASES = [
     ("1d depthwise s2 p1", (2, 4, 12), (4, 1, 3), dict(stride=2, padding=1, groups=4)),
@@ -156,9 +159,10 @@ def test_every_candidate_equals_lax_autodiff(cache, monkeypatch, x_shape, w_shap
 
     def program(x, w, cot, u, v):
         out = {"lax": _results(ref, x, w, cot, u, v)}
-        for rank in range(3):
+        for rank in range(RANKS):
             _autotune.clear_cache()
-            timer.winners = {kind: FORMULATIONS[kind][rank] for kind in MAPS}
+            timer.winners = {kind: FORMULATIONS[kind][min(rank, len(FORMULATIONS[kind]) - 1)]
+                             for kind in MAPS}
             out[f"rank {rank}"] = _results(lambda x, w: jaxgrad.conv(
                 x, w, algorithm="autotune", **kwargs), x, w, cot, u, v)
             (entry,) = _autotune._memory.values()
@@ -168,7 +172,7 @@ def test_every_candidate_equals_lax_autodiff(cache, monkeypatch, x_shape, w_shap
 
     out = jax.jit(program)(x, w, cot, u, v)
     names = ("output", "grad_x", "grad_w", "grad2_x", "grad2_w", "grad2_cot")
-    for rank in range(3):
+    for rank in range(RANKS):
         for name, a, e in zip(names, out[f"rank {rank}"], out["lax"]):
             _assert_close(a, e, f"rank {rank} {name}")
     # every candidate of every map ran once
@@ -181,7 +185,7 @@ def test_every_candidate_equals_lax_autodiff(cache, monkeypatch, x_shape, w_shap
         assert chosen[kind] == set(_plan.candidates(kind, spec, x_shape, w_shape, y_shape,
                                                     jnp.float64)), kind
     if kwargs.get("groups", 1) > 1:
-        assert "taps" in chosen["forward"]
+        assert {"taps", "im2col"} <= chosen["forward"]
 
 
 @pytest.mark.parametrize("winners", [
@@ -209,7 +213,7 @@ def test_no_order_uses_autodiff_under_autotune(cache, monkeypatch, winners):
 def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "100")
     table = {("forward", "lax"): 0.2, ("forward", "per_group"): 0.01,
-             ("forward", "taps"): 0.003,
+             ("forward", "taps"): 0.003, ("forward", "im2col"): 0.05,
              ("input_grad", "transpose"): 0.004, ("input_grad", "transpose_per_group"): 0.5,
              ("input_grad", "taps"): 0.006,
              ("weight_grad", "transpose"): 0.03, ("weight_grad", "transpose_per_group"): 0.02,
@@ -219,30 +223,35 @@ def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
         p = _plan.plan(*GROUPED, jnp.float32)
     assert (p.forward.formulation, p.input_grad.formulation, p.weight_grad.formulation) == (
         "taps", "transpose", "transpose_per_group")
-    assert p.forward.reason == "autotuned: taps 3 ms, per_group 10 ms, lax 200 ms"
+    assert p.forward.reason == (
+        "autotuned: taps 3 ms, per_group 10 ms, im2col 50 ms, lax 200 ms")
     assert p.input_grad.reason == (
         "autotuned: transpose 4 ms, taps 6 ms, transpose_per_group 500 ms")
-    # 3 maps x 3 candidates x (1 warm-up + REPEATS rounds) within the budget
-    assert timer.calls == 9 * (1 + _autotune.REPEATS)
+    # 4 + 3 + 3 candidates x (1 warm-up + REPEATS rounds) within the budget
+    assert timer.calls == 10 * (1 + _autotune.REPEATS)
     (record,) = [r for r in caplog.records if r.name == "jaxgrad.autotune"]
     for (kind, name), seconds in table.items():
         assert f"{name} {seconds * 1e3:.3g} ms" in record.getMessage()
     # asked again: the same plan, from memory
-    assert _plan.plan(*GROUPED, jnp.float32) == p and timer.calls == 54
+    assert _plan.plan(*GROUPED, jnp.float32) == p and timer.calls == 10 * (1 + _autotune.REPEATS)
 
 
 @pytest.mark.parametrize("winners, x_shape, convs, scans", [
     (("lax", "transpose", "transpose"), (1, 8, 6, 6), 3, 0),
     # per group, small pieces (1·36 positions): the G convolutions unrolled
     (("per_group", "transpose_per_group", "transpose_per_group"), (1, 8, 6, 6), 12, 0),
-    # per group, 4·16·16 = 1024 positions (per_group_loop_min_positions): each
-    # map one convolution in a loop over the 4 groups
-    (("per_group", "transpose_per_group", "transpose_per_group"), (4, 8, 16, 16), 3, 3),
+    # per group, 4·16·16 = 1024 positions (per_group_loop_min_positions) and 2
+    # input channels per group (per_group_loop_max_group_channels): the weight
+    # gradient is one convolution in a loop over the 4 groups; the forward and
+    # the input gradient stay unrolled (looped they were slower at every size)
+    (("per_group", "transpose_per_group", "transpose_per_group"), (4, 8, 16, 16), 9, 1),
+    (("im2col", "transpose", "transpose"), (1, 8, 6, 6), 2, 0),
     (("taps", "taps", "taps"), (1, 8, 6, 6), 0, 0),
 ])
 def test_the_kernels_run_the_winners(cache, monkeypatch, winners, x_shape, convs, scans):
     _timer(monkeypatch, winners=dict(zip(MAPS, winners)))
     assert _plan.THRESHOLDS["per_group_loop_min_positions"].value == 1024
+    assert _plan.THRESHOLDS["per_group_loop_max_group_channels"].value >= 2
     x, w = jnp.ones(x_shape, jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
     loss = lambda x, w: jnp.sum(jaxgrad.conv2d(x, w, padding=1, groups=4,
                                                algorithm="autotune") ** 2)
@@ -269,7 +278,7 @@ def test_budget_stops_the_rounds_but_times_every_candidate(cache, monkeypatch):
     timer = _timer(monkeypatch)
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "0")
     _plan.plan(*GROUPED, jnp.float32)
-    assert timer.calls == 9 * 2
+    assert timer.calls == 10 * 2
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "nonsense")
     with pytest.warns(UserWarning, match=r"JAXGRAD_AUTOTUNE_BUDGET_S must be a number "
                                          r"of seconds >= 0, got 'nonsense'; using 2.0"):

@@ -28,27 +28,56 @@ def test_resnext_grouped_conv_on_cpu():
     # 4 channels per group, 9 taps: 36 terms, within both forward-taps bounds
     p = plan(*RESNEXT, jnp.float32, backend="cpu")
     assert (p.forward.formulation, p.forward.reason) == ("taps", "cpu_slow_grouped_forward")
-    # the gradients: 32 groups (not above cpu_split_max_groups), so the dense
-    # rule per group: 4 output channels per group (< dense_taps_min_out_channels)
-    # and a buffer of 1·128·9·3136 = 3.6M elements (> dense_taps_small_elements):
-    # the textbook rule, split into G dense convolutions on CPU
+    # the input gradient: 32 groups (not above cpu_split_max_groups) of 4
+    # output channels (<= taps_input_grad_max_group_out_channels): taps
+    assert 4 <= _plan.THRESHOLDS["taps_input_grad_max_group_out_channels"].value
+    assert (p.input_grad.formulation, p.input_grad.reason) == (
+        "taps", "taps_input_grad_max_group_out_channels")
+    # the weight gradient: the dense rule per group, 4 output channels per
+    # group (< dense_taps_min_out_channels) and a buffer of 1·128·9·3136 = 3.6M
+    # elements (> dense_taps_small_elements): the textbook rule, split into G
+    # dense convolutions on CPU (XLA's batch-grouped one is the slow path)
     assert 128 * 9 * 56 * 56 > _plan.THRESHOLDS["dense_taps_small_elements"].value
     assert 4 < _plan.THRESHOLDS["dense_taps_min_out_channels"].value
-    assert (p.input_grad.formulation, p.input_grad.reason) == (
-        "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
     # (a grouped conv: the aligned row, for dense ones, is silent)
     assert (p.weight_grad.formulation, p.weight_grad.reason) == (
         "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
     assert str(p).splitlines()[0] == "forward: taps (cpu_slow_grouped_forward)"
-    # at 28x28 the buffer is 0.9M elements: taps
+    # at 28x28 the weight gradient's buffer is 0.9M elements: taps
     p = plan(RESNEXT[0], (1, 128, 28, 28), (128, 4, 3, 3), (1, 128, 28, 28),
              jnp.float32, backend="cpu")
-    assert (p.input_grad.formulation, p.input_grad.reason) == (
+    assert (p.weight_grad.formulation, p.weight_grad.reason) == (
         "taps", "dense_taps_small_elements")
-    # "transpose" keeps today's convolution: on CPU as G dense ones
+    # "transpose" keeps the convolution: 4 channels per group are fewer than
+    # cpu_split_min_group_channels, so one grouped convolution even on CPU
+    assert 4 < _plan.THRESHOLDS["cpu_split_min_group_channels"].value
     p = plan(_spec(groups=32, algorithm="transpose"), *RESNEXT[1:], jnp.float32,
              backend="cpu")
-    assert (p.forward.formulation, p.forward.reason) == ("per_group", "cpu_slow_grouped")
+    assert (p.forward.formulation, p.forward.reason) == ("lax", "one convolution")
+    assert p.weight_grad.formulation == "transpose_per_group"
+
+
+def test_resnext_conv5_forward_is_im2col_at_batch_one():
+    # 32 input channels per group (> taps_forward_max_group_channels): no fused
+    # taps forward; batch 1 (<= im2col_forward_max_batch): im2col on CPU
+    shapes = ((1, 1024, 7, 7), (1024, 32, 3, 3), (1, 1024, 7, 7))
+    p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
+    assert p.forward == _plan.Choice(
+        "im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
+    # batch 2: G dense convolutions (32 channels per group >= cpu_split_min_group_channels)
+    p = plan(_spec(groups=32), (2,) + shapes[0][1:], shapes[1], (2,) + shapes[2][1:],
+             jnp.float32, backend="cpu")
+    assert p.forward == _plan.Choice("per_group", "cpu_slow_grouped")
+    # "transpose" and "taps" never run im2col; nor does another backend
+    for algorithm in ("transpose", "taps"):
+        assert plan(_spec(groups=32, algorithm=algorithm), *shapes, jnp.float32,
+                    backend="cpu").forward.formulation == "per_group"
+    assert plan(_spec(groups=32), *shapes, jnp.float32, backend="gpu").forward.formulation \
+        == "lax"
+    # the kernels follow: one dot_general per group batch, no convolution
+    x, w = jnp.ones(shapes[0]), jnp.ones(shapes[1])
+    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, padding=1, groups=32))(x, w))
+    assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
 
 
 def test_resnext_grouped_conv_on_gpu_is_textbook():
@@ -66,7 +95,9 @@ def test_more_groups_than_the_split_threshold_stay_whole():
     assert (p.forward.formulation, p.input_grad.formulation,
             p.weight_grad.formulation) == ("lax", "transpose", "transpose")
     spec = _spec(groups=limit, algorithm="transpose")
-    p = plan(spec, (1, c, 8, 8), (c, 4, 3, 3), (1, c, 8, 8), jnp.float32, backend="cpu")
+    c = limit * _plan.THRESHOLDS["cpu_split_min_group_channels"].value
+    w = (c, c // limit, 3, 3)
+    p = plan(spec, (1, c, 8, 8), w, (1, c, 8, 8), jnp.float32, backend="cpu")
     assert (p.forward.formulation, p.input_grad.formulation,
             p.weight_grad.formulation) == ("per_group", "transpose_per_group",
                                            "transpose_per_group")
@@ -79,9 +110,14 @@ def test_float64_depthwise_on_cpu_runs_per_group_for_nan_placement():
         "per_group", "cpu_f64_depthwise_nan_leak")
     assert plan(spec, *shapes, jnp.float32, backend="cpu").forward.formulation == "lax"
     # with a channel multiplier (C_out = 2 G) the input gradient's convolution
-    # over g's 16 channels in 8 groups is partially grouped: split for speed
+    # over g's 16 channels in 8 groups is partially grouped, not depthwise (no
+    # NaN leak): 2 channels per group (< cpu_split_min_group_channels) stay
+    # one convolution; with 16 per group it is split for speed
     p = plan(spec, (2, 8, 6, 6), (16, 1, 3, 3), (2, 16, 6, 6), jnp.float64, backend="cpu")
     assert p.forward.formulation == "per_group"
+    assert p.input_grad == _plan.Choice("transpose", "asked for")
+    p = plan(spec, (2, 8, 6, 6), (128, 1, 3, 3), (2, 128, 6, 6), jnp.float64,
+             backend="cpu")
     assert p.input_grad == _plan.Choice("transpose_per_group", "asked for; cpu_slow_grouped")
 
 
@@ -105,12 +141,18 @@ def test_forward_taps_for_depthwise_and_small_groups_on_cpu():
     # 9 channels per group: above taps_forward_max_group_channels (8)
     bound = _plan.THRESHOLDS["taps_forward_max_group_channels"].value
     assert bound == 8
+    # at batch 1 (im2col_forward_max_batch) im2col; at batch 2 one grouped
+    # convolution (9 < cpu_split_min_group_channels)
     assert _forward(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3)) == _plan.Choice(
-        "per_group", "cpu_slow_grouped")
+        "im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
+    assert _forward(_spec(groups=4), (2, 36, 8, 8), (36, 9, 3, 3)) == _plan.Choice(
+        "lax", "one convolution")
     # 8 channels x 5x5x2 = 400 terms > taps_forward_max_terms (216): no taps;
     # 8 x 3x3x3 = 216 is the bound itself
     assert _plan.THRESHOLDS["taps_forward_max_terms"].value == 216
-    assert _forward(_spec(n=3, groups=2), (1, 16, 8, 8, 8), (16, 8, 5, 5, 2)) == (
+    assert _forward(_spec(n=3, groups=2), (2, 16, 8, 8, 8), (16, 8, 5, 5, 2)) == (
+        _plan.Choice("lax", "one convolution"))
+    assert _forward(_spec(n=3, groups=2), (2, 32, 8, 8, 8), (32, 16, 3, 3, 3)) == (
         _plan.Choice("per_group", "cpu_slow_grouped"))
     assert _plan.forward_taps(_spec(n=3, groups=2), (16, 8, 5, 5, 2)) == (
         "taps_forward_max_terms")
@@ -220,15 +262,17 @@ def _conv_count(f, *args) -> int:
 
 def test_the_kernels_follow_the_plan():
     """A grouped conv under "transpose": each map runs as many convolutions as
-    the plan of this backend says (on CPU: G each, the per-group forms)."""
+    the plan of this backend says (on CPU: one for the forward and the input
+    gradient, 2 channels per group being fewer than
+    cpu_split_min_group_channels; G for the weight gradient)."""
     groups = 4
     x, w = jnp.ones((1, 8, 6, 6), jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)
     spec = _spec(groups=groups, algorithm="transpose")
     p = plan(spec, x.shape, w.shape, (1, 8, 6, 6), x.dtype)
     count = {"lax": 1, "transpose": 1, "per_group": groups, "transpose_per_group": groups}
     if jax.default_backend() == "cpu":
-        assert {p.forward.formulation, p.input_grad.formulation,
-                p.weight_grad.formulation} == {"per_group", "transpose_per_group"}
+        assert (p.forward.formulation, p.input_grad.formulation,
+                p.weight_grad.formulation) == ("lax", "transpose", "transpose_per_group")
 
     def loss(x, w):
         return jaxgrad.conv2d(x, w, padding=1, groups=groups, algorithm="transpose").sum()
@@ -247,7 +291,8 @@ def test_auto_runs_a_grouped_forward_without_a_convolution_on_cpu():
                 x.dtype).forward.formulation == "taps"
     assert _conv_count(forward("auto"), x, w) == 0
     assert _conv_count(forward("taps"), x, w) == 0
-    assert _conv_count(forward("transpose"), x, w) == 4     # per group, on CPU
+    # one grouped convolution (2 channels per group: not split)
+    assert _conv_count(forward("transpose"), x, w) == 1
 
 
 # --------------------------------------------------------------------------
@@ -266,22 +311,22 @@ def test_autotune_candidates():
     assert _candidates(_spec(), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 8, 8)) == (
         ("lax",), both, both)
     # ResNeXt: every formulation of every map
-    assert _candidates(*RESNEXT) == (("lax", "per_group", "taps"), every, every)
+    assert _candidates(*RESNEXT) == (("lax", "per_group", "taps", "im2col"), every, every)
     # 64 groups > autotune_max_pieces (32): no per-group forms
     assert _plan.THRESHOLDS["autotune_max_pieces"].value == 32
     assert _candidates(_spec(groups=64), (2, 64, 8, 8), (64, 1, 3, 3), (2, 64, 8, 8)) == (
-        ("lax", "taps"), both, both)
+        ("lax", "taps", "im2col"), both, both)
     # float64 depthwise on CPU: the whole convolution leaks NaN across channels,
     # its per-group form replaces it (forward, and the input gradient's
     # convolution over 8 channels in 8 groups); not on GPU
     depthwise = (_spec(groups=8), (2, 8, 6, 6), (8, 1, 3, 3), (2, 8, 6, 6))
     assert _candidates(*depthwise, jnp.float64) == (
-        ("per_group", "taps"), ("transpose_per_group", "taps"), every)
+        ("per_group", "taps", "im2col"), ("transpose_per_group", "taps"), every)
     assert _candidates(*depthwise, jnp.float64, backend="gpu") == (
-        ("lax", "per_group", "taps"), every, every)
-    # 9 channels per group: no forward taps
+        ("lax", "per_group", "taps", "im2col"), every, every)
+    # 9 channels per group: no forward taps, im2col
     assert _candidates(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3), (1, 36, 8, 8))[0] == (
-        "lax", "per_group")
+        "lax", "per_group", "im2col")
     # lax's own layouts: no taps at all
     nhwc = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
     spec = ConvSpec((1, 1), ((1, 1),) * 2, (1, 1), 4, numbers=nhwc)
@@ -329,9 +374,10 @@ def test_recording_reports_each_map_as_the_kernels_choose_it():
 
 
 def test_the_looped_per_group_form_equals_lax_autodiff_to_second_order():
-    """Large enough pieces (4·16·16 = 1024 positions) run per group as one
-    convolution in a loop; float64, first and second order, against JAX
-    autodiff of one grouped lax convolution."""
+    """A weight gradient with large enough pieces (4·16·16 = 1024 positions)
+    of few channels (2 per group) runs per group as one convolution in a loop;
+    float64, first and second order, against JAX autodiff of one grouped lax
+    convolution."""
     groups = 4
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((4, 8, 16, 16)))
@@ -349,7 +395,7 @@ def test_the_looped_per_group_form_equals_lax_autodiff_to_second_order():
 
     with jax.enable_x64():
         x, w, v = x.astype(jnp.float64), w.astype(jnp.float64), v.astype(jnp.float64)
-        assert _conv_count(ours, x, w) == groups
+        assert _conv_count(ours, x, w) == 1      # the forward: one grouped conv
         assert "scan[" in str(jax.make_jaxpr(jax.grad(ours, (0, 1)))(x, w))
         for got, want in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(ref, (0, 1))(x, w)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

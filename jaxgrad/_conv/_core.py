@@ -89,6 +89,7 @@ from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
 # unit, an eager call compiles once per shape instead of once per op. Inside an
 # outer jit the call is inlined.
 _taps_forward = jax.jit(_taps.forward, static_argnums=(2,))
+_im2col_forward = jax.jit(_taps.forward_im2col, static_argnums=(2,))
 _taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
 
@@ -168,13 +169,17 @@ def _lax_conv(lhs, rhs, *, precision, preferred=None, out_sharding=None, **conv)
 # slicing (``whole_along``).
 
 
-def _loop_over_groups(lhs, rhs, lhs_spec) -> bool:
-    """Whether the per-group pieces run as one convolution in a loop
-    (:func:`_scan_groups`): where nothing is placed on a mesh and each piece
-    has at least ``per_group_loop_min_positions`` batch x spatial positions
-    (lhs_spec[0] and lhs_spec[2:] of ``lhs``); smaller pieces stay unrolled."""
-    positions = math.prod(lhs.shape[d] for d in (lhs_spec[0], *lhs_spec[2:]))
+def _loop_over_groups(lhs, rhs, positions_dims, channels: int) -> bool:
+    """Whether a per-group weight gradient runs as one convolution in a loop
+    (:func:`_scan_groups`): where nothing is placed on a mesh, each piece has
+    at least ``per_group_loop_min_positions`` batch x spatial positions (the
+    dims ``positions_dims`` of ``lhs``) and at most
+    ``per_group_loop_max_group_channels`` input ``channels``; otherwise the
+    pieces stay unrolled (looped, larger ones and every forward and input
+    gradient ran 1.4-30x slower on CPU)."""
+    positions = math.prod(lhs.shape[d] for d in positions_dims)
     return (positions >= THRESHOLDS["per_group_loop_min_positions"].value
+            and channels <= THRESHOLDS["per_group_loop_max_group_channels"].value
             and Placement.of(lhs, rhs) == UNPLACED)
 
 
@@ -199,10 +204,6 @@ def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     if not per_group:
         return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
                          out_sharding=out_sharding, **conv)
-    if out_sharding is None and _loop_over_groups(lhs, rhs, numbers.lhs_spec):
-        return _scan_groups(
-            lambda a, b: _lax_conv(a, b, dimension_numbers=numbers, **conv),
-            lhs, rhs, lhs_spec[1], rhs_spec[0], out_spec[1], groups)
     lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
     pieces = [_lax_conv(lhs_g, rhs_g, dimension_numbers=numbers,
                         out_sharding=conv_sharding(lhs_g, rhs_g, numbers, spatial_kept=True),
@@ -272,9 +273,11 @@ def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:
 
 
 def forward(x, w, spec: ConvSpec, formulation: str):
-    """y = conv_core(x, w, spec) as "lax", "per_group" or "taps"."""
+    """y = conv_core(x, w, spec) as "lax", "per_group", "taps" or "im2col"."""
     if formulation == "taps":
         return _taps_forward(x, w, spec)
+    if formulation == "im2col":
+        return _im2col_forward(x, w, spec)
     numbers = numbers_of(spec)
     conv = dict(window_strides=spec.stride, padding=spec.padding,
                 lhs_dilation=spec.input_dilation, rhs_dilation=spec.dilation,
@@ -335,9 +338,11 @@ def _per_group_weight_grad(x, g, groups: int, *, dimension_numbers, **conv):
     x_dim, g_dim = dimension_numbers.lhs_spec[0], dimension_numbers.rhs_spec[0]
     out_sharding = conv_sharding(x, g, dimension_numbers, spatial_kept=False,
                                  batch_grouped=groups > 1)
-    # the swapped numbers read x's batch as lhs features: count N x spatial
-    batch_first = (dimension_numbers.lhs_spec[1],) + tuple(dimension_numbers.lhs_spec)
-    if out_sharding is None and _loop_over_groups(x, g, batch_first[:1] + batch_first[2:]):
+    # the swapped numbers read x's batch as lhs features and its channels as
+    # lhs batch: count N x spatial positions, and C_in/G channels per piece
+    lhs_spec = dimension_numbers.lhs_spec
+    if out_sharding is None and _loop_over_groups(
+            x, g, (lhs_spec[1], *lhs_spec[2:]), x.shape[x_dim] // groups):
         return _scan_groups(
             lambda a, b: _lax_conv(a, b, dimension_numbers=dimension_numbers, **conv),
             x, g, x_dim, g_dim, dimension_numbers.out_spec[1], groups)

@@ -8,6 +8,8 @@ same sums (``docs/derivations.md``):
                 "per_group"      G dense convolutions, concatenated on channels
                 "taps"           grouped and depthwise: ΠK·C_in/G shifted
                                  multiply-adds fused into one loop (``_taps``)
+                "im2col"         grouped and depthwise: patches (ΠK strided
+                                 copies of x) and one GEMM per group
   input grad    "transpose"      the textbook rule: one transposed convolution
                 "transpose_per_group"   the same as G dense pieces
                 "taps"           a sum over kernel taps (``_taps``)
@@ -50,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import ConvSpec
+from ._spec import ConvSpec, conv_output_shape
 
 # --------------------------------------------------------------------------
 # The table. Each threshold: its value, what it decides, where it was measured.
@@ -129,13 +131,54 @@ THRESHOLDS = {
         "C_in/G=32 (288) 11.6 -> 606 ms"),
     "per_group_loop_min_positions": Threshold(
         1024,
-        "smallest batch x spatial positions of a convolution's lhs for which its "
-        "per-group form runs as one convolution in a loop over the groups (XLA "
-        "compiles one convolution instead of G); smaller pieces stay unrolled, "
+        "smallest batch x spatial positions of the lhs for which a per-group "
+        "weight gradient with at most per_group_loop_max_group_channels input "
+        "channels per group runs as one convolution in a loop over the groups "
+        "(XLA compiles one convolution instead of G); smaller pieces stay unrolled, "
         "where the loop's per-iteration cost dominates",
         "2-core Zen3 CPU, jaxlib 0.10.1, value-and-grad of ResNeXt G=32 layers: "
         "conv2 (1,128,56,56), 3136 positions: compile 1.30 -> 0.26 s, run 14.1 -> "
         "8.8 ms; conv5 (1,1024,7,7), 49 positions: run 2.1 -> 7.0 ms looped"),
+    "per_group_loop_max_group_channels": Threshold(
+        4,
+        "most input channels per group for which a per-group weight gradient runs "
+        "looped (per_group_loop_min_positions); with more, the looped convolution "
+        "ran 2-16x slower than the unrolled pieces, and forwards and input "
+        "gradients looped were 1.4-30x slower at every size measured",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3 weight gradients, looped against "
+        "unrolled, medians of 9 (2026-12-05): C_in/G <= 4 at 7 shapes of "
+        "(1-16, 64-128, 14-112 px), G = 16-32: 0.15-2.0x, geometric mean 0.69x, "
+        "compile 0.1-0.17 against 0.25-0.5 s; C_in/G = 8: 0.5-3.5x; "
+        "C_in/G >= 16: 1.0-10x"),
+    "cpu_split_min_group_channels": Threshold(
+        16,
+        "fewest channels per group (C_in/G for a forward, C_out/G for an input "
+        "gradient) for which a grouped convolution is split into G dense ones "
+        "on CPU; with fewer, XLA's one grouped convolution ran as fast (0.7-1.0x "
+        "the pieces' time) and compiles one convolution instead of G",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, medians of 9-15 (2026-12-05): "
+        "C/G = 4-8 at 10 shapes, G = 16-32: one convolution 0.52-1.05x the "
+        "unrolled pieces (forward and input gradient), compile 0.1 against "
+        "0.25-0.56 s; C/G = 16-64 at 12 shapes: pieces 1.1-2.4x faster"),
+    "taps_input_grad_max_group_out_channels": Threshold(
+        4,
+        "a grouped input gradient (1 < G <= cpu_split_max_groups) with at most "
+        "this many output channels per group takes taps on CPU: its pieces are "
+        "convolutions of a few channels, which XLA runs far below its GEMM speed",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3 (2026-12-05): C_out/G = 2-4 at 7 "
+        "shapes of (1-16, 64-128, 14-112 px), G = 16-32: taps 1.3-4x faster than "
+        "the best of one grouped convolution and G dense ones; C_out/G = 8: "
+        "1.4x faster at batch 1, 1.6-2.9x slower at batch 2-8"),
+    "im2col_forward_max_batch": Threshold(
+        1,
+        "largest batch for which a grouped forward with no fused taps "
+        "formulation (beyond taps_forward_max_group_channels or "
+        "taps_forward_max_terms) runs on CPU as patches and one GEMM per group "
+        "('im2col'); it compiles one product instead of G convolutions",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, C_in/G = 16-64, G = 8-32, medians of "
+        "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
+        "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
+        "compile 0.07 against 0.23-0.74 s; batch 2-8: 0.4-1.8x, mixed"),
     "autotune_max_pieces": Threshold(
         32,
         "largest G for which autotuning also times the per-group forms (each of "
@@ -169,7 +212,8 @@ WORKAROUNDS = {
         "CPU runs a conv with 1 < G < C_in at about the dense cost, and a grouped "
         "weight gradient (batch_group_count) at G times it",
         "0.10.2",
-        "split into G dense convs on CPU up to cpu_split_max_groups (not under a "
+        "split into G dense convs on CPU up to cpu_split_max_groups, with at least "
+        "cpu_split_min_group_channels channels per group (not under a "
         "mesh, where G all-reduces would replace one)"),
     "cpu_f64_depthwise_nan_leak": Workaround(
         "CPU runs a float64 depthwise conv as a dense one with a zero-masked "
@@ -280,7 +324,8 @@ def split_groups(groups: int, channels: int, dtype, placement: Placement,
     partial = 1 < groups < channels
     if partial and (placement.batch_split_explicitly or placement.auto_mesh):
         return Choice("per_group", "grouped_batch_all_gather")
-    if partial and groups <= THRESHOLDS["cpu_split_max_groups"].value and _cpu(backend):
+    if (partial and groups <= THRESHOLDS["cpu_split_max_groups"].value and _cpu(backend)
+            and channels // groups >= THRESHOLDS["cpu_split_min_group_channels"].value):
         return Choice("per_group", "cpu_slow_grouped")
     if 1 < groups == channels and np.dtype(dtype) == np.float64 and _cpu(backend):
         return Choice("per_group", "cpu_f64_depthwise_nan_leak")
@@ -316,7 +361,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     3-D kernels (XLA CPU's 3-D convolutions, strided input gradients most,
     were 2-1000x slower in the sweep); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
-    slower in the sweep for large buffers; at strides 3 and 4 it was mixed).
+    slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
+    grouped input gradients with at most
+    ``taps_input_grad_max_group_out_channels`` output channels per group.
     For the rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
     gradient whose channels are multiples of 8, with at least
@@ -358,6 +405,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if kind == "input" and all(s == 2 for s in spec.stride):
         return Choice("taps", "cpu measured: stride-2 input gradient")
     per_group_out = g_shape[1] // spec.groups
+    if (kind == "input" and spec.groups > 1 and per_group_out
+            <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value):
+        return Choice("taps", "taps_input_grad_max_group_out_channels")
     if (kind == "weight" and spec.groups == 1 and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
             and per_group_out
@@ -414,15 +464,36 @@ def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
     return None
 
 
+def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
+                   placement: Placement = UNPLACED) -> str | None:
+    """Why the forward has no im2col formulation (patches and one GEMM per
+    group, ``_taps.forward_im2col``) here; None where it has one: grouped and
+    depthwise convolutions of PyTorch's geometry whose patches (N·C_in·ΠK·ΠO
+    elements) fit within ``taps_max_elements``."""
+    if not spec.torch_geometry or spec.out_sharding is not None:
+        return "im2col needs PyTorch's geometry"
+    if spec.groups == 1:
+        return "one convolution"
+    if placement.explicit_axes:
+        return "explicit_axes_reshape"
+    out = conv_output_shape(x_shape[2:], w_shape[2:], spec)
+    if x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(out) > TAPS_MAX_ELEMENTS:
+        return "taps_max_elements"
+    return None
+
+
 def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
                    dtype, placement: Placement = UNPLACED,
                    backend: str | None = None) -> Choice:
-    """"lax", "per_group" or "taps" for y = conv_core(x, w, spec), with the reason.
+    """"lax", "per_group", "taps" or "im2col" for y = conv_core(x, w, spec),
+    with the reason.
 
     "transpose" keeps the convolution (per group where ``split_groups`` says
     so); "taps" takes the taps formulation wherever there is one
-    (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``)
-    and elsewhere keeps the convolution.
+    (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``),
+    and where there is none takes im2col on CPU for a batch of at most
+    ``im2col_forward_max_batch``; elsewhere it keeps the convolution.
+    "im2col" is never asked for by name: only "auto" and "autotune" run it.
     """
     if spec.algorithm == "autotune":
         return _autotuned("forward", spec, x_shape, w_shape, dtype, placement, backend,
@@ -438,6 +509,10 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
                 else Choice(split.formulation, f"{missing}; {split.reason}"))
     if missing is None and _cpu(backend):
         return Choice("taps", "cpu_slow_grouped_forward")
+    if (_cpu(backend) and placement == UNPLACED
+            and forward_im2col(spec, x_shape, w_shape, placement) is None
+            and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value):
+        return Choice("im2col", f"{missing}; im2col_forward_max_batch")
     return split
 
 
@@ -480,7 +555,7 @@ def weight_grad_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence
 # Autotuning: what is timed, and where it is not.
 
 MAPS = ("forward", "input_grad", "weight_grad")
-FORMULATIONS = {"forward": ("lax", "per_group", "taps"),
+FORMULATIONS = {"forward": ("lax", "per_group", "taps", "im2col"),
                 "input_grad": ("transpose", "transpose_per_group", "taps"),
                 "weight_grad": ("transpose", "transpose_per_group", "taps")}
 
@@ -493,7 +568,8 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
 
     Every applicable one: the per-group forms up to ``autotune_max_pieces``
     groups, taps where it has a formulation (the gradients' within
-    ``taps_max_elements``). The whole-convolution form is left out only where
+    ``taps_max_elements``), and for a grouped forward im2col
+    (:func:`forward_im2col`). The whole-convolution form is left out only where
     a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
     its per-group form replaces it).
     """
@@ -504,6 +580,7 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         whole, split, channels = "lax", "per_group", x_shape[lhs[1]]
         pieces = pieces and spec.batch_groups == 1
         taps = forward_taps(spec, w_shape) is None
+        im2col = forward_im2col(spec, x_shape, w_shape) is None
     else:
         whole, split = "transpose", "transpose_per_group"
         channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
@@ -511,6 +588,7 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         taps = spec.torch_geometry and (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
             <= TAPS_MAX_ELEMENTS)
+        im2col = False
     leak = kind != "weight_grad" and split_groups(
         groups, channels, dtype, UNPLACED, backend).reason == "cpu_f64_depthwise_nan_leak"
     names = [split] if leak else [whole]
@@ -518,6 +596,8 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         names.append(split)
     if taps:
         names.append("taps")
+    if im2col:
+        names.append("im2col")
     return tuple(names)
 
 

@@ -316,3 +316,48 @@ def forward(x, w, spec: ConvSpec):
                         (1, groups, co) + ones))
             total = term if total is None else total + term
     return total.reshape((n, c_out) + out_spatial).astype(dtype)
+
+
+# --------------------------------------------------------------------------
+# The forward by im2col: the weight gradient's patches, contracted with w.
+#
+#   P[n, γ, (c,k), p] = x̂[n, γCᵢ+c, k·d + p·s]                    (``patches``)
+#   y[n, γCₒ+o, p]    = Σ_{(c,k)} w[γCₒ+o, c, k] · P[n, γ, (c,k), p]
+#
+# one GEMM per group (batch γ, and n), with the ΠK strided copies of x̂ as the
+# price. Any number of channels per group; ``_plan`` picks it where XLA would
+# otherwise run G small convolutions (``im2col_forward_max_batch``).
+
+
+def forward_im2col(x, w, spec: ConvSpec):
+    """y = Σ_{(c,k)} w[.., (c,k)] · P[.., (c,k), p]: patches and one GEMM per group.
+
+    Args:
+      x: (N, C_in, *I). w: (C_out, C_in/G, *K). ``spec``: PyTorch's geometry.
+
+    Returns:
+      (N, C_out, *O) in the operands' (promoted) dtype.
+    """
+    n = x.shape[0]
+    c_out, ci = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    groups = spec.groups
+    co = c_out // groups
+    out_spatial = tuple(conv_output_shape(x.shape[2:], kernel, spec))
+    dtype = jnp.promote_types(x.dtype, w.dtype)
+    if x.size == 0 or w.size == 0:
+        return jnp.zeros((n, c_out) + out_spatial, dtype)
+    x, w = x.astype(dtype), w.astype(dtype)
+    npos = int(np.prod(out_spatial))
+    cols = patches(x, spec, kernel, out_spatial).reshape(
+        n, groups, ci * math.prod(kernel), npos)
+    ww = w.reshape(groups, co, ci * math.prod(kernel))
+    acc = preferred_element_type(dtype)
+    if n == 1:     # batch γ: (G, Cₒ, CᵢK)·(G, CᵢK, P) -> (G, Cₒ, P)
+        out = lax.dot_general(ww, cols[0], (((2,), (1,)), ((0,), (0,))),
+                              precision=_swapped(spec), preferred_element_type=acc)
+    else:          # batch (n, γ), w broadcast over n: (N, G, Cₒ, P)
+        wb = jnp.broadcast_to(ww, (n,) + ww.shape)
+        out = lax.dot_general(wb, cols, (((3,), (2,)), ((0, 1), (0, 1))),
+                              precision=_swapped(spec), preferred_element_type=acc)
+    return out.astype(dtype).reshape((n, c_out) + out_spatial)
