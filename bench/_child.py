@@ -60,6 +60,8 @@ def _protocol_notes(args: argparse.Namespace) -> list[str]:
 def _measure_all(args, cases, backend, record: dict) -> None:
     _progress(f"peak: timing a {_run.PEAK_SIZE[backend.name]}^3 matmul")
     record["peak"] = _run.measure_peak(backend, args.dtype, args.repeats)
+    _progress("warm-up: compiling a tiny case, not reported")
+    _run.warm_up(args.dtype)
     record["cases"] = []
     for i, case in enumerate(cases, 1):
         start = time.perf_counter()

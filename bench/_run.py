@@ -21,7 +21,7 @@ import numpy as np
 from . import _implementations as impls
 from . import _measure, _stats, _timing
 from ._backend import Backend
-from ._cases import Case
+from ._cases import Case, conv
 from ._flops import matmul_flops
 
 PEAK_SIZE = {"cpu": 2048, "gpu": 8192}
@@ -56,6 +56,20 @@ def measure_peak(backend: Backend, dtype: str, repeats: int) -> dict:
                                                      summary.median),
                              "median_s": summary.median, "min_s": summary.min}
     return record
+
+
+# A tiny case compiled once before the first measured one, by every JAX
+# implementation, so that no case's first-call time includes the process's
+# one-time costs (first traces of the custom_vjp machinery, jaxgrad's and
+# jax's lazily built tables): without it the suite's first case showed a
+# first call 1.6x its own time when run later.
+WARM_UP = Case("warm-up", "not reported: pays one-time start-up costs",
+               (1, 4, 8, 8), (conv((4, 4, 3, 3), padding=1),))
+
+
+def warm_up(dtype: str) -> None:
+    """Compile :data:`WARM_UP` in every JAX implementation; nothing is kept."""
+    _prepare_all(WARM_UP, dtype, 0, [n for n in impls.IMPLEMENTATIONS if n != "torch"], [])
 
 
 def _prepare_all(case: Case, dtype: str, seed: int, names: list[str],
