@@ -403,3 +403,31 @@ def test_the_looped_per_group_form_equals_lax_autodiff_to_second_order():
         hvp = lambda f: jax.grad(lambda x, w: jnp.vdot(jax.grad(f, 1)(x, w), v), (0, 1))
         for got, want in zip(hvp(ours)(x, w), hvp(ref)(x, w)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_few_channel_depthwise_weight_gradient_with_a_large_buffer_is_textbook():
+    # 16 channels (<= depthwise_weight_few_channels), B = 4·16·9·187² = 20.1M
+    # elements (> depthwise_weight_taps_max_elements = 2^23): the textbook rule
+    few, limit = (_plan.THRESHOLDS[k].value for k in (
+        "depthwise_weight_few_channels", "depthwise_weight_taps_max_elements"))
+    assert 16 <= few and 4 * 16 * 9 * 187 * 187 > limit
+    shapes = ((4, 16, 187, 187), (16, 1, 3, 3), (4, 16, 187, 187))
+    p = plan(_spec(groups=16), *shapes, jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("transpose", "depthwise_weight_taps_max_elements")
+    assert p.input_grad.formulation == "taps"        # only the weight gradient
+    # 32 channels: taps (more channels: XLA's C-fold expansion costs more)
+    shapes32 = ((4, 32, 187, 187), (32, 1, 3, 3), (4, 32, 187, 187))
+    assert plan(_spec(groups=32), *shapes32, jnp.float32,
+                backend="cpu").weight_grad.formulation == "taps"
+    # a smaller map (B = 4·16·9·64² = 2.4M): taps
+    small = ((4, 16, 64, 64), (16, 1, 3, 3), (4, 16, 64, 64))
+    assert plan(_spec(groups=16), *small, jnp.float32,
+                backend="cpu").weight_grad.formulation == "taps"
+    # with a channel multiplier (C_out = 2C) the GEMM path: taps
+    mult = ((4, 16, 187, 187), (32, 1, 3, 3), (4, 32, 187, 187))
+    assert plan(_spec(groups=16), *mult, jnp.float32,
+                backend="cpu").weight_grad.formulation == "taps"
+    # 3-D: taps (XLA's 3-D convolutions are the slow path)
+    cube = ((4, 16, 40, 40, 40), (16, 1, 3, 3, 3), (4, 16, 40, 40, 40))
+    assert plan(_spec(n=3, groups=16), *cube, jnp.float32,
+                backend="cpu").weight_grad.formulation == "taps"

@@ -72,13 +72,15 @@ THRESHOLDS = {
         "above it the textbook rule needs no such buffer",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
     "dense_taps_min_out_channels": Threshold(
-        64,
+        16,
         "a dense (or split grouped) gradient with a kernel of several taps takes "
         "taps on CPU only with at least this many output channels per group "
         "(the GEMM's other dimension: its work per element of taps' buffer), "
         "unless the buffer is small (dense_taps_small_elements)",
-        "fitted on the CPU sweep bench/results/sweep-cpu-2core-fit*.json "
-        "(python -m jaxgrad_bench.fit): 2-core Zen3, jaxlib 0.10.1"),
+        "fitted on the CPU sweeps bench/results/sweep-cpu-2core-fit*.json and "
+        "sweep-cpu-2core-refit*.json, 896 points (python -m jaxgrad_bench.fit): "
+        "2-core Zen3, jaxlib 0.10.1; 64 on the first three alone, before the "
+        "staged taps patches made taps weight gradients faster"),
     "dense_taps_aligned_weight_min_out_channels": Threshold(
         256,
         "a dense weight gradient whose input and output channels are multiples "
@@ -104,10 +106,27 @@ THRESHOLDS = {
         "64->64 batch 8: 99 against 43 ms for both)",
         "same sweep and fit"),
     "dense_taps_small_elements": Threshold(
-        1 << 20,
+        1 << 21,
         "a taps buffer this small takes taps whatever the channels (it stays in "
         "cache; XLA's convolution has the larger fixed cost)",
-        "same sweep and fit"),
+        "same sweeps and fit (2^20 before the refit sweeps)"),
+    "depthwise_weight_taps_max_elements": Threshold(
+        1 << 23,
+        "largest buffer (N·C·ΠK·P) of a 1-D or 2-D depthwise weight gradient "
+        "(one input and one output channel per group) with at most "
+        "depthwise_weight_few_channels channels that takes taps on CPU; beyond "
+        "it XLA's convolution, which does C times the depthwise work, is the "
+        "faster with so few channels",
+        "CPU sweeps bench/results/sweep-cpu-2core-{fit,fit2,heldout,refit}.json "
+        "(2-core Zen3, jaxlib 0.10.1): 8-16 channels, 2-D, B = 2e7-4e8, 4 of 4 "
+        "points taps 1.3-2.9x slower; below 2^23 taps 0.5-1.0x except one "
+        "(1.5x at B = 1.2e6)"),
+    "depthwise_weight_few_channels": Threshold(
+        16,
+        "most channels for which depthwise_weight_taps_max_elements applies "
+        "(at 24 channels the same sweeps had taps 0.34x at one point and "
+        "1.8-1.9x at two)",
+        "same sweeps"),
     "cpu_split_max_groups": Threshold(
         32,
         "largest G for which a grouped conv (1 < G < C_in) is split into G dense "
@@ -364,7 +383,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
     grouped input gradients with at most
     ``taps_input_grad_max_group_out_channels`` output channels per group.
-    For the rest (dense, and grouped ones
+    Except: a 1-D or 2-D depthwise weight gradient of at most
+    ``depthwise_weight_few_channels`` channels with a buffer above
+    ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
+    rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
     gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
@@ -395,6 +417,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     buffer = n * c_in * taps * positions
     if buffer > TAPS_MAX_ELEMENTS:
         return Choice("transpose", "taps_max_elements")
+    if (kind == "weight" and spec.groups == c_in == g_shape[1] and len(kernel) < 3
+            and c_in <= THRESHOLDS["depthwise_weight_few_channels"].value
+            and buffer > THRESHOLDS["depthwise_weight_taps_max_elements"].value):
+        return Choice("transpose", "depthwise_weight_taps_max_elements")
     if spec.groups > 1 and (w_shape[1] == 1 or spec.groups
                             > THRESHOLDS["cpu_split_max_groups"].value):
         return Choice("taps", "cpu measured: depthwise or many groups")
