@@ -72,15 +72,18 @@ THRESHOLDS = {
         "above it the textbook rule needs no such buffer",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
     "dense_taps_min_out_channels": Threshold(
-        16,
+        64,
         "a dense (or split grouped) gradient with a kernel of several taps takes "
         "taps on CPU only with at least this many output channels per group "
         "(the GEMM's other dimension: its work per element of taps' buffer), "
         "unless the buffer is small (dense_taps_small_elements)",
-        "fitted on the CPU sweeps bench/results/sweep-cpu-2core-fit*.json and "
-        "sweep-cpu-2core-refit*.json, 896 points (python -m jaxgrad_bench.fit): "
-        "2-core Zen3, jaxlib 0.10.1; 64 on the first three alone, before the "
-        "staged taps patches made taps weight gradients faster"),
+        "fitted on the CPU sweeps bench/results/sweep-cpu-2core-fit*.json "
+        "(python -m jaxgrad_bench.fit): 2-core Zen3, jaxlib 0.10.1. The refit "
+        "sweeps (sweep-cpu-2core-refit*.json) would lower it to 16-32 on 6 "
+        "points (taps 0.2-0.91x at 5, 1.3x at one); 8 layers of 16-48 output "
+        "and 64-544 input channels timed for the check had taps' input "
+        "gradient 1.2-5.3x slower at 7 (one held-out transposed conv 2.5x), so "
+        "it stays"),
     "dense_taps_aligned_weight_min_out_channels": Threshold(
         256,
         "a dense weight gradient whose input and output channels are multiples "
@@ -106,10 +109,10 @@ THRESHOLDS = {
         "64->64 batch 8: 99 against 43 ms for both)",
         "same sweep and fit"),
     "dense_taps_small_elements": Threshold(
-        1 << 21,
+        1 << 20,
         "a taps buffer this small takes taps whatever the channels (it stays in "
         "cache; XLA's convolution has the larger fixed cost)",
-        "same sweeps and fit (2^20 before the refit sweeps)"),
+        "same sweep and fit"),
     "depthwise_weight_taps_max_elements": Threshold(
         1 << 23,
         "largest buffer (N·C·ΠK·P) of a 1-D or 2-D depthwise weight gradient "
