@@ -20,7 +20,7 @@ path:
 
   taps  if  ndim == 3                          (XLA CPU's 3-D convolutions)
         or  an input gradient at stride 2     (XLA's zero-inserted form)
-  transpose if a dense weight gradient with C_in and C_out multiples of 8,
+  transpose if a dense 2-D weight gradient with C_in and C_out multiples of 8,
             C_in >= dense_taps_aligned_min_in_channels (not searched: the
             grid that showed it spans 32-256 channels) and
             C_out < dense_taps_aligned_weight_min_out_channels

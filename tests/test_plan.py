@@ -431,3 +431,16 @@ def test_few_channel_depthwise_weight_gradient_with_a_large_buffer_is_textbook()
     cube = ((4, 16, 40, 40, 40), (16, 1, 3, 3, 3), (4, 16, 40, 40, 40))
     assert plan(_spec(n=3, groups=16), *cube, jnp.float32,
                 backend="cpu").weight_grad.formulation == "taps"
+
+
+def test_the_aligned_weight_row_is_for_2d_kernels():
+    # 192 -> 104 channels (multiples of 8, C_in >= 32, C_out < 256): a 2-D
+    # weight gradient keeps the textbook rule; the same counts in 1-D take
+    # the dense rule, here taps (B = 1·192·7·932 = 1.25M <= 2^23, C_out >= 64)
+    p2 = plan(_spec(stride=2, padding=0), (1, 192, 40, 40), (104, 192, 3, 3),
+              (1, 104, 19, 19), jnp.float32, backend="cpu")
+    assert p2.weight_grad == _plan.Choice(
+        "transpose", "dense_taps_aligned_weight_min_out_channels")
+    p1 = plan(_spec(n=1, stride=2, padding=0), (1, 192, 1869), (104, 192, 7),
+              (1, 104, 932), jnp.float32, backend="cpu")
+    assert p1.weight_grad == _plan.Choice("taps", "cpu measured")

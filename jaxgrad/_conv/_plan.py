@@ -97,7 +97,10 @@ THRESHOLDS = {
         32,
         "fewest input channels for which the aligned weight-gradient row applies "
         "(the grid that showed it spans 32-256 channels; with 8-16 input channels "
-        "XLA's weight gradient has a short batch and taps won, up to 2.4x)",
+        "XLA's weight gradient has a short batch and taps won, up to 2.4x); the "
+        "row applies to 2-D kernels only, its evidence: 1-D aligned weight "
+        "gradients with B <= 2^23 had taps 0.71-0.97x in the sweeps and 0.37x "
+        "at one held-out point (sweep-cpu-2core-heldout3.json)",
         "same sweep: mean log regret 0.0590 -> 0.0571 over 598 points with this "
         "bound and the row kept to dense convolutions"),
     "dense_taps_max_elements": Threshold(
@@ -390,7 +393,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``depthwise_weight_few_channels`` channels with a buffer above
     ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
     rest (dense, and grouped ones
-    that the textbook rule splits into G dense convolutions): a dense weight
+    that the textbook rule splits into G dense convolutions): a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
@@ -437,7 +440,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if (kind == "input" and spec.groups > 1 and per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
-    if (kind == "weight" and spec.groups == 1 and c_in % 8 == 0 and per_group_out % 8 == 0
+    if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
+            and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
             and per_group_out
             < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
