@@ -444,3 +444,23 @@ def test_the_aligned_weight_row_is_for_2d_kernels():
     p1 = plan(_spec(n=1, stride=2, padding=0), (1, 192, 1869), (104, 192, 7),
               (1, 104, 932), jnp.float32, backend="cpu")
     assert p1.weight_grad == _plan.Choice("taps", "cpu measured")
+
+
+def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
+    bound = _plan.THRESHOLDS["taps_input_grad_max_group_out_channels"].value
+    big = _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert bound == 4
+    # 2 output channels per group, B = 4·64·9·56² = 7.2M <= 2^23: taps
+    p = plan(_spec(groups=32), (4, 64, 56, 56), (64, 2, 3, 3), (4, 64, 56, 56),
+             jnp.float32, backend="cpu")
+    assert p.input_grad == _plan.Choice("taps", "taps_input_grad_max_group_out_channels")
+    # B = 4·224·9·42² = 14.2M > 2^23 (the held-out point, 2 per group): not taps
+    assert 4 * 224 * 9 * 42 * 42 > big
+    p = plan(_spec(groups=32), (4, 224, 42, 42), (64, 7, 3, 3), (4, 64, 42, 42),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.formulation == "transpose"
+    # one output channel per group: the dense rules (here a small buffer: taps
+    # by dense_taps_small_elements, not by this row)
+    p = plan(_spec(groups=8, padding=0), (15, 40, 22, 22), (8, 5, 5, 5),
+             (15, 8, 18, 18), jnp.float32, backend="cpu")
+    assert p.input_grad.reason != "taps_input_grad_max_group_out_channels"

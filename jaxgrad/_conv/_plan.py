@@ -187,9 +187,13 @@ THRESHOLDS = {
         "0.25-0.56 s; C/G = 16-64 at 12 shapes: pieces 1.1-2.4x faster"),
     "taps_input_grad_max_group_out_channels": Threshold(
         4,
-        "a grouped input gradient (1 < G <= cpu_split_max_groups) with at most "
-        "this many output channels per group takes taps on CPU: its pieces are "
-        "convolutions of a few channels, which XLA runs far below its GEMM speed",
+        "a grouped input gradient (1 < G <= cpu_split_max_groups) with 2 to "
+        "this many output channels per group and a buffer within "
+        "dense_taps_max_elements takes taps on CPU: its pieces are convolutions "
+        "of a few channels, which XLA runs far below its GEMM speed. Outside "
+        "the measured range (C_out/G = 2-4, B = 3.6-7.2M) it lost: held-out "
+        "(sweep-cpu-2core-heldout4.json) C_out/G = 2 at B = 14M, dilation 4: "
+        "2.2x slower",
         "2-core Zen3 CPU, jaxlib 0.10.1, 3x3 (2026-12-05): C_out/G = 2-4 at 7 "
         "shapes of (1-16, 64-128, 14-112 px), G = 16-32: taps 1.3-4x faster than "
         "the best of one grouped convolution and G dense ones; C_out/G = 8: "
@@ -387,8 +391,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     were 2-1000x slower in the sweep); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
-    grouped input gradients with at most
-    ``taps_input_grad_max_group_out_channels`` output channels per group.
+    grouped input gradients with 2 to
+    ``taps_input_grad_max_group_out_channels`` output channels per group and
+    a buffer within ``dense_taps_max_elements``.
     Except: a 1-D or 2-D depthwise weight gradient of at most
     ``depthwise_weight_few_channels`` channels with a buffer above
     ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
@@ -437,8 +442,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if kind == "input" and all(s == 2 for s in spec.stride):
         return Choice("taps", "cpu measured: stride-2 input gradient")
     per_group_out = g_shape[1] // spec.groups
-    if (kind == "input" and spec.groups > 1 and per_group_out
-            <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value):
+    if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
+            <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
+            and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
