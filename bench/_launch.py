@@ -69,11 +69,20 @@ def run(args: argparse.Namespace) -> int:
     """Run the measurements in a child process; return its exit status."""
     env = child_environment(args, os.environ, available_cpus())
     child = subprocess.Popen(child_command(args), env=env)
+    # SIGINT from a terminal reaches the whole process group; SIGTERM and
+    # SIGHUP sent to this process alone (`kill`, `pkill -f 'jaxgrad bench'`)
+    # are passed on, so the child never keeps measuring on its own.
+    passed_on = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, lambda sig, frame: child.send_signal(sig))
+                for sig in passed_on}
     try:
         status = child.wait()
     except KeyboardInterrupt:
         # The child got the same SIGINT; let it finish and exit.
         status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if status < 0:
         # XLA aborts on an unknown flag in XLA_FLAGS (its own message above).
         print(f"jaxgrad bench: error: the measuring process died of "

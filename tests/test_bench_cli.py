@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,41 @@ def test_gpu_backend_without_a_visible_gpu_is_a_one_line_error(tmp_path):
     assert done.stderr.startswith("jaxgrad bench: error: --backend gpu: JAX sees "
                                   "no GPU (") and done.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_terminated_bench_takes_its_measuring_child_with_it(tmp_path):
+    """SIGTERM to `jaxgrad bench` alone (not its process group) reaches the
+    child: it must not go on measuring by itself. The child here is a sleeper
+    that writes its pid; the parent is `_launch.run` in its own process."""
+    pid_file = tmp_path / "child.pid"
+    driver = f"""
+import sys
+from jaxgrad_bench import _launch, _options
+_launch.child_command = lambda args: [sys.executable, "-c",
+    "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"]
+args = _options.parse(["--suite", "quick"])
+sys.exit(_launch.run(args))
+"""
+    parent = subprocess.Popen([sys.executable, "-c", driver])
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, "no child started"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.terminate()
+    assert parent.wait(timeout=30) == 1          # "the measuring process died of SIGTERM"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break                                # gone
+        # a zombie until reaped by init counts as gone: check its state
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.05)
