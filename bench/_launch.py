@@ -68,14 +68,28 @@ def child_command(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the measurements in a child process; return its exit status."""
     env = child_environment(args, os.environ, available_cpus())
-    child = subprocess.Popen(child_command(args), env=env)
     # SIGINT from a terminal reaches the whole process group; SIGTERM and
     # SIGHUP sent to this process alone (`kill`, `pkill -f 'jaxgrad bench'`)
-    # are passed on, so the child never keeps measuring on its own.
-    passed_on = (signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, lambda sig, frame: child.send_signal(sig))
-                for sig in passed_on}
+    # are passed on, so the child never keeps measuring on its own. The
+    # handlers go in before the child starts (a signal in between is passed
+    # on once it has); an ignored signal (`nohup`) stays ignored.
+    started: list[subprocess.Popen] = []
+    pending: list[int] = []
+
+    def pass_on(sig, frame):
+        if started:
+            started[0].send_signal(sig)
+        else:
+            pending.append(sig)
+
+    previous = {sig: signal.signal(sig, pass_on)
+                for sig in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
+        child = subprocess.Popen(child_command(args), env=env)
+        started.append(child)
+        for sig in pending:
+            child.send_signal(sig)
         status = child.wait()
     except KeyboardInterrupt:
         # The child got the same SIGINT; let it finish and exit.

@@ -136,7 +136,10 @@ def thresholds(th: dict):
 def rule(point: dict) -> str:
     """The formulation jaxgrad's "auto" picks for ``point`` on CPU with the
     table as it is (see :func:`thresholds`): ``_plan`` itself decides, so the
-    rule fitted is the rule shipped."""
+    rule fitted is the rule shipped. (A transposed convolution's input
+    gradient is the core's forward map, which "auto" may run as im2col for a
+    one-sample grouped one; the sweeps do not time im2col, so such a pick is
+    scored with the textbook time.)"""
     from jaxgrad._conv import _plan
     spec = dataclasses.replace(point["spec"], algorithm="auto")
     a, b = point["shapes"]

@@ -64,6 +64,14 @@ def test_resnext_conv5_forward_is_im2col_at_batch_one():
     p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
     assert p.forward == _plan.Choice(
         "im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
+    # outside im2col's measured range at batch 1: 64 groups (> cpu_split_max_groups),
+    # or depthwise (15x15: no fused taps form either): the convolution
+    p = plan(_spec(groups=64), (1, 2048, 7, 7), (2048, 32, 3, 3), (1, 2048, 7, 7),
+             jnp.float32, backend="cpu")
+    assert p.forward == _plan.Choice("lax", "one convolution")
+    p = plan(_spec(groups=16, padding=7), (1, 16, 20, 20), (16, 1, 15, 15), (1, 16, 20, 20),
+             jnp.float32, backend="cpu")
+    assert p.forward.formulation == "lax"
     # batch 2: G dense convolutions (32 channels per group >= cpu_split_min_group_channels)
     p = plan(_spec(groups=32), (2,) + shapes[0][1:], shapes[1], (2,) + shapes[2][1:],
              jnp.float32, backend="cpu")
@@ -459,8 +467,9 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     p = plan(_spec(groups=32), (4, 224, 42, 42), (64, 7, 3, 3), (4, 64, 42, 42),
              jnp.float32, backend="cpu")
     assert p.input_grad.formulation == "transpose"
-    # one output channel per group: the dense rules (here a small buffer: taps
-    # by dense_taps_small_elements, not by this row)
+    # one output channel per group: not this row but the dense rules, here
+    # B = 15·40·25·18² = 4.9M (> dense_taps_small_elements) with 1 output
+    # channel per group (< dense_taps_min_out_channels): the textbook rule
     p = plan(_spec(groups=8, padding=0), (15, 40, 22, 22), (8, 5, 5, 5),
              (15, 8, 18, 18), jnp.float32, backend="cpu")
-    assert p.input_grad.reason != "taps_input_grad_max_group_out_channels"
+    assert p.input_grad == _plan.Choice("transpose", "dense_taps_min_out_channels")

@@ -118,7 +118,7 @@ THRESHOLDS = {
         "same sweep and fit"),
     "depthwise_weight_taps_max_elements": Threshold(
         1 << 23,
-        "largest buffer (N·C·ΠK·P) of a 1-D or 2-D depthwise weight gradient "
+        "largest buffer (N·C·ΠK·P) of a 2-D depthwise weight gradient "
         "(one input and one output channel per group) with at most "
         "depthwise_weight_few_channels channels that takes taps on CPU; beyond "
         "it XLA's convolution, which does C times the depthwise work, is the "
@@ -203,7 +203,9 @@ THRESHOLDS = {
         "largest batch for which a grouped forward with no fused taps "
         "formulation (beyond taps_forward_max_group_channels or "
         "taps_forward_max_terms) runs on CPU as patches and one GEMM per group "
-        "('im2col'); it compiles one product instead of G convolutions",
+        "('im2col'); it compiles one product instead of G convolutions. Kept "
+        "to the measured range: G <= cpu_split_max_groups, more than one input "
+        "channel per group, patches within dense_taps_max_elements",
         "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, C_in/G = 16-64, G = 8-32, medians of "
         "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
         "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
@@ -394,7 +396,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``.
-    Except: a 1-D or 2-D depthwise weight gradient of at most
+    Except: a 2-D depthwise weight gradient of at most
     ``depthwise_weight_few_channels`` channels with a buffer above
     ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
     rest (dense, and grouped ones
@@ -428,7 +430,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     buffer = n * c_in * taps * positions
     if buffer > TAPS_MAX_ELEMENTS:
         return Choice("transpose", "taps_max_elements")
-    if (kind == "weight" and spec.groups == c_in == g_shape[1] and len(kernel) < 3
+    if (kind == "weight" and spec.groups == c_in == g_shape[1] and len(kernel) == 2
             and c_in <= THRESHOLDS["depthwise_weight_few_channels"].value
             and buffer > THRESHOLDS["depthwise_weight_taps_max_elements"].value):
         return Choice("transpose", "depthwise_weight_taps_max_elements")
@@ -531,7 +533,8 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     so); "taps" takes the taps formulation wherever there is one
     (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``),
     and where there is none takes im2col on CPU for a batch of at most
-    ``im2col_forward_max_batch``; elsewhere it keeps the convolution.
+    ``im2col_forward_max_batch`` (within its measured range: see that row);
+    elsewhere it keeps the convolution.
     "im2col" is never asked for by name: only "auto" and "autotune" run it.
     """
     if spec.algorithm == "autotune":
@@ -550,7 +553,11 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
             and forward_im2col(spec, x_shape, w_shape, placement) is None
-            and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value):
+            and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
+            and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
+            and x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(
+                conv_output_shape(x_shape[2:], w_shape[2:], spec))
+            <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("im2col", f"{missing}; im2col_forward_max_batch")
     return split
 
