@@ -280,6 +280,17 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
 # one broadcast multiply-add per (k, c), all fused into one loop by XLA.
 
 
+def _forward_shapes(x, w, spec: ConvSpec):
+    """(N, C_out, Cᵢ, K, G, Cₒ, O, dtype) of a forward: the batch, output
+    channels, input and output channels per group, kernel, groups, output
+    spatial shape and the operands' promoted dtype."""
+    c_out, ci = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    return (x.shape[0], c_out, ci, kernel, spec.groups, c_out // spec.groups,
+            tuple(conv_output_shape(x.shape[2:], kernel, spec)),
+            jnp.promote_types(x.dtype, w.dtype))
+
+
 def forward(x, w, spec: ConvSpec):
     """y = Σ_{k,c} x̂[.., c, p·s + k·d] ⊙ w[.., c, k]: ΠK·Cᵢ fused multiply-adds.
 
@@ -289,13 +300,7 @@ def forward(x, w, spec: ConvSpec):
     Returns:
       (N, C_out, *O) in the operands' (promoted) dtype.
     """
-    n = x.shape[0]
-    c_out, ci = w.shape[:2]
-    kernel = tuple(w.shape[2:])
-    groups = spec.groups
-    co = c_out // groups
-    out_spatial = tuple(conv_output_shape(x.shape[2:], kernel, spec))
-    dtype = jnp.promote_types(x.dtype, w.dtype)
+    n, c_out, ci, kernel, groups, co, out_spatial, dtype = _forward_shapes(x, w, spec)
     if x.size == 0 or w.size == 0:
         return jnp.zeros((n, c_out) + out_spatial, dtype)
     work = preferred_element_type(dtype) or dtype
@@ -338,13 +343,7 @@ def forward_im2col(x, w, spec: ConvSpec):
     Returns:
       (N, C_out, *O) in the operands' (promoted) dtype.
     """
-    n = x.shape[0]
-    c_out, ci = w.shape[:2]
-    kernel = tuple(w.shape[2:])
-    groups = spec.groups
-    co = c_out // groups
-    out_spatial = tuple(conv_output_shape(x.shape[2:], kernel, spec))
-    dtype = jnp.promote_types(x.dtype, w.dtype)
+    n, c_out, ci, kernel, groups, co, out_spatial, dtype = _forward_shapes(x, w, spec)
     if x.size == 0 or w.size == 0:
         return jnp.zeros((n, c_out) + out_spatial, dtype)
     x, w = x.astype(dtype), w.astype(dtype)
