@@ -72,6 +72,13 @@ def test_resnext_conv5_forward_is_im2col_at_batch_one():
     p = plan(_spec(groups=16, padding=7), (1, 16, 20, 20), (16, 1, 15, 15), (1, 16, 20, 20),
              jnp.float32, backend="cpu")
     assert p.forward.formulation == "lax"
+    # patches beyond the bounds: none for autotune past taps_max_elements
+    # (8·1024·9·128² = 1.2G elements), and not auto's past dense_taps_max_elements
+    huge = (8, 1024, 128, 128)
+    assert _plan.forward_im2col(_spec(groups=32), huge, shapes[1]) == "patches above the bound"
+    big = (1, 1024, 32, 32)             # 1024·9·32² = 9.4M > 2^23
+    assert plan(_spec(groups=32), big, shapes[1], big, jnp.float32,
+                backend="cpu").forward.formulation == "per_group"
     # batch 2: G dense convolutions (32 channels per group >= cpu_split_min_group_channels)
     p = plan(_spec(groups=32), (2,) + shapes[0][1:], shapes[1], (2,) + shapes[2][1:],
              jnp.float32, backend="cpu")

@@ -506,11 +506,13 @@ def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
 
 
 def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
-                   placement: Placement = UNPLACED) -> str | None:
+                   placement: Placement = UNPLACED,
+                   max_elements: int = TAPS_MAX_ELEMENTS) -> str | None:
     """Why the forward has no im2col formulation (patches and one GEMM per
     group, ``_taps.forward_im2col``) here; None where it has one: grouped and
     depthwise convolutions of PyTorch's geometry whose patches (N·C_in·ΠK·ΠO
-    elements) fit within ``taps_max_elements``."""
+    elements) fit within ``max_elements`` (``taps_max_elements`` unless
+    given)."""
     if not spec.torch_geometry or spec.out_sharding is not None:
         return "im2col needs PyTorch's geometry"
     if spec.groups == 1:
@@ -518,8 +520,8 @@ def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     if placement.explicit_axes:
         return "explicit_axes_reshape"
     out = conv_output_shape(x_shape[2:], w_shape[2:], spec)
-    if x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(out) > TAPS_MAX_ELEMENTS:
-        return "taps_max_elements"
+    if x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(out) > max_elements:
+        return "patches above the bound"
     return None
 
 
@@ -552,12 +554,10 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     if missing is None and _cpu(backend):
         return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
-            and forward_im2col(spec, x_shape, w_shape, placement) is None
             and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
             and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
-            and x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(
-                conv_output_shape(x_shape[2:], w_shape[2:], spec))
-            <= THRESHOLDS["dense_taps_max_elements"].value):
+            and forward_im2col(spec, x_shape, w_shape, placement,
+                               THRESHOLDS["dense_taps_max_elements"].value) is None):
         return Choice("im2col", f"{missing}; im2col_forward_max_batch")
     return split
 
