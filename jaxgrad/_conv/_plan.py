@@ -488,15 +488,25 @@ def _layouts(spec: ConvSpec):
     return dims, dims, dims
 
 
-def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
-                 placement: Placement = UNPLACED) -> str | None:
-    """Why the forward has no taps formulation here; None where it has one."""
+def _regrouped_forward(spec: ConvSpec, placement: Placement, name: str) -> str | None:
+    """Why a forward that regroups x as (N, G, C_in/G, ..) (taps, im2col) does
+    not exist here; None where it may: a grouped convolution of PyTorch's
+    geometry whose operands carry no explicit mesh axes."""
     if not spec.torch_geometry or spec.out_sharding is not None:
-        return "taps needs PyTorch's geometry"
+        return f"{name} needs PyTorch's geometry"
     if spec.groups == 1:
         return "one convolution"
     if placement.explicit_axes:
         return "explicit_axes_reshape"
+    return None
+
+
+def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
+                 placement: Placement = UNPLACED) -> str | None:
+    """Why the forward has no taps formulation here; None where it has one."""
+    missing = _regrouped_forward(spec, placement, "taps")
+    if missing is not None:
+        return missing
     per_group, taps = w_shape[1], math.prod(w_shape[2:])
     if per_group > THRESHOLDS["taps_forward_max_group_channels"].value:
         return "taps_forward_max_group_channels"
@@ -513,12 +523,9 @@ def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     depthwise convolutions of PyTorch's geometry whose patches (N·C_in·ΠK·ΠO
     elements) fit within ``max_elements`` (``taps_max_elements`` unless
     given)."""
-    if not spec.torch_geometry or spec.out_sharding is not None:
-        return "im2col needs PyTorch's geometry"
-    if spec.groups == 1:
-        return "one convolution"
-    if placement.explicit_axes:
-        return "explicit_axes_reshape"
+    missing = _regrouped_forward(spec, placement, "im2col")
+    if missing is not None:
+        return missing
     out = conv_output_shape(x_shape[2:], w_shape[2:], spec)
     if x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(out) > max_elements:
         return "patches above the bound"
