@@ -54,6 +54,7 @@ from ._options import BACKENDS, file_stem, positive_int
 
 FORMULATIONS = ("transpose", "taps", "autodiff")
 ALL_FORMULATIONS = FORMULATIONS + ("auto",)
+CONTROL = "autodiff again"   # the A/A control of ``candidates(control=True)``
 
 
 def _log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -200,10 +201,14 @@ PARTS = {"input": (0,), "weight": (1,), "bwd": (0, 1), "vag": (0, 1)}
 
 
 def candidates(case: _cases.Case, x, w, g, parts=tuple(PARTS), inner: int = 1,
-               formulations=FORMULATIONS) -> dict:
-    """Every candidate of ``case`` as name -> (call, compile seconds)."""
+               formulations=FORMULATIONS, control: bool = False) -> dict:
+    """Every candidate of ``case`` as name -> (call, compile seconds). With
+    ``control``, also ``<part>:autodiff again``: autodiff compiled a second
+    time, the same program, whose ratio to autodiff is the timing's own noise."""
     layer = case.layers[0]
     forwards = {"autodiff": _lax_forward(layer)}
+    if control:
+        forwards[CONTROL] = _lax_forward(layer)
     for algorithm in formulations:
         if algorithm != "autodiff":
             forwards[algorithm] = _jaxgrad_forward(layer, algorithm)
@@ -241,9 +246,9 @@ def adapted_repeats(first_s: float, repeats: int, config_s: float) -> tuple[int,
     return 1, max(3, min(repeats, int(config_s / first_s) - 1))
 
 
-def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
-            inner: int = 1, formulations=FORMULATIONS, config_s: float = 30.0) -> dict:
-    """Times (median, min, seconds), compile times and errors of every candidate."""
+def operands(case: _cases.Case, seed: int) -> tuple:
+    """(x, w, g) of ``case``'s one layer, float32: standard normal input and
+    cotangent, weights scaled by 1/sqrt(fan-in)."""
     import jax.numpy as jnp
     layer = case.layers[0]
     rng = np.random.default_rng(seed)
@@ -251,6 +256,13 @@ def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
     fan_in = math.prod(layer.weight[1:])
     w = jnp.asarray(rng.standard_normal(layer.weight, np.float32) / math.sqrt(fan_in))
     g = jnp.asarray(rng.standard_normal(case.output, np.float32))
+    return x, w, g
+
+
+def measure(case: _cases.Case, repeats: int, seed: int, parts=tuple(PARTS),
+            inner: int = 1, formulations=FORMULATIONS, config_s: float = 30.0) -> dict:
+    """Times (median, min, seconds), compile times and errors of every candidate."""
+    x, w, g = operands(case, seed)
     calls = candidates(case, x, w, g, parts, inner, formulations)
     start = time.perf_counter()
     results = {name: call() for name, (call, _) in calls.items()}

@@ -65,3 +65,74 @@ def test_each_gradient_is_labelled_by_its_own_map():
              "output": [2, 8, 128, 128],
              "output_padding": [1, 1]}
     assert [m.kind for m in regret.auto_choices(convt, "input")] == ["forward"]
+
+
+# --------------------------------------------------------------------------
+# --confirm: the rows that miss a target are timed again, with a control.
+
+TINY = {"op": "conv", "input": [1, 2, 9], "weight": [3, 2, 3], "output": [1, 3, 7],
+        "stride": [1], "padding": [0], "dilation": [1], "groups": 1,
+        "output_padding": None, "forward_gflop": 0.0}
+
+
+def test_flagged_rows_are_those_over_either_target():
+    table = {"bwd": [{"name": "fine", "regret": 1.5, "vs_autodiff": 1.05},
+                     {"name": "slow", "regret": 1.0, "vs_autodiff": 1.06},
+                     {"name": "regret", "regret": 1.51, "vs_autodiff": 0.2},
+                     {"name": "failed", "skipped": "no time"}],
+             "vag": [{"name": "both", "regret": 3.0, "vs_autodiff": 2.0}]}
+    assert [(part, row["name"]) for part, row in regret.flagged(table)] == [
+        ("bwd", "slow"), ("bwd", "regret"), ("vag", "both")]
+
+
+def _fake_timing(seconds, ran):
+    """A stand-in for _timing.time_interleaved: runs each call once (the
+    compiled programs must work) and returns the given time for its label."""
+    def time_interleaved(calls, repeats, **_):
+        out = {}
+        for key, call in calls.items():
+            ran.append(key)
+            call()
+            out[key] = [seconds[key.split(":", 1)[1]]] * repeats
+        return out
+    return time_interleaved
+
+
+SECONDS = {"transpose": 4.0, "taps": 2.0, "autodiff": 5.0, "auto": 2.5,
+           "autodiff again": 5.5}
+
+
+def test_confirm_times_every_formulation_auto_and_the_control(monkeypatch):
+    from jaxgrad_bench import _timing
+    ran = []
+    monkeypatch.setattr(_timing, "time_interleaved", _fake_timing(SECONDS, ran))
+    got = regret.confirm(TINY, "vag", repeats=3)
+    assert sorted(ran) == sorted(f"vag:{f}" for f in SECONDS)
+    # regret 2.5 / 2 (taps fastest; the control is not a candidate), 2.5 / 5,
+    # control 5.5 / 5
+    assert got["regret"] == pytest.approx(1.25)
+    assert got["vs_autodiff"] == pytest.approx(0.5)
+    assert got["control"] == pytest.approx(1.1)
+    assert got["best"] == "taps" and got["auto_ms"] == pytest.approx(2500.0)
+
+
+def test_confirm_cli_reports_sweep_and_confirmed_ratios(monkeypatch, tmp_path, capsys):
+    from jaxgrad_bench import _timing
+    monkeypatch.setattr(_timing, "time_interleaved", _fake_timing(SECONDS, []))
+    fine = {"name": "fine", "config": TINY,
+            "candidates": _times("bwd", transpose=1.0, taps=1.0, autodiff=1.0, auto=1.0)}
+    slow = {"name": "slow", "config": TINY,
+            "candidates": _times("bwd", transpose=1.0, taps=1.0, autodiff=1.0, auto=1.2)}
+    path = tmp_path / "sweep.json"
+    path.write_text(__import__("json").dumps({"parts": ["bwd"], "records": [fine, slow]}))
+    assert regret.main([str(path), "--confirm", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| bwd | conv x=(1, 2, 9) w=(3, 2, 3) | 1.20 | 1.20 | 1.25 | 0.50 | 1.10 | taps |" in out
+    assert ("1 rows timed again: 0 still above 1.05x jax.grad, 0 still above a "
+            "regret of 1.5; the control (the same program twice) differed by up to 10%.") in out
+
+
+def test_confirm_rejects_a_count_that_is_not_positive(capsys):
+    with pytest.raises(SystemExit):
+        regret.main(["x.json", "--confirm", "0"])
+    assert "must be a positive integer, got '0'" in capsys.readouterr().err
