@@ -480,3 +480,47 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     p = plan(_spec(groups=8, padding=0), (15, 40, 22, 22), (8, 5, 5, 5),
              (15, 8, 18, 18), jnp.float32, backend="cpu")
     assert p.input_grad == _plan.Choice("transpose", "dense_taps_min_out_channels")
+
+
+def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds():
+    most = _plan.THRESHOLDS["grouped_weight_taps_max_group_channels"].value
+    fewest_out = _plan.THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
+    big = _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert (most, fewest_out) == (4, 6)
+    # 3 input and 6 output channels per group, G = 16, stride 2:
+    # B = 4·48·9·32² = 1.77M, above dense_taps_small_elements, at most 2^23
+    args = ((4, 48, 64, 64), (96, 3, 3, 3), (4, 96, 32, 32))
+    assert _plan.THRESHOLDS["dense_taps_small_elements"].value < 4 * 48 * 9 * 32 * 32 <= big
+    p = plan(_spec(stride=2, groups=16), *args, jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("taps", "grouped_weight_taps_max_group_channels")
+    # its input gradient is another map: stride 2, taps by phases
+    assert p.input_grad.reason == "cpu measured: stride-2 input gradient"
+    # 4 output channels per group (fewer than 6): the dense rules, here the
+    # textbook pieces (B = 2·128·9·32² = 2.4M, 4 < dense_taps_min_out_channels)
+    p = plan(_spec(groups=32), (2, 128, 32, 32), (128, 4, 3, 3), (2, 128, 32, 32),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice(
+        "transpose_per_group", "dense_taps_min_out_channels; cpu_slow_grouped")
+    # 8 input channels per group (more than 4): not this row
+    p = plan(_spec(groups=8), (4, 64, 40, 40), (64, 8, 3, 3), (4, 64, 40, 40),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad.reason.startswith("dense_taps_min_out_channels")
+    # B = 16·64·9·56² = 28.9M > 2^23: not this row
+    assert 16 * 64 * 9 * 56 * 56 > big
+    p = plan(_spec(groups=16), (16, 64, 56, 56), (128, 4, 3, 3), (16, 128, 56, 56),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad.formulation == "transpose_per_group"
+    # the kernel follows the plan, and its gradient equals lax autodiff's
+    xs = jax.random.normal(jax.random.PRNGKey(0), args[0], jnp.float32)
+    ws = jax.random.normal(jax.random.PRNGKey(1), args[1], jnp.float32)
+
+    def loss(x, w):
+        return jaxgrad.conv2d(x, w, None, 2, 1, 1, 16).sum()
+    with _plan.recording() as made:
+        got = jax.grad(loss, 1)(xs, ws)
+    assert [(m.kind, m.choice.reason) for m in made if m.kind == "weight_grad"] == [
+        ("weight_grad", "grouped_weight_taps_max_group_channels")]
+    want = jax.grad(lambda w: lax.conv_general_dilated(
+        xs, w, (2, 2), [(1, 1), (1, 1)], feature_group_count=16,
+        precision=lax.Precision.HIGHEST).sum())(ws)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)

@@ -198,6 +198,25 @@ THRESHOLDS = {
         "shapes of (1-16, 64-128, 14-112 px), G = 16-32: taps 1.3-4x faster than "
         "the best of one grouped convolution and G dense ones; C_out/G = 8: "
         "1.4x faster at batch 1, 1.6-2.9x slower at batch 2-8"),
+    "grouped_weight_taps_max_group_channels": Threshold(
+        4,
+        "a grouped weight gradient (1 < G <= cpu_split_max_groups, 1-D or 2-D) "
+        "with 2 to this many input channels per group, at least "
+        "grouped_weight_taps_min_group_out_channels output channels per group "
+        "and a buffer within dense_taps_max_elements takes taps on CPU: the "
+        "textbook rule's pieces are convolutions of a few channels, which XLA "
+        "runs far below its GEMM speed, while taps' GEMM has C_out/G rows",
+        "2-core Zen3 CPU, jaxlib 0.10.1, medians of 9 (2026-12-05), 14 shapes of "
+        "(1-32, 12-128, 20-112 px or 1024 samples), G = 4-32, 3x3 and 5x5, "
+        "stride 1-2, dilation 1-2, B = 1.3-7.2M: C_out/G = 6-32 at 9 shapes, taps "
+        "0.28-0.98x the textbook pieces' time (median 0.58); held-out "
+        "sweep-cpu-2core-heldout{3,5}.json had two more, C_in/G = 3-4 with "
+        "C_out/G = 23-24: 0.14x"),
+    "grouped_weight_taps_min_group_out_channels": Threshold(
+        6,
+        "fewest output channels per group for grouped_weight_taps_max_group_channels",
+        "same measurements: C_out/G = 2-4 at 5 shapes, taps 1.17-5.6x slower "
+        "(its GEMM is too short); 5 was not measured"),
     "im2col_forward_max_batch": Threshold(
         1,
         "largest batch for which a grouped forward with no fused taps "
@@ -395,7 +414,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
-    a buffer within ``dense_taps_max_elements``.
+    a buffer within ``dense_taps_max_elements``; grouped 1-D and 2-D weight
+    gradients with 2 to ``grouped_weight_taps_max_group_channels`` input and
+    at least ``grouped_weight_taps_min_group_out_channels`` output channels
+    per group, within the same buffer bound.
     Except: a 2-D depthwise weight gradient of at most
     ``depthwise_weight_few_channels`` channels with a buffer above
     ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
@@ -448,6 +470,11 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
+    if (kind == "weight" and spec.groups > 1
+            and 2 <= w_shape[1] <= THRESHOLDS["grouped_weight_taps_max_group_channels"].value
+            and per_group_out >= THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
+            and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
+        return Choice("taps", "grouped_weight_taps_max_group_channels")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
