@@ -229,7 +229,7 @@ def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
     plain = {"one convolution", "asked for", "cpu measured",
              "not measured on this backend", "cpu measured: depthwise or many groups",
              "cpu measured: one GEMM (1x1 or tiled)", "cpu measured: 3-D",
-             "cpu measured: stride-2 input gradient"}
+             "cpu measured: stride-2 input gradient", _plan.ONE_GROUPED_3D}
     rows = set(_plan.THRESHOLDS) | set(_plan.WORKAROUNDS)
     seen = set()
     rng = np.random.default_rng(0)
@@ -524,3 +524,39 @@ def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds(
         xs, w, (2, 2), [(1, 1), (1, 1)], feature_group_count=16,
         precision=lax.Precision.HIGHEST).sum())(ws)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convolution():
+    # 12 input channels and 1 output channel per group, G = 8, 3-D: the
+    # batch-grouped convolution autodiff runs, neither taps nor G pieces
+    args = ((4, 96, 6, 14, 14), (8, 12, 3, 3, 3), (4, 8, 6, 14, 14))
+    p = plan(_spec(n=3, groups=8), *args, jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("transpose", _plan.ONE_GROUPED_3D)
+    # two output channels per group: the 3-D row, taps
+    p = plan(_spec(n=3, groups=8), args[0], (16, 12, 3, 3, 3), (4, 16, 6, 14, 14),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("taps", "cpu measured: 3-D")
+    # the same layer in 2-D is not this row (the dense rules: B = 4·96·9·14²
+    # = 0.68M <= dense_taps_small_elements, taps)
+    p = plan(_spec(groups=8), (4, 96, 14, 14), (8, 12, 3, 3), (4, 8, 14, 14),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("taps", "dense_taps_small_elements")
+    # "transpose" asked for still splits it into G pieces on CPU
+    p = plan(_spec(n=3, groups=8, algorithm="transpose"), *args, jnp.float32,
+             backend="cpu")
+    assert p.weight_grad.formulation == "transpose_per_group"
+    # the kernel follows the plan: one convolution for the weight gradient,
+    # whose value equals lax autodiff's
+    if jax.default_backend() != "cpu":
+        return
+    xs = jax.random.normal(jax.random.PRNGKey(0), args[0], jnp.float32)
+    ws = jax.random.normal(jax.random.PRNGKey(1), args[1], jnp.float32)
+
+    def loss(w):
+        return jaxgrad.conv3d(xs, w, None, 1, 1, 1, 8).sum()
+    forward = _conv_count(loss, ws)
+    assert _conv_count(jax.grad(loss), ws) == forward + 1
+    want = jax.grad(lambda w: lax.conv_general_dilated(
+        xs, w, (1, 1, 1), [(1, 1)] * 3, feature_group_count=8,
+        precision=lax.Precision.HIGHEST).sum())(ws)
+    np.testing.assert_allclose(jax.grad(loss)(ws), want, rtol=1e-4, atol=1e-3)

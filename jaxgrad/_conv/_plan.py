@@ -396,6 +396,15 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
                            backend).formulation
 
 
+# A 3-D grouped weight gradient with one output channel per group runs as one
+# batch-grouped convolution, the arrangement of JAX's autodiff, not split. CPU,
+# 2-core Zen3, jaxlib 0.10.1, medians of 9 (2026-12-05), 7 shapes (G = 8-32,
+# 2-12 input channels per group, B = 0.19-28M): it took 0.29-0.73x taps' time
+# at 6 and 2.2x at one (geometric-mean regret against the best of the three
+# forms 1.5, taps' 2.8); the G dense pieces were 3.4-5.2x slower than it at 4.
+ONE_GROUPED_3D = "cpu measured: 3-D grouped weight, one output channel per group"
+
+
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
     """"transpose" or "taps" for one gradient, with the reason.
@@ -409,7 +418,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``cpu_split_max_groups`` groups (XLA CPU's grouped paths are 3-200x
     slower); 1x1 and tiled (stride = kernel) kernels, a GEMM with no copies;
     3-D kernels (XLA CPU's 3-D convolutions, strided input gradients most,
-    were 2-1000x slower in the sweep); stride-2 input gradients (XLA's
+    were 2-1000x slower in the sweep), but a grouped 3-D weight gradient with
+    one output channel per group is one batch-grouped convolution
+    (``ONE_GROUPED_3D``); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
     grouped input gradients with 2 to
@@ -461,11 +472,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", "cpu measured: depthwise or many groups")
     if taps == 1 or _tiled(spec, kernel):
         return Choice("taps", "cpu measured: one GEMM (1x1 or tiled)")
+    per_group_out = g_shape[1] // spec.groups
+    if kind == "weight" and len(kernel) == 3 and spec.groups > 1 and per_group_out == 1:
+        return Choice("transpose", ONE_GROUPED_3D)
     if len(kernel) == 3:
         return Choice("taps", "cpu measured: 3-D")
     if kind == "input" and all(s == 2 for s in spec.stride):
         return Choice("taps", "cpu measured: stride-2 input gradient")
-    per_group_out = g_shape[1] // spec.groups
     if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
@@ -624,7 +637,8 @@ def weight_grad_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence
                               auto, x_shape, w_shape, g_shape, dtype, placement, backend))
     choice = gradient_choice("weight", spec, x_shape, w_shape, g_shape, placement,
                              backend)
-    if choice.formulation == "transpose" and spec.batch_groups == 1:
+    if (choice.formulation == "transpose" and spec.batch_groups == 1
+            and choice.reason != ONE_GROUPED_3D):
         split = weight_split(spec, x_shape[_layouts(spec)[0][1]], placement, backend)
         if split.formulation == "transpose_per_group":
             return Choice(split.formulation, f"{choice.reason}; {split.reason}")
