@@ -102,6 +102,33 @@ def test_resnext_grouped_conv_on_gpu_is_textbook():
     assert p.weight_grad.formulation == "transpose"
 
 
+def test_on_gpu_only_depthwise_weight_gradients_take_taps():
+    # MobileNetV2's depthwise 3x3 (and a channel multiplier of 2): the weight
+    # gradient is taps, the input gradient and the forward the textbook rule
+    for w_shape, g_shape in (((144, 1, 3, 3), (2, 144, 56, 56)),
+                             ((288, 1, 3, 3), (2, 288, 56, 56))):
+        p = plan(_spec(groups=144), (2, 144, 56, 56), w_shape, g_shape, jnp.float32,
+                 backend="gpu")
+        assert p.weight_grad == _plan.Choice("taps", _plan.GPU_DEPTHWISE_WEIGHT)
+        assert p.input_grad == _plan.Choice("transpose", "not measured on this backend")
+        assert p.forward.formulation == "lax"
+    # grouped with 4 channels per group (ResNeXt): textbook, as above; on TPU
+    # nothing is measured
+    assert plan(*RESNEXT, jnp.float32, backend="gpu").weight_grad.formulation == "transpose"
+    p = plan(_spec(groups=144), (2, 144, 56, 56), (144, 1, 3, 3), (2, 144, 56, 56),
+             jnp.float32, backend="tpu")
+    assert p.weight_grad == _plan.Choice("transpose", "not measured on this backend")
+    # a buffer above taps_max_elements: N·C·ΠK·P = 64·256·9·112² > 2^27
+    assert 64 * 256 * 9 * 112 * 112 > _plan.TAPS_MAX_ELEMENTS
+    p = plan(_spec(groups=256), (64, 256, 112, 112), (256, 1, 3, 3), (64, 256, 112, 112),
+             jnp.float32, backend="gpu")
+    assert p.weight_grad.formulation == "transpose"
+    # "transpose" asked for is kept
+    p = plan(_spec(groups=144, algorithm="transpose"), (2, 144, 56, 56), (144, 1, 3, 3),
+             (2, 144, 56, 56), jnp.float32, backend="gpu")
+    assert p.weight_grad.formulation == "transpose"
+
+
 def test_more_groups_than_the_split_threshold_stay_whole():
     limit = _plan.THRESHOLDS["cpu_split_max_groups"].value
     spec = _spec(groups=2 * limit, algorithm="transpose")
@@ -229,7 +256,8 @@ def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
     plain = {"one convolution", "asked for", "cpu measured",
              "not measured on this backend", "cpu measured: depthwise or many groups",
              "cpu measured: one GEMM (1x1 or tiled)", "cpu measured: 3-D",
-             "cpu measured: stride-2 input gradient", _plan.ONE_GROUPED_3D}
+             "cpu measured: stride-2 input gradient", _plan.ONE_GROUPED_3D,
+             _plan.GPU_DEPTHWISE_WEIGHT}
     rows = set(_plan.THRESHOLDS) | set(_plan.WORKAROUNDS)
     seen = set()
     rng = np.random.default_rng(0)
@@ -560,3 +588,4 @@ def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convoluti
         xs, w, (1, 1, 1), [(1, 1)] * 3, feature_group_count=8,
         precision=lax.Precision.HIGHEST).sum())(ws)
     np.testing.assert_allclose(jax.grad(loss)(ws), want, rtol=1e-4, atol=1e-3)
+

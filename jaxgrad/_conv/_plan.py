@@ -404,6 +404,15 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
 # forms 1.5, taps' 2.8); the G dense pieces were 3.4-5.2x slower than it at 4.
 ONE_GROUPED_3D = "cpu measured: 3-D grouped weight, one output channel per group"
 
+# On an NVIDIA GPU, a depthwise weight gradient (one input channel per group,
+# channel multipliers included) runs as taps: one H200, jax 0.11.2
+# (bench/results/gpu-h200-sweep-*.json, 2026-12-04), 8 of 8 such points at
+# 0.06-1.01x autodiff's time (median 0.55x), compile 0.2-1.6 s against
+# 0.1-0.5 s. Every other GPU gradient stays the textbook rule: taps' input
+# gradients were faster at most points but compile in 1-11 s, and its dense and
+# grouped weight gradients were mixed (0.25-4.7x).
+GPU_DEPTHWISE_WEIGHT = "gpu measured: depthwise weight gradient"
+
 
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
@@ -442,8 +451,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
-    ``taps_max_elements`` always the textbook rule. Elsewhere than on CPU
-    nothing is set from measurements yet ("transpose"). "autotune" gets these
+    ``taps_max_elements`` always the textbook rule. On a GPU, depthwise
+    weight gradients take taps (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
+    CPU nothing else is set from measurements yet ("transpose"). "autotune" gets these
     rules here (the per-map functions below measure instead, or fall back to
     them). NaN placement: only ``algorithm="taps"`` promises torch's for input
     gradients (docs/guarantees.md).
@@ -455,6 +465,11 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if spec.algorithm not in ("auto", "autotune"):
         return Choice(spec.algorithm, "asked for")
     if not _cpu(backend):
+        if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
+                and spec.groups > 1 and w_shape[1] == 1
+                and math.prod(x_shape[:2]) * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
+                <= TAPS_MAX_ELEMENTS):
+            return Choice("taps", GPU_DEPTHWISE_WEIGHT)
         return Choice("transpose", "not measured on this backend")
     n, c_in = x_shape[:2]
     kernel = tuple(w_shape[2:])
