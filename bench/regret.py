@@ -24,7 +24,8 @@ configurations are slower than ``jax.grad`` by more than 5%) and, with
 
 With ``--confirm R``, every configuration that misses a held-out target
 (regret above 1.5, or slower than ``jax.grad`` by more than 5%) is timed again
-here, R interleaved rounds of every formulation, "auto" and a control:
+here, R interleaved rounds (at least 3, fewer than R where R would take over
+a minute) of every formulation, "auto" and a control:
 autodiff compiled a second time. The control runs the same program as
 autodiff, so its ratio to autodiff is the noise of that measurement. A sweep
 times each configuration once with few repetitions, and on a shared 2-core
@@ -216,18 +217,26 @@ def ratios(medians: dict[str, float]) -> dict:
             "auto_ms": medians["auto"] * 1e3}
 
 
-def confirm(config: dict, part: str, repeats: int, seed: int = 0) -> dict:
+def confirm(config: dict, part: str, repeats: int, seed: int = 0,
+            budget_s: float = 60.0) -> dict:
     """Time ``part`` of ``config`` again in this process: every formulation,
     "auto" and the control (autodiff compiled twice), ``repeats`` interleaved
-    rounds after the protocol's warm-up; :func:`ratios` of the medians."""
+    rounds after the protocol's warm-up, fewer (at least 3) where the rounds
+    would take more than ``budget_s`` (``sweep.adapted_repeats``);
+    :func:`ratios` of the medians."""
+    import time
+
     from . import _timing, sweep
     case = _cases.Case("confirm", "timed again", tuple(config["input"]),
                        (layer_of(config),))
     x, w, g = sweep.operands(case, seed)
-    calls = sweep.candidates(case, x, w, g, (part,),
-                             formulations=sweep.ALL_FORMULATIONS, control=True)
-    samples = _timing.time_interleaved({k: c for k, (c, _) in calls.items()},
-                                       repeats=repeats)
+    calls = {k: c for k, (c, _) in sweep.candidates(
+        case, x, w, g, (part,), formulations=sweep.ALL_FORMULATIONS, control=True).items()}
+    start = time.perf_counter()
+    for call in calls.values():
+        call()
+    warmup, repeats = sweep.adapted_repeats(time.perf_counter() - start, repeats, budget_s)
+    samples = _timing.time_interleaved(calls, warmup=warmup, repeats=repeats)
     return ratios({k.split(":", 1)[1]: float(np.median(v)) for k, v in samples.items()})
 
 
