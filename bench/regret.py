@@ -29,9 +29,9 @@ a minute) of every formulation, "auto" and a control:
 autodiff compiled a second time. The control runs the same program as
 autodiff, so its ratio to autodiff is the noise of that measurement. A sweep
 times each configuration once with few repetitions, and on a shared 2-core
-machine two identical programs measured that way differ by more than 5% in
-14-38% of the pairs in the sweeps committed (docs/performance.md, "Held-out
-regret"):
+machine, of two identical programs measured that way, the one read as slower
+by more than 5% in 14-38% of the pairs in the sweeps committed
+(docs/performance.md, "Held-out regret"):
 a single sweep row is not evidence of a miss; the confirmed ratio is.
 """
 
@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         _backend.configure("cpu", False, False, os.cpu_count() or 1)
     for path in args.sweeps:
         result = json.loads(pathlib.Path(path).read_text())
+        gpu = result.get("machine", {}).get("gpu_model")
+        if args.confirm and gpu:
+            p.error(f"--confirm times again on this machine's CPU; {path} was "
+                    f"measured on {gpu}")
         table = regrets(result, args.parts)
         print(f"## {path}\n\n{summary(table)}\n", flush=True)
         if args.rows:

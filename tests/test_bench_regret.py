@@ -136,3 +136,13 @@ def test_confirm_rejects_a_count_that_is_not_positive(capsys):
     with pytest.raises(SystemExit):
         regret.main(["x.json", "--confirm", "0"])
     assert "must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_confirm_refuses_a_gpu_sweep(tmp_path, capsys):
+    path = tmp_path / "gpu.json"
+    path.write_text(__import__("json").dumps(
+        {"machine": {"gpu_model": "NVIDIA H200"}, "parts": ["bwd"], "records": []}))
+    with pytest.raises(SystemExit):
+        regret.main([str(path), "--confirm", "3"])
+    assert ("--confirm times again on this machine's CPU; "
+            f"{path} was measured on NVIDIA H200") in capsys.readouterr().err

@@ -538,7 +538,17 @@ def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds(
     p = plan(_spec(groups=16), (16, 64, 56, 56), (128, 4, 3, 3), (16, 128, 56, 56),
              jnp.float32, backend="cpu")
     assert p.weight_grad.formulation == "transpose_per_group"
+    # 5 output channels per group (fewer than 6), or 5 input channels per
+    # group (more than 4): not this row
+    for w_shape, g_shape in (((80, 3, 3, 3), (4, 80, 32, 32)), ((96, 5, 3, 3),
+                                                               (4, 96, 32, 32))):
+        x_shape = (4, 16 * w_shape[1], 64, 64)
+        p = plan(_spec(stride=2, groups=16), x_shape, w_shape, g_shape, jnp.float32,
+                 backend="cpu")
+        assert p.weight_grad.reason != "grouped_weight_taps_max_group_channels"
     # the kernel follows the plan, and its gradient equals lax autodiff's
+    if jax.default_backend() != "cpu":
+        return
     xs = jax.random.normal(jax.random.PRNGKey(0), args[0], jnp.float32)
     ws = jax.random.normal(jax.random.PRNGKey(1), args[1], jnp.float32)
 
@@ -573,6 +583,12 @@ def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convoluti
     p = plan(_spec(n=3, groups=8, algorithm="transpose"), *args, jnp.float32,
              backend="cpu")
     assert p.weight_grad.formulation == "transpose_per_group"
+    # on a mesh of several axes the batch-grouped convolution is wrong
+    # (multi_axis_batch_group): still split
+    several = Placement(auto_mesh=True, any_mesh=True, several_axes=True)
+    p = plan(_spec(n=3, groups=8), *args, jnp.float32, several, backend="cpu")
+    assert p.weight_grad == _plan.Choice(
+        "transpose_per_group", f"{_plan.ONE_GROUPED_3D}; multi_axis_batch_group")
     # the kernel follows the plan: one convolution for the weight gradient,
     # whose value equals lax autodiff's
     if jax.default_backend() != "cpu":

@@ -402,15 +402,22 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
 # 2-12 input channels per group, B = 0.19-28M): it took 0.29-0.73x taps' time
 # at 6 and 2.2x at one (geometric-mean regret against the best of the three
 # forms 1.5, taps' 2.8); the G dense pieces were 3.4-5.2x slower than it at 4.
+# (In the core's terms, as every row here: for a transposed convolution, whose
+# weight gradient is the core's with the channel roles swapped, "one output
+# channel per group" is one *input* channel per group of the user's layer.)
 ONE_GROUPED_3D = "cpu measured: 3-D grouped weight, one output channel per group"
 
-# On an NVIDIA GPU, a depthwise weight gradient (one input channel per group,
-# channel multipliers included) runs as taps: one H200, jax 0.11.2
-# (bench/results/gpu-h200-sweep-*.json, 2026-12-04), 8 of 8 such points at
+# On a GPU, a depthwise weight gradient (in the core's terms one input channel
+# per group, channel multipliers included; for a transposed convolution one
+# output channel per group) with B within taps_max_elements runs as taps.
+# Measured on one NVIDIA H200, jax 0.11.2, float32 at full precision
+# (bench/results/gpu-h200-sweep-*.json, 2026-12-04): the 8 such points within
+# the bound (all convolutions, one with a multiplier of 2, one 3-D) at
 # 0.06-1.01x autodiff's time (median 0.55x), compile 0.2-1.6 s against
-# 0.1-0.5 s. Every other GPU gradient stays the textbook rule: taps' input
-# gradients were faster at most points but compile in 1-11 s, and its dense and
-# grouped weight gradients were mixed (0.25-4.7x).
+# 0.1-0.5 s. Not measured: half precision, ROCm, transposed convolutions.
+# Every other GPU gradient stays the textbook rule: taps' input gradients were
+# faster at most points but compile in 1-11 s, and its dense and grouped weight
+# gradients were mixed (0.25-4.7x).
 GPU_DEPTHWISE_WEIGHT = "gpu measured: depthwise weight gradient"
 
 
@@ -452,7 +459,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
     ``taps_max_elements`` always the textbook rule. On a GPU, depthwise
-    weight gradients take taps (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
+    weight gradients within ``taps_max_elements`` take taps
+    (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
     CPU nothing else is set from measurements yet ("transpose"). "autotune" gets these
     rules here (the per-map functions below measure instead, or fall back to
     them). NaN placement: only ``algorithm="taps"`` promises torch's for input
@@ -652,10 +660,12 @@ def weight_grad_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence
                               auto, x_shape, w_shape, g_shape, dtype, placement, backend))
     choice = gradient_choice("weight", spec, x_shape, w_shape, g_shape, placement,
                              backend)
-    if (choice.formulation == "transpose" and spec.batch_groups == 1
-            and choice.reason != ONE_GROUPED_3D):
+    if choice.formulation == "transpose" and spec.batch_groups == 1:
         split = weight_split(spec, x_shape[_layouts(spec)[0][1]], placement, backend)
-        if split.formulation == "transpose_per_group":
+        # ONE_GROUPED_3D is the whole convolution on CPU; a workaround's
+        # split (several mesh axes) still applies to it
+        if split.formulation == "transpose_per_group" and not (
+                choice.reason == ONE_GROUPED_3D and split.reason == "cpu_slow_grouped"):
             return Choice(split.formulation, f"{choice.reason}; {split.reason}")
     return choice
 
