@@ -574,6 +574,10 @@ def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convoluti
     p = plan(_spec(n=3, groups=8), args[0], (16, 12, 3, 3, 3), (4, 16, 6, 14, 14),
              jnp.float32, backend="cpu")
     assert p.weight_grad == _plan.Choice("taps", "cpu measured: 3-D")
+    # more than 12 input channels per group (beyond the measured range): taps
+    p = plan(_spec(n=3, groups=8), (4, 128, 6, 14, 14), (8, 16, 3, 3, 3),
+             (4, 8, 6, 14, 14), jnp.float32, backend="cpu")
+    assert p.weight_grad == _plan.Choice("taps", "cpu measured: 3-D")
     # the same layer in 2-D is not this row (the dense rules: B = 4·96·9·14²
     # = 0.68M <= dense_taps_small_elements, taps)
     p = plan(_spec(groups=8), (4, 96, 14, 14), (8, 12, 3, 3), (4, 8, 14, 14),

@@ -406,6 +406,7 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
 # weight gradient is the core's with the channel roles swapped, "one output
 # channel per group" is one *input* channel per group of the user's layer.)
 ONE_GROUPED_3D = "cpu measured: 3-D grouped weight, one output channel per group"
+ONE_GROUPED_3D_MAX_GROUP_CHANNELS = 12   # kept to the measured range (2-12)
 
 # On a GPU, a depthwise weight gradient (in the core's terms one input channel
 # per group, channel multipliers included; for a transposed convolution one
@@ -435,7 +436,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     slower); 1x1 and tiled (stride = kernel) kernels, a GEMM with no copies;
     3-D kernels (XLA CPU's 3-D convolutions, strided input gradients most,
     were 2-1000x slower in the sweep), but a grouped 3-D weight gradient with
-    one output channel per group is one batch-grouped convolution
+    one output and at most 12 input channels per group is one batch-grouped
+    convolution
     (``ONE_GROUPED_3D``); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
@@ -496,7 +498,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if taps == 1 or _tiled(spec, kernel):
         return Choice("taps", "cpu measured: one GEMM (1x1 or tiled)")
     per_group_out = g_shape[1] // spec.groups
-    if kind == "weight" and len(kernel) == 3 and spec.groups > 1 and per_group_out == 1:
+    if (kind == "weight" and len(kernel) == 3 and spec.groups > 1 and per_group_out == 1
+            and w_shape[1] <= ONE_GROUPED_3D_MAX_GROUP_CHANNELS):
         return Choice("transpose", ONE_GROUPED_3D)
     if len(kernel) == 3:
         return Choice("taps", "cpu measured: 3-D")
