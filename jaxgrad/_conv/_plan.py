@@ -474,18 +474,16 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "explicit_axes_reshape")
     if spec.algorithm not in ("auto", "autotune"):
         return Choice(spec.algorithm, "asked for")
-    if not _cpu(backend):
-        if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
-                and spec.groups > 1 and w_shape[1] == 1
-                and math.prod(x_shape[:2]) * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
-                <= TAPS_MAX_ELEMENTS):
-            return Choice("taps", GPU_DEPTHWISE_WEIGHT)
-        return Choice("transpose", "not measured on this backend")
     n, c_in = x_shape[:2]
     kernel = tuple(w_shape[2:])
     taps = math.prod(kernel)
     positions = math.prod(g_shape[2:])
     buffer = n * c_in * taps * positions
+    if not _cpu(backend):
+        if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
+                and spec.groups > 1 and w_shape[1] == 1 and buffer <= TAPS_MAX_ELEMENTS):
+            return Choice("taps", GPU_DEPTHWISE_WEIGHT)
+        return Choice("transpose", "not measured on this backend")
     if buffer > TAPS_MAX_ELEMENTS:
         return Choice("transpose", "taps_max_elements")
     if (kind == "weight" and spec.groups == c_in == g_shape[1] and len(kernel) == 2
@@ -510,7 +508,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
     if (kind == "weight" and spec.groups > 1
-            and 2 <= w_shape[1] <= THRESHOLDS["grouped_weight_taps_max_group_channels"].value
+            and w_shape[1] <= THRESHOLDS["grouped_weight_taps_max_group_channels"].value
             and per_group_out >= THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "grouped_weight_taps_max_group_channels")
