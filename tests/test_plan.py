@@ -379,6 +379,13 @@ def test_autotune_candidates():
     # taps' buffer above taps_max_elements (129 * 1024^2 > 2^27): no gradient taps
     assert _candidates(_spec(padding=0), (1, 129, 1024, 1024), (8, 129, 1, 1),
                        (1, 8, 1024, 1024))[1:] == (("transpose",), ("transpose",))
+    # ... but depthwise gradients build none: taps at 64·256·9·112² > 2^27
+    # (im2col's patches are such a buffer: not for the forward)
+    assert _candidates(_spec(groups=256), (64, 256, 112, 112), (256, 1, 3, 3),
+                       (64, 256, 112, 112)) == (("lax", "taps"), both, both)
+    # with a channel multiplier of 2 they do again
+    assert _candidates(_spec(groups=256), (64, 256, 112, 112), (512, 1, 3, 3),
+                       (64, 512, 112, 112))[1:] == (("transpose",), ("transpose",))
 
 
 # --------------------------------------------------------------------------

@@ -69,7 +69,8 @@ THRESHOLDS = {
     "taps_max_elements": Threshold(
         1 << 27,
         "largest taps buffer (N·C_in·ΠK·ΠO elements) for which 'auto' picks taps; "
-        "above it the textbook rule needs no such buffer",
+        "above it the textbook rule needs no such buffer (depthwise gradients, "
+        "which taps computes without one, are exempt: DEPTHWISE_UNBUFFERED)",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
     "dense_taps_min_out_channels": Threshold(
         64,
@@ -118,7 +119,8 @@ THRESHOLDS = {
         "same sweep and fit"),
     "depthwise_weight_taps_max_elements": Threshold(
         1 << 23,
-        "largest buffer (N·C·ΠK·P) of a 2-D depthwise weight gradient "
+        "largest buffer (N·C·ΠK·P) of a 2-D depthwise weight gradient (and "
+        "of a 1-D one above taps_max_elements: DEPTHWISE_UNBUFFERED) "
         "(one input and one output channel per group) with at most "
         "depthwise_weight_few_channels channels that takes taps on CPU; beyond "
         "it XLA's convolution, which does C times the depthwise work, is the "
@@ -422,6 +424,23 @@ ONE_GROUPED_3D_MAX_GROUP_CHANNELS = 12   # kept to the measured range (2-12)
 GPU_DEPTHWISE_WEIGHT = "gpu measured: depthwise weight gradient"
 
 
+# Depthwise gradients (one input and one output channel per group) above
+# taps_max_elements run as taps on CPU: neither builds taps' buffer (the input
+# gradient sums one fused slab per tap, the weight gradient loops over its taps
+# there, _taps.DEPTHWISE_LOOP_MIN_ELEMENTS), so the bound, which is about
+# memory, does not apply. 2-core Zen3, jaxlib 0.10.1, medians of 7
+# (2026-12-05), 11 shapes above the bound (B = 1.2-4.5e8: 2-D 3x3-7x7 at
+# stride 1-2 and dilation 2, 1-D kernel 9, 3-D 3x3x3, 16-512 channels): input
+# gradients 0.02-0.39x the textbook rule's time at 11 of 11; weight gradients
+# 0.20-0.89x at 10, and 1.9x at the one with 16 channels, which
+# depthwise_weight_taps_max_elements keeps on the textbook rule. Two more with
+# 16 channels: 1-D kernel 9 (64, 16, 16384), weight gradient 1.9x, so above
+# the bound that row covers 1-D too; 3-D (32, 16, 32³) 0.28x, so not 3-D.
+# Within the bound, (8, 64, 64, 64) 7x7 had the weight gradient at 1.8x
+# (taps as before this row; not fitted further).
+DEPTHWISE_UNBUFFERED = "cpu measured: depthwise, no taps buffer"
+
+
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
     """"transpose" or "taps" for one gradient, with the reason.
@@ -460,7 +479,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
-    ``taps_max_elements`` always the textbook rule. On a GPU, depthwise
+    ``taps_max_elements`` the textbook rule, but for depthwise gradients,
+    which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a GPU, depthwise
     weight gradients within ``taps_max_elements`` take taps
     (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
     CPU nothing else is set from measurements yet ("transpose"). "autotune" gets these
@@ -484,12 +504,16 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and spec.groups > 1 and w_shape[1] == 1 and buffer <= TAPS_MAX_ELEMENTS):
             return Choice("taps", GPU_DEPTHWISE_WEIGHT)
         return Choice("transpose", "not measured on this backend")
-    if buffer > TAPS_MAX_ELEMENTS:
+    depthwise = spec.groups == c_in == g_shape[1] and w_shape[1] == 1
+    if buffer > TAPS_MAX_ELEMENTS and not depthwise:
         return Choice("transpose", "taps_max_elements")
-    if (kind == "weight" and spec.groups == c_in == g_shape[1] and len(kernel) == 2
+    if (kind == "weight" and depthwise
+            and (len(kernel) == 2 or (len(kernel) == 1 and buffer > TAPS_MAX_ELEMENTS))
             and c_in <= THRESHOLDS["depthwise_weight_few_channels"].value
             and buffer > THRESHOLDS["depthwise_weight_taps_max_elements"].value):
         return Choice("transpose", "depthwise_weight_taps_max_elements")
+    if buffer > TAPS_MAX_ELEMENTS:
+        return Choice("taps", DEPTHWISE_UNBUFFERED)
     if spec.groups > 1 and (w_shape[1] == 1 or spec.groups
                             > THRESHOLDS["cpu_split_max_groups"].value):
         return Choice("taps", "cpu measured: depthwise or many groups")
@@ -688,7 +712,8 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
 
     Every applicable one: the per-group forms up to ``autotune_max_pieces``
     groups, taps where it has a formulation (the gradients' within
-    ``taps_max_elements``), and for a grouped forward im2col
+    ``taps_max_elements``, depthwise ones at any size: they build no
+    buffer), and for a grouped forward im2col
     (:func:`forward_im2col`). The whole-convolution form is left out only where
     a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
     its per-group form replaces it).
@@ -705,9 +730,11 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         whole, split = "transpose", "transpose_per_group"
         channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
         pieces = pieces and (kind == "input_grad" or spec.batch_groups == 1)
-        taps = spec.torch_geometry and (
+        depthwise = (spec.groups == x_shape[lhs[1]] == g_shape[out[1]]
+                     and w_shape[1] == 1)
+        taps = spec.torch_geometry and (depthwise or (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
-            <= TAPS_MAX_ELEMENTS)
+            <= TAPS_MAX_ELEMENTS))
         im2col = False
     leak = kind != "weight_grad" and split_groups(
         groups, channels, dtype, UNPLACED, backend).reason == "cpu_f64_depthwise_nan_leak"

@@ -122,26 +122,39 @@ def patches(x, spec: ConvSpec, kernel, out_spatial):
 
 def col2im(cols, spec: ConvSpec, kernel, in_spatial):
     """x̄[n, c, i] = Σ_{k,p : p·s + k·d = i + lo} cols[n, c, k, p]: the adjoint of ``patches``."""
-    out_spatial = cols.shape[3:]
-    zero = jnp.zeros((), cols.dtype)
+    return _col2im_slabs(lambda index: cols[:, :, index], cols.shape[:2], cols.dtype,
+                         spec, kernel, cols.shape[3:], in_spatial)
+
+
+def _col2im_slabs(slab, lead, dtype, spec: ConvSpec, kernel, out_spatial, in_spatial):
+    """``col2im`` of the columns whose tap ``index`` is ``slab(index)``, (*lead, *O).
+
+    The slabs are asked for one at a time and each is only padded and summed,
+    so where they are cheap expressions (the depthwise input gradient's
+    w[c, k]·g[n, c, p]) XLA fuses them into the sum and no (.., ΠK, *O) stack
+    of them is ever built."""
+    zero = jnp.zeros((), dtype)
     if _tiled(spec, kernel):
         nd = len(kernel)
-        tiles = cols.reshape(cols.shape[:2] + tuple(kernel) + tuple(out_spatial))
+        # s = K, d = 1: the taps of different windows never overlap, so the
+        # stack is the size of x̄ itself
+        cols = jnp.stack([slab(index) for index in range(math.prod(kernel))], axis=2)
+        tiles = cols.reshape(tuple(lead) + tuple(kernel) + tuple(out_spatial))
         rows = tiles.transpose(_interleave(nd)).reshape(
-            cols.shape[:2] + tuple(o * k for o, k in zip(out_spatial, kernel)))
+            tuple(lead) + tuple(o * k for o, k in zip(out_spatial, kernel)))
         config = [(0, 0, 0), (0, 0, 0)] + [
             (-lo, i - (o * k - lo), 0)
             for o, k, i, (lo, _) in zip(out_spatial, kernel, in_spatial, spec.padding)]
         return lax.pad(rows, zero, config)
     if any(s > 1 for s in spec.stride):
-        return _col2im_by_phase(cols, spec, kernel, in_spatial)
+        return _col2im_by_phase(slab, lead, dtype, spec, kernel, out_spatial, in_spatial)
     total = None
     for index, tap in enumerate(_taps(kernel)):
         config = [(0, 0, 0), (0, 0, 0)]
         for k, d, o, i, (lo, _) in zip(tap, spec.dilation, out_spatial, in_spatial,
                                        spec.padding):
             config.append((k * d - lo, i - (k * d - lo + o), 0))
-        placed = lax.pad(cols[:, :, index], zero, config)
+        placed = lax.pad(slab(index), zero, config)
         total = placed if total is None else total + placed
     return total
 
@@ -157,10 +170,9 @@ def col2im(cols, spec: ConvSpec, kernel, in_spatial):
 # reaches (s > K'd) is zeros, as are the leftover rows.
 
 
-def _col2im_by_phase(cols, spec: ConvSpec, kernel, in_spatial):
-    out_spatial = cols.shape[3:]
+def _col2im_by_phase(slab, lead, dtype, spec: ConvSpec, kernel, out_spatial, in_spatial):
     nd = len(kernel)
-    zero = jnp.zeros((), cols.dtype)
+    zero = jnp.zeros((), dtype)
     grid = [-(-i // s) for i, s in zip(in_spatial, spec.stride)]      # ceil(I / s)
     phases: dict[tuple[int, ...], object] = {}
     for index, tap in enumerate(_taps(kernel)):
@@ -170,17 +182,17 @@ def _col2im_by_phase(cols, spec: ConvSpec, kernel, in_spatial):
             q, r = divmod(k * d - lo, s)
             phase.append(r)
             config.append((q, m - (q + o), 0))
-        placed = lax.pad(cols[:, :, index], zero, config)
+        placed = lax.pad(slab(index), zero, config)
         key = tuple(phase)
         phases[key] = placed + phases[key] if key in phases else placed
-    shape = cols.shape[:2] + tuple(grid)
-    ordered = [phases[key] if key in phases else jnp.zeros(shape, cols.dtype)
+    shape = tuple(lead) + tuple(grid)
+    ordered = [phases[key] if key in phases else jnp.zeros(shape, dtype)
                for key in itertools.product(*(range(s) for s in spec.stride))]
     stacked = jnp.stack(ordered, axis=-1).reshape(shape + tuple(spec.stride))
     # (.., M1..Mn, s1..sn) -> (.., M1, s1, M2, s2, ..): row m·s + r of each dim
     order = (0, 1) + tuple(a for j in range(nd) for a in (2 + j, 2 + nd + j))
     rows = stacked.transpose(order).reshape(
-        cols.shape[:2] + tuple(m * s for m, s in zip(grid, spec.stride)))
+        tuple(lead) + tuple(m * s for m, s in zip(grid, spec.stride)))
     return rows[(slice(None), slice(None)) + tuple(slice(0, i) for i in in_spatial)]
 
 
@@ -190,6 +202,37 @@ def _swapped(spec: ConvSpec):
     # precision pair keeps each precision on the same array under both
     # formulations.
     return spec.precision[::-1]
+
+
+# A depthwise weight gradient whose taps would together be large
+# (N·C·ΠK·P above DEPTHWISE_LOOP_MIN_ELEMENTS) runs its taps in a loop.
+# Unrolled, XLA CPU sometimes computes every tap's product x̂·g before the
+# first sum (temporaries ΠK·N·C·P: 3x3 (26, 360, 44, 44): 629 MB; 7x7
+# (8, 64, 64, 64): 394 MB), sometimes fuses them (3x3 (32, 64, 32, 32));
+# looped, one tap's product at a time (2-core Zen3, jaxlib 0.10.1: 145 and
+# 18 MB, 183 against 306 ms and 105 against 173 ms), but where the unrolled
+# form fuses the loop was up to 2x slower, so only for large ones.
+DEPTHWISE_LOOP_MIN_ELEMENTS = 1 << 27
+
+
+def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
+    """w̄[c, k] = Σ_{n,p} x̂[n, c, k·d + p·s] · g[n, c, p], one tap k per iteration: (C, ΠK)."""
+    nd = len(kernel)
+    out_spatial = g.shape[2:]
+    span = [(o - 1) * s + 1 for o, s in zip(out_spatial, spec.stride)]
+    # tap index t -> its multi-index (row-major over the kernel dims)
+    place = [math.prod(kernel[j + 1:]) for j in range(nd)]
+    axes = (0,) + tuple(range(2, g.ndim))
+
+    def one_tap(t, acc):
+        start = [0, 0] + [(t // place[j]) % kernel[j] * spec.dilation[j] for j in range(nd)]
+        window = lax.dynamic_slice(xp, start, list(xp.shape[:2]) + span)
+        shifted = lax.slice(window, (0,) * (nd + 2), window.shape, (1, 1) + tuple(spec.stride))
+        column = jnp.sum(shifted * g, axis=axes, dtype=acc.dtype)
+        return lax.dynamic_update_slice(acc, column[:, None], (0, t))
+
+    return lax.fori_loop(0, math.prod(kernel), one_tap,
+                         jnp.zeros((xp.shape[1], math.prod(kernel)), g.dtype))
 
 
 def weight_grad(x, g, spec: ConvSpec, kernel):
@@ -208,9 +251,13 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # (half types: products and sums in float32, one rounding at the end)
         xp = _padded_input(x, spec, kernel, out_spatial).astype(acc or x.dtype)
         g = g.astype(acc or g.dtype)
-        sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
-            range(2, g.ndim)), dtype=acc) for t in taps]
-        return jnp.stack(sums, axis=1).astype(x.dtype).reshape(c_out, 1, *kernel)
+        if n * c_in * len(taps) * npos > DEPTHWISE_LOOP_MIN_ELEMENTS:
+            out = _depthwise_weight_grad_loop(xp, g, spec, kernel)
+        else:
+            sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
+                range(2, g.ndim)), dtype=acc) for t in taps]
+            out = jnp.stack(sums, axis=1)
+        return out.astype(x.dtype).reshape(c_out, 1, *kernel)
     if groups == 1 and n == 1 and len(kernel) <= 2:
         # One dense sample, 1-D/2-D: a plain 2-D GEMM (Cₒ, P)·(C·K, P)ᵀ without
         # batch dims. Measured on CPU (bench, DeepLab 3x3 at 33x33): 15-30%
@@ -254,9 +301,21 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
     acc = preferred_element_type(g.dtype)
     work = acc or g.dtype     # half types: Q and its col2im sums stay in float32
     if co == 1:
-        # Q[n, γ, (c,k), p] = w[γ, 0, (c,k)] · g[n, γ, 0, p]
-        cols = ww[None, :, 0, :, None].astype(work) * gg.astype(work)
-    elif co <= npos:
+        # Q[n, γ, c, k, p] = w[γ, 0, c, k] · g[n, γ, 0, p], one tap's slab at a
+        # time: elementwise, so XLA fuses each into col2im's sum and the
+        # (N, C, ΠK, P) buffer is never built (temporaries about the size of
+        # x̄, whatever the kernel).
+        wk = w.reshape(groups, ci, len(taps)).astype(work)
+        gw = g.reshape(n, groups, 1, *out_spatial).astype(work)
+        ones = (1,) * len(out_spatial)
+
+        def slab(index):
+            return (wk[None, :, :, index].reshape((1, groups, ci) + ones) * gw).reshape(
+                (n, groups * ci) + tuple(out_spatial))
+
+        return _col2im_slabs(slab, (n, groups * ci), work, spec, kernel, out_spatial,
+                             in_spatial).astype(g.dtype)
+    if co <= npos:
         # batch (n, γ) with w broadcast over n (N·Cₒ·CᵢK, no more than the
         # result N·CᵢK·P): the product lands in (n, γ, ck, p) order.
         wb = jnp.broadcast_to(ww, (n,) + ww.shape)
