@@ -25,6 +25,8 @@ path:
             grid that showed it spans 32-256 channels) and
             C_out < dense_taps_aligned_weight_min_out_channels
   taps  if  B <= dense_taps_small_elements    (a small buffer stays in cache)
+            and N <= dense_taps_small_max_batch (not searched: set with the
+            others fixed at their fitted values)
         or  C_out/G >= dense_taps_min_out_channels
             and B <= dense_taps_max_elements  (enough work per element copied)
   else  transpose

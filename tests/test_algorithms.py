@@ -682,8 +682,8 @@ def test_choose_explicit_algorithm_passes_through():
     # buffer 8·15·9·1024 = 1.1M elements, 65 output channels (odd counts: the
     # aligned weight-gradient row does not apply)
     ("dense 3x3 p1", _spec(2, padding=1), (8, 15, 32, 32), (65, 15, 3, 3)),
-    # 15 channels per group, buffer 8·60·16·64 = 0.5M
-    ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (8, 60, 16, 16),
+    # 15 channels per group, buffer 2·60·16·64 = 0.12M, batch 2
+    ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (2, 60, 16, 16),
      (132, 15, 4, 4)),
     ("depthwise strided", _spec(2, stride=2, padding=1, groups=64), (8, 64, 16, 16),
      (64, 1, 3, 3)),
@@ -723,6 +723,13 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
     assert c_in * per_sample <= small < 2 * c_in * per_sample and min_out > 1
     assert choose(1, c_in, 1, side) == "taps"
     assert choose(2, c_in, 1, side) == "transpose"
+    # ... and only up to dense_taps_small_max_batch samples: the same buffer
+    # split over one more sample than that is the textbook rule's
+    batch = _threshold("dense_taps_small_max_batch")
+    few = c_in // (batch + 1)
+    assert (batch + 1) * few * per_sample <= small
+    assert choose(batch, few, 1, side) == "taps"
+    assert choose(batch + 1, few, 1, side) == "transpose"
     # between small and max: the output channels decide
     n = 2
     assert small < n * c_in * per_sample <= most

@@ -117,6 +117,20 @@ THRESHOLDS = {
         "a taps buffer this small takes taps whatever the channels (it stays in "
         "cache; XLA's convolution has the larger fixed cost)",
         "same sweep and fit"),
+    "dense_taps_small_max_batch": Threshold(
+        3,
+        "largest batch N for which dense_taps_small_elements applies: taps' "
+        "gradients run one small GEMM per sample (the weight gradient then sums "
+        "the N partial products), whose fixed cost grows with N while XLA's "
+        "convolution takes the batch in one",
+        "the 896 points of the fit sweeps, the other rows as fitted: mean log "
+        "regret 0.0585 -> 0.0583, points over 1.2x autodiff 56 -> 49, over "
+        "1.5x 16 -> 11 (2026-12-05; N <= 4: 0.0578, 52, 12; no bound: as "
+        "before; the row dropped: 0.0655, 45, 11). Held-out misses it removes: "
+        "8 -> 8 5x5 dilation 4 at batch 36 (2.6x jax.grad), 1-D 119 -> 8 at "
+        "batch 11 (1.4x), 136 -> 52 3x3 on 9x9 at batch 4 (1.3x); a dense 8 -> 8 "
+        "weight gradient at batch 36 timed at 3x3, 5x5 and dilations 1-4 had taps "
+        "2.0-3.6x slower"),
     "depthwise_weight_taps_max_elements": Threshold(
         1 << 23,
         "largest buffer (N·C·ΠK·P) of a 2-D depthwise weight gradient (and "
@@ -475,7 +489,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
     (XLA's convolution is at its best there); otherwise taps where its
-    buffer is small (``dense_taps_small_elements``), or where each group has
+    buffer is small (``dense_taps_small_elements``) and the batch too
+    (``dense_taps_small_max_batch``), or where each group has
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
@@ -542,7 +557,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and per_group_out
             < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
         return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
-    if buffer <= THRESHOLDS["dense_taps_small_elements"].value:
+    if (buffer <= THRESHOLDS["dense_taps_small_elements"].value
+            and n <= THRESHOLDS["dense_taps_small_max_batch"].value):
         return Choice("taps", "dense_taps_small_elements")
     if per_group_out < THRESHOLDS["dense_taps_min_out_channels"].value:
         return Choice("transpose", "dense_taps_min_out_channels")
