@@ -509,12 +509,43 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     p = plan(_spec(groups=32), (4, 224, 42, 42), (64, 7, 3, 3), (4, 64, 42, 42),
              jnp.float32, backend="cpu")
     assert p.input_grad.formulation == "transpose"
-    # one output channel per group: not this row but the dense rules, here
-    # B = 15·40·25·18² = 4.9M (> dense_taps_small_elements) with 1 output
-    # channel per group (< dense_taps_min_out_channels): the textbook rule
+    # one output channel per group: not this row but its own
+    # (taps_input_grad_one_out_max_terms): 5 channels x 25 taps = 125 terms
+    most = _plan.THRESHOLDS["taps_input_grad_one_out_max_terms"].value
+    assert 5 * 25 <= most == 144
     p = plan(_spec(groups=8, padding=0), (15, 40, 22, 22), (8, 5, 5, 5),
              (15, 8, 18, 18), jnp.float32, backend="cpu")
-    assert p.input_grad == _plan.Choice("transpose", "dense_taps_min_out_channels")
+    assert p.input_grad == _plan.Choice("taps", "taps_input_grad_one_out_max_terms")
+
+
+def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():
+    most = _plan.THRESHOLDS["taps_input_grad_one_out_max_terms"].value
+    # 16 input channels per group x 3x3 = 144 terms: taps; G = 16
+    p = plan(_spec(groups=16), (8, 256, 28, 28), (16, 16, 3, 3), (8, 16, 28, 28),
+             jnp.float32, backend="cpu")
+    assert 16 * 9 == most
+    assert p.input_grad == _plan.Choice("taps", "taps_input_grad_one_out_max_terms")
+    # 1-D, 8 per group, kernel 5: 40 terms
+    p = plan(_spec(n=1, groups=8, padding=2), (8, 64, 1024), (8, 8, 5), (8, 8, 1024),
+             jnp.float32, backend="cpu")
+    assert p.input_grad == _plan.Choice("taps", "taps_input_grad_one_out_max_terms")
+    # 16 per group x 5x5 = 400 terms (measured 2.4x slower as taps): the
+    # dense rules, one output channel per group, B = 4·128·25·28² = 10M: textbook
+    p = plan(_spec(groups=8, padding=2), (4, 128, 28, 28), (8, 16, 5, 5), (4, 8, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.formulation == "transpose"
+    # 32 per group x 3x3 = 288: not this row either
+    p = plan(_spec(groups=8), (4, 256, 28, 28), (8, 32, 3, 3), (4, 8, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.reason != "taps_input_grad_one_out_max_terms"
+    # the weight gradient of the same layers is another map: not this row
+    p = plan(_spec(groups=16), (8, 256, 28, 28), (16, 16, 3, 3), (8, 16, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad.reason != "taps_input_grad_one_out_max_terms"
+    # a dense convolution with one output channel: not this row (grouped only)
+    p = plan(_spec(), (8, 16, 56, 56), (1, 16, 3, 3), (8, 1, 56, 56),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.reason != "taps_input_grad_one_out_max_terms"
 
 
 def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds():

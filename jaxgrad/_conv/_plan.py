@@ -214,6 +214,19 @@ THRESHOLDS = {
         "shapes of (1-16, 64-128, 14-112 px), G = 16-32: taps 1.3-4x faster than "
         "the best of one grouped convolution and G dense ones; C_out/G = 8: "
         "1.4x faster at batch 1, 1.6-2.9x slower at batch 2-8"),
+    "taps_input_grad_one_out_max_terms": Threshold(
+        144,
+        "a grouped input gradient (1 < G <= cpu_split_max_groups) with one "
+        "output channel per group and at most this many terms C_in/G·ΠK per "
+        "input element, B within taps_max_elements, takes taps on CPU: taps "
+        "sums one elementwise slab w·ḡ per tap (no GEMM, no buffer), while "
+        "XLA's convolution of a one-channel cotangent runs far below its GEMM "
+        "speed",
+        "2-core Zen3 CPU, jaxlib 0.10.1, medians of 40 (2026-12-05): C_in/G = "
+        "3-16, G = 4-32, 3x3 and 1-D kernel 5, C_in/G·ΠK = 27-144, batch 1-16, "
+        "11 shapes (one held-out, sweep-cpu-2core-heldout6.json, stride 4): "
+        "taps 0.24-0.85x the textbook rule's time; C_in/G·ΠK = 288 (3x3, 32 "
+        "per group): 1.27x, 400 (5x5, 16 per group): 2.4x"),
     "grouped_weight_taps_max_group_channels": Threshold(
         4,
         "a grouped weight gradient (1 < G <= cpu_split_max_groups, 1-D or 2-D) "
@@ -476,8 +489,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
-    a buffer within ``dense_taps_max_elements``; grouped 1-D and 2-D weight
-    gradients with 2 to ``grouped_weight_taps_max_group_channels`` input and
+    a buffer within ``dense_taps_max_elements``, or with one output channel
+    per group and at most ``taps_input_grad_one_out_max_terms`` terms
+    C_in/G·ΠK; grouped 1-D and 2-D weight gradients with 2 to ``grouped_weight_taps_max_group_channels`` input and
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
     per group, within the same buffer bound.
     Except: a 2-D depthwise weight gradient of at most
@@ -546,6 +560,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
+    if (kind == "input" and spec.groups > 1 and per_group_out == 1
+            and w_shape[1] * taps <= THRESHOLDS["taps_input_grad_one_out_max_terms"].value):
+        return Choice("taps", "taps_input_grad_one_out_max_terms")
     if (kind == "weight" and spec.groups > 1
             and w_shape[1] <= THRESHOLDS["grouped_weight_taps_max_group_channels"].value
             and per_group_out >= THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
