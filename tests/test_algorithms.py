@@ -691,7 +691,8 @@ def test_choose_explicit_algorithm_passes_through():
     # stride = kernel: the patches are a reshape, whatever the positions
     ("tiled 4x4 s4", _spec(2, stride=4), (8, 64, 16, 16), (128, 64, 4, 4)),
     # 3-D, few output channels and a large buffer: XLA CPU's 3-D path is slower
-    ("3-D 3x3x3", _spec(3, padding=1), (8, 64, 16, 16, 16), (8, 64, 3, 3, 3)),
+    # (batch 16: above swapped_weight_max_batch, the weight gradient too)
+    ("3-D 3x3x3", _spec(3, padding=1), (16, 64, 16, 16, 16), (8, 64, 3, 3, 3)),
     ("many groups", _spec(2, padding=1, groups=64), (8, 512, 28, 28), (512, 8, 3, 3)),
 ])
 def test_choose_auto_on_cpu_picks_taps(kind, name, spec, x_shape, w_shape):
@@ -720,16 +721,18 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
     side = 16
     per_sample = 9 * side * side
     c_in = small // per_sample
-    assert c_in * per_sample <= small < 2 * c_in * per_sample and min_out > 1
-    assert choose(1, c_in, 1, side) == "taps"
-    assert choose(2, c_in, 1, side) == "transpose"
+    # (17 output channels: more than the swapped weight-gradient row takes)
+    thin = _threshold("swapped_weight_max_out_channels") + 1
+    assert c_in * per_sample <= small < 2 * c_in * per_sample and min_out > thin
+    assert choose(1, c_in, thin, side) == "taps"
+    assert choose(2, c_in, thin, side) == "transpose"
     # ... and only up to dense_taps_small_max_batch samples: the same buffer
     # split over one more sample than that is the textbook rule's
     batch = _threshold("dense_taps_small_max_batch")
     few = c_in // (batch + 1)
     assert (batch + 1) * few * per_sample <= small
-    assert choose(batch, few, 1, side) == "taps"
-    assert choose(batch + 1, few, 1, side) == "transpose"
+    assert choose(batch, few, thin, side) == "taps"
+    assert choose(batch + 1, few, thin, side) == "transpose"
     # between small and max: the output channels decide
     n = 2
     assert small < n * c_in * per_sample <= most

@@ -121,6 +121,11 @@ CASES = [
     ("3d grouped x2 s(1,2,1) p1", (1, 4, 4, 5, 4), (8, 2, 2, 2, 3),
      dict(stride=(1, 2, 1), padding=1, groups=2)),
     ("2d dense p1", (2, 3, 5, 5), (4, 3, 3, 3), dict(padding=1)),
+    # the swapped weight gradient's pads: a negative low one (lo > (K-1)·d
+    # crops the dilated cotangent), and windows that stop short of the input
+    ("1d dense p(4,1) crop", (2, 3, 9), (2, 3, 2), dict(padding=((4, 1),))),
+    ("3d dense d(1,2,1) pairs", (1, 2, 4, 7, 3), (3, 2, 2, 2, 2),
+     dict(dilation=(1, 2, 1), padding=((1, 0), (0, 2), (2, 1)))),
 ]
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax import lax
 
 import jaxgrad
@@ -350,8 +351,11 @@ def _candidates(spec, x_shape, w_shape, g_shape, dtype=jnp.float32, backend="cpu
 def test_autotune_candidates():
     both = ("transpose", "taps")
     every = ("transpose", "transpose_per_group", "taps")
-    # dense: one forward; each gradient textbook or taps
+    # dense: one forward; each gradient textbook or taps, and at stride 1 the
+    # weight gradient with its operands swapped too
     assert _candidates(_spec(), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 8, 8)) == (
+        ("lax",), both, ("transpose", "transpose_swapped", "taps"))
+    assert _candidates(_spec(stride=2), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 4, 4)) == (
         ("lax",), both, both)
     # ResNeXt: every formulation of every map
     assert _candidates(*RESNEXT) == (("lax", "per_group", "taps", "im2col"), every, every)
@@ -378,7 +382,8 @@ def test_autotune_candidates():
         ("transpose", "transpose_per_group"))
     # taps' buffer above taps_max_elements (129 * 1024^2 > 2^27): no gradient taps
     assert _candidates(_spec(padding=0), (1, 129, 1024, 1024), (8, 129, 1, 1),
-                       (1, 8, 1024, 1024))[1:] == (("transpose",), ("transpose",))
+                       (1, 8, 1024, 1024))[1:] == (("transpose",),
+                                                   ("transpose", "transpose_swapped"))
     # ... but depthwise gradients build none: taps at 64·256·9·112² > 2^27
     # (im2col's patches are such a buffer: not for the forward)
     assert _candidates(_spec(groups=256), (64, 256, 112, 112), (256, 1, 3, 3),
@@ -647,3 +652,101 @@ def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convoluti
         precision=lax.Precision.HIGHEST).sum())(ws)
     np.testing.assert_allclose(jax.grad(loss)(ws), want, rtol=1e-4, atol=1e-3)
 
+
+
+# --------------------------------------------------------------------------
+# The swapped weight gradient ("transpose_swapped"): the same sums as lax
+# autodiff's weight gradient, and the row that picks it.
+
+SWAPPED_CASES = [
+    # (x, w, stride, padding pairs, dilation)
+    ((2, 3, 9, 10), (4, 3, 3, 2), (1, 1), ((1, 2), (0, 1)), (1, 2)),
+    ((3, 4, 11), (5, 4, 4), (1,), ((2, 0),), (2,)),
+    # lo > (K-1)·d: the dilated cotangent's low pad is negative (a crop)
+    ((2, 2, 9), (3, 2, 2), (1,), ((4, 1),), (1,)),
+    # windows that stop short of the input, and a stride (not what "auto" picks)
+    ((2, 3, 5, 6, 7), (2, 3, 2, 3, 2), (1, 2, 1), ((1, 1), (0, 1), (2, 0)), (1, 1, 2)),
+    ((1, 2, 7), (3, 2, 3), (4,), ((0, 0),), (1,)),
+    # a kernel wider than the padded input's windows need
+    ((1, 1, 4), (1, 1, 5), (1,), ((4, 4),), (1,)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", SWAPPED_CASES)
+def test_swapped_weight_gradient_equals_lax_autodiff(x_shape, w_shape, stride, padding,
+                                                     dilation):
+    from jaxgrad._conv import _core
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.standard_normal(x_shape))
+    w = jnp.asarray(rng.standard_normal(w_shape))
+    conv = lambda w: lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation)
+    y, vjp = jax.vjp(conv, w)
+    g = jnp.asarray(rng.standard_normal(y.shape))
+    expected = vjp(g)[0]
+    spec = ConvSpec(stride, padding, dilation, 1)
+    got = jax.jit(lambda x, g: _core.weight_grad_by(x, g, spec, w_shape[2:],
+                                                    "transpose_swapped"))(x, g)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-12,
+                               atol=1e-12 * float(jnp.max(jnp.abs(expected))))
+    # bfloat16 operands: float32 sums, one rounding (against the float64 sums
+    # of the same rounded operands)
+    xh, gh = x.astype(jnp.bfloat16), g.astype(jnp.bfloat16)
+    half = _core.weight_grad_by(xh, gh, spec, w_shape[2:], "transpose_swapped")
+    exact = jax.vjp(lambda w: lax.conv_general_dilated(
+        xh.astype(jnp.float64), w, stride, padding, rhs_dilation=dilation), w)[1](
+        gh.astype(jnp.float64))[0]
+    assert half.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(half, np.float64), np.asarray(exact),
+                               rtol=2 ** -8, atol=2 ** -8 * float(jnp.max(jnp.abs(exact))))
+
+
+def test_swapped_weight_gradient_row():
+    most = _plan.THRESHOLDS["swapped_weight_max_out_channels"].value
+    fewest = _plan.THRESHOLDS["swapped_weight_min_in_channels"].value
+    batch = _plan.THRESHOLDS["swapped_weight_max_batch"].value
+    size = _plan.THRESHOLDS["swapped_weight_max_input_elements"].value
+    assert (most, fewest, batch, size) == (16, 32, 8, 2 ** 22)
+
+    def weight(x_shape, c_out, spec=None, kernel=(3, 3)):
+        spec = spec or _spec(n=len(kernel))
+        out = tuple((i + lo + hi - k) // s + 1 for i, k, s, (lo, hi) in zip(
+            x_shape[2:], kernel, spec.stride, spec.padding))
+        return plan(spec, x_shape, (c_out, x_shape[1]) + kernel,
+                    (x_shape[0], c_out) + out, jnp.float32, backend="cpu").weight_grad
+
+    swapped = _plan.Choice("transpose_swapped", "swapped_weight_max_out_channels")
+    # 256 -> 16 at 32x32, batch 8: x = 2^21 elements
+    assert weight((8, 256, 32, 32), most) == swapped
+    assert weight((8, 256, 32, 32), most + 1) != swapped          # 17 outputs
+    assert weight((8, fewest, 32, 32), 8) == swapped
+    assert weight((8, fewest - 1, 32, 32), 8) != swapped          # 31 inputs
+    assert weight((batch + 1, 64, 16, 16), 8) != swapped          # batch 9
+    assert weight((4, 256, 64, 64), 8) == swapped                 # x = 2^22
+    assert weight((4, 256, 64, 65), 8) != swapped                 # x > 2^22
+    assert weight((4, 64, 32, 32), 8, _spec(stride=2)) != swapped  # strided
+    # 1-D and 3-D too (3-D ahead of its taps row)
+    assert weight((4, 328, 17), 16, _spec(n=1, padding=3), (7,)) == swapped
+    # padded less than a "same" convolution (the swapped convolution would pad
+    # its cotangent by more than (K-1)·d/2: measured 3-8.6x slower): not taken;
+    # padded more: taken
+    assert weight((4, 328, 17), 16, _spec(n=1, padding=2), (7,)) != swapped
+    assert weight((4, 328, 17), 16, _spec(n=1, padding=4), (7,)) == swapped
+    valid = _spec(padding=0)
+    assert plan(valid, (4, 64, 16, 16), (8, 64, 3, 3), (4, 8, 14, 14), jnp.float32,
+                backend="cpu").weight_grad != swapped
+    assert weight((2, 64, 12, 12, 12), 8, _spec(n=3), (3, 3, 3)) == swapped
+    # 1x1 kernels stay one GEMM (taps); grouped convolutions are not this row
+    assert weight((8, 256, 32, 32), 8, kernel=(1, 1)).formulation == "taps"
+    assert plan(_spec(groups=2), (8, 256, 32, 32), (16, 128, 3, 3), (8, 16, 32, 32),
+                jnp.float32, backend="cpu").weight_grad != swapped
+    # "transpose" asked for is the textbook rule; off CPU nothing changes
+    assert weight((8, 256, 32, 32), 8, _spec(algorithm="transpose")).formulation == "transpose"
+    assert plan(_spec(), (8, 256, 32, 32), (8, 256, 3, 3), (8, 8, 32, 32), jnp.float32,
+                backend="gpu").weight_grad.formulation == "transpose"
+    # a transposed convolution with few input channels: its weight gradient is
+    # the core's with the channel roles swapped (x̄ of 16 -> 128 is 128 -> 16)
+    with _plan.recording() as made:
+        jax.make_jaxpr(jax.grad(lambda w: jnp.sum(jaxgrad.conv_transpose2d(
+            jnp.ones((4, 16, 32, 32)), w, padding=1))))(jnp.ones((16, 128, 3, 3)))
+    assert [m.choice for m in made if m.kind == "weight_grad"] == [swapped]

@@ -311,9 +311,11 @@ def input_grad_by(g, w, spec: ConvSpec, in_spatial, formulation: str):
 
 
 def weight_grad_by(x, g, spec: ConvSpec, kernel, formulation: str):
-    """w̄ as "transpose", "transpose_per_group" or "taps"."""
+    """w̄ as "transpose", "transpose_per_group", "transpose_swapped" or "taps"."""
     if formulation == "taps":
         return _taps_weight_grad(x, g, spec, tuple(kernel))
+    if formulation == "transpose_swapped":
+        return _swapped_weight_grad(x, g, spec, tuple(kernel))
     lhs_spec, rhs_spec, out_spec = numbers_of(spec)
     swapped = lax.ConvDimensionNumbers(_swap(lhs_spec), _swap(out_spec), _swap(rhs_spec))
     conv = dict(window_strides=spec.dilation, lhs_dilation=spec.input_dilation,
@@ -326,6 +328,43 @@ def weight_grad_by(x, g, spec: ConvSpec, kernel, formulation: str):
                      batch_group_count=spec.groups,
                      out_sharding=conv_sharding(x, g, swapped, spatial_kept=False,
                                                 batch_grouped=spec.groups > 1), **conv)
+
+
+# The weight gradient with the operands' roles swapped ("transpose_swapped",
+# dense convolutions of PyTorch's geometry): the same sum as the textbook rule,
+#
+#   w̄[o, c, k] = Σ_{n,p} x̂[n, c, p·s + k·d] · g[n, o, p],
+#
+# read as a convolution of g dilated by s (lhs: batch o, features n) with x
+# as the window (rhs: output features c, input features n). Substitute
+# j = p·s + k·d - lo (x's own index, 0 <= j < I) and k̃ = K-1-k: with
+# ĝ[n, o, m] = g[n, o, p] at m = p·s (zero between), padded by
+# L = (K-1)·d - lo before and H = I - (P-1)·s - 1 + lo after (negative pads
+# crop, and only drop entries that meet no element of x),
+#
+#   u[o, c, k̃] = Σ_{n,j} ĝ_pad[n, o, k̃·d + j] · x[n, c, j],   w̄[o, c, k] = u[o, c, K-1-k],
+#
+# one convolution with window strides d, lhs dilation s and an output of
+# exactly K taps ((K-1)·d + I padded positions, a window of I). The textbook
+# rule contracts the same products with O as the convolution's output
+# features; this one has C there, which is what XLA CPU vectorises: for a
+# transposed convolution (whose weight gradient is the core's with the roles
+# of its channels swapped) it is the arrangement JAX's autodiff runs.
+
+
+def _swapped_weight_grad(x, g, spec: ConvSpec, kernel):
+    nd = len(kernel)
+    in_spatial, out_spatial = x.shape[2:], g.shape[2:]
+    padding = [((k - 1) * d - lo, i - (p - 1) * s - 1 + lo) for k, d, s, (lo, _), i, p in zip(
+        kernel, spec.dilation, spec.stride, spec.padding, in_spatial, out_spatial)]
+    dims = (1, 0) + tuple(range(2, nd + 2))
+    numbers = lax.ConvDimensionNumbers(dims, dims, tuple(range(nd + 2)))
+    u = _lax_conv(g, x, window_strides=spec.dilation, padding=padding,
+                  lhs_dilation=spec.stride, rhs_dilation=(1,) * nd,
+                  dimension_numbers=numbers, precision=spec.precision[::-1],
+                  preferred=spec.preferred_element_type,
+                  out_sharding=conv_sharding(g, x, numbers, spatial_kept=False))
+    return lax.rev(u, tuple(range(2, nd + 2)))
 
 
 # The grouped weight gradient may run as its G dense ones, w̄[γOg+o, c, k] from
