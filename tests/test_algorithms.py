@@ -145,6 +145,9 @@ CONV_CASES = [
          stride=2),
     case("2d depthwise s2 p1", (2, 3, 7, 7), (3, 1, 3, 3), groups=3, stride=2,
          padding=1),
+    # one output channel per group on tiled windows: Q = w·g built at once
+    case("2d groups2 C_out/G=1 tiled k2 s2 leftover", (2, 4, 7, 6), (2, 2, 2, 2),
+         groups=2, stride=2),
     case("2d d(2,3) s(1,3) p(2,1) leftover", (1, 2, 9, 11), (2, 2, 3, 2),
          dilation=(2, 3), stride=(1, 3), padding=(2, 1)),
     # ---- 3-D
@@ -733,6 +736,12 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
     assert (batch + 1) * few * per_sample <= small
     assert choose(batch, few, thin, side) == "taps"
     assert choose(batch + 1, few, thin, side) == "transpose"
+    # ... except with at most dense_taps_small_thin_channels input channels
+    # (an RGB stem): any batch
+    rgb = _threshold("dense_taps_small_thin_channels")
+    assert rgb >= 3 and 16 * rgb * per_sample <= small
+    assert choose(16, rgb, thin, side) == "taps"
+    assert choose(16, rgb + 1, thin, side) == "transpose"
     # between small and max: the output channels decide
     n = 2
     assert small < n * c_in * per_sample <= most

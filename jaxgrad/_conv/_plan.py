@@ -166,6 +166,17 @@ THRESHOLDS = {
         "batch 11 (1.4x), 136 -> 52 3x3 on 9x9 at batch 4 (1.3x); a dense 8 -> 8 "
         "weight gradient at batch 36 timed at 3x3, 5x5 and dilations 1-4 had taps "
         "2.0-3.6x slower"),
+    "dense_taps_small_thin_channels": Threshold(
+        4,
+        "most input channels for which dense_taps_small_elements applies at any "
+        "batch (XLA's weight gradient then has a batch of C_in, its input "
+        "gradient as few output features)",
+        "the fit points as for dense_taps_small_max_batch: mean log regret "
+        "0.0564 -> 0.0551, over 1.2x autodiff 49 -> 50, over 1.5x 11 -> 12; "
+        "at a batch above 3 with 4 input channels taps took 0.33-0.93x the "
+        "textbook rule's time at 8 of 9 points (1.47x at one); MobileNetV2's stem (3 -> 32, "
+        "3x3 stride 2, batch 16) training step 75 against 84-100 ms without it "
+        "(models suite, 2026-12-05)"),
     "depthwise_weight_taps_max_elements": Threshold(
         1 << 23,
         "largest buffer (N·C·ΠK·P) of a 2-D depthwise weight gradient (and "
@@ -552,7 +563,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
     (XLA's convolution is at its best there); otherwise taps where its
     buffer is small (``dense_taps_small_elements``) and the batch too
-    (``dense_taps_small_max_batch``), or where each group has
+    (``dense_taps_small_max_batch``, unless the input has at most
+    ``dense_taps_small_thin_channels`` channels), or where each group has
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
@@ -631,7 +643,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
         return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
     if (buffer <= THRESHOLDS["dense_taps_small_elements"].value
-            and n <= THRESHOLDS["dense_taps_small_max_batch"].value):
+            and (n <= THRESHOLDS["dense_taps_small_max_batch"].value
+                 or c_in <= THRESHOLDS["dense_taps_small_thin_channels"].value)):
         return Choice("taps", "dense_taps_small_elements")
     if per_group_out < THRESHOLDS["dense_taps_min_out_channels"].value:
         return Choice("transpose", "dense_taps_min_out_channels")

@@ -123,22 +123,24 @@ def patches(x, spec: ConvSpec, kernel, out_spatial):
 def col2im(cols, spec: ConvSpec, kernel, in_spatial):
     """x̄[n, c, i] = Σ_{k,p : p·s + k·d = i + lo} cols[n, c, k, p]: the adjoint of ``patches``."""
     return _col2im_slabs(lambda index: cols[:, :, index], cols.shape[:2], cols.dtype,
-                         spec, kernel, cols.shape[3:], in_spatial)
+                         spec, kernel, cols.shape[3:], in_spatial, stacked=cols)
 
 
-def _col2im_slabs(slab, lead, dtype, spec: ConvSpec, kernel, out_spatial, in_spatial):
+def _col2im_slabs(slab, lead, dtype, spec: ConvSpec, kernel, out_spatial, in_spatial,
+                  stacked=None):
     """``col2im`` of the columns whose tap ``index`` is ``slab(index)``, (*lead, *O).
 
     The slabs are asked for one at a time and each is only padded and summed,
     so where they are cheap expressions (the depthwise input gradient's
     w[c, k]·g[n, c, p]) XLA fuses them into the sum and no (.., ΠK, *O) stack
-    of them is ever built."""
+    of them is ever built. Tiled windows (s = K, d = 1) take the columns as
+    one (*lead, ΠK, *O) array, ``stacked`` where the caller has it: they never
+    overlap, so that is the size of x̄ itself, and a reshape places them."""
     zero = jnp.zeros((), dtype)
     if _tiled(spec, kernel):
         nd = len(kernel)
-        # s = K, d = 1: the taps of different windows never overlap, so the
-        # stack is the size of x̄ itself
-        cols = jnp.stack([slab(index) for index in range(math.prod(kernel))], axis=2)
+        cols = stacked if stacked is not None else jnp.stack(
+            [slab(index) for index in range(math.prod(kernel))], axis=2)
         tiles = cols.reshape(tuple(lead) + tuple(kernel) + tuple(out_spatial))
         rows = tiles.transpose(_interleave(nd)).reshape(
             tuple(lead) + tuple(o * k for o, k in zip(out_spatial, kernel)))
@@ -313,8 +315,12 @@ def input_grad(g, w, spec: ConvSpec, in_spatial):
             return (wk[None, :, :, index].reshape((1, groups, ci) + ones) * gw).reshape(
                 (n, groups * ci) + tuple(out_spatial))
 
+        stacked = None
+        if _tiled(spec, kernel):   # x̄'s own size: one product, not ΠK slices
+            stacked = (wk[None, :, :, :, None] * gg[:, :, :, None, :].astype(work)).reshape(
+                (n, groups * ci, len(taps)) + tuple(out_spatial))
         return _col2im_slabs(slab, (n, groups * ci), work, spec, kernel, out_spatial,
-                             in_spatial).astype(g.dtype)
+                             in_spatial, stacked=stacked).astype(g.dtype)
     if co <= npos:
         # batch (n, γ) with w broadcast over n (N·Cₒ·CᵢK, no more than the
         # result N·CᵢK·P): the product lands in (n, γ, ck, p) order.
