@@ -785,7 +785,7 @@ def test_choose_auto_aligned_dense_weight_gradients_keep_the_convolution():
     assert _choose("weight", grouped, x, (limit - 16, min_in, 3, 3)) == "taps"
 
 
-def test_choose_auto_above_taps_max_elements_is_transpose():
+def test_choose_auto_above_taps_max_elements_is_transpose_but_for_depthwise():
     # N * C_in * taps * positions: 1 * 128 * 1 * 1024^2 = 2^27 is the limit itself
     limit = _plan.TAPS_MAX_ELEMENTS
     assert limit == 2 ** 27

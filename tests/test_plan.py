@@ -258,7 +258,7 @@ def test_every_reason_is_a_row_of_the_table_or_a_plain_word():
              "not measured on this backend", "cpu measured: depthwise or many groups",
              "cpu measured: one GEMM (1x1 or tiled)", "cpu measured: 3-D",
              "cpu measured: stride-2 input gradient", _plan.ONE_GROUPED_3D,
-             _plan.GPU_DEPTHWISE_WEIGHT}
+             _plan.GPU_DEPTHWISE_WEIGHT, _plan.DEPTHWISE_UNBUFFERED}
     rows = set(_plan.THRESHOLDS) | set(_plan.WORKAROUNDS)
     seen = set()
     rng = np.random.default_rng(0)
@@ -735,6 +735,14 @@ def test_swapped_weight_gradient_row():
     valid = _spec(padding=0)
     assert plan(valid, (4, 64, 16, 16), (8, 64, 3, 3), (4, 8, 14, 14), jnp.float32,
                 backend="cpu").weight_grad != swapped
+    # asymmetric pads: each side must be at least (K-1)·d/2
+    for pads, ok in ((((1, 1), (2, 2)), True), (((2, 0), (1, 1)), False),
+                     (((0, 2), (1, 1)), False)):
+        spec = ConvSpec((1, 1), pads, (1, 1), 1)
+        out = (16 + sum(pads[0]) - 2, 16 + sum(pads[1]) - 2)
+        got = plan(spec, (4, 64, 16, 16), (8, 64, 3, 3), (4, 8) + out, jnp.float32,
+                   backend="cpu").weight_grad
+        assert (got == swapped) is ok, pads
     assert weight((2, 64, 12, 12, 12), 8, _spec(n=3), (3, 3, 3)) == swapped
     # 1x1 kernels stay one GEMM (taps); grouped convolutions are not this row
     assert weight((8, 256, 32, 32), 8, kernel=(1, 1)).formulation == "taps"

@@ -353,6 +353,10 @@ def weight_grad_by(x, g, spec: ConvSpec, kernel, formulation: str):
 
 
 def _swapped_weight_grad(x, g, spec: ConvSpec, kernel):
+    if not spec.torch_geometry or spec.groups != 1:
+        raise ValueError("transpose_swapped: only dense convolutions of PyTorch's "
+                         f"geometry, got groups={spec.groups}, numbers={spec.numbers}, "
+                         f"lhs_dilation={spec.lhs_dilation}")
     nd = len(kernel)
     in_spatial, out_spatial = x.shape[2:], g.shape[2:]
     padding = [((k - 1) * d - lo, i - (p - 1) * s - 1 + lo) for k, d, s, (lo, _), i, p in zip(

@@ -122,8 +122,8 @@ THRESHOLDS = {
         "same sweep and fit"),
     "swapped_weight_max_out_channels": Threshold(
         16,
-        "a dense weight gradient at stride 1, padded at least as a 'same' "
-        "convolution, with at most this many output "
+        "a dense weight gradient at stride 1, padded by at least ceil((K-1)·d/2) "
+        "on each side (an odd kernel's 'same'), with at most this many output "
         "channels, at least swapped_weight_min_in_channels input channels, a "
         "batch of at most swapped_weight_max_batch and an input of at most "
         "swapped_weight_max_input_elements elements runs on CPU as "
@@ -172,7 +172,10 @@ THRESHOLDS = {
         "batch (XLA's weight gradient then has a batch of C_in, its input "
         "gradient as few output features)",
         "the fit points as for dense_taps_small_max_batch: mean log regret "
-        "0.0564 -> 0.0551, over 1.2x autodiff 49 -> 50, over 1.5x 11 -> 12; "
+        "0.0564 -> 0.0551 (0.0564: with taps_input_grad_one_out_max_terms, "
+        "added between the two; the 6 points the swapped weight row takes, "
+        "not timed in the sweeps, scored with the textbook rule's time), over "
+        "1.2x autodiff 49 -> 50, over 1.5x 11 -> 12; "
         "at a batch above 3 with 4 input channels taps took 0.33-0.93x the "
         "textbook rule's time at 8 of 9 points (1.47x at one); MobileNetV2's stem (3 -> 32, "
         "3x3 stride 2, batch 16) training step 75 against 84-100 ms without it "
@@ -517,7 +520,8 @@ DEPTHWISE_UNBUFFERED = "cpu measured: depthwise, no taps buffer"
 def _swapped_pads_small(spec: ConvSpec, x_shape, g_shape, kernel) -> bool:
     """Stride 1, and the swapped weight gradient's convolution pads its
     dilated cotangent by at most (K-1)·d/2 on each side, as a "same"-padded
-    convolution does (``_core._swapped_weight_grad``: L = (K-1)·d - lo,
+    convolution with an odd kernel does (the pads are at least ceil((K-1)·d/2);
+    an even kernel's "same" pads one side less: not measured, not taken) (``_core._swapped_weight_grad``: L = (K-1)·d - lo,
     H = I - (P-1)·s - 1 + lo). With more (a "valid" convolution: (K-1)·d on
     each side) XLA CPU ran it 3-8.6x slower than the textbook rule."""
     for k, d, st, (lo, _), i, p in zip(kernel, spec.dilation, spec.stride, spec.padding,
@@ -529,7 +533,7 @@ def _swapped_pads_small(spec: ConvSpec, x_shape, g_shape, kernel) -> bool:
 
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
-    """"transpose" or "taps" for one gradient, with the reason.
+    """"transpose", "taps" or (weight gradients) "transpose_swapped", with the reason.
 
     "auto" on CPU, fitted on a sweep of drawn convolutions
     (``python -m jaxgrad_bench.fit``; docs/performance.md has the regret
@@ -555,7 +559,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     per group, within the same buffer bound.
     Except: a 2-D depthwise weight gradient of at most
     ``depthwise_weight_few_channels`` channels with a buffer above
-    ``depthwise_weight_taps_max_elements`` keeps the textbook rule. For the
+    ``depthwise_weight_taps_max_elements`` (a 1-D one above
+    ``taps_max_elements``) keeps the textbook rule. A dense weight gradient
+    at stride 1, padded like an odd kernel's "same" or more, with few output
+    and enough input channels, a small batch and input
+    (``swapped_weight_max_out_channels`` and its bounds) runs as
+    "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
@@ -816,7 +825,7 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
 
     Every applicable one: the per-group forms up to ``autotune_max_pieces``
     groups, the swapped weight gradient of a dense convolution of PyTorch's
-    geometry at stride 1 (strided, its dilated cotangent ran 1-21x slower on
+    geometry at stride 1 (strided, its dilated cotangent ran 0.98-21x the time on
     CPU), taps where it has a formulation (the gradients' within
     ``taps_max_elements``, depthwise ones at any size: they build no
     buffer), and for a grouped forward im2col

@@ -211,9 +211,12 @@ def _swapped(spec: ConvSpec):
 # Unrolled, XLA CPU sometimes computes every tap's product x̂·g before the
 # first sum (temporaries ΠK·N·C·P: 3x3 (26, 360, 44, 44): 629 MB; 7x7
 # (8, 64, 64, 64): 394 MB), sometimes fuses them (3x3 (32, 64, 32, 32));
-# looped, one tap's product at a time (2-core Zen3, jaxlib 0.10.1: 145 and
-# 18 MB, 183 against 306 ms and 105 against 173 ms), but where the unrolled
-# form fuses the loop was up to 2x slower, so only for large ones.
+# looped (forced, for the measurement), one tap's product at a time (2-core
+# Zen3, jaxlib 0.10.1: 145 and 18 MB, 183 against 306 ms and 105 against
+# 173 ms), but where the unrolled form fuses the loop was up to 2x slower in
+# one timing and level in another. The bound is _plan's taps_max_elements:
+# below it "auto" accepts taps' buffer anyway (the 7x7 above, at B = 1.0e8,
+# stays unrolled), above it depthwise taps now runs unbuffered.
 DEPTHWISE_LOOP_MIN_ELEMENTS = 1 << 27
 
 
@@ -234,7 +237,8 @@ def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
         return lax.dynamic_update_slice(acc, column[:, None], (0, t))
 
     return lax.fori_loop(0, math.prod(kernel), one_tap,
-                         jnp.zeros((xp.shape[1], math.prod(kernel)), g.dtype))
+                         jnp.zeros((xp.shape[1], math.prod(kernel)),
+                                   jnp.result_type(xp.dtype, g.dtype)))
 
 
 def weight_grad(x, g, spec: ConvSpec, kernel):
