@@ -134,14 +134,13 @@ def _col2im_slabs(slab, lead, dtype, spec: ConvSpec, kernel, out_spatial, in_spa
     so where they are cheap expressions (the depthwise input gradient's
     w[c, k]·g[n, c, p]) XLA fuses them into the sum and no (.., ΠK, *O) stack
     of them is ever built. Tiled windows (s = K, d = 1) take the columns as
-    one (*lead, ΠK, *O) array, ``stacked`` where the caller has it: they never
-    overlap, so that is the size of x̄ itself, and a reshape places them."""
+    one (*lead, ΠK, *O) array instead, ``stacked`` (required there): they
+    never overlap, so that is the size of x̄ itself, and a reshape places
+    them."""
     zero = jnp.zeros((), dtype)
     if _tiled(spec, kernel):
         nd = len(kernel)
-        cols = stacked if stacked is not None else jnp.stack(
-            [slab(index) for index in range(math.prod(kernel))], axis=2)
-        tiles = cols.reshape(tuple(lead) + tuple(kernel) + tuple(out_spatial))
+        tiles = stacked.reshape(tuple(lead) + tuple(kernel) + tuple(out_spatial))
         rows = tiles.transpose(_interleave(nd)).reshape(
             tuple(lead) + tuple(o * k for o, k in zip(out_spatial, kernel)))
         config = [(0, 0, 0), (0, 0, 0)] + [
