@@ -83,7 +83,8 @@ from .._sharding import conv_sharding, reshard_to, whole_along
 from . import _taps
 from ._plan import (THRESHOLDS, UNPLACED, Placement, forward_choice, input_grad_choice,
                     note, weight_grad_choice)
-from ._spec import ConvSpec, input_grad_padding, weight_grad_padding
+from ._spec import (ConvSpec, input_grad_padding, swapped_weight_grad_padding,
+                    weight_grad_padding)
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
@@ -358,9 +359,7 @@ def _swapped_weight_grad(x, g, spec: ConvSpec, kernel):
                          f"geometry, got groups={spec.groups}, numbers={spec.numbers}, "
                          f"lhs_dilation={spec.lhs_dilation}")
     nd = len(kernel)
-    in_spatial, out_spatial = x.shape[2:], g.shape[2:]
-    padding = [((k - 1) * d - lo, i - (p - 1) * s - 1 + lo) for k, d, s, (lo, _), i, p in zip(
-        kernel, spec.dilation, spec.stride, spec.padding, in_spatial, out_spatial)]
+    padding = swapped_weight_grad_padding(x.shape[2:], g.shape[2:], kernel, spec)
     dims = (1, 0) + tuple(range(2, nd + 2))
     numbers = lax.ConvDimensionNumbers(dims, dims, tuple(range(nd + 2)))
     u = _lax_conv(g, x, window_strides=spec.dilation, padding=padding,

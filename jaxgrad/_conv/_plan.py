@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import ConvSpec, conv_output_shape
+from ._spec import ConvSpec, conv_output_shape, swapped_weight_grad_padding
 
 # --------------------------------------------------------------------------
 # The table. Each threshold: its value, what it decides, where it was measured.
@@ -519,16 +519,15 @@ DEPTHWISE_UNBUFFERED = "cpu measured: depthwise, no taps buffer"
 
 def _swapped_pads_small(spec: ConvSpec, x_shape, g_shape, kernel) -> bool:
     """Stride 1, and the swapped weight gradient's convolution pads its
-    dilated cotangent by at most (K-1)·d/2 on each side, as a "same"-padded
-    convolution with an odd kernel does (the pads are at least ceil((K-1)·d/2);
-    an even kernel's "same" pads one side less: not measured, not taken) (``_core._swapped_weight_grad``: L = (K-1)·d - lo,
-    H = I - (P-1)·s - 1 + lo). With more (a "valid" convolution: (K-1)·d on
-    each side) XLA CPU ran it 3-8.6x slower than the textbook rule."""
-    for k, d, st, (lo, _), i, p in zip(kernel, spec.dilation, spec.stride, spec.padding,
-                                       x_shape[2:], g_shape[2:]):
-        if st != 1 or 2 * max((k - 1) * d - lo, i - p + lo) > (k - 1) * d:
-            return False
-    return True
+    dilated cotangent by at most (K-1)·d/2 on each side
+    (``swapped_weight_grad_padding``), as a "same"-padded convolution with
+    an odd kernel does: the conv's own pads are at least ceil((K-1)·d/2). An
+    even kernel's "same" pads one side less: not measured, not taken. With
+    more (a "valid" convolution: (K-1)·d on each side) XLA CPU ran it 3-8.6x
+    slower than the textbook rule."""
+    pads = swapped_weight_grad_padding(x_shape[2:], g_shape[2:], kernel, spec)
+    return all(s == 1 and 2 * max(lh) <= (k - 1) * d
+               for s, lh, k, d in zip(spec.stride, pads, kernel, spec.dilation))
 
 
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
@@ -554,7 +553,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
     per group and at most ``taps_input_grad_one_out_max_terms`` terms
-    C_in/G·ΠK; grouped 1-D and 2-D weight gradients with 2 to ``grouped_weight_taps_max_group_channels`` input and
+    C_in/G·ΠK; grouped 1-D and 2-D weight gradients with 2 to
+    ``grouped_weight_taps_max_group_channels`` input and
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
     per group, within the same buffer bound.
     Except: a 2-D depthwise weight gradient of at most
@@ -578,7 +578,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``); else the textbook rule. Above
     ``taps_max_elements`` the textbook rule, but for depthwise gradients,
-    which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a GPU, depthwise
+    which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a
+    GPU, depthwise
     weight gradients within ``taps_max_elements`` take taps
     (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
     CPU nothing else is set from measurements yet ("transpose"). "autotune" gets these

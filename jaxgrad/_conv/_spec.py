@@ -121,6 +121,15 @@ def weight_grad_padding(in_spatial, out_spatial, kernel, spec: ConvSpec):
             spec.dilation, spec.padding))
 
 
+def swapped_weight_grad_padding(in_spatial, out_spatial, kernel, spec: ConvSpec):
+    """Pads (L, H) = ((K-1)·d - lo, I - (P-1)·s - 1 + lo) of the cotangent in the
+    weight gradient with its operands swapped (``_core._swapped_weight_grad``;
+    PyTorch's geometry: no lhs dilation)."""
+    return tuple(((k - 1) * d - lo, i - (o - 1) * s - 1 + lo) for i, o, k, s, d, (lo, _)
+                 in zip(in_spatial, out_spatial, kernel, spec.stride, spec.dilation,
+                        spec.padding))
+
+
 def leftover(size: int, kernel: int, stride: int, pad: tuple[int, int],
              dilation: int) -> int:
     """r = (I + lo + hi - K') mod s: trailing rows that no window reaches."""
