@@ -161,10 +161,7 @@ def regrets(result: dict, parts=None) -> dict[str, list[dict]]:
                                     "skipped": str(exc)})
                 continue
             table[part].append({"name": record["name"], "config": record["config"],
-                                "regret": auto / min(mine.values()),
-                                "vs_autodiff": auto / mine["autodiff"],
-                                "best": min(mine, key=mine.get), "how": how,
-                                "auto_ms": auto * 1e3})
+                                **_scores(auto, mine), "how": how})
     return table
 
 
@@ -205,16 +202,20 @@ def flagged(table: dict[str, list[dict]]) -> list[tuple[str, dict]]:
             if "regret" in row and (row["regret"] > WORST or row["vs_autodiff"] > SLOWER)]
 
 
+def _scores(auto: float, times: dict[str, float]) -> dict:
+    """"auto"'s regret and ratio to autodiff against ``times`` (formulation ->
+    seconds), the fastest of them and "auto"'s time in ms."""
+    return {"regret": auto / min(times.values()), "vs_autodiff": auto / times["autodiff"],
+            "best": min(times, key=times.get), "auto_ms": auto * 1e3}
+
+
 def ratios(medians: dict[str, float]) -> dict:
     """Regret, ratio to autodiff and the control's ratio to autodiff from one
     re-timing's medians (formulation -> seconds, with the control)."""
     from .sweep import CONTROL
     candidates = {k: v for k, v in medians.items() if k != CONTROL}
-    return {"regret": medians["auto"] / min(candidates.values()),
-            "vs_autodiff": medians["auto"] / medians["autodiff"],
-            "control": medians[CONTROL] / medians["autodiff"],
-            "best": min(candidates, key=candidates.get),
-            "auto_ms": medians["auto"] * 1e3}
+    return {**_scores(medians["auto"], candidates),
+            "control": medians[CONTROL] / medians["autodiff"]}
 
 
 def confirm(config: dict, part: str, repeats: int, seed: int = 0,
