@@ -464,6 +464,12 @@ def _tiled(spec: ConvSpec, kernel: Sequence[int]) -> bool:
     return all(s == k and d == 1 for s, k, d in zip(spec.stride, kernel, spec.dilation))
 
 
+def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,
+               w_shape: Sequence[int]) -> bool:
+    """One input and one output channel per group (w's dim 1 is C_in/G)."""
+    return spec.groups == in_channels == out_channels and w_shape[1] == 1
+
+
 def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
            placement: Placement | None = None, backend: str | None = None) -> str:
     """The formulation, "transpose" or "taps", of one gradient (``kind`` "input"
@@ -603,7 +609,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and spec.groups > 1 and w_shape[1] == 1 and buffer <= TAPS_MAX_ELEMENTS):
             return Choice("taps", GPU_DEPTHWISE_WEIGHT)
         return Choice("transpose", "not measured on this backend")
-    depthwise = spec.groups == c_in == g_shape[1] and w_shape[1] == 1
+    depthwise = _depthwise(spec, c_in, g_shape[1], w_shape)
     if buffer > TAPS_MAX_ELEMENTS and not depthwise:
         return Choice("transpose", "taps_max_elements")
     if (kind == "weight" and depthwise
@@ -846,8 +852,7 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         whole, split = "transpose", "transpose_per_group"
         channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
         pieces = pieces and (kind == "input_grad" or spec.batch_groups == 1)
-        depthwise = (spec.groups == x_shape[lhs[1]] == g_shape[out[1]]
-                     and w_shape[1] == 1)
+        depthwise = _depthwise(spec, x_shape[lhs[1]], g_shape[out[1]], w_shape)
         taps = spec.torch_geometry and (depthwise or (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
             <= TAPS_MAX_ELEMENTS))
