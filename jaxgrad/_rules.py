@@ -45,6 +45,7 @@ does not (``match_vma``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -103,6 +104,35 @@ def _late(impl: Callable) -> Callable:
     return call
 
 
+@contextlib.contextmanager
+def own_promotion():
+    """JAX's standard dtype promotion, with rank promotion allowed, for the
+    body of a rule.
+
+    Both promotions inside a rule are jaxgrad's own doing, not the caller's: a
+    cotangent widened by ``preferred_element_type`` meets the narrower other
+    operand in a backward, and the implementations broadcast a bias, a
+    window's weights or a table of positions of lower rank. The public
+    functions check their operands' dtypes and shapes themselves, so
+    ``jax.numpy_dtype_promotion("strict")`` and
+    ``jax.numpy_rank_promotion("raise")`` (JAX's own tests run under both)
+    must not reach inside a rule.
+    """
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        yield
+
+
+def _run(impl: Callable) -> Callable:
+    """How a rule calls its implementation: looked up late (:func:`_late`),
+    under :func:`own_promotion`."""
+    run = _late(impl)
+
+    def call(*args):
+        with own_promotion():
+            return run(*args)
+    return call
+
+
 def _named(fn: Callable, impl: Callable) -> Callable:
     """``fn`` under the name, docstring and module of the ``impl`` it declares."""
     return functools.wraps(impl, assigned=("__module__", "__name__", "__qualname__",
@@ -127,7 +157,7 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
       Two functions with the signatures of ``forward`` and ``adjoint``.
     """
     def declare(impl):
-        run = _late(impl)
+        run = _run(impl)
 
         @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
         def rule(static, x, *consts):
@@ -177,7 +207,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
     def extra(fn, array, static):
         return () if fn is None else (fn(array, *static),)
 
-    run_op, run_grad_a, run_grad_b = _late(op), _late(grad_a), _late(grad_b)
+    run_op, run_grad_a, run_grad_b = _run(op), _run(grad_a), _run(grad_b)
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def op_rule(static, a, b):
@@ -250,7 +280,7 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
     Returns:
       A function with the signature of ``impl``.
     """
-    run = _late(impl)
+    run = _run(impl)
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def rule(statics, *arrays):
@@ -282,7 +312,7 @@ def add_broadcast(add: Callable, reduce: Callable):
     ``reduce`` is the adjoint of the broadcast (a sum over the broadcast
     dims), itself a rule, so higher orders stay explicit.
     """
-    run = _late(add)
+    run = _run(add)
 
     @jax.custom_vjp
     def rule(x, b):

@@ -503,7 +503,10 @@ def test_placement_falls_back_to_auto(cache, monkeypatch):
             assert got == _plan.Choice(want.formulation,
                                        f"autotune falls back to auto: {why}; {want.reason}")
     for args, why in (((spec, (0, 8, 6, 6), w_shape, (0, 8, 6, 6), jnp.float32),
-                       "an empty operand"),
+                       _plan.EMPTY),
+                      # a kernel wider than the padded input: an empty output
+                      ((spec, (2, 8, 6, 1), (8, 2, 3, 5), (2, 8, 6, 0), jnp.float32),
+                       _plan.EMPTY),
                       ((spec, x_shape, w_shape, g_shape, jnp.int32),
                        "dtype int32 is not floating")):
         assert _plan.plan(*args).forward.reason.startswith(

@@ -306,6 +306,13 @@ def test_non_numeric_operand_is_named():
 
 EMPTY = [
     ((1, 2, 0, 4), (3, 2, 2, 2), dict(padding=((1, 1), (1, 1)), lhs_dilation=(2, 1))),
+    ((2, 1, 0, 4), (4, 1, 1, 2), dict(padding="VALID", batch_group_count=2)),
+    ((4, 2, 3, 0), (4, 2, 1, 1), dict(padding="VALID", batch_group_count=2)),
+    # grouped, the output empty: a kernel wider than the input, or an empty input
+    ((1, 4, 5, 3), (4, 2, 1, 5), dict(padding="VALID", feature_group_count=2)),
+    ((2, 4, 9, 0), (6, 2, 4, 5), dict(window_strides=(2, 1), padding=((1, 2), (2, 0)),
+                                      rhs_dilation=(1, 2), feature_group_count=2)),
+    ((2, 3, 4, 4), (3, 1, 3, 9), dict(padding=((0, 0), (1, 1)), feature_group_count=3)),
     ((1, 2, 0, 4), (3, 2, 2, 2), dict(padding=((0, 0), (0, 0)))),
     ((0, 2, 5, 4), (3, 2, 2, 2), dict(padding="SAME")),
     ((2, 2, 5, 4), (0, 2, 2, 2), dict(padding="VALID")),
@@ -313,14 +320,19 @@ EMPTY = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "taps", "autotune"])
 @pytest.mark.parametrize("lhs_shape, rhs_shape, kwargs", EMPTY)
-def test_empty_dimensions_give_zero_gradients_like_lax(rng, lhs_shape, rhs_shape, kwargs):
+def test_empty_dimensions_give_zero_gradients_like_lax(rng, tmp_path, monkeypatch,
+                                                       lhs_shape, rhs_shape, kwargs, algorithm):
+    monkeypatch.setenv("JAXGRAD_CACHE_DIR", str(tmp_path))
     x = jnp.asarray(rng.standard_normal(lhs_shape))
     w = jnp.asarray(rng.standard_normal(rhs_shape))
     kwargs = {"window_strides": (1, 1), **kwargs}
     outs = {}
     for name, conv in (("lax", lax.conv_general_dilated),
                        ("ours", jaxgrad.conv_general_dilated)):
+        if name == "ours":
+            conv = _under(algorithm, conv)
         def loss(x, w, conv=conv):
             y = conv(x, w, **kwargs)
             return jnp.sum(jnp.sin(y))
@@ -331,6 +343,41 @@ def test_empty_dimensions_give_zero_gradients_like_lax(rng, lhs_shape, rhs_shape
     # value, first and second order: the same pytree, shapes, dtypes and zeros
     chex.assert_trees_all_equal_shapes_and_dtypes(outs["ours"], outs["lax"])
     chex.assert_trees_all_equal(outs["ours"], outs["lax"])
+
+
+def _under(algorithm, conv):
+    def run(*args, **kwargs):
+        with jaxgrad.conv_algorithm(algorithm):
+            return conv(*args, **kwargs)
+    return run
+
+
+@pytest.mark.parametrize("dtype, preferred", [(jnp.float16, jnp.float32),
+                                              (jnp.bfloat16, jnp.float32),
+                                              (jnp.float32, jnp.float64)])
+def test_strict_dtype_promotion_with_a_wider_preferred_type(rng, dtype, preferred):
+    # JAX's own tests run under jax_numpy_dtype_promotion="strict": the
+    # backward meets a cotangent of the preferred type and an operand of the
+    # narrower one, which must not be the caller's concern (lax's VJP is fine).
+    x = jnp.asarray(rng.standard_normal((2, 4, 7, 6)), dtype)
+    w = jnp.asarray(rng.standard_normal((4, 2, 3, 2)), dtype)
+    ct = jnp.asarray(rng.standard_normal((2, 4, 7, 6)), preferred)
+    kwargs = dict(window_strides=(1, 1), padding="SAME", feature_group_count=2,
+                  preferred_element_type=preferred)
+
+    def first_and_second(conv):
+        def vjp(x, w):
+            return jax.vjp(lambda x, w: conv(x, w, **kwargs), x, w)[1](ct)
+        second = jax.grad(lambda x, w: sum(jnp.sum(jnp.sin(g.astype(preferred)))
+                                           for g in vjp(x, w)), argnums=(0, 1))
+        return vjp(x, w), second(x, w)
+
+    with jax.numpy_dtype_promotion("strict"):
+        got = first_and_second(jaxgrad.conv_general_dilated)
+        expected = first_and_second(lax.conv_general_dilated)
+    for a, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        assert a.dtype == e.dtype == dtype
+        _assert_close(a, e, dtype)
 
 
 def test_numpy_float64_operand_is_narrowed_like_lax_when_x64_is_off():
@@ -368,8 +415,9 @@ _W = np.zeros((6, 2, 3, 3), np.float32)
 _BASE = dict(window_strides=(1, 1), padding="SAME", feature_group_count=2)
 
 ERRORS = [
-    (dict(lhs=_X[0]), ValueError, r"conv_general_dilated: `lhs` and `rhs` must have the same "
-                                  r"rank, got shapes \(4, 6, 6\) and \(6, 2, 3, 3\)"),
+    (dict(lhs=_X[0]), ValueError, r"conv_general_dilated lhs and rhs must have the same "
+                                  r"number of dimensions, got shapes \(4, 6, 6\) \(`lhs`\) "
+                                  r"and \(6, 2, 3, 3\) \(`rhs`\)"),
     (dict(lhs=_X.astype(np.int32)), TypeError,
      r"conv_general_dilated: `lhs` and `rhs` must share one dtype, got int32 and float32"),
     (dict(rhs=_W.astype(np.float64)), TypeError,
@@ -378,7 +426,10 @@ ERRORS = [
     (dict(window_strides=(1, 0)), ValueError,
      r"conv_general_dilated: `window_strides` must be positive, got \(1, 0\)"),
     (dict(window_strides=(1,)), TypeError,
-     r"conv_general_dilated: `window_strides` must be a sequence of 2 ints .*got \(1,\)"),
+     r"conv_general_dilated window and window_strides must have the same number of "
+     r"dimensions, but got 2 and 1: `window_strides` must be a sequence of 2 ints .*got \(1,\)"),
+    (dict(rhs_dilation=(1, 1, 1)), ValueError,
+     r"^conv_general_dilated: `rhs_dilation` must be a sequence of 2 ints .*got \(1, 1, 1\)"),
     (dict(window_strides=2), TypeError,
      r"conv_general_dilated: `window_strides` must be a sequence of 2 ints .*got 2"),
     (dict(rhs_dilation=(0, 1)), ValueError,
@@ -425,6 +476,47 @@ ERRORS = [
      r"conv_general_dilated: `preferred_element_type` must be a dtype or None, "
      r"got 'notatype'"),
 ]
+
+
+# Bad calls that lax itself refuses with a ValueError or a TypeError: the
+# drop-in's error must be caught by the same ``except`` (some are both).
+LAX_ERRORS = [
+    dict(lhs=_X[0]),                                     # ranks differ
+    dict(window_strides=(1,)), dict(window_strides=2), dict(window_strides=(1.5, 1)),
+    dict(padding=((1, 1),)), dict(padding=((1, 1, 1), (1, 1))), dict(padding=((1, 1), (1.5, 0))),
+    dict(padding=((-7, -7), (0, 0))),
+    dict(rhs_dilation=(0, 1)), dict(lhs_dilation=(0, 1), padding=((0, 0), (0, 0))),
+    dict(lhs_dilation=(2, 1)),
+    dict(feature_group_count=3), dict(feature_group_count=0), dict(feature_group_count=1),
+    dict(batch_group_count=2),
+    dict(rhs=_W.astype(np.float16)),
+    dict(dimension_numbers=("NCHW", "OIHW")), dict(dimension_numbers=("NCHW", "OIHX", "NCHW")),
+    dict(preferred_element_type="notatype"), dict(precision="bogus"),
+]
+
+
+@pytest.mark.parametrize("change", LAX_ERRORS)
+def test_errors_are_caught_as_lax_raises_them(change):
+    kwargs = dict(lhs=jnp.asarray(_X), rhs=jnp.asarray(_W), **_BASE)
+    kwargs.update(change)
+    with pytest.raises((ValueError, TypeError)) as theirs:
+        lax.conv_general_dilated(**kwargs)
+    with pytest.raises(type(theirs.value)):
+        jaxgrad.conv_general_dilated(**kwargs)
+
+
+def test_lax_wording_that_jax_tests_match():
+    # JAX's tests test_conv_general_dilated_different_input_ranks_error and
+    # test_window_strides_dimension_shape_rule (tests/lax_test.py)
+    numbers = lax.ConvDimensionNumbers((0, 1, 2), (0, 1, 2), (0, 1, 2))
+    with pytest.raises(ValueError, match="conv_general_dilated lhs and rhs must have the "
+                                         "same number of dimensions"):
+        jaxgrad.conv_general_dilated(np.ones((1, 1, 1)), np.ones((1, 1, 1, 1)), (1,),
+                                     ((0, 0),), (1,), (1,), numbers)
+    with pytest.raises(ValueError, match="conv_general_dilated window and window_strides "
+                                         "must have the same number of dimensions"):
+        jaxgrad.conv_general_dilated(jnp.zeros((1, 1, 3, 3)), np.zeros((1, 1, 1, 1)), [1],
+                                     "SAME")
 
 
 @pytest.mark.parametrize("change, error, match", ERRORS)

@@ -189,3 +189,45 @@ def test_conv_general_dilated_accumulates_half_types_in_float32():
         x, w, (1, 1), "VALID").astype(jnp.float32)))(w)
     assert gw.dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(gw, np.float32), np.asarray(x, np.float32))
+
+
+def _pool(x, reduce, init, window, strides, pads):
+    return lax.reduce_window(x, init, reduce, window, strides, pads)
+
+
+# (name, jaxgrad's op, a reference written with jnp / lax and differentiated by
+# JAX): each broadcasts an operand of lower rank inside its rules.
+_W5, _B5 = RNG.standard_normal((5, 6)), RNG.standard_normal(5)
+PROMOTION_CASES = [
+    ("linear", lambda x: jaxgrad.linear(x, _W5, _B5), lambda x: x @ _W5.T + _B5),
+    ("max_pool2d", lambda x: jaxgrad.max_pool2d(x, 2),
+     lambda x: _pool(x, lax.max, -jnp.inf, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")),
+    ("avg_pool2d", lambda x: jaxgrad.avg_pool2d(x, 3, 1, 1),
+     lambda x: _pool(x, lax.add, 0.0, (1, 1, 3, 3), (1, 1, 1, 1),
+                     ((0, 0), (0, 0), (1, 1), (1, 1))) / 9),
+    ("adaptive_max_pool2d", lambda x: jaxgrad.adaptive_max_pool2d(x, 3),
+     lambda x: _pool(x, lax.max, -jnp.inf, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")),
+    ("interpolate bilinear", lambda x: jaxgrad.interpolate(x, scale_factor=0.5,
+                                                           mode="bilinear"),
+     # align_corners=False at scale 1/2: the mean of each 2x2 block
+     lambda x: _pool(x, lax.add, 0.0, (1, 1, 2, 2), (1, 1, 2, 2), "VALID") / 4),
+]
+
+
+@pytest.mark.parametrize("name, op, reference", PROMOTION_CASES,
+                         ids=[c[0] for c in PROMOTION_CASES])
+def test_rules_ignore_the_callers_promotion_settings(name, op, reference):
+    # A caller's jax_numpy_rank_promotion="raise" and dtype promotion "strict"
+    # (JAX's own tests run under both) concern the caller's operands; the
+    # broadcasting inside a rule is jaxgrad's and must still run.
+    x = jnp.asarray(RNG.standard_normal((2, 3, 6, 6)))
+
+    def first_and_second(f):
+        loss = lambda x: jnp.sum(jnp.sin(f(x)))
+        return f(x), jax.grad(loss)(x), jax.grad(lambda x: jnp.sum(jax.grad(loss)(x) ** 2))(x)
+
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        got = first_and_second(op)
+    expected = first_and_second(reference)
+    for a, e in zip(got, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)

@@ -259,8 +259,10 @@ def _weight_grad_impl(x, g, spec: ConvSpec, kernel):
 
 def _input_shape(g, w, spec: ConvSpec, in_spatial) -> tuple[int, ...]:
     lhs_spec, rhs_spec, out_spec = numbers_of(spec)
+    # lhs: N = N_out·B batch and C_in = (C_in/G)·G features (at most one of
+    # G and B exceeds 1; w's input features are C_in/G, also under batch groups)
     return _layout_shape(lhs_spec, g.shape[out_spec[0]] * spec.batch_groups,
-                         w.shape[rhs_spec[1]] * spec.groups * spec.batch_groups, in_spatial)
+                         w.shape[rhs_spec[1]] * spec.groups, in_spatial)
 
 
 def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:

@@ -36,6 +36,13 @@ _FN = "conv_general_dilated"
 _PAD_STRINGS = ("SAME", "VALID", "SAME_LOWER")
 
 
+class ArgumentError(ValueError, TypeError):
+    """A bad argument that lax reports as one of ValueError and TypeError and
+    jaxgrad's convention as the other (or that lax reports as either, by
+    version or by path): a drop-in must be caught by whichever ``except`` the
+    caller wrote for lax, so this error is both."""
+
+
 def conv_general_dilated(
         lhs: ArrayLike, rhs: ArrayLike, window_strides: Sequence[int],
         padding: str | Sequence[tuple[int, int]],
@@ -180,8 +187,10 @@ def _check_operands(lhs, rhs) -> None:
             raise ValueError(f"{_FN}: `{name}` must have rank >= 2 (batch/feature "
                              f"axes and the spatial axes), got shape {tuple(a.shape)}")
     if lhs.ndim != rhs.ndim:
-        raise ValueError(f"{_FN}: `lhs` and `rhs` must have the same rank, got shapes "
-                         f"{tuple(lhs.shape)} and {tuple(rhs.shape)}")
+        # (lax's wording: JAX's own tests match it)
+        raise ArgumentError(f"{_FN} lhs and rhs must have the same number of dimensions, "
+                            f"got shapes {tuple(lhs.shape)} (`lhs`) and "
+                            f"{tuple(rhs.shape)} (`rhs`)")
     if lhs.dtype != rhs.dtype:
         raise TypeError(f"{_FN}: `lhs` and `rhs` must share one dtype, got "
                         f"{lhs.dtype} and {rhs.dtype}")
@@ -191,8 +200,9 @@ def _parse_dimension_numbers(lhs, rhs, dimension_numbers) -> lax.ConvDimensionNu
     try:
         numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
     except (TypeError, ValueError, AssertionError) as e:
-        raise ValueError(f"{_FN}: invalid `dimension_numbers` {dimension_numbers!r} for "
-                         f"shapes {tuple(lhs.shape)} and {tuple(rhs.shape)}: {e}") from None
+        raise ArgumentError(f"{_FN}: invalid `dimension_numbers` {dimension_numbers!r} "
+                            f"for shapes {tuple(lhs.shape)} and {tuple(rhs.shape)}: "
+                            f"{e}") from None
     specs = tuple(tuple(int(i) for i in spec) for spec in numbers)
     for name, spec in zip(("lhs_spec", "rhs_spec", "out_spec"), specs):
         if sorted(spec) != list(range(lhs.ndim)):
@@ -208,12 +218,19 @@ def _is_sequence(value) -> bool:
 
 def _positive_ints(name: str, value, n: int) -> tuple[int, ...]:
     check_static(_FN, name, value, f"a sequence of {n} ints")
-    if not _is_sequence(value) or len(value) != n:
+    if not _is_sequence(value):
         raise TypeError(f"{_FN}: `{name}` must be a sequence of {n} ints (one per "
                         f"spatial dim), got {_show(value)}")
+    if len(value) != n:
+        # (lax's wording for window_strides leads: JAX's own tests match it)
+        lax_words = (f"{_FN} window and window_strides must have the same number of "
+                     f"dimensions, but got {n} and {len(value)}: "
+                     if name == "window_strides" else f"{_FN}: ")
+        raise ArgumentError(f"{lax_words}`{name}` must be a sequence of {n} ints (one "
+                            f"per spatial dim), got {_show(value)}")
     values = tuple(_as_int(_FN, name, v) for v in value)
     if any(v < 1 for v in values):
-        raise ValueError(f"{_FN}: `{name}` must be positive, got {values!r}")
+        raise ArgumentError(f"{_FN}: `{name}` must be positive, got {values!r}")
     return values
 
 
@@ -263,10 +280,13 @@ def _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil):
         return tuple((int(lo), int(hi)) for lo, hi in pads)
     if not _is_sequence(padding) or len(padding) != n or not all(
             _is_sequence(p) and len(p) == 2 for p in padding):
-        raise ValueError(f"{_FN}: `padding` must be a string or a sequence of {n} "
-                         f"(low, high) pairs, got {_show(padding)}")
-    return tuple((_as_int(_FN, "padding", lo), _as_int(_FN, "padding", hi))
-                 for lo, hi in padding)
+        raise ArgumentError(f"{_FN}: `padding` must be a string or a sequence of {n} "
+                            f"(low, high) pairs, got {_show(padding)}")
+    try:
+        return tuple((_as_int(_FN, "padding", lo), _as_int(_FN, "padding", hi))
+                     for lo, hi in padding)
+    except TypeError as e:      # lax: a ValueError
+        raise ArgumentError(str(e)) from None
 
 
 def _parse_dtype(dtype):

@@ -464,6 +464,17 @@ def _tiled(spec: ConvSpec, kernel: Sequence[int]) -> bool:
     return all(s == k and d == 1 for s, k, d in zip(spec.stride, kernel, spec.dilation))
 
 
+EMPTY = "an empty operand or output"
+
+
+def _empty(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int]) -> bool:
+    """An operand or the output has no elements (a kernel wider than the padded
+    input leaves none; only PyTorch's geometry is checked for that: the
+    formulations that would slice it need that geometry)."""
+    return 0 in tuple(x_shape) or 0 in tuple(w_shape) or (
+        spec.torch_geometry and min(conv_output_shape(x_shape[2:], w_shape[2:], spec)) <= 0)
+
+
 def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,
                w_shape: Sequence[int]) -> bool:
     """One input and one output channel per group (w's dim 1 is C_in/G)."""
@@ -751,11 +762,15 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     ``im2col_forward_max_batch`` (within its measured range: see that row);
     elsewhere it keeps the convolution.
     "im2col" is never asked for by name: only "auto" and "autotune" run it.
+    An empty operand or output keeps lax's convolution whatever was asked for
+    (it has no sum to reformulate, and taps' slices would be of negative size).
     """
     if spec.algorithm == "autotune":
         return _autotuned("forward", spec, x_shape, w_shape, dtype, placement, backend,
                           lambda auto: forward_choice(auto, x_shape, w_shape, dtype,
                                                       placement, backend))
+    if _empty(spec, x_shape, w_shape):
+        return Choice("lax", EMPTY)
     c_in = x_shape[_layouts(spec)[0][1]]
     split = split_groups(spec.groups, c_in, dtype, placement, backend)
     if spec.groups == 1 or spec.algorithm == "transpose":
@@ -884,8 +899,8 @@ def autotune_fallback(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[
         return "out_sharding given"
     if not jnp.issubdtype(dtype, jnp.floating):
         return f"dtype {jnp.dtype(dtype).name} is not floating"
-    if 0 in tuple(x_shape) or 0 in tuple(w_shape):
-        return "an empty operand"
+    if _empty(spec, x_shape, w_shape):
+        return EMPTY
     try:
         jax.devices(backend or jax.default_backend())
     except RuntimeError:

@@ -318,7 +318,8 @@ def _max_impl(x, spec: PoolSpec):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def window_max(x, spec: PoolSpec):
     """(y, π): torch's pick in every window and its flat per-channel index."""
-    return _max_impl(x, spec)
+    with _rules.own_promotion():
+        return _max_impl(x, spec)
 
 
 def _window_max_fwd(x, spec):
