@@ -32,8 +32,8 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import check_inplace, check_static, float_array
-from ._typing import Array, ArrayLike
+from ._args import check_inplace, check_static, float_array, float_dtype
+from ._typing import Array, ArrayLike, DTypeLike
 
 def compute_dtype(x):
     """float32 for half types (their math is done in float32), else x's dtype."""
@@ -543,29 +543,36 @@ def normalize_dim(fn: str, dim, ndim: int) -> int:
     return int(dim) % rank
 
 
-def _along(core, fn: str, input, dim):
+def _along(core, fn: str, input, dim, dtype):
     input = float_array(fn, "input", input)
+    if dtype is not None:
+        # torch: the input is cast before the op (its gradient cast back)
+        input = input.astype(float_dtype(fn, "dtype", dtype))
     axis = normalize_dim(fn, dim, input.ndim)
     if input.ndim == 0:  # one element: softmax 1, log_softmax 0
         return core(input.reshape(1), 0).reshape(())
     return core(input, axis)
 
 
-def softmax(input: ArrayLike, dim: int) -> Array:
+def softmax(input: ArrayLike, dim: int, *, dtype: DTypeLike | None = None) -> Array:
     """Softmax along ``dim``: ``exp(x - max) / sum(exp(x - max))``.
 
-    Unlike torch, ``dim`` is required (torch's implicit choice is deprecated)
-    and there is no ``dtype`` argument: cast ``input`` first.
+    Unlike torch, ``dim`` is required (torch's implicit choice is deprecated).
 
     Args:
       input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
+      dtype: as torch's: a floating dtype ``input`` is cast to before the
+        operation (the result has it; the gradient is cast back to ``input``'s
+        dtype); None keeps ``input``'s.
 
     Returns:
-      An array of ``input``'s shape and dtype whose slices along ``dim`` sum to 1.
+      An array of ``input``'s shape, of dtype ``dtype`` (default ``input``'s),
+      whose slices along ``dim`` sum to 1.
 
     Raises:
-      TypeError: if ``input`` is not a float array or ``dim`` is not an int.
+      TypeError: if ``input`` is not a float array, ``dim`` is not an int or
+        ``dtype`` is not a floating dtype.
       ValueError: if ``dim`` is out of range for ``input.ndim``.
 
     Example:
@@ -573,10 +580,10 @@ def softmax(input: ArrayLike, dim: int) -> Array:
       >>> jaxgrad.softmax(jnp.array([[0.0, 1000.0], [1.0, 1.0]], jnp.float32), dim=-1).tolist()
       [[0.0, 1.0], [0.5, 0.5]]
     """
-    return _along(softmax_core, "softmax", input, dim)
+    return _along(softmax_core, "softmax", input, dim, dtype)
 
 
-def log_softmax(input: ArrayLike, dim: int) -> Array:
+def log_softmax(input: ArrayLike, dim: int, *, dtype: DTypeLike | None = None) -> Array:
     """Log-softmax along ``dim``: ``x - max - log(sum(exp(x - max)))``.
 
     Same arguments and rules as :func:`softmax`.
@@ -584,12 +591,15 @@ def log_softmax(input: ArrayLike, dim: int) -> Array:
     Args:
       input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
+      dtype: a floating dtype ``input`` is cast to first, as in torch; None
+        keeps ``input``'s.
 
     Returns:
-      An array of ``input``'s shape and dtype.
+      An array of ``input``'s shape, of dtype ``dtype`` (default ``input``'s).
 
     Raises:
-      TypeError: if ``input`` is not a float array or ``dim`` is not an int.
+      TypeError: if ``input`` is not a float array, ``dim`` is not an int or
+        ``dtype`` is not a floating dtype.
       ValueError: if ``dim`` is out of range for ``input.ndim``.
 
     Example:
@@ -597,4 +607,4 @@ def log_softmax(input: ArrayLike, dim: int) -> Array:
       >>> [round(v, 4) for v in jaxgrad.log_softmax(jnp.zeros(2, jnp.float32), dim=0).tolist()]
       [-0.6931, -0.6931]
     """
-    return _along(log_softmax_core, "log_softmax", input, dim)
+    return _along(log_softmax_core, "log_softmax", input, dim, dtype)

@@ -219,6 +219,15 @@ def check_float(fn: str, name: str, array) -> None:
                         f"(float16, bfloat16, float32, float64), got {dtype}")
 
 
+def float_dtype(fn: str, name: str, dtype):
+    """``dtype`` as a NumPy dtype, one of the floating ones (as JAX canonicalises
+    it: float64 is float32 while x64 is off); a torch dtype is refused."""
+    if dtype_name(dtype) not in _FLOAT_DTYPES:
+        raise TypeError(f"{fn}: `{name}` must be a floating dtype (float16, bfloat16, "
+                        f"float32, float64), got {dtype_name(dtype)}")
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
 def dtype_name(dtype) -> str:
     """numpy's name for ``dtype``, or its ``str`` when numpy cannot read it (a
     torch dtype, a JAX PRNG key type): error messages must not fail on those."""

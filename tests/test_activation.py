@@ -212,6 +212,11 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
      r"softmax: `dim` must be in \[-1, 0\] for a 0-D `input`, got 1"),
     (lambda: jaxgrad.softmax(jnp.ones(3), 0.0), TypeError,
      r"softmax: `dim` must be an int, got float 0.0"),
+    (lambda: jaxgrad.softmax(jnp.ones(3), 0, dtype=jnp.int32), TypeError,
+     r"softmax: `dtype` must be a floating dtype \(float16, bfloat16, float32, float64\), "
+     r"got int32"),
+    (lambda: jaxgrad.log_softmax(jnp.ones(3), 0, dtype="complex64"), TypeError,
+     r"log_softmax: `dtype` must be a floating dtype .*got complex64"),
     (lambda: jaxgrad.log_softmax(jnp.ones(3), None), TypeError,
      r"log_softmax: `dim` must be an int, got NoneType None"),
 ])

@@ -187,3 +187,40 @@ def test_opinfo_samples(name, ours):
               s.input.detach().numpy()) for i, s in enumerate(inputs)]
     assert len(cases) >= 3
     check_cases(f"op_db {name}", cases)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype, cast", [("float32", "float64"), ("bfloat16", "float32"),
+                                         ("float64", "float32")])
+def test_dtype_casts_the_input_first(name, dtype, cast):
+    # The shapes and dims of OpInfo's "with_dtype" samples, with the cast
+    # changed to one that changes the dtype: the output has ``cast``, the
+    # gradient the input's dtype, both as torch computes them.
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    (op,) = [o for o in op_db if o.name == name and o.variant_test_name == "with_dtype"]
+    torch_dtype, torch_cast = getattr(torch, dtype), getattr(torch, cast)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for sample in op.sample_inputs("cpu", torch.float32):
+        (dim,) = sample.args
+        x = torch.tensor(rng.standard_normal(tuple(sample.input.shape)) * 3,
+                         dtype=torch_dtype, requires_grad=True)
+        cot = torch.tensor(rng.standard_normal(tuple(sample.input.shape)), dtype=torch_cast)
+        y = getattr(F, name)(x, dim, dtype=torch_cast)
+        (gx,) = torch.autograd.grad(y, x, cot)
+        ours = getattr(jaxgrad, name)
+        jx = jax.numpy.asarray(x.detach().float().numpy(), dtype)
+        jy, vjp = jax.vjp(lambda x: ours(x, dim, dtype=cast), jx)
+        (jgx,) = vjp(jax.numpy.asarray(cot.double().numpy(), cast))
+        assert jy.dtype == cast and jgx.dtype == dtype
+        # the gradient is computed in ``cast`` and then rounded to ``dtype``
+        for a, e, tol in ((jy, y, _CAST_RTOL[cast]),
+                          (jgx, gx, max(_CAST_RTOL[cast], _CAST_RTOL[dtype]))):
+            np.testing.assert_allclose(np.asarray(a, np.float64), e.detach().double().numpy(),
+                                       rtol=tol, atol=tol)
+        checked += 1
+    assert checked >= 5
+
+
+_CAST_RTOL = {"float64": 1e-12, "float32": 1e-5, "bfloat16": 2e-2}
