@@ -50,6 +50,10 @@ GRID = [
                                             padding=((0, 1), (1, 0), (2, 2)),
                                             lhs_dilation=(1, 2, 1),
                                             dimension_numbers=("NDHWC", "OIDHW", "NCDHW"))),
+    # no spatial dims (a grouped matrix product), as in JAX's own tests
+    ((3, 4), (6, 2), dict(window_strides=(), padding=(), feature_group_count=2)),
+    ((4, 6), (4, 6), dict(window_strides=(), padding=(), batch_group_count=2,
+                          dimension_numbers=("CN", "IO", "NC"))),
 ]
 
 

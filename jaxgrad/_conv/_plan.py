@@ -472,7 +472,7 @@ def _empty(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int]) -> bo
     input leaves none; only PyTorch's geometry is checked for that: the
     formulations that would slice it need that geometry)."""
     return 0 in tuple(x_shape) or 0 in tuple(w_shape) or (
-        spec.torch_geometry and min(conv_output_shape(x_shape[2:], w_shape[2:], spec)) <= 0)
+        spec.torch_geometry and any(o <= 0 for o in conv_output_shape(x_shape[2:], w_shape[2:], spec)))
 
 
 def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,
