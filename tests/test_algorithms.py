@@ -694,7 +694,8 @@ def test_choose_explicit_algorithm_passes_through():
     # stride = kernel: the patches are a reshape, whatever the positions
     ("tiled 4x4 s4", _spec(2, stride=4), (8, 64, 16, 16), (128, 64, 4, 4)),
     # 3-D, few output channels and a large buffer: XLA CPU's 3-D path is slower
-    # (batch 16: above swapped_weight_max_batch, the weight gradient too)
+    # (batch 16: above swapped_weight_max_batch_input_product, the weight
+    # gradient too)
     ("3-D 3x3x3", _spec(3, padding=1), (16, 64, 16, 16, 16), (8, 64, 3, 3, 3)),
     ("many groups", _spec(2, padding=1, groups=64), (8, 512, 28, 28), (512, 8, 3, 3)),
 ])

@@ -704,9 +704,8 @@ def test_swapped_weight_gradient_equals_lax_autodiff(x_shape, w_shape, stride, p
 def test_swapped_weight_gradient_row():
     most = _plan.THRESHOLDS["swapped_weight_max_out_channels"].value
     fewest = _plan.THRESHOLDS["swapped_weight_min_in_channels"].value
-    batch = _plan.THRESHOLDS["swapped_weight_max_batch"].value
-    size = _plan.THRESHOLDS["swapped_weight_max_input_elements"].value
-    assert (most, fewest, batch, size) == (16, 32, 8, 2 ** 22)
+    product = _plan.THRESHOLDS["swapped_weight_max_batch_input_product"].value
+    assert (most, fewest, product) == (24, 32, 5 * 2 ** 22)
 
     def weight(x_shape, c_out, spec=None, kernel=(3, 3)):
         spec = spec or _spec(n=len(kernel))
@@ -716,14 +715,17 @@ def test_swapped_weight_gradient_row():
                     (x_shape[0], c_out) + out, jnp.float32, backend="cpu").weight_grad
 
     swapped = _plan.Choice("transpose_swapped", "swapped_weight_max_out_channels")
-    # 256 -> 16 at 32x32, batch 8: x = 2^21 elements
+    # 256 -> 24 at 32x32, batch 8: x = 2^21 elements, N·x = 2^24
     assert weight((8, 256, 32, 32), most) == swapped
-    assert weight((8, 256, 32, 32), most + 1) != swapped          # 17 outputs
+    assert weight((8, 256, 32, 32), most + 1) != swapped          # 25 outputs
     assert weight((8, fewest, 32, 32), 8) == swapped
     assert weight((8, fewest - 1, 32, 32), 8) != swapped          # 31 inputs
-    assert weight((batch + 1, 64, 16, 16), 8) != swapped          # batch 9
-    assert weight((4, 256, 64, 64), 8) == swapped                 # x = 2^22
-    assert weight((4, 256, 64, 65), 8) != swapped                 # x > 2^22
+    # N·(N·C_in·H·W) at the bound (4·4·256·64·80 = 5·2^22) and above it
+    assert weight((4, 256, 64, 80), 8) == swapped
+    assert weight((4, 256, 64, 81), 8) != swapped
+    assert weight((1, 512, 128, 128), 8) == swapped               # 8.4M elements
+    assert weight((16, 64, 16, 16), 8) == swapped                 # batch 16, N·x = 2^22
+    assert weight((32, 32, 32, 32), 8) != swapped                 # batch 32, N·x = 2^25
     assert weight((4, 64, 32, 32), 8, _spec(stride=2)) != swapped  # strided
     # 1-D and 3-D too (3-D ahead of its taps row)
     assert weight((4, 328, 17), 16, _spec(n=1, padding=3), (7,)) == swapped

@@ -121,37 +121,41 @@ THRESHOLDS = {
         "cache; XLA's convolution has the larger fixed cost)",
         "same sweep and fit"),
     "swapped_weight_max_out_channels": Threshold(
-        16,
+        24,
         "a dense weight gradient at stride 1, padded by at least ceil((K-1)·d/2) "
         "on each side (an odd kernel's 'same'), with at most this many output "
-        "channels, at least swapped_weight_min_in_channels input channels, a "
-        "batch of at most swapped_weight_max_batch and an input of at most "
-        "swapped_weight_max_input_elements elements runs on CPU as "
-        "'transpose_swapped' (the cotangent convolved with the input as the "
-        "window: C_in, not C_out, output features of XLA's convolution; for a "
-        "transposed convolution with few input channels, autodiff's own "
+        "channels, at least swapped_weight_min_in_channels input channels and "
+        "N·(N·C_in·ΠI) within swapped_weight_max_batch_input_product runs on "
+        "CPU as 'transpose_swapped' (the cotangent convolved with the input as "
+        "the window: C_in, not C_out, output features of XLA's convolution; for "
+        "a transposed convolution with few input channels, autodiff's own "
         "arrangement)",
         "2-core Zen3 CPU, jaxlib 0.10.1, medians of 9 (2026-12-05), core weight "
-        "gradients timed directly (109 shapes: C_in 8-512, C_out 4-64, batch "
-        "1-32, 1-D/2-D/3-D, 3x3/5x5, dilation 1-2, stride 1-2): C_out <= 16 "
-        "with C_in >= 32 at stride 1 within the batch and size bounds, 44 "
-        "shapes: 0.10-0.91x the textbook rule's time (median 0.30), below "
-        "taps' at all 44 (all 'same'-padded); C_out >= 32: 0.68-8.3x (median "
-        "1.11); stride 2: 0.98-21x; C_in = 8-16: 0.62-2.1x; with less padding "
-        "than 'same' (the swapped convolution then pads its cotangent by more "
-        "than (K-1)·d/2) 2.96-8.65x at 7 shapes, with more 0.07-0.27x at 3"),
+        "gradients timed directly (130 shapes: C_in 8-512, C_out 4-64, batch "
+        "1-32, inputs to 19M elements, 1-D/2-D/3-D, 3x3/5x5, dilation 1-2, "
+        "stride 1-2): C_out <= 24 with C_in >= 32 at stride 1, 'same'-padded, "
+        "67 shapes with N·(N·C_in·ΠI) <= 18.9M: 0.10-0.98x the textbook "
+        "rule's time (median 0.40; the two above 0.9 are 1-D), below taps' at "
+        "all 67; C_out = 24 at 5 of them: 0.58-0.72x; C_out >= 32: 0.68-8.3x "
+        "(median 1.11); stride 2: 0.98-21x; C_in = 8-16: 0.62-2.1x; with less "
+        "padding than 'same' (the swapped convolution then pads its cotangent "
+        "by more than (K-1)·d/2) 2.96-8.65x at 7 shapes, with more 0.07-0.27x "
+        "at 3"),
     "swapped_weight_min_in_channels": Threshold(
         32, "fewest input channels for swapped_weight_max_out_channels",
         "same measurements (C_in = 16 with 16 outputs: 0.99x; C_in = 8: mixed)"),
-    "swapped_weight_max_batch": Threshold(
-        8, "largest batch for swapped_weight_max_out_channels",
-        "same measurements: batch 16-32 at 0.76-1.73x (the swapped convolution "
-        "contracts the batch as its input features)"),
-    "swapped_weight_max_input_elements": Threshold(
-        1 << 22, "largest input N·C_in·ΠI for swapped_weight_max_out_channels",
-        "same measurements: batch 8 with 9.4M elements 1.33-1.89x; within "
-        "2^22 at batch 5-8 0.29-0.89x; at batch 1-4 up to 6.4M 0.20-0.56x "
-        "(kept out: the bound is one number)"),
+    "swapped_weight_max_batch_input_product": Threshold(
+        5 << 22,
+        "largest N·(N·C_in·ΠI), the batch times the input's elements, for "
+        "swapped_weight_max_out_channels (the swapped convolution contracts the "
+        "batch as its input features: its cost grows with the batch beyond the "
+        "input's size)",
+        "same measurements, sorted by this product: every one of the 67 up to "
+        "18.9M at 0.10-0.98x (batch 1 with 8.4M elements 0.30x, batch 2 with "
+        "9.4M 0.80x, batch 8 with 2.4M 0.40-0.89x, batch 12-16 with up to "
+        "0.5M 0.42-0.86x); the two at 33.6M 0.76x (batch 32) and 1.21x (batch "
+        "4, 8.4M elements); above, 0.88-1.89x (batch 8 with 9.4M 1.33-1.89x, "
+        "batch 16 with 4.7M 1.56x)"),
     "dense_taps_small_max_batch": Threshold(
         3,
         "largest batch N for which dense_taps_small_elements applies: taps' "
@@ -579,8 +583,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``depthwise_weight_taps_max_elements`` (a 1-D one above
     ``taps_max_elements``) keeps the textbook rule. A dense weight gradient
     at stride 1, padded like an odd kernel's "same" or more, with few output
-    and enough input channels, a small batch and input
-    (``swapped_weight_max_out_channels`` and its bounds) runs as
+    and enough input channels and a small product of the batch and the
+    input's size (``swapped_weight_max_out_channels`` and its bounds) runs as
     "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense 2-D weight
@@ -643,9 +647,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and _swapped_pads_small(spec, x_shape, g_shape, kernel)
             and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
             and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
-            and n <= THRESHOLDS["swapped_weight_max_batch"].value
-            and n * c_in * math.prod(x_shape[2:])
-            <= THRESHOLDS["swapped_weight_max_input_elements"].value):
+            and n * n * c_in * math.prod(x_shape[2:])
+            <= THRESHOLDS["swapped_weight_max_batch_input_product"].value):
         return Choice("transpose_swapped", "swapped_weight_max_out_channels")
     if len(kernel) == 3:
         return Choice("taps", "cpu measured: 3-D")
