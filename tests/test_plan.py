@@ -486,6 +486,15 @@ def test_few_channel_depthwise_weight_gradient_with_a_large_buffer_is_textbook()
     cube = ((4, 16, 40, 40, 40), (16, 1, 3, 3, 3), (4, 16, 40, 40, 40))
     assert plan(_spec(n=3, groups=16), *cube, jnp.float32,
                 backend="cpu").weight_grad.formulation == "taps"
+    # one sample (below depthwise_weight_few_channels_min_batch): taps, at the
+    # same buffer size (1·16·9·374² = 20.1M) as the 4-sample map above
+    assert _plan.THRESHOLDS["depthwise_weight_few_channels_min_batch"].value == 2
+    one = ((1, 16, 374, 374), (16, 1, 3, 3), (1, 16, 374, 374))
+    assert plan(_spec(groups=16), *one, jnp.float32,
+                backend="cpu").weight_grad.formulation == "taps"
+    two = ((2, 16, 265, 265), (16, 1, 3, 3), (2, 16, 265, 265))
+    assert plan(_spec(groups=16), *two, jnp.float32, backend="cpu").weight_grad == \
+        _plan.Choice("transpose", "depthwise_weight_taps_max_elements")
 
 
 def test_the_aligned_weight_row_is_for_2d_kernels():

@@ -202,6 +202,16 @@ THRESHOLDS = {
         "(at 24 channels the same sweeps had taps 0.34x at one point and "
         "1.8-1.9x at two)",
         "same sweeps"),
+    "depthwise_weight_few_channels_min_batch": Threshold(
+        2,
+        "smallest batch for which the 2-D depthwise_weight_taps_max_elements "
+        "row applies: with one sample, XLA's depthwise weight gradient (a "
+        "convolution whose input features are the batch) was the slower",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 2026-12-05, weight gradients timed "
+        "alone (medians of 10; 8-16 channels, 3x3-7x7, B = 7.2M-103M): batch 1, "
+        "taps 0.37-0.73x the textbook rule's time at 6 of 6 (held-out run 9's "
+        "(1, 16, 104, 104) 7x7: 0.38x, its worst regret); batch 2 0.75-1.30x "
+        "at 5; batch 4-64 1.02-4.2x at 9"),
     "cpu_split_max_groups": Threshold(
         32,
         "largest G for which a grouped conv (1 < G < C_in) is split into G dense "
@@ -579,7 +589,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
     per group, within the same buffer bound.
     Except: a 2-D depthwise weight gradient of at most
-    ``depthwise_weight_few_channels`` channels with a buffer above
+    ``depthwise_weight_few_channels`` channels and a batch of at least
+    ``depthwise_weight_few_channels_min_batch``, with a buffer above
     ``depthwise_weight_taps_max_elements`` (a 1-D one above
     ``taps_max_elements``) keeps the textbook rule. A dense weight gradient
     at stride 1, padded like an odd kernel's "same" or more, with few output
@@ -628,7 +639,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if buffer > TAPS_MAX_ELEMENTS and not depthwise:
         return Choice("transpose", "taps_max_elements")
     if (kind == "weight" and depthwise
-            and (len(kernel) == 2 or (len(kernel) == 1 and buffer > TAPS_MAX_ELEMENTS))
+            and ((len(kernel) == 2
+                  and n >= THRESHOLDS["depthwise_weight_few_channels_min_batch"].value)
+                 or (len(kernel) == 1 and buffer > TAPS_MAX_ELEMENTS))
             and c_in <= THRESHOLDS["depthwise_weight_few_channels"].value
             and buffer > THRESHOLDS["depthwise_weight_taps_max_elements"].value):
         return Choice("transpose", "depthwise_weight_taps_max_elements")
