@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import check_inplace, check_static, float_array, float_dtype
+from ._args import as_array, check_inplace, check_static, float_array, float_dtype
 from ._typing import Array, ArrayLike, DTypeLike
 
 def compute_dtype(x):
@@ -544,10 +544,15 @@ def normalize_dim(fn: str, dim, ndim: int) -> int:
 
 
 def _along(core, fn: str, input, dim, dtype):
-    input = float_array(fn, "input", input)
     if dtype is not None:
-        # torch: the input is cast before the op (its gradient cast back)
-        input = input.astype(float_dtype(fn, "dtype", dtype))
+        # torch: the input (an integer one too) is cast before the op, and
+        # its gradient cast back
+        dtype = float_dtype(fn, "dtype", dtype)
+        input = as_array(fn, "input", input)
+        if not jnp.issubdtype(input.dtype, jnp.number):
+            raise TypeError(f"{fn}: `input` must have a numeric dtype, got {input.dtype}")
+        input = input.astype(dtype)
+    input = float_array(fn, "input", input)
     axis = normalize_dim(fn, dim, input.ndim)
     if input.ndim == 0:  # one element: softmax 1, log_softmax 0
         return core(input.reshape(1), 0).reshape(())
@@ -562,9 +567,10 @@ def softmax(input: ArrayLike, dim: int, *, dtype: DTypeLike | None = None) -> Ar
     Args:
       input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
-      dtype: as torch's: a floating dtype ``input`` is cast to before the
-        operation (the result has it; the gradient is cast back to ``input``'s
-        dtype); None keeps ``input``'s.
+      dtype: as torch's: a floating dtype ``input`` (then also an integer
+        array) is cast to before the operation (the result has it; the
+        gradient is cast back to ``input``'s dtype); None keeps ``input``'s.
+        With x64 off, float64 gives float32 and JAX's warning, as ``astype``.
 
     Returns:
       An array of ``input``'s shape, of dtype ``dtype`` (default ``input``'s),

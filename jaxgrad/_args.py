@@ -220,12 +220,17 @@ def check_float(fn: str, name: str, array) -> None:
 
 
 def float_dtype(fn: str, name: str, dtype):
-    """``dtype`` as a NumPy dtype, one of the floating ones (as JAX canonicalises
-    it: float64 is float32 while x64 is off); a torch dtype is refused."""
-    if dtype_name(dtype) not in _FLOAT_DTYPES:
+    """``dtype`` as a NumPy dtype, one of the floating ones; a torch dtype is
+    refused with its JAX name. (Not canonicalised: casting to float64 while x64
+    is off then gives float32 with JAX's own warning, as ``astype`` does.)"""
+    shown = dtype_name(dtype)
+    if shown.startswith("torch."):
+        raise TypeError(f"{fn}: `{name}` must be a JAX/NumPy dtype, got the torch dtype "
+                        f"{shown}; pass jnp.{shown[len('torch.'):]}")
+    if shown not in _FLOAT_DTYPES:
         raise TypeError(f"{fn}: `{name}` must be a floating dtype (float16, bfloat16, "
-                        f"float32, float64), got {dtype_name(dtype)}")
-    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+                        f"float32, float64), got {shown}")
+    return np.dtype(dtype)
 
 
 def dtype_name(dtype) -> str:

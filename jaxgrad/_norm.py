@@ -791,8 +791,8 @@ def instance_norm_stats(input: ArrayLike, running_mean: ArrayLike,
 
     def update(old, new):
         old = old.astype(xc.dtype)
-        per_instance = (jnp.broadcast_to(old, shape) if new is None
-                        else _blend(old, new, factor))
+        old = jnp.broadcast_to(old, shape)      # (C,) -> (N, C), explicitly
+        per_instance = old if new is None else _blend(old, new, factor)
         return jnp.mean(per_instance, axis=0)
 
     return BatchNormStats(update(old_mean, mean).astype(running_mean.dtype),

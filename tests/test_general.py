@@ -317,6 +317,14 @@ EMPTY = [
     ((2, 4, 9, 0), (6, 2, 4, 5), dict(window_strides=(2, 1), padding=((1, 2), (2, 0)),
                                       rhs_dilation=(1, 2), feature_group_count=2)),
     ((2, 3, 4, 4), (3, 1, 3, 9), dict(padding=((0, 0), (1, 1)), feature_group_count=3)),
+    # ... in other layouts, input-dilated, with a preferred type (autotune
+    # must not time them)
+    ((2, 2, 6, 4), (3, 3, 2, 4), dict(padding="VALID", feature_group_count=2,
+                                      dimension_numbers=NHWC)),
+    ((2, 4, 2, 5), (4, 2, 5, 3), dict(padding=((0, 0), (0, 0)), lhs_dilation=(2, 1),
+                                      feature_group_count=2)),
+    ((2, 4, 2, 5), (4, 2, 3, 3), dict(padding="VALID", feature_group_count=2,
+                                      preferred_element_type=jnp.float64)),
     ((1, 2, 0, 4), (3, 2, 2, 2), dict(padding=((0, 0), (0, 0)))),
     ((0, 2, 5, 4), (3, 2, 2, 2), dict(padding="SAME")),
     ((2, 2, 5, 4), (0, 2, 2, 2), dict(padding="VALID")),
@@ -495,7 +503,8 @@ LAX_ERRORS = [
     dict(batch_group_count=2),
     dict(rhs=_W.astype(np.float16)),
     dict(dimension_numbers=("NCHW", "OIHW")), dict(dimension_numbers=("NCHW", "OIHX", "NCHW")),
-    dict(preferred_element_type="notatype"), dict(precision="bogus"),
+    dict(preferred_element_type="notatype"), dict(precision="bogus"), dict(precision=3),
+    dict(dimension_numbers=lax.ConvDimensionNumbers((0, 1, 2), (0, 1, 2, 3), (0, 1, 2, 3))),
 ]
 
 

@@ -241,6 +241,11 @@ def test_instance_norm_stats_by_hand():
     assert empty.running_mean.tolist() == [1.0] and empty.running_var.tolist() == [2.0]
     nan = jaxgrad.instance_norm_stats(jnp.zeros((0, 1, 3)), jnp.array([1.0]), jnp.array([2.0]))
     assert np.isnan(nan.running_mean).all() and np.isnan(nan.running_var).all()
+    # under jax_numpy_rank_promotion="raise" (the broadcast is jaxgrad's own)
+    with jax.numpy_rank_promotion("raise"):
+        strict = jaxgrad.instance_norm_stats(x, jnp.array([1.0]), jnp.array([2.0]),
+                                             momentum=0.5)
+    assert strict.running_mean.tolist() == [1.5] and strict.running_var.tolist() == [3.5]
 
 
 # --------------------------------------------------------------------------

@@ -101,6 +101,10 @@ def conv_general_dilated(
       TypeError: an argument of the wrong type or dtype.
       ValueError: shapes, group counts, strides, dilations or padding that do
         not fit; the message names the argument and shows its value.
+      Where lax raises the other of the two for a bad argument (ranks or
+      sequence lengths that differ, non-positive strides or dilations,
+      malformed padding, dimension numbers or precision) the error is both a
+      ValueError and a TypeError, so an ``except`` written for lax catches it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -167,7 +171,7 @@ def _normalise(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
     pads = _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil)
     return ConvSpec(strides, pads, rhs_dil, int(feature_group_count),
                     algorithm=check_algorithm(_FN, None),
-                    precision=resolve_precision(_FN, precision),
+                    precision=_precision(precision),
                     lhs_dilation=None if all(a == 1 for a in lhs_dil) else lhs_dil,
                     batch_groups=int(batch_group_count),
                     numbers=None if numbers == torch_numbers(n) else numbers,
@@ -206,8 +210,8 @@ def _parse_dimension_numbers(lhs, rhs, dimension_numbers) -> lax.ConvDimensionNu
     specs = tuple(tuple(int(i) for i in spec) for spec in numbers)
     for name, spec in zip(("lhs_spec", "rhs_spec", "out_spec"), specs):
         if sorted(spec) != list(range(lhs.ndim)):
-            raise ValueError(f"{_FN}: `dimension_numbers` {name} must be a permutation "
-                             f"of range({lhs.ndim}), got {spec!r}")
+            raise ArgumentError(f"{_FN}: `dimension_numbers` {name} must be a "
+                                f"permutation of range({lhs.ndim}), got {spec!r}")
     return lax.ConvDimensionNumbers(*specs)
 
 
@@ -286,6 +290,13 @@ def _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil):
         return tuple((_as_int(_FN, "padding", lo), _as_int(_FN, "padding", hi))
                      for lo, hi in padding)
     except TypeError as e:      # lax: a ValueError
+        raise ArgumentError(str(e)) from None
+
+
+def _precision(precision):
+    try:
+        return resolve_precision(_FN, precision)
+    except (TypeError, ValueError) as e:    # lax: a ValueError for any bad value
         raise ArgumentError(str(e)) from None
 
 

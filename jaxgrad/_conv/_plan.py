@@ -55,7 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import ConvSpec, conv_output_shape, swapped_weight_grad_padding
+from ._spec import (ConvSpec, conv_output_shape, effective_kernel,
+                    swapped_weight_grad_padding)
 
 # --------------------------------------------------------------------------
 # The table. Each threshold: its value, what it decides, where it was measured.
@@ -140,7 +141,8 @@ THRESHOLDS = {
         "(median 1.11); stride 2: 0.98-21x; C_in = 8-16: 0.62-2.1x; with less "
         "padding than 'same' (the swapped convolution then pads its cotangent "
         "by more than (K-1)·d/2) 2.96-8.65x at 7 shapes, with more 0.07-0.27x "
-        "at 3"),
+        "at 3. Against: held-out run 9's 109 -> 24 at batch 22, 1.11x (0.86x "
+        "with 112 input channels)"),
     "swapped_weight_min_in_channels": Threshold(
         32, "fewest input channels for swapped_weight_max_out_channels",
         "same measurements (C_in = 16 with 16 outputs: 0.99x; C_in = 8: mixed)"),
@@ -191,7 +193,8 @@ THRESHOLDS = {
         "(one input and one output channel per group) with at most "
         "depthwise_weight_few_channels channels that takes taps on CPU; beyond "
         "it XLA's convolution, which does C times the depthwise work, is the "
-        "faster with so few channels",
+        "faster with so few channels, from depthwise_weight_few_channels_min_batch "
+        "samples on (2-D)",
         "CPU sweeps bench/results/sweep-cpu-2core-{fit,fit2,heldout,refit}.json "
         "(2-core Zen3, jaxlib 0.10.1): 8-16 channels, 2-D, B = 2e7-4e8, 4 of 4 "
         "points taps 1.3-2.9x slower; below 2^23 taps 0.5-1.0x except one "
@@ -482,11 +485,15 @@ EMPTY = "an empty operand or output"
 
 
 def _empty(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int]) -> bool:
-    """An operand or the output has no elements (a kernel wider than the padded
-    input leaves none; only PyTorch's geometry is checked for that: the
-    formulations that would slice it need that geometry)."""
-    return 0 in tuple(x_shape) or 0 in tuple(w_shape) or (
-        spec.torch_geometry and any(o <= 0 for o in conv_output_shape(x_shape[2:], w_shape[2:], spec)))
+    """An operand or the output has no elements (a kernel wider than the padded,
+    input-dilated input leaves none), in any layout."""
+    if 0 in tuple(x_shape) or 0 in tuple(w_shape):
+        return True
+    lhs, rhs, _ = _layouts(spec)
+    return any(((i - 1) * a + 1 + lo + hi - effective_kernel(k, d)) // s + 1 <= 0
+               for i, k, s, a, d, (lo, hi) in zip(
+                   (x_shape[j] for j in lhs[2:]), (w_shape[j] for j in rhs[2:]),
+                   spec.stride, spec.input_dilation, spec.dilation, spec.padding))
 
 
 def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,

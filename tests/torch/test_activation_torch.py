@@ -224,3 +224,19 @@ def test_dtype_casts_the_input_first(name, dtype, cast):
 
 
 _CAST_RTOL = {"float64": 1e-12, "float32": 1e-5, "bfloat16": 2e-2}
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_dtype_takes_integer_inputs_and_names_torch_dtypes(name):
+    # torch casts an integer input to ``dtype`` first; a torch dtype is not
+    # a JAX one, and the error says which to pass
+    x = np.arange(-3, 9).reshape(3, 4)
+    expected = getattr(F, name)(torch.tensor(x), 1, dtype=torch.float64).numpy()
+    got = getattr(jaxgrad, name)(jax.numpy.asarray(x), 1, dtype="float64")
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-14, atol=1e-15)
+    with pytest.raises(TypeError, match=rf"^{name}: `dtype` must be a JAX/NumPy dtype, got "
+                                        r"the torch dtype torch.float32; pass jnp.float32$"):
+        getattr(jaxgrad, name)(jax.numpy.ones(3), 0, dtype=torch.float32)
+    with pytest.raises(TypeError, match=rf"^{name}: `input` must have a numeric dtype"):
+        getattr(jaxgrad, name)(np.array(["a", "b"]), 0, dtype="float32")
