@@ -65,7 +65,8 @@ def _call(fn: Callable, x, params: tuple):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def apply_elementwise(fn: Elementwise, params: tuple, x):
     """y = f(x, *params) with VJP x̄ = g·f′(x)."""
-    return _call(fn.f, x, params)
+    with _rules.own_promotion():
+        return _call(fn.f, x, params)
 
 
 def _apply_fwd(fn, params, x):
@@ -82,7 +83,8 @@ apply_elementwise.defvjp(_apply_fwd, _apply_bwd)
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def scale_derivative(fn: Elementwise, params: tuple, x, g):
     """z = g·f′(x): the backward of ``apply_elementwise``."""
-    return g * _call(fn.df, x, params)
+    with _rules.own_promotion():
+        return g * _call(fn.df, x, params)
 
 
 def _scale_fwd(fn, params, x, g):
@@ -95,7 +97,8 @@ def _scale_bwd(fn, params, residuals, ct):
     if fn.d2f is None:
         x_bar = jnp.zeros_like(x)
     else:
-        x_bar = ct * g * _call(fn.d2f, x, params)
+        with _rules.own_promotion():
+            x_bar = ct * g * _call(fn.d2f, x, params)
     return x_bar, scale_derivative(fn, params, x, ct)
 
 

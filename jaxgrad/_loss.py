@@ -317,7 +317,8 @@ def soft_cross_entropy(logp, q, weight, spec: LossSpec):
 
     ``weight`` (C,) or None (w = 1); its cotangent is then None too.
     """
-    return _soft_cross_entropy_impl(logp, q, weight, spec)
+    with _rules.own_promotion():
+        return _soft_cross_entropy_impl(logp, q, weight, spec)
 
 
 def _soft_cross_entropy_fwd(logp, q, weight, spec):
@@ -350,7 +351,8 @@ def _soft_cross_entropy_grad_impl(logp, q, weight, g, spec: LossSpec):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def soft_cross_entropy_grad(logp, q, weight, g, spec: LossSpec):
     """(L̄, q̄, w̄): the backward of ``soft_cross_entropy`` (w̄ None without weight)."""
-    return _soft_cross_entropy_grad_impl(logp, q, weight, g, spec)
+    with _rules.own_promotion():
+        return _soft_cross_entropy_grad_impl(logp, q, weight, g, spec)
 
 
 def _soft_cross_entropy_grad_fwd(logp, q, weight, g, spec):

@@ -116,7 +116,10 @@ def own_promotion():
     functions check their operands' dtypes and shapes themselves, so
     ``jax.numpy_dtype_promotion("strict")`` and
     ``jax.numpy_rank_promotion("raise")`` (JAX's own tests run under both)
-    must not reach inside a rule.
+    must not reach inside a rule. Every rule declared here runs under it; the
+    few ``custom_vjp`` functions declared by hand (``_activation``'s elementwise pair,
+    ``_loss``'s soft cross-entropy pair, ``_pool``'s window maximum) enter it
+    themselves.
     """
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         yield
