@@ -55,8 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import (ConvSpec, conv_output_shape, effective_kernel,
-                    swapped_weight_grad_padding)
+from ._spec import ConvSpec, conv_output_shape, swapped_weight_grad_padding
 
 # --------------------------------------------------------------------------
 # The table. Each threshold: its value, what it decides, where it was measured.
@@ -490,10 +489,8 @@ def _empty(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int]) -> bo
     if 0 in tuple(x_shape) or 0 in tuple(w_shape):
         return True
     lhs, rhs, _ = _layouts(spec)
-    return any(((i - 1) * a + 1 + lo + hi - effective_kernel(k, d)) // s + 1 <= 0
-               for i, k, s, a, d, (lo, hi) in zip(
-                   (x_shape[j] for j in lhs[2:]), (w_shape[j] for j in rhs[2:]),
-                   spec.stride, spec.input_dilation, spec.dilation, spec.padding))
+    return any(o <= 0 for o in conv_output_shape(
+        [x_shape[j] for j in lhs[2:]], [w_shape[j] for j in rhs[2:]], spec))
 
 
 def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,

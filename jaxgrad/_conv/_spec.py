@@ -97,10 +97,12 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: tuple[int, int],
 
 def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int],
                       spec: ConvSpec) -> tuple[int, ...]:
+    """O per spatial dim, of the input dilated by spec's input dilation a
+    (I becomes (I-1)·a + 1; PyTorch's geometry has a = 1)."""
     return tuple(
-        conv_output_size(i, k, s, p, d)
-        for i, k, s, p, d in zip(spatial, kernel, spec.stride, spec.padding,
-                                 spec.dilation))
+        conv_output_size(i and (i - 1) * a + 1, k, s, p, d)
+        for i, k, s, p, d, a in zip(spatial, kernel, spec.stride, spec.padding,
+                                    spec.dilation, spec.input_dilation))
 
 
 def input_grad_padding(in_spatial, out_spatial, kernel, spec: ConvSpec):
