@@ -15,6 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Ops whose torch counterparts take complex tensors too (convolutions, linear,
+# pad, pixel shuffle, fold/unfold) pass ``complex_ok=True``.
+_INEXACT_DTYPES = _FLOAT_DTYPES + ("complex64", "complex128")
+
+
+def _allowed(complex_ok: bool) -> tuple[tuple[str, ...], str]:
+    """The dtype names accepted, and how an error message says so."""
+    if complex_ok:
+        return _INEXACT_DTYPES, "a floating or complex dtype (" + ", ".join(_INEXACT_DTYPES) + ")"
+    return _FLOAT_DTYPES, "a floating dtype (" + ", ".join(_FLOAT_DTYPES) + ")"
 INT64_MAX = 2**63 - 1
 
 
@@ -161,8 +171,9 @@ def as_array(fn: str, name: str, value, *, python_dtype=None):
     return value
 
 
-def float_array(fn: str, name: str, value, *, python_dtype=None):
-    """``value`` as a floating JAX array (tracers pass through unchanged).
+def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: bool = False):
+    """``value`` as a floating (or, with ``complex_ok``, complex) JAX array
+    (tracers pass through unchanged).
 
     Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
     scalars and (nested) lists become arrays of ``python_dtype`` (default: JAX's
@@ -173,17 +184,19 @@ def float_array(fn: str, name: str, value, *, python_dtype=None):
     if getattr(value, "dtype", None) is None:
         value = as_array(fn, name, value,
                          python_dtype=python_dtype or jnp.result_type(float))
-    check_float(fn, name, value)        # on NumPy's dtype, before JAX narrows it
+    check_float(fn, name, value, complex_ok=complex_ok)   # on NumPy's dtype, before JAX narrows it
     return as_array(fn, name, value)
 
 
-def optional_float_array(fn: str, name: str, value, *, python_dtype=None):
+def optional_float_array(fn: str, name: str, value, *, python_dtype=None,
+                         complex_ok: bool = False):
     """None, or :func:`float_array` of ``value`` (an optional bias or weight)."""
-    return None if value is None else float_array(fn, name, value,
-                                                  python_dtype=python_dtype)
+    return None if value is None else float_array(fn, name, value, python_dtype=python_dtype,
+                                                  complex_ok=complex_ok)
 
 
-def float_arrays(fn: str, *, optional: tuple[str, ...] = (), **arrays) -> tuple:
+def float_arrays(fn: str, *, optional: tuple[str, ...] = (), complex_ok: bool = False,
+                 **arrays) -> tuple:
     """:func:`float_array` of each named value, in order (None stays None for
     the names in ``optional``).
 
@@ -193,30 +206,31 @@ def float_arrays(fn: str, *, optional: tuple[str, ...] = (), **arrays) -> tuple:
     (and under ``jax_enable_x64``, for a float32 one). Without such an
     argument they get JAX's default float dtype.
     """
-    dtype = next((a.dtype for a in arrays.values() if _is_float_array(a)), None)
+    dtype = next((a.dtype for a in arrays.values() if _is_float_array(a, complex_ok)), None)
     if dtype is not None:
         dtype = jax.dtypes.canonicalize_dtype(dtype)
-    return tuple(optional_float_array(fn, name, value, python_dtype=dtype)
+    return tuple(optional_float_array(fn, name, value, python_dtype=dtype,
+                                      complex_ok=complex_ok)
                  if name in optional else
-                 float_array(fn, name, value, python_dtype=dtype)
+                 float_array(fn, name, value, python_dtype=dtype, complex_ok=complex_ok)
                  for name, value in arrays.items())
 
 
-def _is_float_array(value) -> bool:
+def _is_float_array(value, complex_ok: bool = False) -> bool:
     dtype = getattr(value, "dtype", None)
     return (dtype is not None and not _is_torch_tensor(value)
-            and dtype_name(dtype) in _FLOAT_DTYPES)
+            and dtype_name(dtype) in _allowed(complex_ok)[0])
 
 
-def check_float(fn: str, name: str, array) -> None:
+def check_float(fn: str, name: str, array, *, complex_ok: bool = False) -> None:
     _refuse_torch(fn, name, array)          # pointing at from_torch
     dtype = getattr(array, "dtype", None)
     if dtype is None:
         raise TypeError(f"{fn}: `{name}` must be an array, got "
                         f"{type(array).__name__}")
-    if dtype_name(dtype) not in _FLOAT_DTYPES:
-        raise TypeError(f"{fn}: `{name}` must have a floating dtype "
-                        f"(float16, bfloat16, float32, float64), got {dtype}")
+    names, wanted = _allowed(complex_ok)
+    if dtype_name(dtype) not in names:
+        raise TypeError(f"{fn}: `{name}` must have {wanted}, got {dtype}")
 
 
 def float_dtype(fn: str, name: str, dtype):
@@ -242,11 +256,11 @@ def dtype_name(dtype) -> str:
         return str(dtype)
 
 
-def check_same_dtype(fn: str, arrays: dict) -> None:
-    """Each non-None value is a float array, and all share one dtype."""
+def check_same_dtype(fn: str, arrays: dict, *, complex_ok: bool = False) -> None:
+    """Each non-None value is a float (or complex) array, and all share one dtype."""
     for name, a in arrays.items():
         if a is not None:
-            check_float(fn, name, a)
+            check_float(fn, name, a, complex_ok=complex_ok)
     # As JAX sees them: with x64 off a NumPy float64 array is float32 to JAX
     # (every jnp function narrows it), so it matches a float32 jax.Array.
     dtypes = {name: np.dtype(jax.dtypes.canonicalize_dtype(a.dtype)).name

@@ -134,7 +134,7 @@ def unfold(input: ArrayLike, kernel_size: Size, dilation: Size = 1, padding: Siz
       [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
     """
     fn = "unfold"
-    x = float_array(fn, "input", input)
+    x = float_array(fn, "input", input, complex_ok=True)
     check_rank(fn, "input", x, (3, 4), "(unbatched (C, H, W) or batched (N, C, H, W))")
     if min(x.shape[-3:]) < 1:
         raise ValueError(f"{fn}: `input` must have non-empty channel and spatial dims, "
@@ -178,7 +178,7 @@ def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size 
       [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     fn = "fold"
-    cols = float_array(fn, "input", input)
+    cols = float_array(fn, "input", input, complex_ok=True)
     check_rank(fn, "input", cols, (2, 3),
                "(unbatched (C·k_h·k_w, L) or batched (N, C·k_h·k_w, L))")
     if min(cols.shape[-2:]) < 1:

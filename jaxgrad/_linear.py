@@ -119,9 +119,10 @@ add_bias = _rules.add_broadcast(_add_bias_impl, sum_leading)
 
 def _check_linear(input, weight, bias) -> None:
     # input and weight are required: check_same_dtype would skip a None
-    check_float("linear", "input", input)
-    check_float("linear", "weight", weight)
-    check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias})
+    check_float("linear", "input", input, complex_ok=True)
+    check_float("linear", "weight", weight, complex_ok=True)
+    check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias},
+                     complex_ok=True)
     if input.ndim < 1:
         raise ValueError("linear: `input` must have layout (*, in_features) with at "
                          f"least 1 dim, got shape {tuple(input.shape)}")
@@ -168,7 +169,7 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *
       [[1.5, 3.0, -2.0]]
     """
     input, weight, bias = float_arrays("linear", input=input, weight=weight, bias=bias,
-                                       optional=("bias",))
+                                       optional=("bias",), complex_ok=True)
     _check_linear(input, weight, bias)
     y = linear_core(input, weight, resolve_precision("linear", precision))
     return y if bias is None else add_bias(y, bias)

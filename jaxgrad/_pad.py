@@ -293,7 +293,7 @@ def pad(input: ArrayLike, pad: Sequence[int], mode: str = "constant",
       >>> jaxgrad.pad(x, (1, -1), value=9.0).tolist()
       [[9.0, 1.0, 2.0]]
     """
-    x = float_array("pad", "input", input)
+    x = float_array("pad", "input", input, complex_ok=True)
     pads = _parse_pad(pad, x.ndim)
     check_static("pad", "mode", mode, "a string")
     if not isinstance(mode, str) or mode not in MODES:

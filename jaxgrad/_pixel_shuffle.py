@@ -81,7 +81,7 @@ def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> Array:
       >>> jaxgrad.pixel_shuffle(x, 2).tolist()
       [[[0.0, 1.0], [2.0, 3.0]]]
     """
-    x = float_array("pixel_shuffle", "input", input)
+    x = float_array("pixel_shuffle", "input", input, complex_ok=True)
     r = _factor("pixel_shuffle", "upscale_factor", upscale_factor)
     _at_least_3d("pixel_shuffle", x, "(*, C·r², H, W)")
     if x.shape[-3] % (r * r):
@@ -119,7 +119,7 @@ def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> Array:
       [0.0, 1.0, 2.0, 3.0]
     """
     fn = "pixel_unshuffle"
-    x = float_array(fn, "input", input)
+    x = float_array(fn, "input", input, complex_ok=True)
     r = _factor(fn, "downscale_factor", downscale_factor)
     _at_least_3d(fn, x, "(*, C, H·r, W·r)")
     for what, dim in (("height", -2), ("width", -1)):

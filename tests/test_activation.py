@@ -189,6 +189,10 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
 @pytest.mark.parametrize("call, error, message", [
     (lambda: jaxgrad.relu(jnp.arange(3)), TypeError,
      r"relu: `input` must have a floating dtype .* got int"),
+    # complex only where torch's op takes it (convolutions, linear, pad, ...)
+    (lambda: jaxgrad.relu(jnp.ones(3, jnp.complex64)), TypeError,
+     r"relu: `input` must have a floating dtype \(float16, bfloat16, float32, float64\), "
+     r"got complex64"),
     (lambda: jaxgrad.sigmoid("x"), TypeError, r"sigmoid: `input` must be an array, got str"),
     (lambda: jaxgrad.leaky_relu(jnp.ones(2), "0.1"), TypeError,
      r"leaky_relu: `negative_slope` must be a real number, got str '0.1'"),

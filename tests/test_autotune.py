@@ -82,9 +82,14 @@ def _spec(n=2, stride=1, padding=1, dilation=1, groups=1, algorithm="autotune"):
                     algorithm)
 
 
-def _random(seed, *shapes):
+def _random(seed, *shapes, dtype=jnp.float64):
+    """Standard normal arrays; complex ones with independent real and
+    imaginary parts."""
     rng = np.random.default_rng(seed)
-    return [jnp.asarray(rng.standard_normal(s), jnp.float64) for s in shapes]
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return [jnp.asarray(rng.standard_normal(s) + 1j * rng.standard_normal(s), dtype)
+                for s in shapes]
+    return [jnp.asarray(rng.standard_normal(s), dtype) for s in shapes]
 
 
 def _assert_close(actual, expected, what):
@@ -154,12 +159,25 @@ def _results(fn, x, w, cot, u, v):
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_every_candidate_equals_lax_autodiff(cache, monkeypatch, x_shape, w_shape, kwargs):
+    _check_every_candidate(monkeypatch, x_shape, w_shape, kwargs, jnp.float64)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [CASES[i][1:] for i in (2, 3, 5)],
+                         ids=[CASES[i][0] for i in (2, 3, 5)])
+def test_every_candidate_equals_lax_autodiff_complex(cache, monkeypatch, x_shape, w_shape,
+                                                     kwargs):
+    """complex128: JAX's convention (VJP Aᵀḡ) for every candidate; the second
+    order is the VJP of the (complex-linear) first-order map, as for floats."""
+    _check_every_candidate(monkeypatch, x_shape, w_shape, kwargs, jnp.complex128)
+
+
+def _check_every_candidate(monkeypatch, x_shape, w_shape, kwargs, dtype):
     n = len(w_shape) - 2
     monkeypatch.setattr(_autotune, "_write", lambda *args: None)    # memory only
     timer = _timer(monkeypatch)
-    x, w = _random(0, x_shape, w_shape)
+    x, w = _random(0, x_shape, w_shape, dtype=dtype)
     ref = _reference_conv(n, kwargs)
-    cot, u, v = _random(1, jax.eval_shape(ref, x, w).shape, x_shape, w_shape)
+    cot, u, v = _random(1, jax.eval_shape(ref, x, w).shape, x_shape, w_shape, dtype=dtype)
     chosen = {kind: set() for kind in MAPS}
 
     def program(x, w, cot, u, v):
@@ -188,7 +206,7 @@ def test_every_candidate_equals_lax_autodiff(cache, monkeypatch, x_shape, w_shap
         x_shape[1], w_shape[0], w_shape[1], algorithm="autotune")
     for kind in MAPS:
         assert chosen[kind] == set(_plan.candidates(kind, spec, x_shape, w_shape, y_shape,
-                                                    jnp.float64)), kind
+                                                    dtype)), kind
     if kwargs.get("groups", 1) > 1:
         assert {"taps", "im2col"} <= chosen["forward"]
 
@@ -508,7 +526,7 @@ def test_placement_falls_back_to_auto(cache, monkeypatch):
                       ((spec, (2, 8, 6, 1), (8, 2, 3, 5), (2, 8, 6, 0), jnp.float32),
                        _plan.EMPTY),
                       ((spec, x_shape, w_shape, g_shape, jnp.int32),
-                       "dtype int32 is not floating")):
+                       "dtype int32 is not floating or complex")):
         assert _plan.plan(*args).forward.reason.startswith(
             f"autotune falls back to auto: {why}; ")
     assert not _autotune._memory

@@ -650,9 +650,11 @@ _NON_FLOAT = [jnp.int32, jnp.int8, jnp.uint8, jnp.bool_]
 @families(TAKES_INPUT_ARRAY)
 @pytest.mark.parametrize("dtype", _NON_FLOAT, ids=lambda d: np.dtype(d).name)
 def test_non_float_input(fam, dtype):
-    """Integer and bool inputs are TypeErrors."""
+    """Integer and bool inputs are TypeErrors, listing the dtypes taken (the
+    complex ones too, as torch's convolutions take them)."""
     x = fam.base_input(dtype=dtype)
-    check_error(TypeError, fam, [arg("input"), lit(np.dtype(dtype).name)],
+    check_error(TypeError, fam, [arg("input"), lit(np.dtype(dtype).name),
+                                 lit("floating or complex dtype"), lit("complex128")],
                 x, fam.base_weight())
 
 
@@ -685,6 +687,20 @@ def test_non_float_bias(fam, dtype):
     check_error(TypeError, fam, [arg("bias"), lit(np.dtype(dtype).name)],
                 fam.base_input(), fam.base_weight(),
                 bias=jnp.zeros((c_out,), dtype))
+
+
+@families(FORWARD)
+@pytest.mark.parametrize("which", ["input", "weight", "bias"])
+def test_complex_with_real_forward(fam, which):
+    """A complex argument with real ones is a TypeError (torch refuses the mix
+    too): one dtype for input, weight and bias."""
+    c_out = C_OUT if fam.kind == "conv" else T_OUT_PER_GROUP
+    dt = {k: (jnp.complex64 if k == which else F32) for k in ("input", "weight", "bias")}
+    check_error(TypeError, fam,
+                [lit("must share one dtype"), arg(which), lit("complex64"), lit("float32")],
+                fam.base_input(dtype=dt["input"]),
+                fam.base_weight(dtype=dt["weight"]),
+                bias=jnp.zeros((c_out,), dt["bias"]))
 
 
 @families(FORWARD)

@@ -148,3 +148,56 @@ def test_conv_transpose_check_grads_order_2(rng, index):
     f = lambda x, w, b: jaxgrad.conv_transpose(  # noqa: E731
         x, w, b, stride, padding, extra, groups, dilation)
     check_grads(f, args, order=2, modes=["rev"])
+
+
+def _crand(rng, shape):
+    return jnp.asarray(rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("algorithm", ["transpose", "taps", "auto"])
+@pytest.mark.parametrize("x_shape,w_shape,stride,pads,dilation,groups",
+                         [GRID[i] for i in (0, 2, 3, 5)])
+def test_complex_gradient_functions_equal_lax_vjp(rng, algorithm, x_shape, w_shape,
+                                                  stride, pads, dilation, groups):
+    """complex128: the gradient functions are JAX's VJP (Aᵀḡ, no conjugate) of
+    lax's convolution, and so are their own gradients (Re of a bilinear form,
+    reverse over reverse). torch's nn.grad functions take no complex tensors."""
+    x, w = _crand(rng, x_shape), _crand(rng, w_shape)
+    lax_conv = _lax(stride, pads, dilation, groups)
+    y, vjp = jax.vjp(lax_conv, x, w)
+    g, u, v = _crand(rng, y.shape), _crand(rng, x_shape), _crand(rng, w_shape)
+    gx_ref, gw_ref = vjp(g)
+    opts = dict(stride=stride, padding=pads, dilation=dilation, groups=groups,
+                algorithm=algorithm)
+    _assert_close(jaxgrad.grad.conv_input(x.shape, w, g, **opts), gx_ref, "input")
+    _assert_close(jaxgrad.grad.conv_weight(x, w.shape, g, **opts), gw_ref, "weight")
+
+    def ours(x, w, g):
+        return jnp.real(jnp.sum(jaxgrad.grad.conv_input(x.shape, w, g, **opts) * u)
+                        + jnp.sum(jaxgrad.grad.conv_weight(x, w.shape, g, **opts) * v))
+
+    def ref(x, w, g):
+        gx, gw = jax.vjp(lax_conv, x, w)[1](g)
+        return jnp.real(jnp.sum(gx * u) + jnp.sum(gw * v))
+
+    for name, a, e in zip(("x", "w", "g"), jax.grad(ours, (0, 1, 2))(x, w, g),
+                          jax.grad(ref, (0, 1, 2))(x, w, g)):
+        _assert_close(a, e, f"second order w.r.t. {name}")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,extra,groups,dilation",
+                         TRANSPOSE_GRID[:2])
+def test_complex_conv_transpose_gradient_functions_equal_lax_vjp(
+        rng, x_shape, w_shape, stride, padding, extra, groups, dilation):
+    x, w = _crand(rng, x_shape), _crand(rng, w_shape)
+    ref = lambda x, w: _reference.lax_conv_transpose(  # noqa: E731
+        x, w, None, stride, padding, extra, groups, dilation)
+    y, vjp = jax.vjp(ref, x, w)
+    cot = _crand(rng, y.shape)
+    gx, gw = vjp(cot)
+    opts = dict(stride=stride, padding=padding, output_padding=extra, groups=groups,
+                dilation=dilation)
+    _assert_close(jaxgrad.grad.conv_transpose_input(x_shape, w, cot, **opts), gx,
+                  "conv_transpose_input")
+    _assert_close(jaxgrad.grad.conv_transpose_weight(x, w_shape, cot, **opts), gw,
+                  "conv_transpose_weight")

@@ -156,7 +156,8 @@ def test_argument_errors(rng):
     x = _normal(rng, (3,))
     t = jnp.array([1, 2])
     with pytest.raises(TypeError, match=r"check_parity: `argnums` selects args\[1\] "
-                       r"\(int.*\), but only floating-point arrays can be differentiated"):
+                       r"\(int.*\), but only floating-point or complex arrays can be "
+                       r"differentiated"):
         check_parity(lambda x, t: x, lambda x, t: x, x, t, argnums=(0, 1))
     with pytest.raises(ValueError, match=r"check_parity: `argnums` must index the 1 "
                        r"arguments, got 3"):
@@ -167,6 +168,50 @@ def test_argument_errors(rng):
             TypeError, match=r"check_parity: `args\[0\]` has dtype float64, but "
             r"JAX's 64-bit mode is off"):
         check_parity(jnp.sin, torch.sin, np.ones(3))
+
+
+def _complex(rng, shape, dtype="complex128"):
+    return jnp.asarray(rng.standard_normal(shape) + 1j * rng.standard_normal(shape), dtype)
+
+
+@pytest.mark.parametrize("jax_fn, torch_fn", [
+    (jnp.sin, torch.sin),                     # holomorphic: ḡ·cos x vs g·conj(cos x)
+    (jnp.abs, torch.abs),                     # complex in, real out
+    (lambda x: jnp.real(x) * x, lambda x: x.real * x),   # not holomorphic
+])
+def test_complex_arguments_in_jax_convention(rng, jax_fn, torch_fn):
+    """Complex arguments are differentiated by default; torch's gradients are
+    the conjugates of JAX's VJPs, at first and second order (plain jnp vs
+    torch, both frameworks' own autodiff)."""
+    x = _complex(rng, (2, 3))
+    report = check_parity(jax_fn, torch_fn, x, second_order=True)
+    assert [row.name for row in report.rows] == ["output", "grad_arg0", "grad2_arg0",
+                                                 "grad2_cot"]
+    assert report["grad_arg0"].dtype == "complex128" and report["grad_arg0"].max_rel < 1e-14
+    low = check_parity(jax_fn, torch_fn, _complex(rng, (4,), "complex64"))
+    assert low["grad_arg0"].dtype == "complex64" and low["grad_arg0"].rtol == 1e-5
+
+
+def test_complex_catches_a_vjp_in_torch_convention(rng):
+    """A VJP that conjugates its cotangent (torch's A^H instead of JAX's Aᵀ)
+    fails, as does a forward that conjugates."""
+    @jax.custom_vjp
+    def twice(x):
+        return 2 * x
+
+    twice.defvjp(lambda x: (2 * x, None), lambda _, g: (2 * jnp.conj(g),))
+    x = _complex(rng, (3,))
+    with pytest.raises(AssertionError, match=r"grad_arg0 .* FAIL"):
+        check_parity(twice, lambda x: 2 * x, x)
+    with pytest.raises(AssertionError, match=r"output .* FAIL"):
+        check_parity(jnp.conj, lambda x: x, x)
+
+
+def test_check_vjp_refuses_complex_arguments(rng):
+    with jax.enable_x64(True), pytest.raises(
+            TypeError, match=r"check_vjp: `argnums` selects args\[0\] \(complex128\), "
+            r"but only floating-point arrays can be differentiated"):
+        check_vjp(jnp.sin, _complex(rng, (3,)), argnums=0)
 
 
 def test_torch_fn_gets_its_tensors_on_torch_device(rng):

@@ -36,6 +36,8 @@ from .._interop import check_x64, require_torch, to_torch, x64_enabled
 from ._tolerance import max_errors, tolerance
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
+# check_parity differentiates complex arrays too (check_vjp does not):
+_INEXACT = _FLOATS + ("complex64", "complex128")
 
 
 # --------------------------------------------------------------------------
@@ -145,8 +147,9 @@ def _cells(row: Comparison) -> tuple[str, ...]:
 
 
 def default_rtol(dtype) -> float:
-    """``_tolerance.tolerance(dtype)`` for floats; 0 (exact) for ints and bools."""
-    return tolerance(dtype) if np.dtype(dtype).name in _FLOATS else 0.0
+    """``_tolerance.tolerance(dtype)`` for floats and complex; 0 (exact) for
+    ints and bools."""
+    return tolerance(dtype) if np.dtype(dtype).name in _INEXACT else 0.0
 
 
 def compare(name: str, actual, reference, *, rtol: float | None = None,
@@ -162,8 +165,10 @@ def compare(name: str, actual, reference, *, rtol: float | None = None,
     if shape != tuple(reference.shape):
         return Comparison(name, dtype.name, shape, np.nan, np.nan, rtol, atol,
                           False, f"shape {shape}, reference {tuple(reference.shape)}")
-    a = np.asarray(actual, np.float64)
-    b = np.asarray(reference, np.float64)
+    wide = (np.complex128 if np.iscomplexobj(actual) or np.iscomplexobj(reference)
+            else np.float64)
+    a = np.asarray(actual, wide)
+    b = np.asarray(reference, wide)
     same_inf = np.isinf(a) & (a == b)
     a, b = np.where(same_inf, 0.0, a), np.where(same_inf, 0.0, b)
     max_abs, max_rel = max_errors(a, b)
@@ -192,23 +197,27 @@ def _as_jax(fn: str, args: Sequence) -> list:
     return out
 
 
-def _is_float(value) -> bool:
-    return _is_array(value) and np.dtype(value.dtype).name in _FLOATS
+def _is_float(value, complex_ok: bool = False) -> bool:
+    return _is_array(value) and np.dtype(value.dtype).name in (
+        _INEXACT if complex_ok else _FLOATS)
 
 
-def parse_argnums(fn: str, args: Sequence, argnums) -> tuple[int, ...]:
-    """Normalise ``argnums``; None means every floating-point array argument."""
+def parse_argnums(fn: str, args: Sequence, argnums, complex_ok: bool = False
+                  ) -> tuple[int, ...]:
+    """Normalise ``argnums``; None means every floating-point (with
+    ``complex_ok``, also complex) array argument."""
     if argnums is None:
-        return tuple(i for i, a in enumerate(args) if _is_float(a))
+        return tuple(i for i, a in enumerate(args) if _is_float(a, complex_ok))
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if isinstance(i, bool) or not isinstance(i, int) or not -len(args) <= i < len(args):
             raise ValueError(f"{fn}: `argnums` must index the {len(args)} "
                              f"arguments, got {argnums!r}")
-        if not _is_float(args[i]):
+        if not _is_float(args[i], complex_ok):
             kind = getattr(args[i], "dtype", type(args[i]).__name__)
+            what = "floating-point or complex" if complex_ok else "floating-point"
             raise TypeError(f"{fn}: `argnums` selects args[{i}] ({kind}), but only "
-                            "floating-point arrays can be differentiated")
+                            f"{what} arrays can be differentiated")
     return tuple(sorted({i % len(args) for i in nums}))
 
 
@@ -232,8 +241,12 @@ def _partial_call(fn: Callable, args: Sequence, argnums: tuple[int, ...]) -> Cal
 
 
 def _normal(rng: np.random.Generator, struct) -> jax.Array:
-    """Seeded standard normal values rounded to ``struct``'s dtype."""
-    return jnp.asarray(rng.standard_normal(struct.shape), struct.dtype)
+    """Seeded standard normal values rounded to ``struct``'s dtype (for a
+    complex dtype, independent real and imaginary parts)."""
+    values = rng.standard_normal(struct.shape)
+    if jnp.issubdtype(struct.dtype, jnp.complexfloating):
+        values = values + 1j * rng.standard_normal(struct.shape)
+    return jnp.asarray(values, struct.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -241,10 +254,11 @@ def _normal(rng: np.random.Generator, struct) -> jax.Array:
 
 
 def _cotangent_tree(out_struct, float_cots: list):
-    """The full cotangent pytree: ``float_cots`` for float leaves, float0 zeros else."""
+    """The full cotangent pytree: ``float_cots`` for float (and complex)
+    leaves, float0 zeros else."""
     leaves, tree = jax.tree.flatten(out_struct)
     it = iter(float_cots)
-    full = [next(it) if np.dtype(s.dtype).name in _FLOATS
+    full = [next(it) if np.dtype(s.dtype).name in _INEXACT
             else np.zeros(s.shape, jax.dtypes.float0) for s in leaves]
     return jax.tree.unflatten(tree, full)
 
@@ -257,7 +271,7 @@ def _jax_results(call, out_struct, diff, cots, us, second_order: bool) -> dict:
     if second_order:
         def l2(diff, cots):
             gs = jax.vjp(call, *diff)[1](_cotangent_tree(out_struct, cots))
-            return sum(jnp.sum(g * u) for g, u in zip(gs, us))
+            return jnp.real(sum(jnp.sum(g * u) for g, u in zip(gs, us)))
 
         res["grad2"], res["grad2_cot"] = map(list, jax.grad(l2, (0, 1))(diff, cots))
     return res
@@ -275,13 +289,16 @@ def _to_reference(torch, value, reference_dtype, device):
     t = to_torch(value, copy=True).to(device)
     if t.is_floating_point() and reference_dtype is not None:
         return t.to(getattr(torch, jnp.dtype(reference_dtype).name))
+    if t.is_complex() and reference_dtype is not None:   # complex of that precision
+        return t.to(getattr(torch, jnp.dtype(jnp.result_type(reference_dtype,
+                                                             jnp.complex64)).name))
     if t.dtype in (torch.int8, torch.int16, torch.int32):
         return t.to(torch.int64)
     return t
 
 
 def _numpy(t) -> np.ndarray:
-    t = t.detach().cpu()
+    t = t.detach().cpu().resolve_conj()
     return (t.double() if t.is_floating_point() else t).numpy()
 
 
@@ -325,19 +342,27 @@ def _torch_results(torch_fn, args, argnums, cots, us, second_order,
     targs = [to_reference(a) for a in args]
     xs = [targs[i].requires_grad_(True) for i in argnums]
     leaves = _torch_leaves(torch, torch_fn(*targs))
-    floats = [y for y in leaves if y.is_floating_point()]
-    tcots = [to_reference(c).requires_grad_(second_order)
+    floats = [y for y in leaves if y.is_floating_point() or y.is_complex()]
+    # Complex: for y = A x, JAX's VJP is Aᵀḡ and torch's backward A^H ḡ, so
+    # torch gets conj(ḡ) and its gradient conj(Aᵀḡ) is conjugated back. At
+    # second order L2 = Re Σ⟨grad_i, u_i⟩ is the same real function on both
+    # sides; torch's gradient of a real function is the conjugate of JAX's,
+    # w.r.t. x, and equal to it w.r.t. torch's cotangent conj(ḡ).
+    tcots = [to_reference(jnp.conj(c)).requires_grad_(second_order)
              for c in cots]
     grads = _torch_grads(torch, floats, xs, tcots, second_order)
-    res = {"output": [_numpy(y) for y in leaves], "grad": [_numpy(g) for g in grads],
+    res = {"output": [_numpy(y) for y in leaves],
+           "grad": [np.conj(_numpy(g)) for g in grads],
            "output_dtypes": [jnp.dtype(str(y.dtype).removeprefix("torch."))
                              for y in leaves]}
     if second_order:
-        tus = [to_reference(u) for u in us]
+        tus = [to_reference(jnp.conj(u)) for u in us]
         l2 = sum((g * u).sum() for g, u in zip(grads, tus))
+        if l2.is_complex():
+            l2 = l2.real
         g2 = torch.autograd.grad(l2, xs + tcots, allow_unused=True,
                                  materialize_grads=True)
-        res["grad2"] = [_numpy(g) for g in g2[:len(xs)]]
+        res["grad2"] = [np.conj(_numpy(g)) for g in g2[:len(xs)]]
         res["grad2_cot"] = [_numpy(g) for g in g2[len(xs):]]
     return res
 
@@ -366,7 +391,7 @@ def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype)
     ``reference_dtype``. Ints and bools: only the kind is checked."""
     out = []
     for ours, theirs in zip(out_leaves, ref_dtypes):
-        if np.dtype(ours.dtype).name in _FLOATS:
+        if np.dtype(ours.dtype).name in _INEXACT:
             out.append(theirs if reference_dtype is None else work_dtype)
         else:
             same_kind = np.dtype(ours.dtype).kind == theirs.kind
@@ -376,7 +401,7 @@ def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype)
 
 def _row_names(names: list, argnums: tuple[int, ...], out_struct) -> dict:
     out_names = _output_names(out_struct)
-    floats = [np.dtype(s.dtype).name in _FLOATS for s in jax.tree.leaves(out_struct)]
+    floats = [np.dtype(s.dtype).name in _INEXACT for s in jax.tree.leaves(out_struct)]
     return {"output": out_names,
             "grad": [f"grad_{names[i]}" for i in argnums],
             "grad2": [f"grad2_{names[i]}" for i in argnums],
@@ -387,7 +412,7 @@ def _row_names(names: list, argnums: tuple[int, ...], out_struct) -> dict:
 def _expected_dtypes(ours: dict, ref: dict, args: list, diff: list, cots: list,
                      reference_dtype) -> dict:
     """Gradients in their primal's dtype; outputs as ``_expected_output_dtypes``."""
-    float_args = [a for a in args if _is_float(a)]
+    float_args = [a for a in args if _is_float(a, complex_ok=True)]
     work = jnp.result_type(*float_args) if float_args else None
     return {"output": _expected_output_dtypes(ours["output"], ref["output_dtypes"],
                                               reference_dtype, work),
@@ -417,18 +442,24 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
                     (seeded u_i) w.r.t. the arguments and the cotangents, i.e.
                     reverse-over-reverse through both frameworks
 
+    Complex arrays are differentiated too, in JAX's convention: for y = A·x
+    the VJP is Aᵀḡ, and torch's backward, A^H applied to its grad_output, is
+    its conjugate. So torch gets conj(ḡ) and the conjugate of its gradient is
+    compared; at second order the function is Re Σ_i ⟨grad_<arg_i>, u_i⟩ on
+    both sides.
+
     Args:
       jax_fn: the function under test; returns an array or a pytree of arrays.
       torch_fn: the reference, same arguments; returns tensors in the same
         structure (tuples, lists, dicts).
       *args: the arguments, positional.
       argnums: the arguments to differentiate (int or ints). Default: every
-        floating-point array. Integer arrays (class targets) are never
-        differentiated.
+        floating-point or complex array. Integer arrays (class targets) are
+        never differentiated.
       rtol: relative tolerance, w.r.t. the reference's max magnitude. Default:
         ``jaxgrad._tolerance.tolerance(dtype)`` of each array under test
-        (float64 1e-10, float32 1e-5, float16 5e-3, bfloat16 2e-2); exact for
-        integer outputs.
+        (float64 1e-10, float32 1e-5, float16 5e-3, bfloat16 2e-2; complex128
+        and complex64 as float64 and float32); exact for integer outputs.
       atol: a row also passes when its max abs error is at most ``atol``
         (useful where the reference is near zero); default 0.
       second_order: also compare second-order gradients (see above).
@@ -462,7 +493,7 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
     fn = "check_parity"
     torch_device = _parse_device(fn, torch_device)
     args = _as_jax(fn, args)
-    argnums = parse_argnums(fn, args, argnums)
+    argnums = parse_argnums(fn, args, argnums, complex_ok=True)
     names = _names(fn, args, arg_names)
     diff = [args[i] for i in argnums]
     static = [a if i not in argnums else None for i, a in enumerate(args)]
@@ -470,7 +501,7 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
     out_struct = jax.eval_shape(call, *diff)
     rng = np.random.default_rng(seed)
     cots = [_normal(rng, s) for s in jax.tree.leaves(out_struct)
-            if np.dtype(s.dtype).name in _FLOATS]
+            if np.dtype(s.dtype).name in _INEXACT]
     us = [_normal(rng, x) for x in diff]
     run = functools.partial(_jax_results, call, out_struct, second_order=second_order)
     ours = (jax.jit(run) if jit else run)(diff, cots, us)

@@ -11,6 +11,9 @@ is what accumulation-order differences scale with.
 | float32  | 1e-5     | ~1e-7 per term, sums of up to a few thousand terms |
 | float16  | 5e-3     | 10-bit mantissa, accumulated in float32            |
 | bfloat16 | 2e-2     | 7-bit mantissa, accumulated in float32             |
+
+complex64 and complex128 take the tolerance of their parts' dtype (float32,
+float64), the error being the modulus of the complex difference.
 """
 
 from __future__ import annotations
@@ -18,17 +21,22 @@ from __future__ import annotations
 import numpy as np
 
 RTOL = {"float64": 1e-10, "float32": 1e-5, "float16": 5e-3, "bfloat16": 2e-2}
+_PARTS = {"complex64": "float32", "complex128": "float64"}
 
 
 def tolerance(dtype) -> float:
     """The relative tolerance for results computed in ``dtype``."""
-    return RTOL[np.dtype(dtype).name]
+    name = np.dtype(dtype).name
+    return RTOL[_PARTS.get(name, name)]
 
 
 def max_errors(actual, expected) -> tuple[float, float]:
-    """(max abs error, max abs error / max |expected|), both in float64."""
-    a = np.asarray(actual, dtype=np.float64)
-    b = np.asarray(expected, dtype=np.float64)
+    """(max abs error, max abs error / max |expected|), both in float64 (moduli
+    of complex128 differences where either side is complex)."""
+    wide = (np.complex128 if np.iscomplexobj(actual) or np.iscomplexobj(expected)
+            else np.float64)
+    a = np.asarray(actual, dtype=wide)
+    b = np.asarray(expected, dtype=wide)
     if a.shape != b.shape:
         raise ValueError(f"max_errors: shapes differ, {a.shape} vs {b.shape}")
     if a.size == 0:

@@ -220,7 +220,10 @@ def _output_shape(spec: ConvSpec, x_shape, w_shape, dtype):
 
 
 def _random(shape, dtype, seed: int, device):
-    values = np.random.default_rng(seed).standard_normal(shape)
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(shape)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        values = values + 1j * rng.standard_normal(shape)
     return jax.device_put(values.astype(jnp.dtype(dtype)), device)
 
 

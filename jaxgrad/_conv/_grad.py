@@ -36,7 +36,7 @@ def _shape(fn: str, name: str, value, ranks=None) -> tuple[int, ...]:
 def _batched_grad_output(fn: str, grad_output, expected: tuple[int, ...],
                          unbatched: bool):
     """Check ``grad_output`` has the forward output's (batched) shape; return it batched."""
-    check_float(fn, "grad_output", grad_output)
+    check_float(fn, "grad_output", grad_output, complex_ok=True)
     if unbatched:
         expected = expected[1:]
     if tuple(grad_output.shape) != tuple(expected):
@@ -70,10 +70,11 @@ def conv_input_nd(fn: str, n: int | None, input_size: Shape, weight: ArrayLike,
                   grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
                   dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
                   precision: Precision = None) -> Array:
-    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output)
+    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output,
+                                       complex_ok=True)
     n = check_weight_rank(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
-    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
+    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output}, complex_ok=True)
     spec = conv_spec(fn, size[2:], weight.shape[2:], stride, padding, dilation,
                      groups, size[1], weight.shape[0], weight.shape[1],
                      in_name="input_size", algorithm=algorithm, precision=precision)
@@ -92,10 +93,11 @@ def conv_weight_nd(fn: str, n: int | None, input: ArrayLike, weight_size: Shape,
                    grad_output: ArrayLike, stride: Size = 1, padding: ConvPadding = 0,
                    dilation: Size = 1, groups: int = 1, *, algorithm: str | None = None,
                    precision: Precision = None) -> Array:
-    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output)
+    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output,
+                                      complex_ok=True)
     w_size = _weight_size(fn, weight_size, n, _ops)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
-    check_same_dtype(fn, {"input": input, "grad_output": grad_output})
+    check_same_dtype(fn, {"input": input, "grad_output": grad_output}, complex_ok=True)
     spec = conv_spec(fn, x.shape[2:], w_size[2:], stride, padding, dilation, groups,
                      x.shape[1], w_size[0], w_size[1], weight_name="weight_size",
                      algorithm=algorithm, precision=precision)
@@ -109,10 +111,11 @@ def conv_transpose_input_nd(fn: str, n: int | None, input_size: Shape,
                             padding: Size = 0, output_padding: Size = 0, groups: int = 1,
                             dilation: Size = 1, *, algorithm: str | None = None,
                             precision: Precision = None) -> Array:
-    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output)
+    weight, grad_output = float_arrays(fn, weight=weight, grad_output=grad_output,
+                                       complex_ok=True)
     n = check_transpose_weight(fn, weight, n)
     size, unbatched = _input_size(fn, input_size, n)
-    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output})
+    check_same_dtype(fn, {"weight": weight, "grad_output": grad_output}, complex_ok=True)
     spec, out = transpose_spec(fn, size[2:], weight.shape[2:], stride, padding,
                                output_padding, groups, dilation, size[1],
                                weight.shape, in_name="input_size",
@@ -128,10 +131,11 @@ def conv_transpose_weight_nd(fn: str, n: int | None, input: ArrayLike,
                              padding: Size = 0, output_padding: Size = 0, groups: int = 1,
                              dilation: Size = 1, *, algorithm: str | None = None,
                              precision: Precision = None) -> Array:
-    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output)
+    input, grad_output = float_arrays(fn, input=input, grad_output=grad_output,
+                                      complex_ok=True)
     w_size = _weight_size(fn, weight_size, n, _transpose)
     x, unbatched = batch_input(fn, input, len(w_size) - 2)
-    check_same_dtype(fn, {"input": input, "grad_output": grad_output})
+    check_same_dtype(fn, {"input": input, "grad_output": grad_output}, complex_ok=True)
     spec, out = transpose_spec(fn, x.shape[2:], w_size[2:], stride, padding,
                                output_padding, groups, dilation, x.shape[1], w_size,
                                weight_name="weight_size", algorithm=algorithm,

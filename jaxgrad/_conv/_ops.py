@@ -27,7 +27,7 @@ def check_weight_rank(fn: str, weight, n: int | None, layout: str = WEIGHT_LAYOU
                       channels: tuple[str, ...] = WEIGHT_CHANNELS,
                       what: str = "convolution") -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
-    check_float(fn, "weight", weight)
+    check_float(fn, "weight", weight, complex_ok=True)
     if n is None:
         if weight.ndim < 3:
             raise ValueError(f"{fn}: `weight` must have layout {layout} with at "
@@ -41,7 +41,7 @@ def check_weight_rank(fn: str, weight, n: int | None, layout: str = WEIGHT_LAYOU
 
 def batch_input(fn: str, x, n: int):
     """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
-    check_float(fn, "input", x)
+    check_float(fn, "input", x, complex_ok=True)
     check_rank(fn, "input", x, (n + 1, n + 2),
                f"(unbatched (C, *spatial) or batched (N, C, *spatial)) input for a "
                f"{n}-D convolution")
@@ -122,10 +122,11 @@ def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
             algorithm: str | None = None, precision: Precision = None) -> Array:
     """``conv`` (n None: the weight's rank) or ``conv{n}d``; errors name ``fn``."""
     weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
-                                       optional=("bias",))
+                                       optional=("bias",), complex_ok=True)
     n = check_weight_rank(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
-    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
+    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias},
+                     complex_ok=True)
     check_bias(fn, bias, weight.shape[0])
     mode = parse_padding_mode(fn, padding_mode)
     spec = conv_spec(fn, x.shape[2:], weight.shape[2:], stride, padding, dilation,

@@ -917,8 +917,8 @@ def autotune_fallback(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[
         return "operands placed on a mesh"
     if spec.out_sharding is not None:
         return "out_sharding given"
-    if not jnp.issubdtype(dtype, jnp.floating):
-        return f"dtype {jnp.dtype(dtype).name} is not floating"
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        return f"dtype {jnp.dtype(dtype).name} is not floating or complex"
     if _empty(spec, x_shape, w_shape):
         return EMPTY
     try:

@@ -172,10 +172,11 @@ def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLik
                       precision: Precision = None) -> Array:
     """``conv_transpose`` (n None: the weight's rank) or ``conv_transpose{n}d``."""
     weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
-                                       optional=("bias",))
+                                       optional=("bias",), complex_ok=True)
     n = check_transpose_weight(fn, weight, n)
     x, unbatched = batch_input(fn, input, n)
-    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias})
+    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias},
+                     complex_ok=True)
     if output_size is not None:
         output_padding = padding_for_output_size(
             fn, output_size, output_padding, x.shape[2:], weight.shape[2:], stride,

@@ -36,18 +36,27 @@ from jaxgrad import testing
 from jaxgrad._checking._reference import torch_conv
 from jaxgrad._checking._tolerance import max_errors, tolerance
 
-_TORCH_DTYPE = {"float64": torch.float64, "float32": torch.float32}
+_TORCH_DTYPE = {"float64": torch.float64, "float32": torch.float32,
+                "complex128": torch.complex128, "complex64": torch.complex64}
 
 
 def rounded(array, dtype: str) -> np.ndarray:
-    """``array`` rounded to ``dtype``, held in float64."""
-    return np.asarray(jnp.asarray(np.asarray(array, np.float64), dtype), np.float64)
+    """``array`` rounded to ``dtype``, held in float64 (complex128 for a
+    complex ``dtype``)."""
+    wide = np.complex128 if jnp.issubdtype(dtype, jnp.complexfloating) else np.float64
+    return np.asarray(jnp.asarray(np.asarray(array, wide), dtype), wide)
 
 
 def random_args(seed: int, shapes: dict, dtype: str) -> dict:
+    """Standard normal arguments rounded to ``dtype``; a complex ``dtype``
+    gets independent standard normal real and imaginary parts."""
     rng = np.random.default_rng(seed)
-    return {name: rounded(rng.standard_normal(shape), dtype)
-            for name, shape in shapes.items()}
+    complex_ = jnp.issubdtype(dtype, jnp.complexfloating)
+
+    def draw(shape):
+        real = rng.standard_normal(shape)
+        return real + 1j * rng.standard_normal(shape) if complex_ else real
+    return {name: rounded(draw(shape), dtype) for name, shape in shapes.items()}
 
 
 def _jax_results(fn, names, xs, cot, us, double: bool) -> dict:

@@ -1,0 +1,150 @@
+"""Complex inputs against PyTorch: the ops whose torch counterparts take them.
+
+torch's convolutions, transposed convolutions, ``linear``, ``pad``, pixel
+(un)shuffle and ``fold``/``unfold`` accept complex64 and complex128 and
+differentiate them; so do jaxgrad's. Gradients follow JAX's convention (the
+VJP of y = A·x is Aᵀḡ; torch's backward is A^H applied to its grad_output,
+the conjugate): ``jaxgrad.testing.check_parity`` feeds torch conj(ḡ) and
+compares the conjugate of torch's gradient, and at second order
+differentiates the real function Re Σ⟨grad_i, u_i⟩ on both sides. Arguments
+have independent standard normal real and imaginary parts.
+
+Every formulation is run: the reference ("transpose"), "taps" and "auto"'s
+choice, on grouped, depthwise, strided, dilated, tiled and 1x1 convolutions.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing._internal.common_methods_invocations import op_db
+
+import jaxgrad
+from jaxgrad import testing
+
+from .test_algorithms_torch import CONV_CASES, CONV_TRANSPOSE_CASES, case
+from .test_conv_torch import run_conv
+from .test_conv_transpose_torch import run_conv_transpose
+from .test_fold_torch import GRID as FOLD_GRID
+from .test_fold_torch import _cols_shape, unfold_then_fold
+from .test_pad_torch import _grid_fns
+from .test_pixel_shuffle_torch import SHUFFLE, UNSHUFFLE, _all
+from ._parity import check_parity
+
+ALGORITHMS = ["transpose", "taps", "auto"]
+
+MORE_CONV_CASES = [
+    case("2d 3x3 same circular", (2, 3, 6, 7), (4, 3, 3, 3), padding="same",
+         padding_mode="circular"),
+    case("1d depthwise replicate", (2, 3, 9), (3, 1, 3), groups=3, padding=2,
+         padding_mode="replicate"),
+    case("3d 1x1x1 unbatched", (3, 2, 3, 4), (2, 3, 1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV_CASES + MORE_CONV_CASES)
+def test_conv_complex128(request, algorithm, x_shape, w_shape, bias, kwargs):
+    with jaxgrad.conv_algorithm(algorithm):
+        run_conv(request.node.callspec.id, x_shape, w_shape, bias, kwargs,
+                 dtype="complex128")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV_TRANSPOSE_CASES)
+def test_conv_transpose_complex128(request, algorithm, x_shape, w_shape, bias, kwargs):
+    with jaxgrad.conv_algorithm(algorithm):
+        run_conv_transpose(request.node.callspec.id, x_shape, w_shape, bias, kwargs,
+                           dtype="complex128")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", [
+    CONV_CASES[0], CONV_CASES[1], MORE_CONV_CASES[0]])
+def test_conv_complex64(request, x_shape, w_shape, bias, kwargs):
+    run_conv(request.node.callspec.id, x_shape, w_shape, bias, kwargs,
+             dtype="complex64")
+
+
+def test_conv_transpose_complex64(request):
+    x_shape, w_shape, bias, kwargs = CONV_TRANSPOSE_CASES[0].values
+    run_conv_transpose("complex64", x_shape, w_shape, bias, kwargs, dtype="complex64")
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_linear_complex(dtype):
+    check_parity(f"linear {dtype}", jaxgrad.linear, F.linear,
+                 {"x": (2, 3, 5), "w": (4, 5), "b": (4,)}, dtype=dtype)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_complex128(mode):
+    ours, theirs, shapes = _grid_fns(mode)
+    check_parity(f"pad {mode} complex128", ours, theirs, shapes, dtype="complex128")
+
+
+def test_pixel_shuffle_complex128():
+    shapes = {f"x{i}": s for i, (s, _) in enumerate(SHUFFLE)}
+    shapes.update({f"y{i}": s for i, (s, _) in enumerate(UNSHUFFLE)})
+    check_parity("pixel_shuffle complex128",
+                 _all(jaxgrad.pixel_shuffle, jaxgrad.pixel_unshuffle),
+                 _all(F.pixel_shuffle, F.pixel_unshuffle), shapes, dtype="complex128")
+
+
+@pytest.mark.parametrize("config", FOLD_GRID[:4], ids=str)
+def test_fold_complex128(config):
+    check_parity(f"unfold / fold {config} complex128",
+                 unfold_then_fold(jaxgrad.unfold, jaxgrad.fold, config),
+                 unfold_then_fold(F.unfold, F.fold, config),
+                 {"x": config[0], "v": _cols_shape(config)}, dtype="complex128")
+
+
+# --------------------------------------------------------------------------
+# PyTorch's own OpInfo samples (op_db) in complex128.
+
+
+def _opinfo_complex_samples(name: str) -> list:
+    (op,) = [op for op in op_db if op.name == name and op.variant_test_name == ""]
+    return list(op.sample_inputs("cpu", torch.complex128, requires_grad=False))
+
+
+def _bind(sample):
+    """(the sample's tensors as NumPy arrays, a function placing arrays back
+    where the sample had tensors: input, positional args, keyword args)."""
+    arrays, where = [], []
+    for key, value in [("input", sample.input), *enumerate(sample.args),
+                       *sample.kwargs.items()]:
+        if isinstance(value, torch.Tensor):
+            arrays.append(value.detach().numpy().copy())
+            where.append(key)
+
+    def place(leaves):
+        filled = dict(zip(where, leaves))
+        args = [filled.get(i, a) for i, a in enumerate(sample.args)]
+        kwargs = {k: filled.get(k, v) for k, v in sample.kwargs.items()}
+        return filled.get("input", sample.input), args, kwargs
+    return arrays, place
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+@pytest.mark.parametrize("name", ["conv2d", "conv_transpose2d", "linear"])
+def test_opinfo_samples_complex128(name):
+    """Every complex128 OpInfo sample: output, VJP and second order (the
+    conjugate convention of ``check_parity``)."""
+    ours, theirs = getattr(jaxgrad, name), getattr(F, name)
+    cases = _opinfo_complex_samples(f"nn.functional.{name}")
+    assert cases
+    for i, sample in enumerate(cases):
+        arrays, place = _bind(sample)
+
+        def run(fn, *leaves):
+            x, args, kwargs = place(leaves)
+            return fn(x, *args, **kwargs)
+
+        try:
+            testing.check_parity(functools.partial(run, ours), functools.partial(run, theirs),
+                                 *arrays, second_order=True, jit=False)
+        except AssertionError as err:
+            raise AssertionError(f"{name} OpInfo sample {i}:{err}") from None
