@@ -59,6 +59,7 @@ class Elementwise:
 
 
 def _call(fn: Callable, x, params: tuple):
+    x = _rules.primal(x)
     return fn(x.astype(compute_dtype(x)), *params).astype(x.dtype)
 
 

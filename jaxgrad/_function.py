@@ -22,7 +22,11 @@ which inputs are being differentiated (``symbolic_zeros``).
 Higher order. The forward rule returns the ``custom_vjp`` itself and puts
 saved outputs through it, so an outer differentiation applies the user's
 ``backward`` again on the forward path, as torch does; the jnp code inside
-``backward`` is differentiated by JAX (torch's ``create_graph=True``).
+``backward`` is differentiated by JAX (torch's ``create_graph=True``). So
+under differentiation ``forward`` runs twice at trace time, once in the
+forward rule (``needs_input_grad`` as differentiated) and once inside the
+``custom_vjp`` it returns (all False); keep Python side effects out of it,
+as of any function JAX traces.
 """
 
 from __future__ import annotations

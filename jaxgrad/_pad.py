@@ -214,8 +214,13 @@ def _output_sizes(shape, pads) -> tuple[int, ...]:
 def _check_border_mode(mode: str, shape, pads, n: int) -> None:
     """torch's rules for reflect / replicate / circular over the last ``n`` dims."""
     ndim = len(shape)
-    if not 1 <= n <= 3 or ndim not in (n + 1, n + 2):
-        ranks = "the last 1, 2 or 3 dims (`pad` of length 2, 4 or 6)"
+    ranks = "the last 1, 2 or 3 dims (`pad` of length 2, 4 or 6)"
+    if not 1 <= n <= 3:
+        raise ValueError(
+            f"pad: mode={mode!r} pads {ranks} of an unbatched (C, *spatial) or batched "
+            f"(N, C, *spatial) `input`, got `pad` of length {2 * n} for shape "
+            f"{tuple(shape)}")
+    if ndim not in (n + 1, n + 2):
         raise ValueError(
             f"pad: mode={mode!r} pads {ranks} of an unbatched (C, *spatial) or batched "
             f"(N, C, *spatial) `input`, so `pad` of length {2 * n} needs a "

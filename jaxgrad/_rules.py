@@ -51,6 +51,8 @@ import sys
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 
@@ -125,14 +127,33 @@ def own_promotion():
         yield
 
 
+def primal(value):
+    """``value`` as an array where JAX hands a custom_vjp a Python scalar.
+
+    Differentiating w.r.t. a Python float (``jax.grad(jaxgrad.sigmoid)(0.5)``)
+    gives the rules a float subclass with a ``dtype`` but no array methods
+    (``.astype``, ``.shape``); it becomes a (weakly typed) array. Everything
+    else, NumPy scalars and static parameters included, passes unchanged."""
+    if (isinstance(value, (bool, int, float, complex)) and hasattr(value, "dtype")
+            and not isinstance(value, np.generic)):
+        return jnp.asarray(value)
+    return value
+
+
+def _primals(values: tuple) -> tuple:
+    """:func:`primal` of each: what a rule's forward saves for its backward."""
+    return tuple(map(primal, values))
+
+
 def _run(impl: Callable) -> Callable:
     """How a rule calls its implementation: looked up late (:func:`_late`),
-    under :func:`own_promotion`."""
+    under :func:`own_promotion`, its Python-scalar operands as arrays
+    (:func:`primal`)."""
     run = _late(impl)
 
     def call(*args):
         with own_promotion():
-            return run(*args)
+            return run(*map(primal, args))
     return call
 
 
@@ -167,7 +188,7 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
             return run(x, *consts, *static)
 
         def rule_fwd(static, x, *consts):
-            return rule(static, x, *consts), consts
+            return rule(static, x, *consts), _primals(consts)
 
         def rule_bwd(static, consts, ct):
             return (maps[impl is forward](static, ct, *consts),) + (None,) * len(consts)
@@ -217,7 +238,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
         return run_op(a, b, *static)
 
     def op_fwd(static, a, b):
-        return op_rule(static, a, b), (a, b)
+        return op_rule(static, a, b), _primals((a, b))
 
     def op_bwd(static, residuals, g):
         a, b = residuals
@@ -229,7 +250,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
         return run_grad_a(g, b, *static)
 
     def grad_a_fwd(static, g, b):
-        return grad_a_rule(static, g, b), (g, b)
+        return grad_a_rule(static, g, b), _primals((g, b))
 
     def grad_a_bwd(static, residuals, ct):
         # ⟨grad_a(g, b), ct⟩ = ⟨op(ct, b), g⟩ = ⟨b, grad_b(ct, g)⟩.
@@ -243,7 +264,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
         return run_grad_b(a, g, *static)
 
     def grad_b_fwd(static, a, g):
-        return grad_b_rule(static, a, g), (a, g)
+        return grad_b_rule(static, a, g), _primals((a, g))
 
     def grad_b_bwd(static, residuals, ct):
         # ⟨grad_b(a, g), ct⟩ = ⟨grad_a(g, ct), a⟩ = ⟨op(a, ct), g⟩.
@@ -291,6 +312,7 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
 
     def rule_fwd(statics, *arrays):
         y = rule(statics, *arrays)
+        arrays = _primals(arrays)
         return y, (arrays if save is None else save(arrays, y))
 
     def rule_bwd(statics, residuals, ct):
@@ -322,7 +344,7 @@ def add_broadcast(add: Callable, reduce: Callable):
         return run(x, b)
 
     def rule_fwd(x, b):
-        return rule(x, b), b      # b only for its type (the mesh axes it varies along)
+        return rule(x, b), primal(b)   # b only for its type (the mesh axes it varies along)
 
     def rule_bwd(b, g):
         return g, match_vma(reduce(g), b)
@@ -343,7 +365,7 @@ def identity_with_backward(backward: Callable):
         return x
 
     def rule_fwd(x, *constants):
-        return rule(x, *constants), constants
+        return rule(x, *constants), _primals(constants)
 
     def rule_bwd(constants, y_bar):
         return (backward(y_bar, *constants),) + (None,) * len(constants)

@@ -14,7 +14,7 @@
   ModelReport, LayerComparison            what it returns; names the first
                                           layer that differs
 
-Tolerances come from one table keyed by dtype (``jaxgrad._tolerance``):
+Tolerances come from one table keyed by dtype (``jaxgrad._checking._tolerance``):
 errors relative to the reference's largest magnitude. torch is optional: it
 is imported when ``check_parity`` runs.
 """

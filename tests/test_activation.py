@@ -71,6 +71,18 @@ def test_against_autodiff_of_plain_forward(name):
         assert max_errors(a, b)[1] <= tolerance("float64"), (name, label)
 
 
+@pytest.mark.parametrize("name", [n for n in CASES if "softmax" not in n])
+def test_grad_at_a_python_float(name):
+    """``jax.grad(f)(0.7)``: JAX hands the custom_vjp a Python float subclass
+    (no ``.astype``); first and second derivatives equal the reference's."""
+    ours, reference = CASES[name]
+    for order in (1, 2):
+        d_ours, d_ref = ours, reference
+        for _ in range(order):
+            d_ours, d_ref = jax.grad(d_ours), jax.grad(d_ref)
+        assert max_errors(d_ours(0.7), d_ref(0.7))[1] <= tolerance("float64"), (name, order)
+
+
 def stacked(names):
     """All the named activations at once (one check, one compile)."""
     return lambda x: jnp.stack([CASES[name][0](x) for name in names])

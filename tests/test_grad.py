@@ -201,3 +201,13 @@ def test_complex_conv_transpose_gradient_functions_equal_lax_vjp(
                   "conv_transpose_input")
     _assert_close(jaxgrad.grad.conv_transpose_weight(x, w_shape, cot, **opts), gw,
                   "conv_transpose_weight")
+
+
+def test_channel_mismatch_names_input_size():
+    with pytest.raises(ValueError, match=r"conv2d_input: `weight` expects 4 channels per "
+                       r"group x 1 groups = 4 input channels, but `input_size` has 2$"):
+        jaxgrad.grad.conv2d_input((2, 4, 6), jnp.ones((3, 4, 3, 3)), jnp.ones((3, 2, 4)))
+    with pytest.raises(ValueError, match=r"conv2d_input: `groups` \(=2\) must divide the "
+                       r"input channels \(=3, given by `input_size`\)"):
+        jaxgrad.grad.conv2d_input((3, 4, 6), jnp.ones((4, 2, 3, 3)), jnp.ones((4, 2, 4)),
+                                  groups=2)

@@ -119,6 +119,14 @@ def _hand_computed_cases():
             jaxgrad.mse_loss(jnp.array([1.0, 3.0]), jnp.zeros(2)))
 
 
+def test_mse_loss_grad_at_python_floats():
+    """d/ds (s - t)² = 2(s - t), d/dt = -2(s - t), d²/ds² = 2: hand-computed,
+    with JAX handing the rules Python float subclasses."""
+    assert jax.grad(lambda s: jaxgrad.mse_loss(s, 2.0))(0.5) == -3.0
+    assert jax.grad(lambda t: jaxgrad.mse_loss(0.5, t))(2.0) == 3.0
+    assert jax.grad(jax.grad(lambda s: jaxgrad.mse_loss(s, 2.0)))(0.5) == 2.0
+
+
 def test_hand_computed_values():
     both, smoothed, weighted, mse = _hand_computed_cases()
     # -log ½ and -log ¾.

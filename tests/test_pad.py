@@ -310,7 +310,11 @@ X3 = jnp.zeros((2, 3, 5))
     (lambda: jaxgrad.pad(jnp.zeros((2,) * 5), (1, 1), "replicate"), ValueError,
      r"`pad` of length 2 needs a 2-D or 3-D `input`, got shape \(2, 2, 2, 2, 2\)"),
     (lambda: jaxgrad.pad(X3, (), "reflect"), ValueError,
-     r"`pad` of length 0 needs a 1-D or 2-D `input`"),
+     r"pad: mode='reflect' pads the last 1, 2 or 3 dims \(`pad` of length 2, 4 or 6\) of "
+     r"an unbatched .* `input`, got `pad` of length 0 for shape \(2, 3, 5\)"),
+    (lambda: jaxgrad.pad(jnp.zeros((1, 3, 3, 3, 3)), (1,) * 8, "reflect"), ValueError,
+     r"pad: mode='reflect' pads the last 1, 2 or 3 dims .*, got `pad` of length 8 for "
+     r"shape \(1, 3, 3, 3, 3\)"),
     (lambda: jaxgrad.pad(X3, (5, 5), "reflect"), ValueError,
      r"pad: mode='reflect' needs each pad smaller than its dim, got `pad` \(5, 5\) for "
      r"dim -1 of size 5"),

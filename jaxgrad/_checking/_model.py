@@ -53,7 +53,7 @@ from .._interop import check_x64, from_torch, require_torch, to_torch, x64_enabl
 from .._params import float_dtype, param_names, params_from_torch, params_to_torch
 from .._typing import DTypeLike
 from ._testing import (Comparison, _cotangent_tree, _label, _normal, _numpy,
-                       _torch_grads, _torch_leaves, compare, default_rtol)
+                       _torch_grads, _torch_leaves, compare, default_rtol, seeded)
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from torch.nn import Module
@@ -204,10 +204,13 @@ class ModelReport:
 
     def __str__(self) -> str:
         """The title, the diagnosis, the output/gradient table, the layer table."""
+        # counted as ``failures`` counts: a layer is one comparison of its
+        # value and, where it has one, one of its gradient
         total = (len(self.outputs) + len(self.parameters) + len(self.inputs)
-                 + len(self.layers) + len(self.unmatched))
+                 + sum(1 + (layer.gradient is not None) for layer in self.layers)
+                 + len(self.unmatched))
         failed = len(self.failures)
-        status = "all passed" if not failed else f"{failed} failure(s) in {total} rows"
+        status = "all passed" if not failed else f"{failed} of {total} comparisons failed"
         lines = [f"{self.title}: {status}"]
         if failed:
             lines.append(self.diagnosis)
@@ -677,9 +680,10 @@ def check_model_parity(jax_fn: Callable, torch_module: Module, *inputs: Any,
       dtype: the floating dtype both sides run in (the torch copy, ``params``
         and floating inputs are cast to it); default "float64" for tight
         checks (needs JAX's 64-bit mode). None runs everything as given.
-      seed: seeds the output cotangent.
+      seed: seeds the output cotangent (a stream of its own, as in
+        ``check_parity``).
       rtol: relative tolerance, w.r.t. the reference's max magnitude, for
-        every row. Default: ``jaxgrad._tolerance.tolerance(dtype)`` (float64
+        every row. Default: ``jaxgrad._checking._tolerance.tolerance(dtype)`` (float64
         1e-10, float32 1e-5, float16 5e-3, bfloat16 2e-2); exact for integer
         arrays.
       atol: a row also passes when its max abs error is at most ``atol``.
@@ -730,7 +734,7 @@ def check_model_parity(jax_fn: Callable, torch_module: Module, *inputs: Any,
     port = _make_port(jax_fn, ref, _prepare_params(ref, params, dtype),
                       [_as_jax(torch, x, i, dtype) for i, x in enumerate(inputs)])
     out_struct, calls = _discover(port)
-    rng = np.random.default_rng(seed)
+    rng = seeded(seed)
     cots = [_normal(rng, s) for s in jax.tree.leaves(out_struct)
             if np.dtype(s.dtype).name in _FLOATS]
     ours = _run_jax(port, calls, out_struct, cots, jit)

@@ -211,16 +211,17 @@ def check_groups(fn: str, groups, in_channels: int, out_channels: int,
                  weight_name: str = "weight") -> int:
     """groups | C_in, groups | C_out and weight.shape[1] * groups == C_in."""
     groups = parse_groups(fn, groups)
+    given = "" if in_name == "input" else f", given by `{in_name}`"
     if in_channels % groups:
-        raise ValueError(f"{fn}: `groups` (={groups}) must divide the {in_name} "
-                         f"channels (={in_channels})")
+        raise ValueError(f"{fn}: `groups` (={groups}) must divide the input "
+                         f"channels (={in_channels}{given})")
     if out_channels % groups:
         raise ValueError(f"{fn}: `groups` (={groups}) must divide the output "
                          f"channels (={out_channels})")
     if weight_in * groups != in_channels:
         raise ValueError(
             f"{fn}: `{weight_name}` expects {weight_in} channels per group x {groups} "
-            f"groups = {weight_in * groups} {in_name} channels, but `{in_name}` "
+            f"groups = {weight_in * groups} input channels, but `{in_name}` "
             f"has {in_channels}")
     return groups
 

@@ -150,6 +150,12 @@ def test_a_forward_mistake_is_named_first(model, x, mistake, layer):
     assert all(not row.forward.passed for row in report.layers[k:])
     assert f"forward first diverges at layer '{layer}'" in report.diagnosis
     assert f"layer {layer} (forward)" in report.failures
+    # the summary counts comparisons as ``failures`` does: each layer's
+    # value and gradient, every output, parameter and input gradient
+    total = (len(report.outputs) + len(report.parameters) + len(report.inputs)
+             + 2 * len(report.layers))
+    assert str(report).startswith(f"{report.title}: {len(report.failures)} of {total} "
+                                  "comparisons failed")
 
 
 def test_wrong_eps_changes_the_gradients_too(model, x):
@@ -172,7 +178,7 @@ def test_a_backward_mistake_is_named_by_the_gradients(model, x):
 
 
 def test_failure_raises_an_assertion_error_carrying_the_report(model, x):
-    with pytest.raises(AssertionError, match=r"(?s)failure\(s\) in \d+ rows\nforward "
+    with pytest.raises(AssertionError, match=r"(?s)\d+ of \d+ comparisons failed\nforward "
                        r"first diverges at layer 'conv'.*conv .*FAIL"):
         check_model_parity(_mistake(transpose_kernel=True), model, x)
 
