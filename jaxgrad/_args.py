@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-# Ops whose torch counterparts take complex tensors too (convolutions, linear,
-# pad, pixel shuffle, fold/unfold) pass ``complex_ok=True``.
+# The ops that take complex tensors too (the convolution family, linear, pad,
+# pixel shuffle, fold/unfold, as torch's do) pass ``complex_ok=True``.
 _INEXACT_DTYPES = _FLOAT_DTYPES + ("complex64", "complex128")
 
 
@@ -156,7 +156,7 @@ def as_array(fn: str, name: str, value, *, python_dtype=None):
     _refuse_torch(fn, name, value)
     if getattr(value, "dtype", None) is None:
         if isinstance(value, (bool, np.bool_)) or not (
-                isinstance(value, (int, float, np.number)) or is_sequence(value)):
+                isinstance(value, (int, float, complex, np.number)) or is_sequence(value)):
             raise TypeError(f"{fn}: `{name}` must be an array, got "
                             f"{type(value).__name__} {value!r} (a Python number or a "
                             f"list of numbers is also accepted)")
@@ -182,10 +182,19 @@ def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: boo
     allowed.
     """
     if getattr(value, "dtype", None) is None:
-        value = as_array(fn, name, value,
-                         python_dtype=python_dtype or jnp.result_type(float))
+        python_dtype = python_dtype or jnp.result_type(float)
+        if _holds_complex(value):   # the complex dtype of that precision (checked below)
+            python_dtype = jnp.result_type(python_dtype, jnp.complex64)
+        value = as_array(fn, name, value, python_dtype=python_dtype)
     check_float(fn, name, value, complex_ok=complex_ok)   # on NumPy's dtype, before JAX narrows it
     return as_array(fn, name, value)
+
+
+def _holds_complex(value) -> bool:
+    """Whether a Python number or (nested) list holds a complex number."""
+    if is_sequence(value):
+        return any(_holds_complex(v) for v in value)
+    return isinstance(value, complex)
 
 
 def optional_float_array(fn: str, name: str, value, *, python_dtype=None,

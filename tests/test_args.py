@@ -219,6 +219,24 @@ def test_python_lists_take_the_dtype_of_the_other_arrays():
     assert jaxgrad.relu([1.0, -2.0]).dtype == jnp.float64   # JAX's default float
 
 
+def test_python_complex_values():
+    """Python complex numbers and lists: arrays of the complex dtype of the
+    call's precision where the op takes complex (the same numbers as arrays
+    give), a TypeError naming the dtype where it does not."""
+    x64 = jnp.asarray([[1 + 2j, 3j]])
+    _same(jaxgrad.pad([[1 + 2j, 3j]], (1, 1)), jaxgrad.pad(x64, (1, 1)))
+    xc = jnp.ones((2, 2), jnp.complex64)
+    _same(jaxgrad.linear(xc, [[1 + 2j, 1j]], [1j]),
+          jaxgrad.linear(xc, jnp.asarray([[1 + 2j, 1j]], jnp.complex64),
+                         jnp.asarray([1j], jnp.complex64)))
+    with pytest.raises(TypeError, match=r"relu: `input` must have a floating dtype "
+                       r"\(float16, bfloat16, float32, float64\), got complex128"):
+        jaxgrad.relu([1, 2j])
+    with pytest.raises(TypeError, match=r"linear: arguments must share one dtype, but "
+                       r"`input` is float32, `weight` is float32, `bias` is complex64"):
+        jaxgrad.linear(jnp.ones((2, 2), jnp.float32), jnp.ones((2, 2), jnp.float32), [1j, 1])
+
+
 @pytest.mark.parametrize("call", CALLS, ids=IDS)
 def test_torch_tensors_are_refused_with_the_conversion_to_use(call):
     for name in call.arrays:

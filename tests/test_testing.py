@@ -218,6 +218,36 @@ def test_complex_catches_a_vjp_in_torch_convention(rng):
         check_parity(jnp.conj, lambda x: x, x)
 
 
+def test_complex_with_reference_dtype(rng):
+    """reference_dtype="float64": complex64 arguments reach torch as
+    complex128 (also with x64 off), a real output of complex arguments is
+    expected in float32, a complex one in complex64."""
+    z = _complex(rng, (2, 3), "complex64")
+    seen = []
+
+    def torch_twice(a):
+        seen.append(a.dtype)
+        return 2 * a
+
+    for x64 in (True, False):
+        with jax.enable_x64(x64):
+            report = check_parity(lambda a: 2 * a, torch_twice, z, reference_dtype="float64")
+        assert seen.pop() == torch.complex128 and report["output"].dtype == "complex64"
+    report = check_parity(lambda a, b: (jnp.abs(a), a * b[0]),
+                          lambda a, b: (torch.abs(a), a * b[0]),
+                          z, np.ones(3, np.float32), reference_dtype="float64")
+    assert [report[n].dtype for n in ("output[0]", "output[1]")] == ["float32", "complex64"]
+
+
+@pytest.mark.parametrize("jax_fn, torch_fn, note", [
+    (lambda a: a * 1.0, lambda a: a * (1 + 0j), "dtype float64, expected complex128"),
+    (lambda a: a * (1 + 0j), lambda a: a * 1.0, "dtype complex128, expected float64"),
+])
+def test_real_against_complex_output_is_a_failed_row(rng, jax_fn, torch_fn, note):
+    with pytest.raises(AssertionError, match=rf"output: {note}"):
+        check_parity(jax_fn, torch_fn, _normal(rng, (3,)))
+
+
 def test_check_vjp_refuses_complex_arguments(rng):
     with jax.enable_x64(True), pytest.raises(
             TypeError, match=r"check_vjp: `argnums` selects args\[0\] \(complex128\), "

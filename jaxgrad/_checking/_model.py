@@ -287,6 +287,9 @@ def _check_arguments(jax_fn, torch, torch_module, dtype) -> np.dtype | None:
         raise TypeError(f"{_FN}: `torch_module` must be a torch.nn.Module, got "
                         f"{type(torch_module).__name__}")
     dtype = float_dtype(_FN, dtype)
+    for name, value in torch_module.state_dict().items():
+        if isinstance(value, torch.Tensor) and value.is_complex():
+            _refuse_complex(f"`torch_module`'s {name!r}", value.dtype)
     if dtype is not None and dtype.name == "float64" and not x64_enabled():
         raise TypeError(f"{_FN}: `dtype` is float64 (the default), but JAX's 64-bit "
                         "mode is off; enable it with jax.config.update("
@@ -295,8 +298,19 @@ def _check_arguments(jax_fn, torch, torch_module, dtype) -> np.dtype | None:
     return dtype
 
 
+def _refuse_complex(what: str, dtype) -> None:
+    raise TypeError(f"{_FN}: {what} is complex ({dtype}); complex models are not "
+                    "supported here (their parameters and gradients would not all be "
+                    "compared): check each complex op with "
+                    "jaxgrad.testing.check_parity, which compares complex arguments")
+
+
 def _as_jax(torch, value, i: int, dtype):
     """An input as a JAX array (floating ones cast to ``dtype``); others as given."""
+    if getattr(value, "dtype", None) is not None and (
+            value.is_complex() if isinstance(value, torch.Tensor)
+            else np.dtype(value.dtype).kind == "c"):
+        _refuse_complex(f"`inputs[{i}]`", value.dtype)
     if isinstance(value, torch.Tensor):
         check_x64(_FN, f"inputs[{i}]", value.dtype)
         value = from_torch(value.detach(), copy=True)
@@ -705,7 +719,8 @@ def check_model_parity(jax_fn: Callable, torch_module: Module, *inputs: Any,
         not be matched; the message is the report.
       TypeError: ``jax_fn`` is not callable, ``torch_module`` is not a module,
         ``params`` is not a dict keyed by names, a 64-bit array or ``dtype``
-        while JAX's 64-bit mode is off.
+        while JAX's 64-bit mode is off; a complex parameter, buffer, input or
+        output (compare complex ops with :func:`check_parity`).
       ValueError: ``dtype`` is not a floating dtype; ``params`` has names the
         module does not have, or lacks one of its parameters; the two outputs
         have a different number of arrays.
@@ -734,6 +749,9 @@ def check_model_parity(jax_fn: Callable, torch_module: Module, *inputs: Any,
     port = _make_port(jax_fn, ref, _prepare_params(ref, params, dtype),
                       [_as_jax(torch, x, i, dtype) for i, x in enumerate(inputs)])
     out_struct, calls = _discover(port)
+    for leaf in jax.tree.leaves(out_struct):
+        if jnp.issubdtype(leaf.dtype, jnp.complexfloating):
+            _refuse_complex("`jax_fn`'s output", leaf.dtype)
     rng = seeded(seed)
     cots = [_normal(rng, s) for s in jax.tree.leaves(out_struct)
             if np.dtype(s.dtype).name in _FLOATS]

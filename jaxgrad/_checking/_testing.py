@@ -302,11 +302,22 @@ def _to_reference(torch, value, reference_dtype, device):
     if t.is_floating_point() and reference_dtype is not None:
         return t.to(getattr(torch, jnp.dtype(reference_dtype).name))
     if t.is_complex() and reference_dtype is not None:   # complex of that precision
-        return t.to(getattr(torch, jnp.dtype(jnp.result_type(reference_dtype,
-                                                             jnp.complex64)).name))
+        wide = jnp.dtype(reference_dtype) == jnp.float64   # (not narrowed with x64 off)
+        return t.to(torch.complex128 if wide else torch.complex64)
     if t.dtype in (torch.int8, torch.int16, torch.int32):
         return t.to(torch.int64)
     return t
+
+
+def _like(cot, y):
+    """A cotangent torch accepts for its output ``y``: real or complex as ``y``
+    is. They differ only where jax_fn's output and torch_fn's do, which the
+    output row reports as a dtype mismatch."""
+    if y.is_complex() and not cot.is_complex():
+        return cot.to(y.dtype)
+    if cot.is_complex() and not y.is_complex():
+        return cot.real.contiguous()
+    return cot
 
 
 def _numpy(t) -> np.ndarray:
@@ -360,8 +371,8 @@ def _torch_results(torch_fn, args, argnums, cots, us, second_order,
     # second order L2 = Re Σ⟨grad_i, u_i⟩ is the same real function on both
     # sides; torch's gradient of a real function is the conjugate of JAX's,
     # w.r.t. x, and equal to it w.r.t. torch's cotangent conj(ḡ).
-    tcots = [to_reference(jnp.conj(c)).requires_grad_(second_order)
-             for c in cots]
+    tcots = [_like(to_reference(jnp.conj(c)), y).requires_grad_(second_order)
+             for c, y in zip(cots, floats)]
     grads = _torch_grads(torch, floats, xs, tcots, second_order)
     res = {"output": [_numpy(y) for y in leaves],
            "grad": [np.conj(_numpy(g)) for g in grads],
@@ -399,12 +410,18 @@ def _rows(ours: dict, ref: dict, names: dict, expected: dict, rtol, atol) -> lis
 
 
 def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype):
-    """Floats: torch's dtype, or the inputs' dtype when torch ran in
-    ``reference_dtype``. Ints and bools: only the kind is checked."""
+    """Floats: torch's dtype, or when torch ran in ``reference_dtype`` the
+    inputs' precision (``work_dtype``, real), as a complex dtype where torch's
+    output is complex. Ints and bools: only the kind is checked."""
     out = []
     for ours, theirs in zip(out_leaves, ref_dtypes):
         if np.dtype(ours.dtype).name in _INEXACT:
-            out.append(theirs if reference_dtype is None else work_dtype)
+            if reference_dtype is None:
+                out.append(theirs)
+            elif jnp.issubdtype(theirs, jnp.complexfloating):
+                out.append(jnp.result_type(work_dtype, jnp.complex64))
+            else:
+                out.append(work_dtype)
         else:
             same_kind = np.dtype(ours.dtype).kind == theirs.kind
             out.append(ours.dtype if same_kind else theirs)
@@ -424,8 +441,9 @@ def _row_names(names: list, argnums: tuple[int, ...], out_struct) -> dict:
 def _expected_dtypes(ours: dict, ref: dict, args: list, diff: list, cots: list,
                      reference_dtype) -> dict:
     """Gradients in their primal's dtype; outputs as ``_expected_output_dtypes``."""
-    float_args = [a for a in args if _is_float(a, complex_ok=True)]
-    work = jnp.result_type(*float_args) if float_args else None
+    # the arguments' precision: a complex argument counts as its parts' dtype
+    parts = [jnp.finfo(a.dtype).dtype for a in args if _is_float(a, complex_ok=True)]
+    work = jnp.result_type(*parts) if parts else None
     return {"output": _expected_output_dtypes(ours["output"], ref["output_dtypes"],
                                               reference_dtype, work),
             "grad": [x.dtype for x in diff], "grad2": [x.dtype for x in diff],

@@ -362,3 +362,24 @@ def test_the_readme_snippet_runs(capsys):
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
     assert "all passed" in capsys.readouterr().out
+
+
+def test_complex_models_are_refused():
+    """Complex parameters, inputs or outputs: a TypeError pointing at
+    check_parity (a complex parameter's gradient would not be compared, and
+    dtype="float64" would drop its imaginary part)."""
+    def port(p, x):
+        return jaxgrad.conv1d(x, p["0.weight"], p["0.bias"])
+
+    real = torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3)).double()
+    x = torch.randn(2, 2, 7, dtype=torch.float64)
+    calls = [
+        (port, torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3, dtype=torch.complex128)),
+         x.to(torch.complex128), r"`torch_module`'s '0.weight' is complex \(torch.complex128\)"),
+        (port, real, x.to(torch.complex128), r"`inputs\[0\]` is complex"),
+        (lambda p, x: port(p, x) * (1 + 0j), real, x, r"`jax_fn`'s output is complex"),
+    ]
+    for fn, module, inp, message in calls:
+        with pytest.raises(TypeError, match=rf"check_model_parity: {message}.*"
+                           r"jaxgrad.testing.check_parity"):
+            check_model_parity(fn, module, inp, dtype=None)
