@@ -25,6 +25,8 @@ def _allowed(complex_ok: bool) -> tuple[tuple[str, ...], str]:
     if complex_ok:
         return _INEXACT_DTYPES, "a floating or complex dtype (" + ", ".join(_INEXACT_DTYPES) + ")"
     return _FLOAT_DTYPES, "a floating dtype (" + ", ".join(_FLOAT_DTYPES) + ")"
+
+
 INT64_MAX = 2**63 - 1
 
 

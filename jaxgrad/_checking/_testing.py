@@ -32,12 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._args import _FLOAT_DTYPES, _INEXACT_DTYPES
 from .._interop import check_x64, require_torch, to_torch, x64_enabled
 from ._tolerance import max_errors, tolerance
 
-_FLOATS = ("float16", "bfloat16", "float32", "float64")
-# check_parity differentiates complex arrays too (check_vjp does not):
-_INEXACT = _FLOATS + ("complex64", "complex128")
+# check_parity differentiates complex arrays too (_INEXACT); check_vjp does not.
+_FLOATS, _INEXACT = _FLOAT_DTYPES, _INEXACT_DTYPES
 
 
 # --------------------------------------------------------------------------
