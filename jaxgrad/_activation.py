@@ -142,7 +142,10 @@ def _hardtanh_grad(x, lo: float, hi: float):
 
 def _sigmoid(x):
     # σ(x) = 1/(1+e^{-x}) for x >= 0 and e^{x}/(1+e^{x}) for x < 0: both use
-    # e^{-|x|} <= 1, so nothing overflows.
+    # e^{-|x|} <= 1, so nothing overflows. Complex z: 1/(1+e^{-z}) itself, as
+    # torch computes it (it has poles at z = iπ(2k+1); no branch avoids them).
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return 1 / (1 + jnp.exp(-x))
     e = jnp.exp(-jnp.abs(x))
     return jnp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -377,13 +380,14 @@ def sigmoid(input: ArrayLike) -> Array:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow.
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a float or complex array of any shape (complex: 1/(1+e^{-z}),
+        as torch's; the VJP is ḡ·σ′(z), JAX's convention).
 
     Returns:
-      An array of ``input``'s shape and dtype, in [0, 1].
+      An array of ``input``'s shape and dtype, in [0, 1] for real input.
 
     Raises:
-      TypeError: if ``input`` is not a float array.
+      TypeError: if ``input`` is not a float or complex array.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -391,7 +395,7 @@ def sigmoid(input: ArrayLike) -> Array:
       >>> [round(v, 4) for v in jaxgrad.sigmoid(x).tolist()]
       [0.0, 0.2689, 0.5, 1.0]
     """
-    input = float_array("sigmoid", "input", input)
+    input = float_array("sigmoid", "input", input, complex_ok=True)
     return apply_elementwise(SIGMOID, (), input)
 
 
@@ -399,20 +403,21 @@ def tanh(input: ArrayLike) -> Array:
     """Hyperbolic tangent; f′ = 1 - tanh², f″ = -2·tanh·(1 - tanh²).
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a float or complex array of any shape (complex: the VJP is
+        ḡ·tanh′(z), JAX's convention).
 
     Returns:
-      An array of ``input``'s shape and dtype, in [-1, 1].
+      An array of ``input``'s shape and dtype, in [-1, 1] for real input.
 
     Raises:
-      TypeError: if ``input`` is not a float array.
+      TypeError: if ``input`` is not a float or complex array.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
       >>> [round(v, 4) for v in jaxgrad.tanh(jnp.array([0.0, 1.0], jnp.float32)).tolist()]
       [0.0, 0.7616]
     """
-    input = float_array("tanh", "input", input)
+    input = float_array("tanh", "input", input, complex_ok=True)
     return apply_elementwise(TANH, (), input)
 
 

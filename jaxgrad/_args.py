@@ -16,7 +16,8 @@ import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # The ops that take complex tensors too (the convolution family, linear, pad,
-# pixel shuffle, fold/unfold, as torch's do) pass ``complex_ok=True``.
+# pixel shuffle, fold/unfold, tanh, sigmoid, as torch's do) pass
+# ``complex_ok=True``.
 _INEXACT_DTYPES = _FLOAT_DTYPES + ("complex64", "complex128")
 
 

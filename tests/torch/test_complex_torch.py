@@ -151,3 +151,13 @@ def test_opinfo_samples_complex128(name):
                                  *arrays)
         except AssertionError as err:
             raise AssertionError(f"{name} OpInfo sample {i}:{err}") from None
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_tanh_and_sigmoid_complex(name, dtype):
+    """torch.tanh and torch.sigmoid take complex tensors (holomorphic: JAX's
+    VJP is ḡ·f′(z)); the other activations refuse complex, as torch's relu,
+    gelu and hardtanh do."""
+    ours, theirs = getattr(jaxgrad, name), getattr(torch, name)
+    check_parity(f"{name} {dtype}", ours, theirs, {"z": (3, 7)}, dtype=dtype)
