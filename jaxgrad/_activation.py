@@ -32,7 +32,8 @@ import jax.numpy as jnp
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import as_array, check_inplace, check_static, float_array, float_dtype
+from ._args import (as_array, check_inplace, check_static, differentiable, float_array,
+                    float_dtype)
 from ._typing import Array, ArrayLike, DTypeLike
 
 def compute_dtype(x):
@@ -61,6 +62,37 @@ class Elementwise:
 def _call(fn: Callable, x, params: tuple):
     x = _rules.primal(x)
     return fn(x.astype(compute_dtype(x)), *params).astype(x.dtype)
+
+
+def elementwise(fn: Elementwise, params: tuple, x):
+    """y = f(x, *params): through the rule below for floating and complex x;
+    an integer x (no derivative) runs f itself, in its own dtype."""
+    if not differentiable(x):
+        return fn.f(x, *params)
+    return apply_elementwise(fn, params, x)
+
+
+def _integer_bounds(fn: str, x, bounds: dict) -> tuple[int, ...]:
+    """Real clamp bounds as integers of x's dtype, as torch converts them:
+    truncated towards 0, refused where they do not fit (or are negative for
+    an unsigned x)."""
+    info = jnp.iinfo(x.dtype)
+    out = []
+    for name, value in bounds.items():
+        if info.min == 0 and value < 0:
+            raise ValueError(f"{fn}: an unsigned ({x.dtype}) `input` takes no negative "
+                             f"bound, got {name}={value!r}")
+        if not (math.isfinite(value) and info.min <= math.trunc(value) <= info.max):
+            raise ValueError(f"{fn}: `{name}` must fit in the {x.dtype} `input` "
+                             f"([{info.min}, {info.max}]), got {value!r}")
+        out.append(math.trunc(value))
+    return tuple(out)
+
+
+def _as_float(x):
+    """An integer or bool x as JAX's default float dtype (as torch's tanh and
+    sigmoid compute them in its default dtype); no derivative reaches x."""
+    return x if differentiable(x) else x.astype(jnp.result_type(float))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -245,14 +277,15 @@ def relu(input: ArrayLike, inplace: bool = False) -> Array:
     NaN propagates (relu(NaN) = NaN, with gradient 1 there, like torch).
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a floating or integer array of any shape (an integer one
+        has no gradient).
       inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype.
 
     Raises:
-      TypeError: if ``input`` is not a float array.
+      TypeError: if ``input`` has another dtype.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad
@@ -260,9 +293,9 @@ def relu(input: ArrayLike, inplace: bool = False) -> Array:
       >>> jaxgrad.relu(x).tolist(), jax.grad(lambda x: jaxgrad.relu(x).sum())(x).tolist()
       ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
-    input = float_array("relu", "input", input)
+    input = float_array("relu", "input", input, int_ok=True)
     check_inplace("relu", inplace)
-    return apply_elementwise(RELU, (), input)
+    return elementwise(RELU, (), input)
 
 
 def leaky_relu(input: ArrayLike, negative_slope: float = 0.01,
@@ -314,7 +347,9 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
     one 1).
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a floating or integer array of any shape (an integer one
+        has no gradient; as torch, the bounds are then truncated towards 0
+        and must fit its dtype).
       min_val: the lower bound, a real number.
       max_val: the upper bound, a real number >= ``min_val``.
       inplace: must be False, as torch's default (JAX arrays are immutable).
@@ -323,8 +358,9 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
       An array of ``input``'s shape and dtype.
 
     Raises:
-      TypeError: if ``input`` is not a float array or a bound is not a real number.
-      ValueError: if ``min_val`` > ``max_val`` or a bound is NaN.
+      TypeError: if ``input`` has another dtype or a bound is not a real number.
+      ValueError: if ``min_val`` > ``max_val`` or a bound is NaN (for an integer
+        input: does not fit its dtype, or is negative for an unsigned one).
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad
@@ -334,7 +370,7 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
       >>> jax.grad(lambda x: jaxgrad.hardtanh(x).sum())(x).tolist()
       [0.0, 0.0, 1.0, 0.0]
     """
-    input = float_array("hardtanh", "input", input)
+    input = float_array("hardtanh", "input", input, int_ok=True)
     check_inplace("hardtanh", inplace)
     lo, hi = (_real("hardtanh", name, value) for name, value in
               (("min_val", min_val), ("max_val", max_val)))
@@ -344,7 +380,9 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
     if lo > hi:
         raise ValueError(f"hardtanh: `min_val` must be <= `max_val`, got "
                          f"min_val={min_val!r}, max_val={max_val!r}")
-    return apply_elementwise(HARDTANH, (lo, hi), input)
+    if not differentiable(input):
+        lo, hi = _integer_bounds("hardtanh", input, {"min_val": lo, "max_val": hi})
+    return elementwise(HARDTANH, (lo, hi), input)
 
 
 def relu6(input: ArrayLike, inplace: bool = False) -> Array:
@@ -354,14 +392,15 @@ def relu6(input: ArrayLike, inplace: bool = False) -> Array:
     them and at NaN.
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a floating or integer array of any shape (an integer one
+        has no gradient).
       inplace: must be False, as torch's default (JAX arrays are immutable).
 
     Returns:
       An array of ``input``'s shape and dtype, in [0, 6] (NaN stays NaN).
 
     Raises:
-      TypeError: if ``input`` is not a float array.
+      TypeError: if ``input`` has another dtype.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad
@@ -371,9 +410,10 @@ def relu6(input: ArrayLike, inplace: bool = False) -> Array:
       >>> jax.grad(lambda x: jaxgrad.relu6(x).sum())(x).tolist()
       [0.0, 0.0, 1.0, 0.0, 0.0]
     """
-    input = float_array("relu6", "input", input)
+    input = float_array("relu6", "input", input, int_ok=True)
     check_inplace("relu6", inplace)
-    return apply_elementwise(HARDTANH, (0.0, 6.0), input)
+    bounds = (0.0, 6.0) if differentiable(input) else (0, 6)
+    return elementwise(HARDTANH, bounds, input)
 
 
 def sigmoid(input: ArrayLike) -> Array:
@@ -381,13 +421,16 @@ def sigmoid(input: ArrayLike) -> Array:
 
     Args:
       input: (*), a float or complex array of any shape (complex: 1/(1+e^{-z}),
-        as torch's; the VJP is ḡ·σ′(z), JAX's convention).
+        as torch's; the VJP is ḡ·σ′(z), JAX's convention),
+        or an integer or bool one, computed in JAX's default float dtype (no
+        gradient reaches it).
 
     Returns:
-      An array of ``input``'s shape and dtype, in [0, 1] for real input.
+      An array of ``input``'s shape and dtype (the default float dtype for an
+      integer or bool input), in [0, 1] for real input.
 
     Raises:
-      TypeError: if ``input`` is not a float or complex array.
+      TypeError: if ``input`` has another dtype.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -395,8 +438,9 @@ def sigmoid(input: ArrayLike) -> Array:
       >>> [round(v, 4) for v in jaxgrad.sigmoid(x).tolist()]
       [0.0, 0.2689, 0.5, 1.0]
     """
-    input = float_array("sigmoid", "input", input, complex_ok=True)
-    return apply_elementwise(SIGMOID, (), input)
+    input = float_array("sigmoid", "input", input, complex_ok=True, int_ok=True,
+                        bool_ok=True)
+    return apply_elementwise(SIGMOID, (), _as_float(input))
 
 
 def tanh(input: ArrayLike) -> Array:
@@ -404,21 +448,24 @@ def tanh(input: ArrayLike) -> Array:
 
     Args:
       input: (*), a float or complex array of any shape (complex: the VJP is
-        ḡ·tanh′(z), JAX's convention).
+        ḡ·tanh′(z), JAX's convention),
+        or an integer or bool one, computed in JAX's default float dtype (no
+        gradient reaches it).
 
     Returns:
-      An array of ``input``'s shape and dtype, in [-1, 1] for real input.
+      An array of ``input``'s shape and dtype (the default float dtype for an
+      integer or bool input), in [-1, 1] for real input.
 
     Raises:
-      TypeError: if ``input`` is not a float or complex array.
+      TypeError: if ``input`` has another dtype.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
       >>> [round(v, 4) for v in jaxgrad.tanh(jnp.array([0.0, 1.0], jnp.float32)).tolist()]
       [0.0, 0.7616]
     """
-    input = float_array("tanh", "input", input, complex_ok=True)
-    return apply_elementwise(TANH, (), input)
+    input = float_array("tanh", "input", input, complex_ok=True, int_ok=True, bool_ok=True)
+    return apply_elementwise(TANH, (), _as_float(input))
 
 
 def gelu(input: ArrayLike, approximate: str = "none") -> Array:
@@ -558,8 +605,10 @@ def _along(core, fn: str, input, dim, dtype):
         # its gradient cast back
         dtype = float_dtype(fn, "dtype", dtype)
         input = as_array(fn, "input", input)
-        if not jnp.issubdtype(input.dtype, jnp.number):
-            raise TypeError(f"{fn}: `input` must have a numeric dtype, got {input.dtype}")
+        if not (jnp.issubdtype(input.dtype, jnp.number)
+                or jnp.issubdtype(input.dtype, jnp.bool_)):
+            raise TypeError(f"{fn}: `input` must have a numeric or bool dtype, got "
+                            f"{input.dtype}")
         input = input.astype(dtype)
     input = float_array(fn, "input", input)
     axis = normalize_dim(fn, dim, input.ndim)
@@ -577,7 +626,7 @@ def softmax(input: ArrayLike, dim: int, *, dtype: DTypeLike | None = None) -> Ar
       input: (*), a float array of any shape (0-d included).
       dim: the axis to normalise over; negative values count from the end.
       dtype: as torch's: a floating dtype ``input`` (then also an integer
-        array) is cast to before the operation (the result has it; the
+        or bool array) is cast to before the operation (the result has it; the
         gradient is cast back to ``input``'s dtype); None keeps ``input``'s.
         With x64 off, float64 gives float32 and JAX's warning, as ``astype``.
 

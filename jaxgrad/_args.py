@@ -19,13 +19,27 @@ _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # pixel shuffle, fold/unfold, tanh, sigmoid, as torch's do) pass
 # ``complex_ok=True``.
 _INEXACT_DTYPES = _FLOAT_DTYPES + ("complex64", "complex128")
+# Integer (``int_ok=True``) and bool (``bool_ok=True``) tensors: the ops whose
+# torch counterparts compute them (forward only: they have no gradient). JAX
+# sees torch's int64 as int32 while x64 is off, so every integer width is
+# taken where torch takes one.
+_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
-def _allowed(complex_ok: bool) -> tuple[tuple[str, ...], str]:
+def _allowed(complex_ok: bool, int_ok: bool = False,
+             bool_ok: bool = False) -> tuple[tuple[str, ...], str]:
     """The dtype names accepted, and how an error message says so."""
-    if complex_ok:
-        return _INEXACT_DTYPES, "a floating or complex dtype (" + ", ".join(_INEXACT_DTYPES) + ")"
-    return _FLOAT_DTYPES, "a floating dtype (" + ", ".join(_FLOAT_DTYPES) + ")"
+    names = ((_INEXACT_DTYPES if complex_ok else _FLOAT_DTYPES)
+             + (_INT_DTYPES if int_ok else ()) + (("bool",) if bool_ok else ()))
+    kinds = ["floating"] + ["complex"] * complex_ok + ["integer"] * int_ok + ["bool"] * bool_ok
+    said = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+    return names, f"a {said} dtype (" + ", ".join(names) + ")"
+
+
+def differentiable(value) -> bool:
+    """Whether ``value`` (an array, tracer or Python number) has a floating or
+    complex dtype: integer and bool values have no derivative."""
+    return bool(jnp.issubdtype(jnp.result_type(value), jnp.inexact))
 
 
 INT64_MAX = 2**63 - 1
@@ -174,73 +188,80 @@ def as_array(fn: str, name: str, value, *, python_dtype=None):
     return value
 
 
-def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: bool = False):
-    """``value`` as a floating (or, with ``complex_ok``, complex) JAX array
-    (tracers pass through unchanged).
+def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: bool = False,
+                int_ok: bool = False, bool_ok: bool = False):
+    """``value`` as a floating JAX array (tracers pass through unchanged); with
+    ``complex_ok``, ``int_ok`` or ``bool_ok`` complex, integer or bool arrays
+    are taken too.
 
     Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
     scalars and (nested) lists become arrays of ``python_dtype`` (default: JAX's
-    default float dtype), NumPy arrays keep theirs. A torch tensor is refused
-    with the conversion to use; any non-float dtype is refused with the dtypes
-    allowed.
+    default float dtype; an integer ``python_dtype`` applies only to Python
+    ints, bools and lists of them), NumPy arrays keep theirs. A torch tensor is
+    refused with the conversion to use; any other dtype is refused with the
+    dtypes allowed.
     """
     if getattr(value, "dtype", None) is None:
-        python_dtype = python_dtype or jnp.result_type(float)
-        if _holds_complex(value):   # the complex dtype of that precision (checked below)
+        if python_dtype is None or (not jnp.issubdtype(python_dtype, jnp.inexact)
+                                    and _holds(value, (float, complex))):
+            python_dtype = jnp.result_type(float)
+        if _holds(value, complex):   # the complex dtype of that precision (checked below)
             python_dtype = jnp.result_type(python_dtype, jnp.complex64)
         value = as_array(fn, name, value, python_dtype=python_dtype)
-    check_float(fn, name, value, complex_ok=complex_ok)   # on NumPy's dtype, before JAX narrows it
+    # on NumPy's dtype, before JAX narrows it
+    check_float(fn, name, value, complex_ok=complex_ok, int_ok=int_ok, bool_ok=bool_ok)
     return as_array(fn, name, value)
 
 
-def _holds_complex(value) -> bool:
-    """Whether a Python number or (nested) list holds a complex number."""
+def _holds(value, kinds) -> bool:
+    """Whether a Python number or (nested) list holds a number of type ``kinds``."""
     if is_sequence(value):
-        return any(_holds_complex(v) for v in value)
-    return isinstance(value, complex)
+        return any(_holds(v, kinds) for v in value)
+    return isinstance(value, kinds)
 
 
-def optional_float_array(fn: str, name: str, value, *, python_dtype=None,
-                         complex_ok: bool = False):
+def optional_float_array(fn: str, name: str, value, *, python_dtype=None, **kinds):
     """None, or :func:`float_array` of ``value`` (an optional bias or weight)."""
     return None if value is None else float_array(fn, name, value, python_dtype=python_dtype,
-                                                  complex_ok=complex_ok)
+                                                  **kinds)
 
 
 def float_arrays(fn: str, *, optional: tuple[str, ...] = (), complex_ok: bool = False,
-                 **arrays) -> tuple:
+                 int_ok: bool = False, bool_ok: bool = False, **arrays) -> tuple:
     """:func:`float_array` of each named value, in order (None stays None for
     the names in ``optional``).
 
-    Python numbers and lists take the dtype of the first argument that is a
-    float array, as a Python scalar takes an array's dtype in ``jnp``
-    arithmetic: ``conv1d(x, w, bias=[0.5, 0.5])`` works for a float16 ``x``
-    (and under ``jax_enable_x64``, for a float32 one). Without such an
-    argument they get JAX's default float dtype.
+    Python numbers and lists take the dtype of the first argument that is an
+    array of an allowed dtype, as a Python scalar takes an array's dtype in
+    ``jnp`` arithmetic: ``conv1d(x, w, bias=[0.5, 0.5])`` works for a float16
+    ``x`` (and under ``jax_enable_x64``, for a float32 one), and
+    ``bias=[1, 2]`` for an integer one. Without such an argument they get
+    JAX's default float dtype.
     """
-    dtype = next((a.dtype for a in arrays.values() if _is_float_array(a, complex_ok)), None)
+    kinds = {"complex_ok": complex_ok, "int_ok": int_ok, "bool_ok": bool_ok}
+    dtype = next((a.dtype for a in arrays.values() if _is_float_array(a, **kinds)), None)
     if dtype is not None:
         dtype = jax.dtypes.canonicalize_dtype(dtype)
-    return tuple(optional_float_array(fn, name, value, python_dtype=dtype,
-                                      complex_ok=complex_ok)
+    return tuple(optional_float_array(fn, name, value, python_dtype=dtype, **kinds)
                  if name in optional else
-                 float_array(fn, name, value, python_dtype=dtype, complex_ok=complex_ok)
+                 float_array(fn, name, value, python_dtype=dtype, **kinds)
                  for name, value in arrays.items())
 
 
-def _is_float_array(value, complex_ok: bool = False) -> bool:
+def _is_float_array(value, **kinds) -> bool:
     dtype = getattr(value, "dtype", None)
     return (dtype is not None and not _is_torch_tensor(value)
-            and dtype_name(dtype) in _allowed(complex_ok)[0])
+            and dtype_name(dtype) in _allowed(**kinds)[0])
 
 
-def check_float(fn: str, name: str, array, *, complex_ok: bool = False) -> None:
+def check_float(fn: str, name: str, array, *, complex_ok: bool = False, int_ok: bool = False,
+                bool_ok: bool = False) -> None:
     _refuse_torch(fn, name, array)          # pointing at from_torch
     dtype = getattr(array, "dtype", None)
     if dtype is None:
         raise TypeError(f"{fn}: `{name}` must be an array, got "
                         f"{type(array).__name__}")
-    names, wanted = _allowed(complex_ok)
+    names, wanted = _allowed(complex_ok, int_ok, bool_ok)
     if dtype_name(dtype) not in names:
         raise TypeError(f"{fn}: `{name}` must have {wanted}, got {dtype}")
 
@@ -268,11 +289,12 @@ def dtype_name(dtype) -> str:
         return str(dtype)
 
 
-def check_same_dtype(fn: str, arrays: dict, *, complex_ok: bool = False) -> None:
-    """Each non-None value is a float (or complex) array, and all share one dtype."""
+def check_same_dtype(fn: str, arrays: dict, **kinds) -> None:
+    """Each non-None value is an array of a dtype :func:`check_float` takes
+    with ``kinds``, and all share one dtype."""
     for name, a in arrays.items():
         if a is not None:
-            check_float(fn, name, a, complex_ok=complex_ok)
+            check_float(fn, name, a, **kinds)
     # As JAX sees them: with x64 off a NumPy float64 array is float32 to JAX
     # (every jnp function narrows it), so it matches a float32 jax.Array.
     dtypes = {name: np.dtype(jax.dtypes.canonicalize_dtype(a.dtype)).name

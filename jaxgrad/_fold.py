@@ -112,8 +112,9 @@ def unfold(input: ArrayLike, kernel_size: Size, dilation: Size = 1, padding: Siz
     input zero-padded by ``padding``. Its gradient is :func:`fold`.
 
     Args:
-      input: (N, C, H, W), or unbatched (C, H, W); a float array. Only the
-        batch may be empty.
+      input: (N, C, H, W), or unbatched (C, H, W); a floating, complex,
+        integer or bool array (integer and bool ones have no gradient). Only
+        the batch may be empty.
       kernel_size: the block size (k_h, k_w), an int or a pair, >= 1.
       dilation: the spacing of a block's taps, an int or a pair, >= 1.
       padding: zeros added on both sides of each spatial dim, >= 0.
@@ -134,7 +135,7 @@ def unfold(input: ArrayLike, kernel_size: Size, dilation: Size = 1, padding: Siz
       [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
     """
     fn = "unfold"
-    x = float_array(fn, "input", input, complex_ok=True)
+    x = float_array(fn, "input", input, complex_ok=True, int_ok=True, bool_ok=True)
     check_rank(fn, "input", x, (3, 4), "(unbatched (C, H, W) or batched (N, C, H, W))")
     if min(x.shape[-3:]) < 1:
         raise ValueError(f"{fn}: `input` must have non-empty channel and spatial dims, "
@@ -155,8 +156,9 @@ def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size 
     gradient is :func:`unfold`.
 
     Args:
-      input: (N, C·k_h·k_w, L), or unbatched (C·k_h·k_w, L); a float array.
-        Only the batch may be empty; L must be the number of blocks that fit.
+      input: (N, C·k_h·k_w, L), or unbatched (C·k_h·k_w, L); a floating,
+        complex or integer array (an integer one has no gradient). Only the
+        batch may be empty; L must be the number of blocks that fit.
       output_size: the image size (H, W), an int or a pair, >= 1.
       kernel_size: the block size (k_h, k_w), an int or a pair, >= 1.
       dilation: the spacing of a block's taps, an int or a pair, >= 1.
@@ -178,7 +180,7 @@ def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size 
       [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     fn = "fold"
-    cols = float_array(fn, "input", input, complex_ok=True)
+    cols = float_array(fn, "input", input, complex_ok=True, int_ok=True)
     check_rank(fn, "input", cols, (2, 3),
                "(unbatched (C·k_h·k_w, L) or batched (N, C·k_h·k_w, L))")
     if min(cols.shape[-2:]) < 1:

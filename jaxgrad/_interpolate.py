@@ -57,8 +57,8 @@ import numpy as np
 from jax import lax
 
 from . import _rules
-from ._args import (check_rank, check_static, float_array, int_tuple, is_sequence,
-                    parse_bool)
+from ._args import (check_rank, check_static, differentiable, float_array, int_tuple,
+                    is_sequence, parse_bool)
 from ._pool import _ops as _pool_ops
 from ._precision import accumulation_dtype
 from ._typing import Array, ArrayLike
@@ -432,8 +432,9 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     the gradient). jaxgrad's outputs match torch's forward in both.
 
     Args:
-      input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float array; the
-        batch may be empty.
+      input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float array (the
+        nearest modes also take integer and bool arrays, which have no
+        gradient); the batch may be empty.
       size: the output spatial size, an int for every dim or one per dim.
       scale_factor: a positive number for every dim or one per dim; the
         output size is ``floor(input size * scale_factor)``. Exactly one of
@@ -469,8 +470,12 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
       >>> jaxgrad.interpolate(x, scale_factor=2, mode="nearest").tolist()
       [[[1.0, 1.0, 2.0, 2.0, 4.0, 4.0]]]
     """
-    x = float_array(FN, "input", input)
     mode = _parse_mode(mode)
+    # the nearest modes copy entries: integer and bool inputs too (no gradient)
+    x = float_array(FN, "input", input, int_ok=True, bool_ok=True)
+    if mode not in ("nearest", "nearest-exact") and not differentiable(x):
+        raise TypeError(f"{FN}: mode={mode!r} takes a floating `input`, got {x.dtype} "
+                        f"(integer and bool inputs are taken by the nearest modes)")
     align = _parse_align_corners(mode, align_corners)
     _check_input(x, mode)
     spatial = x.shape[2:]

@@ -117,12 +117,15 @@ add_bias = _rules.add_broadcast(_add_bias_impl, sum_leading)
 # Public function.
 
 
+# torch's linear computes floating, complex and (no gradient) integer tensors.
+_DTYPES = {"complex_ok": True, "int_ok": True}
+
+
 def _check_linear(input, weight, bias) -> None:
     # input and weight are required: check_same_dtype would skip a None
-    check_float("linear", "input", input, complex_ok=True)
-    check_float("linear", "weight", weight, complex_ok=True)
-    check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias},
-                     complex_ok=True)
+    check_float("linear", "input", input, **_DTYPES)
+    check_float("linear", "weight", weight, **_DTYPES)
+    check_same_dtype("linear", {"input": input, "weight": weight, "bias": bias}, **_DTYPES)
     if input.ndim < 1:
         raise ValueError("linear: `input` must have layout (*, in_features) with at "
                          f"least 1 dim, got shape {tuple(input.shape)}")
@@ -147,7 +150,8 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *
     dims (a 1-D input gives a 1-D output).
 
     Args:
-      input: (*, in_features), a float array with at least one dim.
+      input: (*, in_features), a floating, complex or integer array (an
+        integer one has no gradient) with at least one dim.
       weight: (out_features, in_features), same dtype as ``input``.
       bias: optional (out_features,), same dtype.
       precision: keyword-only; the ``lax.Precision`` (or name, or per-operand
@@ -158,7 +162,7 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *
       (*, out_features), ``input``'s dtype.
 
     Raises:
-      TypeError: if an argument is not a float array or the dtypes differ.
+      TypeError: if an argument has another dtype or the dtypes differ.
       ValueError: if the shapes do not fit together, naming both.
 
     Example:
@@ -169,7 +173,7 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, *
       [[1.5, 3.0, -2.0]]
     """
     input, weight, bias = float_arrays("linear", input=input, weight=weight, bias=bias,
-                                       optional=("bias",), complex_ok=True)
+                                       optional=("bias",), **_DTYPES)
     _check_linear(input, weight, bias)
     y = linear_core(input, weight, resolve_precision("linear", precision))
     return y if bias is None else add_bias(y, bias)

@@ -193,10 +193,19 @@ def _parse_value(mode: str, value, dtype) -> float:
     if mode != "constant" and value != 0:
         raise ValueError(f"pad: `value` is only used by mode='constant'; mode={mode!r} "
                          f"takes value=None (or 0), got {value!r}")
-    with np.errstate(over="ignore"):
-        overflows = math.isfinite(value) and not np.isfinite(np.asarray(value, dtype))
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        # torch converts the fill to the integer type, truncating towards 0,
+        # and refuses one that does not fit
+        info = np.iinfo(dtype)
+        overflows = not (math.isfinite(value) and info.min <= math.trunc(value) <= info.max)
+    elif dtype.kind == "b":
+        overflows = False
+    else:
+        with np.errstate(over="ignore"):
+            overflows = math.isfinite(value) and not np.isfinite(np.asarray(value, dtype))
     if overflows:
-        raise ValueError(f"pad: `value` must fit in the {np.dtype(dtype).name} `input`, "
+        raise ValueError(f"pad: `value` must fit in the {dtype.name} `input`, "
                          f"got {value!r}")
     return value
 
@@ -269,21 +278,23 @@ def pad(input: ArrayLike, pad: Sequence[int], mode: str = "constant",
     copies.
 
     Args:
-      input: (*), a float array. For the non-constant modes (C, *spatial) or
+      input: (*), a floating, complex, integer or bool array (integer and bool
+        ones have no gradient). For the non-constant modes (C, *spatial) or
         (N, C, *spatial) with 1 to 3 spatial dims; only N may be 0 for
         ``"reflect"`` and ``"replicate"``.
       pad: a sequence of ints of even length, at most 2·``input.ndim``:
         ``(left_-1, right_-1, left_-2, right_-2, ...)``, dim -1 first.
       mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
       value: the fill of ``"constant"`` padding (None means 0; rounded to the
-        input's dtype); the other modes take None or 0.
+        input's dtype, truncated towards 0 for an integer one, as torch); the
+        other modes take None or 0.
 
     Returns:
       An array of ``input``'s dtype, each padded dim of size
       ``size + left + right``.
 
     Raises:
-      TypeError: if ``input`` is not a float array, ``pad`` is not a sequence of
+      TypeError: if ``input`` has another dtype, ``pad`` is not a sequence of
         ints or ``value`` is not a real number.
       ValueError: for an odd-length ``pad``, more pairs than dims, an unknown
         ``mode``, a non-zero ``value`` with a non-constant mode, a crop below
@@ -298,7 +309,7 @@ def pad(input: ArrayLike, pad: Sequence[int], mode: str = "constant",
       >>> jaxgrad.pad(x, (1, -1), value=9.0).tolist()
       [[9.0, 1.0, 2.0]]
     """
-    x = float_array("pad", "input", input, complex_ok=True)
+    x = float_array("pad", "input", input, complex_ok=True, int_ok=True, bool_ok=True)
     pads = _parse_pad(pad, x.ndim)
     check_static("pad", "mode", mode, "a string")
     if not isinstance(mode, str) or mode not in MODES:

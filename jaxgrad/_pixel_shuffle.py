@@ -63,7 +63,8 @@ def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> Array:
     :func:`pixel_unshuffle` of the output gradient.
 
     Args:
-      input: (*, C·r², H, W), a float array with any number of leading dims
+      input: (*, C·r², H, W), a floating, complex, integer or bool array
+        (integer and bool ones have no gradient) with any number of leading dims
         (at least 3-D).
       upscale_factor: r, a positive int.
 
@@ -71,7 +72,7 @@ def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> Array:
       An array (*, C, H·r, W·r) of ``input``'s dtype.
 
     Raises:
-      TypeError: if ``input`` is not a float array or ``upscale_factor`` not an int.
+      TypeError: if ``input`` has another dtype or ``upscale_factor`` not an int.
       ValueError: if ``input`` is below 3-D, ``upscale_factor`` < 1 or the
         channel dim is not divisible by r².
 
@@ -81,7 +82,8 @@ def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> Array:
       >>> jaxgrad.pixel_shuffle(x, 2).tolist()
       [[[0.0, 1.0], [2.0, 3.0]]]
     """
-    x = float_array("pixel_shuffle", "input", input, complex_ok=True)
+    x = float_array("pixel_shuffle", "input", input, complex_ok=True, int_ok=True,
+                    bool_ok=True)
     r = _factor("pixel_shuffle", "upscale_factor", upscale_factor)
     _at_least_3d("pixel_shuffle", x, "(*, C·r², H, W)")
     if x.shape[-3] % (r * r):
@@ -100,7 +102,8 @@ def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> Array:
     gradient is :func:`pixel_shuffle` of the output gradient.
 
     Args:
-      input: (*, C, H·r, W·r), a float array with any number of leading dims
+      input: (*, C, H·r, W·r), a floating, complex, integer or bool array
+        (integer and bool ones have no gradient) with any number of leading dims
         (at least 3-D).
       downscale_factor: r, a positive int dividing H·r and W·r.
 
@@ -108,7 +111,7 @@ def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> Array:
       An array (*, C·r², H, W) of ``input``'s dtype.
 
     Raises:
-      TypeError: if ``input`` is not a float array or ``downscale_factor`` not an int.
+      TypeError: if ``input`` has another dtype or ``downscale_factor`` not an int.
       ValueError: if ``input`` is below 3-D, ``downscale_factor`` < 1 or does
         not divide the height and width.
 
@@ -119,7 +122,7 @@ def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> Array:
       [0.0, 1.0, 2.0, 3.0]
     """
     fn = "pixel_unshuffle"
-    x = float_array(fn, "input", input, complex_ok=True)
+    x = float_array(fn, "input", input, complex_ok=True, int_ok=True, bool_ok=True)
     r = _factor(fn, "downscale_factor", downscale_factor)
     _at_least_3d(fn, x, "(*, C, H·r, W·r)")
     for what, dim in (("height", -2), ("width", -1)):

@@ -16,7 +16,8 @@ def conv(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
     where x̂ is the padded input; the number of spatial dims is ``weight.ndim - 2``.
 
     Args:
-      input: (N, C_in, *spatial), or unbatched without N; a float array.
+      input: (N, C_in, *spatial), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_out, C_in/groups, *kernel), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -58,7 +59,8 @@ def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
     """1-D convolution, as ``torch.nn.functional.conv1d`` (see :func:`conv`).
 
     Args:
-      input: (N, C_in, L), or unbatched without N; a float array.
+      input: (N, C_in, L), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_out, C_in/groups, K), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -102,7 +104,8 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
     """2-D convolution, as ``torch.nn.functional.conv2d`` (see :func:`conv`).
 
     Args:
-      input: (N, C_in, H, W), or unbatched without N; a float array.
+      input: (N, C_in, H, W), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_out, C_in/groups, kH, kW), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -154,7 +157,8 @@ def conv3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
     """3-D convolution, as ``torch.nn.functional.conv3d`` (see :func:`conv`).
 
     Args:
-      input: (N, C_in, D, H, W), or unbatched without N; a float array.
+      input: (N, C_in, D, H, W), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_out, C_in/groups, kD, kH, kW), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -203,7 +207,8 @@ def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None =
     Note torch's argument order: ``groups`` comes before ``dilation``.
 
     Args:
-      input: (N, C_in, *spatial), or unbatched without N; a float array.
+      input: (N, C_in, *spatial), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_in, C_out/groups, *kernel), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -249,7 +254,8 @@ def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
     """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
 
     Args:
-      input: (N, C_in, L), or unbatched without N; a float array.
+      input: (N, C_in, L), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_in, C_out/groups, K), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -297,7 +303,8 @@ def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
     """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
 
     Args:
-      input: (N, C_in, H, W), or unbatched without N; a float array.
+      input: (N, C_in, H, W), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_in, C_out/groups, kH, kW), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -347,7 +354,8 @@ def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
     """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
 
     Args:
-      input: (N, C_in, D, H, W), or unbatched without N; a float array.
+      input: (N, C_in, D, H, W), or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: (C_in, C_out/groups, kD, kH, kW), same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -400,7 +408,8 @@ def max_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     holds one, else its first maximum; overlapping windows accumulate.
 
     Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
+      input: (N, C, L) or unbatched (C, L), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: K, an int or a 1-tuple, >= 1.
       stride: s, defaults to ``kernel_size``.
       padding: p on both sides, at most K/2.
@@ -437,7 +446,8 @@ def max_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     picked and overlapping windows accumulate.
 
     Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      input: (N, C, H, W) or unbatched (C, H, W), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
@@ -471,7 +481,8 @@ def max_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     order d, h, w; flat indices ``d·H·W + h·W + w``).
 
     Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: an int or a 3-tuple, >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or 3-tuple, each at most half of its kernel size.
@@ -506,7 +517,9 @@ def avg_pool1d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     only its input entries. (torch's avg_pool1d has no ``divisor_override``.)
 
     Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
+      input: (N, C, L) or unbatched (C, L), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: K, an int or a 1-tuple, >= 1.
       stride: s, defaults to ``kernel_size``.
       padding: p on both sides, at most K/2.
@@ -538,7 +551,9 @@ def avg_pool2d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     unless ``divisor_override`` replaces it.
 
     Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      input: (N, C, H, W) or unbatched (C, H, W), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
@@ -571,7 +586,9 @@ def avg_pool3d(input: ArrayLike, kernel_size: Size, stride: Size | None = None,
     Same rules as :func:`avg_pool2d` over three spatial dims.
 
     Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: an int or a 3-tuple, >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or 3-tuple, each at most half of its kernel size.

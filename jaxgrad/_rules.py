@@ -37,6 +37,13 @@ nonlinear op and its gradient op, e.g. softmax and softmax_grad).
 
 ``identity_with_backward(backward)``: y = x, VJP x̄ = backward(ȳ, *constants).
 
+Integer and bool operands have no derivative: where no operand a rule could
+differentiate is floating or complex, each declared function runs its
+implementation directly, without the custom_vjp, and JAX gives those operands
+its own zero (float0) cotangents, as for any integer input. That is how the
+ops whose torch counterparts compute integer tensors (the convolutions,
+linear, pad, pooling, ...) run them.
+
 The epilogue every rule applies to a cotangent: cast to its primal's dtype
 (where a widened ``preferred_element_type`` or a promotion changed it) and,
 inside ``shard_map``, summed over the mesh axes it varies along and its primal
@@ -54,6 +61,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from ._args import differentiable
 
 
 # --------------------------------------------------------------------------
@@ -157,6 +166,11 @@ def _run(impl: Callable) -> Callable:
     return call
 
 
+def _differentiable(*values) -> bool:
+    """Whether any of ``values`` (None skipped) has a floating or complex dtype."""
+    return any(v is not None and differentiable(v) for v in values)
+
+
 def _named(fn: Callable, impl: Callable) -> Callable:
     """``fn`` under the name, docstring and module of the ``impl`` it declares."""
     return functools.wraps(impl, assigned=("__module__", "__name__", "__qualname__",
@@ -201,7 +215,11 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
     maps[False], maps[True] = declare(forward), declare(adjoint)
 
     def call(rule, impl):
+        run = _run(impl)
+
         def op(x, *args):
+            if not _differentiable(x):
+                return run(x, *args)
             return rule(tuple(args[constants:]), x, *args[:constants])
         return _named(op, impl)
 
@@ -278,7 +296,11 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
     grad_b_rule.defvjp(grad_b_fwd, grad_b_bwd)
 
     def call(rule, impl):
+        run = _run(impl)
+
         def fn(a, b, *static):
+            if not _differentiable(a, b):
+                return run(a, b, *static)
             return rule(static, a, b)
         return _named(fn, impl)
 
@@ -322,6 +344,8 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
 
     def op(*args):
         split = len(args) - static
+        if not _differentiable(*args[:split]):
+            return run(*args)
         return rule(tuple(args[split:]), *args[:split])
 
     return _named(op, impl)
@@ -350,7 +374,9 @@ def add_broadcast(add: Callable, reduce: Callable):
         return g, match_vma(reduce(g), b)
 
     rule.defvjp(rule_fwd, rule_bwd)
-    return _named(lambda x, b: rule(x, b), add)
+    def op(x, b):
+        return rule(x, b) if _differentiable(x, b) else run(x, b)
+    return _named(op, add)
 
 
 def identity_with_backward(backward: Callable):
@@ -371,4 +397,7 @@ def identity_with_backward(backward: Callable):
         return (backward(y_bar, *constants),) + (None,) * len(constants)
 
     rule.defvjp(rule_fwd, rule_bwd)
-    return rule
+
+    def op(x, *constants):
+        return rule(x, *constants) if _differentiable(x) else x
+    return op

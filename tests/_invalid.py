@@ -115,19 +115,21 @@ def bad_int_arg(draw, valid: tuple, minimum: int, *, none_ok=False, empty_ok=Fal
     return valid[:i] + (bad,) + valid[i + 1:], shows
 
 
-def not_an_array(draw, shape, *, none_ok=False):
+def not_an_array(draw, shape, *, none_ok=False, refused=NON_FLOAT):
     """Something that is not a float array: a Python value that is not a number
     (numbers and lists of numbers are array-likes, read as float arrays), a list
-    of non-numbers, or a bad dtype."""
-    options = ["python", "list", "dtype", "fake", "key"]
+    of non-numbers, or a bad dtype: one of ``refused``, the non-float dtypes the
+    op does not take (by default all of them; integer ones are taken where
+    torch's op computes them, e.g. max/avg pooling, relu, tanh)."""
+    options = ["python", "list", "fake", "key"] + (["dtype"] if refused else [])
     kind = draw(st.sampled_from(options))
     if kind == "python":
         values = ["x", True] + ([] if none_ok else [None])
         return draw(st.sampled_from(values))
     if kind == "list":
-        return ["x"] * (shape[0] if shape else 1)
+        return ["x"] * max(shape[0] if shape else 1, 1)   # never [], a float array
     if kind == "dtype":
-        return zeros(shape, draw(st.sampled_from(NON_FLOAT)))
+        return zeros(shape, draw(st.sampled_from(refused)))
     if kind == "fake":
         return FakeTensor()
     return KEY
@@ -691,9 +693,11 @@ def pool_calls(draw, mutate: bool = True) -> Call:
 
 def pool_mutations(base: PoolBase, kwargs: dict) -> dict:
     shape = base.input_shape()
+    # max and average pooling take integers, as torch's do; the adaptive ones do not
+    refused = NON_FLOAT if base.kind.startswith("adaptive") else (jnp.bool_, jnp.complex64)
     muts = {
         "input:not_array": lambda draw: mutation("input", None, input=not_an_array(
-            draw, shape)),
+            draw, shape, refused=refused)),
         "input:rank": lambda draw: mutation("input", None, input=zeros(
             draw(st.sampled_from([shape[-base.n:], (1, 1) + shape, ()])), base.dtype)),
         "input:empty": lambda draw: mutation("input", None, input=zeros(
@@ -825,8 +829,10 @@ def activation_calls(draw, mutate: bool = True) -> Call:
     call = Call(name, getattr(jaxgrad, name), kwargs, expected=shape)
     if not mutate:
         return call
+    # torch's relu takes integers; tanh and sigmoid integers, bool and complex
+    refused = {"relu": (jnp.bool_, jnp.complex64), "sigmoid": (), "tanh": ()}.get(name, NON_FLOAT)
     muts = {"input:not_array": lambda draw: mutation("input", None, input=not_an_array(
-        draw, shape))}
+        draw, shape, refused=refused))}
     if name == "leaky_relu":
         muts["negative_slope"] = _negative_slope_mutation
     if name == "gelu":

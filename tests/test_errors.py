@@ -645,23 +645,49 @@ def test_border_padding_at_limit_is_accepted(fam, mode, pad):
 
 
 _NON_FLOAT = [jnp.int32, jnp.int8, jnp.uint8, jnp.bool_]
+_INTEGER = [jnp.int32, jnp.int8, jnp.uint8]
 
 
-@families(TAKES_INPUT_ARRAY)
+@families(CONV_WEIGHT + T_WEIGHT)
 @pytest.mark.parametrize("dtype", _NON_FLOAT, ids=lambda d: np.dtype(d).name)
 def test_non_float_input(fam, dtype):
-    """Integer and bool inputs are TypeErrors, listing the dtypes taken (the
-    complex ones too, as torch's convolutions take them)."""
+    """The gradient functions refuse integer and bool inputs, listing the
+    dtypes taken (the complex ones too, as torch's convolutions take them)."""
     x = fam.base_input(dtype=dtype)
     check_error(TypeError, fam, [arg("input"), lit(np.dtype(dtype).name),
                                  lit("floating or complex dtype"), lit("complex128")],
                 x, fam.base_weight())
 
 
-@families(TAKES_WEIGHT_ARRAY)
+@families(FORWARD)
+def test_bool_input(fam):
+    """The convolutions refuse bool inputs (as torch's), listing the dtypes
+    they take: floating, complex and integer."""
+    x = fam.base_input(dtype=jnp.bool_)
+    check_error(TypeError, fam, [arg("input"), lit("bool"),
+                                 lit("floating, complex or integer dtype"), lit("int64")],
+                x, fam.base_weight())
+
+
+@families(FORWARD)
+@pytest.mark.parametrize("dtype", _INTEGER, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("which", ["input", "weight", "bias"])
+def test_integer_with_float_forward(fam, dtype, which):
+    """The convolutions take integer tensors (forward only, as torch's int64
+    ones), but not mixed with floating ones: one dtype for all three."""
+    c_out = C_OUT if fam.kind == "conv" else T_OUT_PER_GROUP
+    dt = {k: (dtype if k == which else F32) for k in ("input", "weight", "bias")}
+    check_error(TypeError, fam,
+                [lit("must share one dtype"), arg(which), lit(np.dtype(dtype).name),
+                 lit("float32")],
+                fam.base_input(dtype=dt["input"]), fam.base_weight(dtype=dt["weight"]),
+                bias=jnp.zeros((c_out,), dt["bias"]))
+
+
+@families(CONV_INPUT + T_INPUT)
 @pytest.mark.parametrize("dtype", _NON_FLOAT, ids=lambda d: np.dtype(d).name)
 def test_non_float_weight(fam, dtype):
-    """Integer and bool weights are TypeErrors."""
+    """The gradient functions refuse integer and bool weights."""
     w = fam.base_weight(dtype=dtype)
     check_error(TypeError, fam, [arg("weight"), lit(np.dtype(dtype).name)],
                 fam.base_input(), w)
@@ -679,14 +705,11 @@ def test_non_float_grad_output(fam, dtype):
 
 
 @families(FORWARD)
-@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_],
-                         ids=lambda d: np.dtype(d).name)
-def test_non_float_bias(fam, dtype):
-    """Integer and bool biases are TypeErrors."""
+def test_bool_bias(fam):
+    """A bool bias is a TypeError."""
     c_out = C_OUT if fam.kind == "conv" else T_OUT_PER_GROUP
-    check_error(TypeError, fam, [arg("bias"), lit(np.dtype(dtype).name)],
-                fam.base_input(), fam.base_weight(),
-                bias=jnp.zeros((c_out,), dtype))
+    check_error(TypeError, fam, [arg("bias"), lit("bool")],
+                fam.base_input(), fam.base_weight(), bias=jnp.zeros((c_out,), jnp.bool_))
 
 
 @families(FORWARD)

@@ -208,8 +208,10 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, op):
     (lambda: jaxgrad.unfold(jnp.ones((1, 1, 4, 4)), 3, dilation=2), ValueError,
      r"unfold: no block fits: the image \(4, 4\) padded by \(0, 0\) holds \(0, 0\) "
      r"blocks of kernel_size=\(3, 3\) with dilation=\(2, 2\) and stride=\(1, 1\)"),
-    (lambda: jaxgrad.unfold(jnp.ones((1, 1, 4, 4), jnp.int32), 2), TypeError,
-     r"unfold: `input` must have a floating or complex dtype .*, got int32"),
+    (lambda: jaxgrad.unfold(np.ones((1, 1, 4, 4), "U1"), 2), TypeError,
+     r"unfold: `input` must have a floating, complex, integer or bool dtype .*, got <U1"),
+    (lambda: jaxgrad.fold(jnp.ones((1, 4, 4), jnp.bool_), 3, 2), TypeError,
+     r"fold: `input` must have a floating, complex or integer dtype .*, got bool"),
     (lambda: jaxgrad.fold(jnp.ones((1, 2, 3, 4)), 3, 2), ValueError,
      r"fold: `input` must be 2-D or 3-D .* got shape \(1, 2, 3, 4\)"),
     (lambda: jaxgrad.fold(jnp.ones((1, 0, 4)), 3, 2), ValueError,

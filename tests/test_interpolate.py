@@ -325,8 +325,11 @@ X3, X4 = jnp.ones((1, 2, 5)), jnp.ones((1, 2, 5, 4))
     (lambda: jaxgrad.interpolate(jnp.ones((1, 0, 5, 4)), size=3), ValueError,
      r"interpolate: `input` must have non-empty channel and spatial dims, got shape "
      r"\(1, 0, 5, 4\)"),
-    (lambda: jaxgrad.interpolate(jnp.arange(5)[None, None], size=3), TypeError,
-     r"interpolate: `input` must have a floating dtype"),
+    (lambda: jaxgrad.interpolate(jnp.arange(5)[None, None], size=3, mode="linear"), TypeError,
+     r"interpolate: mode='linear' takes a floating `input`, got int(32|64) \(integer and bool "
+     r"inputs are taken by the nearest modes\)"),
+    (lambda: jaxgrad.interpolate(np.array([[["a", "b"]]]), size=3), TypeError,
+     r"interpolate: `input` must have a floating, integer or bool dtype .*, got <U1"),
     (lambda: jaxgrad.interpolate(X4, size=3, mode="bilinear", align_corners=1), TypeError,
      r"interpolate: `align_corners` must be a bool, got int 1"),
 ])

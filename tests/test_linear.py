@@ -93,9 +93,12 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
 
 
 @pytest.mark.parametrize("call, error, message", [
+    (lambda: jaxgrad.linear(jnp.ones(3, jnp.bool_), jnp.ones((2, 3))), TypeError,
+     r"linear: `input` must have a floating, complex or integer dtype \(float16, bfloat16, "
+     r"float32, float64, complex64, complex128, int8, int16, int32, int64, uint8, uint16, "
+     r"uint32, uint64\), got bool"),
     (lambda: jaxgrad.linear(jnp.ones(3, jnp.int32), jnp.ones((2, 3))), TypeError,
-     r"linear: `input` must have a floating or complex dtype \(float16, bfloat16, float32, "
-     r"float64, complex64, complex128\), got int32"),
+     r"linear: arguments must share one dtype, but `input` is int32, `weight` is float(32|64)"),
     (lambda: jaxgrad.linear(jnp.ones(3, jnp.float32), jnp.ones((2, 3))), TypeError,
      (r"linear: arguments must share one dtype, but `input` is float32, `weight` is "
       r"float64")),

@@ -381,7 +381,9 @@ def _input_errors(fn: str, n: int):
     ok = (2, 3) + (6,) * n
     return [
         ("x", TypeError, rf"^{fn}: `input` must be an array, got str 'x'"),
-        (jnp.ones(ok, jnp.int32), TypeError, rf"^{fn}: `input` must have a floating"),
+        # integers are taken by max and average pooling (as torch's), not the adaptive ones
+        (jnp.ones(ok, jnp.int32 if fn.startswith("adaptive") else jnp.bool_), TypeError,
+         rf"^{fn}: `input` must have a floating"),
         (jnp.ones((6,) * n), ValueError,
          rf"^{fn}: `input` must be {n + 1}-D or {n + 2}-D .*got shape"),
         (jnp.ones((2, 0) + (6,) * n), ValueError, rf"^{fn}: `input` must have non-empty"),

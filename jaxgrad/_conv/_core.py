@@ -227,6 +227,8 @@ def _conv_args(spec: ConvSpec) -> dict:
 
 
 def _conv_impl(x, w, spec: ConvSpec):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return forward(x, w, spec, "lax")   # integers: the reference formulation, no plan
     choice = note("forward", forward_choice(
         spec, x.shape, w.shape, jnp.promote_types(x.dtype, w.dtype), Placement.of(x, w)),
         spec, x, w)
@@ -240,6 +242,9 @@ def _input_grad_impl(g, w, spec: ConvSpec, in_spatial):
         # An empty sum or an empty result: lax cannot express every such case
         # (negative pads larger than the dim), and the answer is zeros.
         return jnp.zeros(x_shape, _result_dtype(spec, g))
+    if not jnp.issubdtype(g.dtype, jnp.inexact):
+        # an integer transposed convolution's forward: the textbook rule, no plan
+        return input_grad_by(g, w, spec, in_spatial, "transpose")
     choice = note("input_grad", input_grad_choice(
         spec, x_shape, w.shape, g.shape, jnp.promote_types(g.dtype, w.dtype),
         Placement.of(g, w)), spec, g, w)

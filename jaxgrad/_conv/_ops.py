@@ -23,11 +23,17 @@ WEIGHT_LAYOUT = "(C_out, C_in/groups, *kernel)"
 WEIGHT_CHANNELS = ("C_out",)   # torch allows C_in = 0, but not C_out = 0
 
 
+# The dtypes torch's convolutions compute: floating, complex and (forward
+# only, as torch's int64) integer tensors. The gradient functions (grad.*)
+# take floating and complex ones.
+DTYPES = {"complex_ok": True, "int_ok": True}
+
+
 def check_weight_rank(fn: str, weight, n: int | None, layout: str = WEIGHT_LAYOUT,
                       channels: tuple[str, ...] = WEIGHT_CHANNELS,
-                      what: str = "convolution") -> int:
+                      what: str = "convolution", int_ok: bool = False) -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
-    check_float(fn, "weight", weight, complex_ok=True)
+    check_float(fn, "weight", weight, complex_ok=True, int_ok=int_ok)
     if n is None:
         if weight.ndim < 3:
             raise ValueError(f"{fn}: `weight` must have layout {layout} with at "
@@ -39,9 +45,9 @@ def check_weight_rank(fn: str, weight, n: int | None, layout: str = WEIGHT_LAYOU
     return n
 
 
-def batch_input(fn: str, x, n: int):
+def batch_input(fn: str, x, n: int, int_ok: bool = False):
     """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
-    check_float(fn, "input", x, complex_ok=True)
+    check_float(fn, "input", x, complex_ok=True, int_ok=int_ok)
     check_rank(fn, "input", x, (n + 1, n + 2),
                f"(unbatched (C, *spatial) or batched (N, C, *spatial)) input for a "
                f"{n}-D convolution")
@@ -87,7 +93,8 @@ def pad_border(x, pads, mode: str):
 
 _ARGS = """\
     Args:
-      input: {input}, or unbatched without N; a float array.
+      input: {input}, or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: {weight}, same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -122,11 +129,10 @@ def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
             algorithm: str | None = None, precision: Precision = None) -> Array:
     """``conv`` (n None: the weight's rank) or ``conv{n}d``; errors name ``fn``."""
     weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
-                                       optional=("bias",), complex_ok=True)
-    n = check_weight_rank(fn, weight, n)
-    x, unbatched = batch_input(fn, input, n)
-    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias},
-                     complex_ok=True)
+                                       optional=("bias",), **DTYPES)
+    n = check_weight_rank(fn, weight, n, int_ok=True)
+    x, unbatched = batch_input(fn, input, n, int_ok=True)
+    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias}, **DTYPES)
     check_bias(fn, bias, weight.shape[0])
     mode = parse_padding_mode(fn, padding_mode)
     spec = conv_spec(fn, x.shape[2:], weight.shape[2:], stride, padding, dilation,

@@ -255,7 +255,7 @@ def check_weight_extent(fn: str, name: str, shape: Sequence[int], layout: str,
 def check_bias(fn: str, bias, out_channels: int) -> None:
     if bias is None:
         return
-    check_float(fn, "bias", bias, complex_ok=True)
+    check_float(fn, "bias", bias, complex_ok=True, int_ok=True)
     if tuple(bias.shape) != (out_channels,):
         raise ValueError(f"{fn}: `bias` must have shape ({out_channels},) to match "
                          f"the output channels, got {tuple(bias.shape)}")

@@ -27,7 +27,7 @@ from .._typing import Array, ArrayLike, Precision, Shape, Size
 from .._variants import variants
 from . import _core
 from ._algorithms import check_algorithm
-from ._ops import batch_input, check_weight_rank
+from ._ops import DTYPES, batch_input, check_weight_rank
 from ._spec import ConvSpec, check_bias, conv_transpose_output_size, parse_groups
 
 WEIGHT_LAYOUT = "(C_in, C_out/groups, *kernel)"
@@ -125,15 +125,16 @@ def padding_for_output_size(fn: str, output_size, output_padding, spatial, kerne
     return tuple(size - lo for size, lo in zip(sizes, smallest))
 
 
-def check_transpose_weight(fn: str, weight, n: int | None) -> int:
+def check_transpose_weight(fn: str, weight, n: int | None, int_ok: bool = False) -> int:
     """Check the weight's dtype, rank and extent; return its spatial rank n."""
     return check_weight_rank(fn, weight, n, WEIGHT_LAYOUT, WEIGHT_CHANNELS,
-                             "transposed convolution")
+                             "transposed convolution", int_ok=int_ok)
 
 
 _ARGS = """\
     Args:
-      input: {input}, or unbatched without N; a float array.
+      input: {input}, or unbatched without N; a floating, complex or
+        integer array (an integer convolution has no gradient).
       weight: {weight}, same dtype as ``input``.
       bias: optional (C_out,), same dtype.
       stride: int or one int per spatial dim, >= 1.
@@ -172,11 +173,10 @@ def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLik
                       precision: Precision = None) -> Array:
     """``conv_transpose`` (n None: the weight's rank) or ``conv_transpose{n}d``."""
     weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
-                                       optional=("bias",), complex_ok=True)
-    n = check_transpose_weight(fn, weight, n)
-    x, unbatched = batch_input(fn, input, n)
-    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias},
-                     complex_ok=True)
+                                       optional=("bias",), **DTYPES)
+    n = check_transpose_weight(fn, weight, n, int_ok=True)
+    x, unbatched = batch_input(fn, input, n, int_ok=True)
+    check_same_dtype(fn, {"input": input, "weight": weight, "bias": bias}, **DTYPES)
     if output_size is not None:
         output_padding = padding_for_output_size(
             fn, output_size, output_padding, x.shape[2:], weight.shape[2:], stride,

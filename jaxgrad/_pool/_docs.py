@@ -14,7 +14,8 @@ MAX_POOL = {
     holds one, else its first maximum; overlapping windows accumulate.
 
     Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
+      input: (N, C, L) or unbatched (C, L), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: K, an int or a 1-tuple, >= 1.
       stride: s, defaults to ``kernel_size``.
       padding: p on both sides, at most K/2.
@@ -46,7 +47,8 @@ MAX_POOL = {
     picked and overlapping windows accumulate.
 
     Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      input: (N, C, H, W) or unbatched (C, H, W), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
@@ -75,7 +77,8 @@ MAX_POOL = {
     order d, h, w; flat indices ``d·H·W + h·W + w``).
 
     Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a floating or integer
+        array (an integer one has no gradient).
       kernel_size: an int or a 3-tuple, >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or 3-tuple, each at most half of its kernel size.
@@ -110,7 +113,9 @@ AVG_POOL = {
     only its input entries. (torch's avg_pool1d has no ``divisor_override``.)
 
     Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
+      input: (N, C, L) or unbatched (C, L), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: K, an int or a 1-tuple, >= 1.
       stride: s, defaults to ``kernel_size``.
       padding: p on both sides, at most K/2.
@@ -136,7 +141,9 @@ AVG_POOL = {
     unless ``divisor_override`` replaces it.
 
     Args:
-      input: (N, C, H, W) or unbatched (C, H, W), a float array.
+      input: (N, C, H, W) or unbatched (C, H, W), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: (K_h, K_w), an int, or a 1-tuple for every dim (as torch), >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or pair, each at most half of its kernel size.
@@ -163,7 +170,9 @@ AVG_POOL = {
     Same rules as :func:`avg_pool2d` over three spatial dims.
 
     Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a floating or integer
+        array (an integer one has no gradient; its mean is the integer
+        sum divided towards 0, as torch's).
       kernel_size: an int or a 3-tuple, >= 1.
       stride: defaults to ``kernel_size``.
       padding: int or 3-tuple, each at most half of its kernel size.

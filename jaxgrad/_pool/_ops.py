@@ -38,7 +38,7 @@ import numpy as np
 from jax import lax
 
 from .. import _rules
-from .._args import check_rank, float_array, int_tuple, parse_bool
+from .._args import check_rank, differentiable, float_array, int_tuple, parse_bool
 from .._precision import accumulation_dtype
 from .._typing import Array, ArrayLike, Size
 from .._variants import variants
@@ -170,6 +170,10 @@ def _mean_impl(x, spec: PoolSpec):
     y = x.astype(acc)
     for axis, win in zip(_spatial_axes(x.ndim, spec), spec.windows):
         y = jnp.sum(_windows(y, axis, win), axis=axis + 1)
+    if not jnp.issubdtype(acc, jnp.inexact):
+        # integers (no gradient): an integer sum divided towards 0, as torch's
+        # (jnp.sum widens a narrow integer type under x64; the quotient fits)
+        return lax.div(y, jnp.broadcast_to(_divisor(spec, y.dtype), y.shape)).astype(x.dtype)
     return (y / _divisor(spec, acc)).astype(x.dtype)
 
 
@@ -241,6 +245,12 @@ def _tap(padded, lead: int, spec: PoolSpec, taps: tuple[int, ...]):
     return v, valid, position
 
 
+def _lowest(dtype):
+    """Where the max starts and what padding holds: -inf, or an integer
+    dtype's smallest value (which never replaces torch's first pick)."""
+    return jnp.iinfo(dtype).min if jnp.issubdtype(dtype, jnp.integer) else -jnp.inf
+
+
 def _first_valid_position(spec: PoolSpec):
     """Flat position of each window's first tap on the input: torch's starting pick."""
     n, total = len(spec.windows), 0
@@ -261,7 +271,7 @@ def _scan_impl(x, spec: PoolSpec):
     # axes best and pick carry the output's sharding (a batch-sharded x must
     # not meet a replicated seed in ``where``).
     like = _tap(padded, lead, spec, (0,) * len(spec.windows))[0]
-    best = jnp.full_like(like, -jnp.inf)
+    best = jnp.full_like(like, _lowest(x.dtype))
     pick = jnp.zeros_like(like, _index_dtype()) + _first_valid_position(spec)
     for taps in itertools.product(*(range(w.taps) for w in spec.windows)):
         v, valid, position = _tap(padded, lead, spec, taps)
@@ -296,7 +306,7 @@ def _reduce_impl(x, spec: PoolSpec):
         position = position + jnp.asarray(_tap_table(win.table() * inner, dim, n),
                                           _index_dtype())
     taps = tuple(lead + 2 * dim + 1 for dim in range(n))
-    masked = jnp.where(valid, v, -jnp.inf)
+    masked = jnp.where(valid, v, jnp.asarray(_lowest(x.dtype), x.dtype))
     top = jnp.max(masked, axis=taps, keepdims=True)      # NaN if any valid NaN
     none = jnp.iinfo(position.dtype).max
     first_max = jnp.min(jnp.where((masked == top) & valid, position, none), axis=taps)
@@ -315,15 +325,23 @@ def _max_impl(x, spec: PoolSpec):
     return _scan_impl(x, spec)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def window_max(x, spec: PoolSpec):
-    """(y, π): torch's pick in every window and its flat per-channel index."""
+    """(y, π): torch's pick in every window and its flat per-channel index
+    (an integer x, which has no derivative, without the rule)."""
+    if not differentiable(x):
+        with _rules.own_promotion():
+            return _max_impl(x, spec)
+    return _window_max(x, spec)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _window_max(x, spec: PoolSpec):
     with _rules.own_promotion():
         return _max_impl(x, spec)
 
 
 def _window_max_fwd(x, spec):
-    y, flat = window_max(x, spec)
+    y, flat = _window_max(x, spec)
     return (y, flat), flat
 
 
@@ -332,7 +350,7 @@ def _window_max_bwd(spec, flat, cotangents):
     return (scatter_selected(g, flat, spec.in_spatial),)
 
 
-window_max.defvjp(_window_max_fwd, _window_max_bwd)
+_window_max.defvjp(_window_max_fwd, _window_max_bwd)
 
 
 def _flatten_spatial(a, n: int):
@@ -377,9 +395,11 @@ scatter_selected, gather_selected = _rules.linear_pair(_scatter_impl, _gather_im
 # Argument normalisation: torch-style arguments -> one PoolSpec.
 
 
-def _batch_input(fn: str, x, n: int):
-    """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
-    x = float_array(fn, "input", x)
+def _batch_input(fn: str, x, n: int, int_ok: bool):
+    """Check x is (N, C, *spatial) or unbatched (C, *spatial); return it batched.
+    Integer x where torch's pooling takes them (``int_ok``: max and average
+    pooling; not the adaptive ones)."""
+    x = float_array(fn, "input", x, int_ok=int_ok)
     dims = _SPATIAL_NAMES[n]
     check_rank(fn, "input", x, (n + 1, n + 2), f"(unbatched (C, {dims}) or batched "
                f"(N, C, {dims}))")
@@ -455,8 +475,8 @@ def _unbatch(y, unbatched: bool):
     return y[0] if unbatched else y
 
 
-def _max_pool(fn: str, n: int, input, spec_fn, return_indices):
-    x, unbatched = _batch_input(fn, input, n)
+def _max_pool(fn: str, n: int, input, spec_fn, return_indices, int_ok: bool = False):
+    x, unbatched = _batch_input(fn, input, n, int_ok)
     spec = spec_fn(x.shape[2:])
     return_indices = parse_bool(fn, "return_indices", return_indices)
     y, flat = _jitted_max(x, spec)
@@ -465,8 +485,8 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices):
     return _unbatch(y, unbatched)
 
 
-def _mean_pool(fn: str, n: int, input, spec_fn):
-    x, unbatched = _batch_input(fn, input, n)
+def _mean_pool(fn: str, n: int, input, spec_fn, int_ok: bool = False):
+    x, unbatched = _batch_input(fn, input, n, int_ok)
     return _unbatch(_jitted_mean(x, spec_fn(x.shape[2:])), unbatched)
 
 
@@ -484,7 +504,7 @@ def max_pool_nd(fn: str, n: int, input: ArrayLike, kernel_size: Size,
     spec_fn = functools.partial(_max_pool_spec, fn, kernel_size=kernel_size,
                                 stride=stride, padding=padding, dilation=dilation,
                                 ceil_mode=ceil_mode)
-    return _max_pool(fn, n, input, spec_fn, return_indices)
+    return _max_pool(fn, n, input, spec_fn, return_indices, int_ok=True)
 
 
 def avg_pool_nd(fn: str, n: int, input: ArrayLike, kernel_size: Size,
@@ -496,7 +516,7 @@ def avg_pool_nd(fn: str, n: int, input: ArrayLike, kernel_size: Size,
                                 stride=stride, padding=padding, ceil_mode=ceil_mode,
                                 count_include_pad=count_include_pad,
                                 divisor_override=divisor_override)
-    return _mean_pool(fn, n, input, spec_fn)
+    return _mean_pool(fn, n, input, spec_fn, int_ok=True)
 
 
 # Adaptive pooling: output o of a dim of size I -> O reads the bin

@@ -238,5 +238,5 @@ def test_dtype_takes_integer_inputs_and_names_torch_dtypes(name):
     with pytest.raises(TypeError, match=rf"^{name}: `dtype` must be a JAX/NumPy dtype, got "
                                         r"the torch dtype torch.float32; pass jnp.float32$"):
         getattr(jaxgrad, name)(jax.numpy.ones(3), 0, dtype=torch.float32)
-    with pytest.raises(TypeError, match=rf"^{name}: `input` must have a numeric dtype"):
+    with pytest.raises(TypeError, match=rf"^{name}: `input` must have a numeric or bool dtype"):
         getattr(jaxgrad, name)(np.array(["a", "b"]), 0, dtype="float32")
