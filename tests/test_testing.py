@@ -359,3 +359,14 @@ def test_report_lookup_and_table():
         "array   dtype    shape  max abs    max rel    rtol     atol     ok",
         "output  float32  (2,)   5.000e-01  2.500e-01  1.0e-05  0.0e+00  FAIL",
         "output: dtype float64, expected float32"]
+
+
+def test_integer_ops_compare_their_output_only(rng):
+    """An integer op has no gradient of any order: with second_order too, the
+    report holds the output row alone, exact, and a wrong integer fails it."""
+    x, w = rng.integers(-5, 6, (2, 4, 7, 7)), rng.integers(-3, 4, (6, 4, 3, 3))
+    report = check_parity(jaxgrad.conv2d, F.conv2d, x, w, second_order=True)
+    assert [row.name for row in report.rows] == ["output"]
+    assert report["output"].dtype == "int64" and report["output"].rtol == 0
+    with pytest.raises(AssertionError, match="output"):
+        check_parity(lambda x, w: jaxgrad.conv2d(x, w) + 1, F.conv2d, x, w, second_order=True)

@@ -492,7 +492,9 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
         and complex64 as float64 and float32); exact for integer outputs.
       atol: a row also passes when its max abs error is at most ``atol``
         (useful where the reference is near zero); default 0.
-      second_order: also compare second-order gradients (see above).
+      second_order: also compare second-order gradients (see above); where
+        nothing is differentiable (integer arguments or outputs only) there
+        are none, and the output alone is compared.
       jit: run the JAX side (forward, VJP, second order) as one jitted program.
       reference_dtype: run torch with its floating arguments cast to this
         dtype, e.g. "float64" for a precise reference of half-precision code;
@@ -535,6 +537,9 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
     cots = [_normal(rng, s) for s in jax.tree.leaves(out_struct)
             if np.dtype(s.dtype).name in _INEXACT]
     us = [_normal(rng, x) for x in diff]
+    # an integer op (no floating argument, or no floating output) has no
+    # gradient of any order: its output alone is compared
+    second_order = second_order and bool(diff) and bool(cots)
     run = functools.partial(_jax_results, call, out_struct, second_order=second_order)
     ours = (jax.jit(run) if jit else run)(diff, cots, us)
     ref = _torch_results(torch_fn, args, argnums, cots, us, second_order,
