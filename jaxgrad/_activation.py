@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _rules
 from ._precision import accumulation_dtype
@@ -78,14 +79,15 @@ def _integer_bounds(fn: str, x, bounds: dict) -> tuple[int, ...]:
     an unsigned x)."""
     info = jnp.iinfo(x.dtype)
     out = []
-    for name, value in bounds.items():
-        if info.min == 0 and value < 0:
+    for name, value in bounds.items():    # as given: an int keeps every digit
+        if info.min == 0 and math.trunc(value) < 0:
             raise ValueError(f"{fn}: an unsigned ({x.dtype}) `input` takes no negative "
                              f"bound, got {name}={value!r}")
-        if not (math.isfinite(value) and info.min <= math.trunc(value) <= info.max):
+        if not info.min <= math.trunc(value) <= info.max:
             raise ValueError(f"{fn}: `{name}` must fit in the {x.dtype} `input` "
                              f"([{info.min}, {info.max}]), got {value!r}")
-        out.append(math.trunc(value))
+        # a NumPy scalar of x's dtype: JAX reads a Python int above int64 as an overflow
+        out.append(np.asarray(math.trunc(value), x.dtype)[()])
     return tuple(out)
 
 
@@ -381,7 +383,7 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
         raise ValueError(f"hardtanh: `min_val` must be <= `max_val`, got "
                          f"min_val={min_val!r}, max_val={max_val!r}")
     if not differentiable(input):
-        lo, hi = _integer_bounds("hardtanh", input, {"min_val": lo, "max_val": hi})
+        lo, hi = _integer_bounds("hardtanh", input, {"min_val": min_val, "max_val": max_val})
     return elementwise(HARDTANH, (lo, hi), input)
 
 

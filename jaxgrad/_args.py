@@ -179,7 +179,7 @@ def as_array(fn: str, name: str, value, *, python_dtype=None):
                             f"list of numbers is also accepted)")
         try:
             value = jnp.asarray(value, dtype=python_dtype)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise TypeError(f"{fn}: `{name}` could not be read as an array "
                             f"({err}), got {value!r}") from None
         return value
@@ -203,9 +203,12 @@ def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: boo
     """
     if getattr(value, "dtype", None) is None:
         if python_dtype is None or (not jnp.issubdtype(python_dtype, jnp.inexact)
-                                    and _holds(value, (float, complex))):
-            python_dtype = jnp.result_type(float)
-        if _holds(value, complex):   # the complex dtype of that precision (checked below)
+                                    and (_holds(value, "fc") or not _fits(value, python_dtype))):
+            # an integer dtype takes integers that fit it; anything else is
+            # read as JAX reads it (and then refused as another dtype)
+            python_dtype = (jnp.result_type(int) if not _holds(value, "fc")
+                            else jnp.result_type(float))
+        if _holds(value, "c"):   # the complex dtype of that precision (checked below)
             python_dtype = jnp.result_type(python_dtype, jnp.complex64)
         value = as_array(fn, name, value, python_dtype=python_dtype)
     # on NumPy's dtype, before JAX narrows it
@@ -213,11 +216,26 @@ def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: boo
     return as_array(fn, name, value)
 
 
-def _holds(value, kinds) -> bool:
-    """Whether a Python number or (nested) list holds a number of type ``kinds``."""
+def _holds(value, kinds: str) -> bool:
+    """Whether a Python number or (nested) list holds a number of a NumPy
+    kind in ``kinds`` ("f" floating, "c" complex), NumPy and JAX scalars
+    and 0-d arrays included."""
     if is_sequence(value):
         return any(_holds(v, kinds) for v in value)
-    return isinstance(value, kinds)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype).kind in kinds
+    return ("f" in kinds and isinstance(value, float)) or (
+        "c" in kinds and isinstance(value, complex))
+
+
+def _fits(value, dtype) -> bool:
+    """Whether the integers of a Python number or (nested) list fit ``dtype``."""
+    try:
+        np.asarray(value, dtype)
+    except (OverflowError, TypeError, ValueError):
+        return False
+    return True
 
 
 def optional_float_array(fn: str, name: str, value, *, python_dtype=None, **kinds):

@@ -157,8 +157,9 @@ def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size 
 
     Args:
       input: (N, C·k_h·k_w, L), or unbatched (C·k_h·k_w, L); a floating,
-        complex or integer array (an integer one has no gradient). Only the
-        batch may be empty; L must be the number of blocks that fit.
+        complex, integer or bool array (integer and bool ones have no
+        gradient; bool sums are "or", as torch's). Only the batch may be
+        empty; L must be the number of blocks that fit.
       output_size: the image size (H, W), an int or a pair, >= 1.
       kernel_size: the block size (k_h, k_w), an int or a pair, >= 1.
       dilation: the spacing of a block's taps, an int or a pair, >= 1.
@@ -180,7 +181,7 @@ def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size 
       [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     fn = "fold"
-    cols = float_array(fn, "input", input, complex_ok=True, int_ok=True)
+    cols = float_array(fn, "input", input, complex_ok=True, int_ok=True, bool_ok=True)
     check_rank(fn, "input", cols, (2, 3),
                "(unbatched (C·k_h·k_w, L) or batched (N, C·k_h·k_w, L))")
     if min(cols.shape[-2:]) < 1:

@@ -139,7 +139,7 @@ def _shift_adjoint_impl(g, pads: tuple[tuple[int, int], ...], negative_zero: boo
 shift, shift_adjoint = _rules.linear_pair(_shift_impl, _shift_adjoint_impl)
 
 
-def _constant(x, pads, value: float):
+def _constant(x, pads, value: float | int):
     if value == 0:
         return shift(x, pads, math.copysign(1.0, value) < 0)
     y = shift(x, pads, False)
@@ -182,23 +182,28 @@ def _parse_pad(pad, ndim: int) -> tuple[tuple[int, int], ...]:
     return ((0, 0),) * (ndim - n) + pairs
 
 
-def _parse_value(mode: str, value, dtype) -> float:
+def _parse_value(mode: str, value, dtype) -> float | int:
     check_static("pad", "value", value, "None or a real number")
     if value is None:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"pad: `value` must be None or a real number, got "
                         f"{type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        given, value = value, float(value)   # torch's fill is a double, for integers too
+    except OverflowError:
+        raise ValueError(f"pad: `value` is too large for a float, got {value!r}") from None
     if mode != "constant" and value != 0:
         raise ValueError(f"pad: `value` is only used by mode='constant'; mode={mode!r} "
                          f"takes value=None (or 0), got {value!r}")
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
-        # torch converts the fill to the integer type, truncating towards 0,
-        # and refuses one that does not fit
+        # torch refuses a fill outside the type's range (127.5 for int8) and
+        # converts the rest, truncating towards 0
         info = np.iinfo(dtype)
-        overflows = not (math.isfinite(value) and info.min <= math.trunc(value) <= info.max)
+        overflows = not (math.isfinite(value) and info.min <= value <= info.max)
+        if not overflows:
+            return math.trunc(value)
     elif dtype.kind == "b":
         overflows = False
     else:
@@ -206,7 +211,7 @@ def _parse_value(mode: str, value, dtype) -> float:
             overflows = math.isfinite(value) and not np.isfinite(np.asarray(value, dtype))
     if overflows:
         raise ValueError(f"pad: `value` must fit in the {dtype.name} `input`, "
-                         f"got {value!r}")
+                         f"got {given!r}")
     return value
 
 

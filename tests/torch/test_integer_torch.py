@@ -212,6 +212,23 @@ def test_float_and_integer_do_not_mix():
     np.testing.assert_array_equal(
         np.asarray(jaxgrad.conv1d(x, w, [1, 2, 3])),
         F.conv1d(*map(torch.from_numpy, (x, w)), torch.tensor([1, 2, 3])).numpy())
+    # a list holding a NumPy or JAX float scalar is a float array, never truncated
+    for half in (np.float32(0.5), jnp.float32(0.5), np.array(0.5, np.float16)):
+        with pytest.raises(TypeError, match=r"^conv1d: arguments must share one dtype, "
+                                            r"but .*`bias` is float(16|32|64)$"):
+            jaxgrad.conv1d(x, w, [half] * 3)
+    with pytest.raises(TypeError, match=r"^linear: arguments must share one dtype, but "
+                                        r"`input` is float(32|64), `weight` is int64$"):
+        jaxgrad.linear([[np.float32(1.9), 2]], np.ones((3, 2), np.int64))
+    # ints that do not fit the integer dtype: JAX's default int, so a mismatch
+    # (torch's Python ints are int64 too)
+    u8 = x.astype(np.uint8), w.astype(np.uint8)
+    with pytest.raises(RuntimeError):
+        F.conv1d(*map(torch.from_numpy, u8), torch.tensor([-1, 1, 2]))
+    with pytest.raises(TypeError, match=r"^conv1d: arguments must share one dtype, but "
+                                        r"`input` is uint8, `weight` is uint8, `bias` is "
+                                        r"int(32|64)$"):
+        jaxgrad.conv1d(*u8, [-1, 1, 2])
 
 
 def test_pad_value_is_truncated_and_must_fit():
@@ -233,6 +250,18 @@ def test_pad_value_is_truncated_and_must_fit():
     with pytest.raises(ValueError, match=r"^pad: `value` must fit in the int16 `input`, "
                                          r"got inf$"):
         jaxgrad.pad(x, (1, 1), value=float("inf"))
+    # the range is checked before the truncation, on the double torch reads
+    for dtype, value in ((np.int8, 127.5), (np.int8, -128.5), (np.uint8, -0.5),
+                         (np.uint8, 255.9)):
+        with pytest.raises(RuntimeError, match="overflow"):
+            F.pad(torch.from_numpy(x.astype(dtype)), (1, 1), value=value)
+        with pytest.raises(ValueError, match=rf"^pad: `value` must fit in the "
+                                             rf"{np.dtype(dtype).name} `input`, got {value}$"):
+            jaxgrad.pad(x.astype(dtype), (1, 1), value=value)
+    for dtype, value in ((np.int8, 127), (np.uint8, 255), (np.int64, 2**62 + 3)):
+        np.testing.assert_array_equal(
+            np.asarray(jaxgrad.pad(x.astype(dtype), (1, 1), value=value)),
+            F.pad(torch.from_numpy(x.astype(dtype)), (1, 1), value=value).numpy())
 
 
 def test_hardtanh_bounds_on_integers():
@@ -251,6 +280,21 @@ def test_hardtanh_bounds_on_integers():
         jaxgrad.hardtanh(x, -1000.0, 3.0)
     with pytest.raises(RuntimeError, match="unsigned type with negative limits"):
         F.hardtanh(torch.from_numpy(x.astype(np.uint8)))
+    # -0.5 truncates to 0: torch takes it for an unsigned input
+    np.testing.assert_array_equal(
+        np.asarray(jaxgrad.hardtanh(x.astype(np.uint8), -0.5, 3)),
+        F.hardtanh(torch.from_numpy(x.astype(np.uint8)), -0.5, 3).numpy())
+    # integer bounds keep every digit (no float conversion), up to the type's limits
+    big = np.array([2**62 + 1, -3, 2**63 - 1])
+    for lo, hi in ((0, 2**62 + 1), (-5, 2**63 - 1)):
+        np.testing.assert_array_equal(np.asarray(jaxgrad.hardtanh(big, lo, hi)),
+                                      F.hardtanh(torch.from_numpy(big), lo, hi).numpy())
+    top = np.array([2**64 - 1, 3], np.uint64)
+    assert np.asarray(jaxgrad.hardtanh(top, 0, 2**63 + 1)).tolist() == [2**63 + 1, 3]
+    with pytest.raises(ValueError, match=r"^hardtanh: `max_val` must fit in the int32 "
+                                         r"`input` \(\[-2147483648, 2147483647\]\), got "
+                                         r"2147483648$"):
+        jaxgrad.hardtanh(big.astype(np.int32), 0, 2**31)
     with pytest.raises(ValueError, match=r"^hardtanh: an unsigned \(uint8\) `input` takes "
                                          r"no negative bound, got min_val=-1.0$"):
         jaxgrad.hardtanh(x.astype(np.uint8))
@@ -285,6 +329,15 @@ def test_integer_pooling_rules():
     got = jaxgrad.max_pool1d(x, 3, stride=2, padding=1)
     want = F.max_pool2d(torch.from_numpy(x)[:, None], (1, 3), (1, 2), (0, 1))[:, 0]
     np.testing.assert_array_equal(np.asarray(got), want.numpy())
+
+
+def test_fold_of_bool_is_or():
+    """torch folds bool columns, a sum of bools being their "or"; so does jaxgrad."""
+    cols = np.random.default_rng(8).random((2, 8, 9)) > 0.6
+    got = jaxgrad.fold(cols, 4, 2)
+    want = F.fold(torch.from_numpy(cols), 4, 2).numpy()
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(np.asarray(got), want)
 
 
 def test_integer_refusals_name_the_rule():
