@@ -33,8 +33,8 @@ import numpy as np
 
 from . import _rules
 from ._precision import accumulation_dtype
-from ._args import (as_array, check_inplace, check_static, differentiable, float_array,
-                    float_dtype)
+from ._args import (_INT_DTYPES, as_array, check_inplace, check_static, differentiable,
+                    dtype_name, float_array, float_dtype)
 from ._typing import Array, ArrayLike, DTypeLike
 
 def compute_dtype(x):
@@ -92,9 +92,10 @@ def _integer_bounds(fn: str, x, bounds: dict) -> tuple[int, ...]:
 
 
 def _as_float(x):
-    """An integer or bool x as JAX's default float dtype (as torch's tanh and
-    sigmoid compute them in its default dtype); no derivative reaches x."""
-    return x if differentiable(x) else x.astype(jnp.result_type(float))
+    """An integer or bool x as float32, torch's default dtype, in which its
+    tanh and sigmoid compute them (also under JAX's 64-bit mode, so the
+    results compare with torch's dtype included); no derivative reaches x."""
+    return x if differentiable(x) else x.astype(jnp.float32)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -424,12 +425,12 @@ def sigmoid(input: ArrayLike) -> Array:
     Args:
       input: (*), a float or complex array of any shape (complex: 1/(1+e^{-z}),
         as torch's; the VJP is ḡ·σ′(z), JAX's convention),
-        or an integer or bool one, computed in JAX's default float dtype (no
-        gradient reaches it).
+        or an integer or bool one, computed in float32 as torch's (in its
+        default dtype; no gradient reaches it).
 
     Returns:
-      An array of ``input``'s shape and dtype (the default float dtype for an
-      integer or bool input), in [0, 1] for real input.
+      An array of ``input``'s shape and dtype (float32 for an integer or bool
+      input), in [0, 1] for real input.
 
     Raises:
       TypeError: if ``input`` has another dtype.
@@ -451,12 +452,12 @@ def tanh(input: ArrayLike) -> Array:
     Args:
       input: (*), a float or complex array of any shape (complex: the VJP is
         ḡ·tanh′(z), JAX's convention),
-        or an integer or bool one, computed in JAX's default float dtype (no
-        gradient reaches it).
+        or an integer or bool one, computed in float32 as torch's (in its
+        default dtype; no gradient reaches it).
 
     Returns:
-      An array of ``input``'s shape and dtype (the default float dtype for an
-      integer or bool input), in [-1, 1] for real input.
+      An array of ``input``'s shape and dtype (float32 for an integer or bool
+      input), in [-1, 1] for real input.
 
     Raises:
       TypeError: if ``input`` has another dtype.
@@ -601,6 +602,9 @@ def normalize_dim(fn: str, dim, ndim: int) -> int:
     return int(dim) % rank
 
 
+_INT_OR_BOOL = _INT_DTYPES + ("bool",)
+
+
 def _along(core, fn: str, input, dim, dtype):
     if dtype is not None:
         # torch: the input (an integer one too) is cast before the op, and
@@ -612,6 +616,10 @@ def _along(core, fn: str, input, dim, dtype):
             raise TypeError(f"{fn}: `input` must have a numeric or bool dtype, got "
                             f"{input.dtype}")
         input = input.astype(dtype)
+    elif dtype_name(getattr(input, "dtype", None)) in _INT_OR_BOOL:
+        raise TypeError(f"{fn}: `input` must have a floating dtype, got {input.dtype} "
+                        f"(an integer or bool input takes `dtype=`, the floating dtype "
+                        f"to compute in, as torch's)")
     input = float_array(fn, "input", input)
     axis = normalize_dim(fn, dim, input.ndim)
     if input.ndim == 0:  # one element: softmax 1, log_softmax 0

@@ -197,17 +197,20 @@ def float_array(fn: str, name: str, value, *, python_dtype=None, complex_ok: boo
     Array-likes are accepted as the ``ArrayLike`` annotations promise: Python
     scalars and (nested) lists become arrays of ``python_dtype`` (default: JAX's
     default float dtype; an integer ``python_dtype`` applies only to Python
-    ints, bools and lists of them), NumPy arrays keep theirs. A torch tensor is
+    ints and lists of them that fit it), NumPy arrays keep theirs. A torch tensor is
     refused with the conversion to use; any other dtype is refused with the
     dtypes allowed.
     """
     if getattr(value, "dtype", None) is None:
-        if python_dtype is None or (not jnp.issubdtype(python_dtype, jnp.inexact)
-                                    and (_holds(value, "fc") or not _fits(value, python_dtype))):
-            # an integer dtype takes integers that fit it; anything else is
-            # read as JAX reads it (and then refused as another dtype)
-            python_dtype = (jnp.result_type(int) if not _holds(value, "fc")
-                            else jnp.result_type(float))
+        if python_dtype is not None and not jnp.issubdtype(python_dtype, jnp.inexact):
+            # an integer dtype (another argument's) takes Python integers that
+            # fit it; a float is a float, and ints beyond the dtype JAX's default
+            # int (either is then refused as another dtype)
+            if _holds(value, "fc"):
+                python_dtype = None
+            elif not _fits(value, python_dtype):
+                python_dtype = jnp.result_type(int)
+        python_dtype = python_dtype or jnp.result_type(float)
         if _holds(value, "c"):   # the complex dtype of that precision (checked below)
             python_dtype = jnp.result_type(python_dtype, jnp.complex64)
         value = as_array(fn, name, value, python_dtype=python_dtype)

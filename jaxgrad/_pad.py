@@ -210,8 +210,9 @@ def _parse_value(mode: str, value, dtype) -> float | int:
         with np.errstate(over="ignore"):
             overflows = math.isfinite(value) and not np.isfinite(np.asarray(value, dtype))
     if overflows:
+        read = f" (read as a double, {value!r}, as torch reads it)" if value != given else ""
         raise ValueError(f"pad: `value` must fit in the {dtype.name} `input`, "
-                         f"got {given!r}")
+                         f"got {given!r}{read}")
     return value
 
 

@@ -370,3 +370,16 @@ def test_integer_ops_compare_their_output_only(rng):
     assert report["output"].dtype == "int64" and report["output"].rtol == 0
     with pytest.raises(AssertionError, match="output"):
         check_parity(lambda x, w: jaxgrad.conv2d(x, w) + 1, F.conv2d, x, w, second_order=True)
+    # narrow integers reach torch in their own dtype: int8 sums wrap around in
+    # both (compiled, not constant-folded, which saturates), and the dtype is checked
+    x8 = np.array([[[-7, -4, 5, 8, -1, 2]]], np.int8)
+    w8 = np.array([[[100, 100]]], np.int8)
+    report = check_parity(jaxgrad.conv1d, F.conv1d, x8, w8)
+    assert report["output"].dtype == "int8" and report["output"].max_abs == 0
+    assert np.abs(F.conv1d(torch.from_numpy(x8).long(), torch.from_numpy(w8).long())).max() > 127
+    with pytest.raises(AssertionError, match=r"dtype int16, expected int8"):
+        check_parity(lambda x, w: jaxgrad.conv1d(x, w).astype(jnp.int16), F.conv1d, x8, w8)
+    # check_vjp has nothing to differentiate
+    with pytest.raises(TypeError, match=r"^check_vjp: no floating-point argument to "
+                                        r"differentiate, got dtypes \['int64', 'int64'\]"):
+        check_vjp(jaxgrad.conv2d, x, w)

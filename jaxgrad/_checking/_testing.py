@@ -295,7 +295,9 @@ def _jax_results(call, out_struct, diff, cots, us, second_order: bool) -> dict:
 
 def _to_reference(torch, value, reference_dtype, device):
     """A torch copy of a JAX argument on ``device``: floats in ``reference_dtype``
-    if given, signed ints as int64 (torch's index dtype); other values unchanged."""
+    if given; integers in their own dtype (int8 data wraps around as in JAX),
+    but int32 as int64, torch's index dtype (JAX's stand-in for it: class
+    targets, indices); other values unchanged."""
     if not isinstance(value, jax.Array):
         return value
     t = to_torch(value, copy=True).to(device)
@@ -304,7 +306,7 @@ def _to_reference(torch, value, reference_dtype, device):
     if t.is_complex() and reference_dtype is not None:   # complex of that precision
         wide = jnp.dtype(reference_dtype) == jnp.float64   # (not narrowed with x64 off)
         return t.to(torch.complex128 if wide else torch.complex64)
-    if t.dtype in (torch.int8, torch.int16, torch.int32):
+    if t.dtype == torch.int32:
         return t.to(torch.int64)
     return t
 
@@ -409,12 +411,17 @@ def _rows(ours: dict, ref: dict, names: dict, expected: dict, rtol, atol) -> lis
     return rows
 
 
-def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype):
+def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype,
+                            widened: bool):
     """Floats: torch's dtype, or when torch ran in ``reference_dtype`` the
     inputs' precision (``work_dtype``, real), as a complex dtype where torch's
-    output is complex. Ints and bools: only the kind is checked."""
+    output is complex. Integers: torch's dtype as JAX holds it (int64 is
+    int32 while JAX's 64-bit mode is off, and where an int32 argument reached
+    torch as int64, ``widened``); bools: bool."""
     out = []
     for ours, theirs in zip(out_leaves, ref_dtypes):
+        if widened and theirs == np.int64 and ours.dtype == np.int32:
+            theirs = np.dtype(np.int32)
         if np.dtype(ours.dtype).name in _INEXACT:
             if reference_dtype is None:
                 out.append(theirs)
@@ -422,9 +429,10 @@ def _expected_output_dtypes(out_leaves, ref_dtypes, reference_dtype, work_dtype)
                 out.append(jnp.result_type(work_dtype, jnp.complex64))
             else:
                 out.append(work_dtype)
+        elif theirs.kind in "iu":
+            out.append(np.dtype(jax.dtypes.canonicalize_dtype(theirs)))
         else:
-            same_kind = np.dtype(ours.dtype).kind == theirs.kind
-            out.append(ours.dtype if same_kind else theirs)
+            out.append(theirs)
     return out
 
 
@@ -444,8 +452,9 @@ def _expected_dtypes(ours: dict, ref: dict, args: list, diff: list, cots: list,
     # the arguments' precision: a complex argument counts as its parts' dtype
     parts = [jnp.finfo(a.dtype).dtype for a in args if _is_float(a, complex_ok=True)]
     work = jnp.result_type(*parts) if parts else None
+    widened = any(isinstance(a, jax.Array) and a.dtype == np.int32 for a in args)
     return {"output": _expected_output_dtypes(ours["output"], ref["output_dtypes"],
-                                              reference_dtype, work),
+                                              reference_dtype, work, widened),
             "grad": [x.dtype for x in diff], "grad2": [x.dtype for x in diff],
             "grad2_cot": [c.dtype for c in cots]}
 
@@ -461,7 +470,8 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
 
     Both functions get the same arguments: arrays (NumPy or JAX) are converted
     once to JAX arrays for ``jax_fn`` and copied to torch tensors for
-    ``torch_fn`` (signed integer arrays as int64, torch's index dtype); other
+    ``torch_fn`` (integer arrays in their dtype, but int32 as int64, torch's
+    index dtype; an int32 result then stands for torch's int64 one); other
     values (Python numbers, strings) are passed to both unchanged. Compared:
 
       output[...]   every leaf of the output pytree (value, dtype, shape)
@@ -540,8 +550,18 @@ def check_parity(jax_fn: Callable, torch_fn: Callable, *args: Any,
     # an integer op (no floating argument, or no floating output) has no
     # gradient of any order: its output alone is compared
     second_order = second_order and bool(diff) and bool(cots)
-    run = functools.partial(_jax_results, call, out_struct, second_order=second_order)
-    ours = (jax.jit(run) if jit else run)(diff, cots, us)
+    # the other arrays enter the jitted program as its arguments, not as
+    # constants: XLA's constant folding of an integer convolution saturates
+    # where the compiled one wraps around (as torch's does)
+    held = [i for i, a in enumerate(static) if isinstance(a, jax.Array)]
+
+    def run(diff, cots, us, consts):
+        full = list(static)
+        for i, c in zip(held, consts):
+            full[i] = c
+        return _jax_results(_partial_call(jax_fn, full, argnums), out_struct, diff, cots,
+                            us, second_order)
+    ours = (jax.jit(run) if jit else run)(diff, cots, us, [static[i] for i in held])
     ref = _torch_results(torch_fn, args, argnums, cots, us, second_order,
                          reference_dtype, torch_device)
     _check_structure(fn, ours["output"], ref["output"], out_struct)
@@ -653,6 +673,7 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
     Raises:
       AssertionError: a row failed; the message is the report's table.
       RuntimeError: JAX's 64-bit mode is off.
+      TypeError: no argument is floating-point (nothing to differentiate).
       ValueError: ``order`` is not 1 or 2, or ``eps`` is not positive.
 
     Example:
@@ -668,6 +689,11 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
     args = [jnp.asarray(a, jnp.float64) if _is_float(a) else a
             for a in _as_jax(name, args)]
     argnums = parse_argnums(name, args, argnums)
+    if not argnums:
+        raise TypeError(f"{name}: no floating-point argument to differentiate, got "
+                        f"dtypes {[str(getattr(a, 'dtype', type(a).__name__)) for a in args]} "
+                        f"(integer and bool arguments have no derivative; compare an "
+                        f"integer op's output with check_parity)")
     names = [_names(name, args, arg_names)[i] for i in argnums]
     diff = [args[i] for i in argnums]
     call = _partial_call(fn, args, argnums)

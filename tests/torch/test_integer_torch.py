@@ -93,7 +93,7 @@ def _cases():
 def test_opinfo_integer_samples(op, dtype):
     """Every op's integer and bool OpInfo samples equal torch's output, in
     torch's dtype (exactly for integer results; float results of tanh,
-    sigmoid and softmax to float32 rounding, in JAX's default float dtype)."""
+    sigmoid and softmax to float32 rounding)."""
     samples = list(op.sample_inputs("cpu", dtype))
     assert samples, op.name
     step = max(1, -(-len(samples) // SAMPLES_PER_DTYPE))
@@ -113,8 +113,8 @@ def test_opinfo_integer_samples(op, dtype):
             if got.dtype != want.dtype or not np.array_equal(got, want):
                 problems.append(f"{label}: {got.dtype} vs {want.dtype}, "
                                 f"equal={np.array_equal(got, want)}")
-        else:
-            assert got.dtype == jnp.result_type(float), (label, got.dtype)
+        else:     # torch's dtype: float32 for tanh and sigmoid, dtype= for softmax
+            assert got.dtype == want.dtype, (label, got.dtype, want.dtype)
             if not np.allclose(got, want, rtol=2e-6, atol=1e-7):
                 problems.append(f"{label}: max abs {np.max(np.abs(got - want)):.2e}")
     assert not problems, problems
@@ -354,6 +354,8 @@ def test_integer_refusals_name_the_rule():
     with pytest.raises(TypeError, match=r"^conv2d: `input` must have a floating, complex or "
                                         r"integer dtype .*got bool$"):
         jaxgrad.conv2d(xi > 0, xi)
-    with pytest.raises(TypeError, match=r"^softmax: `input` must have a floating dtype "
-                                        r".*got int64$"):
+    with pytest.raises(TypeError, match=r"^softmax: `input` must have a floating dtype, "
+                                        r"got int64 \(an integer or bool input takes "
+                                        r"`dtype=`, the floating dtype to compute in, as "
+                                        r"torch's\)$"):
         jaxgrad.softmax(xi, 0)
