@@ -379,6 +379,9 @@ def test_integer_ops_compare_their_output_only(rng):
     assert np.abs(F.conv1d(torch.from_numpy(x8).long(), torch.from_numpy(w8).long())).max() > 127
     with pytest.raises(AssertionError, match=r"dtype int16, expected int8"):
         check_parity(lambda x, w: jaxgrad.conv1d(x, w).astype(jnp.int16), F.conv1d, x8, w8)
+    # int32 stands for torch's int64 (its index dtype): handed over and expected as such
+    report = check_parity(jaxgrad.conv2d, F.conv2d, x.astype(np.int32), w.astype(np.int32))
+    assert report["output"].dtype == "int32" and report["output"].max_abs == 0
     # check_vjp has nothing to differentiate
     with pytest.raises(TypeError, match=r"^check_vjp: no floating-point argument to "
                                         r"differentiate, got dtypes \['int64', 'int64'\]"):
