@@ -38,6 +38,10 @@ index, ``scale`` the user's factor when it is given and not recomputed):
                    Keys' weights (A = -0.75): W₂(t+1), W₁(t), W₁(1-t), W₂(2-t),
                    W₁(z) = (A+2)z³ - (A+3)z² + 1, W₂(z) = Az³ - 5Az² + 8Az - 4A
 
+``antialias=True`` tables are windows of a filter (see "Windowed filters"
+below); uint8 "bilinear"/"bicubic"/"lanczos" run torch's fixed-point passes
+instead of the tables' float sums (forward only).
+
 ``area`` is adaptive average pooling (``jaxgrad.adaptive_avg_pool{1,2,3}d``,
 torch's overlapping bins), with its own explicit rules. Where torch's own
 kernels disagree with themselves (see :func:`interpolate`'s notes), jaxgrad
@@ -65,9 +69,12 @@ from ._typing import Array, ArrayLike
 
 FN = "interpolate"
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear",
-         "area")
+         "area", "lanczos")
 # The modes that need one input rank (spatial dims), as torch's dispatch.
-_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3, "lanczos": 2}
+# The modes torch also computes on uint8 (in fixed point), and those it can
+# anti-alias (4-D input only); "lanczos" exists only anti-aliased.
+_WINDOWED = ("bilinear", "bicubic", "lanczos")
 _NEAREST = ("nearest", "nearest-exact", "area")
 _CUBIC_A = -0.75
 
@@ -116,7 +123,12 @@ class AxisTable:
 
     @staticmethod
     def of(size: int, index, weight=None) -> AxisTable | None:
-        """The table of torch's (O, T) taps; None for the identity (y = x)."""
+        """The table of torch's (O, T) taps; None for the identity (y = x).
+
+        An index equal to ``size`` is a padding tap (weight 0; rows of
+        different widths, as anti-aliasing's): it reads a zero row appended
+        to the input, so it adds an exact 0, and Aᵀ has no entry for it.
+        """
         index = np.asarray(index, np.int64).reshape(len(index), -1)
         if weight is None and index.shape == (size, 1) and (
                 index[:, 0] == np.arange(size)).all():
@@ -131,25 +143,36 @@ class AxisTable:
 def _transpose(size: int, index: np.ndarray, weight: np.ndarray | None):
     """The rows of Aᵀ from those of A: (I, T') indices into [0, O] and weights."""
     rows, taps = index.shape
-    flat = index.ravel()
+    real = index.ravel() < size                    # padding taps have no adjoint
+    flat = index.ravel()[real]
     order = np.argsort(flat, kind="stable")        # by input i, then by (j, t)
     counts = np.bincount(flat, minlength=size)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     slot = np.arange(flat.size) - starts           # place within row i
-    out_index = np.full((size, counts.max()), rows)
-    out_index[flat[order], slot] = np.repeat(np.arange(rows), taps)[order]
+    out_index = np.full((size, max(counts.max(), 1)), rows)
+    out_index[flat[order], slot] = np.repeat(np.arange(rows), taps)[real][order]
     if weight is None:
         return out_index, None
     out_weight = np.zeros(out_index.shape)
-    out_weight[flat[order], slot] = weight.ravel()[order]
+    out_weight[flat[order], slot] = weight.ravel()[real][order]
     return out_index, out_weight
+
+
+def _padded(x, axis: int, index: np.ndarray):
+    """x with a zero row appended along ``axis`` where ``index`` reads one
+    (an index equal to the axis' length: a padding tap)."""
+    if not (index == x.shape[axis]).any():
+        return x
+    pad = [(0, 0, 0)] * x.ndim
+    pad[axis] = (0, 1, 0)
+    return lax.pad(x, jnp.zeros((), x.dtype), pad)
 
 
 def _gather(x, axis: int, taps: Taps):
     """y[.., r, ..] = Σ_t w[r, t] · x[.., idx[r, t], ..]: one gather of all taps."""
     index = np.asarray(taps.index)
     rows, width = index.shape
-    taken = jnp.take(x, index.reshape(-1), axis=axis)
+    taken = jnp.take(_padded(x, axis, index), index.reshape(-1), axis=axis)
     if width == 1 and taps.weight is None:
         return taken
     taken = taken.reshape(x.shape[:axis] + (rows, width) + x.shape[axis + 1:])
@@ -165,11 +188,7 @@ def _scatter(g, axis: int, table: AxisTable):
     A scatter-add, computed as a gather of Aᵀ's rows: no scatter (which is
     slow to compile, and nondeterministic on GPUs), the same products.
     """
-    if (np.asarray(table.adjoint.index) == g.shape[axis]).any():
-        pad = [(0, 0, 0)] * g.ndim
-        pad[axis] = (0, 1, 0)                       # the zero row the padding reads
-        g = lax.pad(g, jnp.zeros((), g.dtype), pad)
-    return _gather(g, axis, table.adjoint)
+    return _gather(g, axis, table.adjoint)        # its padding reads a zero row
 
 
 # The separable map over all spatial axes of (N, C, *spatial), axis by axis;
@@ -287,13 +306,176 @@ def cubic_table(in_size: int, out_size: int, align_corners: bool,
     return AxisTable.of(in_size, index, weight)
 
 
+# --------------------------------------------------------------------------
+# Windowed filters: torch's anti-aliased modes (``antialias=True``) and its
+# uint8 bilinear/bicubic kernels, both Pillow's resampling. Per axis, output j
+# reads a window of inputs around the centre c_j = r·(j+½) (r as above, also
+# with align_corners=True, where it is (I-1)/(O-1)) with the filter's
+# weights normalised to sum 1:
+#
+#   support  h = (T/2)·r when r >= 1 (downsampling widens the filter), else T/2
+#   window   lo_j = max(trunc(c_j - h + ½), 0),  hi_j = min(trunc(c_j + h + ½), I)
+#   weights  w[j, t] = f((lo_j + t - c_j + ½)·min(1, 1/r)) / Σ_t(...),  lo_j <= lo_j + t < hi_j
+#
+# with f the triangle 1-|z| (T = 2, "bilinear"), Keys' cubic with A = -0.5
+# (T = 4, "bicubic") or Lanczos-3 sinc(z)·sinc(z/3) (T = 6, "lanczos").
+# Windows have different widths: shorter rows are padded with taps of
+# weight 0 that read an appended zero (index I), so NaN and inf spread only
+# inside the window, as in torch. An axis whose size does not change is left
+# as it is, as torch does.
+
+
+def _filter(mode: str, antialias: bool) -> tuple[int, Callable]:
+    """(T, f): the filter of ``mode``, T taps wide without anti-aliasing."""
+    if mode == "bilinear":
+        return 2, lambda z: np.where(np.abs(z) < 1, 1.0 - np.abs(z), 0.0)
+    if mode == "bicubic":
+        a = -0.5 if antialias else _CUBIC_A     # Pillow's A for anti-aliasing
+
+        def cubic(z):
+            z = np.abs(z)
+            return np.where(z < 1, _keys_near(z, a), np.where(z < 2, _keys_far(z, a), 0.0))
+        return 4, cubic
+    return 6, lambda z: np.where(np.abs(z) < 3, np.sinc(np.abs(z)) * np.sinc(np.abs(z) / 3),
+                                 0.0)
+
+
+def _window_rows(mode: str, in_size: int, out_size: int, align_corners: bool,
+                 scale: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(index, weight, largest weight) of the anti-aliased rows of one axis:
+    (O, W) arrays, padding taps at index I; float64 throughout, and the
+    window sums left to right, as torch's uint8 kernel computes them."""
+    taps, f = _filter(mode, True)
+    r = source_scale(in_size, out_size, align_corners, scale)
+    support = taps * 0.5 * r if r >= 1.0 else taps * 0.5
+    width = int(math.ceil(support)) * 2 + 1
+    inverse = 1.0 / r if r >= 1.0 else 1.0
+    center = r * (np.arange(out_size) + 0.5)
+    lo = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
+    count = np.clip(np.minimum(np.trunc(center + support + 0.5), in_size) - lo, 0, width)
+    t = np.arange(width)
+    inside = t < count[:, None]
+    raw = np.where(inside, f(((lo[:, None] + t) - center[:, None] + 0.5) * inverse), 0.0)
+    total = np.zeros(out_size)
+    for k in range(width):
+        total = total + raw[:, k]
+    normal = total != 0
+    weight = np.where(normal[:, None], raw / np.where(normal, total, 1.0)[:, None], raw)
+    largest = float(weight[normal].max(initial=0.0))
+    return np.where(inside, lo[:, None] + t, in_size), weight, largest
+
+
+def _plain_rows(mode: str, in_size: int, out_size: int, align_corners: bool,
+                scale: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The rows of torch's uint8 bilinear/bicubic kernel without anti-aliasing:
+    the float modes' source coordinate and filter (A = -0.75) on the T taps
+    i₀-T/2+1 .. i₀+T/2, but the weights of taps beyond the border are added
+    to the border tap instead of repeating its index; the largest weight is
+    the largest partial sum, as torch's."""
+    taps, f = _filter(mode, False)
+    r = source_scale(in_size, out_size, align_corners, scale)
+    j = np.arange(out_size, dtype=np.float64)
+    if align_corners:
+        coordinate = r * j
+    else:
+        coordinate = r * (j + 0.5) - 0.5
+        if taps == 2:
+            coordinate = np.maximum(coordinate, 0.0)
+    i0, lam = _index_and_fraction(coordinate, in_size)
+    half = taps // 2
+    first = i0 - half + 1
+    lo = np.maximum(first, 0)
+    count = np.clip(np.minimum(i0 + half + 1, in_size) - lo, 0, taps)
+    weight = np.zeros((out_size, taps))
+    rows = np.arange(out_size)
+    slot = np.zeros(out_size, np.int64)
+    largest = 0.0
+    for t in range(taps):
+        at = first + t
+        slot = np.where(at <= 0, 0, np.where(at >= in_size - 1, count - 1, slot))
+        weight[rows, slot] += f((t + 1 - half) - lam)
+        largest = max(largest, float(weight[rows, slot].max()))
+        slot = slot + 1
+    t = np.arange(taps)
+    return np.where(t < count[:, None], lo[:, None] + t, in_size), weight, largest
+
+
+def window_table(mode: str, in_size: int, out_size: int, align_corners: bool,
+                 scale: float | None) -> AxisTable | None:
+    """The anti-aliased table of one axis; None (identity) when O = I."""
+    if out_size == in_size:
+        return None
+    index, weight, _ = _window_rows(mode, in_size, out_size, align_corners, scale)
+    return AxisTable.of(in_size, index, weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedPointPass:
+    """One axis of torch's uint8 resampling, in 16-bit fixed point.
+
+    y[j] = clip((2^(p-1) + Σ_t q[j, t] · x[idx[j, t]]) >> p, 0, 255), in int32,
+    with q = round(w · 2^p) (halves away from 0) and p the largest precision
+    < 22 at which 2·max(w)·2^p rounds below 2^15.
+    """
+
+    axis: int
+    index: tuple[tuple[int, ...], ...]
+    weight: tuple[tuple[int, ...], ...]
+    precision: int
+
+    @staticmethod
+    def of(axis: int, index: np.ndarray, weight: np.ndarray, largest: float
+           ) -> FixedPointPass:
+        precision = 0
+        while precision < 22 and int(0.5 + largest * (1 << (precision + 1))) < (1 << 15):
+            precision += 1
+        v = weight * (1 << precision)
+        q = np.trunc(np.where(v < 0, v - 0.5, v + 0.5)).astype(np.int64)
+        return FixedPointPass(axis, tuple(tuple(int(i) for i in row) for row in index),
+                              tuple(tuple(int(w) for w in row) for row in q), precision)
+
+
+def fixed_point_passes(mode: str, in_spatial: Sequence[int], out_spatial: Sequence[int],
+                       align_corners: bool, scales: Sequence[float | None],
+                       antialias: bool) -> tuple[FixedPointPass, ...]:
+    """torch's uint8 passes: the last spatial axis first, then the others from
+    the last; axes whose size does not change are skipped."""
+    rows = _window_rows if antialias else _plain_rows
+    passes = []
+    for k in reversed(range(len(in_spatial))):
+        i, o, s = in_spatial[k], out_spatial[k], scales[k]
+        if i != o:
+            passes.append(FixedPointPass.of(2 + k, *rows(mode, i, o, align_corners, s)))
+    return tuple(passes)
+
+
+def _fixed_point_resample(x, passes: tuple[FixedPointPass, ...]):
+    """uint8 x through ``passes``, each rounded and clipped back to [0, 255]."""
+    work = x.astype(jnp.int32)
+    for p in passes:
+        index = np.asarray(p.index)
+        rows, width = index.shape
+        taken = jnp.take(_padded(work, p.axis, index), index.reshape(-1), axis=p.axis)
+        taken = taken.reshape(work.shape[:p.axis] + (rows, width) + work.shape[p.axis + 1:])
+        weight = np.asarray(p.weight, np.int32)
+        weight = weight.reshape(weight.shape + (1,) * (work.ndim - p.axis - 1))
+        acc = jnp.sum(taken * weight, axis=p.axis + 1, dtype=jnp.int32)
+        work = jnp.clip((acc + (1 << (p.precision - 1))) >> p.precision, 0, 255)
+    return work.astype(jnp.uint8)
+
+
+_jitted_fixed_point = jax.jit(_fixed_point_resample, static_argnums=1)
+
+
 def axis_tables(mode: str, in_spatial: Sequence[int], out_spatial: Sequence[int],
-                align_corners: bool, scales: Sequence[float | None]
-                ) -> tuple[AxisTable | None, ...]:
+                align_corners: bool, scales: Sequence[float | None],
+                antialias: bool = False) -> tuple[AxisTable | None, ...]:
     """One table per spatial dim for ``mode`` (not "area")."""
     tables = []
     for i, o, s in zip(in_spatial, out_spatial, scales):
-        if mode in ("nearest", "nearest-exact"):
+        if antialias:
+            tables.append(window_table(mode, i, o, align_corners, s))
+        elif mode in ("nearest", "nearest-exact"):
             exact = mode == "nearest-exact"
             tables.append(nearest_table(i, o, s, exact=exact,
                                         shortcut=not exact and len(in_spatial) == 2))
@@ -310,9 +492,6 @@ def axis_tables(mode: str, in_spatial: Sequence[int], out_spatial: Sequence[int]
 
 def _parse_mode(mode) -> str:
     check_static(FN, "mode", mode, "a mode name")
-    if isinstance(mode, str) and mode == "lanczos":
-        raise ValueError(f"{FN}: `mode` 'lanczos' needs antialias=True, which jaxgrad "
-                         f"does not support; use one of {MODES}, got {mode!r}")
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"{FN}: `mode` must be one of {MODES}, got {mode!r}")
     return mode
@@ -326,8 +505,12 @@ def _parse_align_corners(mode: str, align_corners) -> bool:
                              f"linear, bilinear, bicubic and trilinear, got "
                              f"align_corners={align_corners!r} with mode={mode!r}")
         return False
-    return False if align_corners is None else parse_bool(FN, "align_corners",
-                                                          align_corners)
+    align = False if align_corners is None else parse_bool(FN, "align_corners",
+                                                           align_corners)
+    if mode == "lanczos" and align:
+        raise ValueError(f"{FN}: mode='lanczos' does not take align_corners=True (as "
+                         f"torch's), got align_corners={align_corners!r}")
+    return align
 
 
 def _parse_scale(value, n: int) -> tuple[float, ...]:
@@ -396,13 +579,18 @@ def _check_input(x, mode: str):
 _SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
-def _check_antialias(antialias, mode: str) -> None:
+def _parse_antialias(antialias, mode: str, x) -> bool:
     check_static(FN, "antialias", antialias, "a bool")
-    if parse_bool(FN, "antialias", antialias):
+    antialias = parse_bool(FN, "antialias", antialias)
+    if antialias and not (mode in _WINDOWED and x.ndim == 4):
         raise ValueError(
-            f"{FN}: `antialias`=True (torch's anti-aliased bilinear/bicubic "
-            f"downsampling) is not supported by jaxgrad; got antialias=True with "
-            f"mode={mode!r}")
+            f"{FN}: `antialias`=True is taken by the modes bilinear, bicubic and lanczos on a 4-D "
+            f"`input` (N, C, H, W), got mode={mode!r} and an input of shape "
+            f"{tuple(x.shape)}")
+    if mode == "lanczos" and not antialias:
+        raise ValueError(f"{FN}: mode='lanczos' needs antialias=True (torch has only "
+                         f"the anti-aliased Lanczos filter), got antialias=False")
+    return antialias
 
 
 # --------------------------------------------------------------------------
@@ -431,10 +619,21 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     than 1 that leaves every spatial size unchanged (torch's backward copies
     the gradient). jaxgrad's outputs match torch's forward in both.
 
+    With ``antialias=True`` ("bilinear", "bicubic", "lanczos"; 4-D input),
+    each output pixel averages a window of the filter stretched by the
+    downsampling factor, normalised, as torch's ``_upsample_*2d_aa``
+    (Pillow's resampling); the gradient is that map's transpose, which is
+    also torch's backward. Where torch's forward disagrees with it (an output
+    one pixel wide whose height changes), jaxgrad gives the map torch's
+    backward differentiates.
+
     Args:
-      input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float array (the
-        nearest modes also take integer and bool arrays, which have no
-        gradient); the batch may be empty.
+      input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float array; the
+        batch may be empty. Without gradient: the nearest modes also take
+        integer and bool arrays, and "bilinear", "bicubic" and "lanczos"
+        uint8 arrays, resampled in torch's 16-bit fixed point (each axis
+        rounded and clipped to [0, 255], the last axis first), byte for
+        byte as torch.
       size: the output spatial size, an int for every dim or one per dim.
       scale_factor: a positive number for every dim or one per dim; the
         output size is ``floor(input size * scale_factor)``. Exactly one of
@@ -442,8 +641,9 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
       mode: ``"nearest"`` (torch's legacy rule ``floor(j * in/out)``),
         ``"nearest-exact"`` (``floor((j + 0.5) * in/out)``), ``"linear"`` (3-D
         input), ``"bilinear"`` (4-D), ``"bicubic"`` (4-D, Keys' cubic with
-        A = -0.75 and clamped borders; it can overshoot), ``"trilinear"``
-        (5-D) or ``"area"`` (adaptive average pooling).
+        A = -0.75 and clamped borders, A = -0.5 anti-aliased; it can
+        overshoot), ``"trilinear"`` (5-D), ``"area"`` (adaptive average
+        pooling) or ``"lanczos"`` (4-D, Lanczos-3; anti-aliased only).
       align_corners: for the linear and cubic modes: True maps the centres
         of the corner pixels onto each other, False (the default, None) the
         outer edges, clamping source coordinates at the border. Must be
@@ -451,8 +651,11 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
       recompute_scale_factor: with ``scale_factor``: True interpolates with
         the scale ``in/out`` of the rounded output size, False or None with
         ``scale_factor`` itself. Must not be True with ``size``.
-      antialias: must be False; torch's anti-aliased downsampling is not
-        supported.
+      antialias: for "bilinear", "bicubic" and "lanczos" on 4-D input:
+        anti-aliased resampling (it differs from the plain modes when
+        downsampling, and in "bicubic"'s A and border handling also when
+        upsampling). Half types are computed in float32 (torch's CPU refuses
+        them here).
 
     Returns:
       (N, C, *out) in the input's dtype (half types are computed in float32).
@@ -460,7 +663,9 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     Raises:
       ValueError, TypeError: at trace time, naming the argument and its value
         (``size`` and ``scale_factor`` both or neither given, ``align_corners``
-        with a nearest mode, a mode for another input rank, ``antialias``).
+        with a nearest mode or "lanczos", a mode for another input rank,
+        ``antialias`` with another mode or rank, "lanczos" without it, an
+        integer input to a mode that does not take it).
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -469,22 +674,34 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
       [[[1.0, 1.5, 2.0, 3.0, 4.0]]]
       >>> jaxgrad.interpolate(x, scale_factor=2, mode="nearest").tolist()
       [[[1.0, 1.0, 2.0, 2.0, 4.0, 4.0]]]
+      >>> img = jnp.array([[[[0.0, 7.0, 14.0, 21.0]]]], jnp.float32)
+      >>> jaxgrad.interpolate(img, size=(1, 2), mode="bilinear").tolist()
+      [[[[3.5, 17.5]]]]
+      >>> jaxgrad.interpolate(img, size=(1, 2), mode="bilinear", antialias=True).tolist()
+      [[[[5.0, 16.0]]]]
     """
     mode = _parse_mode(mode)
-    # the nearest modes copy entries: integer and bool inputs too (no gradient)
+    # the nearest modes copy entries: integer and bool inputs too (no gradient);
+    # uint8 is also resampled in torch's fixed point by the windowed modes
     x = float_array(FN, "input", input, int_ok=True, bool_ok=True)
-    if mode not in ("nearest", "nearest-exact") and not differentiable(x):
-        raise TypeError(f"{FN}: mode={mode!r} takes a floating `input`, got {x.dtype} "
-                        f"(integer and bool inputs are taken by the nearest modes)")
+    fixed_point = x.dtype == jnp.uint8 and mode in _WINDOWED
+    if mode not in ("nearest", "nearest-exact") and not differentiable(x) and not fixed_point:
+        also = " or uint8" if mode in _WINDOWED else ""
+        raise TypeError(f"{FN}: mode={mode!r} takes a floating{also} `input`, got "
+                        f"{x.dtype} (integer and bool inputs are taken by the nearest "
+                        f"modes, uint8 also by bilinear, bicubic and lanczos, as torch's)")
     align = _parse_align_corners(mode, align_corners)
     _check_input(x, mode)
     spatial = x.shape[2:]
     out, scales = output_geometry(spatial, size, scale_factor, recompute_scale_factor,
                                   mode)
-    _check_antialias(antialias, mode)
+    antialias = _parse_antialias(antialias, mode, x)
     if mode == "area":
         return _pool_ops.adaptive_avg_pool_nd(FN, len(spatial), x, out)
-    tables = axis_tables(mode, spatial, out, align, scales)
+    if fixed_point:
+        passes = fixed_point_passes(mode, spatial, out, align, scales, antialias)
+        return _run(_fixed_point_resample, _jitted_fixed_point, x, passes) if passes else x
+    tables = axis_tables(mode, spatial, out, align, scales, antialias)
     if all(table is None for table in tables):
         return x
     return _run(resample, _jitted_resample, x, tables)

@@ -298,10 +298,24 @@ X3, X4 = jnp.ones((1, 2, 5)), jnp.ones((1, 2, 5, 4))
     (lambda: jaxgrad.interpolate(X4, size=3, mode="cubic"), ValueError,
      r"interpolate: `mode` must be one of \('nearest', .*\), got 'cubic'"),
     (lambda: jaxgrad.interpolate(X4, size=3, mode="lanczos"), ValueError,
-     r"interpolate: `mode` 'lanczos' needs antialias=True, which jaxgrad does not support"),
-    (lambda: jaxgrad.interpolate(X4, size=3, mode="bilinear", antialias=True), ValueError,
-     r"interpolate: `antialias`=True .* is not supported by jaxgrad; got antialias=True "
-     r"with mode='bilinear'"),
+     r"^interpolate: mode='lanczos' needs antialias=True \(torch has only the "
+     r"anti-aliased Lanczos filter\), got antialias=False$"),
+    (lambda: jaxgrad.interpolate(X4, size=3, mode="lanczos", antialias=True,
+                                 align_corners=True), ValueError,
+     r"^interpolate: mode='lanczos' does not take align_corners=True \(as torch's\), "
+     r"got align_corners=True$"),
+    (lambda: jaxgrad.interpolate(X4, size=3, mode="nearest", antialias=True), ValueError,
+     r"^interpolate: `antialias`=True is taken by the modes bilinear, bicubic and lanczos "
+     r"on a 4-D `input` \(N, C, H, W\), got mode='nearest' and an input of shape "
+     r"\(1, 2, 5, 4\)$"),
+    (lambda: jaxgrad.interpolate(X3, size=3, mode="linear", antialias=True), ValueError,
+     r"`antialias`=True is taken by .* got mode='linear' and an input of shape \(1, 2, 5\)"),
+    (lambda: jaxgrad.interpolate(X4, size=3, mode="bilinear", antialias=1), TypeError,
+     r"^interpolate: `antialias` must be a bool, got int 1$"),
+    (lambda: jaxgrad.interpolate(X4.astype(jnp.int16), size=3, mode="bicubic"), TypeError,
+     r"^interpolate: mode='bicubic' takes a floating or uint8 `input`, got int16 \(integer "
+     r"and bool inputs are taken by the nearest modes, uint8 also by bilinear, bicubic and "
+     r"lanczos, as torch's\)$"),
     (lambda: jaxgrad.interpolate(X4, size=(3,)), ValueError,
      r"interpolate: `size` must be an int or a tuple of 2 ints, got \(3,\)"),
     (lambda: jaxgrad.interpolate(X4, size=(3, 0)), ValueError,
@@ -326,8 +340,11 @@ X3, X4 = jnp.ones((1, 2, 5)), jnp.ones((1, 2, 5, 4))
      r"interpolate: `input` must have non-empty channel and spatial dims, got shape "
      r"\(1, 0, 5, 4\)"),
     (lambda: jaxgrad.interpolate(jnp.arange(5)[None, None], size=3, mode="linear"), TypeError,
-     r"interpolate: mode='linear' takes a floating `input`, got int(32|64) \(integer and bool "
-     r"inputs are taken by the nearest modes\)"),
+     r"^interpolate: mode='linear' takes a floating `input`, got int(32|64) \(integer and "
+     r"bool inputs are taken by the nearest modes, uint8 also by bilinear, bicubic and "
+     r"lanczos, as torch's\)$"),
+    (lambda: jaxgrad.interpolate(X4.astype(jnp.uint8), size=3, mode="area"), TypeError,
+     r"^interpolate: mode='area' takes a floating `input`, got uint8"),
     (lambda: jaxgrad.interpolate(np.array([[["a", "b"]]]), size=3), TypeError,
      r"interpolate: `input` must have a floating, integer or bool dtype .*, got <U1"),
     (lambda: jaxgrad.interpolate(X4, size=3, mode="bilinear", align_corners=1), TypeError,

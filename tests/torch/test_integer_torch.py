@@ -5,7 +5,8 @@ torch's convolutions and transposed convolutions take int64, ``linear``,
 integer type, average pooling int64 (its mean is the integer sum divided
 towards 0), ``tanh``/``sigmoid`` integers and bool (computed in the default
 float dtype), softmax/log_softmax them with ``dtype=``, nearest
-interpolation uint8 and ``unfold`` bool. None of them has a gradient. The
+interpolation uint8, bilinear and bicubic interpolation uint8 (in 16-bit
+fixed point) and ``unfold`` bool. None of them has a gradient. The
 results must be torch's exactly, wraparound included; jaxgrad's gradient
 machinery must step aside (JAX's float0 cotangents for integer inputs, as for
 any JAX function of an integer).
@@ -51,6 +52,8 @@ OPS = {
     ("nn.functional.unfold", ""): jaxgrad.unfold,
     ("nn.functional.interpolate", "nearest"): jaxgrad.interpolate,
     ("nn.functional.interpolate", "nearest-exact"): jaxgrad.interpolate,
+    ("nn.functional.interpolate", "bilinear"): jaxgrad.interpolate,
+    ("nn.functional.interpolate", "bicubic"): jaxgrad.interpolate,
     ("softmax", "with_dtype"): jaxgrad.softmax,
     ("log_softmax", "with_dtype"): jaxgrad.log_softmax,
     **{("nn.functional.pad", mode): jaxgrad.pad
@@ -345,8 +348,9 @@ def test_integer_refusals_name_the_rule():
     the op, the argument and the dtypes it takes."""
     xi = np.ones((1, 1, 4, 4), np.int64)
     with pytest.raises(TypeError, match=r"^interpolate: mode='bilinear' takes a floating "
-                                        r"`input`, got int64 \(integer and bool inputs are "
-                                        r"taken by the nearest modes\)$"):
+                                        r"or uint8 `input`, got int64 \(integer and bool "
+                                        r"inputs are taken by the nearest modes, uint8 also "
+                                        r"by bilinear, bicubic and lanczos, as torch's\)$"):
         jaxgrad.interpolate(xi, size=3, mode="bilinear")
     with pytest.raises(TypeError, match=r"^adaptive_avg_pool2d: `input` must have a "
                                         r"floating dtype .*got int64$"):
