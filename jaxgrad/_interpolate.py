@@ -611,13 +611,16 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     gradient the gather again. ``"area"`` is
     :func:`jaxgrad.adaptive_avg_pool2d` (and its 1-D and 3-D variants).
 
-    Two corners where torch's CPU backward is not the gradient of its
+    Three corners where torch's CPU backward is not the gradient of its
     forward, and jaxgrad's is: ``"nearest"`` on 3-D or 5-D input with a
     ``scale_factor`` (not recomputed) that yields an output size equal to
     or twice the input size but is not 1 or 2 (torch's backward assumes
     scale 1 or 2 there), and ``"bicubic"`` with a ``scale_factor`` other
     than 1 that leaves every spatial size unchanged (torch's backward copies
-    the gradient). jaxgrad's outputs match torch's forward in both.
+    the gradient); and with ``antialias=True``, a ``scale_factor`` other
+    than 1 that leaves one axis' size unchanged (torch's forward skips that
+    axis, its backward resamples it). jaxgrad's outputs match torch's
+    forward in all three.
 
     With ``antialias=True`` ("bilinear", "bicubic", "lanczos"; 4-D input),
     each output pixel averages a window of the filter stretched by the

@@ -362,12 +362,17 @@ def _real(fn: str, name: str, value) -> float:
     return float(value)
 
 
-def _eps(fn: str, eps, *, positive: bool = False) -> float:
+def _eps(fn: str, eps, *, positive: bool = False, negative_ok: bool = False) -> float:
+    """ε as torch takes it: batch norm > 0 in training and >= 0 otherwise;
+    ``negative_ok`` (layer, group and instance norm, whose torch kernels take
+    any ε: the output is NaN where v + ε < 0) anything but NaN."""
     value = _real(fn, "eps", eps)
     if positive and not value > 0:
         raise ValueError(f"{fn}: `eps` must be positive when `training` is True "
                          f"(torch's rule), got {eps!r}")
-    if not value >= 0:
+    if negative_ok and math.isnan(value):
+        raise ValueError(f"{fn}: `eps` must be a number, got {eps!r}")
+    if not negative_ok and not value >= 0:
         raise ValueError(f"{fn}: `eps` must be >= 0 (v + eps is square-rooted), "
                          f"got {eps!r}")
     return value
@@ -689,7 +694,8 @@ def instance_norm(input: ArrayLike, running_mean: ArrayLike | None = None,
         running ones.
       momentum: a real number; it only affects the running statistics (see
         :func:`instance_norm_stats`).
-      eps: ε >= 0 added to the variance.
+      eps: ε added to the variance; negative ones are taken as torch's are
+        (the output is NaN where v + ε < 0).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -699,7 +705,7 @@ def instance_norm(input: ArrayLike, running_mean: ArrayLike | None = None,
         scalar has the wrong type.
       ValueError: if ``input`` has fewer than 2 dims, a per-channel array is
         not (C,), the running statistics are missing with
-        ``use_input_stats=False`` (or only one is given), ``eps`` is negative,
+        ``use_input_stats=False`` (or only one is given), ``eps`` is NaN,
         or the input statistics would come from a single spatial element.
 
     Example:
@@ -714,7 +720,7 @@ def instance_norm(input: ArrayLike, running_mean: ArrayLike | None = None,
         weight=weight, bias=bias)
     use_input_stats = parse_bool(fn, "use_input_stats", use_input_stats)
     _momentum(fn, momentum, allow_none=False)
-    eps = _eps(fn, eps)
+    eps = _eps(fn, eps, negative_ok=True)
     _check_min_rank(fn, x, 2, "(N, C, *spatial)")
     _check_stats_pair(fn, running_mean, running_var, required=(
         None if use_input_stats else "when `use_input_stats` is False"))
@@ -815,7 +821,8 @@ def group_norm(input: ArrayLike, num_groups: int, weight: ArrayLike | None = Non
       num_groups: a positive int dividing C.
       weight: optional (C,), γ.
       bias: optional (C,), β.
-      eps: ε >= 0 added to the variance (torch also accepts a negative one).
+      eps: ε added to the variance; negative ones are taken as torch's are
+        (the output is NaN where v + ε < 0).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -825,7 +832,7 @@ def group_norm(input: ArrayLike, num_groups: int, weight: ArrayLike | None = Non
         scalar has the wrong type.
       ValueError: if ``input`` has fewer than 2 dims, C is not divisible by
         ``num_groups`` (both shown), ``weight``/``bias`` are not (C,),
-        ``eps`` is negative, or there is a single value in all (torch's rule).
+        ``eps`` is NaN, or there is a single value in all (torch's rule).
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -835,7 +842,7 @@ def group_norm(input: ArrayLike, num_groups: int, weight: ArrayLike | None = Non
     """
     fn = "group_norm"
     x, weight, bias = _arrays(fn, input, weight=weight, bias=bias)
-    eps = _eps(fn, eps)
+    eps = _eps(fn, eps, negative_ok=True)
     _check_min_rank(fn, x, 2, "(N, C, *spatial)")
     groups = _num_groups(fn, num_groups, x)
     _check_per_channel(fn, x, weight=weight, bias=bias)
@@ -863,7 +870,8 @@ def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int],
         int, as ``nn.LayerNorm`` takes it).
       weight: optional, of shape ``normalized_shape``, γ.
       bias: optional, of shape ``normalized_shape``, β.
-      eps: ε >= 0 added to the variance (torch also accepts a negative one).
+      eps: ε added to the variance; negative ones are taken as torch's are
+        (the output is NaN where v + ε < 0).
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -873,7 +881,7 @@ def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int],
         scalar has the wrong type.
       ValueError: if ``normalized_shape`` is empty or is not the end of
         ``input``'s shape, ``weight``/``bias`` do not have that shape, or
-        ``eps`` is negative.
+        ``eps`` is NaN.
 
     Example:
       >>> import jax.numpy as jnp, jaxgrad
@@ -883,7 +891,7 @@ def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int],
     """
     fn = "layer_norm"
     x, weight, bias = _arrays(fn, input, weight=weight, bias=bias)
-    eps = _eps(fn, eps)
+    eps = _eps(fn, eps, negative_ok=True)
     shape = _normalized_shape(fn, normalized_shape, x)
     for name, a in (("weight", weight), ("bias", bias)):
         _check_shape(fn, name, a, shape, "the `normalized_shape`")

@@ -439,8 +439,10 @@ ONES3 = jnp.ones(3)
      r"with num_groups=2"),
     (lambda: jaxgrad.group_norm(X, 3, bias=jnp.ones(4)), ValueError,
      r"group_norm: `bias` must have shape \(3,\)"),
-    (lambda: jaxgrad.group_norm(X, 3, eps=-0.5), ValueError,
-     r"group_norm: `eps` must be >= 0 .*got -0.5"),
+    (lambda: jaxgrad.group_norm(X, 3, eps=float("nan")), ValueError,
+     r"^group_norm: `eps` must be a number, got nan$"),
+    (lambda: jaxgrad.instance_norm(X, eps=float("nan")), ValueError,
+     r"^instance_norm: `eps` must be a number, got nan$"),
     (lambda: jaxgrad.layer_norm(X, (3,)), ValueError,
      r"layer_norm: `input` must end in `normalized_shape` \(3,\), \(\*, 3\), got shape "
      r"\(2, 3, 4\)"),
@@ -454,8 +456,8 @@ ONES3 = jnp.ones(3)
      r"layer_norm: `normalized_shape` must hold sizes >= 0, got \(3, -4\)"),
     (lambda: jaxgrad.layer_norm(X, (4,), jnp.ones(3)), ValueError,
      r"layer_norm: `weight` must have shape \(4,\), the `normalized_shape`, got \(3,\)"),
-    (lambda: jaxgrad.layer_norm(X, 4, eps=-1), ValueError,
-     r"layer_norm: `eps` must be >= 0"),
+    (lambda: jaxgrad.layer_norm(X, 4, eps=float("nan")), ValueError,
+     r"^layer_norm: `eps` must be a number, got nan$"),
 ])
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):

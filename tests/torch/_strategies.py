@@ -10,6 +10,9 @@ is what hypothesis prints for a failing example:
   grad_configs             jaxgrad.grad.*: one of the four gradient kinds
   max_pool_configs, avg_pool_configs, adaptive_pool_configs
   elementwise_configs, softmax_configs, loss_configs, linear_configs
+  interpolate_configs      every mode of its rank, size or scale factor
+                           (recomputed or not), align_corners, antialias;
+                           uint8=True: torch's fixed-point modes
 
 Shapes stay tiny: every example compiles a program (forward, VJP and second
 order), and compiling, not running, is what costs. Validity is computed here
@@ -387,3 +390,64 @@ def linear_configs(draw):
     in_features, out_features = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     return LinearConfig(draw(small_shapes(0, 3, 3)) + (in_features,),
                         (out_features, in_features), draw(st.booleans()), draw(seeds))
+
+
+# --------------------------------------------------------------------------
+# interpolate: every mode of every rank, sizes and scale factors, anti-aliasing.
+
+_INTERPOLATE_MODES = {1: ("nearest", "nearest-exact", "linear", "area"),
+                      2: ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos",
+                          "area"),
+                      3: ("nearest", "nearest-exact", "trilinear", "area")}
+_SCALES = (0.3, 0.5, 0.6, 1.0, 1.05, 1.7, 2.0, 2.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpolateConfig:
+    shape: tuple         # (N, C, *spatial)
+    kwargs: dict
+    out_spatial: tuple   # ⌊I·scale⌋ or the size
+    seed: int
+
+
+def interpolate_output(spatial, kwargs) -> tuple:
+    size, scale = kwargs.get("size"), kwargs.get("scale_factor")
+    if size is not None:
+        return tuple(size) if isinstance(size, tuple) else (size,) * len(spatial)
+    scale = scale if isinstance(scale, tuple) else (scale,) * len(spatial)
+    return tuple(int(i * s) for i, s in zip(spatial, scale))
+
+
+def _at_least_one_output(size: int, scale: float) -> int:
+    """``size``, grown until ⌊size·scale⌋ >= 1."""
+    while int(size * scale) < 1:
+        size += 1
+    return size
+
+
+@st.composite
+def interpolate_configs(draw, *, uint8: bool = False):
+    """A valid ``F.interpolate`` call. ``uint8``: the modes torch computes on
+    uint8 beyond the nearest ones (bilinear, bicubic, lanczos), with up to 6
+    channels (torch's vectorised kernel takes at most 4, its generic one more)."""
+    n = 2 if uint8 else draw(st.integers(1, 3))
+    modes = ("bilinear", "bicubic", "lanczos") if uint8 else _INTERPOLATE_MODES[n]
+    mode = draw(st.sampled_from(modes))
+    kwargs = {"mode": mode}
+    if mode in ("bilinear", "bicubic"):
+        kwargs["antialias"] = draw(st.booleans())
+    elif mode == "lanczos":
+        kwargs["antialias"] = True
+    if mode in ("linear", "bilinear", "bicubic", "trilinear"):
+        kwargs["align_corners"] = draw(st.sampled_from([None, False, True]))
+    spatial = per_dim(draw, st.integers(1, 9), n)
+    if draw(st.booleans()):
+        kwargs["size"] = torch_arg(draw, per_dim(draw, st.integers(1, 12), n))
+    else:
+        scales = per_dim(draw, st.sampled_from(_SCALES), n)
+        spatial = tuple(_at_least_one_output(i, s) for i, s in zip(spatial, scales))
+        kwargs["scale_factor"] = scales[0] if len(set(scales)) == 1 and draw(
+            st.booleans()) else scales
+        kwargs["recompute_scale_factor"] = draw(st.sampled_from([None, False, True]))
+    shape = (draw(st.sampled_from([1, 2])), draw(st.integers(1, 6 if uint8 else 3))) + spatial
+    return InterpolateConfig(shape, kwargs, interpolate_output(spatial, kwargs), draw(seeds))

@@ -16,7 +16,8 @@ here): max-pooling windows made only of padding (torch: -inf and a bogus
 index; jaxgrad raises), out-of-range class indices (torch raises at run
 time; jaxgrad gives NaN), avg_pool3d inputs smaller than the kernel (torch's
 avg_pool3d alone raises), ``ignore_index`` with probability targets (torch
-raises; jaxgrad ignores it). Convolutions get normal inputs: non-finite
+raises; jaxgrad ignores it), the interpolations where torch's CPU kernels
+disagree with themselves (``torch_interpolate_deviates``). Convolutions get normal inputs: non-finite
 values are tested in ``test_special_values_torch.py``; pooling inputs include
 ties, NaN and -inf. A failure found here becomes an explicit case in
 ``test_fuzz_regressions_torch.py``.
@@ -30,15 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import assume, given
 
 import jaxgrad
 
 from ._parity import check_parity, check_values
 from ._strategies import (adaptive_pool_configs, avg_pool_configs, conv_configs,
                           conv_transpose_configs, elementwise_configs, fuzz,
-                          grad_configs, linear_configs, loss_configs,
-                          max_pool_configs, softmax_configs)
+                          grad_configs, interpolate_configs, linear_configs,
+                          loss_configs, max_pool_configs, softmax_configs)
 from .test_conv_torch import run_conv
 from .test_conv_transpose_torch import run_conv_transpose
 from .test_grad_torch import run_grad
@@ -229,3 +230,57 @@ def test_linear_fuzz(config):
     if config.bias:
         shapes["b"] = config.w_shape[:1]
     check_parity(f"fuzz {config}", jaxgrad.linear, F.linear, shapes, seed=config.seed)
+
+
+# --------------------------------------------------------------------------
+# interpolate: float64 to second order, and uint8 byte for byte.
+
+
+def torch_interpolate_deviates(config, uint8: bool = False) -> bool:
+    """The calls where torch 2.13's CPU kernels are not the map its other
+    kernels compute (each pinned down in test_interpolate_torch.py or
+    test_interpolate_antialias_torch.py): nearest on 1-D/3-D with a scale
+    factor (not 1 or 2, used as given) giving O = I or O = 2I (its backward);
+    plain bicubic with a scale factor other than 1 leaving every size
+    unchanged, and anti-aliasing with one leaving some size unchanged (its
+    backward); an output one pixel wide whose height changes,
+    in the anti-aliased float kernel and the generic uint8 kernel (its
+    forward)."""
+    kwargs, spatial, out = config.kwargs, config.shape[2:], config.out_spatial
+    scales = kwargs.get("scale_factor")
+    given = scales is not None and not kwargs.get("recompute_scale_factor")
+    scales = scales if isinstance(scales, tuple) else (scales,) * len(spatial)
+    if kwargs["mode"] == "nearest" and len(spatial) != 2 and given and any(
+            o in (i, 2 * i) and s not in (1.0, 2.0) for i, o, s in zip(spatial, out, scales)):
+        return True
+    if (kwargs["mode"] == "bicubic" and not kwargs.get("antialias") and given
+            and tuple(out) == tuple(spatial) and any(s != 1.0 for s in scales)):
+        return True
+    if kwargs.get("antialias") and not uint8 and given and any(
+            o == i and s != 1.0 for i, o, s in zip(spatial, out, scales)):
+        return True
+    generic = config.shape[1] > 4 if uint8 else kwargs.get("antialias", False)
+    return generic and out[-1] == 1 and out[-2] != spatial[-2]
+
+
+@fuzz(1.0)
+@given(config=interpolate_configs())
+def test_interpolate_fuzz(config):
+    assume(not torch_interpolate_deviates(config))
+    check_parity(f"fuzz {config}", functools.partial(jaxgrad.interpolate, **config.kwargs),
+                 functools.partial(F.interpolate, **config.kwargs), {"x": config.shape},
+                 seed=config.seed)
+
+
+@fuzz(1.0)
+@given(config=interpolate_configs(uint8=True))
+def test_interpolate_uint8_fuzz(config):
+    assume(not torch_interpolate_deviates(config, uint8=True))
+    x = np.random.default_rng(config.seed).integers(0, 256, config.shape, dtype=np.uint8)
+    try:
+        want = F.interpolate(torch.from_numpy(x), **config.kwargs).numpy()
+    except RuntimeError:      # torch's vectorised kernel asserts on some 1-wide outputs
+        assume(False)
+    got = jaxgrad.interpolate(x, **config.kwargs)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(got), want)

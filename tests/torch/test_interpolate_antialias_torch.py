@@ -3,9 +3,12 @@
 ``antialias=True`` ("bilinear", "bicubic", "lanczos" on 4-D input) resamples
 each axis with a window of the filter, widened by the downsampling factor
 (Pillow's resampling, as torch's ``_upsample_*2d_aa``): compared in float64
-to second order, in float32, with NaN/inf placement, and on the shapes where
-torch's own forward is wrong (an output one pixel wide; torch's backward is
-right there, and jaxgrad's forward is the map that backward differentiates).
+to second order, in float32, with NaN/inf placement, and on the two kinds of
+shapes where torch's kernels disagree with each other: an output one pixel
+wide (torch's forward is wrong, its backward differentiates the true map,
+which is jaxgrad's forward), and an axis a scale factor leaves the same size
+(torch's forward skips it, its backward resamples it; jaxgrad follows the
+forward and differentiates it exactly).
 
 uint8 inputs to "bilinear"/"bicubic"/"lanczos" run torch's 16-bit fixed-point
 passes (the last axis first, each rounded and clipped to [0, 255]); they must
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 import jaxgrad
 
 from ._parity import check_parity, check_values
+from .test_interpolate_torch import check_transpose_of_torchs_forward
 
 AA_MODES = [("bilinear", False), ("bilinear", True), ("bicubic", False), ("bicubic", True),
             ("lanczos", False)]
@@ -189,3 +193,13 @@ def test_uint8_under_jit_and_vmap_and_without_gradient():
     _, vjp = jax.vjp(lambda b: jaxgrad.interpolate(b, **kwargs), x[0])
     (cot,) = vjp(jnp.zeros(want.shape[1:], jnp.uint8))
     assert cot.dtype == jax.dtypes.float0
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "lanczos"])
+def test_unchanged_axis_gradient_is_the_transpose_of_torchs_forward(mode):
+    """A scale factor other than 1 that leaves one axis' size unchanged: torch's
+    anti-aliased forward skips that axis (the identity), its backward
+    resamples it with the scale. jaxgrad's forward is torch's, and its
+    gradient that forward's exact transpose."""
+    check_transpose_of_torchs_forward(
+        (1, 2, 3, 7), {"scale_factor": (1.05, 0.3), "mode": mode, "antialias": True}, seed=6)

@@ -173,15 +173,21 @@ def torch_forward_jacobian(fn, shape) -> np.ndarray:
     ((1, 1, 7, 6), {"scale_factor": 1.05, "mode": "bicubic"}),
 ], ids=str)
 def test_gradient_is_the_transpose_of_torchs_forward(shape, kwargs):
-    x = np.random.default_rng(0).standard_normal(shape)
+    check_transpose_of_torchs_forward(shape, kwargs)
+
+
+def check_transpose_of_torchs_forward(shape, kwargs, seed: int = 0) -> None:
+    """jaxgrad's forward is torch's, its VJP the exact transpose of torch's
+    forward (a Jacobian built one basis vector at a time), and torch's own
+    backward is not that transpose (if that fails, torch fixed it)."""
+    x = np.random.default_rng(seed).standard_normal(shape)
     want = F.interpolate(torch.tensor(x), **kwargs).numpy()
     got, vjp = jax.vjp(lambda x: jaxgrad.interpolate(x, **kwargs), jnp.asarray(x))
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)   # the forward agrees
-    cot = np.random.default_rng(1).standard_normal(want.shape)
+    cot = np.random.default_rng(seed + 1).standard_normal(want.shape)
     jacobian = torch_forward_jacobian(lambda b: F.interpolate(b, **kwargs), shape)
     exact = (jacobian.T @ cot.ravel()).reshape(shape)
     np.testing.assert_allclose(vjp(jnp.asarray(cot))[0], exact, rtol=1e-12, atol=1e-14)
-    # ... which torch's own backward is not (if this fails, torch fixed it).
     xt = torch.tensor(x, requires_grad=True)
     (torch_grad,) = torch.autograd.grad(F.interpolate(xt, **kwargs), xt, torch.tensor(cot))
     assert not np.allclose(torch_grad.numpy(), exact)

@@ -10,7 +10,8 @@
   against the buffers of ``nn.BatchNorm1d/2d/3d`` and ``nn.InstanceNorm1d/2d``
   after several training steps (momentum=None included).
 * PyTorch's own OpInfo samples for the four functions.
-* The inputs torch refuses are refused here too, with jaxgrad's message.
+* The inputs torch refuses are refused here too, with jaxgrad's message; a
+  negative eps, which torch's layer, group and instance norm take, is taken.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import jaxgrad
 from jaxgrad import testing
 from jaxgrad._checking._tolerance import max_errors, tolerance
 
-from ._parity import random_args
+from ._parity import check_values, random_args
 
 
 # --------------------------------------------------------------------------
@@ -398,8 +399,6 @@ def differentiable(sample) -> list[np.ndarray]:
 
 def documented_refusal(name: str, sample) -> str | None:
     """Why jaxgrad refuses this sample (its docstrings say so), or None."""
-    if sample.kwargs.get("eps", 1e-5) < 0:
-        return r"`eps` must be >= 0"          # torch's layer/group norm accept it
     if name.endswith("batch_norm") and sample.input.ndim < 2:
         return r"`input` must be at least 2-D"   # torch takes an empty 1-D input
     return None
@@ -532,3 +531,27 @@ def test_refused_like_torch(theirs, ours, message):
         theirs()
     with pytest.raises(ValueError, match=message):
         ours()
+
+
+def test_negative_eps_like_torch():
+    """torch's layer, group and instance norm take a negative eps (its OpInfo
+    samples use -0.5): the groups whose variance exceeds -eps are normalised
+    with 1/√(v + eps), the others are NaN, value and gradient, as torch's."""
+    x = np.random.default_rng(3).standard_normal((2, 4, 5))
+    x[0, :2] *= 0.3                                    # some groups' v + eps < 0
+    x[1, 3] *= 0.2
+
+    def every(fns):
+        def run(x):
+            outs = [fns["layer"](x, (5,), eps=-0.3), fns["group"](x, 2, eps=-0.3),
+                    fns["instance"](x, eps=-0.3)]
+            return (torch.stack if isinstance(x, torch.Tensor) else jnp.stack)(outs)
+        return run
+
+    ours = every({"layer": jaxgrad.layer_norm, "group": jaxgrad.group_norm,
+                  "instance": jaxgrad.instance_norm})
+    theirs = every({"layer": F.layer_norm, "group": F.group_norm,
+                    "instance": F.instance_norm})
+    y = np.asarray(ours(jnp.asarray(x)))
+    assert np.isnan(y).any() and np.isfinite(y).any()      # both kinds of groups
+    check_values("norms with eps = -0.3", ours, theirs, {"x": x}, double=False)
