@@ -690,6 +690,12 @@ def _interpolate_cases() -> list[Case]:
         resize("bicubic (5,6)->(7,4)", (1, 2, 5, 6), size=(7, 4), mode="bicubic"),
         resize("trilinear", (1, 2, 3, 3, 4), size=(4, 5, 3), mode="trilinear"),
         resize("area 6x7->(4,3)", (1, 2, 6, 7), size=(4, 3), mode="area"),
+        resize("bilinear antialias 9x11->(4,5)", (1, 2, 9, 11), size=(4, 5),
+               mode="bilinear", antialias=True),
+        resize("bicubic antialias x0.4", (1, 2, 10, 8), scale_factor=0.4, mode="bicubic",
+               antialias=True),
+        resize("lanczos antialias 12x7->(5,3)", (1, 2, 12, 7), size=(5, 3), mode="lanczos",
+               antialias=True),
     ]
 
 
@@ -765,7 +771,8 @@ FAMILIES: dict[str, Family] = {
     "pad": Family("pad: constant (and cropping), reflect, replicate, circular",
                   _pad_cases, requires=("pad",)),
     "interpolate": Family("interpolate: nearest, nearest-exact, linear, bilinear, "
-                          "bicubic, trilinear, area", _interpolate_cases,
+                          "bicubic, trilinear, area; anti-aliased bilinear, bicubic, "
+                          "lanczos", _interpolate_cases,
                           requires=("interpolate",)),
     "pixel_shuffle": Family("pixel_shuffle, pixel_unshuffle", _pixel_shuffle_cases,
                             requires=("pixel_shuffle", "pixel_unshuffle")),
