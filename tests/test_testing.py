@@ -248,11 +248,35 @@ def test_real_against_complex_output_is_a_failed_row(rng, jax_fn, torch_fn, note
         check_parity(jax_fn, torch_fn, _normal(rng, (3,)))
 
 
-def test_check_vjp_refuses_complex_arguments(rng):
-    with jax.enable_x64(True), pytest.raises(
-            TypeError, match=r"check_vjp: `argnums` selects args\[0\] \(complex128\), "
-            r"but only floating-point arrays can be differentiated"):
-        check_vjp(jnp.sin, _complex(rng, (3,)), argnums=0)
+def test_check_vjp_checks_complex_rules_by_real_and_imaginary_parts(rng):
+    """Complex arguments and outputs are compared as their real and imaginary
+    parts against central differences: jaxgrad's complex convolution passes
+    to second order, a hand-written rule with a wrong conjugation fails, and
+    a real input with a complex output (an FFT) passes."""
+    x, w = _complex(rng, (1, 2, 5, 5)), _complex(rng, (3, 2, 3, 3))
+    with jax.enable_x64(True):
+        report = check_vjp(lambda x, w: jaxgrad.conv2d(x, w, padding=1), x, w, order=2,
+                           arg_names=["x", "w"])
+        assert [r.name for r in report.rows] == [
+            "grad_x.real", "grad_x.imag", "grad_w.real", "grad_w.imag",
+            "grad2_x.real", "grad2_x.imag", "grad2_w.real", "grad2_w.imag",
+            "grad2_cot[0]", "grad2_cot[1]"]
+        assert all(r.dtype == "float64" for r in report.rows)
+        c = 0.3 + 0.7j
+
+        def scaled(conjugate):
+            @jax.custom_vjp
+            def f(z):
+                return c * z
+            # JAX's VJP of z -> c·z is ḡ -> c·ḡ (the transpose, not the adjoint)
+            f.defvjp(lambda z: (c * z, None),
+                     lambda _, g: (g * (np.conj(c) if conjugate else c),))
+            return f
+
+        assert check_vjp(scaled(False), x[0, 0]).passed
+        with pytest.raises(AssertionError, match=r"grad_arg0.real .* FAIL"):
+            check_vjp(scaled(True), x[0, 0])
+        assert check_vjp(jnp.fft.fft, _normal(rng, (6,)), order=2).passed
 
 
 def test_torch_fn_gets_its_tensors_on_torch_device(rng):
@@ -383,6 +407,6 @@ def test_integer_ops_compare_their_output_only(rng):
     report = check_parity(jaxgrad.conv2d, F.conv2d, x.astype(np.int32), w.astype(np.int32))
     assert report["output"].dtype == "int32" and report["output"].max_abs == 0
     # check_vjp has nothing to differentiate
-    with pytest.raises(TypeError, match=r"^check_vjp: no floating-point argument to "
-                                        r"differentiate, got dtypes \['int64', 'int64'\]"):
+    with pytest.raises(TypeError, match=r"^check_vjp: no floating-point or complex argument "
+                                        r"to differentiate, got dtypes \['int64', 'int64'\]"):
         check_vjp(jaxgrad.conv2d, x, w)

@@ -30,13 +30,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from .._args import _FLOAT_DTYPES, _INEXACT_DTYPES
 from .._interop import check_x64, require_torch, to_torch, x64_enabled
 from ._tolerance import max_errors, tolerance
 
-# check_parity differentiates complex arrays too (_INEXACT); check_vjp does not.
+# check_parity and check_vjp differentiate complex arrays too (_INEXACT);
+# check_vjp as their real and imaginary parts (_realified).
 _FLOATS, _INEXACT = _FLOAT_DTYPES, _INEXACT_DTYPES
 
 
@@ -655,9 +657,15 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
 
     Args:
       fn: a JAX function of the arguments; returns an array or a pytree of
-        floating arrays.
-      *args: the arguments; arrays are cast to float64 if floating.
-      argnums: the arguments to differentiate; default every floating array.
+        floating or complex arrays.
+      *args: the arguments; floating arrays are cast to float64, complex ones
+        to complex128. A complex argument is checked as its real and
+        imaginary parts (rows ``grad_<arg>.real`` and ``grad_<arg>.imag``),
+        a complex output as its real and imaginary parts: fn is compared as
+        a real map, whose gradients JAX computes with fn's complex VJP
+        rules, so those rules are what is checked (JAX's convention).
+      argnums: the arguments to differentiate; default every floating or
+        complex array.
       order: 1 or 2.
       eps: the finite-difference step (truncation error ~eps², rounding error
         ~1e-16/eps).
@@ -673,7 +681,8 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
     Raises:
       AssertionError: a row failed; the message is the report's table.
       RuntimeError: JAX's 64-bit mode is off.
-      TypeError: no argument is floating-point (nothing to differentiate).
+      TypeError: no argument is floating-point or complex (nothing to
+        differentiate).
       ValueError: ``order`` is not 1 or 2, or ``eps`` is not positive.
 
     Example:
@@ -686,17 +695,17 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
     """
     name = "check_vjp"
     _check_vjp_options(name, order, eps)
-    args = [jnp.asarray(a, jnp.float64) if _is_float(a) else a
+    args = [_widened(a) if _is_float(a, complex_ok=True) else a
             for a in _as_jax(name, args)]
-    argnums = parse_argnums(name, args, argnums)
+    argnums = parse_argnums(name, args, argnums, complex_ok=True)
     if not argnums:
-        raise TypeError(f"{name}: no floating-point argument to differentiate, got "
-                        f"dtypes {[str(getattr(a, 'dtype', type(a).__name__)) for a in args]} "
+        raise TypeError(f"{name}: no floating-point or complex argument to differentiate, "
+                        f"got dtypes {[str(getattr(a, 'dtype', type(a).__name__)) for a in args]} "
                         f"(integer and bool arguments have no derivative; compare an "
                         f"integer op's output with check_parity)")
     names = [_names(name, args, arg_names)[i] for i in argnums]
-    diff = [args[i] for i in argnums]
-    call = _partial_call(fn, args, argnums)
+    call, diff, names = _realified(_partial_call(fn, args, argnums),
+                                   [args[i] for i in argnums], names)
     rng = seeded(seed)
     cot = jax.tree.map(lambda s: _normal(rng, s), jax.eval_shape(call, *diff))
     us = [_normal(rng, x) for x in diff]
@@ -707,6 +716,36 @@ def check_vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = No
     rows = [compare(n, a, b, rtol=rtol, atol=atol) for n, (a, b) in zip(row_names, pairs)]
     return Report(f"{name}({_label(fn)} vs central differences, eps={eps:g})",
                   tuple(rows)).raise_if_failed()
+
+
+def _widened(a):
+    """float64, or complex128 for a complex array."""
+    return jnp.asarray(a, jnp.complex128 if jnp.iscomplexobj(a) else jnp.float64)
+
+
+def _realified(call: Callable, diff: list, names: list[str]):
+    """``call`` as a real function: each complex argument z = x + iy enters as
+    the two real arrays x and y (rows ``<name>.real``, ``<name>.imag``), and
+    each complex output leaf w leaves as (Re w, Im w). Finite differences then
+    see a real map of real variables, and JAX's autodiff of it runs ``call``'s
+    own complex VJP rules (splitting and joining real and imaginary parts are
+    JAX's), so the comparison checks those rules: a wrong conjugation fails."""
+    def real_parts(tree):
+        return jax.tree.map(
+            lambda y: (jnp.real(y), jnp.imag(y)) if jnp.iscomplexobj(y) else y, tree)
+
+    complex_args = [jnp.iscomplexobj(x) for x in diff]
+    parts, part_names = [], []
+    for x, n, c in zip(diff, names, complex_args):
+        parts += [jnp.real(x), jnp.imag(x)] if c else [x]
+        part_names += [f"{n}.real", f"{n}.imag"] if c else [n]
+
+    def real_call(*flat):
+        it, args = iter(flat), []
+        for c in complex_args:
+            args.append(lax.complex(next(it), next(it)) if c else next(it))
+        return real_parts(call(*args))
+    return real_call, parts, part_names
 
 
 def _check_vjp_options(fn: str, order, eps) -> None:
