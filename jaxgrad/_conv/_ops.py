@@ -128,7 +128,7 @@ def conv_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLike,
             dilation: Size = 1, groups: int = 1, padding_mode: str = "zeros", *,
             algorithm: str | None = None, precision: Precision = None) -> Array:
     """``conv`` (n None: the weight's rank) or ``conv{n}d``; errors name ``fn``."""
-    weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
+    input, weight, bias = float_arrays(fn, input=input, weight=weight, bias=bias,
                                        optional=("bias",), **DTYPES)
     n = check_weight_rank(fn, weight, n, int_ok=True)
     x, unbatched = batch_input(fn, input, n, int_ok=True)

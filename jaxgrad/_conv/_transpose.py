@@ -172,7 +172,7 @@ def conv_transpose_nd(fn: str, n: int | None, input: ArrayLike, weight: ArrayLik
                       output_size: Shape | None = None, algorithm: str | None = None,
                       precision: Precision = None) -> Array:
     """``conv_transpose`` (n None: the weight's rank) or ``conv_transpose{n}d``."""
-    weight, input, bias = float_arrays(fn, weight=weight, input=input, bias=bias,
+    input, weight, bias = float_arrays(fn, input=input, weight=weight, bias=bias,
                                        optional=("bias",), **DTYPES)
     n = check_transpose_weight(fn, weight, n, int_ok=True)
     x, unbatched = batch_input(fn, input, n, int_ok=True)

@@ -358,6 +358,10 @@ def test_integer_refusals_name_the_rule():
     with pytest.raises(TypeError, match=r"^conv2d: `input` must have a floating, complex or "
                                         r"integer dtype .*got bool$"):
         jaxgrad.conv2d(xi > 0, xi)
+    for conv in (jaxgrad.conv2d, jaxgrad.conv_transpose2d):   # the input is named first
+        with pytest.raises(TypeError, match=r"^conv(_transpose)?2d: `input` must have a "
+                                            r"floating, complex or integer dtype .*got bool$"):
+            conv(xi > 0, xi > 0)
     with pytest.raises(TypeError, match=r"^softmax: `input` must have a floating dtype, "
                                         r"got int64 \(an integer or bool input takes "
                                         r"`dtype=`, the floating dtype to compute in, as "
