@@ -18,9 +18,13 @@ sum by i = idx[j, t]). Aᵀ is stored by rows as well (for each i, its pairs
 scatter-add is never formed. A and Aᵀ are declared as one ``_rules.linear_pair``:
 each is the other's VJP, so every order of differentiation alternates the
 two. The tables (idx, w) depend only on the shapes and the arguments: they
-are computed here in NumPy, in float64, at trace time, and enter the program
-as constants in the compute dtype (float32 for half types, which are
-computed in float32 across all axes and rounded once).
+are computed here in NumPy at trace time, in torch's arithmetic for the
+input's dtype (float64 for float64; float32, with torch's fused
+multiply-adds, for float32 and the half types: torch's float32 weights and
+coordinates, not exact ones, so that large float32 images agree with torch
+to float32 rounding), and enter the program as constants in the compute
+dtype (float32 for half types, which are computed in float32 across all
+axes and rounded once).
 
 torch's source coordinates, per axis (I input size, O output size, j output
 index, ``scale`` the user's factor when it is given and not recomputed):
@@ -109,9 +113,11 @@ class AxisTable:
 
     Attributes:
       size: I, the input length of the axis.
-      forward: A by rows: O rows of T taps into [0, I), torch's taps exactly
+      forward: A by rows: O rows of T taps into [0, I], torch's taps exactly
         (zero weights and repeated border indices included, so that NaN and
-        inf propagate as in torch).
+        inf propagate as in torch); index I is a padding tap of weight 0
+        (anti-aliased rows of different widths), which reads an appended
+        zero.
       adjoint: Aᵀ by rows: for each input i, the (j, w[j, t]) with
         idx[j, t] = i, padded with index O, which reads a zero row appended
         to the cotangent (so the padding adds an exact 0, never 0·inf).
@@ -226,15 +232,43 @@ def _run(fn: Callable, jitted: Callable, x, *static):
 
 
 # --------------------------------------------------------------------------
-# The tables of each mode (NumPy, float64 unless torch computes in float32).
+# The tables of each mode, in NumPy, in torch's arithmetic: ``ft`` is the
+# type torch computes coordinates and weights in for the input's dtype
+# (``opmath``: float64 for float64, float32 for float32 and the half types;
+# nearest indices always in float32). Large float32 images need it: torch's
+# float32 coordinates are off by up to ~1e-4 at 4,000 px, and parity is with
+# torch, not with the exact coordinate.
+
+
+def arithmetic(dtype) -> type:
+    """The NumPy type of torch's table arithmetic for an input of ``dtype``."""
+    return np.float64 if jnp.dtype(dtype) == jnp.float64 else np.float32
 
 
 def source_scale(in_size: int, out_size: int, align_corners: bool,
-                 scale: float | None) -> float:
-    """r: output index -> input coordinate, torch's ``area_pixel_compute_scale``."""
+                 scale: float | None, ft: type = np.float64):
+    """r: output index -> input coordinate, torch's ``area_pixel_compute_scale``
+    (the user's 1/scale is computed in double, then rounded to ``ft``)."""
     if align_corners:
-        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    return 1.0 / scale if scale is not None else in_size / out_size
+        return ft(in_size - 1) / ft(out_size - 1) if out_size > 1 else ft(0.0)
+    return ft(1.0 / scale) if scale is not None else ft(in_size) / ft(out_size)
+
+
+def _source_coordinate(r, out_size: int, align_corners: bool, clamp: bool, ft: type):
+    """s_j = r·j (aligned) or r·(j+½) - ½, clamped at 0 for the linear modes.
+
+    torch's compiled kernels fuse r·(j+½) - ½ into one multiply-add (one
+    rounding): for float32 it is computed exactly in float64 and rounded
+    once (two roundings put large images' coordinates an ulp off, 1e-4 of
+    the values at 500 px)."""
+    j = np.arange(out_size).astype(ft)
+    if align_corners:
+        return r * j
+    if ft is np.float32:
+        s = (np.float64(r) * (j + ft(0.5)).astype(np.float64) - 0.5).astype(ft)
+    else:
+        s = r * (j + 0.5) - 0.5
+    return np.maximum(s, ft(0.0)) if clamp else s
 
 
 def nearest_table(in_size: int, out_size: int, scale: float | None, *,
@@ -262,47 +296,65 @@ def nearest_table(in_size: int, out_size: int, scale: float | None, *,
 def _index_and_fraction(coordinate: np.ndarray, in_size: int):
     """i₀ = min(⌊s⌋, I-1) and clip(s - i₀, 0, 1), torch's ``guard_index_and_lambda``.
 
-    torch floors the coordinate rounded to float32 (``floorf``); a coordinate
-    just below an integer then gets that integer with fraction 0, which is the
-    same interpolated value to within the rounding.
+    torch floors the coordinate rounded to float32 (``floorf``, also for
+    float64); a coordinate just below an integer then gets that integer with
+    fraction 0, which is the same interpolated value to within the rounding.
+    The fraction is in the coordinate's type.
     """
+    ft = coordinate.dtype.type
     index = np.minimum(np.floor(coordinate.astype(np.float32)), in_size - 1)
-    return index.astype(np.int64), np.clip(coordinate - index, 0.0, 1.0)
+    return index.astype(np.int64), np.clip(coordinate - index.astype(ft), ft(0.0), ft(1.0))
 
 
 def linear_table(in_size: int, out_size: int, align_corners: bool,
-                 scale: float | None) -> AxisTable | None:
+                 scale: float | None, ft: type = np.float64) -> AxisTable | None:
     """(1-λ)·x[i₀] + λ·x[i₁], i₁ = min(i₀+1, I-1); the identity when O = I (as torch)."""
     if out_size == in_size:
         return None
-    r = source_scale(in_size, out_size, align_corners, scale)
-    j = np.arange(out_size, dtype=np.float64)
-    coordinate = r * j if align_corners else np.maximum(r * (j + 0.5) - 0.5, 0.0)
-    i0, lam = _index_and_fraction(coordinate, in_size)
+    r = source_scale(in_size, out_size, align_corners, scale, ft)
+    i0, lam = _index_and_fraction(
+        _source_coordinate(r, out_size, align_corners, True, ft), in_size)
     i1 = np.minimum(i0 + 1, in_size - 1)
-    return AxisTable.of(in_size, np.stack([i0, i1], 1), np.stack([1 - lam, lam], 1))
+    return AxisTable.of(in_size, np.stack([i0, i1], 1), np.stack([ft(1) - lam, lam], 1))
 
 
-def _keys_near(z, a=_CUBIC_A):
-    """W₁(z) for |z| <= 1."""
-    return ((a + 2) * z - (a + 3)) * z * z + 1
+def _fma(a, b, c):
+    """a·b + c rounded once, for float32 operands (computed in float64, as a
+    fused multiply-add; float64 operands are computed in two roundings)."""
+    if np.result_type(a, b, c) != np.float32:
+        return a * b + c
+    f64 = np.float64
+    return (np.asarray(a, f64) * np.asarray(b, f64) + np.asarray(c, f64)).astype(np.float32)
 
 
-def _keys_far(z, a=_CUBIC_A):
-    """W₂(z) for 1 < |z| < 2."""
-    return ((a * z - 5 * a) * z + 8 * a) * z - 4 * a
+# Keys' cubic, with the multiply-adds torch's compiled float32 kernels fuse
+# (found by matching its weights bit for bit, over 18,000 taps of the plain
+# kernel and 874 anti-aliased tables): every step in the anti-aliased
+# filter; all but the last in the plain kernel, which rounds the last
+# product before adding the constant.
+def _keys_near(z, a=_CUBIC_A, fuse_last: bool = False):
+    """W₁(z) = ((A+2)z - (A+3))·z·z + 1 for |z| <= 1."""
+    t = _fma(a + 2, z, -(a + 3)) * z
+    return _fma(t, z, 1) if fuse_last else t * z + 1
+
+
+def _keys_far(z, a=_CUBIC_A, fuse_last: bool = False):
+    """W₂(z) = ((Az - 5A)z + 8A)z - 4A for 1 < |z| < 2."""
+    t = _fma(_fma(a, z, -5 * a), z, 8 * a)
+    return _fma(t, z, -4 * a) if fuse_last else t * z - 4 * a
 
 
 def cubic_table(in_size: int, out_size: int, align_corners: bool,
-                scale: float | None) -> AxisTable:
-    """Four taps x[clip(i₀-1+m, 0, I-1)] with Keys' weights (A = -0.75)."""
-    r = source_scale(in_size, out_size, align_corners, scale)
-    j = np.arange(out_size, dtype=np.float64)
-    coordinate = r * j if align_corners else r * (j + 0.5) - 0.5
-    i0, t = _index_and_fraction(coordinate, in_size)
+                scale: float | None, ft: type = np.float64) -> AxisTable:
+    """Four taps x[clip(i₀-1+m, 0, I-1)] with Keys' weights (A = -0.75), at
+    t+1, t, 1-t and (1-t)+1 as torch rounds them."""
+    r = source_scale(in_size, out_size, align_corners, scale, ft)
+    i0, t = _index_and_fraction(
+        _source_coordinate(r, out_size, align_corners, False, ft), in_size)
     index = np.clip(i0[:, None] + np.arange(-1, 3), 0, in_size - 1)
-    weight = np.stack([_keys_far(t + 1), _keys_near(t), _keys_near(1 - t),
-                       _keys_far(2 - t)], 1)
+    a, one = ft(_CUBIC_A), ft(1)
+    weight = np.stack([_keys_far(t + one, a), _keys_near(t, a), _keys_near(one - t, a),
+                       _keys_far((one - t) + one, a)], 1)
     return AxisTable.of(in_size, index, weight)
 
 
@@ -325,42 +377,60 @@ def cubic_table(in_size: int, out_size: int, align_corners: bool,
 # as it is, as torch does.
 
 
-def _filter(mode: str, antialias: bool) -> tuple[int, Callable]:
-    """(T, f): the filter of ``mode``, T taps wide without anti-aliasing."""
+def _sinc(z, ft: type):
+    """sin(πz)/(πz), 1 at 0, in ``ft`` (π rounded to it), as torch's."""
+    y = z * ft(np.pi)
+    return np.where(z == 0, ft(1), np.sin(y) / np.where(z == 0, ft(1), y))
+
+
+def _filter(mode: str, antialias: bool, ft: type = np.float64) -> tuple[int, Callable]:
+    """(T, f): the filter of ``mode``, T taps wide without anti-aliasing; f
+    takes and returns ``ft``."""
     if mode == "bilinear":
-        return 2, lambda z: np.where(np.abs(z) < 1, 1.0 - np.abs(z), 0.0)
+        return 2, lambda z: np.where(np.abs(z) < 1, ft(1) - np.abs(z), ft(0))
     if mode == "bicubic":
-        a = -0.5 if antialias else _CUBIC_A     # Pillow's A for anti-aliasing
+        a = ft(-0.5 if antialias else _CUBIC_A)     # Pillow's A for anti-aliasing
 
         def cubic(z):
             z = np.abs(z)
-            return np.where(z < 1, _keys_near(z, a), np.where(z < 2, _keys_far(z, a), 0.0))
+            return np.where(z < 1, _keys_near(z, a, antialias),
+                            np.where(z < 2, _keys_far(z, a, antialias), ft(0)))
         return 4, cubic
-    return 6, lambda z: np.where(np.abs(z) < 3, np.sinc(np.abs(z)) * np.sinc(np.abs(z) / 3),
-                                 0.0)
+
+    def lanczos(z):       # z/3 is a double in torch, rounded to ft
+        z = np.abs(z)
+        third = (z.astype(np.float64) / 3.0).astype(ft)
+        return np.where(z < 3, _sinc(z, ft) * _sinc(third, ft), ft(0))
+    return 6, lanczos
 
 
 def _window_rows(mode: str, in_size: int, out_size: int, align_corners: bool,
-                 scale: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+                 scale: float | None, ft: type = np.float64
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(index, weight, largest weight) of the anti-aliased rows of one axis:
-    (O, W) arrays, padding taps at index I; float64 throughout, and the
-    window sums left to right, as torch's uint8 kernel computes them."""
-    taps, f = _filter(mode, True)
-    r = source_scale(in_size, out_size, align_corners, scale)
-    support = taps * 0.5 * r if r >= 1.0 else taps * 0.5
+    (O, W) arrays, padding taps at index I, in torch's arithmetic: ``ft`` (its
+    float32 kernel rounds the centre, support, argument and weights to float
+    and forms the window bounds and the filter's argument in double; its
+    uint8 kernel is all double), the window sums left to right."""
+    taps, f = _filter(mode, True, ft)
+    r = source_scale(in_size, out_size, align_corners, scale, ft)
+    support = ft(taps * 0.5 * float(r)) if r >= 1.0 else ft(taps * 0.5)
     width = int(math.ceil(support)) * 2 + 1
-    inverse = 1.0 / r if r >= 1.0 else 1.0
-    center = r * (np.arange(out_size) + 0.5)
-    lo = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
-    count = np.clip(np.minimum(np.trunc(center + support + 0.5), in_size) - lo, 0, width)
+    inverse = 1.0 / float(r) if r >= 1.0 else 1.0
+    inverse = float(ft(inverse))
+    center = r * (np.arange(out_size) + 0.5).astype(ft)
+    lo = np.maximum(np.trunc((center - support).astype(np.float64) + 0.5), 0).astype(np.int64)
+    hi = np.trunc((center + support).astype(np.float64) + 0.5)
+    count = np.clip(np.minimum(hi, in_size) - lo, 0, width).astype(np.int64)
     t = np.arange(width)
     inside = t < count[:, None]
-    raw = np.where(inside, f(((lo[:, None] + t) - center[:, None] + 0.5) * inverse), 0.0)
-    total = np.zeros(out_size)
+    offset = ((lo[:, None] + t).astype(ft) - center[:, None]).astype(np.float64)
+    raw = np.where(inside, f(((offset + 0.5) * inverse).astype(ft)), ft(0))
+    total = np.zeros(out_size, ft)
     for k in range(width):
         total = total + raw[:, k]
     normal = total != 0
-    weight = np.where(normal[:, None], raw / np.where(normal, total, 1.0)[:, None], raw)
+    weight = np.where(normal[:, None], raw / np.where(normal, total, ft(1))[:, None], raw)
     largest = float(weight[normal].max(initial=0.0))
     return np.where(inside, lo[:, None] + t, in_size), weight, largest
 
@@ -374,14 +444,8 @@ def _plain_rows(mode: str, in_size: int, out_size: int, align_corners: bool,
     the largest partial sum, as torch's."""
     taps, f = _filter(mode, False)
     r = source_scale(in_size, out_size, align_corners, scale)
-    j = np.arange(out_size, dtype=np.float64)
-    if align_corners:
-        coordinate = r * j
-    else:
-        coordinate = r * (j + 0.5) - 0.5
-        if taps == 2:
-            coordinate = np.maximum(coordinate, 0.0)
-    i0, lam = _index_and_fraction(coordinate, in_size)
+    i0, lam = _index_and_fraction(
+        _source_coordinate(r, out_size, align_corners, taps == 2, np.float64), in_size)
     half = taps // 2
     first = i0 - half + 1
     lo = np.maximum(first, 0)
@@ -401,11 +465,11 @@ def _plain_rows(mode: str, in_size: int, out_size: int, align_corners: bool,
 
 
 def window_table(mode: str, in_size: int, out_size: int, align_corners: bool,
-                 scale: float | None) -> AxisTable | None:
+                 scale: float | None, ft: type = np.float64) -> AxisTable | None:
     """The anti-aliased table of one axis; None (identity) when O = I."""
     if out_size == in_size:
         return None
-    index, weight, _ = _window_rows(mode, in_size, out_size, align_corners, scale)
+    index, weight, _ = _window_rows(mode, in_size, out_size, align_corners, scale, ft)
     return AxisTable.of(in_size, index, weight)
 
 
@@ -415,7 +479,7 @@ class FixedPointPass:
 
     y[j] = clip((2^(p-1) + Σ_t q[j, t] · x[idx[j, t]]) >> p, 0, 255), in int32,
     with q = round(w · 2^p) (halves away from 0) and p the largest precision
-    < 22 at which 2·max(w)·2^p rounds below 2^15.
+    <= 22 at which max(w)·2^p rounds below 2^15.
     """
 
     axis: int
@@ -469,20 +533,21 @@ _jitted_fixed_point = jax.jit(_fixed_point_resample, static_argnums=1)
 
 def axis_tables(mode: str, in_spatial: Sequence[int], out_spatial: Sequence[int],
                 align_corners: bool, scales: Sequence[float | None],
-                antialias: bool = False) -> tuple[AxisTable | None, ...]:
-    """One table per spatial dim for ``mode`` (not "area")."""
+                antialias: bool = False, ft: type = np.float64
+                ) -> tuple[AxisTable | None, ...]:
+    """One table per spatial dim for ``mode`` (not "area"), in ``ft`` arithmetic."""
     tables = []
     for i, o, s in zip(in_spatial, out_spatial, scales):
         if antialias:
-            tables.append(window_table(mode, i, o, align_corners, s))
+            tables.append(window_table(mode, i, o, align_corners, s, ft))
         elif mode in ("nearest", "nearest-exact"):
             exact = mode == "nearest-exact"
             tables.append(nearest_table(i, o, s, exact=exact,
                                         shortcut=not exact and len(in_spatial) == 2))
         elif mode == "bicubic":
-            tables.append(cubic_table(i, o, align_corners, s))
+            tables.append(cubic_table(i, o, align_corners, s, ft))
         else:
-            tables.append(linear_table(i, o, align_corners, s))
+            tables.append(linear_table(i, o, align_corners, s, ft))
     return tuple(tables)
 
 
@@ -626,9 +691,10 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     each output pixel averages a window of the filter stretched by the
     downsampling factor, normalised, as torch's ``_upsample_*2d_aa``
     (Pillow's resampling); the gradient is that map's transpose, which is
-    also torch's backward. Where torch's forward disagrees with it (an output
-    one pixel wide whose height changes), jaxgrad gives the map torch's
-    backward differentiates.
+    also torch's backward. Where torch's forward disagrees with it (torch
+    2.13, an output one pixel wide whose height changes, from a tensor in
+    torch's default contiguous layout; channels-last tensors are right),
+    jaxgrad gives the map torch's backward differentiates.
 
     Args:
       input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float array; the
@@ -656,9 +722,10 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
         ``scale_factor`` itself. Must not be True with ``size``.
       antialias: for "bilinear", "bicubic" and "lanczos" on 4-D input:
         anti-aliased resampling (it differs from the plain modes when
-        downsampling, and in "bicubic"'s A and border handling also when
-        upsampling). Half types are computed in float32 (torch's CPU refuses
-        them here).
+        downsampling; when upsampling too with ``align_corners=True``,
+        whose window centres stay r·(j+½), and in "bicubic"'s A and
+        border handling). Half types are computed in float32 (torch's CPU
+        refuses them here).
 
     Returns:
       (N, C, *out) in the input's dtype (half types are computed in float32).
@@ -704,7 +771,7 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     if fixed_point:
         passes = fixed_point_passes(mode, spatial, out, align, scales, antialias)
         return _run(_fixed_point_resample, _jitted_fixed_point, x, passes) if passes else x
-    tables = axis_tables(mode, spatial, out, align, scales, antialias)
+    tables = axis_tables(mode, spatial, out, align, scales, antialias, arithmetic(x.dtype))
     if all(table is None for table in tables):
         return x
     return _run(resample, _jitted_resample, x, tables)

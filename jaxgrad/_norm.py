@@ -365,13 +365,15 @@ def _real(fn: str, name: str, value) -> float:
 def _eps(fn: str, eps, *, positive: bool = False, negative_ok: bool = False) -> float:
     """ε as torch takes it: batch norm > 0 in training and >= 0 otherwise;
     ``negative_ok`` (layer, group and instance norm, whose torch kernels take
-    any ε: the output is NaN where v + ε < 0) anything but NaN."""
+    any ε: the output is NaN where v + ε < 0) any number. NaN is refused
+    (torch returns NaN everywhere)."""
     value = _real(fn, "eps", eps)
+    if math.isnan(value):
+        raise ValueError(f"{fn}: `eps` must be a number, got {eps!r} (every output "
+                         f"would be NaN)")
     if positive and not value > 0:
         raise ValueError(f"{fn}: `eps` must be positive when `training` is True "
                          f"(torch's rule), got {eps!r}")
-    if negative_ok and math.isnan(value):
-        raise ValueError(f"{fn}: `eps` must be a number, got {eps!r}")
     if not negative_ok and not value >= 0:
         raise ValueError(f"{fn}: `eps` must be >= 0 (v + eps is square-rooted), "
                          f"got {eps!r}")

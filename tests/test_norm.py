@@ -440,9 +440,11 @@ ONES3 = jnp.ones(3)
     (lambda: jaxgrad.group_norm(X, 3, bias=jnp.ones(4)), ValueError,
      r"group_norm: `bias` must have shape \(3,\)"),
     (lambda: jaxgrad.group_norm(X, 3, eps=float("nan")), ValueError,
-     r"^group_norm: `eps` must be a number, got nan$"),
+     r"^group_norm: `eps` must be a number, got nan \(every output would be NaN\)$"),
     (lambda: jaxgrad.instance_norm(X, eps=float("nan")), ValueError,
-     r"^instance_norm: `eps` must be a number, got nan$"),
+     r"^instance_norm: `eps` must be a number, got nan \(every output would be NaN\)$"),
+    (lambda: jaxgrad.batch_norm(X, None, None, training=True, eps=float("nan")), ValueError,
+     r"^batch_norm: `eps` must be a number, got nan \(every output would be NaN\)$"),
     (lambda: jaxgrad.layer_norm(X, (3,)), ValueError,
      r"layer_norm: `input` must end in `normalized_shape` \(3,\), \(\*, 3\), got shape "
      r"\(2, 3, 4\)"),
@@ -457,7 +459,7 @@ ONES3 = jnp.ones(3)
     (lambda: jaxgrad.layer_norm(X, (4,), jnp.ones(3)), ValueError,
      r"layer_norm: `weight` must have shape \(4,\), the `normalized_shape`, got \(3,\)"),
     (lambda: jaxgrad.layer_norm(X, 4, eps=float("nan")), ValueError,
-     r"^layer_norm: `eps` must be a number, got nan$"),
+     r"^layer_norm: `eps` must be a number, got nan \(every output would be NaN\)$"),
 ])
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):

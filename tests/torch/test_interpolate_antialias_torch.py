@@ -203,3 +203,19 @@ def test_unchanged_axis_gradient_is_the_transpose_of_torchs_forward(mode):
     gradient that forward's exact transpose."""
     check_transpose_of_torchs_forward(
         (1, 2, 3, 7), {"scale_factor": (1.05, 0.3), "mode": mode, "antialias": True}, seed=6)
+
+
+def test_float32_special_values_at_zero_weights():
+    """float32 tables in torch's float32 arithmetic: the weights torch makes
+    exactly 0 are 0 here too, so an inf meets them where it meets them in
+    torch (0·inf = NaN, or no NaN), with the same signs."""
+    a = np.array([[[[0.0, 0.0, np.inf]]]], np.float32)
+    b = np.zeros((1, 1, 5, 6), np.float32)
+    b[0, 0, 0, 0] = np.inf
+    for x, kwargs in ((a, {"size": (1, 21), "mode": "bilinear"}),
+                      (b, {"size": (11, 13), "mode": "lanczos"}),
+                      (b, {"size": (3, 4), "mode": "bicubic"})):
+        got = np.asarray(jaxgrad.interpolate(x, antialias=True, **kwargs))
+        want = F.interpolate(torch.from_numpy(x), antialias=True, **kwargs).numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.sign(got), np.sign(want))
