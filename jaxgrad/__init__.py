@@ -99,6 +99,9 @@ from ._tap import tap as tap
 from ._fold import fold as fold
 from ._fold import unfold as unfold
 from ._interpolate import interpolate as interpolate
+from ._interpolate import upsample as upsample
+from ._interpolate import upsample_bilinear as upsample_bilinear
+from ._interpolate import upsample_nearest as upsample_nearest
 # --- normalisation exports ---
 from ._norm import BatchNormStats as BatchNormStats
 from ._norm import batch_norm as batch_norm
@@ -132,7 +135,7 @@ __all__ = [
     # --- model parity names ---
     "tap",
     # --- interpolation and fold names ---
-    "interpolate", "unfold", "fold",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold", "fold",
     # --- normalisation names ---
     "batch_norm", "batch_norm_stats", "BatchNormStats", "instance_norm",
     "instance_norm_stats", "group_norm", "layer_norm",

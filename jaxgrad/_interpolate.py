@@ -775,3 +775,83 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
     if all(table is None for table in tables):
         return x
     return _run(resample, _jitted_resample, x, tables)
+
+
+# --------------------------------------------------------------------------
+# torch's deprecated spellings of interpolate, kept for ported code.
+
+
+def upsample(input: ArrayLike, size: int | Sequence[int] | None = None,
+             scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Array:
+    """``torch.nn.functional.upsample``: :func:`interpolate` with these arguments.
+
+    torch deprecates it in favour of ``interpolate`` (and warns); jaxgrad
+    keeps it, without the warning, for code ported as it is.
+
+    Args:
+      input: as :func:`interpolate`'s.
+      size: the output spatial size.
+      scale_factor: the factor per spatial dim (used as given).
+      mode: as :func:`interpolate`'s.
+      align_corners: as :func:`interpolate`'s.
+
+    Returns:
+      ``interpolate(input, size, scale_factor, mode, align_corners)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.upsample(jnp.array([[[1.0, 2.0]]]), scale_factor=2).tolist()
+      [[[1.0, 1.0, 2.0, 2.0]]]
+    """
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: ArrayLike, size: int | Sequence[int] | None = None,
+                     scale_factor: float | Sequence[float] | None = None) -> Array:
+    """``torch.nn.functional.upsample_nearest``: ``interpolate(..., mode="nearest")``.
+
+    Deprecated in torch (it warns); kept here, without the warning, for
+    ported code.
+
+    Args:
+      input: (N, C, L), (N, C, H, W) or (N, C, D, H, W), a float, integer or
+        bool array.
+      size: the output spatial size.
+      scale_factor: the factor per spatial dim (used as given).
+
+    Returns:
+      The nearest-neighbour resampling, torch's legacy index rule.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.upsample_nearest(jnp.array([[[1, 2, 3]]]), size=5).tolist()
+      [[[1, 1, 2, 2, 3]]]
+    """
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: ArrayLike, size: int | Sequence[int] | None = None,
+                      scale_factor: float | Sequence[float] | None = None) -> Array:
+    """``torch.nn.functional.upsample_bilinear``: bilinear with ``align_corners=True``.
+
+    Deprecated in torch (it warns); kept here, without the warning, for
+    ported code. Note the aligned corners: ``interpolate``'s default
+    bilinear mode does not align them.
+
+    Args:
+      input: (N, C, H, W), a float array, or uint8 (torch's fixed point, no
+        gradient).
+      size: the output spatial size.
+      scale_factor: the factor per spatial dim (used as given).
+
+    Returns:
+      ``interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[[[0.0, 3.0]]]])
+      >>> jaxgrad.upsample_bilinear(x, size=(1, 4)).tolist()
+      [[[[0.0, 1.0, 2.0, 3.0]]]]
+    """
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

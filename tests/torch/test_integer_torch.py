@@ -54,6 +54,8 @@ OPS = {
     ("nn.functional.interpolate", "nearest-exact"): jaxgrad.interpolate,
     ("nn.functional.interpolate", "bilinear"): jaxgrad.interpolate,
     ("nn.functional.interpolate", "bicubic"): jaxgrad.interpolate,
+    ("nn.functional.upsample_nearest", ""): jaxgrad.upsample_nearest,
+    ("nn.functional.upsample_bilinear", ""): jaxgrad.upsample_bilinear,
     ("softmax", "with_dtype"): jaxgrad.softmax,
     ("log_softmax", "with_dtype"): jaxgrad.log_softmax,
     **{("nn.functional.pad", mode): jaxgrad.pad

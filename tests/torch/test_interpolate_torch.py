@@ -88,11 +88,42 @@ def test_reduced_precision(dtype):
                  double=dtype == "float32")
 
 
-def test_signature_matches_torch():
-    ours = inspect.signature(jaxgrad.interpolate).parameters
-    theirs = inspect.signature(F.interpolate).parameters
+@pytest.mark.parametrize("name", ["interpolate", "upsample", "upsample_nearest",
+                                  "upsample_bilinear"])
+def test_signature_matches_torch(name):
+    ours = inspect.signature(getattr(jaxgrad, name)).parameters
+    theirs = inspect.signature(getattr(F, name)).parameters
     assert [(p.name, p.default) for p in ours.values()] == [
         (p.name, p.default) for p in theirs.values()]
+
+
+@pytest.mark.parametrize("name", ["upsample_nearest", "upsample_bilinear"])
+def test_deprecated_spellings_on_opinfo_samples(name):
+    """torch's deprecated upsample_nearest / upsample_bilinear (OpInfo has
+    them): every float64 sample to second order, as one program."""
+    (op,) = [op for op in op_db if op.name == f"nn.functional.{name}"]
+    samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))
+    assert samples
+    calls = [(s.args, {k: tuple(v) if isinstance(v, torch.Size) else v
+                       for k, v in s.kwargs.items()}) for s in samples]
+
+    def apply(fn):
+        return lambda *xs: tuple(fn(x, *a, **k) for x, (a, k) in zip(xs, calls))
+
+    inputs = [s.input.detach().numpy() for s in samples]
+    testing.check_parity(apply(getattr(jaxgrad, name)), apply(getattr(F, name)),
+                         *(jnp.asarray(a) for a in inputs), rtol=tolerance("float64"),
+                         second_order=True)
+
+
+def test_upsample_is_interpolate():
+    x = np.random.default_rng(4).standard_normal((1, 2, 5, 4))
+    for kwargs in ({"size": (7, 3), "mode": "bicubic", "align_corners": True},
+                   {"scale_factor": 1.5, "mode": "nearest"}):
+        with pytest.warns(UserWarning, match="deprecated"):
+            want = F.upsample(torch.tensor(x), **kwargs).numpy()
+        np.testing.assert_allclose(np.asarray(jaxgrad.upsample(x, **kwargs)), want,
+                                   rtol=1e-12, atol=1e-14)
 
 
 def test_special_values_propagate_as_in_torch():
