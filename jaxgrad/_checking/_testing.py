@@ -30,8 +30,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
+from jax import lax
 
 from .._args import _FLOAT_DTYPES, _INEXACT_DTYPES
 from .._interop import check_x64, require_torch, to_torch, x64_enabled
