@@ -174,17 +174,27 @@ def _padded(x, axis: int, index: np.ndarray):
     return lax.pad(x, jnp.zeros((), x.dtype), pad)
 
 
+def _taken(x, axis: int, index: np.ndarray):
+    """x[.., idx[r, t], ..] for an (R, T) ``index``: one gather, shaped
+    (.., R, T, ..) (padding taps read an appended zero)."""
+    rows, width = index.shape
+    taken = jnp.take(_padded(x, axis, index), index.reshape(-1), axis=axis)
+    return taken.reshape(x.shape[:axis] + (rows, width) + x.shape[axis + 1:])
+
+
+def _broadcast_weight(weight: np.ndarray, x, axis: int) -> np.ndarray:
+    """An (R, T) weight table shaped to multiply ``_taken(x, axis, ..)``."""
+    return weight.reshape(weight.shape + (1,) * (x.ndim - axis - 1))
+
+
 def _gather(x, axis: int, taps: Taps):
     """y[.., r, ..] = Σ_t w[r, t] · x[.., idx[r, t], ..]: one gather of all taps."""
     index = np.asarray(taps.index)
-    rows, width = index.shape
-    taken = jnp.take(_padded(x, axis, index), index.reshape(-1), axis=axis)
-    if width == 1 and taps.weight is None:
-        return taken
-    taken = taken.reshape(x.shape[:axis] + (rows, width) + x.shape[axis + 1:])
+    taken = _taken(x, axis, index)
+    if index.shape[1] == 1 and taps.weight is None:       # nearest: a copy, no sum
+        return jnp.squeeze(taken, axis + 1)
     if taps.weight is not None:
-        weight = np.asarray(taps.weight).astype(x.dtype)
-        taken = taken * weight.reshape(weight.shape + (1,) * (x.ndim - axis - 1))
+        taken = taken * _broadcast_weight(np.asarray(taps.weight).astype(x.dtype), x, axis)
     return jnp.sum(taken, axis=axis + 1)
 
 
@@ -517,12 +527,8 @@ def _fixed_point_resample(x, passes: tuple[FixedPointPass, ...]):
     """uint8 x through ``passes``, each rounded and clipped back to [0, 255]."""
     work = x.astype(jnp.int32)
     for p in passes:
-        index = np.asarray(p.index)
-        rows, width = index.shape
-        taken = jnp.take(_padded(work, p.axis, index), index.reshape(-1), axis=p.axis)
-        taken = taken.reshape(work.shape[:p.axis] + (rows, width) + work.shape[p.axis + 1:])
-        weight = np.asarray(p.weight, np.int32)
-        weight = weight.reshape(weight.shape + (1,) * (work.ndim - p.axis - 1))
+        taken = _taken(work, p.axis, np.asarray(p.index))
+        weight = _broadcast_weight(np.asarray(p.weight, np.int32), work, p.axis)
         acc = jnp.sum(taken * weight, axis=p.axis + 1, dtype=jnp.int32)
         work = jnp.clip((acc + (1 << (p.precision - 1))) >> p.precision, 0, 255)
     return work.astype(jnp.uint8)
