@@ -337,9 +337,12 @@ def _check_shape(fn: str, name: str, a, shape: tuple[int, ...], what: str) -> No
 
 
 def _check_per_channel(fn: str, x, **arrays) -> None:
+    """Each array (C,). An empty 1-D input has no channel dim: C = 0 (so
+    torch's OpInfo samples give it statistics of shape (0,))."""
     what = f"one value per channel of `input` (shape {tuple(x.shape)})"
+    channels = x.shape[1] if x.ndim > 1 else 0
     for name, a in arrays.items():
-        _check_shape(fn, name, a, (x.shape[1],), what)
+        _check_shape(fn, name, a, (channels,), what)
 
 
 def _check_stats_pair(fn: str, running_mean, running_var, *, required: str | None):
@@ -541,7 +544,8 @@ def batch_norm(input: ArrayLike, running_mean: ArrayLike | None,
 
     Args:
       input: (N, C, *spatial): (N, C), (N, C, L), (N, C, H, W), (N, C, D, H, W)
-        or more spatial dims; a float array.
+        or more spatial dims; a float array. Like torch, an empty 1-D input,
+        shape (0,), is also taken (C = 0) and returned as it is.
       running_mean: (C,), or None in training mode (then also ``running_var``).
       running_var: (C,), or None in training mode.
       weight: optional (C,), γ.
@@ -581,11 +585,14 @@ def batch_norm(input: ArrayLike, running_mean: ArrayLike | None,
     training = parse_bool(fn, "training", training)
     _momentum(fn, momentum, allow_none=False)
     eps = _eps(fn, eps, positive=training)
-    _check_min_rank(fn, x, 2, "(N, C, *spatial)")
+    if x.shape != (0,):
+        _check_min_rank(fn, x, 2, "(N, C, *spatial)")
     _check_stats_pair(fn, running_mean, running_var,
                       required=None if training else "when `training` is False")
     _check_per_channel(fn, x, running_mean=running_mean, running_var=running_var,
                        weight=weight, bias=bias)
+    if x.ndim == 1:
+        return x            # torch returns an empty input as it is
     if training:
         _check_values_per_channel(fn, x)
     (xc,) = _compute(x)

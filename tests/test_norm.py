@@ -371,6 +371,9 @@ ONES3 = jnp.ones(3)
 @pytest.mark.parametrize("call, error, message", [
     (lambda: jaxgrad.batch_norm(jnp.ones(3), None, None, training=True), ValueError,
      r"batch_norm: `input` must be at least 2-D, \(N, C, \*spatial\), got shape \(3,\)"),
+    (lambda: jaxgrad.batch_norm(jnp.ones(0), ONES3, ONES3), ValueError,
+     r"batch_norm: `running_mean` must have shape \(0,\), one value per channel of "
+     r"`input` \(shape \(0,\)\), got \(3,\)"),
     (lambda: jaxgrad.batch_norm(X, jnp.ones(4), ONES3), ValueError,
      r"batch_norm: `running_mean` must have shape \(3,\), one value per channel of "
      r"`input` \(shape \(2, 3, 4\)\), got \(4,\)"),
