@@ -55,6 +55,7 @@ in each argument's dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -242,21 +243,36 @@ def moments(x, axes: tuple[int, ...]):
     return mean, centred, jnp.mean(centred * centred, axis=axes, keepdims=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class ZeroVarianceEps:
+    """ε = 0 with the rule of torch's batch-norm kernel (which its
+    ``instance_norm`` runs): r = 0 where v is exactly 0, so such a group
+    normalises to 0 and passes no gradient, at every order. A plain float ε
+    is used as it is."""
+
+
+def _rsqrt(var, eps):
+    """r = (v + ε)^(-1/2); 0 where v = 0 for :class:`ZeroVarianceEps`."""
+    if isinstance(eps, ZeroVarianceEps):
+        return jnp.where(var == 0, jnp.zeros((), var.dtype), lax.rsqrt(var))
+    return lax.rsqrt(var + eps)
+
+
 def _normalize_impl(x, axes: tuple[int, ...], eps: float):
     """x̂ = (x - μ)·r."""
     _, centred, var = moments(x, axes)
-    return centred * lax.rsqrt(var + eps)
+    return centred * _rsqrt(var, eps)
 
 
 def _rstd_impl(x, axes: tuple[int, ...], eps: float):
     """r = (v + ε)^(-1/2), size 1 along ``axes``."""
-    return lax.rsqrt(moments(x, axes)[2] + eps)
+    return _rsqrt(moments(x, axes)[2], eps)
 
 
 def _normalize_grad_impl(x, g, axes: tuple[int, ...], eps: float):
     """x̄ = r·(ḡ - mean(ḡ) - x̂·mean(ḡ·x̂)), the fused VJP of ``normalize``."""
     _, centred, var = moments(x, axes)
-    r = lax.rsqrt(var + eps)
+    r = _rsqrt(var, eps)
     xhat = centred * r
     mean = functools.partial(jnp.mean, axis=axes, keepdims=True)
     return r * (g - mean(g) - xhat * mean(g * xhat))
@@ -704,7 +720,9 @@ def instance_norm(input: ArrayLike, running_mean: ArrayLike | None = None,
       momentum: a real number; it only affects the running statistics (see
         :func:`instance_norm_stats`).
       eps: ε added to the variance; negative ones are taken as torch's are
-        (the output is NaN where v + ε < 0).
+        (the output is NaN where v + ε < 0). With ε = 0, an instance of
+        variance exactly 0 normalises to 0 with no gradient (torch's kernel
+        rule), not to NaN.
 
     Returns:
       An array of ``input``'s shape and dtype.
@@ -739,7 +757,8 @@ def instance_norm(input: ArrayLike, running_mean: ArrayLike | None = None,
         _check_spatial_size(fn, x)
     (xc,) = _compute(x)
     if use_input_stats:
-        xhat = normalize(xc, tuple(range(2, x.ndim)), eps)
+        # torch's kernel: an instance of variance 0 with eps = 0 gives 0, not 0/0
+        xhat = normalize(xc, tuple(range(2, x.ndim)), ZeroVarianceEps() if eps == 0 else eps)
     else:
         xhat = _eval_normalized(xc, running_mean, running_var, eps)
     return _affine(xhat, *_compute(weight, bias), 1).astype(x.dtype)

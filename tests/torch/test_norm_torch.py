@@ -539,3 +539,29 @@ def test_negative_eps_like_torch():
     y = np.asarray(ours(jnp.asarray(x)))
     assert np.isnan(y).any() and np.isfinite(y).any()      # both kinds of groups
     check_values("norms with eps = -0.3", ours, theirs, {"x": x}, double=False)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_instance_norm_zero_variance_zero_eps_like_torch(dtype):
+    """torch's instance_norm runs its batch-norm kernel, whose 1/√(v + eps) is
+    set to 0 when v = eps = 0: an instance of variance exactly 0 normalises to
+    0 (not 0/0 = NaN) and passes no gradient. Layer and group norm, whose
+    kernels have no such rule, stay NaN there, as torch's."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+    x[0, 1], x[1, 2], x[1, 0] = 2.0, 0.0, -0.375      # exact means: v = 0 exactly
+    w, b = (rng.standard_normal(3).astype(dtype) for _ in range(2))
+    y = np.asarray(jaxgrad.instance_norm(jnp.asarray(x), weight=jnp.asarray(w),
+                                         bias=jnp.asarray(b), eps=0.0))
+    np.testing.assert_array_equal(y[0, 1], np.full((4, 4), b[1], dtype))
+    testing.check_parity(lambda x, w, b: jaxgrad.instance_norm(x, weight=w, bias=b, eps=0.0),
+                         lambda x, w, b: F.instance_norm(x, weight=w, bias=b, eps=0.0),
+                         x, w, b, second_order=True)
+    # the other norms: NaN in the constant groups, as torch
+    for ours, theirs in ((lambda x: jaxgrad.group_norm(x, 3, eps=0.0),
+                          lambda x: F.group_norm(x, 3, eps=0.0)),
+                         (lambda x: jaxgrad.layer_norm(x, (4, 4), eps=0.0),
+                          lambda x: F.layer_norm(x, (4, 4), eps=0.0))):
+        np.testing.assert_array_equal(np.isnan(np.asarray(ours(jnp.asarray(x)))),
+                                      np.isnan(theirs(torch.from_numpy(x)).numpy()))
+        assert np.isnan(np.asarray(ours(jnp.asarray(x)))[0, 1]).all()
