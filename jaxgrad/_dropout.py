@@ -25,6 +25,11 @@ forward and is the same constant in every backward, as torch saves it.
 Like torch, the product is a real multiplication: a dropped NaN or ±inf input
 gives NaN (0·inf), and p = 1 gives ``x·0``. ``training=False``, p = 0 and an
 empty input return ``input`` unchanged (no key needed; nothing is drawn).
+
+Complex inputs are taken: m and b stay real, so the real and imaginary parts
+are dropped together by one mask, and M = diag(m) is real and symmetric, so
+x̄ = m ⊙ ȳ is the VJP in JAX's convention too. (torch takes complex where it
+draws no mask; its Bernoulli sampler refuses complex otherwise.)
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def dropout_given_mask(input, keep, p: float, alpha: bool = False):
     the result is ``input·0``, as torch). The public functions draw ``keep``
     and call this; tests call it with the mask torch drew.
     """
-    dtype = accumulation_dtype(input.dtype)
+    dtype = jnp.finfo(accumulation_dtype(input.dtype)).dtype     # real for complex input
     if p == 1:
         return scale(input, jnp.zeros((), dtype))
     k = jnp.asarray(keep).astype(dtype)
@@ -134,7 +139,7 @@ def _channel_mask_shape(fn: str, shape, batched: bool) -> tuple[int, ...]:
 def _dropout(fn: str, input, p, training, inplace, key, *, alpha: bool,
              channels: bool, batched: bool = True) -> Array:
     """The shared body: checks, then draw a mask (elementwise or per channel)."""
-    x = float_array(fn, "input", input)
+    x = float_array(fn, "input", input, complex_ok=True)
     p = _probability(fn, p)
     training = parse_bool(fn, "training", training)
     check_inplace(fn, inplace)
@@ -180,14 +185,14 @@ def dropout(input: ArrayLike, p: float = 0.5, training: bool = True,
     torch (the mask is multiplied in); p = 1 gives ``input·0``.
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a float or complex array of any shape.
 {args}
 
     Returns:
       An array of ``input``'s shape and dtype.
 
     Raises:
-      TypeError: if ``input`` is not a float array, ``p`` is not a real number,
+      TypeError: if ``input`` is not a float or complex array, ``p`` is not a real number,
         ``training``/``inplace`` are not bools or ``key`` is not a key.
       ValueError: if ``p`` is outside [0, 1], ``inplace`` is True, or ``key`` is
         None while a mask must be drawn.
@@ -216,7 +221,7 @@ def alpha_dropout(input: ArrayLike, p: float = 0.5, training: bool = False,
     ``input·0``, as torch.
 
     Args:
-      input: (*), a float array of any shape.
+      input: (*), a float or complex array of any shape.
 {args}
 
     Returns:
@@ -245,7 +250,7 @@ def dropout1d(input: ArrayLike, p: float = 0.5, training: bool = True,
     shape (N, C, 1) (or (C, 1) unbatched), broadcast along L.
 
     Args:
-      input: (N, C, L) or unbatched (C, L), a float array.
+      input: (N, C, L) or unbatched (C, L), a float or complex array.
 {args}
 
     Returns:
@@ -262,7 +267,7 @@ def dropout1d(input: ArrayLike, p: float = 0.5, training: bool = True,
       >>> bool(((y == 0).all(-1) | (y == 2).all(-1)).all())   # whole channels
       True
     """
-    x = float_array("dropout1d", "input", input)
+    x = float_array("dropout1d", "input", input, complex_ok=True)
     if x.ndim not in (2, 3):
         raise ValueError(f"dropout1d: `input` must be 2-D (C, L) or 3-D (N, C, L), got "
                          f"shape {tuple(x.shape)}")
@@ -282,7 +287,7 @@ def dropout2d(input: ArrayLike, p: float = 0.5, training: bool = True,
     training.
 
     Args:
-      input: (N, C, H, W), a float array (other ranks: see above).
+      input: (N, C, H, W), a float or complex array (other ranks: see above).
 {args}
 
     Returns:
@@ -300,7 +305,7 @@ def dropout2d(input: ArrayLike, p: float = 0.5, training: bool = True,
       >>> bool(((y == 0).all((2, 3)) | (y == 2).all((2, 3))).all())   # whole channels
       True
     """
-    x = float_array("dropout2d", "input", input)
+    x = float_array("dropout2d", "input", input, complex_ok=True)
     if x.ndim not in (3, 4):
         _rank_warning("dropout2d", x.ndim, "3-D or 4-D", 2)
     if x.ndim == 3:
@@ -323,7 +328,7 @@ def dropout3d(input: ArrayLike, p: float = 0.5, training: bool = True,
     4-D).
 
     Args:
-      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float array.
+      input: (N, C, D, H, W) or unbatched (C, D, H, W), a float or complex array.
 {args}
 
     Returns:
@@ -341,7 +346,7 @@ def dropout3d(input: ArrayLike, p: float = 0.5, training: bool = True,
       >>> bool(((y == 0).all((1, 2, 3)) | (y == 2).all((1, 2, 3))).all())
       True
     """
-    x = float_array("dropout3d", "input", input)
+    x = float_array("dropout3d", "input", input, complex_ok=True)
     if x.ndim not in (4, 5):
         _rank_warning("dropout3d", x.ndim, "4-D or 5-D", 3)
     return _dropout("dropout3d", x, p, training, inplace, key, alpha=False,
@@ -358,7 +363,7 @@ def feature_alpha_dropout(input: ArrayLike, p: float = 0.5, training: bool = Fal
     (N, C, 1, ..., 1); dim 0 is N and dim 1 is C for any rank >= 2.
 
     Args:
-      input: (N, C, *), a float array, at least 2-D when a mask is drawn.
+      input: (N, C, *), a float or complex array, at least 2-D when a mask is drawn.
 {args}
 
     Returns:

@@ -298,7 +298,7 @@ KEY = jax.random.key(0)
     (lambda: jaxgrad.feature_alpha_dropout(X, 0.5, False, True), ValueError,
      r"feature_alpha_dropout: `inplace` must be False"),
     (lambda: jaxgrad.dropout(jnp.arange(3), 0.5, key=KEY), TypeError,
-     r"dropout: `input` must have a floating dtype"),
+     r"dropout: `input` must have a floating or complex dtype \(float16, .*\), got int"),
     (lambda: jaxgrad.dropout1d(X[None], 0.5, key=KEY), ValueError,
      r"dropout1d: `input` must be 2-D \(C, L\) or 3-D \(N, C, L\), got shape "
      r"\(1, 2, 3, 4\)"),

@@ -13,15 +13,19 @@ tests/test_dropout.py.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.testing._internal.common_methods_invocations import op_db
 
 import jaxgrad
-from jaxgrad import _dropout
+from jaxgrad import _dropout, testing
 
 from ._opinfo import check_cases, samples
 from ._parity import check_parity
@@ -160,3 +164,77 @@ def test_opinfo_samples(name, variant):
         cases.append(case(name, s.input.detach().numpy(), kwargs,
                           lambda t, k=kwargs: op.op(t, **k), f"#{i} "))
     check_cases(f"op_db {name}{'.' + variant if variant else ''}", cases)
+
+
+# --------------------------------------------------------------------------
+# Complex input. torch takes it where no mask is drawn (its Bernoulli sampler
+# refuses complex); jaxgrad also draws masks for it, one real mask for both
+# parts.
+
+
+def test_complex_nothing_drawn_like_torch():
+    # training=False, p = 0 and p = 1, as torch computes them for complex
+    x = np.array([[1.5 - 1j, -2.0 + 0.5j, np.nan], [np.inf * 1j, 0.0, -0.5 + 2j]])
+    for name, (ours, theirs, _, _) in OPS.items():
+        for kwargs in ({"p": 0.5, "training": False}, {"p": 0.0, "training": True},
+                       {"p": 1.0, "training": True}):
+            got = np.asarray(ours(jnp.asarray(x), **kwargs))
+            want = theirs(torch.tensor(x), **kwargs).numpy()
+            assert got.dtype == want.dtype == np.complex128
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {kwargs}")
+
+
+def test_opinfo_complex_samples():
+    """op_db's complex128 samples (feature_alpha_dropout without training):
+    value and VJP, torch's gradient conjugated (JAX's convention)."""
+    op = [o for o in op_db if o.name == "nn.functional.feature_alpha_dropout"
+          and o.variant_test_name == "without_train"][0]
+    inputs = list(op.sample_inputs("cpu", torch.complex128, requires_grad=False))
+    assert len(inputs) >= 6
+    for s in inputs:
+        testing.check_parity(lambda x, k=s.kwargs: jaxgrad.feature_alpha_dropout(x, **k),
+                             lambda t, k=s.kwargs: op.op(t, **k),
+                             s.input.detach().numpy())
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_complex_given_mask(dtype):
+    # torch's formulas, on complex tensors, with the same (real) masks:
+    # x·k/(1-p) and a·k·x + α·a·(k - 1 + p); second order in complex128
+    rng = np.random.default_rng(2)
+    keep = (rng.random((2, 4, 5)) > 0.3).astype(np.float64)
+    channel_keep = (rng.random((2, 4, 1)) > 0.3).astype(np.float64)
+    a = 1 / np.sqrt((_dropout.ALPHA ** 2 * 0.3 + 1) * 0.7)
+
+    def ours(x):
+        return (_dropout.dropout_given_mask(x, keep, 0.3),
+                _dropout.dropout_given_mask(x, channel_keep, 0.3, alpha=True))
+
+    def theirs(x):
+        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
+        k, c = torch.tensor(keep, dtype=real), torch.tensor(channel_keep, dtype=real)
+        return (x * k / 0.7, a * c * x + _dropout.ALPHA * a * (c - 1 + 0.3))
+
+    check_parity(f"dropout {dtype}", ours, theirs, {"x": (2, 4, 5)}, dtype=dtype,
+                 double=dtype == "complex128")
+
+
+def test_complex_draws_one_mask_for_both_parts():
+    """A drawn mask: the real and imaginary parts are dropped together, as the
+    real op drops each with the same key; the gradient is the real mask
+    (check_vjp, the real map of both parts, to second order)."""
+    rng = np.random.default_rng(3)
+    z0 = rng.standard_normal((2, 6, 3, 3)) + 1j * rng.standard_normal((2, 6, 3, 3))
+    shapes = {"dropout1d": (2, 6, 9), "dropout3d": (2, 6, 3, 3, 1)}
+    key = jax.random.key(7)
+    for name, (ours, _, alpha, _) in OPS.items():
+        x = z0.reshape(shapes.get(name, z0.shape))
+        run = functools.partial(ours, p=0.4, training=True, key=key)
+        z = np.asarray(run(jnp.asarray(x)))
+        shift = np.asarray(run(jnp.zeros(x.shape))) if alpha else 0.0   # b, real
+        np.testing.assert_allclose(z.real, np.asarray(run(jnp.asarray(x.real))), rtol=1e-15,
+                                   err_msg=name)
+        np.testing.assert_allclose(z.imag, np.asarray(run(jnp.asarray(x.imag))) - shift,
+                                   rtol=1e-15, atol=1e-15, err_msg=name)
+        assert 0 < np.mean(z == shift) < 1, name                 # both kinds of units
+        testing.check_vjp(run, jnp.asarray(x), order=2)
