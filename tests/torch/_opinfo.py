@@ -71,3 +71,72 @@ def check_cases(config: str, cases: list, *, seed: int = 0) -> None:
             elif not max_errors(a, b)[1] <= tolerance("float64"):
                 problems.append(f"{label} {name}: rel {max_errors(a, b)[1]:.2e}")
     assert not problems, f"[{config}] vs torch: " + "; ".join(problems)
+
+
+# --------------------------------------------------------------------------
+# Samples with several tensors (weights, targets, running statistics): every
+# tensor with requires_grad is differentiated, the others are constants.
+
+
+def distinct_samples(name: str, variant: str = "") -> list:
+    """The float64 samples of op ``name``/``variant``, one per distinct call:
+    samples differing only in their random values are kept once."""
+    _, found = samples(name, variant)
+    seen, kept = set(), []
+    for sample in found:
+        key = repr([(tuple(v.shape), v.dtype, v.requires_grad)
+                    if isinstance(v, torch.Tensor) else v
+                    for v in (sample.input, *sample.args, *sample.kwargs.items())])
+        if key not in seen:
+            seen.add(key)
+            kept.append(sample)
+    return kept
+
+
+def rebuild(sample, diff: list, constant) -> tuple[list, dict]:
+    """The sample's arguments with its differentiable tensors replaced by
+    ``diff`` (in order) and the others (targets, statistics) by ``constant(t)``."""
+    it = iter(diff)
+
+    def leaf(v):
+        if isinstance(v, torch.Tensor):
+            return next(it) if v.requires_grad else constant(v)
+        return v
+    return ([leaf(v) for v in (sample.input, *sample.args)],
+            {k: leaf(v) for k, v in sample.kwargs.items()})
+
+
+def differentiable(sample) -> list[np.ndarray]:
+    leaves = (sample.input, *sample.args, *sample.kwargs.values())
+    return [t.detach().numpy() for t in leaves
+            if isinstance(t, torch.Tensor) and t.requires_grad]
+
+
+def as_jax(t: torch.Tensor):
+    return jnp.asarray(t.detach().numpy())
+
+
+def check_samples(config: str, ours, theirs, cases: list, *, atol=None) -> None:
+    """Every sample in ``cases``: outputs, VJPs w.r.t. each differentiable
+    tensor and reverse-over-reverse second order (with the cotangents), float64,
+    all samples in one jitted program and one ``testing.check_parity`` call."""
+    from jaxgrad import testing
+
+    arrays, slices = [], []
+    for sample in cases:
+        diff = differentiable(sample)
+        slices.append(slice(len(arrays), len(arrays) + len(diff)))
+        arrays += diff
+
+    def run(fn, constant, flat):
+        return [fn(*a, **k) for a, k in (rebuild(s, flat[sl], constant)
+                                         for s, sl in zip(cases, slices))]
+
+    names = [f"s{i}.{k}" for i, sl in enumerate(slices) for k in range(sl.stop - sl.start)]
+    try:
+        testing.check_parity(lambda *flat: run(ours, as_jax, flat),
+                             lambda *flat: run(theirs, torch.clone, flat), *arrays,
+                             second_order=True, arg_names=names,
+                             rtol=tolerance("float64"), atol=atol)
+    except AssertionError as err:
+        raise AssertionError(f"[{config}] vs torch:{err}") from None

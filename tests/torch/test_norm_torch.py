@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 
 import jax
@@ -31,6 +30,7 @@ import jaxgrad
 from jaxgrad import testing
 from jaxgrad._checking._tolerance import max_errors, tolerance
 
+from ._opinfo import as_jax, check_samples, distinct_samples
 from ._parity import check_values, random_args
 
 
@@ -362,66 +362,13 @@ OURS = {"nn.functional.batch_norm": jaxgrad.batch_norm,
 
 
 def opinfo_samples(name: str) -> list:
-    """The float64 samples of op ``name`` (its default variant), one per
-    distinct call: samples differing only in their random values once."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from torch.testing._internal.common_methods_invocations import op_db
-    (op,) = [o for o in op_db if o.name == name and o.variant_test_name == ""]
-    seen, samples = set(), []
-    for sample in op.sample_inputs("cpu", torch.float64, requires_grad=True):
-        key = repr([(tuple(v.shape), v.requires_grad) if isinstance(v, torch.Tensor) else v
-                    for v in (sample.input, *sample.args, *sample.kwargs.items())])
-        if key not in seen:
-            seen.add(key)
-            samples.append(sample)
-    return samples
-
-
-def rebuild(sample, diff: list, constant: Callable) -> tuple[list, dict]:
-    """The sample's arguments with its differentiable tensors replaced by
-    ``diff`` (in order) and the others (running statistics) by ``constant(t)``."""
-    it = iter(diff)
-
-    def leaf(v):
-        if isinstance(v, torch.Tensor):
-            return next(it) if v.requires_grad else constant(v)
-        return v
-    return ([leaf(v) for v in (sample.input, *sample.args)],
-            {k: leaf(v) for k, v in sample.kwargs.items()})
-
-
-def differentiable(sample) -> list[np.ndarray]:
-    leaves = (sample.input, *sample.args, *sample.kwargs.values())
-    return [t.detach().numpy() for t in leaves
-            if isinstance(t, torch.Tensor) and t.requires_grad]
-
-
-def as_jax(t: torch.Tensor):
-    return jnp.asarray(t.detach().numpy())
+    return distinct_samples(name)
 
 
 @pytest.mark.parametrize("name", OPINFO)
 def test_opinfo_samples(name):
-    fn, torch_fn = OURS[name], getattr(F, name.split(".")[-1])
-    supported = list(opinfo_samples(name))   # batch_norm's include an empty 1-D input
+    supported = opinfo_samples(name)   # batch_norm's include an empty 1-D input
     assert len(supported) >= 5, name
-
-    arrays, slices = [], []
-    for sample in supported:
-        diff = differentiable(sample)
-        slices.append(slice(len(arrays), len(arrays) + len(diff)))
-        arrays += diff
-
-    def ours(*flat):
-        return [fn(*a, **k) for a, k in (rebuild(s, flat[sl], as_jax)
-                                         for s, sl in zip(supported, slices))]
-
-    def theirs(*flat):
-        return [torch_fn(*a, **k) for a, k in (rebuild(s, flat[sl], torch.clone)
-                                               for s, sl in zip(supported, slices))]
-
-    names = [f"s{i}.{k}" for i, sl in enumerate(slices) for k in range(sl.stop - sl.start)]
     # atol: in a group of two values with eps = 1e-5, x̄ = r·(ḡ - mean ḡ -
     # x̂·mean(ḡx̂)) is ~1e-6 out of O(1) terms that cancel; both sides' rounding
     # (1e-16 of those terms) is 1e-10 of the result there. In a group of one
@@ -429,8 +376,8 @@ def test_opinfo_samples(name):
     # times r = 1/√eps ≈ 316 leaves up to ~1e-13 for the seeded |ḡ| of 1-3
     # (torch's 5.7e-14 here, jaxgrad's 0). The smallest other gradients, the
     # two-value groups' (~1e-6), are still held to 2e-7 relative by this atol.
-    testing.check_parity(ours, theirs, *arrays, second_order=True, arg_names=names,
-                         rtol=tolerance("float64"), atol=2e-13)
+    check_samples(f"op_db {name}", OURS[name], getattr(F, name.split(".")[-1]), supported,
+                  atol=2e-13)
 
 
 @pytest.mark.parametrize("name", ["nn.functional.batch_norm", "nn.functional.instance_norm"])
