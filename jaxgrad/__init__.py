@@ -84,6 +84,16 @@ from ._hooks import scale_grad as scale_grad
 # --- dropout, pad, pixel shuffle, relu6/hardtanh exports ---
 from ._activation import hardtanh as hardtanh
 from ._activation import relu6 as relu6
+# --- activations of newer CNNs ---
+from ._activation import celu as celu
+from ._activation import elu as elu
+from ._activation import hardsigmoid as hardsigmoid
+from ._activation import hardswish as hardswish
+from ._activation import logsigmoid as logsigmoid
+from ._activation import mish as mish
+from ._activation import selu as selu
+from ._activation import silu as silu
+from ._activation import softplus as softplus
 from ._dropout import alpha_dropout as alpha_dropout
 from ._dropout import dropout as dropout
 from ._dropout import dropout1d as dropout1d
@@ -132,6 +142,9 @@ __all__ = [
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
     "feature_alpha_dropout", "relu6", "hardtanh", "pad", "pixel_shuffle",
     "pixel_unshuffle",
+    # --- activations of newer CNNs ---
+    "silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish", "elu", "celu",
+    "selu",
     # --- model parity names ---
     "tap",
     # --- interpolation and fold names ---

@@ -1,7 +1,9 @@
 """Activations with PyTorch's semantics and explicit, twice-differentiable VJPs.
 
   relu, leaky_relu, sigmoid, tanh, gelu     elementwise:  y = f(x)
-  relu6, hardtanh                           (piecewise linear: f″ = 0)
+  silu, mish, softplus, logsigmoid,
+  hardswish, elu, celu, selu
+  relu6, hardtanh, hardsigmoid              (piecewise linear: f″ = 0)
   softmax, log_softmax                      along one axis ``dim``
 
 Elementwise notation: f is the activation, f′ and f″ its first and second
@@ -502,6 +504,415 @@ def gelu(input: ArrayLike, approximate: str = "none") -> Array:
         raise ValueError(f"gelu: `approximate` must be 'none' or 'tanh', got "
                          f"{approximate!r}")
     return apply_elementwise(GELU if approximate == "none" else GELU_TANH, (), input)
+
+
+# --------------------------------------------------------------------------
+# The activations of newer CNNs (EfficientNet, MobileNetV3, YOLO, self-
+# normalising nets): f, f′, f″ written out, each with torch's formula, so that
+# its NaN and inf placement and its choice at every kink are torch's.
+#
+# silu:        f = x·σ(x)              f′ = σ·(1 + x(1 - σ))
+#                                      f″ = σ(1 - σ)·(2 + x(1 - 2σ))
+# mish:        f = x·t, t = tanh(sp(x)), sp(x) = log(1 + eˣ), sp′ = σ,
+#              t′ = (1 - t²)·σ:        f′ = t + x·σ·(1 - t²)
+#              f″ = t′ + σ(1 - t²) + x·σ(1 - σ)(1 - t²) - 2x·σ·t·t′
+#                 = σ(1 - t²)·(2 + x(1 - σ) - 2x·σ·t)
+# softplus:    f = log(1 + e^{βx})/β, or x where βx > threshold (torch's switch)
+#              z = e^{βx}: f′ = z/(z + 1) (1 past the switch), and f″ = β·s(1 - s),
+#              s = σ(βx) (0 from the switch on), each as torch computes it
+# logsigmoid:  f = min(x, 0) - log(1 + e^{-|x|}) = -sp(-x)
+#              z = e^{-|x|}: f′ = σ(-x) = 1 - z/(1 + z) for x < 0, z/(1 + z) else
+#              f″ = -σ(x)σ(-x) = -z/(1 + z)²
+# hardsigmoid: f = clamp(x + 3, 0, 6)/6   f′ = 1/6 on -3 < x < 3, else 0;  f″ = 0
+#              (torch's 1/6 there is float32's, also for float64)
+# hardswish:   f = x·clamp(x + 3, 0, 6)/6 f′ = 0 (x <= -3), x/3 + ½ (x < 3), 1 (else)
+#              f″ = 1/3 on -3 < x < 3, else 0
+# elu family:  f = c·x for x > 0, a·(e^{s·x} - 1) for x <= 0 (torch's expm1), with
+#              (a, c, s) = (α, 1, 1) elu, (α, 1, 1/α) celu, (λα, λ, 1) selu:
+#              f′ = c (x > 0), a·s·e^{s·x} (x <= 0)
+#              f″ = s·f′ for x < 0 (strictly: torch's second order is 0 at 0), else 0
+# At a NaN input the derivatives are those of torch's vectorised CPU kernels
+# (which every tensor of more than a few elements runs): NaN for silu, mish,
+# softplus, logsigmoid, hardswish′ and the elu family, 0 for hardsigmoid′ and
+# hardswish″. (Its scalar kernels, run on the last few elements, give
+# hardswish′ = 1 and elu′ = c instead.)
+
+
+def _silu(x):
+    return x * _sigmoid(x)
+
+
+def _silu_grad(x):
+    s = _sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+def _silu_grad2(x):
+    s = _sigmoid(x)
+    return s * (1 - s) * (2 + x * (1 - 2 * s))
+
+
+def _mish_terms(x):
+    s = _sigmoid(x)
+    t = jnp.tanh(jnp.log1p(jnp.exp(x)))
+    return s, t
+
+
+def _mish(x):
+    return x * jnp.tanh(jnp.log1p(jnp.exp(x)))
+
+
+def _mish_grad(x):
+    s, t = _mish_terms(x)
+    return t + x * s * (1 - t * t)
+
+
+def _mish_grad2(x):
+    s, t = _mish_terms(x)
+    value = s * (1 - t * t) * (2 + x * (1 - s) - 2 * x * s * t)
+    # torch's second order (autograd through its backward) is NaN where eˣ
+    # overflows (x > 709.78 in float64, 88.72 in float32): inf·0 in its graph
+    return jnp.where(jnp.exp(x) == jnp.inf, jnp.full_like(x, jnp.nan), value)
+
+
+def _softplus(x, beta: float, threshold: float):
+    bx = x * beta
+    return jnp.where(bx > threshold, x, jnp.log1p(jnp.exp(bx)) / beta)
+
+
+def _softplus_grad(x, beta: float, threshold: float):
+    bx = x * beta
+    z = jnp.exp(bx)
+    return jnp.where(bx > threshold, jnp.ones_like(x), z / (z + 1))
+
+
+def _softplus_grad2(x, beta: float, threshold: float):
+    # torch's second order: β·s(1 - s) with s = σ(βx), and 0 from the
+    # threshold on (at βx = threshold too, where f′ is still z/(z + 1))
+    bx = x * beta
+    s = _sigmoid(bx)
+    return jnp.where(bx >= threshold, jnp.zeros_like(x), beta * s * (1 - s))
+
+
+def _logsigmoid(x):
+    return jnp.minimum(x, 0) - jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+def _logsigmoid_grad(x):
+    z = jnp.exp(-jnp.abs(x))
+    q = z / (1 + z)
+    return jnp.where(x < 0, 1 - q, q)
+
+
+def _logsigmoid_grad2(x):
+    z = jnp.exp(-jnp.abs(x))
+    return -z / ((1 + z) * (1 + z))
+
+
+def _clamp6(x):
+    """clamp(x + 3, 0, 6), NaN kept (both tests false)."""
+    t = x + 3
+    return jnp.where(t < 0, jnp.zeros_like(t), jnp.where(t > 6, jnp.full_like(t, 6), t))
+
+
+def _hardsigmoid(x):
+    return _clamp6(x) / 6
+
+
+# torch's hardsigmoid backward multiplies by 1/6 rounded to float32, in every dtype
+_SIXTH_FLOAT32 = float(np.float32(1 / 6))
+
+
+def _hardsigmoid_grad(x):
+    return jnp.where((x > -3) & (x < 3), jnp.full_like(x, _SIXTH_FLOAT32), jnp.zeros_like(x))
+
+
+def _hardswish(x):
+    return x * _clamp6(x) / 6
+
+
+def _hardswish_grad(x):
+    return jnp.where(x <= -3, jnp.zeros_like(x),
+                     jnp.where(x >= 3, jnp.ones_like(x), x / 3 + 0.5))
+
+
+def _hardswish_grad2(x):
+    return jnp.where((x > -3) & (x < 3), jnp.full_like(x, 1 / 3), jnp.zeros_like(x))
+
+
+# ``r`` is the s of the derivatives: s itself, except for celu, where torch's
+# backward takes s = 1/α with α rounded to float32 (``alpha.toFloat()`` in its
+# derivative formulas) while its forward divides by α itself.
+def _elu(x, a: float, c: float, s: float, r: float):
+    return jnp.where(x <= 0, jnp.expm1(x * s) * a, x * c)
+
+
+def _elu_grad(x, a: float, c: float, s: float, r: float):
+    return jnp.where(x > 0, jnp.full_like(x, c), jnp.exp(x * r) * (a * r))
+
+
+def _elu_grad2(x, a: float, c: float, s: float, r: float):
+    return jnp.where(x >= 0, jnp.zeros_like(x), jnp.exp(x * r) * (a * r * r))
+
+
+SILU = Elementwise("silu", _silu, _silu_grad, _silu_grad2)
+MISH = Elementwise("mish", _mish, _mish_grad, _mish_grad2)
+SOFTPLUS = Elementwise("softplus", _softplus, _softplus_grad, _softplus_grad2)
+LOGSIGMOID = Elementwise("logsigmoid", _logsigmoid, _logsigmoid_grad, _logsigmoid_grad2)
+HARDSIGMOID = Elementwise("hardsigmoid", _hardsigmoid, _hardsigmoid_grad, None)
+HARDSWISH = Elementwise("hardswish", _hardswish, _hardswish_grad, _hardswish_grad2)
+ELU = Elementwise("elu", _elu, _elu_grad, _elu_grad2)
+
+# SELU's constants (Klambauer et al. 2017), as torch's: λ and α.
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _plain(fn: str, input, inplace=False, *, complex_ok: bool = False):
+    """The checks of an activation with no parameters: a float array, no inplace."""
+    x = float_array(fn, "input", input, complex_ok=complex_ok)
+    check_inplace(fn, inplace)
+    return x
+
+
+def silu(input: ArrayLike, inplace: bool = False) -> Array:
+    """SiLU (swish) ``x·σ(x)``, as ``torch.nn.functional.silu``.
+
+    Like torch, ±inf give NaN gradients (inf·0), and -inf a NaN value.
+
+    Args:
+      input: (*), a float or complex array of any shape (complex: x/(1+e^{-x})
+        as torch's; the VJP is ḡ·f′(z), JAX's convention).
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float or complex array.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1.0, 0.0, 2.0], jnp.float32)
+      >>> [round(v, 4) for v in jaxgrad.silu(x).tolist()]
+      [-0.2689, 0.0, 1.7616]
+      >>> [round(v, 4) for v in jax.grad(lambda x: jaxgrad.silu(x).sum())(x).tolist()]
+      [0.0723, 0.5, 1.0908]
+    """
+    return apply_elementwise(SILU, (), _plain("silu", input, inplace, complex_ok=True))
+
+
+def mish(input: ArrayLike, inplace: bool = False) -> Array:
+    """Mish ``x·tanh(softplus(x))``, as ``torch.nn.functional.mish``.
+
+    Args:
+      input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.mish(jnp.array([-1.0, 0.0, 2.0], jnp.float32)).tolist()]
+      [-0.3034, 0.0, 1.944]
+    """
+    return apply_elementwise(MISH, (), _plain("mish", input, inplace))
+
+
+def softplus(input: ArrayLike, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """``log(1 + exp(β·x))/β``, and ``x`` where ``β·x > threshold``, as torch.
+
+    Past the threshold the gradient is exactly 1 and the second derivative 0
+    (torch's switch to the linear function).
+
+    Args:
+      input: (*), a float array of any shape.
+      beta: β, a real number (any sign; 0 gives inf, as torch).
+      threshold: a real number, where the linear function takes over.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``beta``/``threshold``
+        is not a real number.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1.0, 0.0, 30.0], jnp.float32)
+      >>> [round(v, 4) for v in jaxgrad.softplus(x).tolist()]
+      [0.3133, 0.6931, 30.0]
+      >>> [round(v, 4) for v in jaxgrad.softplus(x, beta=2.0).tolist()]
+      [0.0635, 0.3466, 30.0]
+    """
+    x = float_array("softplus", "input", input)
+    beta, threshold = (_real("softplus", name, value) for name, value in
+                       (("beta", beta), ("threshold", threshold)))
+    return apply_elementwise(SOFTPLUS, (beta, threshold), x)
+
+
+def logsigmoid(input: ArrayLike) -> Array:
+    """``log σ(x) = min(x, 0) - log(1 + exp(-|x|))``, without overflow, as torch.
+
+    Args:
+      input: (*), a float array of any shape.
+
+    Returns:
+      An array of ``input``'s shape and dtype, <= 0.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-1000.0, 0.0, 1000.0], jnp.float32)
+      >>> [round(v, 4) for v in jaxgrad.logsigmoid(x).tolist()]
+      [-1000.0, -0.6931, 0.0]
+    """
+    return apply_elementwise(LOGSIGMOID, (), _plain("logsigmoid", input))
+
+
+def hardsigmoid(input: ArrayLike, inplace: bool = False) -> Array:
+    """``clamp(x + 3, 0, 6)/6``, as ``torch.nn.functional.hardsigmoid``.
+
+    The gradient is 1/6 strictly inside (-3, 3) and 0 elsewhere, NaN included
+    (torch's rule); the second derivative is 0 (torch does not differentiate
+    this op twice; its true second derivative is 0).
+
+    Args:
+      input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype, in [0, 1] (NaN stays NaN).
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> jaxgrad.hardsigmoid(jnp.array([-4.0, 0.0, 1.5, 3.0], jnp.float32)).tolist()
+      [0.0, 0.5, 0.75, 1.0]
+    """
+    return apply_elementwise(HARDSIGMOID, (), _plain("hardsigmoid", input, inplace))
+
+
+def hardswish(input: ArrayLike, inplace: bool = False) -> Array:
+    """``x·clamp(x + 3, 0, 6)/6`` (MobileNetV3), as ``torch.nn.functional.hardswish``.
+
+    The gradient is 0 for x <= -3, x/3 + ½ for -3 < x < 3 and 1 from 3 on
+    (and at NaN), torch's rule; the second derivative is 1/3 strictly inside
+    (-3, 3) and 0 elsewhere.
+
+    Args:
+      input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([-4.0, 0.0, 1.5, 3.0], jnp.float32)
+      >>> jaxgrad.hardswish(x).tolist()
+      [-0.0, 0.0, 1.125, 3.0]
+      >>> jax.grad(lambda x: jaxgrad.hardswish(x).sum())(x).tolist()
+      [0.0, 0.5, 1.0, 1.0]
+    """
+    return apply_elementwise(HARDSWISH, (), _plain("hardswish", input, inplace))
+
+
+def _elu_family(fn: str, input, inplace, a: float, c: float, s: float,
+                r: float | None = None):
+    return apply_elementwise(ELU, (a, c, s, s if r is None else r), _plain(fn, input, inplace))
+
+
+def elu(input: ArrayLike, alpha: float = 1.0, inplace: bool = False) -> Array:
+    """``x`` for x > 0, ``α·(exp(x) - 1)`` for x <= 0, as ``torch.nn.functional.elu``.
+
+    The gradient at 0 is α (the x <= 0 branch, torch's), the second derivative
+    there 0 (torch's).
+
+    Args:
+      input: (*), a float array of any shape.
+      alpha: α, a real number (any sign, as torch).
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``alpha`` is not a real
+        number.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.elu(jnp.array([-1.0, 2.0], jnp.float32)).tolist()]
+      [-0.6321, 2.0]
+    """
+    alpha = _real("elu", "alpha", alpha)
+    return _elu_family("elu", input, inplace, alpha, 1.0, 1.0)
+
+
+def celu(input: ArrayLike, alpha: float = 1.0, inplace: bool = False) -> Array:
+    """``max(0, x) + min(0, α·(exp(x/α) - 1))``, as ``torch.nn.functional.celu``.
+
+    Args:
+      input: (*), a float array of any shape.
+      alpha: α, a nonzero real number.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array or ``alpha`` is not a real
+        number.
+      ValueError: if ``alpha`` is 0 (torch: "alpha cannot be 0 for CELU").
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.celu(jnp.array([-1.0, 2.0], jnp.float32), 2.0).tolist()]
+      [-0.7869, 2.0]
+    """
+    value = _real("celu", "alpha", alpha)
+    if value == 0:
+        raise ValueError(f"celu: `alpha` must not be 0 (the input is divided by it), "
+                         f"got {alpha!r}")
+    alpha = value
+    rounded = float(np.float32(alpha))      # 0 or ±inf past float32's range
+    return _elu_family("celu", input, inplace, alpha, 1.0, 1 / alpha,
+                       1 / rounded if rounded else math.copysign(math.inf, alpha))
+
+
+def selu(input: ArrayLike, inplace: bool = False) -> Array:
+    """``λ·elu(x, α)`` with SELU's fixed λ ≈ 1.0507 and α ≈ 1.6733, as torch.
+
+    Pairs with :func:`alpha_dropout`, which keeps SELU's fixed point.
+
+    Args:
+      input: (*), a float array of any shape.
+      inplace: must be False, as torch's default (JAX arrays are immutable).
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if ``input`` is not a float array.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> [round(v, 4) for v in jaxgrad.selu(jnp.array([-1.0, 2.0], jnp.float32)).tolist()]
+      [-1.1113, 2.1014]
+    """
+    return _elu_family("selu", input, inplace, SELU_SCALE * SELU_ALPHA, SELU_SCALE, 1.0)
 
 
 # --------------------------------------------------------------------------

@@ -40,6 +40,19 @@ CASES = {
     "gelu tanh": (lambda x: jaxgrad.gelu(x, "tanh"),
                   lambda x: 0.5 * x * (1 + jnp.tanh(SQRT_2_OVER_PI
                                                     * (x + 0.044715 * x ** 3)))),
+    "silu": (jaxgrad.silu, lambda x: x / (1 + jnp.exp(-x))),
+    "mish": (jaxgrad.mish, lambda x: x * jnp.tanh(jnp.log(1 + jnp.exp(x)))),
+    # βx = x crosses the threshold 0.4 (the linear piece, 2x, past it)
+    "softplus": (lambda x: jaxgrad.softplus(2 * x, 0.5, 0.4),
+                 lambda x: jnp.where(x > 0.4, 2 * x, 2 * jnp.log(1 + jnp.exp(x)))),
+    "logsigmoid": (jaxgrad.logsigmoid, lambda x: -jnp.log(1 + jnp.exp(-x))),
+    "hardswish": (lambda x: jaxgrad.hardswish(3 * x),
+                  lambda x: 3 * x * jnp.minimum(jnp.maximum(3 * x + 3, 0), 6) / 6),
+    "elu": (lambda x: jaxgrad.elu(x, 0.7), lambda x: jnp.where(x > 0, x, 0.7 * (jnp.exp(x) - 1))),
+    "celu": (lambda x: jaxgrad.celu(x, -1.5),
+             lambda x: jnp.where(x > 0, x, -1.5 * (jnp.exp(x / -1.5) - 1))),
+    "selu": (jaxgrad.selu, lambda x: 1.0507009873554805 * jnp.where(
+        x > 0, x, 1.6732632423543772 * (jnp.exp(x) - 1))),
     "softmax": (lambda x: jaxgrad.softmax(x, 1),
                 lambda x: jnp.exp(x) / jnp.sum(jnp.exp(x), axis=1, keepdims=True)),
     "log_softmax": (lambda x: jaxgrad.log_softmax(x, -2),
@@ -117,6 +130,41 @@ def test_hardtanh_gradient_at_the_bounds_and_nan():
         0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
     # min_val == max_val: a constant, gradient 0 (NaN aside).
     assert jax.grad(lambda x: jaxgrad.hardtanh(x, 2, 2).sum())(x).tolist() == [0.0] * 6 + [1.0]
+
+
+def test_hardsigmoid_gradient_and_second_order():
+    # torch's rule: 1/6 (as a float32 constant, also in float64) strictly
+    # inside (-3, 3), 0 at and past ±3 and at NaN; the second derivative is
+    # 0 (torch refuses to compute it), here checked by finite differences.
+    x = jnp.array([-4.0, -3.0, -1.0, 0.0, 2.5, 3.0, 5.0, math.nan])
+    grad = jax.grad(lambda x: jaxgrad.hardsigmoid(x).sum())(x)
+    sixth = float(np.float32(1 / 6))
+    assert grad.tolist() == [0.0, 0.0, sixth, sixth, sixth, 0.0, 0.0, 0.0]
+    values = jaxgrad.hardsigmoid(x)
+    np.testing.assert_array_equal(values[:-1], [0.0, 0.0, 1 / 3, 0.5, 11 / 12, 1.0, 1.0])
+    assert np.isnan(values[-1])
+    inside = jnp.array([-2.5, -0.3, 0.4, 2.9])
+    check_grads(jaxgrad.hardsigmoid, (inside,), order=2, modes=["rev"])
+    first = jax.grad(lambda x: jaxgrad.hardsigmoid(x).sum())
+    assert jax.grad(lambda x: first(x).sum())(inside).tolist() == [0.0] * 4
+
+
+def test_kinks_of_the_newer_activations():
+    # torch's choices, pinned by value: hardswish′ is 0 at -3 and 1 at 3, its
+    # second derivative 1/3 strictly inside; elu′(0) = α (the x <= 0 piece)
+    # but elu″(0) = 0; softplus switches to x past βx > threshold, with
+    # f″ = 0 from the threshold on.
+    def d(fn, order, x):
+        for _ in range(order):
+            fn = jax.grad(fn)
+        return float(fn(x))
+    assert [d(jaxgrad.hardswish, 1, v) for v in (-3.0, 3.0, 0.0)] == [0.0, 1.0, 0.5]
+    assert [d(jaxgrad.hardswish, 2, v) for v in (-3.0, 0.0, 3.0)] == [0.0, 1 / 3, 0.0]
+    assert d(lambda x: jaxgrad.elu(x, 0.7), 1, 0.0) == 0.7
+    assert d(lambda x: jaxgrad.elu(x, 0.7), 2, 0.0) == 0.0
+    assert d(lambda x: jaxgrad.elu(x, 0.7), 2, -1e-300) == 0.7
+    assert d(jaxgrad.softplus, 1, 20.5) == 1.0 and d(jaxgrad.softplus, 2, 20.0) == 0.0
+    assert float(jaxgrad.softplus(jnp.float64(20.5))) == 20.5
 
 
 def test_leaky_relu_default_slope_at_zero():
@@ -224,6 +272,19 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
      r"got int(32|64)"),
     (lambda: jaxgrad.gelu(jnp.ones(2), approximate="erf"), ValueError,
      r"gelu: `approximate` must be 'none' or 'tanh', got 'erf'"),
+    (lambda: jaxgrad.elu(jnp.ones(3, jnp.complex64)), TypeError,
+     r"elu: `input` must have a floating dtype \(float16, bfloat16, float32, float64\), "
+     r"got complex64"),
+    (lambda: jaxgrad.silu(jnp.arange(3)), TypeError,
+     r"silu: `input` must have a floating or complex dtype .*got int(32|64)"),
+    (lambda: jaxgrad.hardswish(jnp.ones(3), True), ValueError,
+     r"hardswish: `inplace` must be False"),
+    (lambda: jaxgrad.celu(jnp.ones(3), 0.0), ValueError,
+     r"celu: `alpha` must not be 0 \(the input is divided by it\), got 0"),
+    (lambda: jaxgrad.elu(jnp.ones(3), "1"), TypeError,
+     r"elu: `alpha` must be a real number, got str '1'"),
+    (lambda: jaxgrad.softplus(jnp.ones(3), threshold=None), TypeError,
+     r"softplus: `threshold` must be a real number, got NoneType None"),
     (lambda: jaxgrad.softmax(jnp.ones((2, 3)), 2), ValueError,
      r"softmax: `dim` must be in \[-2, 1\] for a 2-D `input`, got 2"),
     (lambda: jaxgrad.log_softmax(jnp.ones((2, 3)), -3), ValueError,

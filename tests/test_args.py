@@ -170,6 +170,9 @@ def _newer_calls() -> list[Call]:
         "unfold": (lambda input: jaxgrad.unfold(input, 2), {}),
         "relu6": (jaxgrad.relu6 if hasattr(jaxgrad, "relu6") else None, {}),
         "hardtanh": (jaxgrad.hardtanh if hasattr(jaxgrad, "hardtanh") else None, {}),
+        **{name: (getattr(jaxgrad, name, None), {})
+           for name in ("silu", "mish", "softplus", "logsigmoid", "hardsigmoid",
+                        "hardswish", "elu", "celu", "selu")},
     }
     calls = [Call(name, fn, dict(input=x[0] if name == "dropout1d" else x, **more),
                   ("input", *more))

@@ -25,7 +25,7 @@ def _worst(rest: str) -> dict[str, float]:
 
 
 def test_check_prints_one_progress_line_per_case(capsys):
-    names = ["conv1d k3 p1", "max_pool1d k3 s2 p1", "sigmoid", "mse_loss reduction=sum",
+    names = ["conv1d k3 p1", "max_pool1d k3 s2 p1", "relu6", "mse_loss reduction=sum",
              "hook doubling the cotangent"]
     assert _cli.main(["check", "--cases", *names]) == 0
     out = capsys.readouterr().out

@@ -341,6 +341,46 @@ def _activation_cases() -> list[Case]:
         act("gelu exact", jaxgrad.gelu, _lax_gelu("none"), "gelu"),
         act("gelu tanh", jaxgrad.gelu, _lax_gelu("tanh"), "gelu", approximate="tanh"),
         *_clamp_cases(),
+        *_newer_activation_cases(shape),
+    ]
+
+
+def _newer_activation_cases(shape) -> list[Case]:
+    """silu, mish, softplus, logsigmoid, hardswish, hardsigmoid and the elu
+    family, against plain jnp formulas and torch; inputs spread over [-8, 8]
+    so that the clamps and the softplus switch are reached."""
+    if not hasattr(jaxgrad, "silu"):
+        return []
+
+    def act(name, ours, lax_ref, torch_name, second_order=True, **kwargs):
+        return case("activation", name, lambda input: ours(input, **kwargs), lax=lax_ref,
+                    torch=lambda input: getattr(_torch(), torch_name)(input, **kwargs),
+                    draw="wide", second_order=second_order, input=shape)
+
+    def elu(a, c, s):
+        return lambda input: jnp.where(input > 0, c * input, a * jnp.expm1(s * input))
+
+    def clamp6(input):
+        return jnp.clip(input + 3, 0, 6)
+
+    lam, alpha = 1.0507009873554805, 1.6732632423543772
+    return [
+        act("silu", jaxgrad.silu, lambda input: input * jax.nn.sigmoid(input), "silu"),
+        act("mish", jaxgrad.mish,
+            lambda input: input * jnp.tanh(jnp.logaddexp(input, 0.0)), "mish"),
+        act("softplus beta 2 threshold 6", jaxgrad.softplus,
+            lambda input: jnp.where(2 * input > 6, input, jnp.logaddexp(2 * input, 0.0) / 2),
+            "softplus", beta=2.0, threshold=6.0),
+        act("logsigmoid", jaxgrad.logsigmoid, lambda input: jax.nn.log_sigmoid(input),
+            "logsigmoid"),
+        act("hardswish", jaxgrad.hardswish, lambda input: input * clamp6(input) / 6,
+            "hardswish"),
+        # torch only: its gradient is a float32 1/6 in every dtype (a plain
+        # formula's 1/6 differs by 3e-8), and it does not differentiate twice
+        act("hardsigmoid", jaxgrad.hardsigmoid, None, "hardsigmoid", second_order=False),
+        act("elu alpha 0.5", jaxgrad.elu, elu(0.5, 1.0, 1.0), "elu", alpha=0.5),
+        act("celu alpha 2", jaxgrad.celu, elu(2.0, 1.0, 0.5), "celu", alpha=2.0),
+        act("selu", jaxgrad.selu, elu(lam * alpha, lam, 1.0), "selu"),
     ]
 
 
@@ -755,7 +795,9 @@ FAMILIES: dict[str, Family] = {
                    "conv_general_dilated", _conv_cases),
     "pool": Family("max, average and adaptive pooling, 1-D to 3-D", _pool_cases),
     "linear": Family("linear layers", _linear_cases),
-    "activation": Family("relu, leaky_relu, sigmoid, tanh, gelu (and relu6, hardtanh)",
+    "activation": Family("relu, leaky_relu, sigmoid, tanh, gelu (and relu6, hardtanh, silu, "
+                         "mish, softplus, logsigmoid, hardswish, hardsigmoid, elu, celu, "
+                         "selu)",
                          _activation_cases),
     "softmax": Family("softmax and log_softmax", _softmax_cases),
     "loss": Family("mse_loss, nll_loss, cross_entropy (class indices and "

@@ -116,10 +116,12 @@ def as_jax(t: torch.Tensor):
     return jnp.asarray(t.detach().numpy())
 
 
-def check_samples(config: str, ours, theirs, cases: list, *, atol=None) -> None:
+def check_samples(config: str, ours, theirs, cases: list, *, atol=None,
+                  second_order: bool = True) -> None:
     """Every sample in ``cases``: outputs, VJPs w.r.t. each differentiable
-    tensor and reverse-over-reverse second order (with the cotangents), float64,
-    all samples in one jitted program and one ``testing.check_parity`` call."""
+    tensor and (unless ``second_order`` is False) reverse-over-reverse second
+    order with the cotangents, float64, all samples in one jitted program and
+    one ``testing.check_parity`` call."""
     from jaxgrad import testing
 
     arrays, slices = [], []
@@ -136,7 +138,7 @@ def check_samples(config: str, ours, theirs, cases: list, *, atol=None) -> None:
     try:
         testing.check_parity(lambda *flat: run(ours, as_jax, flat),
                              lambda *flat: run(theirs, torch.clone, flat), *arrays,
-                             second_order=True, arg_names=names,
+                             second_order=second_order, arg_names=names,
                              rtol=tolerance("float64"), atol=atol)
     except AssertionError as err:
         raise AssertionError(f"[{config}] vs torch:{err}") from None

@@ -315,13 +315,20 @@ def small_shapes(min_rank: int = 0, max_rank: int = 4, max_side: int = 4):
 
 @st.composite
 def elementwise_configs(draw):
-    op = draw(st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh", "gelu"]))
+    op = draw(st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu",
+                               "mish", "softplus", "logsigmoid", "hardsigmoid",
+                               "hardswish", "elu", "celu", "selu"]))
     kwargs = {}
     if op == "leaky_relu":
         kwargs["negative_slope"] = draw(st.one_of(
             st.just(0.01), st.floats(-2.0, 2.0, allow_subnormal=False)))
     elif op == "gelu":
         kwargs["approximate"] = draw(st.sampled_from(["none", "tanh"]))
+    elif op == "softplus":
+        kwargs["beta"] = draw(st.sampled_from([1.0, 2.0, 0.5, -1.0, 3]))
+        kwargs["threshold"] = draw(st.sampled_from([20.0, 1.0, 0.2, 5]))
+    elif op in ("elu", "celu"):
+        kwargs["alpha"] = draw(st.one_of(st.just(1.0), st.sampled_from([0.5, -0.7, 2.0])))
     return ValueConfig(op, draw(small_shapes()), kwargs,
                        draw(st.sampled_from(["normal", "wide", "ties"])), draw(seeds))
 

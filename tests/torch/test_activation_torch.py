@@ -42,7 +42,30 @@ ELEMENTWISE = {
     "hardtanh -3 3": (lambda x: jaxgrad.hardtanh(x, -3.0, 3), lambda x: F.hardtanh(x, -3.0, 3)),
     "hardtanh 1 1": (lambda x: jaxgrad.hardtanh(x, 1.0, 1.0),
                      lambda x: F.hardtanh(x, 1.0, 1.0)),
+    "silu": (jaxgrad.silu, F.silu),
+    "mish": (jaxgrad.mish, F.mish),
+    "softplus": (jaxgrad.softplus, F.softplus),
+    "softplus 2 5": (lambda x: jaxgrad.softplus(x, 2.0, 5.0),
+                     lambda x: F.softplus(x, 2.0, 5.0)),         # the switch at x = 2.5
+    "softplus -1": (lambda x: jaxgrad.softplus(x, beta=-1), lambda x: F.softplus(x, beta=-1)),
+    "softplus 4x 0.5 1": (lambda x: jaxgrad.softplus(4 * x, 0.5, 1.0),
+                          lambda x: F.softplus(4 * x, 0.5, 1.0)),  # both sides of it
+    "logsigmoid": (jaxgrad.logsigmoid, F.logsigmoid),
+    "hardsigmoid": (jaxgrad.hardsigmoid, F.hardsigmoid),
+    "hardsigmoid 3x": (lambda x: jaxgrad.hardsigmoid(3 * x),
+                       lambda x: F.hardsigmoid(3 * x)),           # past ±3
+    "hardswish": (jaxgrad.hardswish, F.hardswish),
+    "hardswish 3x": (lambda x: jaxgrad.hardswish(3 * x), lambda x: F.hardswish(3 * x)),
+    "elu": (jaxgrad.elu, F.elu),
+    "elu -0.7": (lambda x: jaxgrad.elu(x, -0.7), lambda x: F.elu(x, -0.7)),
+    "celu 2": (lambda x: jaxgrad.celu(x, 2.0), lambda x: F.celu(x, 2.0)),
+    "celu -0.5": (lambda x: jaxgrad.celu(x, alpha=-0.5), lambda x: F.celu(x, alpha=-0.5)),
+    "selu": (jaxgrad.selu, F.selu),
 }
+
+# torch does not differentiate these twice (tests/test_activation.py checks
+# their second order, 0, against finite differences)
+FIRST_ORDER_ONLY = ("hardsigmoid",)
 
 # Values where the kinks, saturation and IEEE special cases live; ties (equal
 # values) appear twice so both copies must get the same gradient.
@@ -57,7 +80,8 @@ SHAPES = [(7,), (3, 5), (2, 3, 1, 4), ()]
                                          for i, name in enumerate(ELEMENTWISE)], ids=str)
 def test_elementwise_random(name, shape):
     jax_fn, torch_fn = ELEMENTWISE[name]
-    check_parity(f"{name} {shape}", jax_fn, torch_fn, {"x": shape})
+    check_parity(f"{name} {shape}", jax_fn, torch_fn, {"x": shape},
+                 double=not name.startswith(FIRST_ORDER_ONLY))
 
 
 def stacked(fns):
@@ -98,7 +122,8 @@ def test_elementwise_special_values(name):
         # the formula (tests/test_activation.py pins it).
         x = x[~np.isnan(x)]
     cot = np.random.default_rng(0).standard_normal(x.shape)
-    check_exact(name, jax_fn, torch_fn, {"x": x}, cot)
+    check_exact(name, jax_fn, torch_fn, {"x": x}, cot,
+                double=not name.startswith(FIRST_ORDER_ONLY))
 
 
 
@@ -162,13 +187,18 @@ def test_softmax_special_values(name):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_reduced_precision(dtype):
     names = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu tanh", "relu6 2x",
-             "hardtanh"]
+             "hardtanh", "silu", "mish", "softplus 2 5", "logsigmoid", "hardswish 3x",
+             "elu -0.7", "celu 2", "selu"]
     jax_fns = [ELEMENTWISE[n][0] for n in names] + [
         lambda x: jaxgrad.softmax(x, 1), lambda x: jaxgrad.log_softmax(x, -1)]
     torch_fns = [ELEMENTWISE[n][1] for n in names] + [
         lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, -1)]
     check_parity(f"activations {dtype}", stacked(jax_fns), stacked(torch_fns),
                  {"x": (3, 6)}, dtype=dtype, double=dtype == "float32")
+    once = [n for n in ELEMENTWISE if n.startswith(FIRST_ORDER_ONLY)]
+    check_parity(f"first-order activations {dtype}", stacked([ELEMENTWISE[n][0] for n in once]),
+                 stacked([ELEMENTWISE[n][1] for n in once]), {"x": (3, 6)}, dtype=dtype,
+                 double=False)
 
 
 # --------------------------------------------------------------------------

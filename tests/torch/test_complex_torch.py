@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -153,11 +154,32 @@ def test_opinfo_samples_complex128(name):
             raise AssertionError(f"{name} OpInfo sample {i}:{err}") from None
 
 
+def _silu_formula(z):
+    # torch's F.silu computes complex values but refuses to differentiate
+    # them; z·σ(z) is the same map, which torch's autograd differentiates
+    return z * torch.sigmoid(z)
+
+
 @pytest.mark.parametrize("dtype", ["complex128", "complex64"])
-@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
-def test_tanh_and_sigmoid_complex(name, dtype):
-    """torch.tanh and torch.sigmoid take complex tensors (holomorphic: JAX's
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "silu"])
+def test_holomorphic_activations_complex(name, dtype):
+    """torch's tanh, sigmoid and silu take complex tensors (holomorphic: JAX's
     VJP is ḡ·f′(z)); the other activations refuse complex, as torch's relu,
-    gelu and hardtanh do."""
-    ours, theirs = getattr(jaxgrad, name), getattr(torch, name)
+    gelu, elu and hardtanh do."""
+    ours = getattr(jaxgrad, name)
+    theirs = _silu_formula if name == "silu" else getattr(torch, name)
     check_parity(f"{name} {dtype}", ours, theirs, {"z": (3, 7)}, dtype=dtype)
+
+
+def test_opinfo_silu_complex128():
+    """OpInfo's "complex" variant of silu: F.silu's values, and the VJP of
+    z·σ(z) (torch's conjugated)."""
+    (op,) = [op for op in op_db if op.name == "nn.functional.silu"
+             and op.variant_test_name == "complex"]
+    cases = list(op.sample_inputs("cpu", torch.complex128, requires_grad=False))
+    assert cases
+    for sample in cases:
+        z = sample.input.numpy()
+        np.testing.assert_allclose(np.asarray(jaxgrad.silu(z)), F.silu(sample.input).numpy(),
+                                   rtol=1e-12, atol=1e-300)
+        testing.check_parity(jaxgrad.silu, _silu_formula, z)

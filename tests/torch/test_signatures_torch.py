@@ -21,8 +21,15 @@ INTROSPECTABLE = [
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
     "feature_alpha_dropout", "pad", "interpolate", "unfold", "fold",
     "relu", "leaky_relu", "relu6", "hardtanh", "adaptive_avg_pool2d", "nll_loss",
-    "cross_entropy",
+    "cross_entropy", "silu", "mish", "hardsigmoid", "hardswish", "elu", "celu", "selu",
 ]
+# torch's builtins whose documented signature has defaults: (jaxgrad's
+# positional parameters, the signature line in torch's docstring)
+DOCUMENTED_WITH_DEFAULTS = {
+    "softplus": ([("input", None), ("beta", 1.0), ("threshold", 20.0)],
+                 "softplus(input, beta=1, threshold=20)"),
+    "logsigmoid": ([("input", None)], "logsigmoid(input)"),
+}
 # torch's documented signatures of builtins inspect cannot read.
 DOCUMENTED = {
     "pixel_shuffle": [("input", None), ("upscale_factor", None)],
@@ -62,7 +69,16 @@ def test_builtins_match_torchs_documented_signature(name):
         getattr(F, name).__doc__ or "")
 
 
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "relu6", "hardtanh", "dropout"])
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_WITH_DEFAULTS))
+def test_builtins_with_defaults_match_torchs_documented_signature(name):
+    params, line = DOCUMENTED_WITH_DEFAULTS[name]
+    assert _positional(getattr(jaxgrad, name)) == params
+    assert line in (getattr(F, name).__doc__ or "")
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "relu6", "hardtanh", "dropout",
+                                  "silu", "mish", "hardsigmoid", "hardswish", "elu",
+                                  "celu", "selu"])
 def test_inplace_false_is_accepted_and_true_refused(name):
     x = jnp.linspace(-2.0, 8.0, 6)
     kwargs = {"p": 0.0} if name == "dropout" else {}
