@@ -91,6 +91,7 @@ from ._activation import hardsigmoid as hardsigmoid
 from ._activation import hardswish as hardswish
 from ._activation import logsigmoid as logsigmoid
 from ._activation import mish as mish
+from ._activation import prelu as prelu
 from ._activation import selu as selu
 from ._activation import silu as silu
 from ._activation import softplus as softplus
@@ -144,7 +145,7 @@ __all__ = [
     "pixel_unshuffle",
     # --- activations of newer CNNs ---
     "silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish", "elu", "celu",
-    "selu",
+    "selu", "prelu",
     # --- model parity names ---
     "tap",
     # --- interpolation and fold names ---

@@ -4,6 +4,7 @@
   silu, mish, softplus, logsigmoid,
   hardswish, elu, celu, selu
   relu6, hardtanh, hardsigmoid              (piecewise linear: f″ = 0)
+  prelu                                     x, or weight·x (a learnable slope)
   softmax, log_softmax                      along one axis ``dim``
 
 Elementwise notation: f is the activation, f′ and f″ its first and second
@@ -32,8 +33,10 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from . import _rules
+from ._norm import scale        # y = v·w, the bilinear map of the norms' affine part
 from ._precision import accumulation_dtype
 from ._args import (_INT_DTYPES, as_array, check_inplace, check_static, differentiable,
                     dtype_name, float_array, float_dtype)
@@ -913,6 +916,92 @@ def selu(input: ArrayLike, inplace: bool = False) -> Array:
       [-1.1113, 2.1014]
     """
     return _elu_family("selu", input, inplace, SELU_SCALE * SELU_ALPHA, SELU_SCALE, 1.0)
+
+
+# --------------------------------------------------------------------------
+# prelu: y = x for x > 0, w·x elsewhere, one w per channel (axis 1) or one for
+# all. With the constant selections P = diag(x > 0) and N = I - P (NaN in N,
+# as torch's test x > 0 is false there) and w broadcast along the other axes:
+#
+#   y = P x + w ⊙ (N x)       x̄ = P ḡ + N (w ⊙ ḡ)       w̄ = Σ_{other axes} (N x) ⊙ ḡ
+#
+# P and N are linear maps with themselves as adjoints (``select``, a linear
+# pair), and w ⊙ v is the bilinear scale of ``_norm`` (y = v·w; v̄ = ḡ·w,
+# w̄ = Σ v·ḡ), so every order runs those rules. The selections are
+# ``where``s, not products with 0/1 masks, so an inf input is never
+# multiplied by 0.
+
+
+def _select_impl(x, keep):
+    """x where ``keep``, 0 elsewhere: a diagonal 0/1 map, its own adjoint.
+
+    The 0 is -0.0, the identity of addition: P x + w ⊙ (N x) then equals
+    ``where(x > 0, x, w·x)`` bit for bit, -0.0 outputs included."""
+    return jnp.where(keep, x, jnp.full((), -0.0, x.dtype))
+
+
+select, _ = _rules.linear_pair(_select_impl, _select_impl, constants=1)
+
+
+def _prelu_weight(input, weight):
+    """The weight, checked as torch checks it: 0-d or 1-D, one value or one per
+    channel (axis 1; a 0-d or 1-D input has one channel), input's dtype."""
+    x = float_array("prelu", "input", input)
+    w = float_array("prelu", "weight", weight, python_dtype=jax.dtypes.canonicalize_dtype(
+        x.dtype))
+    if w.ndim > 1:
+        raise ValueError(f"prelu: `weight` must be 0-D or 1-D (one value, or one per "
+                         f"channel), got shape {tuple(w.shape)}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.size not in (1, channels):
+        raise ValueError(f"prelu: `weight` must hold 1 value or one per channel of "
+                         f"`input` (C={channels}, shape {tuple(x.shape)}), got "
+                         f"{w.size} (shape {tuple(w.shape)})")
+    if dtype_name(w.dtype) != dtype_name(x.dtype):
+        raise TypeError(f"prelu: `weight` must have the dtype of `input`, "
+                        f"{dtype_name(x.dtype)}, got {dtype_name(w.dtype)}")
+    return x, w
+
+
+def prelu(input: ArrayLike, weight: ArrayLike) -> Array:
+    """Parametric ReLU: ``x`` for x > 0, ``weight·x`` elsewhere, as ``F.prelu``.
+
+    ``weight`` holds one slope, or one per channel (axis 1 of ``input``). Both
+    ``input`` and ``weight`` are differentiated; at x = 0 (and at NaN) the
+    gradient is that of the ``weight·x`` piece, as torch's (its test is
+    x > 0).
+
+    Args:
+      input: (N, C, *) or any shape with one ``weight`` value; a float array.
+      weight: 0-D or 1-D with 1 or C values, ``input``'s dtype.
+
+    Returns:
+      An array of ``input``'s shape and dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array, or their dtypes differ.
+      ValueError: if ``weight`` is not 0-D or 1-D, or holds neither 1 nor C
+        values.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgrad
+      >>> x = jnp.array([[-2.0, 3.0], [4.0, -1.0]], jnp.float32)   # (N, C) = (2, 2)
+      >>> w = jnp.array([0.25, 0.5], jnp.float32)
+      >>> jaxgrad.prelu(x, w).tolist()
+      [[-0.5, 3.0], [4.0, -0.5]]
+      >>> jax.grad(lambda w: jaxgrad.prelu(x, w).sum())(w).tolist()   # Σ of x <= 0
+      [-2.0, -1.0]
+    """
+    x, w = _prelu_weight(input, weight)
+    xc, wc = (a.astype(compute_dtype(a)) for a in (x, w))
+    if x.ndim >= 2 and w.size > 1:
+        shape = (1, w.size) + (1,) * (x.ndim - 2)
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+    else:
+        shape, axes = (1,) * x.ndim, tuple(range(x.ndim))
+    positive = lax.stop_gradient(xc) > 0
+    y = select(xc, positive) + scale(select(xc, ~positive), wc.reshape(shape), axes)
+    return y.astype(x.dtype)
 
 
 # --------------------------------------------------------------------------

@@ -167,6 +167,26 @@ def test_kinks_of_the_newer_activations():
     assert float(jaxgrad.softplus(jnp.float64(20.5))) == 20.5
 
 
+def test_prelu_against_autodiff_of_plain_forward():
+    # one slope per channel (axis 1) and one for all; both arguments, second order
+    x = random((3, 4, 2), 10)
+    for w, wb in ((random((4,), 11), lambda w: w[:, None]), (random((1,), 12), lambda w: w)):
+        def ref(x, w, wb=wb):
+            return jnp.where(x > 0, x, wb(w) * x)
+        cot, u, v = random(x.shape, 13), random(x.shape, 14), random(w.shape, 15)
+
+        def second(fn):
+            def inner(x, w, cot):
+                gx, gw = jax.vjp(fn, x, w)[1](cot)
+                return jnp.sum(gx * u) + jnp.sum(gw * v)
+            return (fn(x, w), *jax.vjp(fn, x, w)[1](cot),
+                    *jax.grad(inner, argnums=(0, 1, 2))(x, w, cot))
+        for a, b in zip(second(jaxgrad.prelu), second(ref)):
+            assert max_errors(a, b)[1] <= tolerance("float64")
+    check_grads(jaxgrad.prelu, (x + jnp.sign(x) * 0.1, random((4,), 16)), order=2,
+                modes=["rev"])
+
+
 def test_leaky_relu_default_slope_at_zero():
     x = jnp.array([-2.0, 0.0, 3.0])
     assert jaxgrad.leaky_relu(x).tolist() == [-0.02, 0.0, 3.0]
@@ -285,6 +305,16 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
      r"elu: `alpha` must be a real number, got str '1'"),
     (lambda: jaxgrad.softplus(jnp.ones(3), threshold=None), TypeError,
      r"softplus: `threshold` must be a real number, got NoneType None"),
+    (lambda: jaxgrad.prelu(jnp.ones((2, 3)), jnp.ones(2)), ValueError,
+     r"prelu: `weight` must hold 1 value or one per channel of `input` \(C=3, shape "
+     r"\(2, 3\)\), got 2 \(shape \(2,\)\)"),
+    (lambda: jaxgrad.prelu(jnp.ones((2, 3, 4)), jnp.ones((3, 1))), ValueError,
+     r"prelu: `weight` must be 0-D or 1-D \(one value, or one per channel\), got shape "
+     r"\(3, 1\)"),
+    (lambda: jaxgrad.prelu(jnp.ones(3, jnp.float32), jnp.ones(1, jnp.float64)), TypeError,
+     r"prelu: `weight` must have the dtype of `input`, float32, got float64"),
+    (lambda: jaxgrad.prelu(jnp.ones(3), None), TypeError,
+     r"prelu: `weight` must be an array, got NoneType"),
     (lambda: jaxgrad.softmax(jnp.ones((2, 3)), 2), ValueError,
      r"softmax: `dim` must be in \[-2, 1\] for a 2-D `input`, got 2"),
     (lambda: jaxgrad.log_softmax(jnp.ones((2, 3)), -3), ValueError,

@@ -170,6 +170,7 @@ def _newer_calls() -> list[Call]:
         "unfold": (lambda input: jaxgrad.unfold(input, 2), {}),
         "relu6": (jaxgrad.relu6 if hasattr(jaxgrad, "relu6") else None, {}),
         "hardtanh": (jaxgrad.hardtanh if hasattr(jaxgrad, "hardtanh") else None, {}),
+        "prelu": (lambda input, weight: jaxgrad.prelu(input, weight), dict(weight=c)),
         **{name: (getattr(jaxgrad, name, None), {})
            for name in ("silu", "mish", "softplus", "logsigmoid", "hardsigmoid",
                         "hardswish", "elu", "celu", "selu")},

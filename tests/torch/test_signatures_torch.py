@@ -34,6 +34,7 @@ DOCUMENTED_WITH_DEFAULTS = {
 DOCUMENTED = {
     "pixel_shuffle": [("input", None), ("upscale_factor", None)],
     "pixel_unshuffle": [("input", None), ("downscale_factor", None)],
+    "prelu": [("input", None), ("weight", None)],
 }
 # Deliberate, documented differences (README "Where jaxgrad deliberately differs").
 KEYWORD_ONLY_IN_JAXGRAD = {"reduction", "ignore_index", "label_smoothing",
