@@ -70,6 +70,18 @@ def _call(fn: Callable, x, params: tuple):
     return fn(x.astype(compute_dtype(x)), *params).astype(x.dtype)
 
 
+def _times(fn: Callable, x, params: tuple, *factors):
+    """Π factors · fn(x), computed in float32 for half types and rounded once to
+    the promoted dtype (as torch's kernels compute g·f′(x) in their opmath type)."""
+    x = _rules.primal(x)
+    result = jnp.result_type(x, *factors)
+    work = accumulation_dtype(result)
+    out = fn(x.astype(work), *params)
+    for factor in factors:
+        out = factor.astype(work) * out
+    return out.astype(result)
+
+
 def elementwise(fn: Elementwise, params: tuple, x):
     """y = f(x, *params): through the rule below for floating and complex x;
     an integer x (no derivative) runs f itself, in its own dtype."""
@@ -125,7 +137,7 @@ apply_elementwise.defvjp(_apply_fwd, _apply_bwd)
 def scale_derivative(fn: Elementwise, params: tuple, x, g):
     """z = g·f′(x): the backward of ``apply_elementwise``."""
     with _rules.own_promotion():
-        return g * _call(fn.df, x, params)
+        return _times(fn.df, x, params, g)
 
 
 def _scale_fwd(fn, params, x, g):
@@ -139,7 +151,7 @@ def _scale_bwd(fn, params, residuals, ct):
         x_bar = jnp.zeros_like(x)
     else:
         with _rules.own_promotion():
-            x_bar = ct * g * _call(fn.d2f, x, params)
+            x_bar = _times(fn.d2f, x, params, g, ct)
     return x_bar, scale_derivative(fn, params, x, ct)
 
 
@@ -571,8 +583,13 @@ def _mish_grad(x):
 
 
 def _mish_grad2(x):
+    # 1 - t² = sech²(sp) = 4q/(1 + q)² with q = e^{-2·sp} = (1 + eˣ)^{-2} in
+    # (0, 1]: no cancellation where t rounds to 1 (x ≳ 5 in float32), which
+    # scales every term here (f′ only adds it to t, so it keeps torch's 1 - t²)
     s, t = _mish_terms(x)
-    value = s * (1 - t * t) * (2 + x * (1 - s) - 2 * x * s * t)
+    q = jnp.exp(-2 * jnp.log1p(jnp.exp(x)))
+    sech2 = 4 * q / ((1 + q) * (1 + q))
+    value = s * sech2 * (2 + x * (1 - s) - 2 * x * s * t)
     # torch's second order (autograd through its backward) is NaN where eˣ
     # overflows (x > 709.78 in float64, 88.72 in float32): inf·0 in its graph
     return jnp.where(jnp.exp(x) == jnp.inf, jnp.full_like(x, jnp.nan), value)
@@ -592,9 +609,13 @@ def _softplus_grad(x, beta: float, threshold: float):
 def _softplus_grad2(x, beta: float, threshold: float):
     # torch's second order: β·s(1 - s) with s = σ(βx), and 0 from the
     # threshold on (at βx = threshold too, where f′ is still z/(z + 1))
+    # torch multiplies by the 0/1 mask of βx < threshold: NaN stays NaN, and a
+    # NaN threshold masks everything else (0·value, not a select, which XLA
+    # would also make of a product with the converted mask)
     bx = x * beta
     s = _sigmoid(bx)
-    return jnp.where(bx >= threshold, jnp.zeros_like(x), beta * s * (1 - s))
+    value = beta * s * (1 - s)
+    return jnp.where(bx < threshold, value, 0 * value)
 
 
 def _logsigmoid(x):

@@ -339,3 +339,35 @@ def test_prelu_second_order_at_zero_is_the_first_orders_derivative():
     np.testing.assert_allclose(np.asarray(ours[2])[zero], (w * u)[zero], rtol=1e-15)
     np.testing.assert_allclose(np.asarray(ours[2])[~zero], theirs[2].numpy()[~zero],
                                rtol=1e-12)
+
+
+def test_review_cases():
+    """Found in review: mish's f″ in float32 where tanh(softplus x) rounds to 1
+    (1 - t² computed as sech² without cancellation; torch loses digits there,
+    so the reference is float64), softplus's f″ with a NaN threshold (torch
+    masks everything), and a half-precision f′ beyond float16's range that
+    g·f′ brings back into it (one rounding, as torch's float32 opmath)."""
+    x = np.array([0.0, 4.97, 6.0, 8.0, -3.0], np.float32)
+
+    def second(fn, x):
+        first = jax.grad(lambda x: fn(x).sum())
+        return np.asarray(jax.grad(lambda x: first(x).sum())(x))
+
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    (g,) = torch.autograd.grad(F.mish(xt).sum(), xt, create_graph=True)
+    (exact,) = torch.autograd.grad(g.sum(), xt)
+    ours = second(jaxgrad.mish, jax.numpy.asarray(x))
+    assert np.max(np.abs(ours - exact.numpy())) <= 1e-6 * np.max(np.abs(exact.numpy()))
+
+    xt = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(F.softplus(xt, 1.0, NAN).sum(), xt, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), xt)
+    np.testing.assert_array_equal(second(lambda x: jaxgrad.softplus(x, 1.0, NAN),
+                                         np.array([0.0, 1.0])), h.numpy())
+
+    x16, g16 = np.array([-0.1], np.float16), np.array([0.5], np.float16)
+    xt = torch.tensor(x16, requires_grad=True)
+    (theirs,) = torch.autograd.grad(F.elu(xt, 1e5), xt, torch.tensor(g16))
+    (ours,) = jax.vjp(lambda x: jaxgrad.elu(x, 1e5), jax.numpy.asarray(x16))[1](
+        jax.numpy.asarray(g16))
+    np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
