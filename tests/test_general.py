@@ -454,11 +454,11 @@ ERRORS = [
     (dict(padding="FULL"), ValueError,
      r"conv_general_dilated: `padding` must be one of .*got 'FULL'"),
     (dict(padding=((1, 1),)), ValueError,
-     r"conv_general_dilated: `padding` must be a string or a sequence of 2 \(low, high\) "
-     r"pairs, got \(\(1, 1\),\)"),
+     r"conv_general_dilated: the padding argument, `padding`, must be a string or a "
+     r"sequence of 2 \(low, high\) pairs, got \(\(1, 1\),\)"),
     (dict(padding=np.array([[1, 1]])), ValueError,
-     r"conv_general_dilated: `padding` must be a string or a sequence of 2 \(low, high\) "
-     r"pairs, got \[\[1, 1\]\]"),
+     r"conv_general_dilated: the padding argument, `padding`, must be a string or a "
+     r"sequence of 2 \(low, high\) pairs, got \[\[1, 1\]\]"),
     (dict(padding=((1, 1), (1.5, 0))), TypeError,
      r"conv_general_dilated: `padding` must be an int, got float 1.5"),
     (dict(feature_group_count=3), ValueError,
@@ -553,3 +553,11 @@ class _NoConv:
         if name == "conv_general_dilated":
             raise AssertionError("lax.conv_general_dilated reached with bad arguments")
         return getattr(self._module, name)
+
+
+def test_invalid_padding_has_lax_wording():
+    # JAX's own testConvInvalidPadding matches this pattern against lax's message
+    x, w = jnp.ones((1, 5, 10, 10), jnp.float32), jnp.ones((5, 5, 3, 3), jnp.float32)
+    for fn in (lax.conv_general_dilated, jaxgrad.conv_general_dilated):
+        with pytest.raises(ValueError, match=r"padding argument.*, got \(3, 3\)"):
+            fn(x, w, (1, 1), padding=(3, 3))

@@ -284,8 +284,9 @@ def _parse_padding(lhs, rhs, numbers, padding, strides, lhs_dil, rhs_dil):
         return tuple((int(lo), int(hi)) for lo, hi in pads)
     if not _is_sequence(padding) or len(padding) != n or not all(
             _is_sequence(p) and len(p) == 2 for p in padding):
-        raise ArgumentError(f"{_FN}: `padding` must be a string or a sequence of {n} "
-                            f"(low, high) pairs, got {_show(padding)}")
+        # "padding argument ... got ...": lax's wording, which JAX's own tests match
+        raise ArgumentError(f"{_FN}: the padding argument, `padding`, must be a string "
+                            f"or a sequence of {n} (low, high) pairs, got {_show(padding)}")
     try:
         return tuple((_as_int(_FN, "padding", lo), _as_int(_FN, "padding", hi))
                      for lo, hi in padding)
