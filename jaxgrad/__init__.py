@@ -59,8 +59,11 @@ from ._activation import softmax as softmax
 from ._activation import tanh as tanh
 from ._linear import linear as linear
 from ._loss import cross_entropy as cross_entropy
+from ._loss import huber_loss as huber_loss
+from ._loss import l1_loss as l1_loss
 from ._loss import mse_loss as mse_loss
 from ._loss import nll_loss as nll_loss
+from ._loss import smooth_l1_loss as smooth_l1_loss
 # --- pooling exports ---
 from ._ranked import max_pool1d as max_pool1d
 from ._ranked import max_pool2d as max_pool2d
@@ -131,7 +134,7 @@ __all__ = [
     "interop", "testing",
     # --- linear, activation and loss names ---
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
-    "mse_loss", "nll_loss", "cross_entropy",
+    "mse_loss", "nll_loss", "cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss",
     # --- pooling names ---
     "max_pool1d", "max_pool2d", "max_pool3d",
     "avg_pool1d", "avg_pool2d", "avg_pool3d",

@@ -1,6 +1,8 @@
 """Losses with PyTorch's semantics and explicit, twice-differentiable VJPs.
 
   mse_loss(x, t)          e = (x - t)², reduced
+  l1_loss, smooth_l1_loss, huber_loss
+                          e = ρ(x - t), reduced (|d|, and its smoothed forms)
   nll_loss(x, t)          ℓ_i = -w_{t_i}·x[i, t_i]   (x holds log-probabilities)
   cross_entropy(x, t)     nll_loss(log_softmax(x, 1), t), with label smoothing,
                           or  ℓ_i = -Σ_c w_c q̃[i, c]·log_softmax(x)[i, c]
@@ -30,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +42,7 @@ from jax.custom_derivatives import SymbolicZero
 from . import _rules
 from ._activation import compute_dtype, log_softmax_core
 from ._sharding import contraction_sharding
-from ._args import check_same_dtype
+from ._args import check_same_dtype, check_static
 from ._loss_args import (_check_ignore_index, _check_index_target, _check_input,
                          _check_label_smoothing, _check_weight, _describe_dtype,
                          _is_integer, _num_classes, _numpy_dtype, check_reduction,
@@ -96,15 +100,36 @@ def _upcast_optional(weight):
 
 
 # --------------------------------------------------------------------------
-# mse_loss. Elementwise e_i = (x_i - t_i)², reduced with scale s (1/n for
-# "mean", else 1) and ĝ_i the cotangent broadcast to e's shape:
-#   x̄_i = 2s·ĝ_i·(x_i - t_i),      t̄_i = -x̄_i.
-# Second order: z = (z_x, z_t) = (2s·ĝ·d, -2s·ĝ·d), d = x - t, with cotangents
+# Pointwise regression losses: mse_loss, l1_loss, smooth_l1_loss, huber_loss.
+# Elementwise e_i = ρ(d_i), d = x - t, reduced with scale s (1/n for "mean",
+# else 1) and ĝ_i the cotangent broadcast to e's shape:
+#   x̄_i = s·ĝ_i·ρ′(d_i),      t̄_i = -x̄_i.
+# Second order: z = (z_x, z_t) = (s·ĝ·ρ′(d), -s·ĝ·ρ′(d)), with cotangents
 # (h_x, h_t) and h = h_x - h_t:
-#   ∂⟨z, h⟩/∂x = 2s·ĝ·h,   ∂/∂t = -2s·ĝ·h,   ∂/∂g_i = 2s·Σ (h·d) over the
-# positions g_i was broadcast to (itself for "none", all for "sum"/"mean").
+#   ∂⟨z, h⟩/∂x = s·ĝ·ρ″(d)·h,   ∂/∂t = -s·ĝ·ρ″(d)·h,   ∂/∂g_i = s·Σ h·ρ′(d) over
+# the positions g_i was broadcast to (itself for "none", all for "sum"/"mean").
 # For "mean" over an empty array the value's s is 1/0 → NaN (torch), but each
 # derivative is a sum of no terms, 0: they use s = 0 there (``_grad_scale``).
+#
+#   mse_loss          ρ = d²                              ρ′ = 2d                ρ″ = 2
+#   l1_loss           ρ = |d|                             ρ′ = sign d (0 at 0, NaN)  ρ″ = 0
+#   smooth_l1 (β > 0) ρ = ½d²/β (|d| < β), |d| - ½β       ρ′ = d/β, ±1 (|d| >= β)    ρ″ = 1/β (|d| < β), 0
+#   huber (δ > 0)     ρ = ½d² (|d| < δ), δ(|d| - ½δ)      ρ′ = d, ±δ (|d| >= δ)      ρ″ = 1 (|d| < δ), 0
+#
+# each with torch's formula and tests, so a NaN difference gives ρ′ = 0 for
+# l1 (torch's sign) and NaN for the other two, and ρ″ = 0 at NaN.
+
+
+@dataclasses.dataclass(frozen=True)
+class Pointwise:
+    """ρ, ρ′ and ρ″ of a pointwise loss, each called as ``fn(d, *params)``;
+    ``d2=None`` declares ρ″ ≡ 0 (exact zeros, as torch's l1 double backward)."""
+
+    name: str
+    rho: Callable
+    d1: Callable
+    d2: Callable | None
+    params: tuple = ()
 
 
 def _reduce(e, reduction: str, scale: float):
@@ -122,37 +147,77 @@ def _expand(g, shape, reduction: str, scale: float):
     return jnp.broadcast_to(g * scale, shape)
 
 
-def _squared_error_impl(x, t, reduction: str):
+def _pointwise_impl(x, t, reduction: str, loss: Pointwise):
     xc, tc = _upcast(x, t)
-    e = (xc - tc) ** 2
+    e = loss.rho(xc - tc, *loss.params)
     return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(x.dtype)
 
 
-def _squared_error_bwd(residuals, g, reduction):
+def _pointwise_bwd(residuals, g, reduction, loss):
     x, t = residuals
-    return squared_error_grad(x, t, g, reduction)
+    return pointwise_grad(x, t, g, reduction, loss)
 
 
-
-
-def _squared_error_grad_impl(x, t, g, reduction: str):
+def _pointwise_grad_impl(x, t, g, reduction: str, loss: Pointwise):
     xc, tc, gc = _upcast(x, t, g)
-    z = 2 * _expand(gc, x.shape, reduction, _grad_scale(reduction, x.size)) * (xc - tc)
+    scaled = _expand(gc, x.shape, reduction, _grad_scale(reduction, x.size))
+    z = scaled * loss.d1(xc - tc, *loss.params)
     return z.astype(x.dtype), (-z).astype(x.dtype)
 
 
-def _squared_error_grad_bwd(residuals, cts, reduction):
+def _pointwise_grad_bwd(residuals, cts, reduction, loss):
     x, t, g = residuals
     h, scale = cts[0] - cts[1], _grad_scale(reduction, x.size)
-    x_bar = 2 * _expand(g, x.shape, reduction, scale) * h
-    return x_bar, -x_bar, _reduce(2 * h * (x - t), reduction, scale)
+    d = x - t
+    if loss.d2 is None:
+        x_bar = jnp.zeros_like(x)
+    else:
+        x_bar = _expand(g, x.shape, reduction, scale) * loss.d2(d, *loss.params) * h
+    return x_bar, -x_bar, _reduce(h * loss.d1(d, *loss.params), reduction, scale)
 
 
-# squared_error(x, t, reduction): reduce((x - t)²), explicit VJP w.r.t. x and t;
-# squared_error_grad(x, t, g, reduction): (x̄, t̄) = (2s·ĝ·(x - t), -2s·ĝ·(x - t)).
-squared_error = _rules.explicit(_squared_error_impl, _squared_error_bwd, static=1)
-squared_error_grad = _rules.explicit(_squared_error_grad_impl, _squared_error_grad_bwd,
-                                     static=1)
+# pointwise(x, t, reduction, loss): reduce(ρ(x - t)), explicit VJP w.r.t. x and t;
+# pointwise_grad(x, t, g, reduction, loss): (x̄, t̄) = (s·ĝ·ρ′(x - t), -s·ĝ·ρ′(x - t)).
+pointwise = _rules.explicit(_pointwise_impl, _pointwise_bwd, static=2)
+pointwise_grad = _rules.explicit(_pointwise_grad_impl, _pointwise_grad_bwd, static=2)
+
+
+def _sign(d):
+    # torch's sign: 0 at ±0 and at NaN
+    one = jnp.ones_like(d)
+    return jnp.where(d > 0, one, jnp.where(d < 0, -one, jnp.zeros_like(d)))
+
+
+def _smooth_l1(d, beta: float):
+    z = jnp.abs(d)
+    return jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+
+
+def _smooth_l1_d1(d, beta: float):
+    one = jnp.ones_like(d)
+    return jnp.where(d <= -beta, -one, jnp.where(d >= beta, one, d / beta))
+
+
+def _smooth_l1_d2(d, beta: float):
+    return jnp.where(jnp.abs(d) < beta, jnp.full_like(d, 1 / beta), jnp.zeros_like(d))
+
+
+def _huber(d, delta: float):
+    z = jnp.abs(d)
+    return jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+
+def _huber_d1(d, delta: float):
+    bound = jnp.full_like(d, delta)
+    return jnp.where(d <= -delta, -bound, jnp.where(d >= delta, bound, d))
+
+
+def _huber_d2(d, delta: float):
+    return jnp.where(jnp.abs(d) < delta, jnp.ones_like(d), jnp.zeros_like(d))
+
+
+SQUARED = Pointwise("mse_loss", lambda d: d ** 2, lambda d: 2 * d, lambda d: jnp.full_like(d, 2))
+ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None)
 
 
 # --------------------------------------------------------------------------
@@ -439,14 +504,131 @@ def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") ->
       >>> float(jaxgrad.mse_loss(x, t)), jaxgrad.mse_loss(x, t, reduction="none").tolist()
       (2.5, [1.0, 4.0])
     """
+    return _pointwise_loss("mse_loss", input, target, reduction, SQUARED)
+
+
+def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise):
+    """The checks of a pointwise loss, then its rule."""
     # both are required: check_same_dtype would skip a None
-    input, target, _ = loss_arrays("mse_loss", input, target, float_target=True)
-    check_same_dtype("mse_loss", {"input": input, "target": target})
-    check_reduction("mse_loss", reduction)
+    input, target, _ = loss_arrays(fn, input, target, float_target=True)
+    check_same_dtype(fn, {"input": input, "target": target})
+    check_reduction(fn, reduction)
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(f"mse_loss: `target` must have the shape of `input` "
+        raise ValueError(f"{fn}: `target` must have the shape of `input` "
                          f"{tuple(input.shape)}, got {tuple(target.shape)}")
-    return squared_error(input, target, reduction)
+    return pointwise(input, target, reduction, loss)
+
+
+def _positive(fn: str, name: str, value, *, zero_ok: bool) -> float:
+    check_static(fn, name, value, "a real number")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: `{name}` must be a real number, got "
+                        f"{type(value).__name__} {value!r}")
+    value = float(value)
+    if not (value >= 0 if zero_ok else value > 0):
+        raise ValueError(f"{fn}: `{name}` must be {'>= 0' if zero_ok else 'positive'} "
+                         f"(as torch requires), got {value!r}")
+    return value
+
+
+def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> Array:
+    """Mean absolute error ``reduce(|input - target|)``, as torch's ``F.l1_loss``.
+
+    The gradient is sign(input - target): 0 where they are equal (and at NaN),
+    as torch's; the second derivative is 0. Differentiable w.r.t. both
+    arguments; shapes and dtypes must match, and ``reduction`` is
+    keyword-only, as in :func:`mse_loss`. torch's ``weight`` argument is not
+    taken.
+
+    Args:
+      input: (*), a float array of any shape.
+      target: (*), the shape and dtype of ``input``.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array or the dtypes differ.
+      ValueError: if the shapes differ or ``reduction`` is unknown.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x, t = jnp.array([1.0, -2.0], jnp.float32), jnp.array([0.0, 0.0], jnp.float32)
+      >>> float(jaxgrad.l1_loss(x, t)), jaxgrad.l1_loss(x, t, reduction="none").tolist()
+      (1.5, [1.0, 2.0])
+    """
+    return _pointwise_loss("l1_loss", input, target, reduction, ABSOLUTE)
+
+
+def smooth_l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
+                   beta: float = 1.0) -> Array:
+    """``½d²/β`` for ``|d| < β``, else ``|d| - ½β`` (d = input - target), reduced.
+
+    As torch's ``F.smooth_l1_loss``; ``beta=0`` is :func:`l1_loss`. The
+    gradient is d/β inside and ±1 from ``|d| = β`` on; the second derivative
+    1/β strictly inside, 0 elsewhere (and at NaN).
+
+    Args:
+      input: (*), a float array of any shape.
+      target: (*), the shape and dtype of ``input``.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      beta: β >= 0, where the quadratic piece ends.
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array, the dtypes differ, or
+        ``beta`` is not a real number.
+      ValueError: if the shapes differ, ``reduction`` is unknown or ``beta``
+        is negative.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x, t = jnp.array([0.5, 3.0], jnp.float32), jnp.array([0.0, 0.0], jnp.float32)
+      >>> jaxgrad.smooth_l1_loss(x, t, reduction="none").tolist()
+      [0.125, 2.5]
+    """
+    beta = _positive("smooth_l1_loss", "beta", beta, zero_ok=True)
+    loss = ABSOLUTE if beta == 0 else Pointwise(
+        "smooth_l1_loss", _smooth_l1, _smooth_l1_d1, _smooth_l1_d2, (beta,))
+    return _pointwise_loss("smooth_l1_loss", input, target, reduction, loss)
+
+
+def huber_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
+               delta: float = 1.0) -> Array:
+    """``½d²`` for ``|d| < δ``, else ``δ(|d| - ½δ)`` (d = input - target), reduced.
+
+    As torch's ``F.huber_loss`` (whose ``reduction`` is its third positional
+    parameter, so it is here too). The gradient is d inside and ±δ from
+    ``|d| = δ`` on; the second derivative 1 strictly inside, 0 elsewhere (and
+    at NaN). torch's ``weight`` argument is not taken.
+
+    Args:
+      input: (*), a float array of any shape.
+      target: (*), the shape and dtype of ``input``.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      delta: δ > 0, where the quadratic piece ends.
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array, the dtypes differ, or
+        ``delta`` is not a real number.
+      ValueError: if the shapes differ, ``reduction`` is unknown or ``delta``
+        is not positive.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> x, t = jnp.array([0.5, 3.0], jnp.float32), jnp.array([0.0, 0.0], jnp.float32)
+      >>> jaxgrad.huber_loss(x, t, reduction="none", delta=2.0).tolist()
+      [0.125, 4.0]
+    """
+    delta = _positive("huber_loss", "delta", delta, zero_ok=False)
+    loss = Pointwise("huber_loss", _huber, _huber_d1, _huber_d2, (delta,))
+    return _pointwise_loss("huber_loss", input, target, reduction, loss)
 
 
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, *,

@@ -108,8 +108,9 @@ def _calls() -> list[Call]:
           for name in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")),
         *(Call(name, getattr(jaxgrad, name), dict(input=x, dim=1), ("input",))
           for name in ("softmax", "log_softmax")),
-        Call("mse_loss", jaxgrad.mse_loss, dict(input=x, target=_array(3, 4, seed=1)),
-             ("input", "target")),
+        *(Call(name, getattr(jaxgrad, name), dict(input=x, target=_array(3, 4, seed=1)),
+               ("input", "target"))
+          for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")),
         Call("nll_loss", jaxgrad.nll_loss,
              dict(input=x, target=t_index, weight=_array(4, seed=2)),
              ("input", "target", "weight")),

@@ -193,7 +193,7 @@ def _torch_derivatives(case: Case, xs: dict, consts: dict, cot, us: dict) -> dic
                                  materialize_grads=True)
         out.update({f"grad2_{n}": g for n, g in zip(tx, g2)})
         out["grad2_cotangent"] = g2[-1]
-    return {k: v.detach().numpy() for k, v in out.items()}
+    return {k: v.detach().numpy(force=True) for k, v in out.items()}   # ZeroTensors too
 
 
 def _float64(results: dict) -> dict[str, np.ndarray]:

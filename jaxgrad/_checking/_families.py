@@ -430,7 +430,8 @@ def _softmax_cases() -> list[Case]:
 
 
 # --------------------------------------------------------------------------
-# loss: mse_loss, nll_loss, cross_entropy (class indices and probabilities).
+# loss: mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, cross_entropy
+# (class indices and probabilities).
 
 
 def _reduce(loss, reduction, denominator=None):
@@ -473,6 +474,10 @@ def _with(draw, **extra):
     return both
 
 
+def _lax_huber(d, delta):
+    return jnp.where(jnp.abs(d) < delta, 0.5 * d * d, delta * (jnp.abs(d) - 0.5 * delta))
+
+
 def _loss_cases() -> list[Case]:
     F = _torch
     mse = [
@@ -482,6 +487,26 @@ def _loss_cases() -> list[Case]:
              torch=lambda input, target, r=r: F().mse_loss(input, target, reduction=r),
              input=(3, 4), target=(3, 4))
         for r in ("mean", "sum", "none")]
+    if hasattr(jaxgrad, "huber_loss"):
+        mse += [
+            case("loss", "l1_loss",
+                 lambda input, target: jaxgrad.l1_loss(input, target),
+                 lax=lambda input, target: jnp.mean(jnp.abs(input - target)),
+                 torch=lambda input, target: F().l1_loss(input, target),
+                 input=(3, 4), target=(3, 4)),
+            case("loss", "smooth_l1_loss beta=0.5 sum",
+                 lambda input, target: jaxgrad.smooth_l1_loss(input, target, reduction="sum",
+                                                              beta=0.5),
+                 lax=lambda input, target: jnp.sum(_lax_huber(input - target, 0.5)) / 0.5,
+                 torch=lambda input, target: F().smooth_l1_loss(input, target,
+                                                                reduction="sum", beta=0.5),
+                 input=(3, 4), target=(3, 4)),
+            case("loss", "huber_loss delta=0.5 none",
+                 lambda input, target: jaxgrad.huber_loss(input, target, "none", 0.5),
+                 lax=lambda input, target: _lax_huber(input - target, 0.5),
+                 torch=lambda input, target: F().huber_loss(input, target, "none", 0.5),
+                 input=(3, 4), target=(3, 4)),
+        ]
     nll = [
         case("loss", "nll_loss weight ignore_index",
              lambda input, target, weight: jaxgrad.nll_loss(input, target, weight,
@@ -800,7 +825,8 @@ FAMILIES: dict[str, Family] = {
                          "selu)",
                          _activation_cases),
     "softmax": Family("softmax and log_softmax", _softmax_cases),
-    "loss": Family("mse_loss, nll_loss, cross_entropy (class indices and "
+    "loss": Family("mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, "
+                   "cross_entropy (class indices and "
                    "probabilities)", _loss_cases),
     "gradient": Family("gradient tools: scale_grad, reverse_grad, hook",
                        _gradient_cases),

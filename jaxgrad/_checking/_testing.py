@@ -326,7 +326,9 @@ def _like(cot, y):
 
 def _numpy(t) -> np.ndarray:
     t = t.detach().cpu().resolve_conj()
-    return (t.double() if t.is_floating_point() else t).numpy()
+    # force: torch returns a ZeroTensor for a gradient it knows is zero (the
+    # second derivative of l1_loss), which plain .numpy() refuses
+    return (t.double() if t.is_floating_point() else t).numpy(force=True)
 
 
 def _torch_grads(torch, outputs, inputs, grad_outputs, create_graph: bool) -> list:

@@ -95,7 +95,8 @@ def _torch_results(config: str, fn, args: dict, cot, us: dict, dtype: str,
         g2 = torch.autograd.grad(l2, xs + [tcot], allow_unused=True,
                                  materialize_grads=True)
         out.update({f"grad2_{k}": g for k, g in zip(names + ["cot"], g2)})
-    return {k: v.detach().to(torch.float64).numpy() for k, v in out.items()}
+    return {k: v.detach().to(torch.float64).numpy(force=True)   # ZeroTensors too
+            for k, v in out.items()}
 
 
 def check_parity(config: str, jax_fn, torch_fn, shapes: dict, *, dtype="float64",

@@ -307,3 +307,53 @@ def test_ignore_index_with_probability_targets_is_rejected_like_torch(ignore_ind
     with pytest.raises(ValueError, match=rf"cross_entropy: `ignore_index` .* got "
                                          rf"{ignore_index}$"):
         jaxgrad.cross_entropy(jnp.asarray(x), jnp.asarray(q), ignore_index=ignore_index)
+
+
+# --------------------------------------------------------------------------
+# The pointwise regression losses beside mse_loss: l1, smooth l1, huber.
+
+POINTWISE = {
+    "l1_loss": (jaxgrad.l1_loss, F.l1_loss),
+    "smooth_l1_loss beta=0.7": (lambda x, t, **k: jaxgrad.smooth_l1_loss(x, t, beta=0.7, **k),
+                                lambda x, t, **k: F.smooth_l1_loss(x, t, beta=0.7, **k)),
+    "smooth_l1_loss beta=0": (lambda x, t, **k: jaxgrad.smooth_l1_loss(x, t, beta=0, **k),
+                              lambda x, t, **k: F.smooth_l1_loss(x, t, beta=0.0, **k)),
+    "huber_loss delta=0.6": (lambda x, t, **k: jaxgrad.huber_loss(x, t, delta=0.6, **k),
+                             lambda x, t, **k: F.huber_loss(x, t, delta=0.6, **k)),
+}
+
+
+@pytest.mark.parametrize("name", list(POINTWISE))
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4), (0, 3)], ids=str)
+def test_pointwise_losses(name, shape):
+    # both arguments, every reduction, second order
+    ours, theirs = POINTWISE[name]
+    check_parity(f"{name} {shape}", all_reductions(ours), all_reductions(theirs),
+                 {"x": shape, "t": shape})
+
+
+@pytest.mark.parametrize("name", list(POINTWISE))
+def test_pointwise_losses_special_values(name):
+    # ±inf and NaN differences and the kinks: d = 0, ±β, ±δ (torch's l1
+    # gradient is 0 at 0 and at NaN, the others' NaN; every ρ″ is 0 at NaN)
+    ours, theirs = POINTWISE[name]
+    d = np.array([-INF, -2.0, -0.7, -0.6, -0.5, -0.0, 0.0, 0.5, 0.6, 0.7, 2.0, INF,
+                  math.nan, 0.3])
+    # a random target where it cannot move the kinks (x - t is then d exactly)
+    t = np.where(np.abs(d) >= 1, np.random.default_rng(0).standard_normal(d.shape), 0.0)
+    x = d + t
+    cot = np.random.default_rng(1).standard_normal(d.shape)
+    check_exact(f"{name} special", lambda x, t: ours(x, t, reduction="none"),
+                lambda x, t: theirs(x, t, reduction="none"), {"x": x, "t": t}, cot)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_pointwise_losses_reduced_precision(dtype):
+    def stacked(losses):
+        def run(x, t):
+            outs = [fn(x, t, reduction="sum").reshape(1) for fn in losses]
+            return (torch.cat if isinstance(x, torch.Tensor) else jnp.concatenate)(outs)
+        return run
+    check_parity(f"pointwise losses {dtype}", stacked([o for o, _ in POINTWISE.values()]),
+                 stacked([t for _, t in POINTWISE.values()]), {"x": (3, 5), "t": (3, 5)},
+                 dtype=dtype, double=dtype == "float32")

@@ -38,7 +38,8 @@ OPS = [
     ("nn.functional.cross_entropy", jaxgrad.cross_entropy, F.cross_entropy, 1),
     *[(f"nn.functional.{name}", getattr(jaxgrad, name), getattr(F, name), 1)
       for name in ("silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish",
-                   "elu", "celu", "selu", "prelu")],
+                   "elu", "celu", "selu", "prelu", "l1_loss", "smooth_l1_loss",
+                   "huber_loss")],
 ]
 # torch does not differentiate hardsigmoid twice
 FIRST_ORDER_ONLY = ("nn.functional.hardsigmoid",)

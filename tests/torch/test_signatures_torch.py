@@ -70,6 +70,19 @@ def test_builtins_match_torchs_documented_signature(name):
         getattr(F, name).__doc__ or "")
 
 
+def test_pointwise_loss_parameters():
+    # reduction keyword-only where torch's third positional slot is the
+    # deprecated size_average (l1, smooth l1), positional for huber_loss
+    # (torch's huber has none); torch's new `weight` is not taken
+    assert _positional(jaxgrad.l1_loss) == [("input", None), ("target", None)]
+    assert _positional(jaxgrad.smooth_l1_loss) == [("input", None), ("target", None)]
+    assert _positional(jaxgrad.huber_loss) == _positional(F.huber_loss)[:4]
+    assert [n for n, _ in _positional(F.huber_loss)][4:] == ["weight"]
+    for name in ("l1_loss", "smooth_l1_loss"):
+        assert [n for n, _ in _positional(getattr(F, name))][2:4] == ["size_average", "reduce"]
+    assert inspect.signature(jaxgrad.smooth_l1_loss).parameters["beta"].default == 1.0
+
+
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_WITH_DEFAULTS))
 def test_builtins_with_defaults_match_torchs_documented_signature(name):
     params, line = DOCUMENTED_WITH_DEFAULTS[name]
