@@ -811,7 +811,9 @@ def _plain_array_mutations(arg: str, shape: tuple, dtype) -> dict:
 # --------------------------------------------------------------------------
 # Activations.
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softmax", "log_softmax")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softmax", "log_softmax",
+               "silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish", "elu",
+               "celu", "selu")
 
 
 @st.composite
@@ -830,7 +832,8 @@ def activation_calls(draw, mutate: bool = True) -> Call:
     if not mutate:
         return call
     # torch's relu takes integers; tanh and sigmoid integers, bool and complex
-    refused = {"relu": (jnp.bool_, jnp.complex64), "sigmoid": (), "tanh": ()}.get(name, NON_FLOAT)
+    refused = {"relu": (jnp.bool_, jnp.complex64), "sigmoid": (), "tanh": (),
+               "silu": tuple(d for d in NON_FLOAT if d != jnp.complex64)}.get(name, NON_FLOAT)
     muts = {"input:not_array": lambda draw: mutation("input", None, input=not_an_array(
         draw, shape, refused=refused))}
     if name == "leaky_relu":
