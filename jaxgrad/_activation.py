@@ -33,10 +33,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from . import _rules
-from ._norm import scale        # y = v·w, the bilinear map of the norms' affine part
 from ._precision import accumulation_dtype
 from ._args import (_INT_DTYPES, as_array, check_inplace, check_static, differentiable,
                     dtype_name, float_array, float_dtype)
@@ -940,28 +938,52 @@ def selu(input: ArrayLike, inplace: bool = False) -> Array:
 
 
 # --------------------------------------------------------------------------
-# prelu: y = x for x > 0, w·x elsewhere, one w per channel (axis 1) or one for
-# all. With the constant selections P = diag(x > 0) and N = I - P (NaN in N,
-# as torch's test x > 0 is false there) and w broadcast along the other axes:
+# prelu: y = x for x > 0, w·x elsewhere (NaN too: torch's test is x > 0), one
+# w per channel (axis 1) or one for all, broadcast along the other axes.
+# With P = [x > 0] and Σ over the axes w is broadcast along:
 #
-#   y = P x + w ⊙ (N x)       x̄ = P ḡ + N (w ⊙ ḡ)       w̄ = Σ_{other axes} (N x) ⊙ ḡ
+#   y = where(P, x, w·x)
+#   x̄ = where(P, ḡ, w·ḡ)                 w̄ = Σ where(P, 0, x·ḡ)
 #
-# P and N are linear maps with themselves as adjoints (``select``, a linear
-# pair), and w ⊙ v is the bilinear scale of ``_norm`` (y = v·w; v̄ = ḡ·w,
-# w̄ = Σ v·ḡ), so every order runs those rules. The selections are
-# ``where``s, not products with 0/1 masks, so an inf input is never
-# multiplied by 0.
+# The backward (x, w, ḡ) ↦ (x̄, w̄) is linear in ḡ. For cotangents (h_x, h_w)
+# of (x̄, w̄), with Q = [x >= 0] (torch's double backward tests x >= 0, so at
+# x = 0 its second order takes the x piece while its first takes w·x):
+#
+#   ḡ̄ = where(Q, h_x, w·h_x + x·h_w)    x̄̄ = where(Q, 0, ḡ·h_w)    w̄̄ = Σ where(Q, 0, ḡ·h_x)
+#
+# Every branch is a select after the products, never a product with a masked
+# zero, so an inf weight or cotangent stays where torch keeps it. Orders
+# beyond the second differentiate these formulas with JAX (as for the losses).
 
 
-def _select_impl(x, keep):
-    """x where ``keep``, 0 elsewhere: a diagonal 0/1 map, its own adjoint.
-
-    The 0 is -0.0, the identity of addition: P x + w ⊙ (N x) then equals
-    ``where(x > 0, x, w·x)`` bit for bit, -0.0 outputs included."""
-    return jnp.where(keep, x, jnp.full((), -0.0, x.dtype))
+def _prelu_impl(x, w, axes: tuple[int, ...]):
+    return jnp.where(x > 0, x, w * x)
 
 
-select, _ = _rules.linear_pair(_select_impl, _select_impl, constants=1)
+def _prelu_bwd(residuals, g, axes):
+    x, w = residuals
+    return prelu_grad(x, w, g, axes)
+
+
+def _prelu_grad_impl(x, w, g, axes: tuple[int, ...]):
+    positive = x > 0
+    zero = jnp.zeros((), g.dtype)
+    return (jnp.where(positive, g, w * g),
+            jnp.sum(jnp.where(positive, zero, x * g), axis=axes, keepdims=True))
+
+
+def _prelu_grad_bwd(residuals, cts, axes):
+    x, w, g = residuals
+    h_x, h_w = cts
+    nonnegative = x >= 0
+    zero = jnp.zeros((), g.dtype)
+    return (jnp.where(nonnegative, zero, g * h_w),
+            jnp.sum(jnp.where(nonnegative, zero, g * h_x), axis=axes, keepdims=True),
+            jnp.where(nonnegative, h_x, w * h_x + x * h_w))
+
+
+prelu_core = _rules.explicit(_prelu_impl, _prelu_bwd, static=1)
+prelu_grad = _rules.explicit(_prelu_grad_impl, _prelu_grad_bwd, static=1)
 
 
 def _prelu_weight(input, weight):
@@ -990,7 +1012,8 @@ def prelu(input: ArrayLike, weight: ArrayLike) -> Array:
     ``weight`` holds one slope, or one per channel (axis 1 of ``input``). Both
     ``input`` and ``weight`` are differentiated; at x = 0 (and at NaN) the
     gradient is that of the ``weight·x`` piece, as torch's (its test is
-    x > 0).
+    x > 0), and the second order at x = 0 that of the ``x`` piece, as
+    torch's (its double backward tests x >= 0).
 
     Args:
       input: (N, C, *) or any shape with one ``weight`` value; a float array.
@@ -1015,14 +1038,13 @@ def prelu(input: ArrayLike, weight: ArrayLike) -> Array:
     """
     x, w = _prelu_weight(input, weight)
     xc, wc = (a.astype(compute_dtype(a)) for a in (x, w))
-    if x.ndim >= 2 and w.size > 1:
+    if x.ndim >= 2 and w.size != 1:            # one per channel (C = 0 included)
         shape = (1, w.size) + (1,) * (x.ndim - 2)
         axes = tuple(a for a in range(x.ndim) if a != 1)
     else:
         shape, axes = (1,) * x.ndim, tuple(range(x.ndim))
-    positive = lax.stop_gradient(xc) > 0
-    y = select(xc, positive) + scale(select(xc, ~positive), wc.reshape(shape), axes)
-    return y.astype(x.dtype)
+    # the reshape is a view of w (JAX transposes it, as it does the casts)
+    return prelu_core(xc, wc.reshape(shape), axes).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------

@@ -256,6 +256,11 @@ def test_poison_fires_on_autodiff_of_an_implementation(monkeypatch):
                        jnp.ones(3))
 
 
+def test_prelu_second_order_runs_only_hand_written_rules(monkeypatch):
+    forbid_autodiff(monkeypatch, _activation, ("_prelu_impl", "_prelu_grad_impl"))
+    run_second_order(jaxgrad.prelu, random((2, 3), 9), random((3,), 10))
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_second_order_runs_only_hand_written_rules(monkeypatch, name):
     forbid_autodiff(monkeypatch, _activation, ACTIVATION_IMPLS)
