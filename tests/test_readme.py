@@ -23,3 +23,12 @@ def test_main_command_runs_the_benchmark_with_pinned_torch():
     assert main.endswith(".venv/bin/jaxgrad bench")
     assert "-c constraints.txt" in main  # never an unpinned (CUDA) torch
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+
+
+def test_check_case_count_is_the_registrys():
+    # the README's "N small cases" of `jaxgrad check` is the registry's count
+    from jaxgrad._checking import _families
+
+    text = (ROOT / "README.md").read_text()
+    (count,) = re.findall(r"(\d+) small cases", text)
+    assert int(count) == len(_families.cases())
