@@ -126,9 +126,11 @@ def test_nothing_drawn_float64():
         np.testing.assert_array_equal(got, want, err_msg=label)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_reduced_precision_given_mask(dtype):
-    # Torch's formulas on the same mask: x·k/(1-p) and a·k·x + α·a·(k - 1 + p).
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "complex128", "complex64"])
+def test_formulas_given_mask(dtype):
+    # Torch's formulas on the same (real) mask: x·k/(1-p) and a·k·x + α·a·(k - 1 + p);
+    # second order in float32 and complex128. torch's own dropout refuses
+    # complex when it draws a mask, so its formulas are the reference there.
     rng = np.random.default_rng(1)
     keep = (rng.random((2, 4, 5)) > 0.3).astype(np.float64)
     channel_keep = (rng.random((2, 4, 1)) > 0.3).astype(np.float64)
@@ -139,11 +141,12 @@ def test_reduced_precision_given_mask(dtype):
                 _dropout.dropout_given_mask(x, channel_keep, 0.3, alpha=True))
 
     def theirs(x):
-        k, c = torch.tensor(keep, dtype=x.dtype), torch.tensor(channel_keep, dtype=x.dtype)
+        real = x.real.dtype          # the mask's dtype: x's, or its parts' for complex
+        k, c = torch.tensor(keep, dtype=real), torch.tensor(channel_keep, dtype=real)
         return (x * k / 0.7, a * c * x + _dropout.ALPHA * a * (c - 1 + 0.3))
 
     check_parity(f"dropout {dtype}", ours, theirs, {"x": (2, 4, 5)}, dtype=dtype,
-                 double=dtype == "float32")
+                 double=dtype in ("float32", "complex128"))
 
 
 # --------------------------------------------------------------------------
@@ -195,28 +198,6 @@ def test_opinfo_complex_samples():
         testing.check_parity(lambda x, k=s.kwargs: jaxgrad.feature_alpha_dropout(x, **k),
                              lambda t, k=s.kwargs: op.op(t, **k),
                              s.input.detach().numpy())
-
-
-@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
-def test_complex_given_mask(dtype):
-    # torch's formulas, on complex tensors, with the same (real) masks:
-    # x·k/(1-p) and a·k·x + α·a·(k - 1 + p); second order in complex128
-    rng = np.random.default_rng(2)
-    keep = (rng.random((2, 4, 5)) > 0.3).astype(np.float64)
-    channel_keep = (rng.random((2, 4, 1)) > 0.3).astype(np.float64)
-    a = 1 / np.sqrt((_dropout.ALPHA ** 2 * 0.3 + 1) * 0.7)
-
-    def ours(x):
-        return (_dropout.dropout_given_mask(x, keep, 0.3),
-                _dropout.dropout_given_mask(x, channel_keep, 0.3, alpha=True))
-
-    def theirs(x):
-        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
-        k, c = torch.tensor(keep, dtype=real), torch.tensor(channel_keep, dtype=real)
-        return (x * k / 0.7, a * c * x + _dropout.ALPHA * a * (c - 1 + 0.3))
-
-    check_parity(f"dropout {dtype}", ours, theirs, {"x": (2, 4, 5)}, dtype=dtype,
-                 double=dtype == "complex128")
 
 
 def test_complex_draws_one_mask_for_both_parts():
