@@ -61,6 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from ._args import differentiable
 
@@ -312,7 +313,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
 
 
 def explicit(impl: Callable, backward: Callable, *, static: int = 0,
-             save: Callable | None = None):
+             save: Callable | None = None, symbolic_zeros: bool = False):
     """``impl`` as a custom_vjp whose VJP is ``backward``.
 
     Args:
@@ -322,6 +323,10 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
         that its own derivative is explicit too.
       static: how many trailing arguments are static (hashable).
       save: ``save(arrays, y) -> residuals``; default the array arguments.
+      symbolic_zeros: ``impl`` returns a tuple, and ``backward`` gets None for
+        each of its cotangents that is known to be zero (an output nobody
+        differentiates), so that it can leave out that output's terms rather
+        than multiply a materialised zero by a possibly infinite factor.
 
     Returns:
       A function with the signature of ``impl``.
@@ -333,14 +338,18 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
         return run(*arrays, *statics)
 
     def rule_fwd(statics, *arrays):
+        if symbolic_zeros:   # each array comes wrapped with its `perturbed` bit
+            arrays = tuple(None if a is None else a.value for a in arrays)
         y = rule(statics, *arrays)
         arrays = _primals(arrays)
         return y, (arrays if save is None else save(arrays, y))
 
     def rule_bwd(statics, residuals, ct):
+        if symbolic_zeros:
+            ct = tuple(None if isinstance(c, SymbolicZero) else c for c in ct)
         return tuple(backward(residuals, ct, *statics))
 
-    rule.defvjp(rule_fwd, rule_bwd)
+    rule.defvjp(rule_fwd, rule_bwd, symbolic_zeros=symbolic_zeros)
 
     def op(*args):
         split = len(args) - static

@@ -111,6 +111,12 @@ def _calls() -> list[Call]:
         *(Call(name, getattr(jaxgrad, name), dict(input=x, target=_array(3, 4, seed=1)),
                ("input", "target"))
           for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")),
+        Call("binary_cross_entropy", jaxgrad.binary_cross_entropy,
+             dict(input=t_prob, target=jax.nn.sigmoid(_array(3, 4, seed=1)),
+                  weight=_array(4, seed=2)), ("input", "target", "weight")),
+        Call("binary_cross_entropy_with_logits", jaxgrad.binary_cross_entropy_with_logits,
+             dict(input=x, target=t_prob, weight=_array(3, 1, seed=2),
+                  pos_weight=_array(4, seed=3)), ("input", "target", "weight", "pos_weight")),
         Call("nll_loss", jaxgrad.nll_loss,
              dict(input=x, target=t_index, weight=_array(4, seed=2)),
              ("input", "target", "weight")),

@@ -213,6 +213,88 @@ def test_pointwise_losses_against_autodiff_of_plain_formulas():
                 modes=["rev"])
 
 
+def plain_bce(p, t, w):
+    return -w * (t * jnp.log(p) + (1 - t) * jnp.log1p(-p))
+
+
+def plain_bce_logits(x, t, w, pos):
+    # log σ(x) = -softplus(-x): the textbook form of torch's definition
+    return w * ((1 - t) * x + ((pos - 1) * t + 1) * jax.nn.softplus(-x))
+
+
+def test_binary_cross_entropy_against_autodiff_of_plain_formulas():
+    # probabilities away from 0 and 1 (the clamps do not act), logits of any
+    # size; both arguments, every reduction, second order incl. the cotangent
+    x, t = random((3, 4), 25), jax.nn.sigmoid(random((3, 4), 26))
+    p = jax.nn.sigmoid(x)
+    w, pos = jnp.exp(random((4,), 27)), jnp.exp(random((3, 1), 28))
+    pairs = [
+        (lambda p, t, r: jaxgrad.binary_cross_entropy(p, t, w, reduction=r), plain_bce, p,
+         (w,)),
+        (lambda x, t, r: jaxgrad.binary_cross_entropy_with_logits(x, t, reduction=r),
+         plain_bce_logits, 4 * x, (1.0, 1.0)),
+        (lambda x, t, r: jaxgrad.binary_cross_entropy_with_logits(
+            x, t, w, reduction=r, pos_weight=pos), plain_bce_logits, 4 * x, (w, pos)),
+    ]
+    u, v = random((3, 4), 29), random((3, 4), 30)
+    for reduction in REDUCTIONS:
+        def reduce(e):
+            return {"none": e, "sum": jnp.sum(e), "mean": jnp.mean(e)}[reduction]
+        for ours, plain, a, consts in pairs:
+            def derivatives(fn):
+                y, vjp = jax.vjp(fn, a, t)
+                c = random(y.shape, 31)
+
+                def inner(a, t, c):
+                    ga, gt = jax.vjp(fn, a, t)[1](c)
+                    return jnp.sum(ga * u) + jnp.sum(gt * v)
+                return (y, *vjp(c), *jax.grad(inner, argnums=(0, 1, 2))(a, t, c))
+            got = derivatives(lambda a, t: ours(a, t, reduction))
+            want = derivatives(lambda a, t: reduce(plain(a, t, *consts)))
+            for g, r in zip(got, want):
+                assert max_errors(g, r)[1] <= tolerance("float64"), reduction
+
+
+def test_binary_cross_entropy_finite_differences_to_third_order():
+    # the third order differentiates the hand-written second-order formulas
+    x, t = random((2, 3), 32), jax.nn.sigmoid(random((2, 3), 33))
+    check_grads(lambda p, t: jaxgrad.binary_cross_entropy(p, t, reduction="sum"),
+                (jax.nn.sigmoid(x), t), order=3, modes=["rev"])
+    check_grads(lambda x, t: jaxgrad.binary_cross_entropy_with_logits(
+        x, t, pos_weight=jnp.array([0.5, 2.0, 3.0])), (x, t), order=3, modes=["rev"])
+
+
+def test_binary_cross_entropy_hand_computed():
+    # -log ½ = log 2 for x = ½; t = 1 at x = 0 is the clamp: log 0 -> -100
+    x, t = jnp.array([0.5, 0.0, 0.25]), jnp.array([0.0, 1.0, 1.0])
+    loss = jaxgrad.binary_cross_entropy(x, t, jnp.array([1.0, 1.0, 2.0]), reduction="none")
+    assert np.allclose(loss, [math.log(2), 100.0, -2 * math.log(0.25)], rtol=1e-14)
+    # logits: x = 0 is σ = ½; pos_weight 3 weighs the positive term only
+    z = jaxgrad.binary_cross_entropy_with_logits(jnp.zeros(2), jnp.array([1.0, 0.0]),
+                                                 reduction="none", pos_weight=jnp.array(3.0))
+    assert np.allclose(z, [3 * math.log(2), math.log(2)], rtol=1e-14)
+    # gradient w.r.t. the logit: (p·t + 1 - t)·σ(x) - p·t = 3·½ - 3 = -1.5, and ½
+    g = jax.grad(lambda x: jaxgrad.binary_cross_entropy_with_logits(
+        x, jnp.array([1.0, 0.0]), reduction="sum", pos_weight=jnp.array(3.0)))(jnp.zeros(2))
+    assert np.allclose(g, [-1.5, 0.5], rtol=1e-14)
+
+
+@pytest.mark.parametrize("fn, name", [
+    (lambda w: jaxgrad.binary_cross_entropy(jnp.full(3, 0.5), jnp.ones(3), w), "weight"),
+    (lambda w: jaxgrad.binary_cross_entropy_with_logits(jnp.ones(3), jnp.ones(3), w),
+     "weight"),
+    (lambda w: jaxgrad.binary_cross_entropy_with_logits(jnp.ones(3), jnp.ones(3),
+                                                        pos_weight=w), "pos_weight"),
+])
+def test_binary_cross_entropy_weights_are_not_differentiable(fn, name):
+    w = jnp.array([1.0, 2.0, 0.5])
+    with pytest.raises(ValueError, match=(rf"binary_cross_entropy\w*: `{name}` is not "
+                                          rf"differentiable \(as in torch\); wrap it in "
+                                          rf"jax.lax.stop_gradient")):
+        jax.eval_shape(jax.grad(fn), w)
+    jax.eval_shape(jax.grad(lambda w: fn(jax.lax.stop_gradient(w))), w)
+
+
 def test_class_weight_is_not_differentiable_for_index_targets():
     x = random((3, 3, 2), 9)
     message = (r"cross_entropy: `weight` is not differentiable with class-index "
@@ -312,7 +394,7 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
     forbid_autodiff(monkeypatch, _loss, (
         "_pointwise_impl", "_pointwise_grad_impl", "_nll_forward_impl",
         "_nll_transpose_impl", "_soft_cross_entropy_impl",
-        "_soft_cross_entropy_grad_impl"))
+        "_soft_cross_entropy_grad_impl", "_pair_impl", "_pair_grad_impl"))
     forbid_autodiff(monkeypatch, _activation, ("_log_softmax_impl",
                                                "_log_softmax_grad_impl"))
     x, q, w = random((3, 3, 2), 17), random((3, 3, 2), 18), random((3,), 19)
@@ -322,6 +404,10 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
                      x, q, w)
     run_second_order(lambda x, q: jaxgrad.cross_entropy(x, q, reduction="none"), x, q)
     run_second_order(lambda x, t: jaxgrad.mse_loss(x, t, reduction="none"), x, q)
+    p, t = jax.nn.sigmoid(x), jax.nn.sigmoid(q)
+    run_second_order(lambda p, t: jaxgrad.binary_cross_entropy(p, t, w[:, None]), p, t)
+    run_second_order(lambda x, t: jaxgrad.binary_cross_entropy_with_logits(
+        x, t, reduction="sum", pos_weight=w[:, None] ** 2), x, t)
 
 
 # --------------------------------------------------------------------------
@@ -398,6 +484,32 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
      r"cross_entropy: `reduction` must be 'none', 'mean' or 'sum', got None"),
     (lambda: jaxgrad.cross_entropy(jnp.ones(4, jnp.int32), jnp.array(1)), TypeError,
      r"cross_entropy: `input` must have a floating dtype"),
+    (lambda: jaxgrad.binary_cross_entropy(X, jnp.ones((4, 3))), ValueError,
+     r"binary_cross_entropy: `target` must have the shape of `input` \(3, 4\), got \(4, 3\)"),
+    (lambda: jaxgrad.binary_cross_entropy(X, X, jnp.ones((3,))), ValueError,
+     (r"binary_cross_entropy: `weight` must broadcast to the shape of `input` \(3, 4\), "
+      r"got \(3,\)")),
+    (lambda: jaxgrad.binary_cross_entropy(X, X, jnp.ones((1, 3, 4))), ValueError,
+     r"binary_cross_entropy: `weight` must broadcast .* got \(1, 3, 4\)"),
+    (lambda: jaxgrad.binary_cross_entropy(X, X.astype(jnp.float32)), TypeError,
+     (r"binary_cross_entropy: arguments must share one dtype, but `input` is float64, "
+      r"`target` is float32")),
+    (lambda: jaxgrad.binary_cross_entropy(X, X, None, "sum"), TypeError,
+     r"positional argument"),
+    (lambda: jaxgrad.binary_cross_entropy(X, T), TypeError,
+     r"binary_cross_entropy: `target` must have a floating dtype"),
+    (lambda: jaxgrad.binary_cross_entropy_with_logits(X, X, reduction="avg"), ValueError,
+     (r"binary_cross_entropy_with_logits: `reduction` must be 'none', 'mean' or 'sum', "
+      r"got 'avg'")),
+    (lambda: jaxgrad.binary_cross_entropy_with_logits(X, X, pos_weight=jnp.ones(3)),
+     ValueError, (r"binary_cross_entropy_with_logits: `pos_weight` must broadcast to the "
+                  r"shape of `input` \(3, 4\), got \(3,\)")),
+    (lambda: jaxgrad.binary_cross_entropy_with_logits(
+        X, X, pos_weight=jnp.ones(4, jnp.float32)), TypeError,
+     (r"binary_cross_entropy_with_logits: arguments must share one dtype, but `input` is "
+      r"float64, `pos_weight` is float32")),
+    (lambda: jaxgrad.binary_cross_entropy_with_logits(X + 0j, X + 0j), TypeError,
+     r"binary_cross_entropy_with_logits: `input` must have a floating dtype"),
 ])
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):

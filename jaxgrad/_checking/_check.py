@@ -59,7 +59,8 @@ class Case:
         differentiated (class indices, fixed weights); float ones are rounded
         to the dtype under test like the inputs.
       draw: ``"normal"`` (standard normal inputs), ``"wide"`` (normal times 4,
-        to reach the kinks of relu6) or ``"distinct"`` (a permutation of
+        to reach the kinks of relu6), ``"unit"`` (uniform in [0.05, 0.95]:
+        probabilities) or ``"distinct"`` (a permutation of
         consecutive integers: no ties, exact in every dtype, for max pooling).
       second_order: compare the second-order rows too.
     """
@@ -130,6 +131,8 @@ def _draw(case: Case, rng: np.random.Generator, dtype: str) -> dict[str, np.ndar
         if case.draw == "distinct":
             size = int(np.prod(shape))
             values = rng.permutation(size) - size // 2
+        elif case.draw == "unit":
+            values = rng.uniform(0.05, 0.95, shape)
         else:
             values = rng.standard_normal(shape) * (4.0 if case.draw == "wide" else 1.0)
         out[name] = _rounded(np.reshape(values, shape), dtype)

@@ -430,8 +430,8 @@ def _softmax_cases() -> list[Case]:
 
 
 # --------------------------------------------------------------------------
-# loss: mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, cross_entropy
-# (class indices and probabilities).
+# loss: mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy(_with_logits),
+# nll_loss, cross_entropy (class indices and probabilities).
 
 
 def _reduce(loss, reduction, denominator=None):
@@ -506,6 +506,27 @@ def _loss_cases() -> list[Case]:
                  lax=lambda input, target: _lax_huber(input - target, 0.5),
                  torch=lambda input, target: F().huber_loss(input, target, "none", 0.5),
                  input=(3, 4), target=(3, 4)),
+        ]
+    if hasattr(jaxgrad, "binary_cross_entropy"):
+        mse += [
+            case("loss", "binary_cross_entropy weight",
+                 lambda input, target, weight: jaxgrad.binary_cross_entropy(input, target,
+                                                                            weight),
+                 lax=lambda input, target, weight: jnp.mean(
+                     -weight * (target * jnp.log(input) + (1 - target) * jnp.log1p(-input))),
+                 torch=lambda input, target, weight: F().binary_cross_entropy(input, target,
+                                                                              weight),
+                 constants=_with(lambda rng: {}, weight=(4,)), draw="unit", input=(3, 4),
+                 target=(3, 4)),
+            case("loss", "binary_cross_entropy_with_logits pos_weight sum",
+                 lambda input, target, pos_weight: jaxgrad.binary_cross_entropy_with_logits(
+                     input, target, reduction="sum", pos_weight=pos_weight),
+                 lax=lambda input, target, pos_weight: jnp.sum(
+                     (1 - target) * input
+                     + ((pos_weight - 1) * target + 1) * jax.nn.softplus(-input)),
+                 torch=lambda input, target, pos_weight: F().binary_cross_entropy_with_logits(
+                     input, target, reduction="sum", pos_weight=pos_weight),
+                 constants=_with(lambda rng: {}, pos_weight=(4,)), input=(3, 4), target=(3, 4)),
         ]
     nll = [
         case("loss", "nll_loss weight ignore_index",
@@ -825,7 +846,8 @@ FAMILIES: dict[str, Family] = {
                          "selu)",
                          _activation_cases),
     "softmax": Family("softmax and log_softmax", _softmax_cases),
-    "loss": Family("mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, "
+    "loss": Family("mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy, "
+                   "binary_cross_entropy_with_logits, nll_loss, "
                    "cross_entropy (class indices and "
                    "probabilities)", _loss_cases),
     "gradient": Family("gradient tools: scale_grad, reverse_grad, hook",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -357,3 +358,105 @@ def test_pointwise_losses_reduced_precision(dtype):
     check_parity(f"pointwise losses {dtype}", stacked([o for o, _ in POINTWISE.values()]),
                  stacked([t for _, t in POINTWISE.values()]), {"x": (3, 5), "t": (3, 5)},
                  dtype=dtype, double=dtype == "float32")
+
+
+# --------------------------------------------------------------------------
+# Binary cross-entropy, of probabilities and of logits.
+#
+# check_parity draws standard normal arguments; a probability is made of one
+# by the same rational map in both frameworks, p(z) = z²/(1 + z²) in [0, 1).
+
+def _probability(z):
+    return z * z / (1 + z * z)
+
+
+def _bce_losses(lib, x, t, z, weight_shape):
+    """[bce, bce weighted, logits, logits weighted, logits pos_weight, both], all
+    reductions; weight and pos_weight constants (torch refuses to differentiate them)."""
+    rng = np.random.default_rng(7)
+    w = rng.uniform(0.5, 2.0, weight_shape)
+    p = rng.uniform(0.25, 3.0, x.shape[-1:])
+    const = ((lambda a: jnp.asarray(a, x.dtype)) if lib is jaxgrad
+             else (lambda a: torch.tensor(a).to(x.dtype)))
+    f = jaxgrad if lib is jaxgrad else F
+    prob, target = _probability(x), _probability(t)
+    outs = []
+    for reduction in REDUCTIONS:
+        outs += [f.binary_cross_entropy(prob, target, reduction=reduction),
+                 f.binary_cross_entropy(prob, target, const(w), reduction=reduction),
+                 f.binary_cross_entropy_with_logits(z, target, reduction=reduction),
+                 f.binary_cross_entropy_with_logits(z, target, const(w), reduction=reduction),
+                 f.binary_cross_entropy_with_logits(z, target, reduction=reduction,
+                                                    pos_weight=const(p)),
+                 f.binary_cross_entropy_with_logits(z, target, const(w), reduction=reduction,
+                                                    pos_weight=const(p))]
+    cat = jnp.concatenate if lib is jaxgrad else torch.cat
+    return cat([o.reshape(-1) for o in outs])
+
+
+@pytest.mark.parametrize("shape, weight_shape", [((), ()), ((7,), (1,)), ((2, 3, 4), (3, 1)),
+                                                 ((0, 3), (3,))], ids=str)
+def test_binary_cross_entropy(shape, weight_shape):
+    # input, target (and the logits) differentiated, every reduction, second order
+    check_parity(f"binary cross-entropy {shape} weight {weight_shape}",
+                 lambda x, t, z: _bce_losses(jaxgrad, x, t, z, weight_shape),
+                 lambda x, t, z: _bce_losses(torch, x, t, z, weight_shape),
+                 {"x": shape, "t": shape, "z": shape})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_binary_cross_entropy_reduced_precision(dtype):
+    check_parity(f"binary cross-entropy {dtype}",
+                 lambda x, t, z: _bce_losses(jaxgrad, x, t, z, (4,)),
+                 lambda x, t, z: _bce_losses(torch, x, t, z, (4,)),
+                 {"x": (3, 4), "t": (3, 4), "z": (3, 4)}, dtype=dtype,
+                 double=dtype == "float32")
+
+
+# x at and within torch's clamps (1e-12 of 0 and 1: log at -100, the gradient's
+# max(x(1 - x), 1e-12)), where ρ_t = -logit x is ±inf; first with both
+# arguments differentiated, then with the target a constant, where torch forms
+# no second-order term from it (ρ_tx·0 would be ±inf·0 = NaN).
+BCE_X = np.array([0.0, 1e-13, 5e-12, 0.5, 1.0, 1 - 1e-13, 0.0, 1.0, 0.3, 1e-300])
+BCE_T = np.array([1.0, 0.3, 0.0, 0.2, 0.0, 0.5, 0.0, 1.0, 0.0, 1.0])
+# logits: ±inf and NaN (torch's (1 - t)·x - logσ(x) is NaN at 0·inf), saturation
+LOGIT_X = np.array([INF, INF, -INF, -INF, 1000.0, -1000.0, math.nan, 0.0, 30.0, -30.0])
+LOGIT_T = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.5, math.nan, 0.3, 0.7])
+
+
+@pytest.mark.parametrize("target_differentiated", [True, False])
+def test_binary_cross_entropy_special_values(target_differentiated):
+    pos = np.linspace(0.5, 3.0, LOGIT_X.size)
+    cases = [(BCE_X, BCE_T, lambda lib, x, t: lib.binary_cross_entropy(x, t, reduction="none")),
+             (LOGIT_X, LOGIT_T, lambda lib, x, t: lib.binary_cross_entropy_with_logits(
+                 x, t, reduction="none")),
+             (LOGIT_X, LOGIT_T, lambda lib, x, t: lib.binary_cross_entropy_with_logits(
+                 x, t, reduction="none",
+                 pos_weight=jnp.asarray(pos) if lib is jaxgrad else torch.tensor(pos)))]
+    cot = np.random.default_rng(3).standard_normal(BCE_X.shape)
+    for i, (x, t, loss) in enumerate(cases):
+        if target_differentiated:
+            check_exact(f"bce special {i}", lambda x, t: loss(jaxgrad, x, t),
+                        lambda x, t: loss(F, x, t), {"x": x, "t": t}, cot)
+        else:
+            check_exact(f"bce special {i}, constant target",
+                        lambda x: loss(jaxgrad, x, jnp.asarray(t)),
+                        lambda x: loss(F, x, torch.tensor(t)), {"x": x}, cot)
+
+
+def test_binary_cross_entropy_outside_unit_interval_is_nan():
+    # torch refuses such values at run time; jaxgrad cannot see them at trace
+    # time, so their loss and gradient are NaN (the others unaffected)
+    x, t = jnp.array([1.5, -0.25, 0.5, 0.5, 0.5]), jnp.array([0.5, 0.5, 1.25, -1.0, 0.5])
+    for xv, tv in zip(x.tolist(), t.tolist()):
+        if (xv, tv) != (0.5, 0.5):
+            with pytest.raises(RuntimeError, match="should be between 0 and 1"):
+                F.binary_cross_entropy(torch.tensor([xv]), torch.tensor([tv]))
+    loss = jaxgrad.binary_cross_entropy(x, t, reduction="none")
+    grads = jax.grad(lambda x, t: jaxgrad.binary_cross_entropy(x, t, reduction="sum"),
+                     argnums=(0, 1))(x, t)
+    assert np.isnan(np.asarray(loss[:4])).all()
+    assert float(loss[4]) == pytest.approx(math.log(2), rel=1e-12)   # -log ½
+    for g in grads:   # ρ_x = (x - t)/(x(1 - x)) and ρ_t = -logit x, 0 at x = t = ½
+        assert np.isnan(np.asarray(g[:4])).all() and float(g[4]) == 0.0
+    assert np.isnan(float(jaxgrad.binary_cross_entropy(x, t)))

@@ -39,7 +39,7 @@ OPS = [
     *[(f"nn.functional.{name}", getattr(jaxgrad, name), getattr(F, name), 1)
       for name in ("silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish",
                    "elu", "celu", "selu", "prelu", "l1_loss", "smooth_l1_loss",
-                   "huber_loss")],
+                   "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")],
 ]
 # torch does not differentiate hardsigmoid twice
 FIRST_ORDER_ONLY = ("nn.functional.hardsigmoid",)

@@ -22,6 +22,7 @@ INTROSPECTABLE = [
     "feature_alpha_dropout", "pad", "interpolate", "unfold", "fold",
     "relu", "leaky_relu", "relu6", "hardtanh", "adaptive_avg_pool2d", "nll_loss",
     "cross_entropy", "silu", "mish", "hardsigmoid", "hardswish", "elu", "celu", "selu",
+    "binary_cross_entropy",
 ]
 # torch's builtins whose documented signature has defaults: (jaxgrad's
 # positional parameters, the signature line in torch's docstring)
@@ -81,6 +82,18 @@ def test_pointwise_loss_parameters():
     for name in ("l1_loss", "smooth_l1_loss"):
         assert [n for n, _ in _positional(getattr(F, name))][2:4] == ["size_average", "reduce"]
     assert inspect.signature(jaxgrad.smooth_l1_loss).parameters["beta"].default == 1.0
+
+
+def test_binary_cross_entropy_with_logits_parameters():
+    # torch's pos_weight comes after the deprecated size_average/reduce and
+    # reduction; here reduction and pos_weight are keyword-only, same defaults
+    theirs = inspect.signature(F.binary_cross_entropy_with_logits).parameters
+    ours = inspect.signature(jaxgrad.binary_cross_entropy_with_logits).parameters
+    assert _positional(jaxgrad.binary_cross_entropy_with_logits) == \
+        _positional(F.binary_cross_entropy_with_logits)[:3]
+    for name in ("reduction", "pos_weight"):
+        assert ours[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert ours[name].default == theirs[name].default
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_WITH_DEFAULTS))
