@@ -121,6 +121,15 @@ def _upcast_optional(weight):
 #
 # each with torch's formula and tests, so a NaN difference gives ρ′ = 0 for
 # l1 (torch's sign) and NaN for the other two, and ρ″ = 0 at NaN.
+#
+# Complex l1_loss (torch takes it): ρ = |d| is real, and so is the loss. In
+# JAX's convention a cotangent c of z pairs as Re(c·dz), so with u = d/|d|
+# (torch's sgn, 0 at d = 0) d|d| = Re(ū·dd) gives ρ′ = ū, x̄ = s·ĝ·ū, t̄ = -x̄.
+# Second order: Φ = Re Σ h·x̄ (h = h_x - h_t) = s·ĝ·Re(h̄·u), and
+# du = (dd - u·Re(ū·dd))/|d|, so
+#   ∂Φ/∂x = s·ĝ·(h̄ - Re(h̄·u)·ū)/|d|  (0 at d = 0, as torch's),  ∂/∂t = -∂/∂x,
+#   ∂Φ/∂g_i = s·Σ Re(h·ū)   (real: g is).
+# For real d, u = ±1 and the first is 0: the real l1's ρ″ = 0.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +142,7 @@ class Pointwise:
     d1: Callable
     d2: Callable | None
     params: tuple = ()
+    complex_ok: bool = False
 
 
 def _reduce(e, reduction: str, scale: float):
@@ -150,10 +160,15 @@ def _expand(g, shape, reduction: str, scale: float):
     return jnp.broadcast_to(g * scale, shape)
 
 
+def _real_dtype(dtype):
+    """``dtype``, or the real dtype of its parts for a complex one."""
+    return jnp.finfo(dtype).dtype
+
+
 def _pointwise_impl(x, t, reduction: str, loss: Pointwise):
     xc, tc = _upcast(x, t)
     e = loss.rho(xc - tc, *loss.params)
-    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(x.dtype)
+    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(_real_dtype(x.dtype))
 
 
 def _pointwise_bwd(residuals, g, reduction, loss):
@@ -161,22 +176,35 @@ def _pointwise_bwd(residuals, g, reduction, loss):
     return pointwise_grad(x, t, g, reduction, loss)
 
 
+def _cotangent(v, primal):
+    """``v`` as the cotangent of ``primal``: its real part for a real primal
+    met by a complex argument (complex l1_loss takes a real target or input,
+    as torch does), in the primal's dtype."""
+    if jnp.iscomplexobj(v) and not jnp.iscomplexobj(primal):
+        v = jnp.real(v)
+    return v.astype(primal.dtype)
+
+
 def _pointwise_grad_impl(x, t, g, reduction: str, loss: Pointwise):
     xc, tc, gc = _upcast(x, t, g)
     scaled = _expand(gc, x.shape, reduction, _grad_scale(reduction, x.size))
     z = scaled * loss.d1(xc - tc, *loss.params)
-    return z.astype(x.dtype), (-z).astype(x.dtype)
+    return _cotangent(z, x), _cotangent(-z, t)
 
 
 def _pointwise_grad_bwd(residuals, cts, reduction, loss):
     x, t, g = residuals
-    h, scale = cts[0] - cts[1], _grad_scale(reduction, x.size)
-    d = x - t
-    if loss.d2 is None:
-        x_bar = jnp.zeros_like(x)
-    else:
-        x_bar = _expand(g, x.shape, reduction, scale) * loss.d2(d, *loss.params) * h
-    return x_bar, -x_bar, _reduce(h * loss.d1(d, *loss.params), reduction, scale)
+    with _rules.own_promotion():
+        h, scale = cts[0] - cts[1], _grad_scale(reduction, x.size)
+        d = x - t
+        if jnp.iscomplexobj(d):
+            x_bar = _expand(g, x.shape, reduction, scale) * _abs_curvature(d, h)
+        elif loss.d2 is None:
+            x_bar = jnp.zeros_like(x)
+        else:
+            x_bar = _expand(g, x.shape, reduction, scale) * loss.d2(d, *loss.params) * h
+        g_bar = _reduce(jnp.real(h * loss.d1(d, *loss.params)), reduction, scale)
+        return _cotangent(x_bar, x), _cotangent(-x_bar, t), g_bar
 
 
 # pointwise(x, t, reduction, loss): reduce(ρ(x - t)), explicit VJP w.r.t. x and t;
@@ -186,9 +214,25 @@ pointwise_grad = _rules.explicit(_pointwise_grad_impl, _pointwise_grad_bwd, stat
 
 
 def _sign(d):
-    # torch's sign: 0 at ±0 and at NaN
+    # torch's sign: 0 at ±0 and at NaN; for complex d, ū = conj(d)/|d| (torch's
+    # sgn conjugated into JAX's convention), 0 at 0
+    if jnp.iscomplexobj(d):
+        size = jnp.abs(d)
+        zero = size == 0
+        return jnp.where(zero, 0, jnp.conj(d) / jnp.where(zero, 1, size).astype(d.dtype))
     one = jnp.ones_like(d)
     return jnp.where(d > 0, one, jnp.where(d < 0, -one, jnp.zeros_like(d)))
+
+
+def _abs_curvature(d, h):
+    """(h̄ - Re(h̄·u)·ū)/|d| for u = d/|d|: the second-order term of a complex |d|
+    (0 at d = 0, as torch's)."""
+    size = jnp.abs(d)
+    zero = size == 0
+    safe = jnp.where(zero, 1, size).astype(d.dtype)
+    u, hb = d / safe, jnp.conj(h)
+    out = (hb - jnp.real(hb * u).astype(d.dtype) * jnp.conj(u)) / safe
+    return jnp.where(zero, 0, out)
 
 
 def _smooth_l1(d, beta: float):
@@ -220,7 +264,7 @@ def _huber_d2(d, delta: float):
 
 
 SQUARED = Pointwise("mse_loss", lambda d: d ** 2, lambda d: 2 * d, lambda d: jnp.full_like(d, 2))
-ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None)
+ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None, complex_ok=True)
 
 
 # --------------------------------------------------------------------------
@@ -712,13 +756,24 @@ def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") ->
 def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise):
     """The checks of a pointwise loss, then its rule."""
     # both are required: check_same_dtype would skip a None
-    input, target, _ = loss_arrays(fn, input, target, float_target=True)
-    check_same_dtype(fn, {"input": input, "target": target})
+    input, target = float_arrays(fn, input=input, target=target,
+                                 complex_ok=loss.complex_ok)
+    if not (loss.complex_ok and _complex_and_its_real(input, target)):
+        check_same_dtype(fn, {"input": input, "target": target}, complex_ok=loss.complex_ok)
     check_reduction(fn, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"{fn}: `target` must have the shape of `input` "
                          f"{tuple(input.shape)}, got {tuple(target.shape)}")
     return pointwise(input, target, reduction, loss)
+
+
+def _complex_and_its_real(a, b) -> bool:
+    """Whether one of ``a``, ``b`` is complex and the other has the dtype of its
+    parts (complex128 and float64, complex64 and float32), a pair torch's
+    l1_loss takes (promoting the real one)."""
+    kinds = {jnp.iscomplexobj(a), jnp.iscomplexobj(b)}
+    return kinds == {True, False} and (
+        _real_dtype(jnp.result_type(a)) == _real_dtype(jnp.result_type(b)))
 
 
 def _positive(fn: str, name: str, value, *, zero_ok: bool) -> float:
@@ -740,18 +795,22 @@ def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> 
     as torch's; the second derivative is 0. Differentiable w.r.t. both
     arguments; shapes and dtypes must match, and ``reduction`` is
     keyword-only, as in :func:`mse_loss`. torch's ``weight`` argument is not
-    taken.
+    taken. Complex arguments are taken, as in torch: the loss is real, the
+    gradient ĝ·conj(d)/|d| in JAX's convention (d = input - target), and a
+    complex argument may meet a real one of the same precision.
 
     Args:
-      input: (*), a float array of any shape.
-      target: (*), the shape and dtype of ``input``.
+      input: (*), a float or complex array of any shape.
+      target: (*), the shape and dtype of ``input`` (or, with a complex
+        ``input``, its real dtype; or the reverse).
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
 
     Returns:
-      The loss, ``input``'s dtype.
+      The loss, ``input``'s dtype (the real dtype of a complex one).
 
     Raises:
-      TypeError: if an argument is not a float array or the dtypes differ.
+      TypeError: if an argument is not a float or complex array or the dtypes
+        differ.
       ValueError: if the shapes differ or ``reduction`` is unknown.
 
     Example:

@@ -1,8 +1,8 @@
 """Complex inputs against PyTorch: the ops whose torch counterparts take them.
 
 torch's convolutions, transposed convolutions, ``linear``, ``pad``, pixel
-(un)shuffle and ``fold``/``unfold`` accept complex64 and complex128 and
-differentiate them; so do jaxgrad's. Gradients follow JAX's convention (the
+(un)shuffle, ``fold``/``unfold`` and ``l1_loss`` accept complex64 and
+complex128 and differentiate them; so do jaxgrad's. Gradients follow JAX's convention (the
 VJP of y = A·x is Aᵀḡ; torch's backward is A^H applied to its grad_output,
 the conjugate): ``jaxgrad.testing.check_parity`` feeds torch conj(ḡ) and
 compares the conjugate of torch's gradient, and at second order
@@ -17,7 +17,10 @@ complex64 cases run the default, "auto".
 from __future__ import annotations
 
 import functools
+import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -105,6 +108,52 @@ def test_fold_complex128(config):
                  {"x": config[0], "v": _cols_shape(config)}, dtype="complex128")
 
 
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+@pytest.mark.parametrize("shape", [(), (2, 3, 4), (0, 3)], ids=str)
+def test_l1_loss_complex(shape, dtype):
+    # a real loss |x - t| of complex arguments, every reduction, second order
+    def all_reductions(fn):
+        def run(x, t):
+            outs = [fn(x, t, reduction=r).reshape(-1) for r in ("none", "mean", "sum")]
+            return (torch.cat if isinstance(x, torch.Tensor) else jnp.concatenate)(outs)
+        return run
+    check_parity(f"l1_loss {shape}", all_reductions(jaxgrad.l1_loss),
+                 all_reductions(F.l1_loss), {"x": shape, "t": shape}, dtype=dtype)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_l1_loss_complex_with_a_real_argument(reduction):
+    # torch promotes the real one (OpInfo has both orders); its cotangent is the
+    # real part, to second order
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    r = rng.standard_normal((3, 4))
+    for a, b in ((z, r), (r, z)):
+        testing.check_parity(lambda x, t: jaxgrad.l1_loss(x, t, reduction=reduction),
+                             lambda x, t: F.l1_loss(x, t, reduction=reduction),
+                             jnp.asarray(a), jnp.asarray(b), second_order=True)
+    with pytest.raises(TypeError, match=r"l1_loss: arguments must share one dtype, but "
+                                        r"`input` is complex64, `target` is float64"):
+        jaxgrad.l1_loss(jnp.asarray(z, jnp.complex64), jnp.asarray(r))
+
+
+def test_l1_loss_complex_special_values():
+    # |d| = 0 (gradient 0, as torch's sgn), ±inf and NaN parts (NaN), extreme
+    # magnitudes; the loss is real, the gradient the conjugate of torch's
+    inf, nan = math.inf, math.nan
+    d = np.array([0j, complex(-0.0, 0.0), complex(inf, 0), complex(1, -inf),
+                  complex(nan, 1), 3 - 4j, complex(-1e-300, 1e-300), complex(1e200, 1e200)])
+    g = np.random.default_rng(0).standard_normal(d.shape)
+    y, vjp = jax.vjp(lambda x: jaxgrad.l1_loss(x, jnp.zeros_like(x), reduction="none"), d)
+    x = torch.tensor(d, requires_grad=True)
+    ref = F.l1_loss(x, torch.zeros_like(x), reduction="none")
+    (ref_grad,) = torch.autograd.grad(ref, x, torch.tensor(g))
+    assert y.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(y), ref.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(vjp(g)[0]), ref_grad.conj().resolve_conj().numpy(),
+                               rtol=1e-15, atol=0)
+
+
 # --------------------------------------------------------------------------
 # PyTorch's own OpInfo samples (op_db) in complex128.
 
@@ -133,7 +182,7 @@ def _bind(sample):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
-@pytest.mark.parametrize("name", ["conv2d", "conv_transpose2d", "linear"])
+@pytest.mark.parametrize("name", ["conv2d", "conv_transpose2d", "linear", "l1_loss"])
 def test_opinfo_samples_complex128(name):
     """Every complex128 OpInfo sample: output and VJP (the conjugate
     convention of ``check_parity``; the grids above check second order)."""
