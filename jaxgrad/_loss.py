@@ -304,8 +304,8 @@ ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None, complex_ok=True)
 #   ρ_x  = (p·t + 1 - t)·σ(x) - p·t            σ(x) - t
 #   ρ_t  = logσ(-x) - p·logσ(x)                -x
 #   ρ_xx = (p·t + 1 - t)·σ(x)·(1 - σ(x))       σ(x)·(1 - σ(x))
-#   ρ_xt = (p - 1)·σ(x) - p                    -1
-#   ρ_tx = -σ(x) - p·(1 - σ(x))                -1
+#   ρ_xt = p·(σ(x) - 1) - σ(x)                 -1
+#   ρ_tx = -σ(x) - p·σ(-x)                     -1
 # (ρ_x: (1 - t) - l·(1 - σ) = lσ - p·t; ρ_t: -x - (p - 1)·logσ(x), which is
 # logσ(-x) - p·logσ(x) since logσ(-x) = logσ(x) - x.)
 
@@ -453,17 +453,28 @@ def _logits_dxx(x, t, p):
 
 
 def _logits_dtx(x, t, p):
-    s = _sigmoid(x)
-    return -s - p * (1 - s)
+    # 1 - σ(x) as σ(-x): no cancellation for large x (torch's log_sigmoid
+    # backward is as accurate), and an infinite p meets e^{-x}, not 0
+    return -_sigmoid(x) - p * _sigmoid(-x)
+
+
+def _smooth_logsigmoid(x):
+    """logσ(x) = -softplus(-x), the same value as ``_logsigmoid``, written so
+    that JAX's derivative of it is σ(-x) everywhere: the third order
+    differentiates ρ_t, and min(x, 0) - log1p(e^{-|x|}) has two ties at 0 whose
+    one-sided derivatives JAX would add up to 1 instead of ½."""
+    return -jnp.logaddexp(-x, 0)
 
 
 LOGITS_POS_WEIGHT = PairLoss(
     "binary_cross_entropy_with_logits",
     lambda x, t, p: (1 - t) * x - ((p - 1) * t + 1) * _logsigmoid(x),
     lambda x, t, p: (p * t + 1 - t) * _sigmoid(x) - p * t,
-    lambda x, t, p: _logsigmoid(-x) - p * _logsigmoid(x),
+    lambda x, t, p: _smooth_logsigmoid(-x) - p * _smooth_logsigmoid(x),
     _logits_dxx,
-    lambda x, t, p: (p - 1) * _sigmoid(x) - p,
+    # p·(σ - 1) - σ: torch's autograd sums these two paths, so an infinite p
+    # gives -inf here, not inf - inf
+    lambda x, t, p: p * (_sigmoid(x) - 1) - _sigmoid(x),
     _logits_dtx)
 
 

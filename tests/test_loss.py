@@ -514,3 +514,20 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_binary_cross_entropy_with_logits_float32_second_order_for_large_logits():
+    # ∂ρ_t/∂x = -σ(x) - p·(1 - σ(x)): 1 - σ(x) would cancel in float32 for
+    # large x (5e-4 relative error at x = 12 with p = 1e4); σ(-x) keeps it exact
+    x = np.linspace(8.0, 20.0, 7)
+    t, p = np.full(7, 0.5), 1e4
+
+    def mixed(x):
+        grad_t = jax.grad(lambda x, t: jaxgrad.binary_cross_entropy_with_logits(
+            x, t, reduction="sum", pos_weight=jnp.asarray(p, x.dtype)), argnums=1)
+        return jax.grad(lambda x: jnp.sum(grad_t(x, jnp.asarray(t, x.dtype))))(x)
+
+    s = 1 / (1 + np.exp(-x))
+    exact = -s - p * np.exp(-x) / (1 + np.exp(-x))
+    got = np.asarray(mixed(jnp.asarray(x, jnp.float32)), np.float64)
+    assert np.abs(got / exact - 1).max() < 5e-7

@@ -460,3 +460,66 @@ def test_binary_cross_entropy_outside_unit_interval_is_nan():
     for g in grads:   # ρ_x = (x - t)/(x(1 - x)) and ρ_t = -logit x, 0 at x = t = ½
         assert np.isnan(np.asarray(g[:4])).all() and float(g[4]) == 0.0
     assert np.isnan(float(jaxgrad.binary_cross_entropy(x, t)))
+
+
+def _third_order(lib, loss, x, t, g, u, v, a, b, c):
+    """∂/∂(x, t, g) of ⟨∂/∂(x, t, g) ⟨(x̄, t̄), (u, v)⟩, (a, b, c)⟩: every third
+    derivative, contracted (the second order's formulas differentiated)."""
+    if lib is jaxgrad:
+        def second(x, t, g):
+            xb, tb = jax.vjp(loss, x, t)[1](g)
+            return jnp.sum(xb * u) + jnp.sum(tb * v)
+
+        def contracted(x, t, g):
+            dx, dt, dg = jax.grad(second, argnums=(0, 1, 2))(x, t, g)
+            return jnp.sum(dx * a) + jnp.sum(dt * b) + jnp.sum(dg * c)
+        return [np.asarray(r) for r in jax.grad(contracted, argnums=(0, 1, 2))(x, t, g)]
+    xs = [torch.tensor(np.asarray(z), requires_grad=True) for z in (x, t, g)]
+    tu, tv, ta, tb, tc = (torch.tensor(np.asarray(z)) for z in (u, v, a, b, c))
+    xb, tb_ = torch.autograd.grad(loss(xs[0], xs[1]), xs[:2], xs[2], create_graph=True)
+    d = torch.autograd.grad((xb * tu).sum() + (tb_ * tv).sum(), xs, create_graph=True)
+    out = torch.autograd.grad((d[0] * ta).sum() + (d[1] * tb).sum() + (d[2] * tc).sum(), xs,
+                              materialize_grads=True)
+    return [o.numpy() for o in out]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_third_order(reduction):
+    # torch differentiates its double-backward formulas; jaxgrad's third order
+    # is JAX's derivative of the hand-written second order. Logits at exactly 0
+    # too (a zero-initialised layer), where a formula with ties at 0 (min(x, 0),
+    # |x|) would be differentiated one-sidedly.
+    rng = np.random.default_rng(11)
+    z = np.array([0.0, -0.0, 1.5, -2.0, 0.25, 6.0])
+    q = rng.uniform(0.05, 0.95, z.shape)
+    p = np.array([0.2, 0.7, 0.4, 0.9, 0.5, 0.3])
+    pos = np.array([2.0, 0.5, 1.0, 3.0, 2.0, 0.25])
+    u, v, a, b = (rng.standard_normal(z.shape) for _ in range(4))
+    g_shape = z.shape if reduction == "none" else ()
+    g, c = rng.standard_normal(g_shape), rng.standard_normal(g_shape)
+    cases = {
+        "probabilities": (lambda lib: lambda x, t: lib.binary_cross_entropy(
+            x, t, reduction=reduction), p),
+        "logits": (lambda lib: lambda x, t: lib.binary_cross_entropy_with_logits(
+            x, t, reduction=reduction), z),
+        "logits pos_weight": (lambda lib: lambda x, t: lib.binary_cross_entropy_with_logits(
+            x, t, reduction=reduction,
+            pos_weight=jnp.asarray(pos) if lib is jaxgrad else torch.tensor(pos)), z),
+    }
+    for name, (make, x) in cases.items():
+        ours = _third_order(jaxgrad, make(jaxgrad), x, q, g, u, v, a, b, c)
+        ref = _third_order(torch, make(F), x, q, g, u, v, a, b, c)
+        for arg, mine, theirs in zip("xtg", ours, ref):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} {reduction} third order, {arg}")
+
+
+def test_binary_cross_entropy_with_logits_infinite_pos_weight():
+    # torch's autograd adds p·(σ - 1) and -σ, and p·σ(-x): ±inf, not inf - inf
+    x, t = np.array([0.5, 40.0, -3.0]), np.array([1.0, 1.0, 0.25])
+    check_exact("bce logits pos_weight inf",
+                lambda x, t: jaxgrad.binary_cross_entropy_with_logits(
+                    x, t, reduction="none", pos_weight=jnp.array([jnp.inf])),
+                lambda x, t: F.binary_cross_entropy_with_logits(
+                    x, t, reduction="none", pos_weight=torch.tensor([math.inf])),
+                {"x": x, "t": t}, np.array([1.0, -0.5, 2.0]))
