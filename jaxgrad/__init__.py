@@ -62,6 +62,7 @@ from ._loss import binary_cross_entropy as binary_cross_entropy
 from ._loss import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from ._loss import cross_entropy as cross_entropy
 from ._loss import huber_loss as huber_loss
+from ._loss import kl_div as kl_div
 from ._loss import l1_loss as l1_loss
 from ._loss import mse_loss as mse_loss
 from ._loss import nll_loss as nll_loss
@@ -137,7 +138,7 @@ __all__ = [
     # --- linear, activation and loss names ---
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "mse_loss", "nll_loss", "cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     # --- pooling names ---
     "max_pool1d", "max_pool2d", "max_pool3d",
     "avg_pool1d", "avg_pool2d", "avg_pool3d",

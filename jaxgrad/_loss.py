@@ -150,7 +150,7 @@ def _reduce(e, reduction: str, scale: float):
     if reduction == "none":
         return e
     total = jnp.sum(e)
-    return total * scale if reduction == "mean" else total
+    return total * scale if reduction in ("mean", "batchmean") else total
 
 
 def _expand(g, shape, reduction: str, scale: float):
@@ -313,7 +313,10 @@ ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None, complex_ok=True)
 @dataclasses.dataclass(frozen=True)
 class PairLoss:
     """ρ(x, t) and its derivatives, each called as ``fn(x, t, p)`` (p the
-    broadcast ``pos_weight``, or None); ``dx_g``, where given, is ρ_x as it
+    broadcast ``pos_weight``, or None); ``dtt`` is ∂ρ_t/∂t, None where it is
+    0 (the binary cross-entropies); ``t_row(x, t, h_x, h_t)``, where given,
+    replaces ρ_xt·h_x + ρ_tt·h_t (None cotangents: no term) with the grouping
+    torch's autograd sums it in; ``dx_g``, where given, is ρ_x as it
     enters ∂/∂g (torch's double backward clamps it differently from the first
     order); ``domain(x, t)``, where given, is the mask outside which every
     quantity is NaN."""
@@ -327,6 +330,8 @@ class PairLoss:
     dtx: Callable
     dx_g: Callable | None = None
     domain: Callable | None = None
+    dtt: Callable | None = None
+    t_row: Callable | None = None
 
 
 def _weigh(v, w):
@@ -338,10 +343,23 @@ def _on_domain(loss: PairLoss, x, t, v):
     return v if loss.domain is None else jnp.where(loss.domain(x, t), v, jnp.nan)
 
 
+def _pair_scale(reduction: str, shape: tuple, *, grad: bool) -> float:
+    """k for the pair losses: 1/numel for "mean", 1/N for kl_div's "batchmean"
+    (N = shape[0]; a 0-d input is not divided, as in torch), else 1. For an
+    empty "mean" k is NaN for the value (0/0) and 0 for the derivatives (see
+    ``_grad_scale``); "batchmean" with N = 0 is NaN in both, as torch's, which
+    divides the sum by N after reducing (its ∂/∂g is then 0/0)."""
+    if reduction != "batchmean":
+        return (_grad_scale if grad else _loss_scale)(reduction, math.prod(shape))
+    if not shape:
+        return 1.0
+    return 1 / shape[0] if shape[0] else math.nan
+
+
 def _pair_impl(x, t, w, p, reduction: str, loss: PairLoss):
     (xc, tc), wc, pc = _upcast(x, t), _upcast_optional(w), _upcast_optional(p)
     e = _weigh(_on_domain(loss, xc, tc, loss.rho(xc, tc, pc)), wc)
-    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(x.dtype)
+    return _reduce(e, reduction, _pair_scale(reduction, x.shape, grad=False)).astype(x.dtype)
 
 
 def _pair_bwd(residuals, g, reduction, loss):
@@ -351,7 +369,8 @@ def _pair_bwd(residuals, g, reduction, loss):
 
 def _pair_grad_impl(x, t, w, p, g, reduction: str, loss: PairLoss):
     (xc, tc, gc), wc, pc = _upcast(x, t, g), _upcast_optional(w), _upcast_optional(p)
-    sg = _weigh(_expand(gc, x.shape, reduction, _grad_scale(reduction, x.size)), wc)
+    sg = _weigh(_expand(gc, x.shape, reduction, _pair_scale(reduction, x.shape, grad=True)),
+                wc)
     x_bar = _on_domain(loss, xc, tc, sg * loss.dx(xc, tc, pc))
     t_bar = _on_domain(loss, xc, tc, sg * loss.dt(xc, tc, pc))
     return x_bar.astype(x.dtype), t_bar.astype(t.dtype)
@@ -362,18 +381,22 @@ def _pair_grad_bwd(residuals, cts, reduction, loss):
     h_x, h_t = cts   # None: a symbolic zero, no term
     with _rules.own_promotion():
         (xc, tc, gc), wc, pc = _upcast(x, t, g), _upcast_optional(w), _upcast_optional(p)
-        scale = _grad_scale(reduction, x.size)
+        scale = _pair_scale(reduction, x.shape, grad=True)
         sg = _weigh(_expand(gc, x.shape, reduction, scale), wc)
         x_bar = t_bar = per = None
-        if h_x is not None:
-            hc = _upcast(h_x)[0]
-            x_bar = sg * loss.dxx(xc, tc, pc) * hc
-            t_bar = sg * loss.dxt(xc, tc, pc) * hc
-            per = (loss.dx_g or loss.dx)(xc, tc, pc) * hc
-        if h_t is not None:
-            hc = _upcast(h_t)[0]
-            x_bar = _add(x_bar, sg * loss.dtx(xc, tc, pc) * hc)
-            per = _add(per, loss.dt(xc, tc, pc) * hc)
+        hx = None if h_x is None else _upcast(h_x)[0]
+        ht = None if h_t is None else _upcast(h_t)[0]
+        if hx is not None:
+            x_bar = sg * loss.dxx(xc, tc, pc) * hx
+            t_bar = sg * loss.dxt(xc, tc, pc) * hx
+            per = (loss.dx_g or loss.dx)(xc, tc, pc) * hx
+        if ht is not None:
+            x_bar = _add(x_bar, sg * loss.dtx(xc, tc, pc) * ht)
+            if loss.dtt is not None:
+                t_bar = _add(t_bar, sg * loss.dtt(xc, tc, pc) * ht)
+            per = _add(per, loss.dt(xc, tc, pc) * ht)
+        if loss.t_row is not None and (hx is not None or ht is not None):
+            t_bar = sg * loss.t_row(xc, tc, hx, ht)
 
         def finish(v, like):
             return None if v is None else _on_domain(loss, xc, tc, v).astype(like.dtype)
@@ -477,6 +500,64 @@ LOGITS_POS_WEIGHT = PairLoss(
     lambda x, t, p: p * (_sigmoid(x) - 1) - _sigmoid(x),
     _logits_dtx)
 
+
+
+# kl_div, x = log q (the input), t the target p (log p with log_target), as
+# torch composes it (xlogy(t, t) - t·x; exp(t)·(t - x)), so its derivatives in t
+# are those torch's autograd takes of that composition: at t = 0 the
+# first-order ∂/∂t is NaN (xlogy's t/t), as is every ∂/∂t at t = inf.
+#   ρ    = xlogy(t, t) - t·x                    exp(t)·(t - x)         (log_target)
+#   ρ_x  = -t                                   -exp(t)
+#   ρ_t  = xlogy(t ≠ 0, t) + t/t - x            exp(t)·(t - x) + exp(t)
+#   ρ_xx = 0,  ρ_xt = ρ_tx = -1                 0, -exp(t)
+#   ρ_tt = (t ≠ 0)/t + (1/t - t/t²)             exp(t)·(t - x) + 2·exp(t)
+# (1/t away from 0: the second term is autograd's derivative of t/t, 0 there.)
+
+
+def _kl(x, t, p):
+    return _xlogy(t, t) - t * x
+
+
+def _xlogy(a, b):
+    """a·log b, 0 where a = 0 (NaN b still NaN), as torch's xlogy."""
+    return jnp.where(a == 0, jnp.where(jnp.isnan(b), b, 0), a * jnp.log(b))
+
+
+def _kl_dt(x, t, p):
+    return _xlogy((t != 0).astype(t.dtype), t) + t / t - x
+
+
+def _kl_dtt(x, t, p):
+    return (t != 0).astype(t.dtype) / t + (1 / t - t / (t * t))
+
+
+KL = PairLoss("kl_div", _kl, lambda x, t, p: -t, _kl_dt, lambda x, t, p: jnp.zeros_like(x),
+              _minus_one, _minus_one, dtt=_kl_dtt)
+
+
+def _kl_log_dt(x, t, p):
+    e = jnp.exp(t)
+    return e * (t - x) + e
+
+
+def _kl_log_t_row(x, t, h_x, h_t):
+    """ρ_xt·h_x + ρ_tt·h_t = e·(h_t·(t - x) + h_t - h_x) + e·h_t, e = exp(t), in
+    torch's grouping: its autograd adds every cotangent reaching exp(t) before
+    multiplying by e, so at e = inf a finite -h_x is absorbed, not inf - inf."""
+    e = jnp.exp(t)
+    if h_t is None:
+        return e * -h_x
+    inner = h_t * (t - x) + h_t
+    if h_x is not None:
+        inner = inner - h_x
+    return e * inner + e * h_t
+
+
+KL_LOG_TARGET = PairLoss(
+    "kl_div", lambda x, t, p: jnp.exp(t) * (t - x), lambda x, t, p: -jnp.exp(t), _kl_log_dt,
+    lambda x, t, p: jnp.zeros_like(x), lambda x, t, p: -jnp.exp(t),
+    lambda x, t, p: -jnp.exp(t), dtt=lambda x, t, p: _kl_log_dt(x, t, p) + jnp.exp(t),
+    t_row=_kl_log_t_row)
 
 # --------------------------------------------------------------------------
 # Class-index targets: a linear map F of the log-probabilities L (N, C, *d).
@@ -1020,6 +1101,62 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     """
     return _pair_loss("binary_cross_entropy_with_logits", input, target, weight,
                       pos_weight, reduction, LOGITS)
+
+
+def kl_div(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
+           log_target: bool = False) -> Array:
+    """Kullback-Leibler divergence ``target·(log target - input)``, as torch's
+    ``F.kl_div``.
+
+    ``input`` holds log-probabilities log q, ``target`` probabilities p (or,
+    with ``log_target``, log p: then ``exp(target)·(target - input)``), of
+    ``input``'s shape; the loss is 0 where p = 0, as torch's ``xlogy``. Both
+    are differentiated, to second order, with the derivatives torch's
+    autograd takes of that formula (w.r.t. ``target``: log p + 1 - log q, NaN
+    at p = 0). ``reduction`` and ``log_target`` are keyword-only (torch's third
+    positional parameter is the deprecated ``size_average``). torch warns that
+    ``"mean"`` (which divides by every element, not the batch) will change;
+    here it keeps torch's current meaning, without the warning.
+
+    Args:
+      input: (N, *) or any shape, log-probabilities, a float array.
+      target: probabilities (log-probabilities with ``log_target``) of
+        ``input``'s shape and dtype.
+      reduction: ``"none"``, ``"mean"`` (over every element), ``"batchmean"``
+        (the sum over N = ``input.shape[0]``; a 0-d input is not divided) or
+        ``"sum"``.
+      log_target: whether ``target`` holds log-probabilities.
+
+    Returns:
+      The loss, ``input``'s dtype.
+
+    Raises:
+      TypeError: if an argument is not a float array, the dtypes differ, or
+        ``log_target`` is not a bool.
+      ValueError: if the shapes differ or ``reduction`` is unknown.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgrad
+      >>> logq = jnp.log(jnp.array([[0.5, 0.5]], jnp.float32))
+      >>> p = jnp.array([[1.0, 0.0]], jnp.float32)
+      >>> round(float(jaxgrad.kl_div(logq, p, reduction="batchmean")), 4)   # log 2
+      0.6931
+    """
+    fn = "kl_div"
+    check_static(fn, "reduction", reduction, "'none', 'mean', 'batchmean' or 'sum'")
+    if not isinstance(reduction, str) or reduction not in ("none", "mean", "batchmean", "sum"):
+        raise ValueError(f"{fn}: `reduction` must be 'none', 'mean', 'batchmean' or 'sum', "
+                         f"got {reduction!r}")
+    check_static(fn, "log_target", log_target, "a bool")
+    if not isinstance(log_target, bool):
+        raise TypeError(f"{fn}: `log_target` must be a bool, got "
+                        f"{type(log_target).__name__} {log_target!r}")
+    input, target = float_arrays(fn, input=input, target=target)
+    check_same_dtype(fn, {"input": input, "target": target})
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{fn}: `target` must have the shape of `input` "
+                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+    return pair(input, target, None, None, reduction, KL_LOG_TARGET if log_target else KL)
 
 
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, *,

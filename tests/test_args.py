@@ -117,6 +117,7 @@ def _calls() -> list[Call]:
         Call("binary_cross_entropy_with_logits", jaxgrad.binary_cross_entropy_with_logits,
              dict(input=x, target=t_prob, weight=_array(3, 1, seed=2),
                   pos_weight=_array(4, seed=3)), ("input", "target", "weight", "pos_weight")),
+        Call("kl_div", jaxgrad.kl_div, dict(input=x, target=t_prob), ("input", "target")),
         Call("nll_loss", jaxgrad.nll_loss,
              dict(input=x, target=t_index, weight=_array(4, seed=2)),
              ("input", "target", "weight")),

@@ -183,6 +183,28 @@ def test_check_grads_order_2():
     check_grads(jax.jit(losses), (x, q, w), order=2, modes=["rev"])
 
 
+def assert_same_derivatives(ours, reference, x, t, seed: int, label=None):
+    """The loss, its VJP w.r.t. both arguments and the second order (w.r.t. both
+    and the cotangent) of two functions of (x, t), equal to float64 tolerance."""
+    rng = np.random.default_rng(seed)
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(t.shape)
+
+    def derivatives(fn):
+        y, vjp = jax.vjp(fn, x, t)
+        c = jnp.asarray(rng.standard_normal(y.shape))
+
+        def inner(x, t, c):
+            gx, gt = jax.vjp(fn, x, t)[1](c)
+            return jnp.sum(gx * u) + jnp.sum(gt * v)
+        return (y, *vjp(c), *jax.grad(inner, argnums=(0, 1, 2))(x, t, c))
+    rng_state = rng.bit_generator.state
+    got = derivatives(ours)
+    rng.bit_generator.state = rng_state       # the same cotangent for both
+    want = derivatives(reference)
+    for a, b in zip(got, want):
+        assert max_errors(a, b)[1] <= tolerance("float64"), label
+
+
 def test_pointwise_losses_against_autodiff_of_plain_formulas():
     # textbook ρ(x - t), reduced, differentiated by JAX (both arguments, second
     # order); the kinks are measure zero for these random inputs
@@ -197,18 +219,8 @@ def test_pointwise_losses_against_autodiff_of_plain_formulas():
          lambda x, t: jnp.sum(huber(x - t, 0.8)) / 0.8),
         (lambda x, t: jaxgrad.huber_loss(x, t, "none", 0.5), lambda x, t: huber(x - t, 0.5)),
     ]
-    cot, u, v = random((3, 4), 22), random((3, 4), 23), random((3, 4), 24)
     for ours, ref in pairs:
-        def derivatives(fn):
-            y, vjp = jax.vjp(fn, x, t)
-            c = cot if y.ndim else cot[0, 0]
-
-            def inner(x, t, c):
-                gx, gt = jax.vjp(fn, x, t)[1](c)
-                return jnp.sum(gx * u) + jnp.sum(gt * v)
-            return (y, *vjp(c), *jax.grad(inner, argnums=(0, 1, 2))(x, t, c))
-        for a, b in zip(derivatives(ours), derivatives(ref)):
-            assert max_errors(a, b)[1] <= tolerance("float64")
+        assert_same_derivatives(ours, ref, x, t, 22)
     check_grads(lambda x, t: jaxgrad.huber_loss(x, t, delta=0.5), (x, t), order=2,
                 modes=["rev"])
 
@@ -236,23 +248,13 @@ def test_binary_cross_entropy_against_autodiff_of_plain_formulas():
         (lambda x, t, r: jaxgrad.binary_cross_entropy_with_logits(
             x, t, w, reduction=r, pos_weight=pos), plain_bce_logits, 4 * x, (w, pos)),
     ]
-    u, v = random((3, 4), 29), random((3, 4), 30)
     for reduction in REDUCTIONS:
         def reduce(e):
             return {"none": e, "sum": jnp.sum(e), "mean": jnp.mean(e)}[reduction]
         for ours, plain, a, consts in pairs:
-            def derivatives(fn):
-                y, vjp = jax.vjp(fn, a, t)
-                c = random(y.shape, 31)
-
-                def inner(a, t, c):
-                    ga, gt = jax.vjp(fn, a, t)[1](c)
-                    return jnp.sum(ga * u) + jnp.sum(gt * v)
-                return (y, *vjp(c), *jax.grad(inner, argnums=(0, 1, 2))(a, t, c))
-            got = derivatives(lambda a, t: ours(a, t, reduction))
-            want = derivatives(lambda a, t: reduce(plain(a, t, *consts)))
-            for g, r in zip(got, want):
-                assert max_errors(g, r)[1] <= tolerance("float64"), reduction
+            assert_same_derivatives(lambda a, t: ours(a, t, reduction),
+                                    lambda a, t: reduce(plain(a, t, *consts)), a, t, 29,
+                                    reduction)
 
 
 def test_binary_cross_entropy_finite_differences_to_third_order():
@@ -408,6 +410,8 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
     run_second_order(lambda p, t: jaxgrad.binary_cross_entropy(p, t, w[:, None]), p, t)
     run_second_order(lambda x, t: jaxgrad.binary_cross_entropy_with_logits(
         x, t, reduction="sum", pos_weight=w[:, None] ** 2), x, t)
+    run_second_order(lambda x, t: jaxgrad.kl_div(x, t, reduction="batchmean"), x, t * t)
+    run_second_order(lambda x, t: jaxgrad.kl_div(x, t, log_target=True), x, q)
 
 
 # --------------------------------------------------------------------------
@@ -508,6 +512,15 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
         X, X, pos_weight=jnp.ones(4, jnp.float32)), TypeError,
      (r"binary_cross_entropy_with_logits: arguments must share one dtype, but `input` is "
       r"float64, `pos_weight` is float32")),
+    (lambda: jaxgrad.kl_div(X, X, reduction="avg"), ValueError,
+     r"kl_div: `reduction` must be 'none', 'mean', 'batchmean' or 'sum', got 'avg'"),
+    (lambda: jaxgrad.kl_div(X, X, log_target=1), TypeError,
+     r"kl_div: `log_target` must be a bool, got int 1"),
+    (lambda: jaxgrad.kl_div(X, jnp.ones(4)), ValueError,
+     r"kl_div: `target` must have the shape of `input` \(3, 4\), got \(4,\)"),
+    (lambda: jaxgrad.kl_div(X, X.astype(jnp.float32)), TypeError,
+     r"kl_div: arguments must share one dtype, but `input` is float64, `target` is float32"),
+    (lambda: jaxgrad.kl_div(X, X, None, None, "sum"), TypeError, r"positional argument"),
     (lambda: jaxgrad.binary_cross_entropy_with_logits(X + 0j, X + 0j), TypeError,
      r"binary_cross_entropy_with_logits: `input` must have a floating dtype"),
 ])
@@ -531,3 +544,33 @@ def test_binary_cross_entropy_with_logits_float32_second_order_for_large_logits(
     exact = -s - p * np.exp(-x) / (1 + np.exp(-x))
     got = np.asarray(mixed(jnp.asarray(x, jnp.float32)), np.float64)
     assert np.abs(got / exact - 1).max() < 5e-7
+
+
+def test_kl_div_against_autodiff_of_plain_formulas():
+    # p·(log p - x) and e^t·(t - x) for p > 0, differentiated by JAX: both
+    # arguments, every reduction, second order including the cotangent
+    x, p = random((3, 4), 34), jnp.exp(random((3, 4), 35))
+    sums = {"none": lambda e: e, "sum": jnp.sum, "mean": jnp.mean,
+            "batchmean": lambda e: jnp.sum(e) / e.shape[0]}
+    for log_target, t, plain in ((False, p, lambda x, t: t * (jnp.log(t) - x)),
+                                 (True, jnp.log(p), lambda x, t: jnp.exp(t) * (t - x))):
+        for reduction, reduce in sums.items():
+            assert_same_derivatives(
+                lambda x, t: jaxgrad.kl_div(x, t, reduction=reduction, log_target=log_target),
+                lambda x, t: reduce(plain(x, t)), x, t, 36, (log_target, reduction))
+
+
+def test_kl_div_hand_computed():
+    # KL(p ‖ q) for p = (1, 0), q = (½, ½): log 2 (the p = 0 term is 0), "batchmean"
+    # over N = 1; "mean" divides by all 2 elements; a 0-d input is not divided
+    logq = jnp.log(jnp.array([[0.5, 0.5]]))
+    p = jnp.array([[1.0, 0.0]])
+    assert float(jaxgrad.kl_div(logq, p, reduction="batchmean")) == pytest.approx(math.log(2))
+    assert float(jaxgrad.kl_div(logq, p)) == pytest.approx(math.log(2) / 2)
+    assert float(jaxgrad.kl_div(jnp.array(-1.0), jnp.array(0.5), reduction="batchmean")) == \
+        pytest.approx(0.5 * (math.log(0.5) + 1))
+    # ∂/∂x = -p/N, ∂/∂p = log p + 1 - x (NaN at p = 0, as torch's autograd)
+    gx, gp = jax.grad(lambda x, t: jaxgrad.kl_div(x, t, reduction="batchmean"),
+                      argnums=(0, 1))(logq, p)
+    assert np.allclose(gx, [[-1.0, 0.0]])
+    assert np.isclose(gp[0, 0], 1 + math.log(2)) and np.isnan(gp[0, 1])

@@ -431,7 +431,7 @@ def _softmax_cases() -> list[Case]:
 
 # --------------------------------------------------------------------------
 # loss: mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy(_with_logits),
-# nll_loss, cross_entropy (class indices and probabilities).
+# kl_div, nll_loss, cross_entropy (class indices and probabilities).
 
 
 def _reduce(loss, reduction, denominator=None):
@@ -527,6 +527,18 @@ def _loss_cases() -> list[Case]:
                  torch=lambda input, target, pos_weight: F().binary_cross_entropy_with_logits(
                      input, target, reduction="sum", pos_weight=pos_weight),
                  constants=_with(lambda rng: {}, pos_weight=(4,)), input=(3, 4), target=(3, 4)),
+            case("loss", "kl_div batchmean",
+                 lambda input, target: jaxgrad.kl_div(input, target, reduction="batchmean"),
+                 lax=lambda input, target: jnp.sum(target * (jnp.log(target) - input)) / 3,
+                 torch=lambda input, target: F().kl_div(input, target, reduction="batchmean"),
+                 draw="unit", input=(3, 4), target=(3, 4)),
+            case("loss", "kl_div log_target none",
+                 lambda input, target: jaxgrad.kl_div(input, target, reduction="none",
+                                                      log_target=True),
+                 lax=lambda input, target: jnp.exp(target) * (target - input),
+                 torch=lambda input, target: F().kl_div(input, target, reduction="none",
+                                                        log_target=True),
+                 input=(3, 4), target=(3, 4)),
         ]
     nll = [
         case("loss", "nll_loss weight ignore_index",
@@ -847,7 +859,7 @@ FAMILIES: dict[str, Family] = {
                          _activation_cases),
     "softmax": Family("softmax and log_softmax", _softmax_cases),
     "loss": Family("mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy, "
-                   "binary_cross_entropy_with_logits, nll_loss, "
+                   "binary_cross_entropy_with_logits, kl_div, nll_loss, "
                    "cross_entropy (class indices and "
                    "probabilities)", _loss_cases),
     "gradient": Family("gradient tools: scale_grad, reverse_grad, hook",

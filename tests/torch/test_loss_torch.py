@@ -523,3 +523,55 @@ def test_binary_cross_entropy_with_logits_infinite_pos_weight():
                 lambda x, t: F.binary_cross_entropy_with_logits(
                     x, t, reduction="none", pos_weight=torch.tensor([math.inf])),
                 {"x": x, "t": t}, np.array([1.0, -0.5, 2.0]))
+
+
+# --------------------------------------------------------------------------
+# kl_div: probabilities (t = p(z) ≥ 0 from the same map) and log-probabilities.
+
+KL_REDUCTIONS = ("none", "mean", "batchmean", "sum")
+
+
+def _kl_losses(lib, x, t):
+    f = jaxgrad if lib is jaxgrad else F
+    outs = [f.kl_div(x, _probability(t), reduction=r) for r in KL_REDUCTIONS]
+    outs += [f.kl_div(x, t, reduction=r, log_target=True) for r in KL_REDUCTIONS]
+    return (jnp.concatenate if lib is jaxgrad else torch.cat)([o.reshape(-1) for o in outs])
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4), (0, 3), (3, 0)], ids=str)
+def test_kl_div(shape):
+    check_parity(f"kl_div {shape}", lambda x, t: _kl_losses(jaxgrad, x, t),
+                 lambda x, t: _kl_losses(torch, x, t), {"x": shape, "t": shape})
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_kl_div_reduced_precision(dtype):
+    check_parity(f"kl_div {dtype}", lambda x, t: _kl_losses(jaxgrad, x, t),
+                 lambda x, t: _kl_losses(torch, x, t), {"x": (3, 4), "t": (3, 4)},
+                 dtype=dtype, double=dtype == "float32")
+
+
+@pytest.mark.parametrize("target_differentiated", [True, False])
+def test_kl_div_special_values(target_differentiated):
+    # p = 0 (loss 0, ∂/∂p NaN: torch's autograd of xlogy(p, p)), p < 0, ±inf and
+    # NaN; log-targets ±inf, e^t overflowing (torch's grouping of the terms
+    # that meet exp(t) decides inf against NaN)
+    x = np.array([-1.0, -2.0, 0.5, -0.3, -INF, -1.0, -INF, math.nan, -1.0])
+    p = np.array([0.3, 0.0, 0.2, -0.1, 0.5, INF, 0.0, 0.5, math.nan])
+    log_p = np.array([-1.0, -INF, 0.5, INF, -2.0, 30.0, math.nan, 0.0, 800.0])
+    cot = np.random.default_rng(5).standard_normal(x.shape)
+    for t, log_target in ((p, False), (log_p, True)):
+        def ours(x, t, log_target=log_target):
+            return jaxgrad.kl_div(x, t, reduction="none", log_target=log_target)
+
+        def theirs(x, t, log_target=log_target):
+            return F.kl_div(x, t, reduction="none", log_target=log_target)
+        if target_differentiated:
+            check_exact(f"kl_div special log_target={log_target}", ours, theirs,
+                        {"x": x, "t": t}, cot)
+        else:
+            check_exact(f"kl_div special log_target={log_target}, constant target",
+                        lambda x, t=t: ours(x, jnp.asarray(t)),
+                        lambda x, t=t: theirs(x, torch.tensor(t)), {"x": x}, cot)

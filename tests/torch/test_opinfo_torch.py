@@ -39,12 +39,14 @@ OPS = [
     *[(f"nn.functional.{name}", getattr(jaxgrad, name), getattr(F, name), 1)
       for name in ("silu", "mish", "softplus", "logsigmoid", "hardsigmoid", "hardswish",
                    "elu", "celu", "selu", "prelu", "l1_loss", "smooth_l1_loss",
-                   "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")],
+                   "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                   "kl_div")],
 ]
 # torch does not differentiate hardsigmoid twice
 FIRST_ORDER_ONLY = ("nn.functional.hardsigmoid",)
 
 
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")   # kl_div
 @pytest.mark.parametrize("name, ours, theirs, every", OPS, ids=[op[0] for op in OPS])
 def test_opinfo_samples(name, ours, theirs, every):
     cases = distinct_samples(name)[::every]

@@ -96,6 +96,18 @@ def test_binary_cross_entropy_with_logits_parameters():
         assert ours[name].default == theirs[name].default
 
 
+def test_kl_div_parameters():
+    # reduction and log_target keyword-only (torch's third positional slot is
+    # the deprecated size_average), same defaults
+    theirs = inspect.signature(F.kl_div).parameters
+    ours = inspect.signature(jaxgrad.kl_div).parameters
+    assert _positional(jaxgrad.kl_div) == [("input", None), ("target", None)]
+    assert [n for n, _ in _positional(F.kl_div)][2:4] == ["size_average", "reduce"]
+    for name in ("reduction", "log_target"):
+        assert ours[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert ours[name].default == theirs[name].default
+
+
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_WITH_DEFAULTS))
 def test_builtins_with_defaults_match_torchs_documented_signature(name):
     params, line = DOCUMENTED_WITH_DEFAULTS[name]
