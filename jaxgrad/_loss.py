@@ -213,6 +213,115 @@ pointwise = _rules.explicit(_pointwise_impl, _pointwise_bwd, static=2)
 pointwise_grad = _rules.explicit(_pointwise_grad_impl, _pointwise_grad_bwd, static=2)
 
 
+
+# Weighted pointwise losses: torch 2.13's `weight` of mse_loss, l1_loss and
+# huber_loss, an array of x's shape, differentiated like x and t (torch composes
+# these with autograd). e_i = w_i·ρ(d_i), reduced by "none", "sum", "mean" (Σe/n:
+# huber_loss) or "wmean" (Σe/W, W = Σw: mse_loss and l1_loss). With s = 1, 1,
+# 1/n for the first three and ĝ the cotangent broadcast to e's shape:
+#
+#   x̄ = s·ĝ·w·ρ′,  t̄ = -x̄,  w̄ = s·ĝ·ρ                 and for "wmean", L = Σe/W:
+#   x̄ = ĝ·w·ρ′/W,  t̄ = -x̄,  w̄ = ĝ·(ρ - L)/W
+#
+# Second order, cotangents (h_x, h_t, h_w), h = h_x - h_t; ∂/∂x = ∂/∂d and
+# ∂/∂t = -∂/∂d:
+#
+#   ∂/∂d = s·ĝ·(w·ρ″·h + ρ′·h_w),   ∂/∂w = s·ĝ·ρ′·h,   ∂/∂g = s·reduce(w·ρ′·h + ρ·h_w)
+#
+# and for "wmean", with A = Σ w·ρ′·h, B = Σ h_w·(ρ - L), H = Σ h_w:
+#
+#   ∂/∂g = (A + B)/W
+#   ∂/∂d = (ĝ/W)·(w·ρ″·h + ρ′·h_w - H·w·ρ′/W)
+#   ∂/∂w = (ĝ/W)·(ρ′·h - (A + B)/W - H·(ρ - L)/W)
+#
+# (∂L/∂d_i = w_i·ρ′_i/W and ∂L/∂w_i = (ρ_i - L)/W give the H terms.) For complex
+# l1, ρ′ = ū as above, w·ρ″·h is w times ``_abs_curvature(d, h)``, and each
+# product of ρ′ with a cotangent that pairs with a real quantity (A, ∂/∂w,
+# ∂/∂g) is its real part.
+
+
+def _real(v):
+    return jnp.real(v) if jnp.iscomplexobj(v) else v
+
+
+def _curvature(loss: Pointwise, d, h):
+    """ρ″·h, the second-order term of ρ at d for a cotangent h of d."""
+    if jnp.iscomplexobj(d):
+        return _abs_curvature(d, h)
+    if loss.d2 is None:
+        return jnp.zeros_like(h)
+    return loss.d2(d, *loss.params) * h
+
+
+def _weighted_scale(reduction: str, w, grad: bool):
+    """s for the linear reductions, 1/W for "wmean" (W = Σw, an array)."""
+    if reduction == "wmean":
+        return 1 / jnp.sum(w)
+    return (_grad_scale if grad else _loss_scale)(reduction, w.size)
+
+
+def _as_reduction(reduction: str) -> str:
+    return "mean" if reduction == "wmean" else reduction
+
+
+def _weighted_impl(x, t, w, reduction: str, loss: Pointwise):
+    (xc, tc, wc) = _upcast(x, t, w)
+    e = wc * loss.rho(xc - tc, *loss.params)
+    out = _reduce(e, _as_reduction(reduction), _weighted_scale(reduction, wc, False))
+    return out.astype(w.dtype)
+
+
+def _weighted_bwd(residuals, g, reduction, loss):
+    x, t, w = residuals
+    return weighted_grad(x, t, w, g, reduction, loss)
+
+
+def _weighted_grad_impl(x, t, w, g, reduction: str, loss: Pointwise):
+    xc, tc, wc, gc = _upcast(x, t, w, g)
+    d = xc - tc
+    sg = _expand(gc, x.shape, _as_reduction(reduction), _weighted_scale(reduction, wc, True))
+    rho, rho1 = loss.rho(d, *loss.params), loss.d1(d, *loss.params)
+    z = sg * wc * rho1
+    w_bar = sg * rho
+    if reduction == "wmean":
+        # ĝ·ρ/W - ĝ·S/W², the two terms torch's autograd adds (so a zero ρ at
+        # W = 0 gives NaN there, as torch's, not -L/W)
+        total = jnp.sum(wc)
+        w_bar = w_bar - gc * jnp.sum(wc * rho) / (total * total)
+    return _cotangent(z, x), _cotangent(-z, t), w_bar.astype(w.dtype)
+
+
+def _weighted_grad_bwd(residuals, cts, reduction, loss):
+    x, t, w, g = residuals
+    with _rules.own_promotion():
+        h, h_w = cts[0] - cts[1], cts[2]
+        d = x - t
+        rho, rho1 = loss.rho(d, *loss.params), loss.d1(d, *loss.params)
+        by_w = _real(rho1 * h)                          # ρ′·h, paired with w and g
+        if reduction != "wmean":
+            scale = _grad_scale(reduction, x.size)
+            sg = _expand(g, x.shape, reduction, scale)
+            d_bar = sg * (w * _curvature(loss, d, h) + rho1 * h_w)
+            w_bar = sg * by_w
+            g_bar = _reduce(w * by_w + rho * h_w, reduction, scale)
+        else:
+            inv = 1 / jnp.sum(w)
+            dev = rho - jnp.sum(w * rho) * inv            # ρ - L
+            a_plus_b = jnp.sum(w * by_w) + jnp.sum(h_w * dev)
+            big_h = jnp.sum(h_w)
+            g_bar = a_plus_b * inv
+            d_bar = g * inv * (w * _curvature(loss, d, h) + rho1 * h_w
+                               - big_h * w * rho1 * inv)
+            w_bar = g * inv * (by_w - a_plus_b * inv - big_h * dev * inv)
+        return (_cotangent(d_bar, x), _cotangent(-d_bar, t), w_bar.astype(w.dtype),
+                g_bar.astype(g.dtype))
+
+
+# weighted(x, t, w, reduction, loss): reduce(w·ρ(x - t)), explicit VJP w.r.t. x, t, w;
+# weighted_grad(x, t, w, g, reduction, loss): (x̄, t̄, w̄).
+weighted = _rules.explicit(_weighted_impl, _weighted_bwd, static=2)
+weighted_grad = _rules.explicit(_weighted_grad_impl, _weighted_grad_bwd, static=2)
+
 def _sign(d):
     # torch's sign: 0 at ±0 and at NaN; for complex d, ū = conj(d)/|d| (torch's
     # sgn conjugated into JAX's convention), 0 at 0
@@ -815,19 +924,24 @@ def _class_weight(weight, input):
 # Public functions.
 
 
-def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> Array:
+def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
+             weight: ArrayLike | None = None) -> Array:
     """Mean squared error ``reduce((input - target)²)``, as torch's ``F.mse_loss``.
 
     Differentiable w.r.t. both ``input`` and ``target``. Unlike torch, the
     shapes must match exactly (torch broadcasts with a warning) and the dtypes
     must agree. ``reduction`` is keyword-only: torch's third positional
-    parameter is the deprecated ``size_average``.
+    parameter is the deprecated ``size_average``. ``weight`` is torch 2.13's:
+    each element's loss is multiplied by it, "mean" becomes ``Σ w·d² / Σ w``,
+    and it is differentiated too.
 
     Args:
       input: (*), a float array of any shape.
       target: (*), the shape and dtype of ``input``.
       reduction: ``"none"`` (elementwise, ``input``'s shape), ``"mean"`` or
         ``"sum"`` (scalars; the mean of an empty array is NaN).
+      weight: optional weight of each element, ``input``'s shape and dtype
+        (torch does not broadcast it either).
 
     Returns:
       The loss, ``input``'s dtype.
@@ -842,11 +956,13 @@ def mse_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") ->
       >>> float(jaxgrad.mse_loss(x, t)), jaxgrad.mse_loss(x, t, reduction="none").tolist()
       (2.5, [1.0, 4.0])
     """
-    return _pointwise_loss("mse_loss", input, target, reduction, SQUARED)
+    return _pointwise_loss("mse_loss", input, target, reduction, SQUARED, weight)
 
 
-def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise):
-    """The checks of a pointwise loss, then its rule."""
+def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise, weight=None, *,
+                    mean: str = "wmean"):
+    """The checks of a pointwise loss, then its rule; with ``weight``, the
+    weighted rule, whose "mean" is ``mean`` ("wmean": over Σ weight)."""
     # both are required: check_same_dtype would skip a None
     input, target = float_arrays(fn, input=input, target=target,
                                  complex_ok=loss.complex_ok)
@@ -856,7 +972,18 @@ def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise):
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"{fn}: `target` must have the shape of `input` "
                          f"{tuple(input.shape)}, got {tuple(target.shape)}")
-    return pointwise(input, target, reduction, loss)
+    if weight is None:
+        return pointwise(input, target, reduction, loss)
+    (weight,) = float_arrays(fn, weight=weight)
+    real = _real_dtype(jnp.result_type(input, target))
+    if jnp.dtype(weight.dtype) != real:
+        raise TypeError(f"{fn}: `weight` must have the loss's dtype {jnp.dtype(real).name}, "
+                        f"got {jnp.dtype(weight.dtype).name}")
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{fn}: `weight` must have the shape of `input` "
+                         f"{tuple(input.shape)} (as torch requires), got "
+                         f"{tuple(weight.shape)}")
+    return weighted(input, target, weight, mean if reduction == "mean" else reduction, loss)
 
 
 def _complex_and_its_real(a, b) -> bool:
@@ -880,22 +1007,25 @@ def _positive(fn: str, name: str, value, *, zero_ok: bool) -> float:
     return value
 
 
-def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> Array:
+def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
+            weight: ArrayLike | None = None) -> Array:
     """Mean absolute error ``reduce(|input - target|)``, as torch's ``F.l1_loss``.
 
     The gradient is sign(input - target): 0 where they are equal (and at NaN),
     as torch's; the second derivative is 0. Differentiable w.r.t. both
     arguments; shapes and dtypes must match, and ``reduction`` is
-    keyword-only, as in :func:`mse_loss`. torch's ``weight`` argument is not
-    taken. Complex arguments are taken, as in torch: the loss is real, the
-    gradient ĝ·conj(d)/|d| in JAX's convention (d = input - target), and a
-    complex argument may meet a real one of the same precision.
+    keyword-only, as in :func:`mse_loss`; ``weight`` as there (torch 2.13's).
+    Complex arguments are taken, as in torch: the loss is real, the gradient
+    ĝ·conj(d)/|d| in JAX's convention (d = input - target), and a complex
+    argument may meet a real one of the same precision.
 
     Args:
       input: (*), a float or complex array of any shape.
       target: (*), the shape and dtype of ``input`` (or, with a complex
         ``input``, its real dtype; or the reverse).
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      weight: optional weight of each element, of ``input``'s shape and the
+        loss's (real) dtype; differentiated. "mean" is then ``Σ w·|d| / Σ w``.
 
     Returns:
       The loss, ``input``'s dtype (the real dtype of a complex one).
@@ -911,7 +1041,7 @@ def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean") -> 
       >>> float(jaxgrad.l1_loss(x, t)), jaxgrad.l1_loss(x, t, reduction="none").tolist()
       (1.5, [1.0, 2.0])
     """
-    return _pointwise_loss("l1_loss", input, target, reduction, ABSOLUTE)
+    return _pointwise_loss("l1_loss", input, target, reduction, ABSOLUTE, weight)
 
 
 def smooth_l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
@@ -950,19 +1080,22 @@ def smooth_l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mea
 
 
 def huber_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
-               delta: float = 1.0) -> Array:
+               delta: float = 1.0, weight: ArrayLike | None = None) -> Array:
     """``½d²`` for ``|d| < δ``, else ``δ(|d| - ½δ)`` (d = input - target), reduced.
 
     As torch's ``F.huber_loss`` (whose ``reduction`` is its third positional
     parameter, so it is here too). The gradient is d inside and ±δ from
     ``|d| = δ`` on; the second derivative 1 strictly inside, 0 elsewhere (and
-    at NaN). torch's ``weight`` argument is not taken.
+    at NaN). ``weight`` is torch 2.13's, as in :func:`mse_loss`, except that
+    "mean" divides by the number of elements, as torch's huber_loss does.
 
     Args:
       input: (*), a float array of any shape.
       target: (*), the shape and dtype of ``input``.
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
       delta: δ > 0, where the quadratic piece ends.
+      weight: optional weight of each element, ``input``'s shape and dtype;
+        differentiated. "mean" is then ``Σ w·ρ / n``.
 
     Returns:
       The loss, ``input``'s dtype.
@@ -981,7 +1114,7 @@ def huber_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
     """
     delta = _positive("huber_loss", "delta", delta, zero_ok=False)
     loss = Pointwise("huber_loss", _huber, _huber_d1, _huber_d2, (delta,))
-    return _pointwise_loss("huber_loss", input, target, reduction, loss)
+    return _pointwise_loss("huber_loss", input, target, reduction, loss, weight, mean="mean")
 
 
 def _pair_loss(fn: str, input, target, weight, pos_weight, reduction, loss: PairLoss):

@@ -183,20 +183,24 @@ def test_check_grads_order_2():
     check_grads(jax.jit(losses), (x, q, w), order=2, modes=["rev"])
 
 
-def assert_same_derivatives(ours, reference, x, t, seed: int, label=None):
-    """The loss, its VJP w.r.t. both arguments and the second order (w.r.t. both
-    and the cotangent) of two functions of (x, t), equal to float64 tolerance."""
+def assert_same_derivatives(ours, reference, x, t, seed: int, label=None, *more):
+    """The loss, its VJP w.r.t. every argument (x, t and ``more``) and the second
+    order (w.r.t. each and the cotangent) of two functions, equal to float64
+    tolerance."""
+    args = (x, t, *more)
     rng = np.random.default_rng(seed)
-    u, v = rng.standard_normal(x.shape), rng.standard_normal(t.shape)
+    us = [rng.standard_normal(a.shape) for a in args]
+    argnums = tuple(range(len(args)))
 
     def derivatives(fn):
-        y, vjp = jax.vjp(fn, x, t)
+        y, vjp = jax.vjp(fn, *args)
         c = jnp.asarray(rng.standard_normal(y.shape))
 
-        def inner(x, t, c):
-            gx, gt = jax.vjp(fn, x, t)[1](c)
-            return jnp.sum(gx * u) + jnp.sum(gt * v)
-        return (y, *vjp(c), *jax.grad(inner, argnums=(0, 1, 2))(x, t, c))
+        def inner(*args_and_c):
+            *primals, c = args_and_c
+            grads = jax.vjp(fn, *primals)[1](c)
+            return sum(jnp.sum(g * u) for g, u in zip(grads, us))
+        return (y, *vjp(c), *jax.grad(inner, argnums=argnums + (len(args),))(*args, c))
     rng_state = rng.bit_generator.state
     got = derivatives(ours)
     rng.bit_generator.state = rng_state       # the same cotangent for both
@@ -396,7 +400,8 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
     forbid_autodiff(monkeypatch, _loss, (
         "_pointwise_impl", "_pointwise_grad_impl", "_nll_forward_impl",
         "_nll_transpose_impl", "_soft_cross_entropy_impl",
-        "_soft_cross_entropy_grad_impl", "_pair_impl", "_pair_grad_impl"))
+        "_soft_cross_entropy_grad_impl", "_pair_impl", "_pair_grad_impl",
+        "_weighted_impl", "_weighted_grad_impl"))
     forbid_autodiff(monkeypatch, _activation, ("_log_softmax_impl",
                                                "_log_softmax_grad_impl"))
     x, q, w = random((3, 3, 2), 17), random((3, 3, 2), 18), random((3,), 19)
@@ -412,6 +417,8 @@ def test_second_order_runs_only_hand_written_rules(monkeypatch):
         x, t, reduction="sum", pos_weight=w[:, None] ** 2), x, t)
     run_second_order(lambda x, t: jaxgrad.kl_div(x, t, reduction="batchmean"), x, t * t)
     run_second_order(lambda x, t: jaxgrad.kl_div(x, t, log_target=True), x, q)
+    run_second_order(lambda x, t, w: jaxgrad.l1_loss(x, t, weight=w), x, q, jnp.exp(x))
+    run_second_order(lambda x, t, w: jaxgrad.huber_loss(x, t, "sum", 0.5, w), x, q, x * q)
 
 
 # --------------------------------------------------------------------------
@@ -512,6 +519,13 @@ X, T = jnp.ones((3, 4)), jnp.array([0, 1, 2])
         X, X, pos_weight=jnp.ones(4, jnp.float32)), TypeError,
      (r"binary_cross_entropy_with_logits: arguments must share one dtype, but `input` is "
       r"float64, `pos_weight` is float32")),
+    (lambda: jaxgrad.mse_loss(X, X, weight=jnp.ones(4)), ValueError,
+     (r"mse_loss: `weight` must have the shape of `input` \(3, 4\) \(as torch requires\), "
+      r"got \(4,\)")),
+    (lambda: jaxgrad.l1_loss(X + 0j, X + 0j, weight=X + 0j), TypeError,
+     r"l1_loss: `weight` must have a floating dtype"),
+    (lambda: jaxgrad.l1_loss(X + 0j, X, weight=X.astype(jnp.float32)), TypeError,
+     r"l1_loss: `weight` must have the loss's dtype float64, got float32"),
     (lambda: jaxgrad.kl_div(X, X, reduction="avg"), ValueError,
      r"kl_div: `reduction` must be 'none', 'mean', 'batchmean' or 'sum', got 'avg'"),
     (lambda: jaxgrad.kl_div(X, X, log_target=1), TypeError,
@@ -574,3 +588,28 @@ def test_kl_div_hand_computed():
                       argnums=(0, 1))(logq, p)
     assert np.allclose(gx, [[-1.0, 0.0]])
     assert np.isclose(gp[0, 0], 1 + math.log(2)) and np.isnan(gp[0, 1])
+
+
+def test_weighted_pointwise_losses_against_autodiff_of_plain_formulas():
+    # torch 2.13's `weight`: Σ w·ρ / Σ w for mse and l1 "mean", Σ w·ρ / n for
+    # huber; all three arguments differentiated, second order
+    x, t, w = random((3, 4), 39), random((3, 4), 40), jnp.exp(random((3, 4), 41))
+
+    def huber(d):
+        return jnp.where(jnp.abs(d) < 0.6, 0.5 * d * d, 0.6 * (jnp.abs(d) - 0.3))
+    losses = {"mse_loss": (jaxgrad.mse_loss, lambda d: d * d, True),
+              "l1_loss": (jaxgrad.l1_loss, jnp.abs, True),
+              "huber_loss": (lambda *a, **k: jaxgrad.huber_loss(*a, delta=0.6, **k), huber,
+                             False)}
+    for name, (ours, rho, by_weight) in losses.items():
+        for reduction in REDUCTIONS:
+            def plain(x, t, w, rho=rho, reduction=reduction, by_weight=by_weight):
+                e = w * rho(x - t)
+                if reduction == "none":
+                    return e
+                return jnp.sum(e) / (jnp.sum(w) if by_weight else e.size) \
+                    if reduction == "mean" else jnp.sum(e)
+            assert_same_derivatives(
+                lambda x, t, w, ours=ours, reduction=reduction: ours(
+                    x, t, reduction=reduction, weight=w),
+                plain, x, t, 42, (name, reduction), w)

@@ -501,6 +501,13 @@ def _loss_cases() -> list[Case]:
                  torch=lambda input, target: F().smooth_l1_loss(input, target,
                                                                 reduction="sum", beta=0.5),
                  input=(3, 4), target=(3, 4)),
+            case("loss", "mse_loss weight",
+                 lambda input, target, weight: jaxgrad.mse_loss(input, target, weight=weight),
+                 lax=lambda input, target, weight: (jnp.sum(weight * (input - target) ** 2)
+                                                    / jnp.sum(weight)),
+                 torch=lambda input, target, weight: F().mse_loss(input, target,
+                                                                  weight=weight),
+                 draw="unit", input=(3, 4), target=(3, 4), weight=(3, 4)),
             case("loss", "huber_loss delta=0.5 none",
                  lambda input, target: jaxgrad.huber_loss(input, target, "none", 0.5),
                  lax=lambda input, target: _lax_huber(input - target, 0.5),

@@ -124,7 +124,7 @@ def test_l1_loss_complex(shape, dtype):
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_l1_loss_complex_with_a_real_argument(reduction):
     # torch promotes the real one (OpInfo has both orders); its cotangent is the
-    # real part, to second order
+    # real part, to second order; then with a weight
     rng = np.random.default_rng(4)
     z = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
     r = rng.standard_normal((3, 4))
@@ -132,6 +132,12 @@ def test_l1_loss_complex_with_a_real_argument(reduction):
         testing.check_parity(lambda x, t: jaxgrad.l1_loss(x, t, reduction=reduction),
                              lambda x, t: F.l1_loss(x, t, reduction=reduction),
                              jnp.asarray(a), jnp.asarray(b), second_order=True)
+    w = rng.uniform(0.5, 2.0, (3, 4))          # torch 2.13's weight: real, differentiated
+    for a, b in ((z, z[::-1]), (z, r), (r, z)):
+        testing.check_parity(
+            lambda x, t, w: jaxgrad.l1_loss(x, t, reduction=reduction, weight=w),
+            lambda x, t, w: F.l1_loss(x, t, reduction=reduction, weight=w),
+            jnp.asarray(a), jnp.asarray(b), jnp.asarray(w), second_order=True)
     with pytest.raises(TypeError, match=r"l1_loss: arguments must share one dtype, but "
                                         r"`input` is complex64, `target` is float64"):
         jaxgrad.l1_loss(jnp.asarray(z, jnp.complex64), jnp.asarray(r))

@@ -575,3 +575,54 @@ def test_kl_div_special_values(target_differentiated):
             check_exact(f"kl_div special log_target={log_target}, constant target",
                         lambda x, t=t: ours(x, jnp.asarray(t)),
                         lambda x, t=t: theirs(x, torch.tensor(t)), {"x": x}, cot)
+
+
+# --------------------------------------------------------------------------
+# torch 2.13's `weight` of mse_loss, l1_loss and huber_loss: of input's shape,
+# differentiated; "mean" is Σ w·ρ / Σ w for mse and l1, Σ w·ρ / n for huber.
+
+def _weighted_losses(lib, x, t, w):
+    f = jaxgrad if lib is jaxgrad else F
+    weight = 0.5 + w * w                    # away from Σ w = 0
+    outs = []
+    for reduction in REDUCTIONS:
+        outs += [f.mse_loss(x, t, reduction=reduction, weight=weight),
+                 f.l1_loss(x, t, reduction=reduction, weight=weight),
+                 f.huber_loss(x, t, reduction, 0.6, weight)]
+    return (jnp.concatenate if lib is jaxgrad else torch.cat)([o.reshape(-1) for o in outs])
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4), (0, 3)], ids=str)
+def test_weighted_pointwise_losses(shape):
+    check_parity(f"weighted pointwise losses {shape}",
+                 lambda x, t, w: _weighted_losses(jaxgrad, x, t, w),
+                 lambda x, t, w: _weighted_losses(torch, x, t, w),
+                 {"x": shape, "t": shape, "w": shape})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_weighted_pointwise_losses_reduced_precision(dtype):
+    check_parity(f"weighted pointwise losses {dtype}",
+                 lambda x, t, w: _weighted_losses(jaxgrad, x, t, w),
+                 lambda x, t, w: _weighted_losses(torch, x, t, w),
+                 {"x": (3, 5), "t": (3, 5), "w": (3, 5)}, dtype=dtype,
+                 double=dtype == "float32")
+
+
+def test_weighted_pointwise_losses_special_weights():
+    # weights summing to 0 ("mean" is x/0 for mse and l1, as in torch), zero,
+    # negative and inf weights, and the kinks d = 0, ±δ
+    d = np.array([0.0, 0.6, -0.6, 2.0, -1.5, 0.3])
+    t = np.random.default_rng(2).standard_normal(d.shape)
+    for w, double in ((np.array([1.0, -1.0, 2.0, -2.0, 0.5, -0.5]), False),
+                      (np.array([0.0, 1.0, INF, 2.0, -3.0, 0.25]), True)):
+        for name in ("mse_loss", "l1_loss", "huber_loss"):
+            kw = {"delta": 0.6} if name == "huber_loss" else {}
+
+            def run(lib, name=name, kw=kw):
+                return lambda x, t, w: getattr(lib, name)(x, t, reduction="mean", weight=w,
+                                                          **kw).reshape(1)
+            # Σ w = 0: first order only (every second-order term is inf or NaN,
+            # in an order-dependent mix)
+            check_exact(f"{name} weight {w}", run(jaxgrad), run(F),
+                        {"x": d + t, "t": t, "w": w}, np.array([1.5]), double=double)

@@ -73,14 +73,16 @@ def test_builtins_match_torchs_documented_signature(name):
 
 def test_pointwise_loss_parameters():
     # reduction keyword-only where torch's third positional slot is the
-    # deprecated size_average (l1, smooth l1), positional for huber_loss
-    # (torch's huber has none); torch's new `weight` is not taken
-    assert _positional(jaxgrad.l1_loss) == [("input", None), ("target", None)]
-    assert _positional(jaxgrad.smooth_l1_loss) == [("input", None), ("target", None)]
-    assert _positional(jaxgrad.huber_loss) == _positional(F.huber_loss)[:4]
-    assert [n for n, _ in _positional(F.huber_loss)][4:] == ["weight"]
-    for name in ("l1_loss", "smooth_l1_loss"):
+    # deprecated size_average (mse, l1, smooth l1), and so is torch's `weight`
+    # after it; positional for huber_loss (torch's huber has no deprecated slot)
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss"):
+        assert _positional(getattr(jaxgrad, name)) == [("input", None), ("target", None)]
         assert [n for n, _ in _positional(getattr(F, name))][2:4] == ["size_average", "reduce"]
+    assert _positional(jaxgrad.huber_loss) == _positional(F.huber_loss)
+    for name in ("mse_loss", "l1_loss"):
+        ours = inspect.signature(getattr(jaxgrad, name)).parameters["weight"]
+        assert ours.kind is inspect.Parameter.KEYWORD_ONLY and ours.default is None
+        assert "weight" in inspect.signature(getattr(F, name)).parameters
     assert inspect.signature(jaxgrad.smooth_l1_loss).parameters["beta"].default == 1.0
 
 
