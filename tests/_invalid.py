@@ -872,26 +872,66 @@ def _dim_mutation(draw, ndim: int):
 REDUCTIONS = ("none", "mean", "sum")
 
 
+# Elementwise losses of (input, target) of one shape; the ones with a `weight`
+# of input's shape (torch 2.13's), or broadcasting to it (binary cross-entropy,
+# with `pos_weight` for logits).
+POINTWISE_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
+WEIGHT_OF_INPUT_SHAPE = ("mse_loss", "l1_loss", "huber_loss")
+BINARY_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
+KL_REDUCTIONS = ("none", "mean", "batchmean", "sum")
+
+
 @st.composite
 def loss_calls(draw, mutate: bool = True) -> Call:
-    name = draw(st.sampled_from(["mse_loss", "nll_loss", "cross_entropy"]))
+    name = draw(st.sampled_from([*POINTWISE_LOSSES, *BINARY_LOSSES, "kl_div", "nll_loss",
+                                 "cross_entropy"]))
     dtype = draw(st.sampled_from(FLOATS))
-    reduction = draw(st.sampled_from(REDUCTIONS))
-    if name == "mse_loss":
-        shape = per_dim(draw, draw(st.integers(0, 3)), 0, 3)
-        call = Call(name, jaxgrad.mse_loss, dict(
-            input=zeros(shape, dtype), target=zeros(shape, dtype), reduction=reduction),
-            expected=shape if reduction == "none" else ())
-        return apply(draw, call, _mse_mutations(shape, dtype)) if mutate else call
-    return draw(_class_loss_calls(name, dtype, reduction, mutate))
+    reduction = draw(st.sampled_from(KL_REDUCTIONS if name == "kl_div" else REDUCTIONS))
+    if name in ("nll_loss", "cross_entropy"):
+        return draw(_class_loss_calls(name, dtype, reduction, mutate))
+    shape = per_dim(draw, draw(st.integers(0, 3)), 0, 3)
+    kwargs = dict(input=zeros(shape, dtype), target=zeros(shape, dtype), reduction=reduction)
+    weights = {}
+    if name in WEIGHT_OF_INPUT_SHAPE and draw(st.booleans()):
+        weights["weight"] = shape
+    if name in BINARY_LOSSES:
+        for arg in ("weight", "pos_weight")[:2 if name.endswith("logits") else 1]:
+            if draw(st.booleans()):   # a suffix of input's shape, some dims 1
+                suffix = shape[draw(st.integers(0, len(shape))):]
+                weights[arg] = tuple(d if draw(st.booleans()) else 1 for d in suffix)
+    if name == "kl_div":
+        kwargs["log_target"] = draw(st.booleans())
+    kwargs.update({arg: zeros(s, dtype) for arg, s in weights.items()})
+    call = Call(name, getattr(jaxgrad, name), kwargs,
+                expected=shape if reduction == "none" else ())
+    if not mutate:
+        return call
+    muts = _elementwise_loss_mutations(name, shape, dtype, weights)
+    return apply(draw, call, muts)
 
 
-def _mse_mutations(shape, dtype) -> dict:
-    muts = {f"{arg}:{kind}": fn for arg in ("input", "target")
-            for kind, fn in _plain_array_mutations(arg, shape, dtype).items()}
+def _elementwise_loss_mutations(name, shape, dtype, weights: dict) -> dict:
+    # complex arguments are valid for l1_loss (a complex64 input with a float32
+    # target, too), so its bad dtypes are the others
+    refused = tuple(d for d in NON_FLOAT if name != "l1_loss" or d != jnp.complex64)
+    muts = {}
+    for arg, s in (("input", shape), ("target", shape), *weights.items()):
+        muts[f"{arg}:not_array"] = lambda draw, arg=arg, s=s: mutation(arg, None, **{
+            arg: not_an_array(draw, s, none_ok=arg != "input" and arg != "target",
+                              refused=refused)})
+        muts[f"{arg}:dtype"] = lambda draw, arg=arg, s=s: mutation(arg, None, **{
+            arg: zeros(s, other_float(draw, dtype))})
     muts["target:shape"] = lambda draw: mutation("target", None, target=zeros(
         _off_shape(draw, shape), dtype))
-    muts["reduction"] = lambda draw: _string_mutation(draw, "reduction", REDUCTIONS)
+    for arg in weights:   # exactly input's shape, or one more leading dim of 2
+        muts[f"{arg}:shape"] = lambda draw, arg=arg: mutation(arg, None, **{arg: zeros(
+            _off_shape(draw, shape) if name in WEIGHT_OF_INPUT_SHAPE else (2,) + shape,
+            dtype)})
+    valid = KL_REDUCTIONS if name == "kl_div" else REDUCTIONS
+    muts["reduction"] = lambda draw: _string_mutation(draw, "reduction", valid)
+    if name == "kl_div":
+        muts["log_target"] = lambda draw: (lambda bad: mutation(
+            "log_target", None, log_target=bad))(draw(st.sampled_from(NOT_BOOLS)))
     return muts
 
 
