@@ -422,10 +422,7 @@ ABSOLUTE = Pointwise("l1_loss", jnp.abs, _sign, None, complex_ok=True)
 @dataclasses.dataclass(frozen=True)
 class PairLoss:
     """ρ(x, t) and its derivatives, each called as ``fn(x, t, p)`` (p the
-    broadcast ``pos_weight``, or None); ``dtt`` is ∂ρ_t/∂t, None where it is
-    0 (the binary cross-entropies); ``t_row(x, t, h_x, h_t)``, where given,
-    replaces ρ_xt·h_x + ρ_tt·h_t (None cotangents: no term) with the grouping
-    torch's autograd sums it in; ``dx_g``, where given, is ρ_x as it
+    broadcast ``pos_weight``, or None); ``dx_g``, where given, is ρ_x as it
     enters ∂/∂g (torch's double backward clamps it differently from the first
     order); ``domain(x, t)``, where given, is the mask outside which every
     quantity is NaN."""
@@ -439,8 +436,6 @@ class PairLoss:
     dtx: Callable
     dx_g: Callable | None = None
     domain: Callable | None = None
-    dtt: Callable | None = None
-    t_row: Callable | None = None
 
 
 def _weigh(v, w):
@@ -501,11 +496,7 @@ def _pair_grad_bwd(residuals, cts, reduction, loss):
             per = (loss.dx_g or loss.dx)(xc, tc, pc) * hx
         if ht is not None:
             x_bar = _add(x_bar, sg * loss.dtx(xc, tc, pc) * ht)
-            if loss.dtt is not None:
-                t_bar = _add(t_bar, sg * loss.dtt(xc, tc, pc) * ht)
             per = _add(per, loss.dt(xc, tc, pc) * ht)
-        if loss.t_row is not None and (hx is not None or ht is not None):
-            t_bar = sg * loss.t_row(xc, tc, hx, ht)
 
         def finish(v, like):
             return None if v is None else _on_domain(loss, xc, tc, v).astype(like.dtype)
@@ -611,62 +602,116 @@ LOGITS_POS_WEIGHT = PairLoss(
 
 
 
-# kl_div, x = log q (the input), t the target p (log p with log_target), as
-# torch composes it (xlogy(t, t) - t·x; exp(t)·(t - x)), so its derivatives in t
-# are those torch's autograd takes of that composition: at t = 0 the
-# first-order ∂/∂t is NaN (xlogy's t/t), as is every ∂/∂t at t = inf.
-#   ρ    = xlogy(t, t) - t·x                    exp(t)·(t - x)         (log_target)
-#   ρ_x  = -t                                   -exp(t)
-#   ρ_t  = xlogy(t ≠ 0, t) + t/t - x            exp(t)·(t - x) + exp(t)
-#   ρ_xx = 0,  ρ_xt = ρ_tx = -1                 0, -exp(t)
-#   ρ_tt = (t ≠ 0)/t + (1/t - t/t²)             exp(t)·(t - x) + 2·exp(t)
-# (1/t away from 0: the second term is autograd's derivative of t/t, 0 there.)
-
-
-def _kl(x, t, p):
-    return _xlogy(t, t) - t * x
+# kl_div: x = log q (the input), t the target p (log p with log_target). torch
+# composes it of differentiable ops, e = xlogy(t, t) - t·x (e^t·(t - x) with
+# log_target), and differentiates that composition with autograd, so its
+# derivatives are the operations of autograd's graph, in its order (which
+# decides NaN/inf placement at p = 0, p < 0, e^t overflow, a zero or infinite
+# cotangent). With G the loss cotangent scaled and broadcast to e's shape (G =
+# k·ĝ: k = 1, 1/numel for "mean", 1/N for "batchmean"):
+#
+#   probabilities:  x̄ = -(G·t)
+#                   t̄ = X + (G·t)/t - G·x,   X = xlogy(G, t), 0 where t = 0
+#   log_target:     x̄ = -A,   t̄ = A + B,   A = G·e,  B = (G·(t - x))·e,  e = e^t
+#
+# (xlogy's backward: xlogy(grad, other), 0 where self = 0 and other <= 0, and
+# grad·self/other; at normal points t̄ = G·(log t + 1 - x), resp.
+# G·e·(t - x + 1).) Second order, cotangents (h_x, h_t) of (x̄, t̄), each term
+# formed only for a cotangent that is not a symbolic zero:
+#
+#   probabilities (h' = h_t, 0 where t = 0, the masked_fill; X_G = xlogy(h', t),
+#   0 where G = 0 and t <= 0):
+#     ∂/∂G = -h_x·t + X_G + (h_t/t)·t - h_t·x
+#     ∂/∂t = -h_x·G + (h'·G)/t + (h_t/t)·G - h_t·((G·t)/t)/t
+#     ∂/∂x = -(h_t·G)
+#   log_target (h_t - h_x reaches A as one cotangent):
+#     ∂/∂G = (h_t - h_x)·e + (h_t·e)·(t - x)
+#     ∂/∂t = ((h_t - h_x)·G + h_t·(G·(t - x)))·e + (h_t·e)·G
+#     ∂/∂x = -((h_t·e)·G)
+#
+# and ∂/∂g = reduce(∂/∂G)·k. At normal points these are ρ_xt = ρ_tx = -1 (-e),
+# ρ_tt = 1/t (e·(t - x + 2)), ρ_xx = 0: no ∂/∂x term from h_x at all.
 
 
 def _xlogy(a, b):
-    """a·log b, 0 where a = 0 (NaN b still NaN), as torch's xlogy."""
-    return jnp.where(a == 0, jnp.where(jnp.isnan(b), b, 0), a * jnp.log(b))
+    """a·log b, 0 where a = 0 (unless b is NaN), as torch's xlogy."""
+    return jnp.where(a == 0, jnp.where(jnp.isnan(b), b, jnp.zeros_like(b)), a * jnp.log(b))
 
 
-def _kl_dt(x, t, p):
-    return _xlogy((t != 0).astype(t.dtype), t) + t / t - x
+def _kl_impl(x, t, reduction: str, log_target: bool):
+    xc, tc = _upcast(x, t)
+    e = jnp.exp(tc) * (tc - xc) if log_target else _xlogy(tc, tc) - tc * xc
+    return _reduce(e, reduction, _pair_scale(reduction, x.shape, grad=False)).astype(x.dtype)
 
 
-def _kl_dtt(x, t, p):
-    return (t != 0).astype(t.dtype) / t + (1 / t - t / (t * t))
+def _kl_bwd(residuals, g, reduction, log_target):
+    x, t = residuals
+    return kl_grad(x, t, g, reduction, log_target)
 
 
-KL = PairLoss("kl_div", _kl, lambda x, t, p: -t, _kl_dt, lambda x, t, p: jnp.zeros_like(x),
-              _minus_one, _minus_one, dtt=_kl_dtt)
+def _kl_scaled(g, x, reduction):
+    return _expand(g, x.shape, reduction, _pair_scale(reduction, x.shape, grad=True))
 
 
-def _kl_log_dt(x, t, p):
-    e = jnp.exp(t)
-    return e * (t - x) + e
+def _kl_grad_impl(x, t, g, reduction: str, log_target: bool):
+    xc, tc, gc = _upcast(x, t, g)
+    big_g = _kl_scaled(gc, xc, reduction)
+    if log_target:
+        e = jnp.exp(tc)
+        a = big_g * e
+        x_bar, t_bar = -a, a + (big_g * (tc - xc)) * e
+    else:
+        xlogy = jnp.where(tc == 0, jnp.zeros_like(tc), _xlogy(big_g, tc))
+        x_bar, t_bar = -(big_g * tc), xlogy + (big_g * tc) / tc - big_g * xc
+    return x_bar.astype(x.dtype), t_bar.astype(t.dtype)
 
 
-def _kl_log_t_row(x, t, h_x, h_t):
-    """ρ_xt·h_x + ρ_tt·h_t = e·(h_t·(t - x) + h_t - h_x) + e·h_t, e = exp(t), in
-    torch's grouping: its autograd adds every cotangent reaching exp(t) before
-    multiplying by e, so at e = inf a finite -h_x is absorbed, not inf - inf."""
-    e = jnp.exp(t)
-    if h_t is None:
-        return e * -h_x
-    inner = h_t * (t - x) + h_t
-    if h_x is not None:
-        inner = inner - h_x
-    return e * inner + e * h_t
+def _kl_grad_bwd(residuals, cts, reduction, log_target):
+    x, t, g = residuals
+    h_x, h_t = cts   # None: a symbolic zero, no term
+    with _rules.own_promotion():
+        xc, tc, gc = _upcast(x, t, g)
+        hx = None if h_x is None else _upcast(h_x)[0]
+        ht = None if h_t is None else _upcast(h_t)[0]
+        big_g = _kl_scaled(gc, xc, reduction)
+        x_bar = t_bar = g_big_bar = None
+        if log_target:
+            e = jnp.exp(tc)
+            to_a = ht if hx is None else (-hx if ht is None else ht - hx)
+            g_big_bar, t_inner = to_a * e, to_a * big_g
+            if ht is not None:
+                he = ht * e
+                g_big_bar = g_big_bar + he * (tc - xc)
+                t_inner = t_inner + ht * (big_g * (tc - xc))
+                x_bar = -(he * big_g)
+            t_bar = t_inner * e
+            if ht is not None:
+                t_bar = t_bar + he * big_g
+        else:
+            if hx is not None:
+                g_big_bar, t_bar = -hx * tc, -hx * big_g
+            if ht is not None:
+                masked = jnp.where(tc == 0, jnp.zeros_like(ht), ht)
+                x_g = jnp.where((big_g == 0) & (tc <= 0), jnp.zeros_like(tc), _xlogy(masked, tc))
+                ht_t = ht / tc
+                g_big_bar = _add(g_big_bar, x_g + ht_t * tc - ht * xc)
+                # ((G·t)/t)/t divided in that order: XLA's simplifier would make
+                # it (G·t)/(t·t), where t·t underflows (inf at t = 1e-200)
+                twice = lax.optimization_barrier((big_g * tc) / tc) / tc
+                t_bar = _add(t_bar, (masked * big_g) / tc + ht_t * big_g - ht * twice)
+                x_bar = -(ht * big_g)
+        g_bar = None
+        if g_big_bar is not None:
+            scale = _pair_scale(reduction, x.shape, grad=True)
+            g_bar = _reduce(g_big_bar, reduction, scale).astype(g.dtype)
+        return (None if x_bar is None else x_bar.astype(x.dtype),
+                None if t_bar is None else t_bar.astype(t.dtype), g_bar)
 
 
-KL_LOG_TARGET = PairLoss(
-    "kl_div", lambda x, t, p: jnp.exp(t) * (t - x), lambda x, t, p: -jnp.exp(t), _kl_log_dt,
-    lambda x, t, p: jnp.zeros_like(x), lambda x, t, p: -jnp.exp(t),
-    lambda x, t, p: -jnp.exp(t), dtt=lambda x, t, p: _kl_log_dt(x, t, p) + jnp.exp(t),
-    t_row=_kl_log_t_row)
+# kl(x, t, reduction, log_target): the loss, explicit VJP w.r.t. x and t;
+# kl_grad(x, t, g, reduction, log_target): (x̄, t̄), its VJP the second order above.
+kl = _rules.explicit(_kl_impl, _kl_bwd, static=2)
+kl_grad = _rules.explicit(_kl_grad_impl, _kl_grad_bwd, static=2, symbolic_zeros=True)
 
 # --------------------------------------------------------------------------
 # Class-index targets: a linear map F of the log-probabilities L (N, C, *d).
@@ -1289,7 +1334,7 @@ def kl_div(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{fn}: `target` must have the shape of `input` "
                          f"{tuple(input.shape)}, got {tuple(target.shape)}")
-    return pair(input, target, None, None, reduction, KL_LOG_TARGET if log_target else KL)
+    return kl(input, target, reduction, log_target)
 
 
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, *,

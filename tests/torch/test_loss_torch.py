@@ -626,3 +626,36 @@ def test_weighted_pointwise_losses_special_weights():
             # in an order-dependent mix)
             check_exact(f"{name} weight {w}", run(jaxgrad), run(F),
                         {"x": d + t, "t": t, "w": w}, np.array([1.5]), double=double)
+
+
+def test_kl_div_follows_torchs_autograd_graph():
+    # torch differentiates xlogy(p, p) - p·x (e^t·(t - x)) with autograd: a zero
+    # cotangent at a negative or zero target gives 0 (xlogy(0, p)), not 0·NaN; an
+    # infinite one NaN (xlogy(inf, 1)); g scales (t - x) before e^t multiplies
+    # it (finite where e^t·(t - x) alone overflows); p² is never formed (tiny
+    # and huge p keep ∂²/∂p² = 1/p)
+    x = np.array([-2.0, -1.0, -1.0, 0.5, -1.0, -3.0])
+    p = np.array([-0.5, 0.3, 0.0, 1e-200, 1e200, 1.0])
+    cot = np.array([0.0, 1.0, 0.0, 2.0, -1.0, INF])
+    log_x = np.array([-1.0, 0.0, -1.0, 0.0, 3.0, -1.0])
+    log_p = np.array([708.0, 0.0, 709.5, 800.0, -INF, 0.5])
+    log_cot = np.array([1e-3, 1.0, 0.0, 0.5, 2.0, INF])
+    for x_, t_, c, log_target in ((x, p, cot, False), (log_x, log_p, log_cot, True)):
+        for both in (True, False):
+            def ours(x, t=t_, log_target=log_target):
+                return jaxgrad.kl_div(x, t, reduction="none", log_target=log_target)
+
+            def theirs(x, t=t_, log_target=log_target):
+                return F.kl_div(x, t, reduction="none", log_target=log_target)
+            if both:
+                check_exact(f"kl_div log_target={log_target}", ours, theirs,
+                            {"x": x_, "t": t_}, c)
+            else:
+                check_exact(f"kl_div log_target={log_target}, constant target",
+                            lambda x: ours(x, jnp.asarray(t_)),
+                            lambda x: theirs(x, torch.tensor(t_)), {"x": x_}, c)
+    # float32: p² would underflow at p = 1e-20 (-inf instead of 1e20)
+    p32 = jnp.array([1e-20, 0.25], jnp.float32)
+    hess = jax.grad(lambda p: jnp.sum(jax.grad(lambda p: jaxgrad.kl_div(
+        jnp.full(2, -1.0, jnp.float32), p, reduction="sum"))(p)))(p32)
+    np.testing.assert_allclose(np.asarray(hess), [1e20, 4.0], rtol=1e-6)
