@@ -424,6 +424,18 @@ LOGIT_X = np.array([INF, INF, -INF, -INF, 1000.0, -1000.0, math.nan, 0.0, 30.0, 
 LOGIT_T = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.5, math.nan, 0.3, 0.7])
 
 
+def check_target_kept_or_not(config, loss, x, t, cot, target_differentiated: bool):
+    """check_exact of ``loss(lib, x, t)`` (lib jaxgrad or F) with both arguments
+    differentiated, or with the target a constant: then torch forms no term
+    from it, and neither may jaxgrad (a materialised zero times ±inf is NaN)."""
+    if target_differentiated:
+        check_exact(config, lambda x, t: loss(jaxgrad, x, t), lambda x, t: loss(F, x, t),
+                    {"x": x, "t": t}, cot)
+    else:
+        check_exact(f"{config}, constant target", lambda x: loss(jaxgrad, x, jnp.asarray(t)),
+                    lambda x: loss(F, x, torch.tensor(t)), {"x": x}, cot)
+
+
 @pytest.mark.parametrize("target_differentiated", [True, False])
 def test_binary_cross_entropy_special_values(target_differentiated):
     pos = np.linspace(0.5, 3.0, LOGIT_X.size)
@@ -435,13 +447,7 @@ def test_binary_cross_entropy_special_values(target_differentiated):
                  pos_weight=jnp.asarray(pos) if lib is jaxgrad else torch.tensor(pos)))]
     cot = np.random.default_rng(3).standard_normal(BCE_X.shape)
     for i, (x, t, loss) in enumerate(cases):
-        if target_differentiated:
-            check_exact(f"bce special {i}", lambda x, t: loss(jaxgrad, x, t),
-                        lambda x, t: loss(F, x, t), {"x": x, "t": t}, cot)
-        else:
-            check_exact(f"bce special {i}, constant target",
-                        lambda x: loss(jaxgrad, x, jnp.asarray(t)),
-                        lambda x: loss(F, x, torch.tensor(t)), {"x": x}, cot)
+        check_target_kept_or_not(f"bce special {i}", loss, x, t, cot, target_differentiated)
 
 
 def test_binary_cross_entropy_outside_unit_interval_is_nan():
@@ -553,6 +559,10 @@ def test_kl_div_reduced_precision(dtype):
                  dtype=dtype, double=dtype == "float32")
 
 
+def _kl_none(log_target: bool):
+    return lambda lib, x, t: lib.kl_div(x, t, reduction="none", log_target=log_target)
+
+
 @pytest.mark.parametrize("target_differentiated", [True, False])
 def test_kl_div_special_values(target_differentiated):
     # p = 0 (loss 0, ∂/∂p NaN: torch's autograd of xlogy(p, p)), p < 0, ±inf and
@@ -563,18 +573,8 @@ def test_kl_div_special_values(target_differentiated):
     log_p = np.array([-1.0, -INF, 0.5, INF, -2.0, 30.0, math.nan, 0.0, 800.0])
     cot = np.random.default_rng(5).standard_normal(x.shape)
     for t, log_target in ((p, False), (log_p, True)):
-        def ours(x, t, log_target=log_target):
-            return jaxgrad.kl_div(x, t, reduction="none", log_target=log_target)
-
-        def theirs(x, t, log_target=log_target):
-            return F.kl_div(x, t, reduction="none", log_target=log_target)
-        if target_differentiated:
-            check_exact(f"kl_div special log_target={log_target}", ours, theirs,
-                        {"x": x, "t": t}, cot)
-        else:
-            check_exact(f"kl_div special log_target={log_target}, constant target",
-                        lambda x, t=t: ours(x, jnp.asarray(t)),
-                        lambda x, t=t: theirs(x, torch.tensor(t)), {"x": x}, cot)
+        check_target_kept_or_not(f"kl_div special log_target={log_target}",
+                                 _kl_none(log_target), x, t, cot, target_differentiated)
 
 
 # --------------------------------------------------------------------------
@@ -642,18 +642,8 @@ def test_kl_div_follows_torchs_autograd_graph():
     log_cot = np.array([1e-3, 1.0, 0.0, 0.5, 2.0, INF])
     for x_, t_, c, log_target in ((x, p, cot, False), (log_x, log_p, log_cot, True)):
         for both in (True, False):
-            def ours(x, t=t_, log_target=log_target):
-                return jaxgrad.kl_div(x, t, reduction="none", log_target=log_target)
-
-            def theirs(x, t=t_, log_target=log_target):
-                return F.kl_div(x, t, reduction="none", log_target=log_target)
-            if both:
-                check_exact(f"kl_div log_target={log_target}", ours, theirs,
-                            {"x": x_, "t": t_}, c)
-            else:
-                check_exact(f"kl_div log_target={log_target}, constant target",
-                            lambda x: ours(x, jnp.asarray(t_)),
-                            lambda x: theirs(x, torch.tensor(t_)), {"x": x_}, c)
+            check_target_kept_or_not(f"kl_div log_target={log_target}", _kl_none(log_target),
+                                     x_, t_, c, both)
     # float32: p² would underflow at p = 1e-20 (-inf instead of 1e20)
     p32 = jnp.array([1e-20, 0.25], jnp.float32)
     hess = jax.grad(lambda p: jnp.sum(jax.grad(lambda p: jaxgrad.kl_div(
