@@ -168,7 +168,8 @@ def _real_dtype(dtype):
 def _pointwise_impl(x, t, reduction: str, loss: Pointwise):
     xc, tc = _upcast(x, t)
     e = loss.rho(xc - tc, *loss.params)
-    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(_real_dtype(x.dtype))
+    loss_dtype = _real_dtype(jnp.result_type(x, t))
+    return _reduce(e, reduction, _loss_scale(reduction, e.size)).astype(loss_dtype)
 
 
 def _pointwise_bwd(residuals, g, reduction, loss):
@@ -1011,7 +1012,7 @@ def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise, weight=N
     # both are required: check_same_dtype would skip a None
     input, target = float_arrays(fn, input=input, target=target,
                                  complex_ok=loss.complex_ok)
-    if not (loss.complex_ok and _complex_and_its_real(input, target)):
+    if not (loss.complex_ok and _complex_and_a_real(input, target)):
         check_same_dtype(fn, {"input": input, "target": target}, complex_ok=loss.complex_ok)
     check_reduction(fn, reduction)
     if tuple(input.shape) != tuple(target.shape):
@@ -1031,13 +1032,11 @@ def _pointwise_loss(fn: str, input, target, reduction, loss: Pointwise, weight=N
     return weighted(input, target, weight, mean if reduction == "mean" else reduction, loss)
 
 
-def _complex_and_its_real(a, b) -> bool:
-    """Whether one of ``a``, ``b`` is complex and the other has the dtype of its
-    parts (complex128 and float64, complex64 and float32), a pair torch's
-    l1_loss takes (promoting the real one)."""
-    kinds = {jnp.iscomplexobj(a), jnp.iscomplexobj(b)}
-    return kinds == {True, False} and (
-        _real_dtype(jnp.result_type(a)) == _real_dtype(jnp.result_type(b)))
+def _complex_and_a_real(a, b) -> bool:
+    """Whether one of ``a``, ``b`` is complex and the other real, a pair torch's
+    l1_loss takes, promoting both to their result type (complex64 with float64
+    is complex128, as in JAX); each cotangent returns in its own dtype."""
+    return {jnp.iscomplexobj(a), jnp.iscomplexobj(b)} == {True, False}
 
 
 def _positive(fn: str, name: str, value, *, zero_ok: bool) -> float:
@@ -1062,12 +1061,13 @@ def l1_loss(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
     keyword-only, as in :func:`mse_loss`; ``weight`` as there (torch 2.13's).
     Complex arguments are taken, as in torch: the loss is real, the gradient
     ĝ·conj(d)/|d| in JAX's convention (d = input - target), and a complex
-    argument may meet a real one of the same precision.
+    argument may meet a real one (both promoted to their result type, as in
+    torch; the loss has its real dtype).
 
     Args:
       input: (*), a float or complex array of any shape.
       target: (*), the shape and dtype of ``input`` (or, with a complex
-        ``input``, its real dtype; or the reverse).
+        ``input``, any float dtype; or the reverse).
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
       weight: optional weight of each element, of ``input``'s shape and the
         loss's (real) dtype; differentiated. "mean" is then ``Σ w·|d| / Σ w``.
