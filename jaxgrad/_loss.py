@@ -45,7 +45,7 @@ from . import _rules
 from ._activation import (_logsigmoid, _sigmoid, _sigmoid_grad, compute_dtype,
                           log_softmax_core)
 from ._sharding import contraction_sharding
-from ._args import check_same_dtype, check_static, float_arrays
+from ._args import check_same_dtype, check_static, float_arrays, parse_bool
 from ._loss_args import (_check_ignore_index, _check_index_target, _check_input,
                          _check_label_smoothing, _check_weight, _describe_dtype,
                          _is_integer, _num_classes, _numpy_dtype, check_reduction,
@@ -1325,10 +1325,7 @@ def kl_div(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
     if not isinstance(reduction, str) or reduction not in ("none", "mean", "batchmean", "sum"):
         raise ValueError(f"{fn}: `reduction` must be 'none', 'mean', 'batchmean' or 'sum', "
                          f"got {reduction!r}")
-    check_static(fn, "log_target", log_target, "a bool")
-    if not isinstance(log_target, bool):
-        raise TypeError(f"{fn}: `log_target` must be a bool, got "
-                        f"{type(log_target).__name__} {log_target!r}")
+    log_target = parse_bool(fn, "log_target", log_target)
     input, target = float_arrays(fn, input=input, target=target)
     check_same_dtype(fn, {"input": input, "target": target})
     if tuple(target.shape) != tuple(input.shape):

@@ -613,3 +613,10 @@ def test_weighted_pointwise_losses_against_autodiff_of_plain_formulas():
                 lambda x, t, w, ours=ours, reduction=reduction: ours(
                     x, t, reduction=reduction, weight=w),
                 plain, x, t, 42, (name, reduction), w)
+
+
+def test_kl_div_log_target_takes_numpy_bools():
+    # as every bool option of jaxgrad does (relu's inplace, interpolate's align_corners)
+    x, t = jnp.log(jnp.array([0.25, 0.75])), jnp.log(jnp.array([0.5, 0.5]))
+    assert float(jaxgrad.kl_div(x, t, log_target=np.True_)) == \
+        float(jaxgrad.kl_div(x, t, log_target=True))
