@@ -10,7 +10,9 @@ Module map (all private; the public names are re-exported here):
     _algorithms               measured fastest); the setting
     _spec                     ConvSpec and shape arithmetic
   _pool/          pooling: _ops (window maps, rules, N-d ops), _docs, _spec
-  _linear, _activation, _loss (+ _loss_args)   the other op families
+  _loss/          losses: _regression, _binary, _kl, _classes (nll, cross
+                  entropy), _common (reductions, scales), _args (checks)
+  _linear, _activation            linear layers, activations and softmax
   _rules          how a rule is declared: linear_pair, bilinear, explicit,
                   add_broadcast, identity_with_backward, the cotangent epilogue
   _sharding       every sharding rule (contraction shardings, gathers)

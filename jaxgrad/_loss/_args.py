@@ -11,7 +11,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
-from ._args import (_is_torch_tensor, as_array, check_float, check_same_dtype, check_static,
+from .._args import (_is_torch_tensor, as_array, check_float, check_same_dtype, check_static,
                     float_arrays)
 
 REDUCTIONS = ("none", "mean", "sum")
