@@ -51,14 +51,11 @@ def _check_label_smoothing(fn: str, value) -> float:
     return float(value)
 
 
-def loss_arrays(fn: str, input, target, weight=None, *, float_target: bool = False):
-    """The boundary of a loss: ``input`` and ``weight`` as float arrays (see
-    ``_args.float_arrays``), ``target`` as an array: with ``float_target`` a
-    float one, else of the dtype its values give (a Python list of ints holds
-    class indices, of floats class probabilities, in ``input``'s dtype). Dtypes
-    and shapes are checked after."""
-    if float_target:
-        return (*float_arrays(fn, input=input, target=target), None)
+def loss_arrays(fn: str, input, target, weight=None):
+    """The boundary of a class loss: ``input`` and ``weight`` as float arrays
+    (see ``_args.float_arrays``), ``target`` as an array of the dtype its
+    values give (a Python list of ints holds class indices, of floats class
+    probabilities, in ``input``'s dtype). Dtypes and shapes are checked after."""
     input, weight = float_arrays(fn, input=input, weight=weight, optional=("weight",))
     if getattr(target, "dtype", None) is not None or _is_torch_tensor(target):
         return input, as_array(fn, "target", target), weight
