@@ -352,6 +352,65 @@ def test_depthwise_weight_grad_loop_equals_lax_autodiff(monkeypatch, x_shape, w_
                                rtol=2 ** -8, atol=2 ** -8 * float(jnp.max(jnp.abs(exact))))
 
 
+def test_depthwise_weight_grad_loops_past_the_tree_reduction_width():
+    """On CPU an output spatial dim wider than TREE_REDUCTION_WIDTH takes the
+    loop at any size (XLA would otherwise write every tap's product out); at
+    the width itself the taps stay unrolled. Both give lax autodiff's numbers."""
+    width = _taps.TREE_REDUCTION_WIDTH
+    spec = ConvSpec((1,), ((1, 1),), (1,), 3, "taps")
+    for length, looped in ((width, False), (width + 1, True)):
+        x, g = _random(6, (2, 3, length), (2, 3, length))
+        jaxpr = str(jax.make_jaxpr(lambda x, g: _taps.weight_grad(x, g, spec, (3,)))(x, g))
+        assert ("scan" in jaxpr) == (looped and jax.default_backend() == "cpu"), length
+        _assert_close(jax.jit(_taps.weight_grad, static_argnums=(2, 3))(x, g, spec, (3,)),
+                      _lax_depthwise_weight_grad(x, g, (3, 1, 3), spec), f"L = {length}")
+
+
+# --------------------------------------------------------------------------
+# The taps forward in halves (``_taps.forward(..., halves=True)``, what
+# ``_core`` runs for unplaced operands): a two-iteration loop over halves of
+# the batch, or of the groups where the batch is odd, so XLA writes y once
+# instead of fusing the whole sum into each of y's consumers. The same sums
+# in the same order: equal to the one-piece sum bit for bit, and to lax.
+
+FORWARD_HALVES_CASES = [
+    # (x shape, w shape, groups, stride, loop expected)
+    ((4, 6, 9, 9), (6, 1, 3, 3), 6, 1, True),          # batch halves, depthwise
+    ((3, 6, 9, 9), (12, 1, 3, 3), 6, 2, True),         # odd batch: group halves, multiplier 2
+    ((3, 8, 9, 9), (4, 4, 3, 3), 2, 1, True),          # odd batch, grouped Cᵢ = 4
+    ((3, 3, 11), (3, 1, 5), 3, 1, False),              # odd batch, odd groups: one piece
+    ((2, 4, 5, 6, 5), (4, 1, 3, 2, 3), 4, 1, True),    # 3-D
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, stride, loop", FORWARD_HALVES_CASES)
+def test_taps_forward_in_halves_is_the_same_sum(x_shape, w_shape, groups, stride, loop):
+    nd = len(x_shape) - 2
+    spec = ConvSpec((stride,) * nd, ((1, 1),) * nd, (1,) * nd, groups, "taps")
+    x, w = _random(7, x_shape, w_shape)
+    halves = jax.jit(_taps.forward, static_argnums=(2, 3))
+    jaxpr = str(jax.make_jaxpr(_taps.forward, static_argnums=(2, 3))(x, w, spec, True))
+    assert ("scan" in jaxpr) == loop
+    for dtype in (jnp.float32, jnp.bfloat16):
+        a, b = halves(x.astype(dtype), w.astype(dtype), spec, True), halves(
+            x.astype(dtype), w.astype(dtype), spec, False)
+        assert a.dtype == dtype and bool(jnp.all(a == b)), dtype
+    expected = _reference.lax_conv(x, w, None, spec.stride, spec.padding, spec.dilation, groups)
+    _assert_close(halves(x, w, spec, True), expected, "halves vs lax")
+    # under vmap, and as the forward of jaxgrad.conv with its gradients
+    xs = jnp.stack([x, -x])
+    _assert_close(jax.vmap(lambda x: halves(x, w, spec, True))(xs),
+                  jnp.stack([expected, -expected]), "halves under vmap")
+    conv = lambda x, w: jaxgrad.conv(x, w, stride=stride, padding=1, groups=groups,
+                                     algorithm="taps")
+    assert ("scan" in str(jax.make_jaxpr(conv)(x, w))) == loop   # what _core runs
+    ours = lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+    ref = lambda x, w: jnp.sum(jnp.sin(_reference.lax_conv(
+        x, w, None, spec.stride, spec.padding, spec.dilation, groups)))
+    for a, e, name in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(ref, (0, 1))(x, w), "xw"):
+        _assert_close(a, e, f"d/d{name} through the halves forward")
+
+
 # --------------------------------------------------------------------------
 # Edge shapes: an empty batch and empty input channels (both allowed, as in
 # torch) give empty / all-zero gradients, on the tiled path too.

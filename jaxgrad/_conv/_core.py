@@ -89,7 +89,7 @@ from ._spec import (ConvSpec, input_grad_padding, swapped_weight_grad_padding,
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
 # outer jit the call is inlined.
-_taps_forward = jax.jit(_taps.forward, static_argnums=(2,))
+_taps_forward = jax.jit(_taps.forward, static_argnums=(2, 3))
 _im2col_forward = jax.jit(_taps.forward_im2col, static_argnums=(2,))
 _taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
@@ -283,7 +283,7 @@ def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:
 def forward(x, w, spec: ConvSpec, formulation: str):
     """y = conv_core(x, w, spec) as "lax", "per_group", "taps" or "im2col"."""
     if formulation == "taps":
-        return _taps_forward(x, w, spec)
+        return _taps_forward(x, w, spec, Placement.of(x, w) == UNPLACED)
     if formulation == "im2col":
         return _im2col_forward(x, w, spec)
     numbers = numbers_of(spec)

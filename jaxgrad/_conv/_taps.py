@@ -54,9 +54,11 @@ Half types: products and sums in float32, one rounding at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -217,6 +219,21 @@ def _swapped(spec: ConvSpec):
 # below it "auto" accepts taps' buffer anyway (the 7x7 above, at B = 1.0e8,
 # stays unrolled), above it depthwise taps now runs unbuffered.
 DEPTHWISE_LOOP_MIN_ELEMENTS = 1 << 27
+#
+# On CPU the loop is also taken where an output spatial dim exceeds
+# TREE_REDUCTION_WIDTH: there XLA CPU splits each tap's sum into a
+# reduce-window of that width and a reduce, and the reduce-window does not
+# take the product x̂·g into its loop, so the unrolled form writes all ΠK
+# products out first (a reduced batch above 32 splits too, but the unrolled
+# form stayed the faster there). Measured (2-core Zen3, jaxlib 0.10.1, f32,
+# the weight gradient alone, unrolled against looped): output spatial > 32:
+# 3x3 (8, 144, 56²) 84 → 29 ms, (32, 96, 56²) 208 → 99, (1, 32, 224²)
+# 32 → 8, stride 2 (8, 96, 112²) 64 → 42, 7x7 (8, 96, 56²) 193 → 73, 3-D
+# 3³ (2, 32, 40³) 200 → 99, 1-D (4, 64, 1024) 0.51 → 0.47; at ≤ 32 the
+# unrolled form won: 7x7 (8, 192, 28²) 40 against 68, 5x5 (8, 240, 28²) 24
+# against 43, (4, 256, 14²) 2.8 against 5.3, 3x3 (64, 32, 16²) 3.4 against
+# 6.0, (16, 64, 14²) 1.7 against 2.1, 3-D (2, 64, 16³) 8.4 against 15.7.
+TREE_REDUCTION_WIDTH = 32
 
 
 def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
@@ -256,7 +273,9 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # (half types: products and sums in float32, one rounding at the end)
         xp = _padded_input(x, spec, kernel, out_spatial).astype(acc or x.dtype)
         g = g.astype(acc or g.dtype)
-        if n * c_in * len(taps) * npos > DEPTHWISE_LOOP_MIN_ELEMENTS:
+        if (n * c_in * len(taps) * npos > DEPTHWISE_LOOP_MIN_ELEMENTS
+                or (max(out_spatial, default=0) > TREE_REDUCTION_WIDTH
+                    and jax.default_backend() == "cpu")):
             out = _depthwise_weight_grad_loop(xp, g, spec, kernel)
         else:
             sums = [jnp.sum(_tap_slice(xp, t, spec, out_spatial) * g, axis=(0,) + tuple(
@@ -359,11 +378,26 @@ def _forward_shapes(x, w, spec: ConvSpec):
             jnp.promote_types(x.dtype, w.dtype))
 
 
-def forward(x, w, spec: ConvSpec):
+# The sum is one elementwise expression of x̂, so XLA CPU treats the whole
+# forward as a cheap producer and fuses a copy of it into every consumer of
+# y instead of writing y once. Where y's consumers are many and large that
+# repeats the ΠK·Cᵢ-term sum many times: under value_and_grad of Σy² a 7x7
+# depthwise weight gradient's 49 per-tap reductions each recomputed all 49
+# taps (2-core Zen3, jaxlib 0.10.1, (8, 192, 28, 28): 342 ms against 6.6 ms
+# for the forward alone). Computing y in a loop of two iterations, each one
+# half of the batch (or of the groups), makes y the loop's output: written
+# once, read by its consumers, and the same sums in the same order.
+# ``_core`` asks for it where nothing is placed on a mesh (a loop over a
+# split batch would gather it).
+
+
+def forward(x, w, spec: ConvSpec, halves: bool = False):
     """y = Σ_{k,c} x̂[.., c, p·s + k·d] ⊙ w[.., c, k]: ΠK·Cᵢ fused multiply-adds.
 
     Args:
       x: (N, C_in, *I). w: (C_out, C_in/G, *K). ``spec``: PyTorch's geometry.
+      halves: compute y in a two-iteration loop over halves of the batch (or,
+        for an odd batch, of the groups), so y is materialized once.
 
     Returns:
       (N, C_out, *O) in the operands' (promoted) dtype.
@@ -371,6 +405,23 @@ def forward(x, w, spec: ConvSpec):
     n, c_out, ci, kernel, groups, co, out_spatial, dtype = _forward_shapes(x, w, spec)
     if x.size == 0 or w.size == 0:
         return jnp.zeros((n, c_out) + out_spatial, dtype)
+    if halves and n % 2 == 0:
+        # x = [x₀; x₁] along the batch: y = [f(x₀); f(x₁)]
+        _, y = lax.scan(lambda _, xh: (None, _forward_sum(xh, w, spec)), None,
+                        x.reshape((2, n // 2) + x.shape[1:]))
+        return y.reshape((n, c_out) + out_spatial)
+    if halves and groups % 2 == 0:
+        # groups γ < G/2 and γ ≥ G/2: two convolutions of G/2 groups each
+        half = dataclasses.replace(spec, groups=groups // 2)
+        xh = jnp.moveaxis(x.reshape((n, 2, x.shape[1] // 2) + x.shape[2:]), 1, 0)
+        _, y = lax.scan(lambda _, ab: (None, _forward_sum(*ab, half)), None,
+                        (xh, w.reshape((2, c_out // 2) + w.shape[1:])))
+        return jnp.moveaxis(y, 0, 1).reshape((n, c_out) + out_spatial)
+    return _forward_sum(x, w, spec)
+
+
+def _forward_sum(x, w, spec: ConvSpec):
+    n, c_out, ci, kernel, groups, co, out_spatial, dtype = _forward_shapes(x, w, spec)
     work = preferred_element_type(dtype) or dtype
     xp = _padded_input(x.astype(work), spec, kernel, out_spatial)
     xp = xp.reshape((n, groups, ci) + xp.shape[2:])
