@@ -383,12 +383,14 @@ def _forward_shapes(x, w, spec: ConvSpec):
 # y instead of writing y once. Where y's consumers are many and large that
 # repeats the ΠK·Cᵢ-term sum many times: under value_and_grad of Σy² a 7x7
 # depthwise weight gradient's 49 per-tap reductions each recomputed all 49
-# taps (2-core Zen3, jaxlib 0.10.1, (8, 192, 28, 28): 342 ms against 6.6 ms
-# for the forward alone). Computing y in a loop of two iterations, each one
-# half of the batch (or of the groups), makes y the loop's output: written
-# once, read by its consumers, and the same sums in the same order.
-# ``_core`` asks for it where nothing is placed on a mesh (a loop over a
-# split batch would gather it).
+# taps (2-core Zen3, jaxlib 0.10.1, (8, 192, 28, 28): 231 ms against 62 in
+# halves, and 6.6 ms for the forward alone). Computing y in a loop of two
+# iterations, each one half of the groups (or, for an odd number of groups,
+# of the batch), makes y the loop's output: written once, read by its
+# consumers, and the same sums in the same order. Groups first: a batch
+# split over devices that jaxgrad cannot see (``jit(in_shardings=...)`` on
+# uncommitted arrays, docs/sharding.md) would be gathered by a loop over
+# its halves. ``_core`` asks for it on CPU where nothing is placed on a mesh.
 
 
 def forward(x, w, spec: ConvSpec, halves: bool = False):
@@ -396,8 +398,9 @@ def forward(x, w, spec: ConvSpec, halves: bool = False):
 
     Args:
       x: (N, C_in, *I). w: (C_out, C_in/G, *K). ``spec``: PyTorch's geometry.
-      halves: compute y in a two-iteration loop over halves of the batch (or,
-        for an odd batch, of the groups), so y is materialized once.
+      halves: compute y in a two-iteration loop over halves of the groups
+        (for odd G, of the batch; with both odd, in one piece), so that y
+        is materialized once.
 
     Returns:
       (N, C_out, *O) in the operands' (promoted) dtype.
@@ -405,18 +408,24 @@ def forward(x, w, spec: ConvSpec, halves: bool = False):
     n, c_out, ci, kernel, groups, co, out_spatial, dtype = _forward_shapes(x, w, spec)
     if x.size == 0 or w.size == 0:
         return jnp.zeros((n, c_out) + out_spatial, dtype)
-    if halves and n % 2 == 0:
-        # x = [x₀; x₁] along the batch: y = [f(x₀); f(x₁)]
-        _, y = lax.scan(lambda _, xh: (None, _forward_sum(xh, w, spec)), None,
-                        x.reshape((2, n // 2) + x.shape[1:]))
-        return y.reshape((n, c_out) + out_spatial)
-    if halves and groups % 2 == 0:
-        # groups γ < G/2 and γ ≥ G/2: two convolutions of G/2 groups each
-        half = dataclasses.replace(spec, groups=groups // 2)
-        xh = jnp.moveaxis(x.reshape((n, 2, x.shape[1] // 2) + x.shape[2:]), 1, 0)
-        _, y = lax.scan(lambda _, ab: (None, _forward_sum(*ab, half)), None,
-                        (xh, w.reshape((2, c_out // 2) + w.shape[1:])))
-        return jnp.moveaxis(y, 0, 1).reshape((n, c_out) + out_spatial)
+    if halves and (groups % 2 == 0 or n % 2 == 0):
+        if groups % 2 == 0:
+            # groups γ < G/2, then γ ≥ G/2: channel halves of x, w and y
+            half, axis = dataclasses.replace(spec, groups=groups // 2), 1
+            pieces = (x.shape[1] // 2, c_out // 2, c_out // 2)    # x, w, y
+        else:
+            # samples n < N/2, then n ≥ N/2
+            half, axis = spec, 0
+            pieces = (n // 2, None, n // 2)
+
+        def one_half(i, y):
+            xh = lax.dynamic_slice_in_dim(x, i * pieces[0], pieces[0], axis=axis)
+            wh = w if pieces[1] is None else lax.dynamic_slice_in_dim(
+                w, i * pieces[1], pieces[1], axis=0)
+            return lax.dynamic_update_slice_in_dim(y, _forward_sum(xh, wh, half),
+                                                   i * pieces[2], axis=axis)
+
+        return lax.fori_loop(0, 2, one_half, jnp.zeros((n, c_out) + out_spatial, dtype))
     return _forward_sum(x, w, spec)
 
 

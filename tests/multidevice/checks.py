@@ -578,6 +578,28 @@ def grouped_input_grad_auto_axes_is_local() -> None:
         assert_close(f"grouped d/dx [{where}]", actual, expected)
 
 
+@check
+def depthwise_forward_unseen_mesh_is_local() -> None:
+    """jit(in_shardings=...) on uncommitted arrays outside jax.set_mesh: jaxgrad
+    sees no mesh, so the CPU taps forward runs in its two-iteration loop; over
+    halves of the groups, the batch split stays local (a loop over halves of
+    the batch had XLA gather y)."""
+    rng = np.random.default_rng(6)
+    x, w = _rand(rng, BATCH, 8, 6, 6), _rand(rng, 8, 1, 3, 3)
+    loss = lambda x, w: jnp.sum(jaxgrad.conv2d(x, w, padding=1, groups=8) ** 2)
+    expected = jax.jit(jax.value_and_grad(loss, (0, 1)))(x, w)
+    mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Auto,))
+    step = jax.jit(jax.value_and_grad(loss, (0, 1)),
+                   in_shardings=(NamedSharding(mesh, P("data")), NamedSharding(mesh, P())))
+    hlo = step.lower(x, w).compile().as_text()
+    if hlo.count(" all-gather(") != 0:
+        raise AssertionError(f"depthwise v&g on an unseen mesh: "
+                             f"{hlo.count(' all-gather(')} all-gather(s), expected 0")
+    for name, a, e in zip(("value", "d/dx", "d/dw"), jax.tree.leaves(step(x, w)),
+                          jax.tree.leaves(expected)):
+        assert_close(f"depthwise {name} on an unseen mesh", a, e)
+
+
 @check_explicit
 def collectives_grouped_conv_transpose() -> None:
     """A grouped transposed conv (the input-gradient kernel) stays local too."""
