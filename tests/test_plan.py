@@ -199,9 +199,39 @@ def test_forward_taps_for_depthwise_and_small_groups_on_cpu():
         _plan.Choice("per_group", "cpu_slow_grouped"))
     assert _plan.forward_taps(_spec(n=3, groups=2), (16, 8, 5, 5, 2)) == (
         "taps_forward_max_terms")
-    # dense convolutions have none
-    assert _forward(_spec(), (1, 8, 8, 8), (8, 8, 3, 3)) == _plan.Choice(
+    # dense convolutions have none (this one has 100 output positions: no im2col)
+    assert _forward(_spec(), (1, 8, 10, 10), (8, 8, 3, 3)) == _plan.Choice(
         "lax", "one convolution")
+
+
+def test_dense_forward_with_few_positions_is_im2col_on_cpu():
+    # XLA CPU's dense convolution with an output smaller than its kernel:
+    # ResNet-18's last stage at 32 px, 3x3 at 2x2 (4 positions)
+    rule = _plan.THRESHOLDS["dense_im2col_forward_max_positions"]
+    one = _plan.THRESHOLDS["dense_im2col_forward_one_sample_max_positions"]
+    assert (rule.value, one.value) == (9, 64)
+    im2col = _plan.Choice("im2col", "dense_im2col_forward_max_positions")
+    assert _forward(_spec(), (16, 512, 2, 2), (512, 512, 3, 3)) == im2col
+    # 3x3 output (9 positions) is the bound, 3x4 (12) is beyond it
+    assert _forward(_spec(stride=2), (4, 64, 6, 6), (64, 64, 3, 3)) == im2col
+    assert _forward(_spec(stride=2), (4, 64, 6, 7), (64, 64, 3, 3)).formulation == "lax"
+    # one sample: up to 64 positions (8x8), not 9x8
+    assert _forward(_spec(), (1, 64, 8, 8), (64, 64, 3, 3)) == _plan.Choice(
+        "im2col", "dense_im2col_forward_one_sample_max_positions")
+    assert _forward(_spec(), (1, 64, 9, 8), (64, 64, 3, 3)).formulation == "lax"
+    # 1-D and 3-D too; patches above dense_taps_max_elements (2^23) keep lax
+    assert _forward(_spec(n=1), (8, 32, 3), (32, 32, 3)) == im2col
+    assert _forward(_spec(n=3), (2, 16, 2, 2, 2), (16, 16, 3, 3, 3)) == im2col
+    bound = _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert 4096 * 256 * 9 * 4 > bound
+    assert _forward(_spec(), (4096, 256, 2, 2), (256, 256, 3, 3)).formulation == "lax"
+    # not on GPU, not by name, not under a mesh, not for lax's own layouts
+    assert _forward(_spec(), (16, 512, 2, 2), (512, 512, 3, 3),
+                    backend="gpu").formulation == "lax"
+    assert _forward(_spec(algorithm="transpose"), (16, 512, 2, 2),
+                    (512, 512, 3, 3)).formulation == "lax"
+    assert _forward(_spec(), (16, 512, 2, 2), (512, 512, 3, 3),
+                    placement=_plan.Placement(any_mesh=True)).formulation == "lax"
 
 
 def test_forward_taps_off_cpu_and_by_algorithm():
@@ -351,12 +381,12 @@ def _candidates(spec, x_shape, w_shape, g_shape, dtype=jnp.float32, backend="cpu
 def test_autotune_candidates():
     both = ("transpose", "taps")
     every = ("transpose", "transpose_per_group", "taps")
-    # dense: one forward; each gradient textbook or taps, and at stride 1 the
-    # weight gradient with its operands swapped too
+    # dense: the forward as lax or im2col; each gradient textbook or taps, and
+    # at stride 1 the weight gradient with its operands swapped too
     assert _candidates(_spec(), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 8, 8)) == (
-        ("lax",), both, ("transpose", "transpose_swapped", "taps"))
+        ("lax", "im2col"), both, ("transpose", "transpose_swapped", "taps"))
     assert _candidates(_spec(stride=2), (2, 8, 8, 8), (16, 8, 3, 3), (2, 16, 4, 4)) == (
-        ("lax",), both, both)
+        ("lax", "im2col"), both, both)
     # ResNeXt: every formulation of every map
     assert _candidates(*RESNEXT) == (("lax", "per_group", "taps", "im2col"), every, every)
     # 64 groups > autotune_max_pieces (32): no per-group forms

@@ -8,8 +8,8 @@ same sums (``docs/derivations.md``):
                 "per_group"      G dense convolutions, concatenated on channels
                 "taps"           grouped and depthwise: ΠK·C_in/G shifted
                                  multiply-adds fused into one loop (``_taps``)
-                "im2col"         grouped and depthwise: patches (ΠK strided
-                                 copies of x) and one GEMM per group
+                "im2col"         patches (ΠK strided copies of x) and one
+                                 GEMM per group (dense: one GEMM)
   input grad    "transpose"      the textbook rule: one transposed convolution
                 "transpose_per_group"   the same as G dense pieces
                 "taps"           a sum over kernel taps (``_taps``)
@@ -323,6 +323,27 @@ THRESHOLDS = {
         "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
         "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
         "compile 0.07 against 0.23-0.74 s; batch 2-8: 0.4-1.8x, mixed"),
+    "dense_im2col_forward_max_positions": Threshold(
+        9,
+        "most output positions (ΠO) for which a dense forward (G = 1) of "
+        "PyTorch's geometry runs on CPU as patches and one GEMM ('im2col'), with "
+        "patches (N·C_in·ΠK·ΠO) within dense_taps_max_elements: XLA CPU's "
+        "convolution is pathologically slow when the output is smaller than the "
+        "kernel, and more so with many channels",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32, medians of 5 (2026-12-06): 3x3/5x5/7x7, "
+        "stride 1-2, 64-512 channels, batch 1 and 16, outputs of 1-9 positions, 33 "
+        "shapes: im2col 1.1-117x faster in 31 (ResNet-18 layer4 at 32 px, "
+        "(16, 512, 2, 2) 3x3: 136 against 2-3 ms; 5x5 (16, 512, 4, 4) stride 2: "
+        "633 against 5.4 ms), 0.63 and 0.80x in two under 0.35 ms; at 16 "
+        "positions with batch 32, 0.51-1.19x"),
+    "dense_im2col_forward_one_sample_max_positions": Threshold(
+        64,
+        "most output positions for which a dense forward of one sample runs on "
+        "CPU as im2col (same conditions as dense_im2col_forward_max_positions)",
+        "same sweeps: batch 1 with 16-64 positions, 3x3 at 4-8 px and 3x3-7x7 at "
+        "6-12 px, 64-512 channels, 25 shapes: 0.89-8.0x faster (two below 1, "
+        "0.89 and 0.95x); batch 8-16 at 25-64 positions 0.42-1.8x and batch 32 "
+        "0.74-1.04x, mixed, so neither takes it"),
     "autotune_max_pieces": Threshold(
         32,
         "largest G for which autotuning also times the per-group forms (each of "
@@ -756,12 +777,12 @@ def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
                    placement: Placement = UNPLACED,
                    max_elements: int = TAPS_MAX_ELEMENTS) -> str | None:
     """Why the forward has no im2col formulation (patches and one GEMM per
-    group, ``_taps.forward_im2col``) here; None where it has one: grouped and
-    depthwise convolutions of PyTorch's geometry whose patches (N·C_in·ΠK·ΠO
-    elements) fit within ``max_elements`` (``taps_max_elements`` unless
-    given)."""
+    group, ``_taps.forward_im2col``) here; None where it has one: dense,
+    grouped and depthwise convolutions of PyTorch's geometry whose patches
+    (N·C_in·ΠK·ΠO elements) fit within ``max_elements`` (``taps_max_elements``
+    unless given)."""
     missing = _regrouped_forward(spec, placement, "im2col")
-    if missing is not None:
+    if missing is not None and missing != "one convolution":
         return missing
     out = conv_output_shape(x_shape[2:], w_shape[2:], spec)
     if x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(out) > max_elements:
@@ -780,7 +801,10 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``),
     and where there is none takes im2col on CPU for a batch of at most
     ``im2col_forward_max_batch`` (within its measured range: see that row);
-    elsewhere it keeps the convolution.
+    a dense forward with few output positions takes im2col on CPU
+    (``dense_im2col_forward_max_positions``, and for one sample
+    ``dense_im2col_forward_one_sample_max_positions``); elsewhere it keeps
+    the convolution.
     "im2col" is never asked for by name: only "auto" and "autotune" run it.
     An empty operand or output keeps lax's convolution whatever was asked for
     (it has no sum to reformulate, and taps' slices would be of negative size).
@@ -793,6 +817,15 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         return Choice("lax", EMPTY)
     c_in = x_shape[_layouts(spec)[0][1]]
     split = split_groups(spec.groups, c_in, dtype, placement, backend)
+    if (spec.groups == 1 and spec.algorithm == "auto" and _cpu(backend)
+            and placement == UNPLACED and forward_im2col(
+                spec, x_shape, w_shape, placement,
+                THRESHOLDS["dense_taps_max_elements"].value) is None):
+        rule = ("dense_im2col_forward_max_positions" if x_shape[0] > 1
+                else "dense_im2col_forward_one_sample_max_positions")
+        if (math.prod(conv_output_shape(x_shape[2:], w_shape[2:], spec))
+                <= THRESHOLDS[rule].value):
+            return Choice("im2col", rule)
     if spec.groups == 1 or spec.algorithm == "transpose":
         return split
     missing = forward_taps(spec, w_shape, placement)
@@ -870,7 +903,7 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
     geometry at stride 1 (strided, its dilated cotangent ran 0.98-21x the time on
     CPU), taps where it has a formulation (the gradients' within
     ``taps_max_elements``, depthwise ones at any size: they build no
-    buffer), and for a grouped forward im2col
+    buffer), and for the forward im2col
     (:func:`forward_im2col`). The whole-convolution form is left out only where
     a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
     its per-group form replaces it).

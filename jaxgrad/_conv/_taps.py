@@ -458,8 +458,11 @@ def _forward_sum(x, w, spec: ConvSpec):
 #   y[n, γCₒ+o, p]    = Σ_{(c,k)} w[γCₒ+o, c, k] · P[n, γ, (c,k), p]
 #
 # one GEMM per group (batch γ, and n), with the ΠK strided copies of x̂ as the
-# price. Any number of channels per group; ``_plan`` picks it where XLA would
-# otherwise run G small convolutions (``im2col_forward_max_batch``).
+# price; dense (G = 1), one GEMM whose columns are every sample's positions.
+# Any number of channels per group; ``_plan`` picks it where XLA would
+# otherwise run G small convolutions (``im2col_forward_max_batch``), and for
+# dense convolutions with few output positions, where XLA CPU's convolution
+# is up to 100x slower (``dense_im2col_forward_max_positions``).
 
 
 def forward_im2col(x, w, spec: ConvSpec):
@@ -480,6 +483,12 @@ def forward_im2col(x, w, spec: ConvSpec):
         n, groups, ci * math.prod(kernel), npos)
     ww = w.reshape(groups, co, ci * math.prod(kernel))
     acc = preferred_element_type(dtype)
+    if groups == 1 and n > 1:
+        # dense: one GEMM over every sample's positions, (Cₒ, CᵢK)·(CᵢK, N·P)
+        # (XLA moves CᵢK ahead of N in the patches), then (Cₒ, N, P) -> (N, Cₒ, P)
+        out = lax.dot_general(ww[0], cols[:, 0], (((1,), (1,)), ((), ())),
+                              precision=_swapped(spec), preferred_element_type=acc)
+        return out.astype(dtype).transpose(1, 0, 2).reshape((n, c_out) + out_spatial)
     if n == 1:     # batch γ: (G, Cₒ, CᵢK)·(G, CᵢK, P) -> (G, Cₒ, P)
         out = lax.dot_general(ww, cols[0], (((2,), (1,)), ((0,), (0,))),
                               precision=_swapped(spec), preferred_element_type=acc)
