@@ -53,6 +53,7 @@ does not (``match_vma``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import sys
 from collections.abc import Callable
@@ -231,6 +232,19 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
 # A bilinear map and its two adjoints.
 
 
+# Set while a bilinear op's forward is traced as the forward of its VJP (its
+# output will get a cotangent), so that an implementation may shape its
+# output for the consumers a backward pass adds (``_conv._core``: the CPU
+# taps forward computed in halves, written once for them).
+_DIFFERENTIATED = contextvars.ContextVar("jaxgrad_differentiated", default=False)
+
+
+def differentiated() -> bool:
+    """Whether the op being traced is the forward of a VJP (True) or a plain
+    evaluation (False)."""
+    return _DIFFERENTIATED.get()
+
+
 def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
              shape_a: Callable | None = None, shape_b: Callable | None = None):
     """(op, grad_a, grad_b) as custom_vjps whose VJPs are written in each other.
@@ -257,7 +271,12 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
         return run_op(a, b, *static)
 
     def op_fwd(static, a, b):
-        return op_rule(static, a, b), _primals((a, b))
+        token = _DIFFERENTIATED.set(True)
+        try:
+            y = op_rule(static, a, b)
+        finally:
+            _DIFFERENTIATED.reset(token)
+        return y, _primals((a, b))
 
     def op_bwd(static, residuals, g):
         a, b = residuals

@@ -368,7 +368,8 @@ def test_depthwise_weight_grad_loops_past_the_tree_reduction_width():
 
 # --------------------------------------------------------------------------
 # The taps forward in halves (``_taps.forward(..., halves=True)``, what
-# ``_core`` runs on CPU for unplaced operands): a two-iteration loop over
+# ``_core`` runs on CPU for unplaced operands when the forward is
+# differentiated, ``_rules.differentiated``): a two-iteration loop over
 # halves of the groups, or of the batch for odd G, so XLA writes y once
 # instead of fusing the whole sum into each of y's consumers. The same sums
 # in the same order: equal to the one-piece sum bit for bit, and to lax.
@@ -404,8 +405,12 @@ def test_taps_forward_in_halves_is_the_same_sum(x_shape, w_shape, groups, stride
                   jnp.stack([expected, -expected]), "halves under vmap")
     conv = lambda x, w: jaxgrad.conv(x, w, stride=stride, padding=1, groups=groups,
                                      algorithm="taps")
+    # what _core runs: halves where the forward is differentiated (on CPU),
+    # one fused sum for a plain evaluation
     on_cpu = jax.default_backend() == "cpu"
-    assert ("scan" in str(jax.make_jaxpr(conv)(x, w))) == (loop and on_cpu)  # what _core runs
+    assert "scan" not in str(jax.make_jaxpr(conv)(x, w))
+    assert ("scan" in str(jax.make_jaxpr(lambda x, w: jax.vjp(conv, x, w)[0])(x, w))) == (
+        loop and on_cpu)
     ours = lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
     ref = lambda x, w: jnp.sum(jnp.sin(_reference.lax_conv(
         x, w, None, spec.stride, spec.padding, spec.dilation, groups)))

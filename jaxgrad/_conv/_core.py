@@ -283,8 +283,9 @@ def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:
 def forward(x, w, spec: ConvSpec, formulation: str):
     """y = conv_core(x, w, spec) as "lax", "per_group", "taps" or "im2col"."""
     if formulation == "taps":
-        # (in halves: see _taps.forward; measured on CPU only)
-        return _taps_forward(x, w, spec, Placement.of(x, w) == UNPLACED
+        # in halves where differentiated (see _taps.forward; measured on CPU only)
+        return _taps_forward(x, w, spec, _rules.differentiated()
+                             and Placement.of(x, w) == UNPLACED
                              and jax.default_backend() == "cpu")
     if formulation == "im2col":
         return _im2col_forward(x, w, spec)
