@@ -386,7 +386,11 @@ FORWARD_HALVES_CASES = [
 
 
 @pytest.mark.parametrize("x_shape, w_shape, groups, stride, loop", FORWARD_HALVES_CASES)
-def test_taps_forward_in_halves_is_the_same_sum(x_shape, w_shape, groups, stride, loop):
+def test_taps_forward_in_halves_is_the_same_sum(monkeypatch, x_shape, w_shape, groups,
+                                                stride, loop):
+    # small shapes: lower the bound on the sum's size (the bound has its own test)
+    monkeypatch.setitem(_plan.THRESHOLDS, "taps_forward_halves_min_terms",
+                        _plan.Threshold(0, "", ""))
     nd = len(x_shape) - 2
     spec = ConvSpec((stride,) * nd, ((1, 1),) * nd, (1,) * nd, groups, "taps")
     x, w = _random(7, x_shape, w_shape)
@@ -416,6 +420,20 @@ def test_taps_forward_in_halves_is_the_same_sum(x_shape, w_shape, groups, stride
         x, w, None, spec.stride, spec.padding, spec.dilation, groups)))
     for a, e, name in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(ref, (0, 1))(x, w), "xw"):
         _assert_close(a, e, f"d/d{name} through the halves forward")
+
+
+def test_taps_forward_halves_only_for_large_sums():
+    """Below taps_forward_halves_min_terms (N·ΠO·|w| multiply-adds) the
+    differentiated forward stays one fused sum; at the bound it runs in halves."""
+    bound = _plan.THRESHOLDS["taps_forward_halves_min_terms"].value
+    assert bound == 1 << 20
+    w = jnp.ones((64, 1, 4, 4))                  # |w| = 2^10
+    conv = lambda x, w: jaxgrad.conv2d(x, w, padding=((2, 1), (2, 1)), groups=64)
+    for n, halves in ((31, False), (32, True)):  # N·ΠO·|w| = n·2^5·2^10
+        x = jnp.ones((n, 64, 4, 8))
+        assert n * 32 * w.size < bound or halves
+        jaxpr = str(jax.make_jaxpr(lambda x, w: jax.vjp(conv, x, w)[0])(x, w))
+        assert ("scan" in jaxpr) == (halves and jax.default_backend() == "cpu"), n
 
 
 # --------------------------------------------------------------------------

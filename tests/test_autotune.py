@@ -274,6 +274,8 @@ def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
 ])
 def test_the_kernels_run_the_winners(cache, monkeypatch, winners, x_shape, convs, scans):
     _timer(monkeypatch, winners=dict(zip(MAPS, winners)))
+    monkeypatch.setitem(_plan.THRESHOLDS, "taps_forward_halves_min_terms",
+                        _plan.Threshold(0, "", ""))     # the taps forward in halves
     assert _plan.THRESHOLDS["per_group_loop_min_positions"].value == 1024
     assert _plan.THRESHOLDS["per_group_loop_max_group_channels"].value >= 2
     x, w = jnp.ones(x_shape, jnp.float32), jnp.ones((8, 2, 3, 3), jnp.float32)

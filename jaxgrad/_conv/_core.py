@@ -83,8 +83,8 @@ from .._sharding import conv_sharding, reshard_to, whole_along
 from . import _taps
 from ._plan import (THRESHOLDS, UNPLACED, Placement, forward_choice, input_grad_choice,
                     note, weight_grad_choice)
-from ._spec import (ConvSpec, input_grad_padding, swapped_weight_grad_padding,
-                    weight_grad_padding)
+from ._spec import (ConvSpec, conv_output_shape, input_grad_padding,
+                    swapped_weight_grad_padding, weight_grad_padding)
 
 # The taps formulations are many small ops (slices, pads, a GEMM); jitted as a
 # unit, an eager call compiles once per shape instead of once per op. Inside an
@@ -280,13 +280,23 @@ def _kernel_shape(x, g, spec: ConvSpec, kernel) -> tuple[int, ...]:
 # the one ``_plan`` chooses; autotuning (``_autotune``) times each of them.
 
 
+def _taps_in_halves(x, w, spec: ConvSpec) -> bool:
+    """Whether the taps forward runs in halves (``_taps.forward``): where it is
+    differentiated, on CPU (where it was measured), nothing is placed on a
+    mesh, and the sum has at least ``taps_forward_halves_min_terms``
+    multiply-adds."""
+    # N·ΠO outputs per output channel, each a sum of C_in/G·ΠK products
+    terms = (x.shape[0] * math.prod(w.shape)
+             * math.prod(conv_output_shape(x.shape[2:], w.shape[2:], spec)))
+    return (_rules.differentiated() and jax.default_backend() == "cpu"
+            and terms >= THRESHOLDS["taps_forward_halves_min_terms"].value
+            and Placement.of(x, w) == UNPLACED)
+
+
 def forward(x, w, spec: ConvSpec, formulation: str):
     """y = conv_core(x, w, spec) as "lax", "per_group", "taps" or "im2col"."""
     if formulation == "taps":
-        # in halves where differentiated (see _taps.forward; measured on CPU only)
-        return _taps_forward(x, w, spec, _rules.differentiated()
-                             and Placement.of(x, w) == UNPLACED
-                             and jax.default_backend() == "cpu")
+        return _taps_forward(x, w, spec, _taps_in_halves(x, w, spec))
     if formulation == "im2col":
         return _im2col_forward(x, w, spec)
     numbers = numbers_of(spec)

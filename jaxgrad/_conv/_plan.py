@@ -235,6 +235,17 @@ THRESHOLDS = {
         "same CPU: 3x3x3 C_in/G=8 (216 terms) lax 23.4 -> taps 2.8 ms, 5x5 "
         "C_in/G=8 (200) 7.8 -> 5.1; 7x7 C_in/G=8 (392) 12-25 -> 56-113 ms, 3x3 "
         "C_in/G=32 (288) 11.6 -> 606 ms"),
+    "taps_forward_halves_min_terms": Threshold(
+        1 << 20,
+        "smallest N·C_out·ΠO·ΠK·C_in/G (multiply-adds of the sum) for which a "
+        "differentiated taps forward runs on CPU in halves (_taps.forward: y "
+        "written once instead of fused into each consumer); below it the "
+        "repeated sums cost less than the loop",
+        "2-core Zen3 CPU, jaxlib 0.10.1, value-and-grad of Σy² and through ReLU, "
+        "14 drawn layers, interleaved (2026-12-06): halves lost only on a 1-D "
+        "layer of 2.0e5 terms (0.28 -> 0.45 ms) and won from 1.8e6 terms up "
+        "(3-D (2, 64, 8³) 3³: 1.77 -> 0.96 ms; (4, 192, 28²) 3x3, 5.4e6: "
+        "7.0 -> 4.9 ms)"),
     "per_group_loop_min_positions": Threshold(
         1024,
         "smallest batch x spatial positions of the lhs for which a per-group "

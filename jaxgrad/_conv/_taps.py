@@ -390,8 +390,9 @@ def _forward_shapes(x, w, spec: ConvSpec):
 # consumers, and the same sums in the same order. Groups first: a batch
 # split over devices that jaxgrad cannot see (``jit(in_shardings=...)`` on
 # uncommitted arrays, docs/sharding.md) would be gathered by a loop over
-# its halves. ``_core`` asks for it on CPU where nothing is placed on a mesh
-# and the forward is differentiated (``_rules.differentiated``): XLA CPU runs
+# its halves. ``_core`` asks for it on CPU where nothing is placed on a mesh,
+# the sum is large (``taps_forward_halves_min_terms``) and the forward is
+# differentiated (``_rules.differentiated``): XLA CPU runs
 # a loop's body on one core, so a plain evaluation, whose only consumer is
 # the caller, keeps the one fused sum (alone, the forward in halves took
 # 2-2.5x its time on 2 cores: (8, 144, 56, 56) 3x3 5.9 against 2.3 ms).
