@@ -352,12 +352,19 @@ def test_depthwise_weight_grad_loop_equals_lax_autodiff(monkeypatch, x_shape, w_
                                rtol=2 ** -8, atol=2 ** -8 * float(jnp.max(jnp.abs(exact))))
 
 
-def test_depthwise_weight_grad_loops_past_the_tree_reduction_width():
+def test_depthwise_weight_grad_loops_past_the_tree_reduction_width(monkeypatch):
     """On CPU an output spatial dim wider than TREE_REDUCTION_WIDTH takes the
-    loop at any size (XLA would otherwise write every tap's product out); at
-    the width itself the taps stay unrolled. Both give lax autodiff's numbers."""
-    width = _taps.TREE_REDUCTION_WIDTH
+    loop (XLA would otherwise write every tap's product out) from
+    WIDE_LOOP_MIN_ELEMENTS products up; at the width itself, or below that
+    size, the taps stay unrolled. All give lax autodiff's numbers."""
+    width, least = _taps.TREE_REDUCTION_WIDTH, _taps.WIDE_LOOP_MIN_ELEMENTS
+    assert (width, least) == (32, 1 << 20)
     spec = ConvSpec((1,), ((1, 1),), (1,), 3, "taps")
+    # 2·3·3 taps·33 = 594 products: below the size bound, unrolled
+    x, g = _random(6, (2, 3, width + 1), (2, 3, width + 1))
+    assert "scan" not in str(jax.make_jaxpr(
+        lambda x, g: _taps.weight_grad(x, g, spec, (3,)))(x, g))
+    monkeypatch.setattr(_taps, "WIDE_LOOP_MIN_ELEMENTS", 2 * 3 * 3 * width)
     for length, looped in ((width, False), (width + 1, True)):
         x, g = _random(6, (2, 3, length), (2, 3, length))
         jaxpr = str(jax.make_jaxpr(lambda x, g: _taps.weight_grad(x, g, spec, (3,)))(x, g))

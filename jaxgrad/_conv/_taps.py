@@ -233,7 +233,11 @@ DEPTHWISE_LOOP_MIN_ELEMENTS = 1 << 27
 # unrolled form won: 7x7 (8, 192, 28²) 40 against 68, 5x5 (8, 240, 28²) 24
 # against 43, (4, 256, 14²) 2.8 against 5.3, 3x3 (64, 32, 16²) 3.4 against
 # 6.0, (16, 64, 14²) 1.7 against 2.1, 3-D (2, 64, 16³) 8.4 against 15.7.
+# Below WIDE_LOOP_MIN_ELEMENTS taps' products (N·C·ΠK·P) the two were level
+# ((4, 64, 1024) 3-tap, 7.9e5: 0.51 against 0.47 ms) and the unrolled form
+# compiles faster, so it stays.
 TREE_REDUCTION_WIDTH = 32
+WIDE_LOOP_MIN_ELEMENTS = 1 << 20
 
 
 def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
@@ -273,8 +277,10 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # (half types: products and sums in float32, one rounding at the end)
         xp = _padded_input(x, spec, kernel, out_spatial).astype(acc or x.dtype)
         g = g.astype(acc or g.dtype)
-        if (n * c_in * len(taps) * npos > DEPTHWISE_LOOP_MIN_ELEMENTS
+        products = n * c_in * len(taps) * npos
+        if (products > DEPTHWISE_LOOP_MIN_ELEMENTS
                 or (max(out_spatial, default=0) > TREE_REDUCTION_WIDTH
+                    and products >= WIDE_LOOP_MIN_ELEMENTS
                     and jax.default_backend() == "cpu")):
             out = _depthwise_weight_grad_loop(xp, g, spec, kernel)
         else:
