@@ -40,6 +40,7 @@ import jaxgrad.grad as jg
 from jaxgrad._checking import _reference
 from jaxgrad._conv import _core, _plan, _taps
 from jaxgrad._conv._spec import ConvSpec
+from jaxgrad._conv._spec import conv_output_shape as _conv_output_shape
 from jaxgrad._checking._tolerance import max_errors, tolerance
 
 from ._autodiff import forbid_autodiff
@@ -371,6 +372,28 @@ def test_depthwise_weight_grad_loops_past_the_tree_reduction_width(monkeypatch):
         assert ("scan" in jaxpr) == (looped and jax.default_backend() == "cpu"), length
         _assert_close(jax.jit(_taps.weight_grad, static_argnums=(2, 3))(x, g, spec, (3,)),
                       _lax_depthwise_weight_grad(x, g, (3, 1, 3), spec), f"L = {length}")
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, dilation, padding", [
+    ((2, 3, 1024), (1024,), (1,), (1,), ((0, 0),)),          # one output, 1 slice
+    ((2, 3, 40), (17,), (3,), (2,), ((1, 2),)),              # 2 outputs < 17 taps
+    ((1, 2, 9, 30), (7, 3), (2, 1), (1, 2), ((1, 0), (2, 2))),   # O < K in dim 0 only
+    ((1, 2, 30, 9), (3, 7), (1, 2), (2, 1), ((2, 2), (1, 0))),   # ... in dim 1 only
+    ((1, 2, 5, 6, 12), (4, 2, 6), (1, 3, 2), (2, 1, 1), ((2, 1), (0, 0), (1, 1))),
+])
+def test_patches_equal_lax_patches(x_shape, kernel, stride, dilation, padding):
+    """``_taps.patches`` (sliced per output where a dim has fewer outputs than
+    taps) against lax.conv_general_dilated_patches, whose feature order is
+    (C, *K): the same elements in the same order."""
+    spec = ConvSpec(stride, padding, dilation, 1)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal(x_shape))
+    out = _conv_output_shape(x_shape[2:], kernel, spec)
+    ours = jax.jit(_taps.patches, static_argnums=(1, 2, 3))(x, spec, kernel, out)
+    theirs = jax.lax.conv_general_dilated_patches(
+        x, kernel, stride, padding, rhs_dilation=dilation,
+        precision=jax.lax.Precision.HIGHEST)
+    assert ours.shape == x_shape[:2] + (int(np.prod(kernel)),) + out
+    np.testing.assert_array_equal(np.asarray(ours).reshape(theirs.shape), theirs)
 
 
 # --------------------------------------------------------------------------

@@ -423,6 +423,43 @@ def test_autotune_candidates():
                        (64, 512, 112, 112))[1:] == (("transpose",), ("transpose",))
 
 
+def test_large_kernels_keep_the_textbook_gradients():
+    """Above taps_max_taps (128) taps, "auto" keeps the textbook gradients on
+    every backend (taps' compile time grows with the kernel), except for a
+    tiled kernel (its taps are a reshape); autotuning times taps up to
+    autotune_max_taps (343) taps."""
+    assert (_plan.THRESHOLDS["taps_max_taps"].value,
+            _plan.THRESHOLDS["autotune_max_taps"].value) == (128, 343)
+    # depthwise 11x11 (121 taps) and 13x13 (169): same sizes otherwise
+    for k, expected in ((11, "taps"), (13, "transpose")):
+        case = (_spec(groups=64, padding=k // 2), (4, 64, 32, 32), (64, 1, k, k),
+                (4, 64, 32, 32))
+        p = plan(*case, jnp.float32, backend="cpu")
+        assert (p.input_grad.formulation, p.weight_grad.formulation) == (expected,) * 2, k
+        if expected == "transpose":
+            assert p.input_grad.reason == p.weight_grad.reason == "taps_max_taps"
+            # ... and on GPU, where depthwise weight gradients otherwise take taps
+            assert plan(*case, jnp.float32, backend="gpu").weight_grad.reason == (
+                "taps_max_taps")
+    # a 1-D kernel of 1024 taps over one output (dense: taps at any size before)
+    p = plan(_spec(1, padding=0), (1, 1, 1024), (1, 1, 1024), (1, 1, 1), jnp.float32,
+             backend="cpu")
+    assert (p.input_grad.reason, p.weight_grad.reason) == ("taps_max_taps",) * 2
+    # tiled: 32x32 at stride 32 (1024 taps) is one GEMM
+    p = plan(_spec(stride=32, padding=0), (8, 1, 128, 128), (512, 1, 32, 32),
+             (8, 512, 4, 4), jnp.float32, backend="cpu")
+    assert p.input_grad.formulation == p.weight_grad.formulation == "taps"
+    # autotuning: 3-D depthwise 7x7x7 (343 taps) times taps, 2-D 19x19 (361) not
+    for k, shape, taps in ((7, (7, 7, 7), True), (19, (19, 19), False)):
+        n = len(shape)
+        spec = _spec(n, padding=k // 2, groups=16)
+        x = (2, 16) + (16,) * n
+        names = _candidates(spec, x, (16, 1) + shape, x)
+        assert [("taps" in m) for m in names[1:]] == [taps, taps], (k, names)
+    assert "taps" in _candidates(_spec(stride=32, padding=0), (8, 1, 128, 128),
+                                 (512, 1, 32, 32), (8, 512, 4, 4))[2]
+
+
 # --------------------------------------------------------------------------
 # What ran: the kernels report their choices to ``_plan.recording``.
 

@@ -75,6 +75,31 @@ THRESHOLDS = {
         "above it the textbook rule needs no such buffer (depthwise gradients, "
         "which taps computes without one, are exempt: DEPTHWISE_UNBUFFERED)",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
+    "taps_max_taps": Threshold(
+        128,
+        "largest ΠK for which 'auto' computes a gradient as taps (but for 1x1 and "
+        "tiled kernels, whose taps are a reshape); taps unrolls its per-tap "
+        "slabs and products, so XLA's compile time grows with ΠK (about 25 ms a "
+        "tap) while the run-time gain shrinks; the sweep's kernels were 1-7",
+        "2-core Zen3 CPU, jaxlib 0.10.1, value-and-grad of Σy², compile / run, "
+        "taps against the textbook rule: depthwise (4, 64, 32²) 7x7 1.2 / 12 "
+        "against 0.23 s / 26 ms, 11x11 2.7 / 32 against 0.27 / 59, 15x15 4.5 / "
+        "87 against 0.30 / 93, 21x21 9.3 / 176 against 0.42 / 195, 31x31 5.9 / "
+        "547 against 0.78 / 434; 3-D (2, 8, 16³) dense 7³ 1.2 / 149 against "
+        "0.47 / 151; 1-D one output, kernel 1024: 20 s / 1.7 ms against 0.08 / "
+        "0.1; below the bound 3-D depthwise (2, 16, 16³) 5³ 3.7 s / 17 ms "
+        "against 0.74 / 544 and 1-D depthwise kernel 127 1.1 / 50 against 0.33 "
+        "/ 135. Above it only 3-D depthwise 7³ ran much faster as taps (523 "
+        "against 1144 ms, compile 10 s against 1.3): autotune's to find "
+        "(autotune_max_taps)"),
+    "autotune_max_taps": Threshold(
+        343,
+        "largest ΠK for which autotuning times a gradient's taps formulation "
+        "(1x1 and tiled kernels at any size): each candidate is compiled, and "
+        "past 7³ taps' compile time alone exceeds any gain measured",
+        "see taps_max_taps: 3-D depthwise 7³ compiled in 10-12 s and ran 2.2x "
+        "faster than the textbook rule; 2-D depthwise 31x31 (961 taps) compiled "
+        "in 5-38 s and ran 1.26x slower"),
     "dense_taps_min_out_channels": Threshold(
         64,
         "a dense (or split grouped) gradient with a kernel of several taps takes "
@@ -666,6 +691,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     taps = math.prod(kernel)
     positions = math.prod(g_shape[2:])
     buffer = n * c_in * taps * positions
+    if taps > THRESHOLDS["taps_max_taps"].value and not _tiled(spec, kernel):
+        return Choice("transpose", "taps_max_taps")
     if not _cpu(backend):
         if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
                 and spec.groups > 1 and w_shape[1] == 1 and buffer <= TAPS_MAX_ELEMENTS):
@@ -914,8 +941,8 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
     geometry at stride 1 (strided, its dilated cotangent ran 0.98-21x the time on
     CPU), taps where it has a formulation (the gradients' within
     ``taps_max_elements``, depthwise ones at any size: they build no
-    buffer), and for the forward im2col
-    (:func:`forward_im2col`). The whole-convolution form is left out only where
+    buffer; kernels of at most ``autotune_max_taps`` taps, or tiled), and
+    for the forward im2col (:func:`forward_im2col`). The whole-convolution form is left out only where
     a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
     its per-group form replaces it).
     """
@@ -934,7 +961,9 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         depthwise = _depthwise(spec, x_shape[lhs[1]], g_shape[out[1]], w_shape)
         taps = spec.torch_geometry and (depthwise or (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
-            <= TAPS_MAX_ELEMENTS))
+            <= TAPS_MAX_ELEMENTS)) and (
+            math.prod(w_shape[2:]) <= THRESHOLDS["autotune_max_taps"].value
+            or _tiled(spec, w_shape[2:]))
         im2col = False
     leak = kind != "weight_grad" and split_groups(
         groups, channels, dtype, UNPLACED, backend).reason == "cpu_f64_depthwise_nan_leak"
