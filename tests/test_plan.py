@@ -426,8 +426,8 @@ def test_autotune_candidates():
 def test_large_kernels_keep_the_textbook_gradients():
     """Above taps_max_taps (128) taps, "auto" keeps the textbook gradients on
     every backend (taps' compile time grows with the kernel), except for a
-    tiled kernel (its taps are a reshape); autotuning times taps up to
-    autotune_max_taps (343) taps."""
+    tiled kernel (its taps are a reshape) and for 3-D kernels up to
+    autotune_max_taps (343) taps, the bound of what autotuning times."""
     assert (_plan.THRESHOLDS["taps_max_taps"].value,
             _plan.THRESHOLDS["autotune_max_taps"].value) == (128, 343)
     # depthwise 11x11 (121 taps) and 13x13 (169): same sizes otherwise
@@ -445,6 +445,12 @@ def test_large_kernels_keep_the_textbook_gradients():
     p = plan(_spec(1, padding=0), (1, 1, 1024), (1, 1, 1024), (1, 1, 1), jnp.float32,
              backend="cpu")
     assert (p.input_grad.reason, p.weight_grad.reason) == ("taps_max_taps",) * 2
+    # 3-D kernels up to autotune_max_taps: 7x7x7 (343) taps, 8x8x7 (448) not
+    for shape, expected in (((7, 7, 7), "taps"), ((8, 8, 7), "transpose")):
+        case = (_spec(3, padding=3, groups=16), (2, 16, 16, 16, 16), (16, 1) + shape,
+                (2, 16) + tuple(16 + 2 * 3 - k + 1 for k in shape))
+        p = plan(*case, jnp.float32, backend="cpu")
+        assert p.input_grad.formulation == p.weight_grad.formulation == expected, shape
     # tiled: 32x32 at stride 32 (1024 taps) is one GEMM
     p = plan(_spec(stride=32, padding=0), (8, 1, 128, 128), (512, 1, 32, 32),
              (8, 512, 4, 4), jnp.float32, backend="cpu")

@@ -89,14 +89,16 @@ THRESHOLDS = {
         "0.47 / 151; 1-D one output, kernel 1024: 20 s / 1.7 ms against 0.08 / "
         "0.1; below the bound 3-D depthwise (2, 16, 16³) 5³ 3.7 s / 17 ms "
         "against 0.74 / 544 and 1-D depthwise kernel 127 1.1 / 50 against 0.33 "
-        "/ 135. Above it only 3-D depthwise 7³ ran much faster as taps (523 "
-        "against 1144 ms, compile 10 s against 1.3): autotune's to find "
-        "(autotune_max_taps)"),
+        "/ 135. 3-D kernels, where XLA CPU's convolutions are slowest, are "
+        "bounded by autotune_max_taps instead: depthwise (2, 16, 16³) 6³ 6.2 s "
+        "/ 39 ms against 1.1 / 755, 7³ 10.2 / 523 against 1.3 / 1144 (dense "
+        "6³ 0.9 / 117 against 0.34 / 101)"),
     "autotune_max_taps": Threshold(
         343,
         "largest ΠK for which autotuning times a gradient's taps formulation "
-        "(1x1 and tiled kernels at any size): each candidate is compiled, and "
-        "past 7³ taps' compile time alone exceeds any gain measured",
+        "(1x1 and tiled kernels at any size), and for which 'auto' does for a "
+        "3-D kernel: each candidate is compiled, and past 7³ taps' compile "
+        "time alone exceeds any gain measured",
         "see taps_max_taps: 3-D depthwise 7³ compiled in 10-12 s and ran 2.2x "
         "faster than the textbook rule; 2-D depthwise 31x31 (961 taps) compiled "
         "in 5-38 s and ran 1.26x slower"),
@@ -691,7 +693,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     taps = math.prod(kernel)
     positions = math.prod(g_shape[2:])
     buffer = n * c_in * taps * positions
-    if taps > THRESHOLDS["taps_max_taps"].value and not _tiled(spec, kernel):
+    if not _tiled(spec, kernel) and taps > THRESHOLDS[
+            "autotune_max_taps" if len(kernel) == 3 else "taps_max_taps"].value:
         return Choice("transpose", "taps_max_taps")
     if not _cpu(backend):
         if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
