@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 TIMEOUT_S = 300
 PARALLEL = 2  # scripts at a time: two cores in CI
+# Arguments per script. port_networks.py runs the checks of
+# tests/torch/test_models_torch.py (float64 parity, SGD in lockstep) on three
+# networks, which that file already runs: here one network (the cheapest, 14
+# of the script's 48 s) shows that the script works.
+ARGS = {"port_networks.py": ["unet"]}
 
 # shared_layer.py with a broken jaxgrad.linear whose weight gets no gradient:
 # its weight-gradient checks must fail and the script must exit non-zero.
@@ -37,7 +42,7 @@ def runs() -> dict:
     """{name: (exit code, output)} for every example and the broken run."""
     # Longest scripts (roughly, the largest files) first, to finish together.
     ordered = sorted(EXAMPLES, key=lambda path: -path.stat().st_size)
-    jobs = {path.name: [str(path)] for path in ordered}
+    jobs = {path.name: [str(path), *ARGS.get(path.name, [])] for path in ordered}
     jobs["broken"] = ["-c", BROKEN_LINEAR, str(ROOT / "examples" / "shared_layer.py")]
     queue, running, results = list(jobs.items()), {}, {}
     while queue or running:
@@ -54,6 +59,7 @@ def runs() -> dict:
 def test_examples_found():
     names = {path.name for path in EXAMPLES}
     assert {"shared_layer.py", "custom_function.py", "hooks.py"} <= names
+    assert set(ARGS) <= names
 
 
 @pytest.mark.parametrize("example", [path.name for path in EXAMPLES])

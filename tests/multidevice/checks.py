@@ -35,7 +35,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jaxgrad
-from jaxgrad._conv import _core
+from jaxgrad._conv import _core, _plan
 
 jax.config.update("jax_enable_x64", True)
 
@@ -585,9 +585,10 @@ def depthwise_forward_unseen_mesh_is_local() -> None:
     halves of the groups, the batch split stays local (a loop over halves of
     the batch had XLA gather y)."""
     rng = np.random.default_rng(6)
-    # 16·64·24²·9 = 5.3e6 multiply-adds, above taps_forward_halves_min_terms
-    x, w = _rand(rng, BATCH, 64, 24, 24), _rand(rng, 64, 1, 3, 3)
-    loss = lambda x, w: jnp.sum(jaxgrad.conv2d(x, w, padding=1, groups=64) ** 2)
+    # 16·32·16²·9 = 1.2e6 multiply-adds, above taps_forward_halves_min_terms
+    x, w = _rand(rng, BATCH, 32, 16, 16), _rand(rng, 32, 1, 3, 3)
+    assert BATCH * 32 * 16 * 16 * 9 >= _plan.THRESHOLDS["taps_forward_halves_min_terms"].value
+    loss = lambda x, w: jnp.sum(jaxgrad.conv2d(x, w, padding=1, groups=32) ** 2)
     expected = jax.jit(jax.value_and_grad(loss, (0, 1)))(x, w)
     mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Auto,))
     step = jax.jit(jax.value_and_grad(loss, (0, 1)),

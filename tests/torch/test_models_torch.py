@@ -148,8 +148,15 @@ def test_sgd_steps_in_lockstep(name, size, classes):
     _assert_gradients_close({**params, **buffers}, state, 1e-9)
 
 
-@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
-@pytest.mark.parametrize("name,size,classes", CONFIGS, ids=[c[0] for c in CONFIGS])
+# float32 in train mode for every network (batch norm's small-batch statistics
+# amplify rounding: the hard case); eval mode once, on the U-Net (transposed
+# convolutions and upsampling; the other two networks' eval mode is the same
+# convolutions with a fixed affine map, and is checked in float64 above).
+FLOAT32_RUNS = [(*config, True) for config in CONFIGS] + [(*CONFIGS[2], False)]
+
+
+@pytest.mark.parametrize("name,size,classes,train", FLOAT32_RUNS,
+                         ids=[f"{r[0]}-{'train' if r[3] else 'eval'}" for r in FLOAT32_RUNS])
 def test_float32_as_accurate_as_torch_and_autodiff(name, size, classes, train):
     """float32: jaxgrad's errors, from the float64 truth (torch in float64,
     same weights), against the worse of torch's float32 and JAX autodiff's
