@@ -945,9 +945,9 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
     CPU), taps where it has a formulation (the gradients' within
     ``taps_max_elements``, depthwise ones at any size: they build no
     buffer; kernels of at most ``autotune_max_taps`` taps, or tiled), and
-    for the forward im2col (:func:`forward_im2col`). The whole-convolution form is left out only where
-    a WORKAROUNDS row rules it out for its values (``cpu_f64_depthwise_nan_leak``:
-    its per-group form replaces it).
+    for the forward im2col (:func:`forward_im2col`). The whole-convolution
+    form is left out only where a WORKAROUNDS row rules it out for its values
+    (``cpu_f64_depthwise_nan_leak``: its per-group form replaces it).
     """
     lhs, _, out = _layouts(spec)
     groups = spec.groups * (spec.batch_groups if kind == "input_grad" else 1)
