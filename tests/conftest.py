@@ -41,3 +41,31 @@ settings.load_profile("long" if os.environ.get("JAXGRAD_FUZZ") == "long" else "c
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# The longest files first. pytest-xdist (``--dist loadfile``) hands each worker
+# whole files in collection order; a long file collected last (tests/torch/
+# comes after tests/) kept one worker busy for minutes after the other ran out
+# of files. Longest first, the two finish together. CPU seconds per file in a
+# full run on the 2-core CI machine (2026-12-06), the rest < 70 s.
+LONGEST_FIRST = (
+    "tests/torch/test_models_torch.py",     # ~130 s
+    "tests/test_sharding.py",               # ~95 s, two subprocesses
+    "tests/test_examples.py",               # ~75 s, eight scripts
+    "tests/torch/test_integer_torch.py",    # ~75 s
+    "tests/test_algorithms.py",             # ~70 s
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    root = config.rootpath
+
+    def order(item):
+        try:
+            path = item.path.relative_to(root).as_posix()
+        except ValueError:
+            path = ""
+        return rank.get(path, len(rank))
+
+    items.sort(key=order)   # stable: every file keeps its own order
