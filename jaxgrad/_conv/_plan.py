@@ -693,9 +693,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     taps = math.prod(kernel)
     positions = math.prod(g_shape[2:])
     buffer = n * c_in * taps * positions
-    if not _tiled(spec, kernel) and taps > THRESHOLDS[
-            "autotune_max_taps" if len(kernel) == 3 else "taps_max_taps"].value:
-        return Choice("transpose", "taps_max_taps")
+    bound = "autotune_max_taps" if len(kernel) == 3 else "taps_max_taps"
+    if not _tiled(spec, kernel) and taps > THRESHOLDS[bound].value:
+        return Choice("transpose", bound)
     if not _cpu(backend):
         if ((backend or jax.default_backend()) == "gpu" and kind == "weight"
                 and spec.groups > 1 and w_shape[1] == 1 and buffer <= TAPS_MAX_ELEMENTS):
