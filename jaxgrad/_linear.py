@@ -22,8 +22,8 @@ from jax import lax
 
 from . import _rules
 from ._sharding import contraction_sharding
-from ._precision import (PrecisionPair, accumulation_dtype, preferred_element_type,
-                         resolve_precision)
+from ._precision import (HIGHEST, PrecisionPair, accumulation_dtype,
+                         preferred_element_type, resolve_precision)
 from ._args import check_float, check_same_dtype, float_arrays
 from ._typing import Array, ArrayLike, Precision
 
@@ -88,7 +88,23 @@ linear_core, input_grad, weight_grad = _rules.bilinear(
 
 def _sum_leading_impl(g, shape: tuple[int, ...]):
     """b̄[o] = Σ_n g[n, o] for g of layout (*, out)."""
+    if _sum_as_matvec(g):
+        # The same sum as the matrix-vector product b̄[o] = Σ_n g[n, o]·1[n]. On
+        # XLA CPU a reduction fuses with g's producer (e.g. ḡ·f′(x) of the
+        # activation before it), which then runs twice: in the reduction and
+        # for the matmuls that read g. A dot reads g once (docs/performance.md,
+        # "GELU inside a ConvNeXt block").
+        leading = _leading(g)
+        return _dot(g, jnp.ones_like(g[..., 0]), (leading, leading), HIGHEST)
     return jnp.sum(g, axis=_leading(g), dtype=accumulation_dtype(g.dtype)).astype(g.dtype)
+
+
+def _sum_as_matvec(g) -> bool:
+    """Whether ``_sum_leading_impl`` runs its sum as a dot: on CPU, for g with
+    leading dims and no explicit mesh axes (where the reduction's collectives
+    are the tested ones)."""
+    return (g.ndim > 1 and jax.default_backend() == "cpu"
+            and not jax.typeof(g).sharding.mesh.explicit_axes)
 
 
 def _broadcast_leading_impl(b, shape: tuple[int, ...]):

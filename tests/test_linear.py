@@ -75,6 +75,26 @@ def test_vmap_and_jit():
                                jaxgrad.linear(x, w, b), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128, jnp.bfloat16])
+@pytest.mark.parametrize("x_shape", [(4, 5), (2, 3, 5), (2, 0, 5)], ids=str)
+def test_bias_gradient_is_a_matvec_on_cpu(x_shape, dtype):
+    """On CPU b̄ = Σ_n g[n, :] runs as a dot with a vector of ones, not as a
+    reduction (``_linear._sum_as_matvec``); it is still the plain sum."""
+    x, w, b = (random(s, 23 + i).astype(dtype) for i, s in
+               enumerate([x_shape, (3, 5), (3,)]))
+    cot = random(x_shape[:-1] + (3,), 26)
+    if dtype == jnp.complex128:
+        cot = cot + 1j * random(cot.shape, 27)
+    cot = cot.astype(dtype)
+    vjp_b = jax.jit(lambda b, cot: jax.vjp(lambda b: jaxgrad.linear(x, w, b), b)[1](cot)[0])
+    jaxpr = str(jax.make_jaxpr(vjp_b)(b, cot))
+    assert "dot_general" in jaxpr and "reduce_sum" not in jaxpr, jaxpr
+    got = np.asarray(vjp_b(b, cot).astype(jnp.complex128))
+    want = np.asarray(cot.astype(jnp.complex128)).reshape(-1, 3).sum(0)
+    rtol = 1e-2 if dtype == jnp.bfloat16 else 1e-13   # bfloat16: one rounding of the sum
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_dtype_is_preserved_to_second_order(dtype):
     args = (random((2, 3), 13, dtype), random((4, 3), 14, dtype), random((4,), 15, dtype))
