@@ -585,6 +585,41 @@ def test_the_aligned_weight_row_is_for_2d_kernels():
     assert p1.weight_grad == _plan.Choice("taps", "cpu measured")
 
 
+def test_dense_input_gradients_take_taps_only_on_tiny_maps():
+    # A dense stride-1 input gradient is a stride-1 convolution with ΠI
+    # outputs: XLA CPU's is pathologically slow only below the kernel's size
+    rows = _plan.THRESHOLDS
+    assert (rows["dense_taps_input_grad_max_positions"].value,
+            rows["dense_taps_input_grad_one_sample_max_positions"].value) == (9, 64)
+    taps = _plan.Choice("taps", "cpu measured")
+
+    def input_grad(x_shape, c_out, spec=_spec()):
+        w_shape, g_shape = (c_out, x_shape[1], 3, 3), (x_shape[0], c_out, *x_shape[2:])
+        return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+
+    # ResNet-18's last stage at 32 px (2x2 maps): taps, 20x faster in a step
+    assert input_grad((16, 512, 2, 2), 512) == taps
+    # 3x3 (9 positions) is the bound; 3x4 and the U-Net's 32x32 are beyond it
+    assert input_grad((16, 128, 3, 3), 128) == taps
+    beyond = _plan.Choice("transpose", "dense_taps_input_grad_max_positions")
+    assert input_grad((16, 128, 3, 4), 128) == beyond
+    assert input_grad((4, 64, 32, 32), 64) == beyond
+    # one sample, beyond dense_taps_small_elements: up to 64 positions
+    assert input_grad((1, 2048, 8, 8), 128) == taps
+    assert input_grad((1, 2048, 8, 9), 128) == _plan.Choice(
+        "transpose", "dense_taps_input_grad_one_sample_max_positions")
+    # dilated and strided input gradients are not this row's
+    dilated = ConvSpec((1, 1), ((2, 2), (2, 2)), (2, 2), 1, "auto")
+    assert input_grad((1, 256, 33, 33), 256, dilated) == taps
+    assert input_grad((4, 64, 32, 32), 64, _spec(stride=2)).reason != beyond.reason
+    # nor the weight gradient, nor the GPU's rules
+    x, w, g = (4, 64, 32, 32), (128, 64, 3, 3), (4, 128, 32, 32)
+    assert plan(_spec(), x, w, g, jnp.float32, backend="cpu").weight_grad.reason != (
+        beyond.reason)
+    assert plan(_spec(), x, w, g, jnp.float32, backend="gpu").input_grad.reason != (
+        beyond.reason)
+
+
 def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     bound = _plan.THRESHOLDS["taps_input_grad_max_group_out_channels"].value
     big = _plan.THRESHOLDS["dense_taps_max_elements"].value

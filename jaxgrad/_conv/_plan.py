@@ -382,6 +382,28 @@ THRESHOLDS = {
         "6-12 px, 64-512 channels, 25 shapes: 0.89-8.0x faster (two below 1, "
         "0.89 and 0.95x); batch 8-16 at 25-64 positions 0.42-1.8x and batch 32 "
         "0.74-1.04x, mixed, so neither takes it"),
+    "dense_taps_input_grad_max_positions": Threshold(
+        9,
+        "most input positions (ΠI) for which a dense input gradient of a plain "
+        "convolution (stride, dilation and input dilation 1) that the rows above "
+        "leave to the last one ('cpu measured') takes taps on CPU; at more it "
+        "keeps the textbook rule, itself a stride-1 convolution with ΠI outputs, "
+        "which XLA CPU runs slowly only when that output is smaller than the "
+        "kernel (as for the forward: dense_im2col_forward_max_positions)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06): inside the models "
+        "suite's training steps, interleaved, the textbook rule in place of taps "
+        "for these input gradients at one map size at a time: ResNet-18 (batch "
+        "16) 2x2 maps 547 against 156 ms, 4x4 160 against 156, 8x8 150, 16x16 "
+        "148; U-Net (batch 4) 32x32 109 against 122 ms, 16x16 118; alone, with "
+        "x and g given channels-last as between two XLA convolutions, taps took "
+        "1.2-3.5x the textbook rule's time at 4x4-64x64 and 0.05x at 2x2 (given "
+        "in NCHW, as the sweeps that fitted the rows above time them, 0.78-1.22x)"),
+    "dense_taps_input_grad_one_sample_max_positions": Threshold(
+        64,
+        "the same bound for one sample (N = 1), as the forward's "
+        "dense_im2col_forward_one_sample_max_positions",
+        "not measured for input gradients: the forward's batch-1 measurements "
+        "(XLA's convolution 0.89-8.0x the GEMM's time at 16-64 outputs)"),
     "autotune_max_pieces": Threshold(
         32,
         "largest G for which autotuning also times the per-group forms (each of "
@@ -671,7 +693,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``dense_taps_small_thin_channels`` channels), or where each group has
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
-    in cache (``dense_taps_max_elements``); else the textbook rule. Above
+    in cache (``dense_taps_max_elements``) and, for a dense input gradient of
+    a plain convolution (stride, dilation 1), the input has few positions
+    (``dense_taps_input_grad_max_positions``: XLA's convolution is slow only
+    when its output is smaller than the kernel; at larger maps taps' gain in
+    the sweeps, timed on NCHW arguments, turned into a loss inside
+    networks); else the textbook rule. Above
     ``taps_max_elements`` the textbook rule, but for depthwise gradients,
     which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a
     GPU, depthwise
@@ -759,7 +786,17 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
         return Choice("transpose", "dense_taps_max_elements")
+    if kind == "input" and spec.groups == 1 and _plain(spec):
+        row = ("dense_taps_input_grad_max_positions" if n > 1
+               else "dense_taps_input_grad_one_sample_max_positions")
+        if math.prod(x_shape[2:]) > THRESHOLDS[row].value:
+            return Choice("transpose", row)
     return Choice("taps", "cpu measured")
+
+
+def _plain(spec: ConvSpec) -> bool:
+    """Stride, dilation and input dilation all 1."""
+    return all(v == 1 for v in (*spec.stride, *spec.dilation, *spec.input_dilation))
 
 
 def weight_split(spec: ConvSpec, channels: int, placement: Placement,
