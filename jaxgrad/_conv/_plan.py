@@ -786,17 +786,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
         return Choice("transpose", "dense_taps_max_elements")
-    if kind == "input" and spec.groups == 1 and _plain(spec):
+    if (kind == "input" and spec.groups == 1
+            and all(v == 1 for v in (*spec.stride, *spec.dilation))):
         row = ("dense_taps_input_grad_max_positions" if n > 1
                else "dense_taps_input_grad_one_sample_max_positions")
         if math.prod(x_shape[2:]) > THRESHOLDS[row].value:
             return Choice("transpose", row)
     return Choice("taps", "cpu measured")
-
-
-def _plain(spec: ConvSpec) -> bool:
-    """Stride, dilation and input dilation all 1."""
-    return all(v == 1 for v in (*spec.stride, *spec.dilation, *spec.input_dilation))
 
 
 def weight_split(spec: ConvSpec, channels: int, placement: Placement,
