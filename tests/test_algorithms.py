@@ -796,9 +796,10 @@ def test_choose_explicit_algorithm_passes_through():
 
 @pytest.mark.parametrize("kind", ["input", "weight"])
 @pytest.mark.parametrize("name, spec, x_shape, w_shape", [
-    # buffer 8·15·9·1024 = 1.1M elements, 65 output channels (odd counts: the
-    # aligned weight-gradient row does not apply)
-    ("dense 3x3 p1", _spec(2, padding=1), (8, 15, 32, 32), (65, 15, 3, 3)),
+    # a 3x3 map (9 positions: dense_taps_input_grad_max_positions), batch 128,
+    # buffer 128·15·9·9 = 0.16M elements (above the small row's batch), 65
+    # output channels (odd counts: the aligned weight-gradient row does not apply)
+    ("dense 3x3 p1", _spec(2, padding=1), (128, 15, 3, 3), (65, 15, 3, 3)),
     # 15 channels per group, buffer 2·60·16·64 = 0.12M, batch 2
     ("grouped strided", _spec(2, stride=2, padding=1, groups=4), (2, 60, 16, 16),
      (132, 15, 4, 4)),
@@ -857,11 +858,17 @@ def test_choose_auto_dense_taps_needs_output_channels_and_a_buffer_in_bounds(kin
     assert rgb >= 3 and 16 * rgb * per_sample <= small
     assert choose(16, rgb, thin, side) == "taps"
     assert choose(16, rgb + 1, thin, side) == "transpose"
-    # between small and max: the output channels decide
+    # between small and max: the output channels decide (the input gradient:
+    # only on maps of at most dense_taps_input_grad_max_positions positions)
     n = 2
     assert small < n * c_in * per_sample <= most
-    assert choose(n, c_in, min_out, side) == "taps"
+    assert choose(n, c_in, min_out, side) == ("taps" if kind == "weight" else "transpose")
     assert choose(n, c_in, min_out - 1, side) == "transpose"
+    if kind == "input":
+        tiny = small // (n * 9 * 9) + 1     # 3x3 px, buffer just above small
+        assert _threshold("dense_taps_input_grad_max_positions") == 9
+        assert choose(n, tiny, min_out, 3) == "taps"
+        assert choose(n, tiny, min_out - 1, 3) == "transpose"
     # above max: the textbook rule whatever the channels
     n = most // (c_in * per_sample) + 1
     assert choose(n, c_in, 4 * min_out, side) == "transpose"
