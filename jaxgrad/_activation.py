@@ -55,12 +55,20 @@ class Elementwise:
 
     ``d2f=None`` declares f″ ≡ 0 (piecewise linear f): the second-order rule
     then returns exact zeros, as torch does, even where g·ḡ is not finite.
+
+    ``dead`` (and ``dead2`` for f″), called as ``dead(x, *params)``, marks
+    where the derivative is 0 by a branch of torch's backward kernel (a select,
+    not a product: ``x <= 0 ? 0 : g`` for relu). There the result is exactly
+    0 whatever the cotangent, an infinite or NaN one included, as in torch;
+    elsewhere it is the product g·f′(x).
     """
 
     name: str
     f: Callable
     df: Callable
     d2f: Callable | None
+    dead: Callable | None = None
+    dead2: Callable | None = None
 
 
 def _call(fn: Callable, x, params: tuple):
@@ -68,15 +76,19 @@ def _call(fn: Callable, x, params: tuple):
     return fn(x.astype(compute_dtype(x)), *params).astype(x.dtype)
 
 
-def _times(fn: Callable, x, params: tuple, *factors):
+def _times(fn: Callable, x, params: tuple, *factors, dead: Callable | None = None):
     """Π factors · fn(x), computed in float32 for half types and rounded once to
-    the promoted dtype (as torch's kernels compute g·f′(x) in their opmath type)."""
+    the promoted dtype (as torch's kernels compute g·f′(x) in their opmath type);
+    exactly 0 where ``dead(x, *params)`` holds (see :class:`Elementwise`)."""
     x = _rules.primal(x)
     result = jnp.result_type(x, *factors)
     work = accumulation_dtype(result)
-    out = fn(x.astype(work), *params)
+    xw = x.astype(work)
+    out = fn(xw, *params)
     for factor in factors:
         out = factor.astype(work) * out
+    if dead is not None:
+        out = jnp.where(dead(xw, *params), jnp.zeros_like(out), out)
     return out.astype(result)
 
 
@@ -135,7 +147,7 @@ apply_elementwise.defvjp(_apply_fwd, _apply_bwd)
 def scale_derivative(fn: Elementwise, params: tuple, x, g):
     """z = g·f′(x): the backward of ``apply_elementwise``."""
     with _rules.own_promotion():
-        return _times(fn.df, x, params, g)
+        return _times(fn.df, x, params, g, dead=fn.dead)
 
 
 def _scale_fwd(fn, params, x, g):
@@ -149,7 +161,7 @@ def _scale_bwd(fn, params, residuals, ct):
         x_bar = jnp.zeros_like(x)
     else:
         with _rules.own_promotion():
-            x_bar = _times(fn.d2f, x, params, g, ct)
+            x_bar = _times(fn.d2f, x, params, g, ct, dead=fn.dead2)
     return x_bar, scale_derivative(fn, params, x, ct)
 
 
@@ -275,9 +287,17 @@ def _gelu_tanh_grad2(x):
     return s * (du - x * t * du * du + 0.5 * x * (6 * _K * _A * x))
 
 
-RELU = Elementwise("relu", _relu, _relu_grad, None)
+def _relu_dead(x):
+    return x <= 0
+
+
+def _hardtanh_dead(x, lo: float, hi: float):
+    return (x <= lo) | (x >= hi)
+
+
+RELU = Elementwise("relu", _relu, _relu_grad, None, dead=_relu_dead)
 LEAKY_RELU = Elementwise("leaky_relu", _leaky_relu, _leaky_relu_grad, None)
-HARDTANH = Elementwise("hardtanh", _hardtanh, _hardtanh_grad, None)
+HARDTANH = Elementwise("hardtanh", _hardtanh, _hardtanh_grad, None, dead=_hardtanh_dead)
 SIGMOID = Elementwise("sigmoid", _sigmoid, _sigmoid_grad, _sigmoid_grad2)
 TANH = Elementwise("tanh", jnp.tanh, _tanh_grad, _tanh_grad2)
 GELU = Elementwise("gelu", _gelu, _gelu_grad, _gelu_grad2)
@@ -681,8 +701,20 @@ SILU = Elementwise("silu", _silu, _silu_grad, _silu_grad2)
 MISH = Elementwise("mish", _mish, _mish_grad, _mish_grad2)
 SOFTPLUS = Elementwise("softplus", _softplus, _softplus_grad, _softplus_grad2)
 LOGSIGMOID = Elementwise("logsigmoid", _logsigmoid, _logsigmoid_grad, _logsigmoid_grad2)
-HARDSIGMOID = Elementwise("hardsigmoid", _hardsigmoid, _hardsigmoid_grad, None)
-HARDSWISH = Elementwise("hardswish", _hardswish, _hardswish_grad, _hardswish_grad2)
+def _outside3(x):
+    """Not strictly inside (-3, 3), NaN included: where hardsigmoid′ and
+    hardswish″ are 0 in torch's kernels."""
+    return ~((x > -3) & (x < 3))
+
+
+def _hardswish_dead(x):
+    return x <= -3
+
+
+HARDSIGMOID = Elementwise("hardsigmoid", _hardsigmoid, _hardsigmoid_grad, None,
+                          dead=_outside3)
+HARDSWISH = Elementwise("hardswish", _hardswish, _hardswish_grad, _hardswish_grad2,
+                        dead=_hardswish_dead, dead2=_outside3)
 ELU = Elementwise("elu", _elu, _elu_grad, _elu_grad2)
 
 # SELU's constants (Klambauer et al. 2017), as torch's: λ and α.

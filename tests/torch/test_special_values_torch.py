@@ -254,6 +254,37 @@ def test_relu_gradients_at_exact_zero_hand_checked(op):
     assert tgrad.tolist() == [slope, slope, slope, 1.0]
 
 
+# Piecewise activations: torch's backward kernels select 0 where the
+# derivative is 0 by a branch (relu: x <= 0 ? 0 : g), so an infinite or NaN
+# cotangent there gives exactly 0, not 0·inf = NaN; the branches' boundaries
+# (0, ±3, 6, the hardtanh bounds) are among the points. Second order too
+# (hardswish″ selects as well).
+_PIECEWISE_X = np.array([-7.0, -4.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 4.0, 6.0, 7.0])
+_PIECEWISE = {
+    "relu": ((), {}),
+    "relu6": ((), {}),
+    "hardtanh": ((), {}),
+    "hardtanh(-0.5, 3)": ((), {"min_val": -0.5, "max_val": 3.0}),
+    "hardsigmoid": ((), {}),      # first order: torch has no hardsigmoid″
+    "hardswish": ((), {}),
+    "leaky_relu": ((0.2,), {}),
+}
+
+
+@pytest.mark.parametrize("label", list(_PIECEWISE))
+def test_piecewise_activations_nonfinite_cotangent(label):
+    op = label.split("(")[0]
+    args, kwargs = _PIECEWISE[label]
+    # every point with each cotangent: +inf, -inf, NaN and a finite one
+    x = np.repeat(_PIECEWISE_X, 4)
+    cot = np.tile([INF, -INF, NAN, 1.5], _PIECEWISE_X.size)
+    result = check_values(f"{label} with non-finite cotangents",
+                          lambda v: getattr(jaxgrad, op)(v, *args, **kwargs),
+                          lambda v: getattr(F, op)(v, *args, **kwargs), {"x": x}, cot=cot,
+                          double=op != "hardsigmoid")
+    assert "grad_x" in result
+
+
 # --------------------------------------------------------------------------
 # linear and the losses.
 
