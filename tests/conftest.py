@@ -46,14 +46,16 @@ def rng():
 # The longest files first. pytest-xdist (``--dist loadfile``) hands each worker
 # whole files in collection order; a long file collected last (tests/torch/
 # comes after tests/) kept one worker busy for minutes after the other ran out
-# of files. Longest first, the two finish together. CPU seconds per file in a
-# full run on the 2-core CI machine (2026-12-06), the rest < 70 s.
+# of files. Longest first (and the rest, each under 60 s, after them), the two
+# finish together. Seconds per file (sum of its tests' durations) in a full
+# run on the 2-core CI machine (2026-12-06, `pytest --durations=0`).
 LONGEST_FIRST = (
-    "tests/torch/test_models_torch.py",     # ~130 s
-    "tests/test_sharding.py",               # ~95 s, two subprocesses
-    "tests/test_examples.py",               # ~75 s, eight scripts
-    "tests/torch/test_integer_torch.py",    # ~75 s
-    "tests/test_algorithms.py",             # ~70 s
+    "tests/torch/test_models_torch.py",     # ~155 s
+    "tests/test_sharding.py",               # ~100 s, two subprocesses
+    "tests/test_examples.py",               # ~80 s, eight scripts
+    "tests/torch/test_complex_torch.py",    # ~75 s
+    "tests/torch/test_integer_torch.py",    # ~70 s
+    "tests/test_algorithms.py",             # ~65 s
 )
 
 
