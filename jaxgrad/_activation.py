@@ -697,10 +697,6 @@ def _elu_grad2(x, a: float, c: float, s: float, r: float):
     return jnp.where(x >= 0, jnp.zeros_like(x), jnp.exp(x * r) * (a * r * r))
 
 
-SILU = Elementwise("silu", _silu, _silu_grad, _silu_grad2)
-MISH = Elementwise("mish", _mish, _mish_grad, _mish_grad2)
-SOFTPLUS = Elementwise("softplus", _softplus, _softplus_grad, _softplus_grad2)
-LOGSIGMOID = Elementwise("logsigmoid", _logsigmoid, _logsigmoid_grad, _logsigmoid_grad2)
 def _outside3(x):
     """Not strictly inside (-3, 3), NaN included: where hardsigmoid′ and
     hardswish″ are 0 in torch's kernels."""
@@ -711,6 +707,10 @@ def _hardswish_dead(x):
     return x <= -3
 
 
+SILU = Elementwise("silu", _silu, _silu_grad, _silu_grad2)
+MISH = Elementwise("mish", _mish, _mish_grad, _mish_grad2)
+SOFTPLUS = Elementwise("softplus", _softplus, _softplus_grad, _softplus_grad2)
+LOGSIGMOID = Elementwise("logsigmoid", _logsigmoid, _logsigmoid_grad, _logsigmoid_grad2)
 HARDSIGMOID = Elementwise("hardsigmoid", _hardsigmoid, _hardsigmoid_grad, None,
                           dead=_outside3)
 HARDSWISH = Elementwise("hardswish", _hardswish, _hardswish_grad, _hardswish_grad2,

@@ -18,9 +18,10 @@ import tempfile
 # XLA's LLVM backend at -O0 while testing: the same HLO (what jaxgrad emits
 # and XLA fuses), compiled ~30% faster (MobileNetV2's value-and-grad: 6.7 ->
 # 4.7 s), which took the suite from 904 to 703 s on the 2-core CI machine.
-# Only instruction selection changes, hence the last bit of some results (no
-# fused multiply-adds; float64 differences ~1e-16 relative), far below every
-# tolerance. Set before jax starts its backend; subprocesses inherit it.
+# Only instruction selection changes (no fused multiply-adds), hence the last
+# bit of some operations' results, which cancellation can amplify (the tanh
+# GELU's f′ at x = -4 by JAX autodiff: 1.6e-12 relative in float64), below
+# every tolerance. Set before jax starts its backend; subprocesses inherit it.
 # JAXGRAD_TEST_XLA_DEFAULT=1 (or an XLA_FLAGS that sets the level) tests at
 # XLA's default level instead.
 if (os.environ.get("JAXGRAD_TEST_XLA_DEFAULT") != "1"
