@@ -32,3 +32,13 @@ def test_check_case_count_is_the_registrys():
     text = (ROOT / "README.md").read_text()
     (count,) = re.findall(r"(\d+) small cases", text)
     assert int(count) == len(_families.cases())
+
+
+def test_the_opening_snippet_runs_and_equals_autodiff(capsys):
+    # The first python block: the explicit gradient formula, jitted and
+    # differentiated; it prints whether it equals JAX autodiff of plain lax.
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
+    assert "jaxgrad.grad.conv2d_input" in code
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+    assert capsys.readouterr().out.split() == ["True"]
