@@ -17,8 +17,9 @@ Every elementwise op is one instance of a two-op family:
 so grad-of-grad runs only these hand-written rules. The derivative at the
 kinks follows torch: relu′(0) = 0, leaky_relu′(0) = negative_slope, and a NaN
 input has relu′ = 1, leaky_relu′ = negative_slope (torch tests ``y <= 0`` /
-``x > 0``); hardtanh′ (relu6 = hardtanh(0, 6)) is 0 at and beyond both bounds
-and 1 strictly between them and at NaN (torch tests ``x <= min or x >= max``).
+``x > 0``); hardtanh′ (relu6 = hardtanh(0, 6)) is 1 strictly between both
+bounds and 0 at and beyond them and at NaN (torch's vectorized CPU kernel,
+which every element of a tensor runs but a few in its scalar tail).
 Half-precision inputs are computed in float32 and cast back.
 """
 
@@ -198,8 +199,13 @@ def _hardtanh(x, lo: float, hi: float):
 
 
 def _hardtanh_grad(x, lo: float, hi: float):
-    # 0 at and beyond the bounds; 1 inside and at NaN (both tests false).
-    return jnp.where((x <= lo) | (x >= hi), jnp.zeros_like(x), jnp.ones_like(x))
+    # 1 strictly inside; 0 at and beyond the bounds and at NaN (both tests
+    # false), as torch's vectorized CPU kernel (its scalar tail gives 1).
+    return jnp.where(_hardtanh_inside(x, lo, hi), jnp.ones_like(x), jnp.zeros_like(x))
+
+
+def _hardtanh_inside(x, lo: float, hi: float):
+    return (x > lo) & (x < hi)
 
 
 def _sigmoid(x):
@@ -292,7 +298,7 @@ def _relu_dead(x):
 
 
 def _hardtanh_dead(x, lo: float, hi: float):
-    return (x <= lo) | (x >= hi)
+    return ~_hardtanh_inside(x, lo, hi)
 
 
 RELU = Elementwise("relu", _relu, _relu_grad, None, dead=_relu_dead)
@@ -381,8 +387,8 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
 
     The gradient is 1 strictly between the bounds and exactly 0 at and beyond
     them (as ``torch.nn.functional.hardtanh``); NaN propagates, with gradient
-    1 (torch's formula; its vectorized CPU kernel gives 0 there, its scalar
-    one 1).
+    0 (torch's vectorized CPU kernel, which every element of a tensor runs
+    but a few in its scalar tail, where torch gives 1).
 
     Args:
       input: (*), a floating or integer array of any shape (an integer one
@@ -426,8 +432,8 @@ def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0,
 def relu6(input: ArrayLike, inplace: bool = False) -> Array:
     """``min(max(x, 0), 6)``: :func:`hardtanh` with bounds 0 and 6, as torch.
 
-    The gradient is exactly 0 at x = 0 and x = 6 (torch's rule), 1 between
-    them and at NaN.
+    The gradient is exactly 0 at x = 0 and x = 6 (torch's rule) and at NaN
+    (as :func:`hardtanh`), 1 between them.
 
     Args:
       input: (*), a floating or integer array of any shape (an integer one

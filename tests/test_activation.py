@@ -116,20 +116,20 @@ def test_relu_is_exactly_zero_gradient_at_zero():
 
 
 def test_hardtanh_gradient_at_the_bounds_and_nan():
-    # torch's rule, by value: 0 at and beyond both bounds, 1 inside and at NaN
-    # (torch's formula; its vectorized CPU kernel gives 0 at NaN instead);
+    # torch's rule, by value: 0 at and beyond both bounds and at NaN, 1 inside
+    # (torch's vectorized CPU kernel; its scalar tail gives 1 at NaN);
     # the bounds, -0.0 and NaN pass through the forward unchanged.
     x = jnp.array([-2.0, -1.0, -0.0, 0.5, 1.0, 3.0, jnp.nan])
     y = jaxgrad.hardtanh(x)
     assert np.asarray(y)[:6].tolist() == [-1.0, -1.0, 0.0, 0.5, 1.0, 1.0]
     assert math.copysign(1, float(y[2])) == -1 and bool(jnp.isnan(y[6]))
     grad = jax.grad(lambda x: jaxgrad.hardtanh(x).sum())(x)
-    assert grad.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    assert grad.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     x6 = jnp.array([-0.0, 0.0, 3.0, 6.0, 7.0, jnp.nan])
     assert jax.grad(lambda x: jaxgrad.relu6(x).sum())(x6).tolist() == [
-        0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
-    # min_val == max_val: a constant, gradient 0 (NaN aside).
-    assert jax.grad(lambda x: jaxgrad.hardtanh(x, 2, 2).sum())(x).tolist() == [0.0] * 6 + [1.0]
+        0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    # min_val == max_val: a constant, gradient 0.
+    assert jax.grad(lambda x: jaxgrad.hardtanh(x, 2, 2).sum())(x).tolist() == [0.0] * 7
 
 
 def test_hardsigmoid_gradient_and_second_order():
