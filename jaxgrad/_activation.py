@@ -178,9 +178,13 @@ def _relu(x):
     return jnp.where(x < 0, jnp.zeros_like(x), x)
 
 
+def _relu_dead(x):
+    return x <= 0
+
+
 def _relu_grad(x):
     # 0 at x <= 0, 1 elsewhere: exactly 0 at 0, and 1 at NaN (NaN <= 0 is false).
-    return jnp.where(x <= 0, jnp.zeros_like(x), jnp.ones_like(x))
+    return jnp.where(_relu_dead(x), jnp.zeros_like(x), jnp.ones_like(x))
 
 
 def _leaky_relu(x, slope: float):
@@ -291,10 +295,6 @@ def _gelu_tanh_grad(x):
 def _gelu_tanh_grad2(x):
     t, s, du = _gelu_tanh_terms(x)
     return s * (du - x * t * du * du + 0.5 * x * (6 * _K * _A * x))
-
-
-def _relu_dead(x):
-    return x <= 0
 
 
 def _hardtanh_dead(x, lo: float, hi: float):
@@ -671,21 +671,35 @@ def _hardsigmoid(x):
 _SIXTH_FLOAT32 = float(np.float32(1 / 6))
 
 
+def _inside3(x):
+    """Strictly inside (-3, 3), NaN excluded: where hardsigmoid′ and hardswish″
+    are not 0 in torch's kernels."""
+    return (x > -3) & (x < 3)
+
+
+def _outside3(x):
+    return ~_inside3(x)
+
+
 def _hardsigmoid_grad(x):
-    return jnp.where((x > -3) & (x < 3), jnp.full_like(x, _SIXTH_FLOAT32), jnp.zeros_like(x))
+    return jnp.where(_inside3(x), jnp.full_like(x, _SIXTH_FLOAT32), jnp.zeros_like(x))
 
 
 def _hardswish(x):
     return x * _clamp6(x) / 6
 
 
+def _hardswish_dead(x):
+    return x <= -3
+
+
 def _hardswish_grad(x):
-    return jnp.where(x <= -3, jnp.zeros_like(x),
+    return jnp.where(_hardswish_dead(x), jnp.zeros_like(x),
                      jnp.where(x >= 3, jnp.ones_like(x), x / 3 + 0.5))
 
 
 def _hardswish_grad2(x):
-    return jnp.where((x > -3) & (x < 3), jnp.full_like(x, 1 / 3), jnp.zeros_like(x))
+    return jnp.where(_inside3(x), jnp.full_like(x, 1 / 3), jnp.zeros_like(x))
 
 
 # ``r`` is the s of the derivatives: s itself, except for celu, where torch's
@@ -701,16 +715,6 @@ def _elu_grad(x, a: float, c: float, s: float, r: float):
 
 def _elu_grad2(x, a: float, c: float, s: float, r: float):
     return jnp.where(x >= 0, jnp.zeros_like(x), jnp.exp(x * r) * (a * r * r))
-
-
-def _outside3(x):
-    """Not strictly inside (-3, 3), NaN included: where hardsigmoid′ and
-    hardswish″ are 0 in torch's kernels."""
-    return ~((x > -3) & (x < 3))
-
-
-def _hardswish_dead(x):
-    return x <= -3
 
 
 SILU = Elementwise("silu", _silu, _silu_grad, _silu_grad2)
@@ -864,8 +868,8 @@ def hardsigmoid(input: ArrayLike, inplace: bool = False) -> Array:
 def hardswish(input: ArrayLike, inplace: bool = False) -> Array:
     """``x·clamp(x + 3, 0, 6)/6`` (MobileNetV3), as ``torch.nn.functional.hardswish``.
 
-    The gradient is 0 for x <= -3, x/3 + ½ for -3 < x < 3 and 1 from 3 on
-    (and at NaN), torch's rule; the second derivative is 1/3 strictly inside
+    The gradient is 0 for x <= -3, x/3 + ½ for -3 < x < 3 and 1 from 3 on,
+    torch's rule (NaN at NaN, as torch's vectorized CPU kernel); the second derivative is 1/3 strictly inside
     (-3, 3) and 0 elsewhere.
 
     Args:
