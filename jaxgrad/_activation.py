@@ -127,8 +127,7 @@ def _as_float(x):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def apply_elementwise(fn: Elementwise, params: tuple, x):
-    """y = f(x, *params) with VJP x̄ = g·f′(x)."""
+def _apply_vjp(fn: Elementwise, params: tuple, x):
     with _rules.own_promotion():
         return _call(fn.f, x, params)
 
@@ -141,12 +140,11 @@ def _apply_bwd(fn, params, x, g):
     return (scale_derivative(fn, params, x, g),)
 
 
-apply_elementwise.defvjp(_apply_fwd, _apply_bwd)
+_apply_vjp.defvjp(_apply_fwd, _apply_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def scale_derivative(fn: Elementwise, params: tuple, x, g):
-    """z = g·f′(x): the backward of ``apply_elementwise``."""
+def _scale_vjp(fn: Elementwise, params: tuple, x, g):
     with _rules.own_promotion():
         return _times(fn.df, x, params, g, dead=fn.dead)
 
@@ -155,18 +153,52 @@ def _scale_fwd(fn, params, x, g):
     return scale_derivative(fn, params, x, g), (x, g)
 
 
+def _d2_term(fn, params, x, g, t):
+    """t·g·f″(x): the x-term of z = g·f′(x)'s derivative (0 without an f″)."""
+    if fn.d2f is None:
+        return jnp.zeros_like(x)
+    with _rules.own_promotion():
+        return _times(fn.d2f, x, params, g, t, dead=fn.dead2)
+
+
 def _scale_bwd(fn, params, residuals, ct):
     # z_i = g_i·f′(x_i):  ∂z_i/∂x_i = g_i·f″(x_i),  ∂z_i/∂g_i = f′(x_i).
     x, g = residuals
-    if fn.d2f is None:
-        x_bar = jnp.zeros_like(x)
-    else:
-        with _rules.own_promotion():
-            x_bar = _times(fn.d2f, x, params, g, ct, dead=fn.dead2)
-    return x_bar, scale_derivative(fn, params, x, ct)
+    return _d2_term(fn, params, x, g, ct), scale_derivative(fn, params, x, ct)
 
 
-scale_derivative.defvjp(_scale_fwd, _scale_bwd)
+_scale_vjp.defvjp(_scale_fwd, _scale_bwd)
+
+
+# Forward mode (see _rules.with_forward_mode). The Jacobians are diagonal, so
+# the JVPs are the same products as the VJPs, with the tangent for the
+# cotangent:  d f(x) = f′(x)·dx = scale_derivative(x, dx), and
+# d (g·f′(x)) = dg·f′(x) + g·f″(x)·dx.
+def _apply_tangent(choose, static, primals, tangents, out):
+    return scale_derivative(*static, primals[0], tangents[0])
+
+
+def _scale_tangent(choose, static, primals, tangents, out):
+    (x, g), (dx, dg) = primals, tangents
+    terms = ([scale_derivative(*static, x, dg)] if _rules.nonzero_tangent(dg) else []) + (
+        [_d2_term(*static, x, g, dx)] if _rules.nonzero_tangent(dx) else [])
+    return _rules.sum_terms(terms, out)
+
+
+_apply = _rules.with_forward_mode(lambda static, x: _apply_vjp(*static, x),
+                                   _apply_tangent)
+_scale = _rules.with_forward_mode(lambda static, x, g: _scale_vjp(*static, x, g),
+                                   _scale_tangent)
+
+
+def apply_elementwise(fn: Elementwise, params: tuple, x):
+    """y = f(x, *params) with VJP x̄ = g·f′(x) (and JVP ẏ = f′(x)·ẋ)."""
+    return _apply((fn, params), x)
+
+
+def scale_derivative(fn: Elementwise, params: tuple, x, g):
+    """z = g·f′(x): the backward of ``apply_elementwise``."""
+    return _scale((fn, params), x, g)
 
 
 # --------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def _hooked(x, fn):
 
 def _hooked_fwd(x, fn):
     # Returning the op itself (not x) lets an outer derivative see the hook again.
-    return _hooked(x, fn), None
+    return _chosen_hook((fn,), x), None
 
 
 def _hooked_bwd(fn, _, cotangent):
@@ -102,6 +102,12 @@ def _hooked_bwd(fn, _, cotangent):
 
 
 _hooked.defvjp(_hooked_fwd, _hooked_bwd)
+
+# Forward mode (see _rules.with_forward_mode): the identity's JVP is ẋ; a hook
+# acts on cotangents only, as torch's forward-mode AD ignores tensor hooks.
+_chosen_hook = _rules.with_forward_mode(lambda static, x: _hooked(x, *static),
+                                        lambda choose, static, primals, tangents, out:
+                                        tangents[0], symbolic_zeros=False)
 
 
 def hook(x: Any, fn: Callable[[Any], Any]) -> Any:
@@ -150,7 +156,7 @@ def hook(x: Any, fn: Callable[[Any], Any]) -> Any:
     if not callable(fn):
         raise TypeError(f"hook: `fn` must be callable, got {type(fn).__name__} "
                         f"{fn!r}")
-    return _hooked(_float_leaves("hook", x), fn)
+    return _chosen_hook((fn,), _float_leaves("hook", x))
 
 
 def _print_cotangent(label: str, cotangent) -> None:
@@ -191,7 +197,7 @@ def print_grad(x: Any, label: str = "grad") -> Any:
     def show(cotangent):
         jax.debug.callback(functools.partial(_print_cotangent, label), cotangent)
 
-    return _hooked(x, show)
+    return _chosen_hook((show,), x)
 
 
 # --------------------------------------------------------------------------

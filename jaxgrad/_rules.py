@@ -31,7 +31,8 @@ argument held fixed gives every VJP from the same three maps:
 
 ``explicit(impl, backward)``: any other op, y = impl(*arrays, *static), whose
 VJP is ``backward(residuals, ȳ, *static)``, written with rules again (a
-nonlinear op and its gradient op, e.g. softmax and softmax_grad).
+nonlinear op and its gradient op, e.g. softmax and softmax_grad). Its JVP
+is the transpose of that backward in ȳ (see ``explicit``).
 
 ``add_broadcast(add, reduce)``: y + b with b broadcast, VJP (ȳ, reduce(ȳ)).
 
@@ -43,6 +44,17 @@ implementation directly, without the custom_vjp, and JAX gives those operands
 its own zero (float0) cotangents, as for any integer input. That is how the
 ops whose torch counterparts compute integer tensors (the convolutions,
 linear, pad, pooling, ...) run them.
+
+Forward mode. A ``custom_vjp`` has no JVP, so ``jax.jvp`` of one fails. The
+linear and bilinear families know theirs without differentiating anything: a
+linear map's JVP is the map, A(x + ε dx) = A x + ε A dx, and a bilinear map's
+is op(a + ε da, b + ε db) = op(a, b) + ε (op(da, b) + op(a, db)) + O(ε²). So
+every function ``linear_pair``, ``bilinear``, ``add_broadcast`` and
+``identity_with_backward`` declare also has a ``custom_jvp`` twin whose JVP
+is that formula, written with the family's own functions; the twin runs where
+forward mode will process the call (:func:`_forward_mode`), the ``custom_vjp``
+everywhere else. An ``explicit`` op (nonlinear) gets its JVP from its
+backward: ȳ ↦ backward(r, ȳ) is linear, with transpose J, ẏ = J ẋ.
 
 The epilogue every rule applies to a cotangent: cast to its primal's dtype
 (where a widened ``preferred_element_type`` or a promotion changed it) and,
@@ -180,6 +192,114 @@ def _named(fn: Callable, impl: Callable) -> Callable:
 
 
 # --------------------------------------------------------------------------
+# Forward mode: which twin runs.
+#
+# The choice is made at trace time, from the transformation that will process
+# the call: the current trace, looked through ``vmap``'s (a BatchTrace hands a
+# custom_vjp or custom_jvp call on to its parent with batched rules). When that
+# is ``jax.jvp``'s JVPTrace and one of the operands carries its tangent, the
+# custom_jvp twin runs; its rule evaluates the family's functions again at the
+# parent trace, where they choose afresh (under ``jax.vjp`` of ``jax.jvp``
+# they are custom_vjps). Everywhere else (plain calls, jit, grad, linearize,
+# grad inside jvp) the custom_vjp runs, as before: a custom_jvp there would be
+# linearised by JAX and its tangent transposed, which a custom_vjp cannot be.
+# What this cannot see: a call staged into a jaxpr (inside ``jit``, ``scan``,
+# ``checkpoint``) that JAX differentiates in forward mode afterwards; there
+# jax.jvp fails as for any custom_vjp (put the jit outside the jvp).
+
+try:
+    from jax._src import core as _jax_core
+    from jax._src.interpreters import ad as _jax_ad
+    from jax._src.interpreters import batching as _jax_batching
+
+    def _forward_mode(*operands) -> bool:
+        """Whether jax.jvp's trace, seen through vmap's, gets these operands next."""
+        trace = _jax_core.trace_ctx.trace
+        operands = jax.tree.leaves(operands)
+        while isinstance(trace, _jax_batching.BatchTrace):
+            operands = [v.val if isinstance(v, _jax_batching.BatchTracer)
+                        and v._trace.tag is trace.tag else v for v in operands]
+            trace = trace.parent_trace
+        return isinstance(trace, _jax_ad.JVPTrace) and any(
+            isinstance(v, _jax_ad.JVPTracer) and v._trace.tag is trace.tag
+            for v in operands)
+except (ImportError, AttributeError):   # pragma: no cover - a jax without these internals
+    def _forward_mode(*operands) -> bool:
+        return False
+
+
+def with_forward_mode(rule: Callable, tangent: Callable, *,
+                       symbolic_zeros: bool = True) -> Callable:
+    """``rule(static, *arrays)`` (a custom_vjp), or its custom_jvp twin where
+    forward mode processes the call.
+
+    ``tangent(choose, static, primals, tangents, out)`` is the twin's JVP at
+    its output ``out``, written with ``choose`` (this function's result, so
+    that each term picks its twin again) or other rules; a zero tangent
+    arrives as ``SymbolicZero`` unless ``symbolic_zeros`` is False (then as
+    zeros).
+    """
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+    def twin(static, *arrays):
+        return rule(static, *arrays)
+
+    def twin_jvp(static, primals, tangents):
+        out = choose(static, *primals)
+        return out, tangent(choose, static, primals, tangents, out)
+
+    twin.defjvp(twin_jvp, symbolic_zeros=symbolic_zeros)
+
+    def choose(static, *arrays):
+        return (twin if _forward_mode(*arrays) else rule)(static, *arrays)
+    return choose
+
+
+def nonzero_tangent(tangent) -> bool:
+    return not isinstance(tangent, SymbolicZero)
+
+
+def _linear_tangent(choose, static, primals, tangents, out):
+    """d A(x; c) = A(dx; c): linear in x; the constants c get no tangent (as
+    they get no cotangent)."""
+    if nonzero_tangent(tangents[0]):
+        return choose(static, tangents[0], *primals[1:])
+    return jnp.zeros_like(out)
+
+
+def _bilinear_tangent(choose, static, primals, tangents, out):
+    """d op(a, b) = op(da, b) + op(a, db)."""
+    (a, b), (da, db) = primals, tangents
+    terms = ([choose(static, da, b)] if nonzero_tangent(da) else []) + (
+        [choose(static, a, db)] if nonzero_tangent(db) else [])
+    return sum_terms(terms, out)
+
+
+def transposed_backward(pullback: Callable, out, tangents):
+    """ẏ = J ẋ for an op whose hand-written backward is ``pullback``, ȳ ↦ Jᵀ ȳ
+    (one cotangent per input, None for an input without one).
+
+    The pullback is linear in ȳ, and its transpose is J; JAX takes that
+    transpose from the pullback's own rules (the op's hand-written
+    second-order VJP w.r.t. ȳ), so no forward implementation is
+    differentiated. The point ȳ = 0 is arbitrary: a linear map's transpose
+    does not depend on it.
+    """
+    cts, transpose = jax.vjp(lambda ct: tuple(pullback(ct)),
+                             jax.tree.map(jnp.zeros_like, out))
+    dots = tuple(None if c is None else
+                 jnp.zeros_like(c) if not nonzero_tangent(t) else t.astype(c.dtype)
+                 for c, t in zip(cts, tangents))
+    return transpose(dots)[0]
+
+
+def sum_terms(terms: list, out):
+    """The sum of a JVP's terms (zeros like ``out`` for none)."""
+    if not terms:
+        return jnp.zeros_like(out)
+    return functools.reduce(lambda a, b: a + b, terms)
+
+
+# --------------------------------------------------------------------------
 # A linear map and its adjoint.
 
 
@@ -204,13 +324,14 @@ def linear_pair(forward: Callable, adjoint: Callable, *, constants: int = 0):
             return run(x, *consts, *static)
 
         def rule_fwd(static, x, *consts):
-            return rule(static, x, *consts), _primals(consts)
+            return chosen(static, x, *consts), _primals(consts)
 
         def rule_bwd(static, consts, ct):
             return (maps[impl is forward](static, ct, *consts),) + (None,) * len(consts)
 
         rule.defvjp(rule_fwd, rule_bwd)
-        return rule
+        chosen = with_forward_mode(rule, _linear_tangent)
+        return chosen
 
     # maps[True]: A's VJP, which is Aᵀ; maps[False]: Aᵀ's VJP, which is A.
     maps = {}
@@ -267,7 +388,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
     run_op, run_grad_a, run_grad_b = _run(op), _run(grad_a), _run(grad_b)
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-    def op_rule(static, a, b):
+    def op_vjp(static, a, b):
         return run_op(a, b, *static)
 
     def op_fwd(static, a, b):
@@ -284,7 +405,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
                 epilogue(grad_b_rule(static + extra(shape_b, b, static), a, g), b))
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-    def grad_a_rule(static, g, b):
+    def grad_a_vjp(static, g, b):
         return run_grad_a(g, b, *static)
 
     def grad_a_fwd(static, g, b):
@@ -298,7 +419,7 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
                 epilogue(grad_b_rule(base + extra(shape_b, b, base), ct, g), b))
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-    def grad_b_rule(static, a, g):
+    def grad_b_vjp(static, a, g):
         return run_grad_b(a, g, *static)
 
     def grad_b_fwd(static, a, g):
@@ -311,9 +432,14 @@ def bilinear(op: Callable, grad_a: Callable, grad_b: Callable, *,
         return (epilogue(grad_a_rule(base + extra(shape_a, a, base), g, ct), a),
                 epilogue(op_rule(base, a, ct), g))
 
-    op_rule.defvjp(op_fwd, op_bwd)
-    grad_a_rule.defvjp(grad_a_fwd, grad_a_bwd)
-    grad_b_rule.defvjp(grad_b_fwd, grad_b_bwd)
+    op_vjp.defvjp(op_fwd, op_bwd)
+    grad_a_vjp.defvjp(grad_a_fwd, grad_a_bwd)
+    grad_b_vjp.defvjp(grad_b_fwd, grad_b_bwd)
+    # What the rules above and the public functions call: the custom_vjp, or
+    # where forward mode processes the call its twin, d op = op(da, b) + op(a, db).
+    op_rule = with_forward_mode(op_vjp, _bilinear_tangent)
+    grad_a_rule = with_forward_mode(grad_a_vjp, _bilinear_tangent)
+    grad_b_rule = with_forward_mode(grad_b_vjp, _bilinear_tangent)
 
     def call(rule, impl):
         run = _run(impl)
@@ -359,7 +485,7 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
     def rule_fwd(statics, *arrays):
         if symbolic_zeros:   # each array comes wrapped with its `perturbed` bit
             arrays = tuple(None if a is None else a.value for a in arrays)
-        y = rule(statics, *arrays)
+        y = chosen(statics, *arrays)
         arrays = _primals(arrays)
         return y, (arrays if save is None else save(arrays, y))
 
@@ -370,11 +496,19 @@ def explicit(impl: Callable, backward: Callable, *, static: int = 0,
 
     rule.defvjp(rule_fwd, rule_bwd, symbolic_zeros=symbolic_zeros)
 
+    def tangent(choose, statics, primals, tangents, out):
+        arrays = _primals(primals)
+        residuals = arrays if save is None else save(arrays, out)
+        return transposed_backward(lambda ct: backward(residuals, ct, *statics),
+                                   out, tangents)
+
+    chosen = with_forward_mode(rule, tangent)
+
     def op(*args):
         split = len(args) - static
         if not _differentiable(*args[:split]):
             return run(*args)
-        return rule(tuple(args[split:]), *args[:split])
+        return chosen(tuple(args[split:]), *args[:split])
 
     return _named(op, impl)
 
@@ -396,14 +530,19 @@ def add_broadcast(add: Callable, reduce: Callable):
         return run(x, b)
 
     def rule_fwd(x, b):
-        return rule(x, b), primal(b)   # b only for its type (the mesh axes it varies along)
+        return chosen((), x, b), primal(b)   # b only for its type (the mesh axes it varies along)
 
     def rule_bwd(b, g):
         return g, match_vma(reduce(g), b)
 
     rule.defvjp(rule_fwd, rule_bwd)
+    # Forward mode: d add(x, b) = add(dx, db), zeros where a tangent is zero.
+    chosen = with_forward_mode(lambda static, x, b: rule(x, b),
+                                lambda choose, static, primals, tangents, out:
+                                choose(static, *tangents), symbolic_zeros=False)
+
     def op(x, b):
-        return rule(x, b) if _differentiable(x, b) else run(x, b)
+        return chosen((), x, b) if _differentiable(x, b) else run(x, b)
     return _named(op, add)
 
 
@@ -419,13 +558,16 @@ def identity_with_backward(backward: Callable):
         return x
 
     def rule_fwd(x, *constants):
-        return rule(x, *constants), _primals(constants)
+        return chosen((), x, *constants), _primals(constants)
 
     def rule_bwd(constants, y_bar):
         return (backward(y_bar, *constants),) + (None,) * len(constants)
 
     rule.defvjp(rule_fwd, rule_bwd)
+    # Forward mode: the identity's JVP is dx (the constants get none).
+    chosen = with_forward_mode(lambda static, x, *constants: rule(x, *constants),
+                                _linear_tangent)
 
     def op(x, *constants):
-        return rule(x, *constants) if _differentiable(x) else x
+        return chosen((), x, *constants) if _differentiable(x) else x
     return op

@@ -63,7 +63,10 @@ def conv_general_dilated(
     lhs dilation or batch groups "auto" and "taps" may run them as sums over
     kernel taps, elsewhere they are transposed convolutions.
     As a ``jax.custom_vjp`` it supports reverse mode to any order (and ``vmap``
-    and ``jit``), not forward mode (``jax.jvp``, ``jax.hessian``).
+    and ``jit``); its forward mode (``jax.jvp``, ``jax.jacfwd``,
+    ``jax.hessian``) is the bilinear JVP conv(dlhs, rhs) + conv(lhs, drhs),
+    also to any order, except through a ``jit`` (or ``scan``, ``checkpoint``)
+    placed inside the ``jax.jvp`` (docs/higher-order.md).
 
     Args:
       lhs: input, rank n+2, layout given by ``dimension_numbers`` (default

@@ -172,12 +172,16 @@ def _soft_cross_entropy_impl(logp, q, weight, spec: LossSpec):
     return _reduce(loss, spec.reduction, scale).astype(logp.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def soft_cross_entropy(logp, q, weight, spec: LossSpec):
     """reduce(-Σ_c w_c q̃[i, c] L[i, c]) for L = ``logp`` and q (N, C, *d).
 
     ``weight`` (C,) or None (w = 1); its cotangent is then None too.
     """
+    return _soft_ce((spec,), logp, q, weight)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _soft_ce_vjp(logp, q, weight, spec: LossSpec):
     with _rules.own_promotion():
         return _soft_cross_entropy_impl(logp, q, weight, spec)
 
@@ -191,7 +195,7 @@ def _soft_cross_entropy_bwd(spec, residuals, g):
     return soft_cross_entropy_grad(logp, q, weight, g, spec)
 
 
-soft_cross_entropy.defvjp(_soft_cross_entropy_fwd, _soft_cross_entropy_bwd)
+_soft_ce_vjp.defvjp(_soft_cross_entropy_fwd, _soft_cross_entropy_bwd)
 
 
 def _not_class_axes(ndim: int) -> tuple[int, ...]:
@@ -209,9 +213,13 @@ def _soft_cross_entropy_grad_impl(logp, q, weight, g, spec: LossSpec):
     return logp_bar.astype(logp.dtype), q_bar.astype(q.dtype), w_bar
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def soft_cross_entropy_grad(logp, q, weight, g, spec: LossSpec):
     """(L̄, q̄, w̄): the backward of ``soft_cross_entropy`` (w̄ None without weight)."""
+    return _soft_ce_grad((spec,), logp, q, weight, g)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _soft_ce_grad_vjp(logp, q, weight, g, spec: LossSpec):
     with _rules.own_promotion():
         return _soft_cross_entropy_grad_impl(logp, q, weight, g, spec)
 
@@ -253,8 +261,27 @@ def _soft_cross_entropy_grad_bwd(spec, residuals, cts):
     return logp_bar, q_bar, w_bar, g_bar
 
 
-soft_cross_entropy_grad.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy_grad_bwd,
-                               symbolic_zeros=True)
+_soft_ce_grad_vjp.defvjp(_soft_cross_entropy_grad_fwd, _soft_cross_entropy_grad_bwd,
+                         symbolic_zeros=True)
+
+
+# Forward mode (see _rules.with_forward_mode): each JVP is the transpose of
+# the op's hand-written backward in its cotangent (_rules.transposed_backward).
+def _soft_ce_tangent(choose, static, primals, tangents, out):
+    logp, q, weight = primals
+    return _rules.transposed_backward(
+        lambda g: soft_cross_entropy_grad(logp, q, weight, g, *static), out, tangents)
+
+
+def _soft_ce_grad_tangent(choose, static, primals, tangents, out):
+    return _rules.transposed_backward(
+        lambda cts: _soft_cross_entropy_grad_bwd(*static, primals, cts), out, tangents)
+
+
+_soft_ce = _rules.with_forward_mode(lambda static, *arrays: _soft_ce_vjp(*arrays, *static),
+                                    _soft_ce_tangent)
+_soft_ce_grad = _rules.with_forward_mode(
+    lambda static, *arrays: _soft_ce_grad_vjp(*arrays, *static), _soft_ce_grad_tangent)
 
 
 def _batched(input, target, unbatched: bool):

@@ -331,7 +331,7 @@ def window_max(x, spec: PoolSpec):
     if not differentiable(x):
         with _rules.own_promotion():
             return _max_impl(x, spec)
-    return _window_max(x, spec)
+    return _chosen_max((spec,), x)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -341,7 +341,7 @@ def _window_max(x, spec: PoolSpec):
 
 
 def _window_max_fwd(x, spec):
-    y, flat = _window_max(x, spec)
+    y, flat = _chosen_max((spec,), x)
     return (y, flat), flat
 
 
@@ -351,6 +351,18 @@ def _window_max_bwd(spec, flat, cotangents):
 
 
 _window_max.defvjp(_window_max_fwd, _window_max_bwd)
+
+
+def _window_max_tangent(choose, static, primals, tangents, out):
+    # ẏ[o] = ẋ[π(o)]: the same selection; the index has no tangent.
+    (spec,), (_, flat) = static, out
+    return (gather_selected(tangents[0], flat, spec.in_spatial),
+            np.zeros(flat.shape, jax.dtypes.float0))
+
+
+# Forward mode (see _rules.with_forward_mode); gather_selected is declared below.
+_chosen_max = _rules.with_forward_mode(lambda static, x: _window_max(x, *static),
+                                       _window_max_tangent)
 
 
 def _flatten_spatial(a, n: int):
@@ -467,8 +479,15 @@ def _adaptive_spec(fn: str, spatial, output_size, *, mean: bool) -> PoolSpec:
 
 # One compiled program per (spec, shape) when called eagerly (op-by-op
 # dispatch of the per-tap slices is slow); inside a caller's jit they inline.
+# Called eagerly, one compiled program per (spec, shape); under a trace (jit,
+# grad, vmap, jvp) the rule itself, so that no nested jit is differentiated
+# (a custom_vjp staged in a jit cannot get its forward-mode twin).
 _jitted_max = jax.jit(window_max, static_argnums=1)
 _jitted_mean = jax.jit(window_mean, static_argnums=1)
+
+
+def _eager(fn, jitted, x, spec):
+    return (fn if isinstance(x, jax.core.Tracer) else jitted)(x, spec)
 
 
 def _unbatch(y, unbatched: bool):
@@ -479,7 +498,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices, int_ok: bool = Fa
     x, unbatched = _batch_input(fn, input, n, int_ok)
     spec = spec_fn(x.shape[2:])
     return_indices = parse_bool(fn, "return_indices", return_indices)
-    y, flat = _jitted_max(x, spec)
+    y, flat = _eager(window_max, _jitted_max, x, spec)
     if return_indices:
         return _unbatch(y, unbatched), _unbatch(flat, unbatched)
     return _unbatch(y, unbatched)
@@ -487,7 +506,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices, int_ok: bool = Fa
 
 def _mean_pool(fn: str, n: int, input, spec_fn, int_ok: bool = False):
     x, unbatched = _batch_input(fn, input, n, int_ok)
-    return _unbatch(_jitted_mean(x, spec_fn(x.shape[2:])), unbatched)
+    return _unbatch(_eager(window_mean, _jitted_mean, x, spec_fn(x.shape[2:])), unbatched)
 
 
 # --------------------------------------------------------------------------
