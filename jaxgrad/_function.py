@@ -41,6 +41,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from ._args import dtype_name
+from ._rules import with_forward_mode
 from ._typing import Array, ArrayLike
 
 _PRIVATE = "_jaxgrad_"  # prefix of ctx's own state, kept apart from user attributes
@@ -97,6 +98,7 @@ class FunctionCtx:
         setattr(self, _PRIVATE + "name", name)
         setattr(self, _PRIVATE + "needs", needs_input_grad)
         setattr(self, _PRIVATE + "saved", ())
+        setattr(self, _PRIVATE + "saved_for_forward", ())
         setattr(self, _PRIVATE + "non_differentiable", ())
 
     @property
@@ -106,19 +108,28 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple[Array | None, ...]:
-        """The arrays (or None) given to :meth:`save_for_backward`, in order."""
+        """The arrays (or None) given to :meth:`save_for_backward`, in order;
+        in ``jvp``, those given to :meth:`save_for_forward` (as torch)."""
         return getattr(self, _PRIVATE + "saved")
 
-    def save_for_backward(self, *arrays: ArrayLike | None) -> None:
-        """Keep arrays (or None) for ``backward``, which reads ``ctx.saved_tensors``."""
+    def _checked_saves(self, method: str, arrays: tuple) -> tuple:
         name = getattr(self, _PRIVATE + "name")
         for position, value in enumerate(arrays):
             if value is not None and not _is_array(value):
                 raise TypeError(
-                    f"{name}: ctx.save_for_backward accepts arrays or None, got "
+                    f"{name}: ctx.{method} accepts arrays or None, got "
                     f"{_describe(value)} at position {position}; keep non-array "
                     f"data as a ctx attribute (ctx.name = value)")
-        setattr(self, _PRIVATE + "saved", arrays)
+        return arrays
+
+    def save_for_backward(self, *arrays: ArrayLike | None) -> None:
+        """Keep arrays (or None) for ``backward``, which reads ``ctx.saved_tensors``."""
+        setattr(self, _PRIVATE + "saved", self._checked_saves("save_for_backward", arrays))
+
+    def save_for_forward(self, *arrays: ArrayLike | None) -> None:
+        """Keep arrays (or None) for ``jvp``, which reads ``ctx.saved_tensors``."""
+        setattr(self, _PRIVATE + "saved_for_forward",
+                self._checked_saves("save_for_forward", arrays))
 
     def mark_non_differentiable(self, *outputs: Array) -> None:
         """Declare outputs (the very arrays ``forward`` returns) non-differentiable.
@@ -136,8 +147,10 @@ class FunctionCtx:
 
 
 def _check_methods(cls) -> None:
-    for method in ("forward", "backward"):
+    for method in ("forward", "backward", "jvp"):
         raw = inspect.getattr_static(cls, method, None)
+        if method == "jvp" and raw is Function.__dict__[method]:
+            continue   # optional: only forward mode needs it
         if raw is None or raw is Function.__dict__[method]:
             raise TypeError(
                 f"{cls.__name__}: a jaxgrad.Function subclass must define `{method}` "
@@ -146,6 +159,10 @@ def _check_methods(cls) -> None:
             raise TypeError(
                 f"{cls.__name__}.{method} must be a @staticmethod taking `ctx` first, "
                 f"as in torch.autograd.Function; got {type(raw).__name__}")
+
+
+def _has_jvp(cls) -> bool:
+    return inspect.getattr_static(cls, "jvp", None) is not Function.__dict__["jvp"]
 
 
 def _array_positions(name: str, args: tuple) -> tuple[int, ...]:
@@ -330,7 +347,7 @@ def _custom_vjp(cls, args: tuple, positions: tuple[int, ...]):
         outputs, ctx = run_forward(arrays, tuple(needs))
         # The custom op again, not `outputs`: an outer derivative then meets
         # this rule on the forward path too, as torch's create_graph does.
-        custom_outputs = call(*arrays)
+        custom_outputs = chosen((), *arrays)
         return custom_outputs, _pack(ctx, outputs, custom_outputs, tuple(needs),
                                      arrays)
 
@@ -340,7 +357,51 @@ def _custom_vjp(cls, args: tuple, positions: tuple[int, ...]):
         return _input_grads(name, grads, args, positions, residuals.plan)
 
     call.defvjp(call_fwd, call_bwd, symbolic_zeros=True)
-    return call
+
+    def tangent(choose, static, arrays, tangents, out):
+        # torch's forward AD: jvp(ctx, *input tangents) after forward on the
+        # same ctx; ctx.saved_tensors are those of save_for_forward, an array
+        # input without a tangent gets zeros, a static input None.
+        if not _has_jvp(cls):
+            raise TypeError(
+                f"{name}: forward-mode differentiation (jax.jvp, jax.jacfwd, "
+                f"jax.hessian) needs a `jvp(ctx, *input_tangents)` @staticmethod, "
+                f"as torch's forward AD does; {name} defines none")
+        _, ctx = run_forward(arrays, (False,) * len(args))
+        setattr(ctx, _PRIVATE + "saved", getattr(ctx, _PRIVATE + "saved_for_forward"))
+        full = [None] * len(args)
+        for i, array, t in zip(positions, arrays, tangents):
+            full[i] = jnp.zeros_like(array) if isinstance(t, SymbolicZero) else t
+        return _output_tangents(name, cls.jvp(ctx, *full), out)
+
+    chosen = with_forward_mode(lambda static, *arrays: call(*arrays), tangent)
+    return lambda *arrays: chosen((), *arrays)
+
+
+def _output_tangents(name: str, tangents, out):
+    """jvp's result: one tangent (or None, a zero) per output of forward."""
+    outputs = _as_tuple(out)
+    tangents = tuple(tangents) if isinstance(tangents, (tuple, list)) else (tangents,)
+    if len(tangents) != len(outputs):
+        raise ValueError(f"{name}.jvp returned {len(tangents)} tangent(s), but "
+                         f"{name}.forward returned {len(outputs)} output(s); return "
+                         f"one per output (None for a zero tangent)")
+    result = []
+    for k, (t, y) in enumerate(zip(tangents, outputs)):
+        where = f"{name}.jvp: the tangent for output {k}"
+        if not jnp.issubdtype(y.dtype, jnp.inexact):   # integer outputs have none
+            result.append(np.zeros(y.shape, jax.dtypes.float0))
+            continue
+        if t is None:
+            result.append(jnp.zeros_like(y))
+            continue
+        if not (hasattr(t, "shape") and hasattr(t, "dtype")):
+            raise TypeError(f"{where} must be an array or None, got {_describe(t)}")
+        if tuple(t.shape) != tuple(y.shape) or dtype_name(t.dtype) != dtype_name(y.dtype):
+            raise ValueError(f"{where} is {dtype_name(t.dtype)}{list(t.shape)}, expected "
+                             f"{dtype_name(y.dtype)}{list(y.shape)} (that output's)")
+        result.append(jnp.asarray(t))
+    return tuple(result) if isinstance(out, tuple) else result[0]
 
 
 class Function:
@@ -384,8 +445,13 @@ class Function:
     * Works under ``jax.jit``, ``jax.vmap`` (``forward``/``backward`` see one
       example) and repeated differentiation: an outer ``jax.grad`` applies
       ``backward`` again on the forward path and differentiates the jnp code
-      of ``backward`` itself, like torch's ``create_graph=True``. Forward mode
-      (``jax.jvp``) is not available, as for any ``jax.custom_vjp``.
+      of ``backward`` itself, like torch's ``create_graph=True``.
+    * Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) runs an
+      optional ``jvp(ctx, *input_tangents)`` staticmethod, torch's forward-AD
+      contract: after ``forward`` on the same ctx, with ``ctx.saved_tensors``
+      the arrays given to ``ctx.save_for_forward``; zeros for an array input
+      without a tangent, None for a static input; one tangent (or None) per
+      output. Without ``jvp``, forward mode is a TypeError.
     * ``forward`` and ``backward`` run when JAX traces the program; use
       ``jax.debug.print`` to see run-time values inside them.
 
@@ -419,6 +485,14 @@ class Function:
     def backward(ctx: FunctionCtx, *grad_outputs: Array
                  ) -> Array | None | tuple[Array | None, ...]:
         """Return one gradient (or None) per input of ``forward``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *grad_inputs: Array | None
+            ) -> Array | None | tuple[Array | None, ...]:
+        """Optional, for forward mode: one tangent (or None) per output of
+        ``forward``, from one tangent per input (None for a static input);
+        ``ctx.saved_tensors`` holds what ``forward`` gave ``ctx.save_for_forward``."""
         raise NotImplementedError
 
     @classmethod

@@ -88,23 +88,94 @@ def test_check_case_jvp(case):
     np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
 
 
-def test_function_refuses_forward_mode():
-    """jaxgrad.Function's backward is the user's: no JVP, JAX's message."""
-    class Cube(jaxgrad.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x ** 3
+class Cube(jaxgrad.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
 
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 3 * x ** 2 * g
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x ** 2 * g
 
+
+def test_function_without_jvp_refuses_forward_mode():
+    """Like torch's forward AD, a Function needs its own ``jvp``."""
     x = jnp.arange(3.0)
     np.testing.assert_allclose(jax.grad(lambda x: Cube.apply(x).sum())(x), 3 * x ** 2)
-    with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
+    with pytest.raises(TypeError, match=r"Cube: forward-mode differentiation .* needs a "
+                                        r"`jvp\(ctx, \*input_tangents\)` @staticmethod"):
         jax.jvp(Cube.apply, (x,), (x,))
+
+
+class ScaledProduct(jaxgrad.Function):
+    """(x·y·k, x > 0): torch's save_for_forward example, with an integer
+    output and a static k."""
+
+    @staticmethod
+    def forward(ctx, x, y, k):
+        ctx.save_for_backward(x, y)
+        ctx.save_for_forward(x, y)
+        ctx.k = k
+        return x * y * k, (x > 0).astype(jnp.int32)
+
+    @staticmethod
+    def backward(ctx, g, _):
+        x, y = ctx.saved_tensors
+        return g * y * ctx.k, g * x * ctx.k, None
+
+    @staticmethod
+    def jvp(ctx, x_t, y_t, k_t):
+        assert k_t is None
+        x, y = ctx.saved_tensors
+        return ctx.k * (y * x_t + x * y_t), None
+
+
+def test_function_jvp_every_composition():
+    rng = np.random.default_rng(8)
+    x, y, tx, ty = (jnp.asarray(rng.standard_normal(4)) for _ in range(4))
+    (z, positive), (z_dot, p_dot) = jax.jvp(lambda x, y: ScaledProduct.apply(x, y, 3.0),
+                                            (x, y), (tx, ty))
+    np.testing.assert_allclose(z, 3 * x * y)
+    np.testing.assert_array_equal(positive, x > 0)
+    np.testing.assert_allclose(z_dot, 3 * (y * tx + x * ty), rtol=1e-14)
+    assert p_dot.dtype == jax.dtypes.float0
+    # y without a tangent gets zeros; jvp of grad and grad of jvp run jvp and backward.
+    only_x = jax.jvp(lambda x: ScaledProduct.apply(x, y, 3.0)[0], (x,), (tx,))[1]
+    np.testing.assert_allclose(only_x, 3 * y * tx, rtol=1e-14)
+    f = lambda x: jnp.sum(ScaledProduct.apply(x, x, 2.0)[0] ** 2)   # 2 Σ x⁴·2 = 4 Σ x⁴
+    np.testing.assert_allclose(jax.jvp(jax.grad(f), (x,), (tx,))[1], 48 * x ** 2 * tx,
+                               rtol=1e-12)
+    np.testing.assert_allclose(jax.hessian(f)(x), jnp.diag(48 * x ** 2), rtol=1e-12)
+
+
+def test_function_jvp_wrong_tangent_is_loud():
+    class Bad(ScaledProduct):
+        @staticmethod
+        def jvp(ctx, x_t, y_t, k_t):
+            return x_t[:2], None
+
+    x = jnp.ones(4)
+    with pytest.raises(ValueError, match=r"Bad.jvp: the tangent for output 0 is "
+                                         r"float\d+\[2\], expected float\d+\[4\]"):
+        jax.jvp(lambda x: Bad.apply(x, x, 1.0), (x,), (x,))
+
+    class Short(ScaledProduct):
+        @staticmethod
+        def jvp(ctx, x_t, y_t, k_t):
+            return x_t
+
+    with pytest.raises(ValueError, match=r"Short.jvp returned 1 tangent\(s\), but "
+                                         r"Short.forward returned 2 output\(s\)"):
+        jax.jvp(lambda x: Short.apply(x, x, 1.0), (x,), (x,))
+
+    class NotStatic(ScaledProduct):
+        def jvp(ctx, x_t, y_t, k_t):
+            return x_t, None
+
+    with pytest.raises(TypeError, match=r"NotStatic.jvp must be a @staticmethod"):
+        NotStatic.apply(x, x, 1.0)
 
 
 # --------------------------------------------------------------------------

@@ -113,3 +113,58 @@ def test_second_order_forward_mode_against_torch(name):
     want = jj(torch.func.jvp, theirs, [torch.tensor(a) for a in args],
               [torch.tensor(t) for t in t1], [torch.tensor(t) for t in t2])
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+class _TorchScaledProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, k):
+        ctx.save_for_backward(x, y)
+        ctx.save_for_forward(x, y)
+        ctx.k = k
+        return x * y * k, torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g, h):
+        x, y = ctx.saved_tensors
+        return g * y * ctx.k + h * torch.cos(x), g * x * ctx.k, None
+
+    @staticmethod
+    def jvp(ctx, x_t, y_t, k_t):
+        x, y = ctx.saved_tensors
+        return ctx.k * (y * x_t + x * y_t), torch.cos(x) * x_t
+
+
+class _ScaledProduct(jaxgrad.Function):
+    @staticmethod
+    def forward(ctx, x, y, k):
+        ctx.save_for_backward(x, y)
+        ctx.save_for_forward(x, y)
+        ctx.k = k
+        return x * y * k, jnp.sin(x)
+
+    @staticmethod
+    def backward(ctx, g, h):
+        x, y = ctx.saved_tensors
+        return g * y * ctx.k + h * jnp.cos(x), g * x * ctx.k, None
+
+    @staticmethod
+    def jvp(ctx, x_t, y_t, k_t):
+        x, y = ctx.saved_tensors
+        return ctx.k * (y * x_t + x * y_t), jnp.cos(x) * x_t
+
+
+def test_function_jvp_against_torch_forward_ad():
+    """torch's autograd.Function forward AD: jvp after forward on the same ctx,
+    save_for_forward's tensors as saved_tensors, zeros for an input without a
+    tangent (y here)."""
+    import torch.autograd.forward_ad as fwad
+    rng = np.random.default_rng(11)
+    x, y, t = (rng.standard_normal(5) for _ in range(3))
+    ours = jax.jvp(lambda x: _ScaledProduct.apply(x, jnp.asarray(y), 2.5), (jnp.asarray(x),),
+                   (jnp.asarray(t),))[1]
+    with fwad.dual_level():
+        outs = _TorchScaledProduct.apply(fwad.make_dual(torch.tensor(x), torch.tensor(t)),
+                                         torch.tensor(y), 2.5)
+        theirs = [fwad.unpack_dual(o).tangent.numpy() for o in outs]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
