@@ -9,9 +9,8 @@ jaxgrad's hand-written rules at both orders (docs/higher-order.md):
   Hessian-vector product  Hv = ∇ₓ⟨∇ₓL(x), v⟩   jax.grad(lambda x: vdot(jax.grad(L)(x), v))
   full Hessian            H  = ∂(∇L)/∂x        jax.jacrev(jax.grad(L))
 
-and, for nets of convolutions, linear layers, pooling and elementwise
-activations, by forward over reverse too (``jax.jvp`` of ``jax.grad``,
-``jax.hessian``): those ops carry hand-written JVPs as well.
+and by forward over reverse too (``jax.jvp`` of ``jax.grad``,
+``jax.hessian``): every op also carries a JVP made of hand-written formulas.
 
 The loss is a two-layer convolutional net with a squared error,
 

@@ -367,11 +367,15 @@ def _custom_vjp(cls, args: tuple, positions: tuple[int, ...]):
                 f"{name}: forward-mode differentiation (jax.jvp, jax.jacfwd, "
                 f"jax.hessian) needs a `jvp(ctx, *input_tangents)` @staticmethod, "
                 f"as torch's forward AD does; {name} defines none")
-        _, ctx = run_forward(arrays, (False,) * len(args))
-        setattr(ctx, _PRIVATE + "saved", getattr(ctx, _PRIVATE + "saved_for_forward"))
-        full = [None] * len(args)
+        needs = [False] * len(args)
         for i, array, t in zip(positions, arrays, tangents):
-            full[i] = jnp.zeros_like(array) if isinstance(t, SymbolicZero) else t
+            needs[i] = _is_float(array) and not isinstance(t, SymbolicZero)
+        _, ctx = run_forward(arrays, tuple(needs))
+        setattr(ctx, _PRIVATE + "saved", getattr(ctx, _PRIVATE + "saved_for_forward"))
+        full = [None] * len(args)   # None for a static or integer input
+        for i, array, t in zip(positions, arrays, tangents):
+            if _is_float(array):
+                full[i] = jnp.zeros_like(array) if isinstance(t, SymbolicZero) else t
         return _output_tangents(name, cls.jvp(ctx, *full), out)
 
     chosen = with_forward_mode(lambda static, *arrays: call(*arrays), tangent)

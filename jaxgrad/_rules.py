@@ -194,37 +194,67 @@ def _named(fn: Callable, impl: Callable) -> Callable:
 # --------------------------------------------------------------------------
 # Forward mode: which twin runs.
 #
-# The choice is made at trace time, from the transformation that will process
-# the call: the current trace, looked through ``vmap``'s (a BatchTrace hands a
-# custom_vjp or custom_jvp call on to its parent with batched rules). When that
-# is ``jax.jvp``'s JVPTrace and one of the operands carries its tangent, the
-# custom_jvp twin runs; its rule evaluates the family's functions again at the
-# parent trace, where they choose afresh (under ``jax.vjp`` of ``jax.jvp``
-# they are custom_vjps). Everywhere else (plain calls, jit, grad, linearize,
-# grad inside jvp) the custom_vjp runs, as before: a custom_jvp there would be
+# The choice is made at trace time, from the differentiation that will
+# process the call: walking from the current trace to its parents, vmap's
+# BatchTrace hands a custom_vjp or custom_jvp call on to its parent with
+# batched rules (look through it at the unbatched operands), and a JVP or
+# linearize trace that holds none of the operands hands it on unchanged. The
+# first differentiating trace that holds an operand decides: ``jax.jvp``'s
+# JVPTrace, the custom_jvp twin, whose rule evaluates the family's functions
+# again at the parent trace, where they choose afresh (under ``jax.vjp`` of
+# ``jax.jvp`` they are custom_vjps); ``jax.grad``'s LinearizeTrace, or none
+# (plain calls, jit), the custom_vjp, as before: a custom_jvp there would be
 # linearised by JAX and its tangent transposed, which a custom_vjp cannot be.
 # What this cannot see: a call staged into a jaxpr (inside ``jit``, ``scan``,
-# ``checkpoint``) that JAX differentiates in forward mode afterwards; there
-# jax.jvp fails as for any custom_vjp (put the jit outside the jvp).
+# ``cond``, ``checkpoint``, ``shard_map``) that JAX differentiates in forward
+# mode afterwards; there jax.jvp fails as for any custom_vjp (put the jit
+# outside the jvp). With ``jax_use_direct_linearize`` off, jax.grad itself
+# runs on a JVPTrace, so the twin is never chosen (forward mode then fails as
+# before), and a JAX whose internals differ from these degrades the same way.
 
 try:
     from jax._src import core as _jax_core
     from jax._src.interpreters import ad as _jax_ad
     from jax._src.interpreters import batching as _jax_batching
+    _DIFFERENTIATING = (_jax_ad.JVPTrace, _jax_ad.LinearizeTrace)
+except (ImportError, AttributeError):   # pragma: no cover - a jax without these internals
+    _jax_core = None
 
-    def _forward_mode(*operands) -> bool:
-        """Whether jax.jvp's trace, seen through vmap's, gets these operands next."""
+
+def _forward_mode(*operands) -> bool:
+    """Whether jax.jvp's trace is the first differentiation to process these operands."""
+    if _jax_core is None or not jax.config.jax_use_direct_linearize:
+        return False
+    try:
         trace = _jax_core.trace_ctx.trace
         operands = jax.tree.leaves(operands)
-        while isinstance(trace, _jax_batching.BatchTrace):
-            operands = [v.val if isinstance(v, _jax_batching.BatchTracer)
-                        and v._trace.tag is trace.tag else v for v in operands]
+        while True:
+            if isinstance(trace, _jax_batching.BatchTrace):
+                operands = [v.val if isinstance(v, _jax_batching.BatchTracer)
+                            and v._trace.tag is trace.tag else v for v in operands]
+            elif isinstance(trace, _DIFFERENTIATING):
+                if any(isinstance(v, _jax_core.Tracer) and v._trace.tag is trace.tag
+                       for v in operands):
+                    return isinstance(trace, _jax_ad.JVPTrace)
+            else:
+                return False
             trace = trace.parent_trace
-        return isinstance(trace, _jax_ad.JVPTrace) and any(
-            isinstance(v, _jax_ad.JVPTracer) and v._trace.tag is trace.tag
-            for v in operands)
-except (ImportError, AttributeError):   # pragma: no cover - a jax without these internals
-    def _forward_mode(*operands) -> bool:
+    except AttributeError:   # pragma: no cover - JAX's internals changed
+        return False
+
+
+def forward_mode_in_stack() -> bool:
+    """Whether a ``jax.jvp`` is being traced anywhere around this call: then a
+    rule must not be staged into a jit of jaxgrad's own (its custom_vjp could
+    not get its twin there)."""
+    if _jax_core is None or not jax.config.jax_use_direct_linearize:
+        return False
+    try:
+        trace = _jax_core.trace_ctx.trace
+        while trace is not None and not isinstance(trace, _jax_ad.JVPTrace):
+            trace = getattr(trace, "parent_trace", None)
+        return trace is not None
+    except AttributeError:   # pragma: no cover - JAX's internals changed
         return False
 
 

@@ -372,3 +372,84 @@ def test_hook_forward_mode_is_the_identity_tangent():
     # the hook still acts on the reverse pass, also under forward-over-reverse
     hvp = jax.jvp(jax.grad(lambda x: jnp.sum(f(x))), (x,), (jnp.ones_like(x),))[1]
     np.testing.assert_allclose(hvp, 2 * 2 * jnp.cos(2 * x), rtol=1e-12, atol=1e-12)
+
+
+def test_cross_hessian_blocks_and_operands_held_by_an_outer_jvp():
+    """The JVP is the first differentiation holding an operand, wherever it is
+    in the stack: a grad inside a jvp that differentiates a different argument
+    (the off-diagonal Hessian blocks), a jvp nested in a jvp over another
+    variable, and a third forward order of a normalisation."""
+    w = _weights(9)
+    loss_ours = lambda c, l: _loss(JAXGRAD_OPS, dict(w, conv=c, lin=l))
+    loss_ref = lambda c, l: _loss(LAX_OPS, dict(w, conv=c, lin=l))
+    for argnums in [(1, 0), (0, 1)]:
+        got = jax.jacfwd(jax.grad(loss_ours, argnums=argnums[0]), argnums=argnums[1])(
+            w["conv"], w["lin"])
+        want = jax.jacrev(jax.grad(loss_ref, argnums=argnums[0]), argnums=argnums[1])(
+            w["conv"], w["lin"])
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    a = jnp.asarray(np.random.default_rng(10).standard_normal((3, 4)))
+    nested = jax.jvp(lambda a: jax.jvp(lambda s: s * jaxgrad.relu(a), (1.0,), (1.0,))[1],
+                     (a,), (a,))[1]
+    np.testing.assert_allclose(nested, jnp.where(a > 0, a, 0.0))
+
+    def third(f):
+        d1 = lambda x: jax.jvp(f, (x,), (jnp.ones_like(x),))[1]
+        d2 = lambda x: jax.jvp(d1, (x,), (jnp.ones_like(x),))[1]
+        return jax.jvp(d2, (a,), (a,))[1]
+
+    def layer_norm_ref(x):
+        mean = x.mean(-1, keepdims=True)
+        return (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(third(lambda x: jaxgrad.layer_norm(x, (4,))),
+                               third(layer_norm_ref), rtol=1e-8, atol=1e-8)
+
+
+def test_non_differentiable_loss_weight_refuses_forward_mode_too():
+    logits = jnp.asarray(np.random.default_rng(12).standard_normal((3, 4)))
+    target, weight = jnp.array([0, 3, 1]), jnp.arange(1.0, 5.0)
+    f = lambda weight: jaxgrad.cross_entropy(logits, target, weight)
+    with pytest.raises(ValueError, match=r"cross_entropy: `weight` .*not differentiable"):
+        jax.jvp(f, (weight,), (weight,))
+    with pytest.raises(ValueError, match=r"cross_entropy: `weight` .*not differentiable"):
+        jax.grad(f)(weight)
+
+
+def test_without_direct_linearize_reverse_mode_is_unchanged():
+    """jax_use_direct_linearize=False runs jax.grad on a JVPTrace: the twin is
+    never chosen there, reverse mode works as before and forward mode is
+    refused with JAX's message."""
+    w = _weights(13)
+    want = jax.grad(functools.partial(_loss, JAXGRAD_OPS))(w)
+    jax.config.update("jax_use_direct_linearize", False)
+    try:
+        got = jax.grad(functools.partial(_loss, JAXGRAD_OPS))(w)
+        with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
+            jax.jvp(lambda w: _net(JAXGRAD_OPS, w), (w,), (w,))
+    finally:
+        jax.config.update("jax_use_direct_linearize", True)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_function_jvp_integer_input_gets_none_and_needs_input_grad():
+    seen = {}
+
+    class Shift(jaxgrad.Function):
+        @staticmethod
+        def forward(ctx, x, n):
+            seen["needs"] = ctx.needs_input_grad
+            return x + n
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None
+
+        @staticmethod
+        def jvp(ctx, x_t, n_t):
+            seen["n_t"] = n_t
+            return x_t
+
+    x, n = jnp.arange(3.0), jnp.arange(3)
+    np.testing.assert_array_equal(jax.jvp(lambda x: Shift.apply(x, n), (x,), (x,))[1], x)
+    assert seen == {"needs": (True, False), "n_t": None}

@@ -11,6 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from .. import _rules
 from .._activation import compute_dtype
 
 
@@ -104,12 +105,21 @@ def _pair_scale(reduction: str, shape: tuple, *, grad: bool) -> float:
     return 1 / shape[0] if shape[0] else math.nan
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _constant(value, fn: str, what: str):
-    """The identity, refusing to be differentiated: torch's class weights (for
-    class-index targets) and binary cross-entropy's weights are not
-    differentiable, and a silent zero would lie. ``what`` says so, naming it."""
+    """The identity, refusing to be differentiated (in either mode): torch's
+    class weights (for class-index targets) and binary cross-entropy's weights
+    are not differentiable, and a silent zero would lie. ``what`` says so,
+    naming it."""
+    return _chosen_constant((fn, what), value)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _constant_vjp(value, fn: str, what: str):
     return value
+
+
+def _refuse(fn: str, what: str):
+    raise ValueError(f"{fn}: {what} (as in torch); wrap it in jax.lax.stop_gradient")
 
 
 def _constant_fwd(value, fn, what):
@@ -117,10 +127,13 @@ def _constant_fwd(value, fn, what):
 
 
 def _constant_bwd(fn, what, _, g):
-    raise ValueError(f"{fn}: {what} (as in torch); wrap it in jax.lax.stop_gradient")
+    _refuse(fn, what)
 
 
-_constant.defvjp(_constant_fwd, _constant_bwd)
+_constant_vjp.defvjp(_constant_fwd, _constant_bwd)
+_chosen_constant = _rules.with_forward_mode(
+    lambda static, value: _constant_vjp(value, *static),
+    lambda choose, static, primals, tangents, out: _refuse(*static))
 
 
 def _add(total, term):

@@ -479,15 +479,14 @@ def _adaptive_spec(fn: str, spatial, output_size, *, mean: bool) -> PoolSpec:
 
 # One compiled program per (spec, shape) when called eagerly (op-by-op
 # dispatch of the per-tap slices is slow); inside a caller's jit they inline.
-# Called eagerly, one compiled program per (spec, shape); under a trace (jit,
-# grad, vmap, jvp) the rule itself, so that no nested jit is differentiated
-# (a custom_vjp staged in a jit cannot get its forward-mode twin).
+# Under jax.jvp the rule itself: a custom_vjp staged in a jit cannot get its
+# forward-mode twin.
 _jitted_max = jax.jit(window_max, static_argnums=1)
 _jitted_mean = jax.jit(window_mean, static_argnums=1)
 
 
 def _eager(fn, jitted, x, spec):
-    return (fn if isinstance(x, jax.core.Tracer) else jitted)(x, spec)
+    return (fn if _rules.forward_mode_in_stack() else jitted)(x, spec)
 
 
 def _unbatch(y, unbatched: bool):
