@@ -67,6 +67,7 @@ def rng():
 LONGEST_FIRST = (
     "tests/torch/test_models_torch.py",     # ~155 s
     "tests/test_sharding.py",               # ~100 s, two subprocesses
+    "tests/test_forward_mode.py",           # ~95 s
     "tests/test_examples.py",               # ~80 s, eight scripts
     "tests/torch/test_complex_torch.py",    # ~75 s
     "tests/torch/test_integer_torch.py",    # ~70 s
