@@ -221,9 +221,15 @@ except (ImportError, AttributeError):   # pragma: no cover - a jax without these
     _jax_core = None
 
 
+def _direct_linearize() -> bool:
+    """Whether jax.grad runs on its own LinearizeTrace (JAX's default since
+    0.7; a JAX without the flag has only that path)."""
+    return getattr(jax.config, "jax_use_direct_linearize", True)
+
+
 def _forward_mode(*operands) -> bool:
     """Whether jax.jvp's trace is the first differentiation to process these operands."""
-    if _jax_core is None or not jax.config.jax_use_direct_linearize:
+    if _jax_core is None or not _direct_linearize():
         return False
     try:
         trace = _jax_core.trace_ctx.trace
@@ -247,7 +253,7 @@ def forward_mode_in_stack() -> bool:
     """Whether a ``jax.jvp`` is being traced anywhere around this call: then a
     rule must not be staged into a jit of jaxgrad's own (its custom_vjp could
     not get its twin there)."""
-    if _jax_core is None or not jax.config.jax_use_direct_linearize:
+    if _jax_core is None or not _direct_linearize():
         return False
     try:
         trace = _jax_core.trace_ctx.trace
