@@ -290,18 +290,24 @@ def _gradient_list(name: str, grads, n_inputs: int) -> tuple:
 
 
 def _checked_grad(name: str, position: int, grad, aval: jax.ShapeDtypeStruct):
-    where = f"{name}.backward: the gradient for input {position}"
-    if grad is None:
+    return _checked_array(f"{name}.backward: the gradient for input {position}",
+                          f"input {position}", grad, aval)
+
+
+def _checked_array(where: str, of: str, value, aval) -> Array:
+    """``value`` (None: zeros) with ``aval``'s shape and dtype, or an error
+    starting with ``where`` that names ``of``, the array it must match."""
+    if value is None:
         return jnp.zeros(aval.shape, aval.dtype)
-    if not (hasattr(grad, "shape") and hasattr(grad, "dtype")):
-        raise TypeError(f"{where} must be an array or None, got {_describe(grad)}")
-    if tuple(grad.shape) != tuple(aval.shape):
-        raise ValueError(f"{where} has shape {tuple(grad.shape)}, expected "
-                         f"{tuple(aval.shape)} (the shape of input {position})")
-    if dtype_name(grad.dtype) != dtype_name(aval.dtype):
-        raise TypeError(f"{where} has dtype {dtype_name(grad.dtype)}, expected "
-                        f"{dtype_name(aval.dtype)} (the dtype of input {position})")
-    return jnp.asarray(grad)
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{where} must be an array or None, got {_describe(value)}")
+    if tuple(value.shape) != tuple(aval.shape):
+        raise ValueError(f"{where} has shape {tuple(value.shape)}, expected "
+                         f"{tuple(aval.shape)} (the shape of {of})")
+    if dtype_name(value.dtype) != dtype_name(aval.dtype):
+        raise TypeError(f"{where} has dtype {dtype_name(value.dtype)}, expected "
+                        f"{dtype_name(aval.dtype)} (the dtype of {of})")
+    return jnp.asarray(value)
 
 
 def _input_grads(name: str, grads, args: tuple, positions, plan: _Plan) -> tuple:
@@ -360,8 +366,8 @@ def _custom_vjp(cls, args: tuple, positions: tuple[int, ...]):
 
     def tangent(choose, static, arrays, tangents, out):
         # torch's forward AD: jvp(ctx, *input tangents) after forward on the
-        # same ctx; ctx.saved_tensors are those of save_for_forward, an array
-        # input without a tangent gets zeros, a static input None.
+        # same ctx; ctx.saved_tensors are those of save_for_forward, a floating
+        # input without a tangent gets zeros, a static or integer input None.
         if not _has_jvp(cls):
             raise TypeError(
                 f"{name}: forward-mode differentiation (jax.jvp, jax.jacfwd, "
@@ -390,22 +396,12 @@ def _output_tangents(name: str, tangents, out):
         raise ValueError(f"{name}.jvp returned {len(tangents)} tangent(s), but "
                          f"{name}.forward returned {len(outputs)} output(s); return "
                          f"one per output (None for a zero tangent)")
-    result = []
-    for k, (t, y) in enumerate(zip(tangents, outputs)):
-        where = f"{name}.jvp: the tangent for output {k}"
-        if not jnp.issubdtype(y.dtype, jnp.inexact):   # integer outputs have none
-            result.append(np.zeros(y.shape, jax.dtypes.float0))
-            continue
-        if t is None:
-            result.append(jnp.zeros_like(y))
-            continue
-        if not (hasattr(t, "shape") and hasattr(t, "dtype")):
-            raise TypeError(f"{where} must be an array or None, got {_describe(t)}")
-        if tuple(t.shape) != tuple(y.shape) or dtype_name(t.dtype) != dtype_name(y.dtype):
-            raise ValueError(f"{where} is {dtype_name(t.dtype)}{list(t.shape)}, expected "
-                             f"{dtype_name(y.dtype)}{list(y.shape)} (that output's)")
-        result.append(jnp.asarray(t))
-    return tuple(result) if isinstance(out, tuple) else result[0]
+    result = tuple(
+        _checked_array(f"{name}.jvp: the tangent for output {k}", f"output {k}", t, y)
+        if jnp.issubdtype(y.dtype, jnp.inexact)
+        else np.zeros(y.shape, jax.dtypes.float0)   # integer outputs have none
+        for k, (t, y) in enumerate(zip(tangents, outputs)))
+    return result if isinstance(out, tuple) else result[0]
 
 
 class Function:
@@ -453,8 +449,8 @@ class Function:
     * Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) runs an
       optional ``jvp(ctx, *input_tangents)`` staticmethod, torch's forward-AD
       contract: after ``forward`` on the same ctx, with ``ctx.saved_tensors``
-      the arrays given to ``ctx.save_for_forward``; zeros for an array input
-      without a tangent, None for a static input; one tangent (or None) per
+      the arrays given to ``ctx.save_for_forward``; zeros for a floating input
+      without a tangent, None for a static or integer input; one tangent (or None) per
       output. Without ``jvp``, forward mode is a TypeError.
     * ``forward`` and ``backward`` run when JAX traces the program; use
       ``jax.debug.print`` to see run-time values inside them.

@@ -485,7 +485,7 @@ _jitted_max = jax.jit(window_max, static_argnums=1)
 _jitted_mean = jax.jit(window_mean, static_argnums=1)
 
 
-def _eager(fn, jitted, x, spec):
+def _pooled(fn, jitted, x, spec):
     return (fn if _rules.forward_mode_in_stack() else jitted)(x, spec)
 
 
@@ -497,7 +497,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices, int_ok: bool = Fa
     x, unbatched = _batch_input(fn, input, n, int_ok)
     spec = spec_fn(x.shape[2:])
     return_indices = parse_bool(fn, "return_indices", return_indices)
-    y, flat = _eager(window_max, _jitted_max, x, spec)
+    y, flat = _pooled(window_max, _jitted_max, x, spec)
     if return_indices:
         return _unbatch(y, unbatched), _unbatch(flat, unbatched)
     return _unbatch(y, unbatched)
@@ -505,7 +505,7 @@ def _max_pool(fn: str, n: int, input, spec_fn, return_indices, int_ok: bool = Fa
 
 def _mean_pool(fn: str, n: int, input, spec_fn, int_ok: bool = False):
     x, unbatched = _batch_input(fn, input, n, int_ok)
-    return _unbatch(_eager(window_mean, _jitted_mean, x, spec_fn(x.shape[2:])), unbatched)
+    return _unbatch(_pooled(window_mean, _jitted_mean, x, spec_fn(x.shape[2:])), unbatched)
 
 
 # --------------------------------------------------------------------------
