@@ -39,23 +39,25 @@ from ._autodiff import forbid_autodiff, run_second_order
 
 
 class FakeTimer:
-    """``_time_call`` with made-up seconds: ``table[(map, formulation)]`` if
-    given, else 1 s for the map's ``winners`` entry and 2 s + its index in
-    ``FORMULATIONS`` for the others. Counts its calls; runs nothing."""
+    """``_time_call`` with made-up seconds: ``table[(map, formulation,
+    context)]`` or ``table[(map, formulation)]`` if given, else 1 s for the
+    map's ``winners`` entry and 2 s + its index in ``FORMULATIONS`` for the
+    others. Counts its calls; runs nothing."""
 
     def __init__(self, winners=None, table=None):
         self.winners, self.table, self.calls = dict(winners or {}), table or {}, 0
 
-    def __call__(self, kind, formulation, call):
+    def __call__(self, kind, formulation, context, call):
         self.calls += 1
-        if (kind, formulation) in self.table:
-            return self.table[kind, formulation]
+        for key in ((kind, formulation, context), (kind, formulation)):
+            if key in self.table:
+                return self.table[key]
         if self.winners.get(kind) == formulation:
             return 1.0
         return 2.0 + FORMULATIONS[kind].index(formulation)
 
 
-def _refuse(kind, formulation, call):
+def _refuse(kind, formulation, context, call):
     raise AssertionError(f"timed {kind} {formulation}: the cache should have answered")
 
 
@@ -237,6 +239,7 @@ def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "100")
     table = {("forward", "lax"): 0.2, ("forward", "per_group"): 0.01,
              ("forward", "taps"): 0.003, ("forward", "im2col"): 0.05,
+             ("forward", "im2col", "moved"): 0.07,
              ("input_grad", "transpose"): 0.004, ("input_grad", "transpose_per_group"): 0.5,
              ("input_grad", "taps"): 0.006,
              ("weight_grad", "transpose"): 0.03, ("weight_grad", "transpose_per_group"): 0.02,
@@ -247,16 +250,78 @@ def test_autotune_returns_the_timed_winner(cache, monkeypatch, caplog):
     assert (p.forward.formulation, p.input_grad.formulation, p.weight_grad.formulation) == (
         "taps", "transpose", "transpose_per_group")
     assert p.forward.reason == (
-        "autotuned: taps 3 ms, per_group 10 ms, im2col 50 ms, lax 200 ms")
+        "autotuned: taps 3 ms, moved 3 ms; per_group 10 ms, moved 10 ms; "
+        "im2col 50 ms, moved 70 ms; lax 200 ms, moved 200 ms")
     assert p.input_grad.reason == (
-        "autotuned: transpose 4 ms, taps 6 ms, transpose_per_group 500 ms")
-    # 4 + 3 + 3 candidates x (1 warm-up + REPEATS rounds) within the budget
-    assert timer.calls == 10 * (1 + _autotune.REPEATS)
+        "autotuned: transpose 4 ms, moved 4 ms; taps 6 ms, moved 6 ms; "
+        "transpose_per_group 500 ms, moved 500 ms")
+    # 4 + 3 + 3 candidates x 2 contexts x (1 warm-up + REPEATS rounds) within
+    # the budget, but the input gradient's transpose_per_group (125x the
+    # textbook time) is timed in one round only (PRUNE)
+    assert _autotune.PRUNE < 125
+    calls = 9 * 2 * (1 + _autotune.REPEATS) + 2 * 2
+    assert timer.calls == calls
     (record,) = [r for r in caplog.records if r.name == "jaxgrad.autotune"]
-    for (kind, name), seconds in table.items():
-        assert f"{name} {seconds * 1e3:.3g} ms" in record.getMessage()
+    for kind in MAPS:                      # every time, in both contexts
+        choice = getattr(p, kind)
+        times = choice.reason.removeprefix("autotuned: ")
+        assert f"{kind} {choice.formulation} ({times})" in record.getMessage()
+    for (kind, name, *_), seconds in table.items():
+        assert f"{name} {seconds * 1e3:.3g} ms" in record.getMessage() or (
+            f"moved {seconds * 1e3:.3g} ms" in record.getMessage())
     # asked again: the same plan, from memory
-    assert _plan.plan(*GROUPED, jnp.float32) == p and timer.calls == 10 * (1 + _autotune.REPEATS)
+    assert _plan.plan(*GROUPED, jnp.float32) == p and timer.calls == calls
+
+
+@pytest.mark.parametrize("ratios, expected", [
+    # (given, moved) ratio to the textbook formulation, per candidate
+    ({"per_group": (0.96, 0.96), "taps": (0.97, 0.5)}, "lax"),      # within the margin
+    ({"taps": (0.5, 1.2), "im2col": (1.3, 0.4)}, "lax"),            # each loses somewhere
+    ({"per_group": (0.5, 0.97), "taps": (0.9, 0.94)}, "taps"),      # both contexts
+    ({"per_group": (0.9, 0.8), "taps": (0.3, 0.85)}, "taps"),       # the smaller worst
+    ({"im2col": (0.95, 0.95)}, "im2col"),                           # the margin itself
+])
+def test_a_winner_saves_the_margin_in_both_contexts(cache, monkeypatch, ratios, expected):
+    assert _autotune.MARGIN == 0.05 and _autotune.CONTEXTS == ("given", "moved")
+    table = {("forward", "lax"): 1.0}
+    for name in ("per_group", "taps", "im2col"):
+        given, moved = ratios.get(name, (1.5, 1.5))
+        table["forward", name, "given"] = given
+        table["forward", name, "moved"] = moved
+    _timer(monkeypatch, table=table)
+    assert _plan.plan(*GROUPED, jnp.float32).forward.formulation == expected
+
+
+@pytest.mark.parametrize("numbers, x_shape, w_shape", [
+    (None, (1, 8, 6, 5), (8, 2, 3, 3)),                      # NCHW: feature moved last
+    (("NHWC", "HWIO", "NHWC"), (1, 6, 5, 8), (3, 3, 2, 8)),  # NHWC: feature moved to 1
+])
+def test_both_contexts_time_the_same_map(cache, monkeypatch, numbers, x_shape, w_shape):
+    """The "moved" programs take the activations (x, g) with the feature axis
+    moved and return the result so moved (the weight gradient as it comes):
+    moved back, every candidate's values are the "given" program's."""
+    results = {}
+
+    def timer(kind, formulation, context, call):
+        results[kind, formulation, context] = np.asarray(call())
+        return 1.0
+    monkeypatch.setattr(_autotune, "_time_call", timer)
+    x, w = _random(3, x_shape, w_shape)
+    with jaxgrad.conv_algorithm("autotune"):
+        jax.make_jaxpr(lambda x, w: jaxgrad.conv_general_dilated(
+            x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=4,
+            dimension_numbers=numbers))(x, w)
+    feature = 1 if numbers is None else 3
+    kinds = {kind for kind, _, _ in results}
+    assert kinds == set(MAPS)
+    for (kind, name, context), given in results.items():
+        if context != "given":
+            continue
+        moved = results[kind, name, "moved"]
+        if kind != "weight_grad":
+            given = np.moveaxis(given, feature, 3 if feature == 1 else 1)
+        assert moved.shape == given.shape, (kind, name)
+        np.testing.assert_allclose(moved, given, rtol=1e-12, atol=1e-12, err_msg=f"{kind} {name}")
 
 
 @pytest.mark.parametrize("winners, x_shape, convs, scans", [
@@ -304,7 +369,7 @@ def test_budget_stops_the_rounds_but_times_every_candidate(cache, monkeypatch):
     timer = _timer(monkeypatch)
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "0")
     _plan.plan(*GROUPED, jnp.float32)
-    assert timer.calls == 10 * 2
+    assert timer.calls == 10 * 2 * 2      # x 2 contexts
     monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "nonsense")
     with pytest.warns(UserWarning, match=r"JAXGRAD_AUTOTUNE_BUDGET_S must be a number "
                                          r"of seconds >= 0, got 'nonsense'; using 2.0"):
@@ -332,8 +397,9 @@ def test_real_timer_under_jit_and_grad(cache):
     for kind in MAPS:
         names = _plan.candidates(kind, spec, x.shape, w.shape, y.shape, jnp.float64)
         assert entry[kind]["choice"] in names
-        assert set(entry[kind]["times_s"]) == set(names)
-        assert all(t > 0 for t in entry[kind]["times_s"].values())
+        for field in ("times_s", "moved_s"):
+            assert set(entry[kind][field]) == set(names)
+            assert all(t > 0 for t in entry[kind][field].values())
 
 
 # --------------------------------------------------------------------------
@@ -428,7 +494,7 @@ def test_cache_dir_default_and_override(monkeypatch, tmp_path):
 
 
 def _entry(choice="lax"):
-    return {kind: {"choice": choice, "times_s": {}} for kind in MAPS}
+    return {kind: {"choice": choice, "times_s": {}, "moved_s": {}} for kind in MAPS}
 
 
 def test_concurrent_writer_threads_keep_every_entry(cache):

@@ -1,15 +1,37 @@
-"""``algorithm="autotune"``: each formulation timed on this device, the fastest kept.
+"""``algorithm="autotune"``: each formulation timed on this device; a faster one kept.
 
 The first time a convolution configuration is traced with "autotune", every
 formulation that ``_plan.candidates`` lists for its forward, its input
 gradient and its weight gradient is compiled as a standalone jitted function
 of that one map (``_core.forward``, ``input_grad_by``, ``weight_grad_by``) on
 concrete random arrays of the traced shapes and dtype, on the first device of
-the backend, and timed: one warm-up call, then up to ``REPEATS`` interleaved
-rounds (every candidate once per round), each call blocking on its result;
-the median wins. Once the configuration's budget (``JAXGRAD_AUTOTUNE_BUDGET_S``
-seconds, default ``DEFAULT_BUDGET_S``, counted from the start of its tuning,
-compilation included) is spent no further round starts, but every candidate
+the backend, and timed in two contexts (``CONTEXTS``):
+
+  "given"   the activations (x, g, and the map's result) laid out as the
+            convolution's dimension numbers say (NCHW for PyTorch's), as
+            where the neighbouring ops produce and read them that way;
+  "moved"   the same arrays stored with the feature dimension moved (to the
+            last axis; to axis 1 where it is already last), the timed
+            program moving them into place and its result back, as between
+            two of XLA's convolutions, which run channels-last on CPU and
+            whose layout transposes cancel there but not around taps or
+            im2col (docs/performance.md, "Isolated timings and networks").
+
+One warm-up call each, then up to ``REPEATS`` interleaved rounds (every
+program once per round, each call blocking on its result; after the first,
+a formulation that took ``PRUNE`` times the textbook one's time in either
+context is timed no more: it cannot win). A formulation
+other than the textbook one (the first candidate: what ``jax.grad`` runs) is
+chosen only where, in *both* contexts, the median over rounds of its time
+divided by the textbook one's in the same round is at most ``1 - MARGIN``;
+of those, the one with the smallest larger ratio wins. A timing alone cannot
+know which context a network gives a layer, so a formulation that wins in
+one and loses in the other keeps the textbook rule, and a tie (within
+``MARGIN``: noise, and the bias of timing one map alone) goes to it too.
+
+Once the configuration's budget (``JAXGRAD_AUTOTUNE_BUDGET_S`` seconds,
+default ``DEFAULT_BUDGET_S``, counted from the start of its tuning,
+compilation included) is spent no further round starts, but every program
 is always compiled, warmed up and timed at least once. The timing runs at
 trace time, outside the user's trace (``jax.ensure_compile_time_eval``), so
 it works the same under ``jit``, ``vmap``, ``checkpoint`` and any order of
@@ -30,7 +52,7 @@ rewritten atomically (a temporary file, then ``os.replace``) under an
 exclusive lock on a sibling ``.lock`` file, merged with what is on disk at
 that moment, so concurrent writers keep each other's entries. A file that is
 not valid JSON, has an unexpected structure, or was written by another
-version of jax, jaxlib or jaxgrad (stale) is ignored with a warning and
+format or version of jax, jaxlib or jaxgrad (stale) is ignored with a warning and
 replaced on the next write; a cache directory that cannot be written warns
 and leaves the plans in memory only. Every tuned configuration is logged
 (logger ``"jaxgrad.autotune"``, level INFO) with every candidate's time.
@@ -59,9 +81,12 @@ from . import _plan
 from ._plan import MAPS, Choice, Plan
 from ._spec import ConvSpec
 
-FORMAT = 1
+FORMAT = 2              # 2: times in both contexts, the margin rule
 DEFAULT_BUDGET_S = 2.0
-REPEATS = 5
+REPEATS = 7
+MARGIN = 0.05           # a non-textbook formulation must save 5% in both contexts
+CONTEXTS = ("given", "moved")
+PRUNE = 2.0             # after the first round, slower than this ratio: no more rounds
 
 logger = logging.getLogger("jaxgrad.autotune")
 
@@ -170,14 +195,17 @@ def tuned_plan(spec: ConvSpec, x_shape, w_shape, dtype, backend: str | None = No
 
 
 def _as_plan(entry: dict) -> Plan:
-    def choice(kind: str) -> Choice:
-        part = entry[kind]
-        times = sorted(part["times_s"].items(), key=lambda item: item[1])
-        if not times:
-            return Choice(part["choice"], "autotuned: the only candidate")
-        return Choice(part["choice"], "autotuned: " + ", ".join(
-            f"{name} {_ms(t)}" for name, t in times))
-    return Plan(*(choice(kind) for kind in MAPS))
+    return Plan(*(Choice(entry[kind]["choice"], "autotuned: " + _times(entry[kind]))
+                  for kind in MAPS))
+
+
+def _times(part: dict) -> str:
+    """A map's candidates, fastest first (as given): "name given-ms, moved-ms"."""
+    given, moved = part["times_s"], part["moved_s"]
+    if not given:
+        return "the only candidate"
+    return "; ".join(f"{name} {_ms(t)}, moved {_ms(moved[name])}" for name, t in
+                     sorted(given.items(), key=lambda item: item[1]))
 
 
 def _ms(seconds: float) -> str:
@@ -185,7 +213,8 @@ def _ms(seconds: float) -> str:
 
 
 def _usable(entry, spec: ConvSpec, x_shape, w_shape, dtype, backend: str) -> bool:
-    """An entry read from disk names, for every map, one of today's candidates."""
+    """An entry read from disk names, for every map, one of today's candidates,
+    with a time in both contexts for each candidate it timed."""
     if not isinstance(entry, dict):
         return False
     g_shape = _output_shape(spec, x_shape, w_shape, dtype)[0]
@@ -193,18 +222,17 @@ def _usable(entry, spec: ConvSpec, x_shape, w_shape, dtype, backend: str) -> boo
         part = entry.get(kind)
         names = _plan.candidates(kind, spec, x_shape, w_shape, g_shape, dtype, backend)
         if not (isinstance(part, dict) and part.get("choice") in names
-                and isinstance(part.get("times_s"), dict)
-                and all(isinstance(t, (int, float)) for t in part["times_s"].values())):
+                and all(isinstance(part.get(t), dict)
+                        and all(isinstance(v, (int, float)) for v in part[t].values())
+                        for t in ("times_s", "moved_s"))
+                and set(part["times_s"]) == set(part["moved_s"])):
             return False
     return True
 
 
 def _log(key: str, entry: dict) -> None:
     logger.info("autotuned %s: %s", key, "; ".join(
-        f"{kind} {entry[kind]['choice']} ("
-        + (", ".join(f"{name} {_ms(t)}" for name, t in entry[kind]["times_s"].items())
-           or "the only candidate") + ")"
-        for kind in MAPS))
+        f"{kind} {entry[kind]['choice']} ({_times(entry[kind])})" for kind in MAPS))
 
 
 # --------------------------------------------------------------------------
@@ -227,8 +255,9 @@ def _random(shape, dtype, seed: int, device):
     return jax.device_put(values.astype(jnp.dtype(dtype)), device)
 
 
-def _time_call(kind: str, formulation: str, call) -> float:
-    """Seconds of one ``call()`` of ``formulation`` of map ``kind``, to its result."""
+def _time_call(kind: str, formulation: str, context: str, call) -> float:
+    """Seconds of one ``call()`` of ``formulation`` of map ``kind`` in
+    ``context`` (one of :data:`CONTEXTS`), to its result."""
     start = _clock()
     jax.block_until_ready(call())
     return _clock() - start
@@ -245,24 +274,70 @@ def _compiled(fn, args):
     return call
 
 
-def _time_map(kind: str, names, make, args, deadline: float) -> dict[str, float]:
-    """Median seconds of each formulation in ``names``: warm-up, then rounds."""
-    calls = {name: _compiled(make(name), args) for name in names}
-    for name in names:
-        _time_call(kind, name, calls[name])            # compiles, and warms up
-    samples: dict[str, list[float]] = {name: [] for name in names}
+def _moved_to(ndim: int, axis: int) -> int:
+    """Where the "moved" context keeps a feature axis: last, or 1 if it is last."""
+    return 1 if axis == ndim - 1 else ndim - 1
+
+
+def _moved(fn, in_axes, out_axis):
+    """``fn`` taking its arguments with the feature axes ``in_axes`` (None:
+    not an activation, as given) moved, and returning its result so moved
+    (``out_axis`` None: as it comes)."""
+    def moved_fn(*args):
+        args = [a if ax is None else jnp.moveaxis(a, _moved_to(a.ndim, ax), ax)
+                for a, ax in zip(args, in_axes)]
+        out = fn(*args)
+        return out if out_axis is None else jnp.moveaxis(
+            out, out_axis, _moved_to(out.ndim, out_axis))
+    return moved_fn
+
+
+def _time_map(kind: str, names, make, args, in_axes, out_axis,
+              deadline: float) -> dict[tuple[str, str], list[float]]:
+    """{(context, formulation): seconds of each round}: warm-up, then rounds."""
+    moved_args = tuple(a if ax is None else jnp.moveaxis(a, ax, _moved_to(a.ndim, ax))
+                       for a, ax in zip(args, in_axes))
+    calls = {}
+    for context, context_args in zip(CONTEXTS, (args, moved_args)):
+        for name in names:
+            fn = make(name) if context == "given" else _moved(make(name), in_axes, out_axis)
+            calls[context, name] = _compiled(fn, context_args)
+    for (context, name), call in calls.items():
+        _time_call(kind, name, context, call)       # compiles, and warms up
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     for round_ in range(REPEATS):
         if round_ and _clock() > deadline:
             break
-        for name in names:
-            samples[name].append(_time_call(kind, name, calls[name]))
-    return {name: float(np.median(s)) for name, s in samples.items()}
+        for (context, name), call in calls.items():
+            samples[context, name].append(_time_call(kind, name, context, call))
+        if not round_:    # a formulation PRUNE times the textbook one's cannot win
+            for name in names[1:]:
+                if any(samples[c, name][0] >= PRUNE * samples[c, names[0]][0]
+                       for c in CONTEXTS):
+                    for c in CONTEXTS:
+                        del calls[c, name]
+    return samples
+
+
+def _elect(names, samples: dict[tuple[str, str], list[float]]) -> str:
+    """The formulation of ``names`` (the textbook one first) that ``samples``
+    (see :func:`_time_map`) elect: the textbook one, unless another's median
+    per-round time ratio to it is at most ``1 - MARGIN`` in every context
+    (then the one whose larger ratio is smallest)."""
+    reference, worst = names[0], {}
+    for name in names[1:]:
+        worst[name] = max(float(np.median(np.divide(  # the rounds both ran (PRUNE)
+            samples[context, name], samples[context, reference][:len(samples[context, name])])))
+            for context in CONTEXTS)
+    best = min(worst, key=worst.get, default=None)
+    return best if best is not None and worst[best] <= 1 - MARGIN else reference
 
 
 def _tune(spec: ConvSpec, x_shape, w_shape, dtype, backend: str, device) -> dict:
-    """{map: {"choice": formulation, "times_s": {formulation: median seconds}}}."""
+    """{map: {"choice": formulation, "times_s": {formulation: median seconds as
+    given}, "moved_s": {formulation: median seconds moved}}, "tuned_s": s}."""
     from . import _core
-    lhs, rhs, _ = _plan._layouts(spec)
+    lhs, rhs, out = _plan._layouts(spec)
     in_spatial = tuple(x_shape[i] for i in lhs[2:])
     kernel = tuple(w_shape[i] for i in rhs[2:])
     start = _clock()
@@ -271,19 +346,26 @@ def _tune(spec: ConvSpec, x_shape, w_shape, dtype, backend: str, device) -> dict
         g_shape, g_dtype = _output_shape(spec, x_shape, w_shape, dtype)
         x, w = _random(x_shape, dtype, 0, device), _random(w_shape, dtype, 1, device)
         g = _random(g_shape, g_dtype, 2, device)
+        # per map: the kernel of a formulation, its arguments, the feature axes
+        # of those that are activations, and of its result if it is one
         maps = {
-            "forward": (lambda f: lambda x, w: _core.forward(x, w, spec, f), (x, w)),
+            "forward": (lambda f: lambda x, w: _core.forward(x, w, spec, f), (x, w),
+                        (lhs[1], None), out[1]),
             "input_grad": (lambda f: lambda g, w: _core.input_grad_by(
-                g, w, spec, in_spatial, f), (g, w)),
+                g, w, spec, in_spatial, f), (g, w), (out[1], None), lhs[1]),
             "weight_grad": (lambda f: lambda x, g: _core.weight_grad_by(
-                x, g, spec, kernel, f), (x, g))}
+                x, g, spec, kernel, f), (x, g), (lhs[1], out[1]), None)}
         entry = {}
         for kind in MAPS:
             names = _plan.candidates(kind, spec, x_shape, w_shape, g_shape, dtype, backend)
-            make, args = maps[kind]
-            times = _time_map(kind, names, make, args, deadline) if len(names) > 1 else {}
-            entry[kind] = {"choice": min(times, key=times.get) if times else names[0],
-                           "times_s": times}
+            if len(names) == 1:
+                entry[kind] = {"choice": names[0], "times_s": {}, "moved_s": {}}
+                continue
+            make, args, in_axes, out_axis = maps[kind]
+            samples = _time_map(kind, names, make, args, in_axes, out_axis, deadline)
+            entry[kind] = {"choice": _elect(names, samples), **{
+                field: {name: float(np.median(samples[context, name])) for name in names}
+                for field, context in zip(("times_s", "moved_s"), CONTEXTS)}}
     entry["tuned_s"] = _clock() - start
     return entry
 

@@ -646,7 +646,7 @@ def autotune_falls_back_on_meshes() -> None:
     shard_map (it takes "auto"'s rules there), and the values are right."""
     from jaxgrad._conv import _autotune
 
-    def refuse(kind, formulation, call):
+    def refuse(kind, formulation, context, call):
         raise AssertionError(f"autotune timed {kind} {formulation} on a mesh")
 
     def loss(p, x, t):
