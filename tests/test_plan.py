@@ -164,6 +164,52 @@ def test_float64_depthwise_on_cpu_runs_per_group_for_nan_placement():
     assert p.input_grad == _plan.Choice("transpose_per_group", "asked for; cpu_slow_grouped")
 
 
+_F64_PIECES = """
+import sys
+import jax, jax.numpy as jnp, numpy as np
+from jax import lax
+jax.config.update("jax_enable_x64", True)
+from jaxgrad._conv import _core
+from jaxgrad._conv._spec import ConvSpec
+spec = ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 32, "transpose")
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.standard_normal((4, 32, 32, 32)))
+w = jnp.asarray(rng.standard_normal((32, 1, 3, 3)))
+y = jax.jit(lambda x, w: _core.forward(x, w, spec, "per_group"))(x, w).block_until_ready()
+# (after: with a grouped convolution run first, the unrolled split did not crash)
+ref = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=32,
+                               precision=lax.Precision.HIGHEST)
+print(float(jnp.max(jnp.abs(y - ref)) / jnp.max(jnp.abs(ref))))
+"""
+
+
+def test_float64_per_group_pieces_run_one_after_another_on_cpu():
+    """cpu_f64_concurrent_conv_crash: the unrolled float64 split of this
+    depthwise forward, jitted alone, died of SIGSEGV in jaxlib 0.10.1 (run in
+    a child process, so a crash fails this test, not the worker). As a loop
+    over the groups it runs, and gives lax's grouped convolution's values."""
+    import os
+    import subprocess
+    import sys
+    # as users run it: XLA's default optimisation level (conftest sets -O0,
+    # under which it did not crash), glibc's default allocator
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
+                                if "xla_backend_optimization_level" not in f)
+    out = subprocess.run([sys.executable, "-c", _F64_PIECES], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, (out.returncode, out.stderr[-3000:])
+    assert float(out.stdout.split()[-1]) <= 1e-12
+    # the pieces are one convolution in a scan over the 32 groups, on CPU
+    spec = _spec(groups=4, algorithm="transpose")
+    x, w = jnp.ones((1, 4, 5, 5), jnp.float64), jnp.ones((4, 1, 3, 3), jnp.float64)
+    from jaxgrad._conv import _core
+    for dtype, scans in ((jnp.float64, [4]), (jnp.float32, [])):
+        jaxpr = jax.make_jaxpr(lambda x, w: _core.forward(x, w, spec, "per_group"))(
+            x.astype(dtype), w.astype(dtype))
+        assert [e.params["length"] for e in jaxpr.eqns if e.primitive.name == "scan"] == scans
+
+
 # --------------------------------------------------------------------------
 # The forward's taps formulation: where it exists, and where "auto" takes it.
 

@@ -184,6 +184,15 @@ def _loop_over_groups(lhs, rhs, positions_dims, channels: int) -> bool:
             and Placement.of(lhs, rhs) == UNPLACED)
 
 
+def _serial_pieces(lhs, rhs) -> bool:
+    """Whether the pieces of a per-group split must run one after another
+    (:func:`_scan_groups`): float64 on CPU, nothing placed on a mesh
+    (``cpu_f64_concurrent_conv_crash``: unrolled, XLA may run them at once,
+    and a process died of SIGSEGV)."""
+    return (jax.default_backend() == "cpu" and lhs.dtype == jnp.float64
+            and rhs.dtype == jnp.float64 and Placement.of(lhs, rhs) == UNPLACED)
+
+
 def _scan_groups(piece, lhs, rhs, lhs_dim: int, rhs_dim: int, out_dim: int, groups: int):
     """concat_γ piece(lhs_γ, rhs_γ) along ``out_dim``, lhs_γ / rhs_γ the γ-th of
     ``groups`` equal slices along ``lhs_dim`` / ``rhs_dim``, as one
@@ -205,6 +214,9 @@ def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     if not per_group:
         return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
                          out_sharding=out_sharding, **conv)
+    if out_sharding is None and _serial_pieces(lhs, rhs):
+        return _scan_groups(lambda a, b: _lax_conv(a, b, dimension_numbers=numbers, **conv),
+                            lhs, rhs, lhs_spec[1], rhs_spec[0], out_spec[1], groups)
     lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
     pieces = [_lax_conv(lhs_g, rhs_g, dimension_numbers=numbers,
                         out_sharding=conv_sharding(lhs_g, rhs_g, numbers, spatial_kept=True),
@@ -403,8 +415,8 @@ def _per_group_weight_grad(x, g, groups: int, *, dimension_numbers, **conv):
     # the swapped numbers read x's batch as lhs features and its channels as
     # lhs batch: count N x spatial positions, and C_in/G channels per piece
     lhs_spec = dimension_numbers.lhs_spec
-    if out_sharding is None and _loop_over_groups(
-            x, g, (lhs_spec[1], *lhs_spec[2:]), x.shape[x_dim] // groups):
+    if out_sharding is None and (_serial_pieces(x, g) or _loop_over_groups(
+            x, g, (lhs_spec[1], *lhs_spec[2:]), x.shape[x_dim] // groups)):
         return _scan_groups(
             lambda a, b: _lax_conv(a, b, dimension_numbers=dimension_numbers, **conv),
             x, g, x_dim, g_dim, dimension_numbers.out_spec[1], groups)

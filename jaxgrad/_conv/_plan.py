@@ -446,6 +446,15 @@ WORKAROUNDS = {
         "0.10.2",
         "float64 depthwise convolutions on CPU run per group, or as taps (the "
         "forward's taps formulation keeps each channel's NaN in its channel)"),
+    "cpu_f64_concurrent_conv_crash": Workaround(
+        "CPU may run the unrolled float64 convolutions of a per-group split at "
+        "once and die of SIGSEGV (jaxlib 0.10.1: 24-64 single-channel 3x3 "
+        "convolutions of (4, 1, 32, 32) whose results are concatenated or "
+        "summed, jitted alone; not with "
+        "--xla_cpu_enable_concurrency_optimized_scheduler=false, not in float32)",
+        "0.10.1",
+        "float64 per-group splits on CPU run as one convolution in a lax.scan "
+        "over the groups, one piece after another"),
     "cpu_slow_grouped_forward": Workaround(
         "CPU runs the forward of a depthwise or grouped convolution 10-100x "
         "slower than the same sum written as shifted multiply-adds (depthwise "
