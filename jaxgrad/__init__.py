@@ -7,7 +7,7 @@ Module map (all private; the public names are re-exported here):
     _general                  conv_general_dilated (lax's signature)
     _core                     the one bilinear triple all of them run on
     _taps, _plan, _autotune,  formulations; which one runs and why (or which
-    _algorithms               measured fastest); the setting
+    _algorithms               measured); the setting
     _spec                     ConvSpec and shape arithmetic
   _pool/          pooling: _ops (window maps, rules, N-d ops), _docs, _spec
   _loss/          losses: _regression, _binary, _kl, _classes (nll, cross

@@ -292,6 +292,33 @@ def test_a_winner_saves_the_margin_in_both_contexts(cache, monkeypatch, ratios, 
     assert _plan.plan(*GROUPED, jnp.float32).forward.formulation == expected
 
 
+def test_ratios_are_taken_round_by_round(cache, monkeypatch):
+    """The machine gets busy after the first round: the textbook forward takes
+    1 s in round 0 and 10 s after; taps takes 3.5 s in round 0 (over PRUNE
+    times the textbook time: timed no more). Round by round taps was 3.5x
+    slower, and the textbook forward stays; medians of times (taps 3.5 s
+    against 10 s) or rounds paired from the end would elect taps."""
+    monkeypatch.setenv("JAXGRAD_AUTOTUNE_BUDGET_S", "100")
+    assert _autotune.PRUNE <= 3.5 and _autotune.REPEATS >= 3
+    calls = {}
+
+    def timer(kind, formulation, context, call):
+        n = calls.get((kind, formulation, context), 0)     # calls so far
+        calls[kind, formulation, context] = n + 1
+        if kind != "forward":
+            return 1.0
+        round_ = n - 1                           # call 0 is the warm-up
+        return {"lax": 1.0 if round_ <= 0 else 10.0, "taps": 3.5}.get(formulation, 50.0)
+    monkeypatch.setattr(_autotune, "_time_call", timer)
+    p = _plan.plan(*GROUPED, jnp.float32)
+    assert p.forward.formulation == "lax"
+    assert calls["forward", "taps", "moved"] == 1 + 1          # warm-up, round 0
+    assert calls["forward", "lax", "given"] == 1 + _autotune.REPEATS
+    (entry,) = _autotune._memory.values()
+    assert entry["forward"]["times_s"]["taps"] == 3.5
+    assert entry["forward"]["times_s"]["lax"] == 10.0
+
+
 @pytest.mark.parametrize("numbers, x_shape, w_shape", [
     (None, (1, 8, 6, 5), (8, 2, 3, 3)),                      # NCHW: feature moved last
     (("NHWC", "HWIO", "NHWC"), (1, 6, 5, 8), (3, 3, 2, 8)),  # NHWC: feature moved to 1
@@ -469,6 +496,32 @@ def test_stale_cache_is_ignored(cache, monkeypatch):
     with pytest.warns(UserWarning, match=r"stale, written for jaxlib '0.0.1'"):
         assert _plan.plan(*GROUPED, jnp.float32) == first      # not the stale "lax"
     assert json.loads(path.read_text())["jaxlib"] != "0.0.1"
+
+
+def test_format_1_cache_is_tuned_again(cache, monkeypatch):
+    """A file of the one-context format (1: no "moved_s") is stale: warned
+    about, tuned again, rewritten in today's format; an entry without
+    "moved_s" in a file of today's format is tuned again silently."""
+    timer = _timer(monkeypatch, winners={"forward": "per_group"})
+    first = _plan.plan(*GROUPED, jnp.float32)
+    path = _cache_path()
+    doc = json.loads(path.read_text())
+    (key,) = doc["plans"]
+    old = {kind: {"choice": "lax" if kind == "forward" else part["choice"],
+                  "times_s": part["times_s"]}
+           for kind, part in doc["plans"][key].items() if kind in MAPS}
+    path.write_text(json.dumps({**doc, "format": 1, "plans": {key: old}}))
+    _autotune.clear_cache()
+    calls = timer.calls
+    with pytest.warns(UserWarning, match=r"stale, written for format 1 \(this process: 2\)"):
+        assert _plan.plan(*GROUPED, jnp.float32) == first
+    assert timer.calls > calls
+    doc = json.loads(path.read_text())
+    assert doc["format"] == _autotune.FORMAT == 2 and "moved_s" in doc["plans"][key]["forward"]
+    path.write_text(json.dumps({**doc, "plans": {key: old}}))
+    _autotune.clear_cache()
+    calls = timer.calls
+    assert _plan.plan(*GROUPED, jnp.float32) == first and timer.calls > calls
 
 
 def test_unwritable_cache_dir_warns_and_keeps_memory(cache, monkeypatch):

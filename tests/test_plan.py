@@ -171,19 +171,26 @@ from jax import lax
 jax.config.update("jax_enable_x64", True)
 from jaxgrad._conv import _core
 from jaxgrad._conv._spec import ConvSpec
-spec = ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 32, "transpose")
+# float64 operands, or float32 ones summed in float64 (preferred_element_type)
+preferred = jnp.float64 if sys.argv[1] == "preferred" else None
+dtype = jnp.float32 if preferred else jnp.float64
+spec = ConvSpec((1, 1), ((1, 1), (1, 1)), (1, 1), 32, "transpose",
+                preferred_element_type=preferred)
 rng = np.random.default_rng(0)
-x = jnp.asarray(rng.standard_normal((4, 32, 32, 32)))
-w = jnp.asarray(rng.standard_normal((32, 1, 3, 3)))
+x = jnp.asarray(rng.standard_normal((4, 32, 32, 32)), dtype)
+w = jnp.asarray(rng.standard_normal((32, 1, 3, 3)), dtype)
 y = jax.jit(lambda x, w: _core.forward(x, w, spec, "per_group"))(x, w).block_until_ready()
 # (after: with a grouped convolution run first, the unrolled split did not crash)
-ref = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=32,
+ref = lax.conv_general_dilated(x.astype(jnp.float64), w.astype(jnp.float64), (1, 1),
+                               ((1, 1), (1, 1)), feature_group_count=32,
                                precision=lax.Precision.HIGHEST)
+assert y.dtype == jnp.float64, y.dtype
 print(float(jnp.max(jnp.abs(y - ref)) / jnp.max(jnp.abs(ref))))
 """
 
 
-def test_float64_per_group_pieces_run_one_after_another_on_cpu():
+@pytest.mark.parametrize("case", ["float64", "preferred"])
+def test_float64_per_group_pieces_run_one_after_another_on_cpu(case):
     """cpu_f64_concurrent_conv_crash: the unrolled float64 split of this
     depthwise forward, jitted alone, died of SIGSEGV in jaxlib 0.10.1 (run in
     a child process, so a crash fails this test, not the worker). As a loop
@@ -196,11 +203,11 @@ def test_float64_per_group_pieces_run_one_after_another_on_cpu():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
                                 if "xla_backend_optimization_level" not in f)
-    out = subprocess.run([sys.executable, "-c", _F64_PIECES], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", _F64_PIECES, case], capture_output=True,
                          text=True, timeout=600, env=env)
     assert out.returncode == 0, (out.returncode, out.stderr[-3000:])
     assert float(out.stdout.split()[-1]) <= 1e-12
-    # the pieces are one convolution in a scan over the 32 groups, on CPU
+    # the pieces are one convolution in a scan over the groups, on CPU
     spec = _spec(groups=4, algorithm="transpose")
     x, w = jnp.ones((1, 4, 5, 5), jnp.float64), jnp.ones((4, 1, 3, 3), jnp.float64)
     from jaxgrad._conv import _core

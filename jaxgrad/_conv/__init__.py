@@ -10,8 +10,9 @@
                 kernel taps (a second formulation)
   _plan         which formulation each map runs, from one table of thresholds
                 and XLA workarounds (or from measurements: _autotune)
-  _autotune     algorithm="autotune": each formulation timed on the device, the
-                fastest kept in memory and in a JSON cache on disk
+  _autotune     algorithm="autotune": each formulation timed on the device in
+                two layouts, the textbook one kept unless another is faster in
+                both; in memory and in a JSON cache on disk
   _algorithms   the user's setting ("auto", "transpose", "taps", "autotune"), a
                 ContextVar
   _spec         ConvSpec and the pure shape arithmetic (output sizes, pads)

@@ -20,8 +20,10 @@ differ in how XLA executes them:
                default), which also holds every threshold it uses.
   "autotune"   measured: the first time a configuration is traced, every
                applicable formulation of each map is compiled and timed on
-               this device and the fastest kept, in memory and in a JSON
-               cache on disk (``_autotune``); "auto"'s rules where timing is
+               this device, with the activations as laid out and with their
+               feature dim moved; the textbook one is kept unless another is
+               at least 5% faster in both, in memory and in a JSON cache on
+               disk (``_autotune``); "auto"'s rules where timing is
                meaningless (meshes, ``shard_map``).
 
 The choice is read when a function is traced: set it per call

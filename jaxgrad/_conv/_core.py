@@ -184,13 +184,15 @@ def _loop_over_groups(lhs, rhs, positions_dims, channels: int) -> bool:
             and Placement.of(lhs, rhs) == UNPLACED)
 
 
-def _serial_pieces(lhs, rhs) -> bool:
+def _serial_pieces(lhs, rhs, preferred=None) -> bool:
     """Whether the pieces of a per-group split must run one after another
-    (:func:`_scan_groups`): float64 on CPU, nothing placed on a mesh
-    (``cpu_f64_concurrent_conv_crash``: unrolled, XLA may run them at once,
-    and a process died of SIGSEGV)."""
-    return (jax.default_backend() == "cpu" and lhs.dtype == jnp.float64
-            and rhs.dtype == jnp.float64 and Placement.of(lhs, rhs) == UNPLACED)
+    (:func:`_scan_groups`): float64 operands or float64 sums (``preferred``)
+    on CPU, nothing placed on a mesh (``cpu_f64_concurrent_conv_crash``:
+    unrolled, XLA may run them at once, and a process died of SIGSEGV)."""
+    wide = (jnp.promote_types(lhs.dtype, rhs.dtype) == jnp.float64
+            or (preferred is not None and jnp.dtype(preferred) == jnp.float64))
+    return (wide and jax.default_backend() == "cpu"
+            and Placement.of(lhs, rhs) == UNPLACED)
 
 
 def _scan_groups(piece, lhs, rhs, lhs_dim: int, rhs_dim: int, out_dim: int, groups: int):
@@ -214,7 +216,7 @@ def _grouped_conv(lhs, rhs, numbers, groups: int, per_group: bool, **conv):
     if not per_group:
         return _lax_conv(lhs, rhs, dimension_numbers=numbers, feature_group_count=groups,
                          out_sharding=out_sharding, **conv)
-    if out_sharding is None and _serial_pieces(lhs, rhs):
+    if out_sharding is None and _serial_pieces(lhs, rhs, conv.get("preferred")):
         return _scan_groups(lambda a, b: _lax_conv(a, b, dimension_numbers=numbers, **conv),
                             lhs, rhs, lhs_spec[1], rhs_spec[0], out_spec[1], groups)
     lhs, rhs = whole_along(lhs, lhs_spec[1]), whole_along(rhs, rhs_spec[0])
@@ -415,8 +417,9 @@ def _per_group_weight_grad(x, g, groups: int, *, dimension_numbers, **conv):
     # the swapped numbers read x's batch as lhs features and its channels as
     # lhs batch: count N x spatial positions, and C_in/G channels per piece
     lhs_spec = dimension_numbers.lhs_spec
-    if out_sharding is None and (_serial_pieces(x, g) or _loop_over_groups(
-            x, g, (lhs_spec[1], *lhs_spec[2:]), x.shape[x_dim] // groups)):
+    if out_sharding is None and (
+            _serial_pieces(x, g, conv.get("preferred"))
+            or _loop_over_groups(x, g, (lhs_spec[1], *lhs_spec[2:]), x.shape[x_dim] // groups)):
         return _scan_groups(
             lambda a, b: _lax_conv(a, b, dimension_numbers=dimension_numbers, **conv),
             x, g, x_dim, g_dim, dimension_numbers.out_spec[1], groups)

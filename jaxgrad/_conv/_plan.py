@@ -33,9 +33,10 @@ seen on.
 
 ``algorithm="autotune"`` replaces the rules by measurements: the first time a
 configuration is seen, ``_autotune`` times each formulation that
-:func:`candidates` lists for each map on this device and keeps the fastest (in
-memory and in a JSON cache on disk); the three choices then read
-"autotuned: <each candidate's time>". Where timing a local piece would be
+:func:`candidates` lists for each map on this device, with the activations as
+laid out and with their feature dim moved, and keeps the textbook one unless
+another is at least 5% faster in both (in memory and in a JSON cache on
+disk); the three choices then read "autotuned: <each candidate's times>". Where timing a local piece would be
 meaningless (operands on a mesh, inside ``shard_map``, an ``out_sharding``)
 or impossible (an empty operand, a non-float dtype, a backend without a
 device), the choice is "auto"'s, its reason prefixed "autotune falls back to
@@ -450,11 +451,13 @@ WORKAROUNDS = {
         "CPU may run the unrolled float64 convolutions of a per-group split at "
         "once and die of SIGSEGV (jaxlib 0.10.1: 24-64 single-channel 3x3 "
         "convolutions of (4, 1, 32, 32) whose results are concatenated or "
-        "summed, jitted alone; not with "
-        "--xla_cpu_enable_concurrency_optimized_scheduler=false, not in float32)",
+        "summed, jitted alone; also float32 operands with float64 results; not "
+        "with --xla_cpu_enable_concurrency_optimized_scheduler=false, not in "
+        "float32 throughout)",
         "0.10.1",
-        "float64 per-group splits on CPU run as one convolution in a lax.scan "
-        "over the groups, one piece after another"),
+        "float64 per-group splits on CPU (float64 operands, or float64 sums by "
+        "preferred_element_type) of unplaced operands run as one convolution "
+        "in a lax.scan over the groups, one piece after another"),
     "cpu_slow_grouped_forward": Workaround(
         "CPU runs the forward of a depthwise or grouped convolution 10-100x "
         "slower than the same sum written as shifted multiply-adds (depthwise "
