@@ -36,7 +36,8 @@ configuration is seen, ``_autotune`` times each formulation that
 :func:`candidates` lists for each map on this device, with the activations as
 laid out and with their feature dim moved, and keeps the textbook one unless
 another is at least 5% faster in both (in memory and in a JSON cache on
-disk); the three choices then read "autotuned: <each candidate's times>". Where timing a local piece would be
+disk); the three choices then read "autotuned: <each candidate's times>".
+Where timing a local piece would be
 meaningless (operands on a mesh, inside ``shard_map``, an ``out_sharding``)
 or impossible (an empty operand, a non-float dtype, a backend without a
 device), the choice is "auto"'s, its reason prefixed "autotune falls back to
