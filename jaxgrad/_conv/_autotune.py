@@ -275,9 +275,15 @@ def _compiled(fn, args):
     return call
 
 
-def _moved_to(ndim: int, axis: int) -> int:
-    """Where the "moved" context keeps a feature axis: last, or 1 if it is last."""
-    return 1 if axis == ndim - 1 else ndim - 1
+def _to_moved(a, axis: int):
+    """``a`` with its feature axis ``axis`` where the "moved" context keeps it:
+    last, or at 1 if it is last."""
+    return jnp.moveaxis(a, axis, 1 if axis == a.ndim - 1 else a.ndim - 1)
+
+
+def _from_moved(a, axis: int):
+    """The inverse of :func:`_to_moved`."""
+    return jnp.moveaxis(a, 1 if axis == a.ndim - 1 else a.ndim - 1, axis)
 
 
 def _moved(fn, in_axes, out_axis):
@@ -285,19 +291,15 @@ def _moved(fn, in_axes, out_axis):
     not an activation, as given) moved, and returning its result so moved
     (``out_axis`` None: as it comes)."""
     def moved_fn(*args):
-        args = [a if ax is None else jnp.moveaxis(a, _moved_to(a.ndim, ax), ax)
-                for a, ax in zip(args, in_axes)]
-        out = fn(*args)
-        return out if out_axis is None else jnp.moveaxis(
-            out, out_axis, _moved_to(out.ndim, out_axis))
+        out = fn(*(a if ax is None else _from_moved(a, ax) for a, ax in zip(args, in_axes)))
+        return out if out_axis is None else _to_moved(out, out_axis)
     return moved_fn
 
 
 def _time_map(kind: str, names, make, args, in_axes, out_axis,
               deadline: float) -> dict[tuple[str, str], list[float]]:
     """{(context, formulation): seconds of each round}: warm-up, then rounds."""
-    moved_args = tuple(a if ax is None else jnp.moveaxis(a, ax, _moved_to(a.ndim, ax))
-                       for a, ax in zip(args, in_axes))
+    moved_args = tuple(a if ax is None else _to_moved(a, ax) for a, ax in zip(args, in_axes))
     calls = {}
     for context, context_args in zip(CONTEXTS, (args, moved_args)):
         for name in names:
