@@ -675,6 +675,61 @@ def test_dense_input_gradients_take_taps_only_on_tiny_maps():
         beyond.reason)
 
 
+def test_one_d_input_gradients_with_many_more_outputs_take_taps():
+    # 1-D, dense, stride 1: with O >= 8·C_in the textbook input gradient is a
+    # convolution with few output features, slow in XLA CPU's 1-D path; taps
+    # at any number of positions and output channels
+    ratio = _plan.THRESHOLDS["one_d_taps_input_grad_min_channel_ratio"].value
+    most_in = _plan.THRESHOLDS["one_d_taps_input_grad_max_in_channels"].value
+    most = _plan.THRESHOLDS["dense_taps_max_elements"].value
+    row = _plan.Choice("taps", "one_d_taps_input_grad_min_channel_ratio")
+
+    def input_grad(x_shape, c_out, kernel=5):
+        spec = _spec(n=len(x_shape) - 2, padding=kernel // 2)
+        w_shape = (c_out, x_shape[1]) + (kernel,) * (len(x_shape) - 2)
+        g_shape = (x_shape[0], c_out, *(i + 2 * (kernel // 2) - kernel + 1
+                                        for i in x_shape[2:]))
+        return plan(spec, x_shape, w_shape, g_shape, jnp.float32,
+                    backend="cpu").input_grad
+
+    assert (ratio, most_in) == (8, 12)
+    # held-out run 12's worst point (284 = 35.5 x 8 output channels): before
+    # this row dense_taps_input_grad_max_positions, 1.64x the fastest
+    assert input_grad((31, 8, 61), 284) == row
+    assert input_grad((31, most_in, 500), most_in * ratio) == row
+    assert input_grad((31, most_in, 500), most_in * ratio - 1) == _plan.Choice(
+        "transpose", "dense_taps_input_grad_max_positions")
+    # more input channels than one_d_taps_input_grad_max_in_channels
+    assert input_grad((31, most_in + 1, 500), (most_in + 1) * ratio) == _plan.Choice(
+        "transpose", "dense_taps_input_grad_max_positions")
+    # fewer output channels than dense_taps_min_out_channels (64)
+    assert input_grad((8, 4, 500), 32) == row
+    assert input_grad((8, 8, 500), 32) == _plan.Choice(
+        "transpose", "dense_taps_min_out_channels")
+    # one sample, beyond dense_taps_input_grad_one_sample_max_positions
+    assert input_grad((1, 8, 2000), 512) == row
+    # the buffer bound: N·C·K·I past dense_taps_max_elements keeps the textbook rule
+    n = most // (8 * 5 * 1000) + 1
+    assert input_grad((n, 8, 1000), 512) == _plan.Choice(
+        "transpose", "dense_taps_max_elements")
+    # not in 2-D, not strided or dilated, not grouped, not the weight gradient
+    assert input_grad((31, 8, 20, 20), 256, kernel=3).reason != row.reason
+    strided = ConvSpec((3,), ((2, 2),), (1,), 1, "auto")
+    assert plan(strided, (31, 8, 61), (284, 8, 5), (31, 284, 21), jnp.float32,
+                backend="cpu").input_grad.reason != row.reason
+    dilated = ConvSpec((1,), ((4, 4),), (2,), 1, "auto")
+    assert plan(dilated, (31, 8, 61), (284, 8, 5), (31, 284, 61), jnp.float32,
+                backend="cpu").input_grad.reason != row.reason
+    grouped = ConvSpec((1,), ((2, 2),), (1,), 2, "auto")
+    assert plan(grouped, (31, 8, 61), (288, 4, 5), (31, 288, 61), jnp.float32,
+                backend="cpu").input_grad.reason != row.reason
+    p = plan(_spec(n=1, padding=2), (31, 8, 61), (284, 8, 5), (31, 284, 61),
+             jnp.float32, backend="cpu")
+    assert p.weight_grad.reason != row.reason
+    assert plan(_spec(n=1, padding=2), (31, 8, 61), (284, 8, 5), (31, 284, 61),
+                jnp.float32, backend="gpu").input_grad.reason != row.reason
+
+
 def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     bound = _plan.THRESHOLDS["taps_input_grad_max_group_out_channels"].value
     big = _plan.THRESHOLDS["dense_taps_max_elements"].value

@@ -1,0 +1,54 @@
+"""``python -m jaxgrad_bench.contexts``: drawn shapes, both contexts, auto's pick."""
+
+import json
+import math
+
+import jax.numpy as jnp
+
+from jaxgrad._conv import _plan
+from jaxgrad._conv._spec import ConvSpec
+from jaxgrad_bench import contexts
+
+
+def test_draws_are_reproducible_and_within_their_bounds():
+    for ndim in (1, 2):
+        shapes = contexts.draw(ndim, 30, seed=5)
+        assert shapes == contexts.draw(ndim, 30, seed=5)
+        assert shapes != contexts.draw(ndim, 30, seed=6)
+        for x, w in shapes:
+            assert len(x) == len(w) == ndim + 2
+            n, c, *spatial = x
+            o, c_w, *kernel = w
+            assert c_w == c and o % c == 0 and 16 <= o <= contexts.MAX_OUT_CHANNELS
+            assert all(k <= i for k, i in zip(kernel, spatial))
+            assert n * c * math.prod(kernel) * math.prod(spatial) <= contexts.MAX_BUFFER
+
+
+def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
+    record = {"x": [4, 8, 100], "w": [64, 8, 3],
+              "auto": {"input_grad": ["taps", "some row"]},
+              "maps": {"input_grad": {"choice": "taps",
+                                      "times_s": {"transpose": 4e-3, "taps": 1e-3},
+                                      "moved_s": {"transpose": 2e-3, "taps": 3e-3}}}}
+    line = contexts.line(record, "input_grad")
+    assert "r=8" in line and "auto=taps:some row" in line
+    assert "taps/textbook 0.25 as given, 1.50 moved; textbook 4 ms" in line
+
+
+def test_main_times_every_map_in_both_contexts_and_records_autos_choice(
+        tmp_path, monkeypatch, capsys):
+    x, w = (2, 2, 16), (16, 2, 3)
+    monkeypatch.setattr(contexts, "draw", lambda ndim, count, seed: [(x, w)])
+    assert contexts.main(["--count", "1", "--out", str(tmp_path), "--name", "t"]) == 0
+    doc = json.loads((tmp_path / "t.json").read_text())
+    (record,) = doc["records"]
+    spec = ConvSpec((1,), ((1, 1),), (1,), 1, "auto")
+    auto = _plan.plan(spec, x, w, (2, 16, 16), jnp.float32, backend="cpu")
+    assert record["auto"]["input_grad"] == [auto.input_grad.formulation,
+                                            auto.input_grad.reason]
+    for kind in ("forward", "input_grad", "weight_grad"):
+        part = record["maps"][kind]
+        assert set(part["times_s"]) == set(part["moved_s"])
+        assert all(t > 0 for t in (*part["times_s"].values(), *part["moved_s"].values()))
+    assert {"transpose", "taps"} <= set(record["maps"]["input_grad"]["times_s"])
+    assert "taps/textbook" in capsys.readouterr().out
