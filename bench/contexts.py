@@ -12,9 +12,13 @@ times each map of a drawn configuration as ``algorithm="autotune"`` does
 with the activations as given and with their feature axis moved), and records
 beside those times the formulation and reason that "auto"'s rules pick.
 
-The configurations: dense, stride and dilation 1, "same" padding (the low
-side (K-1)//2), PyTorch's layout; N, C_in, C_out = C_in · r, K and the
-spatial size drawn from the lists below. Writes ``NAME.json`` (one record per
+The configurations (``--family``), PyTorch's layout, padding (K-1)//2 on the
+low side and K-1 in all:
+
+  dense            stride and dilation 1; N, C_in, C_out = C_in · r, K and
+                   the spatial size drawn from the lists below
+  grouped-one-out  G groups of C_in/G input channels and one output channel
+                   each (C_out = G), kernel 3, stride 1 or 2 Writes ``NAME.json`` (one record per
 configuration) and prints one line per configuration: taps' time over the
 textbook rule's in each context for the map ``--map``.
 """
@@ -33,24 +37,34 @@ KERNELS = (2, 3, 5, 7, 11)
 SIZES = {1: (16, 40, 64, 100, 300, 500, 1000, 2000), 2: (4, 7, 14, 28, 56)}
 MAX_OUT_CHANNELS = 1024
 MAX_BUFFER = 1 << 23     # N·C_in·K·P: _plan's dense_taps_max_elements
+GROUPS = (4, 8, 16, 32)
+GROUP_CHANNELS = (4, 8, 12, 16, 24, 32, 49, 64, 96)
+GROUPED_BATCHES = (1, 2, 4, 8, 22)
+GROUPED_SIZES = {1: (64, 256, 1024), 2: (12, 28, 56), 3: (7, 8, 12, 16)}
+MAX_GROUPED_INPUT = 30_000_000   # N·C_in·ΠI
 
 
-def draw(ndim: int, count: int, seed: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """``count`` (x_shape, w_shape) pairs, reproducible from ``seed``."""
+def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
+    """``count`` (x_shape, w_shape, stride) triples, reproducible from ``seed``."""
     rng = random.Random(seed)
     out = []
-    while len(out) < count:
+    while family == "grouped-one-out" and len(out) < count:
+        g, cg, n = rng.choice(GROUPS), rng.choice(GROUP_CHANNELS), rng.choice(GROUPED_BATCHES)
+        s, size = rng.choice((1, 2)), rng.choice(GROUPED_SIZES[ndim])
+        if n * g * cg * size ** ndim <= MAX_GROUPED_INPUT:
+            out.append(((n, g * cg) + (size,) * ndim, (g, cg) + (3,) * ndim, s))
+    while family == "dense" and len(out) < count:
         n, c, r = rng.choice(BATCHES), rng.choice(CHANNELS), rng.choice(RATIOS)
         k, size = rng.choice(KERNELS), rng.choice(SIZES[ndim])
         if not 16 <= c * r <= MAX_OUT_CHANNELS or size < k:
             continue
         if n * c * k ** ndim * size ** ndim > MAX_BUFFER:
             continue
-        out.append(((n, c) + (size,) * ndim, (c * r, c) + (k,) * ndim))
+        out.append(((n, c) + (size,) * ndim, (c * r, c) + (k,) * ndim, 1))
     return out
 
 
-def measure(x_shape, w_shape) -> dict:
+def measure(x_shape, w_shape, stride: int = 1) -> dict:
     """autotune's times of every map's candidates, and auto's choices."""
     import jax
     import jax.numpy as jnp
@@ -60,14 +74,16 @@ def measure(x_shape, w_shape) -> dict:
     ndim = len(x_shape) - 2
     k = w_shape[2]
     lo = (k - 1) // 2
-    spec = ConvSpec((1,) * ndim, ((lo, k - 1 - lo),) * ndim, (1,) * ndim, 1, "autotune")
-    g_shape = (x_shape[0], w_shape[0]) + tuple(x_shape[2:])
-    auto = _plan.plan(ConvSpec(spec.stride, spec.padding, spec.dilation, 1, "auto"),
+    groups = x_shape[1] // w_shape[1]
+    spec = ConvSpec((stride,) * ndim, ((lo, k - 1 - lo),) * ndim, (1,) * ndim, groups,
+                    "autotune")
+    g_shape = (x_shape[0], w_shape[0]) + tuple((i - 1) // stride + 1 for i in x_shape[2:])
+    auto = _plan.plan(ConvSpec(spec.stride, spec.padding, spec.dilation, groups, "auto"),
                       x_shape, w_shape, g_shape, jnp.float32, backend="cpu")
     device = jax.devices("cpu")[0]
     entry = _autotune._tune(spec, tuple(x_shape), tuple(w_shape), jnp.float32, "cpu",
                             device)
-    return {"x": list(x_shape), "w": list(w_shape),
+    return {"x": list(x_shape), "w": list(w_shape), "stride": stride, "groups": groups,
             "auto": {kind: [choice.formulation, choice.reason] for kind, choice in
                      zip(_autotune.MAPS, (auto.forward, auto.input_grad, auto.weight_grad))},
             "maps": {kind: entry[kind] for kind in _autotune.MAPS}}
@@ -77,7 +93,8 @@ def line(record: dict, kind: str) -> str:
     part = record["maps"][kind]
     given, moved = part["times_s"], part["moved_s"]
     c, o = record["x"][1], record["w"][0]
-    head = (f"x={tuple(record['x'])} w={tuple(record['w'])} r={o / c:g} "
+    head = (f"x={tuple(record['x'])} w={tuple(record['w'])} s={record.get('stride', 1)} "
+            f"g={record.get('groups', 1)} r={o / c:g} "
             f"auto={':'.join(record['auto'][kind])}")
     if "taps" not in given:
         return head + " (no taps candidate)"
@@ -89,7 +106,8 @@ def line(record: dict, kind: str) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--ndim", type=int, choices=(1, 2), default=1)
+    p.add_argument("--family", choices=("dense", "grouped-one-out"), default="dense")
+    p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--map", choices=("forward", "input_grad", "weight_grad"),
@@ -105,15 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_platforms", "cpu")
     from . import _machine, _report
     records = []
-    for x_shape, w_shape in draw(args.ndim, args.count, args.seed):
-        records.append(measure(x_shape, w_shape))
+    if args.family == "dense" and args.ndim == 3:
+        raise SystemExit("contexts: --family dense draws 1-D and 2-D shapes only")
+    for x_shape, w_shape, stride in draw(args.ndim, args.count, args.seed, args.family):
+        records.append(measure(x_shape, w_shape, stride))
         print(line(records[-1], args.map), flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
     _report.write_json({"command": "python -m jaxgrad_bench.contexts " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": _machine.machine(None),
-        "versions": _machine.versions(), "ndim": args.ndim, "seed": args.seed, "records": records}, path)
+        "versions": _machine.versions(), "family": args.family, "ndim": args.ndim,
+        "seed": args.seed, "records": records}, path)
     print(f"contexts: {len(records)} configurations -> {path}")
     return 0
 

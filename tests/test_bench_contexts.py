@@ -15,13 +15,20 @@ def test_draws_are_reproducible_and_within_their_bounds():
         shapes = contexts.draw(ndim, 30, seed=5)
         assert shapes == contexts.draw(ndim, 30, seed=5)
         assert shapes != contexts.draw(ndim, 30, seed=6)
-        for x, w in shapes:
-            assert len(x) == len(w) == ndim + 2
+        for x, w, stride in shapes:
+            assert len(x) == len(w) == ndim + 2 and stride == 1
             n, c, *spatial = x
             o, c_w, *kernel = w
             assert c_w == c and o % c == 0 and 16 <= o <= contexts.MAX_OUT_CHANNELS
             assert all(k <= i for k, i in zip(kernel, spatial))
             assert n * c * math.prod(kernel) * math.prod(spatial) <= contexts.MAX_BUFFER
+    shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
+    assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
+    assert {stride for *_, stride in shapes} == {1, 2}
+    for x, w, _ in shapes:
+        groups = w[0]
+        assert w[2:] == (3, 3, 3) and x[1] == groups * w[1]
+        assert math.prod(x) <= contexts.MAX_GROUPED_INPUT
 
 
 def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
@@ -38,7 +45,7 @@ def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
 def test_main_times_every_map_in_both_contexts_and_records_autos_choice(
         tmp_path, monkeypatch, capsys):
     x, w = (2, 2, 16), (16, 2, 3)
-    monkeypatch.setattr(contexts, "draw", lambda ndim, count, seed: [(x, w)])
+    monkeypatch.setattr(contexts, "draw", lambda ndim, count, seed, family: [(x, w, 1)])
     assert contexts.main(["--count", "1", "--out", str(tmp_path), "--name", "t"]) == 0
     doc = json.loads((tmp_path / "t.json").read_text())
     (record,) = doc["records"]
@@ -52,3 +59,14 @@ def test_main_times_every_map_in_both_contexts_and_records_autos_choice(
         assert all(t > 0 for t in (*part["times_s"].values(), *part["moved_s"].values()))
     assert {"transpose", "taps"} <= set(record["maps"]["input_grad"]["times_s"])
     assert "taps/textbook" in capsys.readouterr().out
+
+
+def test_a_grouped_strided_record_has_autos_choice_for_its_output_shape(tmp_path):
+    x, w = (1, 8, 5, 5, 5), (4, 2, 3, 3, 3)        # 4 groups of 2 -> 1, stride 2
+    record = contexts.measure(x, w, 2)
+    assert (record["stride"], record["groups"]) == (2, 4)
+    spec = ConvSpec((2,) * 3, ((1, 1),) * 3, (1,) * 3, 4, "auto")
+    auto = _plan.plan(spec, x, w, (1, 4, 3, 3, 3), jnp.float32, backend="cpu")
+    assert record["auto"]["weight_grad"] == [auto.weight_grad.formulation,
+                                             auto.weight_grad.reason]
+    assert "transpose" in record["maps"]["weight_grad"]["times_s"]

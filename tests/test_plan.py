@@ -846,10 +846,19 @@ def test_a_3d_grouped_weight_gradient_with_one_output_per_group_is_one_convoluti
     p = plan(_spec(n=3, groups=8), args[0], (16, 12, 3, 3, 3), (4, 16, 6, 14, 14),
              jnp.float32, backend="cpu")
     assert p.weight_grad == _plan.Choice("taps", "cpu measured: 3-D")
-    # more than 12 input channels per group (beyond the measured range): taps
-    p = plan(_spec(n=3, groups=8), (4, 128, 6, 14, 14), (8, 16, 3, 3, 3),
-             (4, 8, 6, 14, 14), jnp.float32, backend="cpu")
-    assert p.weight_grad == _plan.Choice("taps", "cpu measured: 3-D")
+    # more than 12 input channels per group: one convolution from a batch of
+    # ONE_GROUPED_3D_MIN_BATCH (4) on, taps below it
+    assert _plan.ONE_GROUPED_3D_MIN_BATCH == 4
+    for n, formulation, reason in ((4, "transpose", _plan.ONE_GROUPED_3D),
+                                   (3, "taps", "cpu measured: 3-D")):
+        p = plan(_spec(n=3, groups=8), (n, 128, 6, 14, 14), (8, 16, 3, 3, 3),
+                 (n, 8, 6, 14, 14), jnp.float32, backend="cpu")
+        assert p.weight_grad == _plan.Choice(formulation, reason)
+    # held-out run 13's worst point: 49 channels per group, batch 22, stride 2
+    p = plan(ConvSpec((2,) * 3, ((1, 1),) * 3, (1,) * 3, 16, "auto"),
+             (22, 784, 7, 7, 7), (16, 49, 3, 3, 3), (22, 16, 4, 4, 4), jnp.float32,
+             backend="cpu")
+    assert p.weight_grad == _plan.Choice("transpose", _plan.ONE_GROUPED_3D)
     # the same layer in 2-D (batch 2) is not this row (the dense rules:
     # B = 2·96·9·14² = 0.34M <= dense_taps_small_elements, taps)
     p = plan(_spec(groups=8), (2, 96, 14, 14), (8, 12, 3, 3), (2, 8, 14, 14),

@@ -644,6 +644,23 @@ def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
 # channel per group" is one *input* channel per group of the user's layer.)
 ONE_GROUPED_3D = "cpu measured: 3-D grouped weight, one output channel per group"
 ONE_GROUPED_3D_MAX_GROUP_CHANNELS = 12   # kept to the measured range (2-12)
+# With a batch of at least ONE_GROUPED_3D_MIN_BATCH the same holds at any
+# number of input channels per group measured (4-96). CPU, 2-core Zen3, jaxlib
+# 0.10.1 (2026-12-06): python -m jaxgrad_bench.contexts --family
+# grouped-one-out --ndim 3 --map weight_grad --seed 1
+# (bench/results/contexts-cpu-2core-grouped3d-seed1.json; G = 4-32, kernel
+# 3x3x3, stride 1-2): at the 15 shapes with N >= 4 and a taps candidate the
+# batch-grouped convolution took 0.37-1.27x taps' time with the activations
+# as given and 0.39-1.23x with their feature axis moved (13 below 1 in each),
+# 0.37-0.94x and 0.40-0.83x at the 7 with more than 12 channels per group; at
+# N = 1-2, 0.35-4.47x and 0.35-2.72x (taps faster in both at 4 of 10, and at
+# these batches the rows below keep taps for more than 12 channels per group;
+# the row above's batch-1 shapes with 4-12 channels per group took 2.8-4.5x
+# taps' time here, left as measured before). Held-out run 13's worst
+# point, x=(22, 784, 7, 7, 7) w=(16, 49, 3, 3, 3) stride 2: backward 1.47x
+# jax.grad's time with taps (weight gradient 95 ms as taps, 32 ms as one
+# batch-grouped convolution).
+ONE_GROUPED_3D_MIN_BATCH = 4
 
 # On a GPU, a depthwise weight gradient (in the core's terms one input channel
 # per group, channel multipliers included; for a transposed convolution one
@@ -703,8 +720,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     slower); 1x1 and tiled (stride = kernel) kernels, a GEMM with no copies;
     3-D kernels (XLA CPU's 3-D convolutions, strided input gradients most,
     were 2-1000x slower in the sweep), but a grouped 3-D weight gradient with
-    one output and at most 12 input channels per group is one batch-grouped
-    convolution
+    one output channel per group and at most 12 input channels per group, or
+    a batch of at least 4, is one batch-grouped convolution
     (``ONE_GROUPED_3D``); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
     slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
@@ -795,7 +812,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", "cpu measured: one GEMM (1x1 or tiled)")
     per_group_out = g_shape[1] // spec.groups
     if (kind == "weight" and len(kernel) == 3 and spec.groups > 1 and per_group_out == 1
-            and w_shape[1] <= ONE_GROUPED_3D_MAX_GROUP_CHANNELS):
+            and (w_shape[1] <= ONE_GROUPED_3D_MAX_GROUP_CHANNELS
+                 or n >= ONE_GROUPED_3D_MIN_BATCH)):
         return Choice("transpose", ONE_GROUPED_3D)
     if (kind == "weight" and spec.groups == 1
             and _swapped_pads_small(spec, x_shape, g_shape, kernel)
