@@ -1,4 +1,4 @@
-"""Time each formulation of drawn dense convolutions in both layout contexts.
+"""Time each formulation of drawn convolutions in both layout contexts.
 
     python -m jaxgrad_bench.contexts --ndim 1 --count 40 --seed 1 \\
         --out bench/results --name contexts-cpu-2core-1d
@@ -18,9 +18,11 @@ low side and K-1 in all:
   dense            stride and dilation 1; N, C_in, C_out = C_in · r, K and
                    the spatial size drawn from the lists below
   grouped-one-out  G groups of C_in/G input channels and one output channel
-                   each (C_out = G), kernel 3, stride 1 or 2 Writes ``NAME.json`` (one record per
-configuration) and prints one line per configuration: taps' time over the
-textbook rule's in each context for the map ``--map``.
+                   each (C_out = G), kernel 3, stride 1 or 2
+
+Writes ``NAME.json`` (one record per configuration) and prints one line per
+configuration: taps' time over the textbook rule's in each context for the
+map ``--map``.
 """
 
 from __future__ import annotations

@@ -655,8 +655,8 @@ ONE_GROUPED_3D_MAX_GROUP_CHANNELS = 12   # kept to the measured range (2-12)
 # 0.37-0.94x and 0.40-0.83x at the 7 with more than 12 channels per group; at
 # N = 1-2, 0.35-4.47x and 0.35-2.72x (taps faster in both at 4 of 10, and at
 # these batches the rows below keep taps for more than 12 channels per group;
-# the row above's batch-1 shapes with 4-12 channels per group took 2.8-4.5x
-# taps' time here, left as measured before). Held-out run 13's worst
+# two of the row above's three batch-1 shapes, 4-12 channels per group, took
+# 2.8-4.5x taps' time here, left as measured before). Held-out run 13's worst
 # point, x=(22, 784, 7, 7, 7) w=(16, 49, 3, 3, 3) stride 2: backward 1.47x
 # jax.grad's time with taps (weight gradient 95 ms as taps, 32 ms as one
 # batch-grouped convolution).
