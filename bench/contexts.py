@@ -72,14 +72,14 @@ def measure(x_shape, w_shape, stride: int = 1) -> dict:
     import jax.numpy as jnp
 
     from jaxgrad._conv import _autotune, _plan
-    from jaxgrad._conv._spec import ConvSpec
+    from jaxgrad._conv._spec import ConvSpec, conv_output_shape
     ndim = len(x_shape) - 2
     k = w_shape[2]
     lo = (k - 1) // 2
     groups = x_shape[1] // w_shape[1]
     spec = ConvSpec((stride,) * ndim, ((lo, k - 1 - lo),) * ndim, (1,) * ndim, groups,
                     "autotune")
-    g_shape = (x_shape[0], w_shape[0]) + tuple((i - 1) // stride + 1 for i in x_shape[2:])
+    g_shape = (x_shape[0], w_shape[0]) + conv_output_shape(x_shape[2:], w_shape[2:], spec)
     auto = _plan.plan(ConvSpec(spec.stride, spec.padding, spec.dilation, groups, "auto"),
                       x_shape, w_shape, g_shape, jnp.float32, backend="cpu")
     device = jax.devices("cpu")[0]
