@@ -625,6 +625,26 @@ def test_few_channel_depthwise_weight_gradient_with_a_large_buffer_is_textbook()
         _plan.Choice("transpose", "depthwise_weight_taps_max_elements")
 
 
+def test_a_1x1_depthwise_weight_gradient_takes_taps_at_any_buffer():
+    # held-out run 14's transposed conv: 8 channels, batch 59, 147² px,
+    # B = 59·8·147² = 10.2M > depthwise_weight_taps_max_elements; with a 3x3
+    # kernel that row keeps the textbook rule, with a 1x1 taps (a product and
+    # a sum over the input: 0.39x the textbook rule's time there)
+    limit = _plan.THRESHOLDS["depthwise_weight_taps_max_elements"].value
+    assert 59 * 8 * 147 * 147 > limit
+    for padding, kernel, want in ((0, (1, 1), "taps"), (1, (3, 3), "transpose")):
+        shapes = ((59, 8, 147, 147), (8, 1) + kernel, (59, 8, 147, 147))
+        got = plan(_spec(groups=8, padding=padding), *shapes, jnp.float32,
+                   backend="cpu").weight_grad
+        assert got.formulation == want, (kernel, got)
+    # through the public transposed convolution, as traced
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in ((59, 8, 147, 147), (8, 1, 1, 1)))
+    with _plan.recording() as made:
+        jax.make_jaxpr(jax.grad(lambda x, w: jaxgrad.conv_transpose2d(
+            x, w, groups=8).sum(), (0, 1)))(x, w)
+    assert {m.kind: m.choice.formulation for m in made}["weight_grad"] == "taps"
+
+
 def test_the_aligned_weight_row_is_for_2d_kernels():
     # 192 -> 104 channels (multiples of 8, C_in >= 32, C_out < 256): a 2-D
     # weight gradient keeps the textbook rule; the same counts in 1-D take

@@ -226,7 +226,12 @@ THRESHOLDS = {
         "CPU sweeps bench/results/sweep-cpu-2core-{fit,fit2,heldout,refit}.json "
         "(2-core Zen3, jaxlib 0.10.1): 8-16 channels, 2-D, B = 2e7-4e8, 4 of 4 "
         "points taps 1.3-2.9x slower; below 2^23 taps 0.5-1.0x except one "
-        "(1.5x at B = 1.2e6)"),
+        "(1.5x at B = 1.2e6). Not for a 1x1 kernel: its taps gradient is one "
+        "product and sum over the input, no copies (2026-12-06, python -m "
+        "jaxgrad_bench.contexts' measure on 8 1x1 shapes in this row, 8-16 "
+        "channels, batch 2-64, B = 11-17M, stride 1-2: taps 0.10-0.83x the "
+        "textbook rule's time as given, 0.11-0.89x channels-last; held-out "
+        "run 14's (59, 8, 147²) transposed conv 0.39x / 0.56x)"),
     "depthwise_weight_few_channels": Threshold(
         16,
         "most channels for which depthwise_weight_taps_max_elements applies "
@@ -738,7 +743,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``grouped_weight_taps_max_group_channels`` input and
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
     per group, within the same buffer bound.
-    Except: a 2-D depthwise weight gradient of at most
+    Except: a 2-D depthwise weight gradient with more than one tap (a 1x1
+    one is a product and a sum, no copies) of at most
     ``depthwise_weight_few_channels`` channels and a batch of at least
     ``depthwise_weight_few_channels_min_batch``, with a buffer above
     ``depthwise_weight_taps_max_elements`` (a 1-D one above
@@ -799,7 +805,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     depthwise = _depthwise(spec, c_in, g_shape[1], w_shape)
     if buffer > TAPS_MAX_ELEMENTS and not depthwise:
         return Choice("transpose", "taps_max_elements")
-    if (kind == "weight" and depthwise
+    if (kind == "weight" and depthwise and taps > 1
             and ((len(kernel) == 2
                   and n >= THRESHOLDS["depthwise_weight_few_channels_min_batch"].value)
                  or (len(kernel) == 1 and buffer > TAPS_MAX_ELEMENTS))
