@@ -19,10 +19,14 @@ low side and K-1 in all:
                    the spatial size drawn from the lists below
   grouped-one-out  G groups of C_in/G input channels and one output channel
                    each (C_out = G), kernel 3, stride 1 or 2
+  dense-few-out    dense, stride 1, few output channels (4-32) from many
+                   inputs (24-256), K 3 or 5, batch 1-16 (odd and even):
+                   the class of _plan's swapped_weight_max_out_channels row
+                   (weight gradients as "transpose_swapped")
 
 Writes ``NAME.json`` (one record per configuration) and prints one line per
-configuration: taps' time over the textbook rule's in each context for the
-map ``--map``.
+configuration: taps' time (and, where it is a candidate, the swapped weight
+gradient's) over the textbook rule's in each context for the map ``--map``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ GROUP_CHANNELS = (4, 8, 12, 16, 24, 32, 49, 64, 96)
 GROUPED_BATCHES = (1, 2, 4, 8, 22)
 GROUPED_SIZES = {1: (64, 256, 1024), 2: (12, 28, 56), 3: (7, 8, 12, 16)}
 MAX_GROUPED_INPUT = 30_000_000   # N·C_in·ΠI
+FEW_OUT_CHANNELS = (4, 8, 12, 16, 20, 24, 32)
+FEW_OUT_IN_CHANNELS = (24, 32, 48, 64, 80, 96, 128, 192, 256)
+FEW_OUT_BATCHES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 16)
+FEW_OUT_KERNELS = (3, 5)
+FEW_OUT_SIZES = {1: (64, 200, 500, 1000), 2: (14, 20, 28, 36, 44, 56)}
+MAX_FEW_OUT_PRODUCT = 42_000_000   # N·(N·C_in·ΠI): twice _plan's bound
 
 
 def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
@@ -55,6 +65,12 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         s, size = rng.choice((1, 2)), rng.choice(GROUPED_SIZES[ndim])
         if n * g * cg * size ** ndim <= MAX_GROUPED_INPUT:
             out.append(((n, g * cg) + (size,) * ndim, (g, cg) + (3,) * ndim, s))
+    while family == "dense-few-out" and len(out) < count:
+        n, c, o = (rng.choice(FEW_OUT_BATCHES), rng.choice(FEW_OUT_IN_CHANNELS),
+                   rng.choice(FEW_OUT_CHANNELS))
+        k, size = rng.choice(FEW_OUT_KERNELS), rng.choice(FEW_OUT_SIZES[ndim])
+        if n * n * c * size ** ndim <= MAX_FEW_OUT_PRODUCT:
+            out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 1))
     while family == "dense" and len(out) < count:
         n, c, r = rng.choice(BATCHES), rng.choice(CHANNELS), rng.choice(RATIOS)
         k, size = rng.choice(KERNELS), rng.choice(SIZES[ndim])
@@ -98,17 +114,21 @@ def line(record: dict, kind: str) -> str:
     head = (f"x={tuple(record['x'])} w={tuple(record['w'])} s={record.get('stride', 1)} "
             f"g={record.get('groups', 1)} r={o / c:g} "
             f"auto={':'.join(record['auto'][kind])}")
-    if "taps" not in given:
+    ratios = "".join(
+        f" {label}/textbook {given[name] / given['transpose']:.2f} as given, "
+        f"{moved[name] / moved['transpose']:.2f} moved;"
+        for name, label in (("taps", "taps"), ("transpose_swapped", "swapped"))
+        if name in given)
+    if not ratios:
         return head + " (no taps candidate)"
-    return (head + f" taps/textbook {given['taps'] / given['transpose']:.2f} as given, "
-            f"{moved['taps'] / moved['transpose']:.2f} moved; textbook "
-            f"{given['transpose'] * 1e3:.3g} ms")
+    return head + ratios + f" textbook {given['transpose'] * 1e3:.3g} ms"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--family", choices=("dense", "grouped-one-out"), default="dense")
+    p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out"),
+                   default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
@@ -125,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_platforms", "cpu")
     from . import _machine, _report
     records = []
-    if args.family == "dense" and args.ndim == 3:
-        raise SystemExit("contexts: --family dense draws 1-D and 2-D shapes only")
+    if args.family != "grouped-one-out" and args.ndim == 3:
+        raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
     for x_shape, w_shape, stride in draw(args.ndim, args.count, args.seed, args.family):
         records.append(measure(x_shape, w_shape, stride))
         print(line(records[-1], args.map), flush=True)

@@ -22,6 +22,16 @@ def test_draws_are_reproducible_and_within_their_bounds():
             assert c_w == c and o % c == 0 and 16 <= o <= contexts.MAX_OUT_CHANNELS
             assert all(k <= i for k, i in zip(kernel, spatial))
             assert n * c * math.prod(kernel) * math.prod(spatial) <= contexts.MAX_BUFFER
+    for ndim in (1, 2):
+        shapes = contexts.draw(ndim, 30, seed=5, family="dense-few-out")
+        assert shapes == contexts.draw(ndim, 30, seed=5, family="dense-few-out")
+        assert {x[0] % 2 for x, _, _ in shapes} == {0, 1}    # odd and even batches
+        for x, w, stride in shapes:
+            n, c, *spatial = x
+            o, c_w, *kernel = w
+            assert stride == 1 and c_w == c and len(spatial) == len(kernel) == ndim
+            assert o in contexts.FEW_OUT_CHANNELS and c in contexts.FEW_OUT_IN_CHANNELS
+            assert n * n * c * math.prod(spatial) <= contexts.MAX_FEW_OUT_PRODUCT
     shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert {stride for *_, stride in shapes} == {1, 2}
@@ -40,6 +50,15 @@ def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
     line = contexts.line(record, "input_grad")
     assert "r=8" in line and "auto=taps:some row" in line
     assert "taps/textbook 0.25 as given, 1.50 moved; textbook 4 ms" in line
+    # a weight gradient with the swapped arrangement among its candidates
+    record["maps"]["weight_grad"] = {
+        "choice": "transpose_swapped",
+        "times_s": {"transpose": 2e-3, "taps": 5e-3, "transpose_swapped": 1e-3},
+        "moved_s": {"transpose": 4e-3, "taps": 4e-3, "transpose_swapped": 1e-2}}
+    record["auto"]["weight_grad"] = ["transpose_swapped", "a row"]
+    line = contexts.line(record, "weight_grad")
+    assert ("taps/textbook 2.50 as given, 1.00 moved; swapped/textbook 0.50 as given, "
+            "2.50 moved; textbook 2 ms") in line
 
 
 def test_main_times_every_map_in_both_contexts_and_records_autos_choice(
