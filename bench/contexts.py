@@ -23,6 +23,9 @@ low side and K-1 in all:
                    inputs (24-256), K 3 or 5, batch 1-16 (odd and even):
                    the class of _plan's swapped_weight_max_out_channels row
                    (weight gradients as "transpose_swapped")
+  dense-strided    dense, stride 2, 4-256 channels each way drawn apart,
+                   K 3, 5 or 7, batch 1-16: the class of the stride-2 input
+                   gradient row and of the aligned weight-gradient row
 
 Writes ``NAME.json`` (one record per configuration) and prints one line per
 configuration: taps' time (and, where it is a candidate, the swapped weight
@@ -54,6 +57,10 @@ FEW_OUT_BATCHES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 16)
 FEW_OUT_KERNELS = (3, 5)
 FEW_OUT_SIZES = {1: (64, 200, 500, 1000), 2: (14, 20, 28, 36, 44, 56)}
 MAX_FEW_OUT_PRODUCT = 42_000_000   # N·(N·C_in·ΠI): twice _plan's bound
+STRIDED_CHANNELS = (4, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256)
+STRIDED_BATCHES = (1, 1, 2, 3, 4, 8, 16)
+STRIDED_KERNELS = (3, 5, 7)
+STRIDED_SIZES = {1: (64, 200, 500, 1000), 2: (14, 20, 28, 36, 44, 56, 62)}
 
 
 def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
@@ -71,6 +78,13 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         k, size = rng.choice(FEW_OUT_KERNELS), rng.choice(FEW_OUT_SIZES[ndim])
         if n * n * c * size ** ndim <= MAX_FEW_OUT_PRODUCT:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 1))
+    while family == "dense-strided" and len(out) < count:
+        n, c, o = (rng.choice(STRIDED_BATCHES), rng.choice(STRIDED_CHANNELS),
+                   rng.choice(STRIDED_CHANNELS))
+        k, size = rng.choice(STRIDED_KERNELS), rng.choice(STRIDED_SIZES[ndim])
+        positions = ((size + 1) // 2) ** ndim       # 'same' padding, stride 2
+        if n * c * k ** ndim * positions <= MAX_BUFFER:
+            out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
     while family == "dense" and len(out) < count:
         n, c, r = rng.choice(BATCHES), rng.choice(CHANNELS), rng.choice(RATIOS)
         k, size = rng.choice(KERNELS), rng.choice(SIZES[ndim])
@@ -127,7 +141,8 @@ def line(record: dict, kind: str) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out"),
+    p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
+                                        "dense-strided"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)

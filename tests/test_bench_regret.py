@@ -47,22 +47,22 @@ def test_untimed_auto_is_read_off_the_formulation_the_rules_pick():
 
 
 def test_each_gradient_is_labelled_by_its_own_map():
-    # dense 3x3 stride 2, 64 -> 8 channels, batch 2 at 64x64: buffer
-    # 2·64·9·32·32 = 1.18M elements. The input gradient is stride 2: taps; the
-    # weight gradient has 8 < 64 output channels and a buffer above 2^20: the
-    # textbook rule. (A custom VJP traces both cotangents; only the part's map
-    # may decide its label.)
-    config = {"op": "conv", "input": [2, 64, 64, 64], "weight": [8, 64, 3, 3],
-              "output": [2, 8, 32, 32], "stride": [2, 2], "padding": [1, 1],
+    # dense 3x3 stride 2, 64 -> 8 channels, batch 8 at 64x64: buffer
+    # 8·64·9·32·32 = 4.7M elements. The input gradient is stride 2: taps; the
+    # weight gradient, with a batch above strided_weight_taps_max_batch,
+    # aligned channels and a buffer above 2^20: the textbook rule. (A custom
+    # VJP traces both cotangents; only the part's map may decide its label.)
+    config = {"op": "conv", "input": [8, 64, 64, 64], "weight": [8, 64, 3, 3],
+              "output": [8, 8, 32, 32], "stride": [2, 2], "padding": [1, 1],
               "dilation": [1, 1], "groups": 1, "output_padding": None}
-    assert 2 * 64 * 9 * 32 * 32 > 2 ** 20
+    assert 8 * 64 * 9 * 32 * 32 > 2 ** 20
     made = regret.auto_choices(config, "input")
     assert [(m.kind, m.choice.formulation) for m in made] == [("input_grad", "taps")]
     made = regret.auto_choices(config, "weight")
     assert [(m.kind, m.choice.formulation) for m in made] == [("weight_grad", "transpose")]
     # a transposed convolution's input gradient is the core's forward
     convt = {**config, "op": "conv_transpose", "weight": [64, 8, 3, 3],
-             "output": [2, 8, 128, 128],
+             "output": [8, 8, 128, 128],
              "output_padding": [1, 1]}
     assert [m.kind for m in regret.auto_choices(convt, "input")] == ["forward"]
 

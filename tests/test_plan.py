@@ -1020,3 +1020,39 @@ def test_swapped_weight_gradient_row():
         jax.make_jaxpr(jax.grad(lambda w: jnp.sum(jaxgrad.conv_transpose2d(
             jnp.ones((4, 16, 32, 32)), w, padding=1))))(jnp.ones((16, 128, 3, 3)))
     assert [m.choice for m in made if m.kind == "weight_grad"] == [swapped]
+
+
+def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
+    # held-out run 15's worst point: (1, 80, 62²) -> 8, 3x3 stride 2; the
+    # aligned row (channels multiples of 8) kept the textbook rule, taps 0.36x
+    most, batch = (_plan.THRESHOLDS[k].value for k in (
+        "strided_weight_taps_max_out_channels", "strided_weight_taps_max_batch"))
+    row = _plan.Choice("taps", "strided_weight_taps_max_out_channels")
+
+    def weight(x, o, k=3, stride=2, dilation=1, groups=1):
+        n = len(x) - 2
+        spec = ConvSpec((stride,) * n, (((k - 1) // 2,) * 2,) * n, (dilation,) * n,
+                        groups, "auto")
+        g = (x[0], o) + tuple((i + 2 * ((k - 1) // 2) - dilation * (k - 1) - 1) // stride + 1
+                              for i in x[2:])
+        return plan(spec, x, (o, x[1] // groups) + (k,) * n, g, jnp.float32,
+                    backend="cpu").weight_grad
+
+    assert weight((1, 80, 62, 62), 8) == row
+    assert weight((batch, 80, 62, 62), most) == row          # both bounds inclusive
+    assert weight((batch + 1, 80, 62, 62), most) != row      # batch 5
+    assert weight((batch, 80, 62, 62), most + 8) != row      # 24 outputs
+    assert weight((2, 48, 1000), 8, k=7, stride=3) == row    # 1-D, stride 3
+    assert weight((2, 80, 62, 62), 8, stride=1) != row       # stride 1: other rows
+    assert weight((2, 80, 62, 62), 8, dilation=2) != row
+    assert weight((2, 80, 62, 62), 8, groups=2) != row
+    # a buffer above dense_taps_max_elements (4·256·49·40² = 80M): textbook
+    assert 4 * 256 * 49 * 40 * 40 > _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert weight((4, 256, 80, 80), 8, k=7).formulation == "transpose"
+    # one strided dim only: not this row
+    spec = ConvSpec((2, 1), ((1, 1), (1, 1)), (1, 1), 1, "auto")
+    assert plan(spec, (1, 80, 62, 62), (8, 80, 3, 3), (1, 8, 31, 62), jnp.float32,
+                backend="cpu").weight_grad != row
+    # elsewhere than on CPU nothing changes
+    assert plan(_spec(stride=2), (1, 80, 62, 62), (8, 80, 3, 3), (1, 8, 31, 31),
+                jnp.float32, backend="gpu").weight_grad.formulation == "transpose"

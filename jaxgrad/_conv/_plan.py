@@ -435,6 +435,31 @@ THRESHOLDS = {
         "dense_taps_min_out_channels output channels. Held-out run 12's worst "
         "point, x=(31, 8, 61) w=(284, 8, 5), had a regret of 1.64 with the "
         "textbook rule"),
+    "strided_weight_taps_max_out_channels": Threshold(
+        16,
+        "a dense weight gradient strided in every spatial dim (stride >= 2, "
+        "kernel dilation 1) with at most this many output channels, at most "
+        "strided_weight_taps_max_batch samples and a buffer within "
+        "dense_taps_max_elements takes taps on CPU, ahead of the aligned and "
+        "few-output rows (XLA's weight gradient of a strided convolution "
+        "then has few output features and a short contraction over the batch; "
+        "taps is one GEMM over N·P; the swapped row covers stride 1)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 2026-12-06, autotune's protocol in "
+        "both layouts (python -m jaxgrad_bench.contexts --family dense-strided "
+        "--ndim 2 --seed 1 and 56 targeted draws, "
+        "bench/results/contexts-cpu-2core-strided2d-seed1.json and "
+        "contexts-cpu-2core-strided-fewout.json): of the shapes the "
+        "row moves to taps (stride 2-3, K 3-7, 4-16 outputs, 16-256 inputs), "
+        "26 at batch <= 4 (1-D and 2-D): taps 0.17-1.15x the textbook rule's "
+        "time as given (median 0.36), 0.17-1.39x channels-last (median 0.49), "
+        "one above 1 (4·48 at 80² px, 5x5); 10 at batch 6-16: 0.47-5.09x, 9 "
+        "above 1 in one layout or both; with 24 outputs taps lost at 7 of 8. Held-out misses it "
+        "removes: run 15's (1, 80, 62²) -> 8, 3x3 stride 2 (taps 0.36x; regret "
+        "3.2) and run 8's 72 -> 8, 7x7 stride 2 at batch 1 (regret 2.8-3.0)"),
+    "strided_weight_taps_max_batch": Threshold(
+        4, "largest batch for strided_weight_taps_max_out_channels",
+        "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
+        "8-16: 0.86-5.09x, 9 of 9 above 1 in one layout or both)"),
     "one_d_taps_input_grad_max_in_channels": Threshold(
         12, "most input channels for one_d_taps_input_grad_min_channel_ratio",
         "the same measurements (C_in = 16 at C_out = 8 C_in, batch 16 and 31: "
@@ -754,7 +779,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     input's size (``swapped_weight_max_out_channels`` and its bounds) runs as
     "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
-    that the textbook rule splits into G dense convolutions): a dense 2-D weight
+    that the textbook rule splits into G dense convolutions): a dense weight
+    gradient strided in every dim with few output channels and a small batch
+    (``strided_weight_taps_max_out_channels``, ``strided_weight_taps_max_batch``)
+    takes taps within ``dense_taps_max_elements``; a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
@@ -847,6 +875,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and per_group_out >= THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "grouped_weight_taps_max_group_channels")
+    if (kind == "weight" and spec.groups == 1
+            and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
+            and per_group_out <= THRESHOLDS["strided_weight_taps_max_out_channels"].value
+            and n <= THRESHOLDS["strided_weight_taps_max_batch"].value
+            and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
+        return Choice("taps", "strided_weight_taps_max_out_channels")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
