@@ -25,7 +25,8 @@ low side and K-1 in all:
                    (weight gradients as "transpose_swapped")
   dense-strided    dense, stride 2, 4-256 channels each way drawn apart,
                    K 3, 5 or 7, batch 1-16: the class of the stride-2 input
-                   gradient row and of the aligned weight-gradient row
+                   gradient row, of the aligned weight-gradient row and of
+                   strided_weight_taps_max_out_channels
 
 Writes ``NAME.json`` (one record per configuration) and prints one line per
 configuration: taps' time (and, where it is a candidate, the swapped weight
@@ -35,6 +36,7 @@ gradient's) over the textbook rule's in each context for the map ``--map``.
 from __future__ import annotations
 
 import argparse
+import math
 import pathlib
 import random
 import sys
@@ -82,7 +84,7 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         n, c, o = (rng.choice(STRIDED_BATCHES), rng.choice(STRIDED_CHANNELS),
                    rng.choice(STRIDED_CHANNELS))
         k, size = rng.choice(STRIDED_KERNELS), rng.choice(STRIDED_SIZES[ndim])
-        positions = ((size + 1) // 2) ** ndim       # 'same' padding, stride 2
+        positions = math.prod(_output((size,) * ndim, k, 2))
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
     while family == "dense" and len(out) < count:
@@ -96,21 +98,32 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
     return out
 
 
+def _spec(ndim: int, k: int, stride: int, groups: int, algorithm: str):
+    """The drawn geometry: padding (K-1)//2 low and K-1 in all, dilation 1."""
+    from jaxgrad._conv._spec import ConvSpec
+    lo = (k - 1) // 2
+    return ConvSpec((stride,) * ndim, ((lo, k - 1 - lo),) * ndim, (1,) * ndim, groups,
+                    algorithm)
+
+
+def _output(spatial, k: int, stride: int) -> tuple[int, ...]:
+    from jaxgrad._conv._spec import conv_output_shape
+    return tuple(conv_output_shape(spatial, (k,) * len(spatial),
+                                   _spec(len(spatial), k, stride, 1, "auto")))
+
+
 def measure(x_shape, w_shape, stride: int = 1) -> dict:
     """autotune's times of every map's candidates, and auto's choices."""
     import jax
     import jax.numpy as jnp
 
     from jaxgrad._conv import _autotune, _plan
-    from jaxgrad._conv._spec import ConvSpec, conv_output_shape
     ndim = len(x_shape) - 2
     k = w_shape[2]
-    lo = (k - 1) // 2
     groups = x_shape[1] // w_shape[1]
-    spec = ConvSpec((stride,) * ndim, ((lo, k - 1 - lo),) * ndim, (1,) * ndim, groups,
-                    "autotune")
-    g_shape = (x_shape[0], w_shape[0]) + conv_output_shape(x_shape[2:], w_shape[2:], spec)
-    auto = _plan.plan(ConvSpec(spec.stride, spec.padding, spec.dilation, groups, "auto"),
+    spec = _spec(ndim, k, stride, groups, "autotune")
+    g_shape = (x_shape[0], w_shape[0]) + _output(tuple(x_shape[2:]), k, stride)
+    auto = _plan.plan(_spec(ndim, k, stride, groups, "auto"),
                       x_shape, w_shape, g_shape, jnp.float32, backend="cpu")
     device = jax.devices("cpu")[0]
     entry = _autotune._tune(spec, tuple(x_shape), tuple(w_shape), jnp.float32, "cpu",
@@ -156,12 +169,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.family != "grouped-one-out" and args.ndim == 3:
+        raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
     import jax
     jax.config.update("jax_platforms", "cpu")
     from . import _machine, _report
     records = []
-    if args.family != "grouped-one-out" and args.ndim == 3:
-        raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
     for x_shape, w_shape, stride in draw(args.ndim, args.count, args.seed, args.family):
         records.append(measure(x_shape, w_shape, stride))
         print(line(records[-1], args.map), flush=True)

@@ -4,6 +4,7 @@ import json
 import math
 
 import jax.numpy as jnp
+import pytest
 
 from jaxgrad._conv import _plan
 from jaxgrad._conv._spec import ConvSpec
@@ -32,6 +33,16 @@ def test_draws_are_reproducible_and_within_their_bounds():
             assert stride == 1 and c_w == c and len(spatial) == len(kernel) == ndim
             assert o in contexts.FEW_OUT_CHANNELS and c in contexts.FEW_OUT_IN_CHANNELS
             assert n * n * c * math.prod(spatial) <= contexts.MAX_FEW_OUT_PRODUCT
+    for ndim in (1, 2):
+        shapes = contexts.draw(ndim, 30, seed=5, family="dense-strided")
+        assert shapes == contexts.draw(ndim, 30, seed=5, family="dense-strided")
+        for x, w, stride in shapes:
+            n, c, *spatial = x
+            o, c_w, *kernel = w
+            assert stride == 2 and c_w == c and len(spatial) == len(kernel) == ndim
+            # 'same' padding (K-1 in all) at stride 2: ceil(I / 2) positions
+            positions = math.prod((i + 1) // 2 for i in spatial)
+            assert n * c * math.prod(kernel) * positions <= contexts.MAX_BUFFER
     shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert {stride for *_, stride in shapes} == {1, 2}
@@ -89,3 +100,9 @@ def test_a_grouped_strided_record_has_autos_choice_for_its_output_shape(tmp_path
     assert record["auto"]["weight_grad"] == [auto.weight_grad.formulation,
                                              auto.weight_grad.reason]
     assert "transpose" in record["maps"]["weight_grad"]["times_s"]
+
+
+def test_families_of_1d_and_2d_shapes_refuse_3d_before_timing_anything():
+    for family in ("dense", "dense-few-out", "dense-strided"):
+        with pytest.raises(SystemExit, match=f"--family {family} draws 1-D and 2-D"):
+            contexts.main(["--family", family, "--ndim", "3"])

@@ -1043,16 +1043,22 @@ def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
     assert weight((batch + 1, 80, 62, 62), most) != row      # batch 5
     assert weight((batch, 80, 62, 62), most + 8) != row      # 24 outputs
     assert weight((2, 48, 1000), 8, k=7, stride=3) == row    # 1-D, stride 3
-    assert weight((2, 80, 62, 62), 8, stride=1) != row       # stride 1: other rows
+    assert weight((1, 128, 80, 80), 8, stride=4) == row      # stride 4
+    # input channels: 512 in the row, more not (run 7's 672 -> 8 was slower)
+    widest = _plan.THRESHOLDS["strided_weight_taps_max_in_channels"].value
+    assert weight((2, widest, 28, 28), 8) == row
+    assert weight((2, widest + 8, 28, 28), 8) != row
+    assert weight((3, 672, 32, 32), 8) != row
+    # stride 1 (24 input channels: below the swapped row, which would come first)
+    assert weight((2, 24, 62, 62), 8, stride=2) == row
+    assert weight((2, 24, 62, 62), 8, stride=1) != row
     assert weight((2, 80, 62, 62), 8, dilation=2) != row
     assert weight((2, 80, 62, 62), 8, groups=2) != row
-    # a buffer above dense_taps_max_elements (4·256·49·40² = 80M): textbook
-    assert 4 * 256 * 49 * 40 * 40 > _plan.THRESHOLDS["dense_taps_max_elements"].value
-    assert weight((4, 256, 80, 80), 8, k=7).formulation == "transpose"
+    # a buffer just above dense_taps_max_elements (4·64·49·31² = 12.1M): textbook
+    assert 4 * 64 * 49 * 31 * 31 > _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert weight((4, 64, 62, 62), 8, k=7).formulation == "transpose"
+    assert weight((4, 64, 50, 50), 8, k=7) == row            # 4·64·49·25² = 7.8M
     # one strided dim only: not this row
     spec = ConvSpec((2, 1), ((1, 1), (1, 1)), (1, 1), 1, "auto")
     assert plan(spec, (1, 80, 62, 62), (8, 80, 3, 3), (1, 8, 31, 62), jnp.float32,
                 backend="cpu").weight_grad != row
-    # elsewhere than on CPU nothing changes
-    assert plan(_spec(stride=2), (1, 80, 62, 62), (8, 80, 3, 3), (1, 8, 31, 31),
-                jnp.float32, backend="gpu").weight_grad.formulation == "transpose"

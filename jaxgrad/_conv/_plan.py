@@ -228,10 +228,11 @@ THRESHOLDS = {
         "points taps 1.3-2.9x slower; below 2^23 taps 0.5-1.0x except one "
         "(1.5x at B = 1.2e6). Not for a 1x1 kernel: its taps gradient is one "
         "product and sum over the input, no copies (2026-12-06, python -m "
-        "jaxgrad_bench.contexts' measure on 8 1x1 shapes in this row, 8-16 "
-        "channels, batch 2-64, B = 11-17M, stride 1-2: taps 0.10-0.83x the "
-        "textbook rule's time as given, 0.11-0.89x channels-last; held-out "
-        "run 14's (59, 8, 147²) transposed conv 0.39x / 0.56x)"),
+        "jaxgrad_bench.contexts' measure on 8 2-D 1x1 shapes in this row, 8-16 "
+        "channels, batch 2-64, B = 10.2-25.2M, stride 1-2: taps 0.10-0.74x "
+        "the textbook rule's time as given, 0.11-0.89x channels-last; held-out "
+        "run 14's (59, 8, 147²) transposed conv 0.39x / 0.56x; the 1-D part "
+        "of the row, above 2^27, was not measured with a kernel of one tap)"),
     "depthwise_weight_few_channels": Threshold(
         16,
         "most channels for which depthwise_weight_taps_max_elements applies "
@@ -439,6 +440,7 @@ THRESHOLDS = {
         16,
         "a dense weight gradient strided in every spatial dim (stride >= 2, "
         "kernel dilation 1) with at most this many output channels, at most "
+        "strided_weight_taps_max_in_channels input channels, at most "
         "strided_weight_taps_max_batch samples and a buffer within "
         "dense_taps_max_elements takes taps on CPU, ahead of the aligned and "
         "few-output rows (XLA's weight gradient of a strided convolution "
@@ -450,12 +452,25 @@ THRESHOLDS = {
         "bench/results/contexts-cpu-2core-strided2d-seed1.json and "
         "contexts-cpu-2core-strided-fewout.json): of the shapes the "
         "row moves to taps (stride 2-3, K 3-7, 4-16 outputs, 16-256 inputs), "
-        "26 at batch <= 4 (1-D and 2-D): taps 0.17-1.15x the textbook rule's "
-        "time as given (median 0.36), 0.17-1.39x channels-last (median 0.49), "
+        "25 at batch <= 4 (1-D and 2-D): taps 0.17-1.15x the textbook rule's "
+        "time as given (median 0.38), 0.17-1.39x channels-last (median 0.49), "
         "one above 1 (4·48 at 80² px, 5x5); 10 at batch 6-16: 0.47-5.09x, 9 "
-        "above 1 in one layout or both; with 24 outputs taps lost at 7 of 8. Held-out misses it "
-        "removes: run 15's (1, 80, 62²) -> 8, 3x3 stride 2 (taps 0.36x; regret "
+        "above 1 in one layout or both; with 24 outputs at batch <= 4 taps "
+        "lost at 4 of 5 (1.08-1.80x). At stride 4 "
+        "(contexts-cpu-2core-strided-checks.json) 6 more shapes: 0.21-1.01x "
+        "as given, 0.25-0.85x channels-last. Held-out misses it "
+        "removes: run 15's (1, 80, 62²) -> 8, 3x3 stride 2 (taps 0.30x; regret "
         "3.2) and run 8's 72 -> 8, 7x7 stride 2 at batch 1 (regret 2.8-3.0)"),
+    "strided_weight_taps_max_in_channels": Threshold(
+        512, "most input channels for strided_weight_taps_max_out_channels",
+        "whole backward passes (jax.vjp of one conv2d, 3x3 stride 2, medians "
+        "of 25 interleaved, 2026-12-06): the row against the textbook weight "
+        "gradient, 384 -> 16 at batch 1 4.5 against 12.0 ms, 512 -> 8 at "
+        "batch 2 5.2 against 11.0 ms, 192 -> 16 at batch 3 7.8 against 13.9 "
+        "ms; but held-out run 7's (3, 672, 32²) -> 8 21.3 against 13.2 ms "
+        "(bench/results/contexts-cpu-2core-strided-checks.json; timed alone, "
+        "autotune's protocol, that weight gradient had taps 0.66x: the two "
+        "taps gradients together are the slower)"),
     "strided_weight_taps_max_batch": Threshold(
         4, "largest batch for strided_weight_taps_max_out_channels",
         "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
@@ -780,8 +795,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
-    gradient strided in every dim with few output channels and a small batch
-    (``strided_weight_taps_max_out_channels``, ``strided_weight_taps_max_batch``)
+    gradient strided in every dim, without kernel dilation, with few output
+    channels, not too many input channels and a small batch
+    (``strided_weight_taps_max_out_channels``,
+    ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
     takes taps within ``dense_taps_max_elements``; a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
@@ -878,6 +895,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if (kind == "weight" and spec.groups == 1
             and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
             and per_group_out <= THRESHOLDS["strided_weight_taps_max_out_channels"].value
+            and c_in <= THRESHOLDS["strided_weight_taps_max_in_channels"].value
             and n <= THRESHOLDS["strided_weight_taps_max_batch"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "strided_weight_taps_max_out_channels")
