@@ -1049,6 +1049,15 @@ def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
     assert weight((2, widest, 28, 28), 8) == row
     assert weight((2, widest + 8, 28, 28), 8) != row
     assert weight((3, 672, 32, 32), 8) != row
+    # batch 3 exactly: up to 32 outputs (held-out run 16's worst point), not 48;
+    # at batch 2 and 4 the bound stays 16
+    three = _plan.Choice("taps", "strided_weight_taps_three_sample_max_out_channels")
+    assert _plan.THRESHOLDS["strided_weight_taps_three_sample_max_out_channels"].value == 32
+    assert weight((3, 24, 152, 152), 32) == three
+    assert weight((3, 24, 152, 152), 16) == three
+    assert weight((3, 24, 152, 152), 40).formulation == "transpose"
+    for n in (2, 4):
+        assert weight((n, 24, 152, 152), 24).formulation == "transpose", n
     # stride 1 (24 input channels: below the swapped row, which would come first)
     assert weight((2, 24, 62, 62), 8, stride=2) == row
     assert weight((2, 24, 62, 62), 8, stride=1) != row

@@ -461,6 +461,22 @@ THRESHOLDS = {
         "as given, 0.25-0.85x channels-last. Held-out misses it "
         "removes: run 15's (1, 80, 62²) -> 8, 3x3 stride 2 (taps 0.30x; regret "
         "3.2) and run 8's 72 -> 8, 7x7 stride 2 at batch 1 (regret 2.8-3.0)"),
+    "strided_weight_taps_three_sample_max_out_channels": Threshold(
+        32,
+        "at batch 3 exactly, strided_weight_taps_max_out_channels' bound: XLA "
+        "CPU's weight-gradient convolution, which contracts the batch as its "
+        "input features, is on a slow path with 3 of them and 17-32 output "
+        "features (the same layers at batch 4 run 7-12x faster)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 2026-12-06, autotune's protocol "
+        "(bench/results/contexts-cpu-2core-strided-batch3.json and the strided "
+        "files above): 11 shapes at stride 2, batch 3, 24-32 outputs, 4-128 "
+        "inputs: taps 0.06-0.79x the textbook rule's time as given, "
+        "0.07-0.70x channels-last (the textbook rule 18-45 ms at five of them, "
+        "where the same layers at batch 4 took 2.5-4.4); with 48-64 outputs "
+        "at batch 3 taps was slower at 6 of 6 in one layout or both "
+        "(0.83-2.15x as given); at batch 4 with 24-32 outputs at 6 of 6 "
+        "(1.01-5.97x). Held-out run 16's worst point, (3, 24, 152²) -> 32 "
+        "stride 2, is one of them (taps 0.44x)"),
     "strided_weight_taps_max_in_channels": Threshold(
         512, "most input channels for strided_weight_taps_max_out_channels",
         "whole backward passes (jax.vjp of one conv2d, 3x3 stride 2, medians "
@@ -796,8 +812,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
     gradient strided in every dim, without kernel dilation, with few output
-    channels, not too many input channels and a small batch
-    (``strided_weight_taps_max_out_channels``,
+    channels (more at batch 3:
+    ``strided_weight_taps_three_sample_max_out_channels``), not too many
+    input channels and a small batch (``strided_weight_taps_max_out_channels``,
     ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
     takes taps within ``dense_taps_max_elements``; a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
@@ -892,13 +909,15 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and per_group_out >= THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "grouped_weight_taps_max_group_channels")
+    strided_row = ("strided_weight_taps_three_sample_max_out_channels" if n == 3
+                   else "strided_weight_taps_max_out_channels")
     if (kind == "weight" and spec.groups == 1
             and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
-            and per_group_out <= THRESHOLDS["strided_weight_taps_max_out_channels"].value
+            and per_group_out <= THRESHOLDS[strided_row].value
             and c_in <= THRESHOLDS["strided_weight_taps_max_in_channels"].value
             and n <= THRESHOLDS["strided_weight_taps_max_batch"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
-        return Choice("taps", "strided_weight_taps_max_out_channels")
+        return Choice("taps", strided_row)
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
