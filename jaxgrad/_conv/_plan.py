@@ -456,7 +456,8 @@ THRESHOLDS = {
         "time as given (median 0.38), 0.17-1.39x channels-last (median 0.49), "
         "one above 1 (4·48 at 80² px, 5x5); 10 at batch 6-16: 0.47-5.09x, 9 "
         "above 1 in one layout or both; with 24 outputs at batch <= 4 taps "
-        "lost at 4 of 5 (1.08-1.80x). At stride 4 "
+        "lost at 4 of 5 (1.08-1.43x as given, 1.20-1.80x channels-last). At "
+        "stride 4 "
         "(contexts-cpu-2core-strided-checks.json) 6 more shapes: 0.21-1.01x "
         "as given, 0.25-0.85x channels-last. Held-out misses it "
         "removes: run 15's (1, 80, 62²) -> 8, 3x3 stride 2 (taps 0.30x; regret "
@@ -476,7 +477,8 @@ THRESHOLDS = {
         "at batch 3 taps was slower at 6 of 6 in one layout or both "
         "(0.83-2.15x as given); at batch 4 with 24-32 outputs at 6 of 6 "
         "(1.01-5.97x). Held-out run 16's worst point, (3, 24, 152²) -> 32 "
-        "stride 2, is one of them (taps 0.44x)"),
+        "stride 2, is one of them (taps 0.44x). All 2-D: the 1-D layers of "
+        "this class follow the 16-output bound's 1-D evidence only)"),
     "strided_weight_taps_max_in_channels": Threshold(
         512, "most input channels for strided_weight_taps_max_out_channels",
         "whole backward passes (jax.vjp of one conv2d, 3x3 stride 2, medians "
