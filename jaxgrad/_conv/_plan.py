@@ -467,13 +467,14 @@ THRESHOLDS = {
         "at batch 3 exactly, strided_weight_taps_max_out_channels' bound: XLA "
         "CPU's weight-gradient convolution, which contracts the batch as its "
         "input features, is on a slow path with 3 of them and 17-32 output "
-        "features (the same layers at batch 4 run 7-12x faster)",
+        "features (three such layers ran 6.8-13.1x faster at batch 4)",
         "2-core Zen3 CPU, jaxlib 0.10.1, 2026-12-06, autotune's protocol "
         "(bench/results/contexts-cpu-2core-strided-batch3.json and the strided "
         "files above): 11 shapes at stride 2, batch 3, 24-32 outputs, 4-128 "
         "inputs: taps 0.06-0.79x the textbook rule's time as given, "
-        "0.07-0.70x channels-last (the textbook rule 18-45 ms at five of them, "
-        "where the same layers at batch 4 took 2.5-4.4); with 48-64 outputs "
+        "0.07-0.70x channels-last (the textbook rule 18-45 ms at 7 of them; "
+        "the 3 also measured at batch 4 took 2.5-3.8 ms there); with 48-64 "
+        "outputs "
         "at batch 3 taps was slower at 6 of 6 in one layout or both "
         "(0.83-2.15x as given); at batch 4 with 24-32 outputs at 6 of 6 "
         "(1.01-5.97x). Held-out run 16's worst point, (3, 24, 152²) -> 32 "
@@ -487,7 +488,7 @@ THRESHOLDS = {
         "batch 2 5.2 against 11.0 ms, 192 -> 16 at batch 3 7.8 against 13.9 "
         "ms; but held-out run 7's (3, 672, 32²) -> 8 21.3 against 13.2 ms "
         "(bench/results/contexts-cpu-2core-strided-checks.json; timed alone, "
-        "autotune's protocol, that weight gradient had taps 0.66x: the two "
+        "autotune's protocol, that weight gradient had taps 0.67x: the two "
         "taps gradients together are the slower)"),
     "strided_weight_taps_max_batch": Threshold(
         4, "largest batch for strided_weight_taps_max_out_channels",
