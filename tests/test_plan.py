@@ -15,11 +15,18 @@ from jax import lax
 import jaxgrad
 from jaxgrad._conv import _plan
 from jaxgrad._conv._plan import Placement, plan
-from jaxgrad._conv._spec import ConvSpec
+from jaxgrad._conv._spec import ConvSpec, conv_output_shape
 
 
 def _spec(n=2, stride=1, padding=1, groups=1, algorithm="auto"):
     return ConvSpec((stride,) * n, ((padding, padding),) * n, (1,) * n, groups, algorithm)
+
+
+def _weight_grad(spec, x_shape, c_out, kernel):
+    """auto's CPU choice for the weight gradient of ``spec`` on these shapes."""
+    g_shape = (x_shape[0], c_out) + tuple(conv_output_shape(x_shape[2:], kernel, spec))
+    w_shape = (c_out, x_shape[1] // spec.groups) + tuple(kernel)
+    return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").weight_grad
 
 
 RESNEXT = (_spec(groups=32), (1, 128, 56, 56), (128, 4, 3, 3), (1, 128, 56, 56))
@@ -968,11 +975,7 @@ def test_swapped_weight_gradient_row():
     assert (most, fewest, product) == (24, 32, 5 * 2 ** 22)
 
     def weight(x_shape, c_out, spec=None, kernel=(3, 3)):
-        spec = spec or _spec(n=len(kernel))
-        out = tuple((i + lo + hi - k) // s + 1 for i, k, s, (lo, hi) in zip(
-            x_shape[2:], kernel, spec.stride, spec.padding))
-        return plan(spec, x_shape, (c_out, x_shape[1]) + kernel,
-                    (x_shape[0], c_out) + out, jnp.float32, backend="cpu").weight_grad
+        return _weight_grad(spec or _spec(n=len(kernel)), x_shape, c_out, kernel)
 
     swapped = _plan.Choice("transpose_swapped", "swapped_weight_max_out_channels")
     # 256 -> 24 at 32x32, batch 8: x = 2^21 elements, N·x = 2^24
@@ -1033,10 +1036,7 @@ def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
         n = len(x) - 2
         spec = ConvSpec((stride,) * n, (((k - 1) // 2,) * 2,) * n, (dilation,) * n,
                         groups, "auto")
-        g = (x[0], o) + tuple((i + 2 * ((k - 1) // 2) - dilation * (k - 1) - 1) // stride + 1
-                              for i in x[2:])
-        return plan(spec, x, (o, x[1] // groups) + (k,) * n, g, jnp.float32,
-                    backend="cpu").weight_grad
+        return _weight_grad(spec, x, o, (k,) * n)
 
     assert weight((1, 80, 62, 62), 8) == row
     assert weight((batch, 80, 62, 62), most) == row          # both bounds inclusive
