@@ -678,7 +678,8 @@ def test_dense_input_gradients_take_taps_only_on_tiny_maps():
         return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
 
     # ResNet-18's last stage at 32 px (2x2 maps): taps, 20x faster in a step
-    assert input_grad((16, 512, 2, 2), 512) == taps
+    # (the maps are smaller than the kernel: KERNEL_OVER_INPUT, below)
+    assert input_grad((16, 512, 2, 2), 512) == _plan.Choice("taps", _plan.KERNEL_OVER_INPUT)
     # 3x3 (9 positions) is the bound; 3x4 and the U-Net's 32x32 are beyond it
     assert input_grad((16, 128, 3, 3), 128) == taps
     beyond = _plan.Choice("transpose", "dense_taps_input_grad_max_positions")
@@ -688,9 +689,7 @@ def test_dense_input_gradients_take_taps_only_on_tiny_maps():
     assert input_grad((1, 2048, 8, 8), 128) == taps
     assert input_grad((1, 2048, 8, 9), 128) == _plan.Choice(
         "transpose", "dense_taps_input_grad_one_sample_max_positions")
-    # dilated and strided input gradients are not this row's
-    dilated = ConvSpec((1, 1), ((2, 2), (2, 2)), (2, 2), 1, "auto")
-    assert input_grad((1, 256, 33, 33), 256, dilated) == taps
+    # 2-D dilated ones at stride 1 are (below); strided ones are not
     strided = plan(_spec(stride=2), (4, 64, 32, 32), (64, 64, 3, 3), (4, 64, 16, 16),
                    jnp.float32, backend="cpu").input_grad
     assert strided.reason != beyond.reason
@@ -700,6 +699,64 @@ def test_dense_input_gradients_take_taps_only_on_tiny_maps():
         beyond.reason)
     assert plan(_spec(), x, w, g, jnp.float32, backend="gpu").input_grad.reason != (
         beyond.reason)
+
+
+def test_stride_one_input_gradients_by_kernel_size_and_dilation():
+    # The positions rows cover 2-D input gradients with kernel dilation at
+    # stride 1; an input smaller than the kernel in some dim takes taps
+    rows = _plan.THRESHOLDS
+    beyond = _plan.Choice("transpose", "dense_taps_input_grad_max_positions")
+    one = _plan.Choice("transpose", "dense_taps_input_grad_one_sample_max_positions")
+    over = _plan.Choice("taps", _plan.KERNEL_OVER_INPUT)
+
+    def input_grad(x_shape, c_out, k, dilation=1, stride=1):
+        n = len(x_shape) - 2
+        pad = dilation * (k - 1) // 2
+        spec = ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, 1, "auto")
+        w_shape = (c_out, x_shape[1]) + (k,) * n
+        g_shape = (x_shape[0], c_out) + tuple(conv_output_shape(x_shape[2:], (k,) * n, spec))
+        return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+
+    # a DeepLab-style ASPP branch, 33x33 at rate 6: the textbook rule
+    assert input_grad((2, 256, 33, 33), 256, 3, dilation=6) == beyond
+    # one sample: the bound is 64 positions
+    assert rows["dense_taps_input_grad_one_sample_max_positions"].value == 64
+    assert input_grad((1, 256, 33, 33), 256, 3, dilation=6) == one
+    assert input_grad((1, 2048, 8, 8), 128, 3, dilation=2) == _plan.Choice(
+        "taps", "cpu measured")
+    assert input_grad((1, 2048, 8, 9), 128, 3, dilation=2) == one
+    # I < K in some dim: taps, plain or dilated, however many positions
+    # (x (8, 512, 6, 6), 7x7: the textbook rule took 2,812 ms, taps 49)
+    assert input_grad((8, 512, 6, 6), 256, 7) == over
+    assert input_grad((8, 512, 5, 5), 256, 7, dilation=2) == over
+    assert input_grad((16, 512, 7, 6), 256, 7) == over
+    assert input_grad((4, 512, 7, 7), 256, 7) == beyond       # I = K
+    assert input_grad((8, 512, 5, 5), 256, 5, dilation=2) == beyond
+    # ahead of the buffer and output-channel rows (5,611 against 136 ms at
+    # the first; 30.7 against 2.7 at the second), not of taps_max_elements
+    most = rows["dense_taps_max_elements"].value
+    assert 16 * 512 * 49 * 36 > most and input_grad((16, 512, 6, 6), 256, 7) == over
+    assert rows["dense_taps_min_out_channels"].value > 32
+    assert input_grad((8, 512, 4, 4), 32, 5) == over
+    assert input_grad((8, 512, 5, 5), 8, 7, dilation=2) == over
+    assert input_grad((512, 1024, 6, 6), 256, 7) == _plan.Choice(
+        "transpose", "taps_max_elements")
+    # not the weight gradient's, nor a grouped input gradient's
+    spec = _spec(padding=3)
+    assert plan(spec, (8, 512, 6, 6), (256, 512, 7, 7), (8, 256, 6, 6), jnp.float32,
+                backend="cpu").weight_grad.reason != over.reason
+    grouped = plan(_spec(padding=3, groups=2), (8, 512, 6, 6), (256, 256, 7, 7),
+                   (8, 256, 6, 6), jnp.float32, backend="cpu").input_grad
+    assert grouped.reason != over.reason
+    # within the positions bound the row is not reached: taps
+    assert input_grad((16, 512, 3, 3), 512, 3) == _plan.Choice("taps", "cpu measured")
+    # 1-D dilated input gradients keep taps (a TCN's steps: no difference);
+    # stride 3 is no row's
+    assert input_grad((8, 64, 1000), 64, 3, dilation=4) == _plan.Choice(
+        "taps", "cpu measured")
+    assert input_grad((4, 64, 1000), 64, 3) == beyond
+    assert input_grad((4, 64, 30, 30), 64, 3, dilation=2, stride=3) == _plan.Choice(
+        "taps", "cpu measured")
 
 
 def test_one_d_input_gradients_with_many_more_outputs_take_taps():

@@ -393,11 +393,14 @@ THRESHOLDS = {
     "dense_taps_input_grad_max_positions": Threshold(
         9,
         "most input positions (ΠI) for which a dense input gradient of a plain "
-        "convolution (stride, dilation and input dilation 1) that the rows above "
+        "convolution (stride, dilation and input dilation 1), or of a 2-D "
+        "stride-1 one with kernel dilation, that the rows above "
         "leave to the last one ('cpu measured') takes taps on CPU; at more it "
         "keeps the textbook rule, itself a stride-1 convolution with ΠI outputs, "
         "which XLA CPU runs slowly only when that output is smaller than the "
-        "kernel (as for the forward: dense_im2col_forward_max_positions)",
+        "kernel (as for the forward: dense_im2col_forward_max_positions): an "
+        "input smaller than the kernel in some dim takes taps at any size "
+        "(KERNEL_OVER_INPUT)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06): inside the models "
         "suite's training steps, interleaved, the textbook rule in place of taps "
         "for these input gradients at one map size at a time: ResNet-18 (batch "
@@ -405,7 +408,19 @@ THRESHOLDS = {
         "148; U-Net (batch 4) 32x32 109 against 122 ms, 16x16 118; alone, with "
         "x and g given channels-last as between two XLA convolutions, taps took "
         "1.2-3.5x the textbook rule's time at 4x4-64x64 and 0.05x at 2x2 (given "
-        "in NCHW, as the sweeps that fitted the rows above time them, 0.78-1.22x)"),
+        "in NCHW, as the sweeps that fitted the rows above time them, 0.78-1.22x). "
+        "Dilated 2-D (2026-12-06, bench/results/models-cpu-2core-dilated-input-row.json): "
+        "SGD steps of a DeepLab-style head (two 3x3 dilation-2 convolutions, "
+        "then ASPP), this row against taps for its dilated input gradients "
+        "(jax.grad in brackets): N=2, 64 channels, 33 px, rates 6/12/18 34.3 "
+        "against 76.9 ms (37.3); N=4, 24 px, rates 2/4/8 39.4 against 74.3 "
+        "(42.1); N=1, 128 channels 78.2 against 86.1 (81.9); N=8, 32 "
+        "channels, 17 px 14.0 against 15.7 (13.1). Alone, at the 26 dilated "
+        "shapes of contexts-cpu-2core-dilated-{large,small}-maps.json that "
+        "the row moves, taps took 0.56-6.0x the textbook rule's time "
+        "channels-last, 22 above 1. 1-D dilated input gradients keep taps: a "
+        "TCN's steps (k=3, dilation 1-128) took the same time either way "
+        "(within 2%)"),
     "dense_taps_input_grad_one_sample_max_positions": Threshold(
         64,
         "the same bound for one sample (N = 1), as the forward's "
@@ -671,6 +686,30 @@ def _plain(spec: ConvSpec) -> bool:
     return all(v == 1 for v in (*spec.stride, *spec.dilation))
 
 
+# A dense stride-1 input gradient whose input is smaller than the kernel in
+# some dim: the textbook rule is a convolution with an output smaller than its
+# kernel, which XLA CPU runs slowly (2-core Zen3, jaxlib 0.10.1, f32,
+# 2026-12-06: bench/results/contexts-cpu-2core-kernel-over-input.json, 36
+# drawn 2-D shapes at 2-8 px, batch 2-16, dilation 1-3; at the 16 with I < K
+# taps took 0.02-1.09x the textbook rule's time as given, median 0.22, and
+# 0.02-0.91x channels-last; at the 5 of them that
+# dense_taps_input_grad_max_positions sent to the textbook rule 0.02-0.19x,
+# e.g. x (8, 512, 6, 6), w 7x7, 256 outputs: 49 against 2,812 ms; at the 20
+# with I >= K 0.61-2.02x, median 1.14). 19 more shapes with I < K, 12 of
+# them beyond dense_taps_max_elements or below dense_taps_min_out_channels
+# (the same file): 0.01-1.41x, 2 above 1 (7x7 dilation 2 on 5x5 maps with 8
+# and 32 outputs); x (16, 512, 6, 6), w 7x7, 256 outputs: 136 against 5,611
+# ms. So it comes before those rows, within taps_max_elements.
+KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
+
+def _stride_one_input(spec: ConvSpec, kernel: Sequence[int]) -> bool:
+    """An input gradient the positions rows and ``KERNEL_OVER_INPUT`` cover:
+    of a plain convolution, or of a 2-D one at stride 1 with kernel dilation
+    (1-D dilated ones were not separated by measurement: a TCN's training
+    steps took the same time with either rule)."""
+    return _plain(spec) or (len(kernel) == 2 and all(st == 1 for st in spec.stride))
+
+
 EMPTY = "an empty operand or output"
 
 
@@ -830,11 +869,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     enough output channels for the GEMM to pay for the copies
     (``dense_taps_min_out_channels``) and the buffer is not too large to stay
     in cache (``dense_taps_max_elements``) and, for a dense input gradient of
-    a plain convolution (stride, dilation 1), the input has few positions
+    a plain convolution (stride, dilation 1) or of a stride-1 2-D one with
+    kernel dilation, the input has few positions
     (``dense_taps_input_grad_max_positions``: XLA's convolution is slow only
     when its output is smaller than the kernel; at larger maps taps' gain in
     the sweeps, timed on NCHW arguments, turned into a loss inside
-    networks), or, in 1-D with more than one sample, at most
+    networks) or is smaller than the kernel in some dim
+    (``KERNEL_OVER_INPUT``), or, in 1-D with more than one sample, at most
     ``one_d_taps_input_grad_max_in_channels`` input channels and at least
     ``one_d_taps_input_grad_min_channel_ratio`` times as many output
     channels, at any number of positions; else the textbook rule. Above
@@ -927,6 +968,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and per_group_out
             < THRESHOLDS["dense_taps_aligned_weight_min_out_channels"].value):
         return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
+    stride_one_input = (kind == "input" and spec.groups == 1
+                        and _stride_one_input(spec, kernel))
+    if stride_one_input and any(i < k for i, k in zip(x_shape[2:], kernel)):
+        return Choice("taps", KERNEL_OVER_INPUT)
     if (buffer <= THRESHOLDS["dense_taps_small_elements"].value
             and (n <= THRESHOLDS["dense_taps_small_max_batch"].value
                  or c_in <= THRESHOLDS["dense_taps_small_thin_channels"].value)):
@@ -935,7 +980,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
         return Choice("transpose", "dense_taps_max_elements")
-    if kind == "input" and spec.groups == 1 and _plain(spec):
+    if stride_one_input:
         if (len(kernel) == 1 and n > 1
                 and c_in <= THRESHOLDS["one_d_taps_input_grad_max_in_channels"].value
                 and per_group_out
