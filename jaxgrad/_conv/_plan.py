@@ -398,8 +398,9 @@ THRESHOLDS = {
         "leave to the last one ('cpu measured') takes taps on CPU; at more it "
         "keeps the textbook rule, itself a stride-1 convolution with ΠI outputs, "
         "which XLA CPU runs slowly only when that output is smaller than the "
-        "kernel (as for the forward: dense_im2col_forward_max_positions): an "
-        "input smaller than the kernel in some dim takes taps at any size "
+        "kernel (as for the forward: dense_im2col_forward_max_positions): a "
+        "2-D input smaller than the kernel's taps (not its dilated extent) in "
+        "some dim takes taps at any size within taps_max_elements, dense only "
         "(KERNEL_OVER_INPUT)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06): inside the models "
         "suite's training steps, interleaved, the textbook rule in place of taps "
@@ -418,7 +419,11 @@ THRESHOLDS = {
         "channels, 17 px 14.0 against 15.7 (13.1). Alone, at the 26 dilated "
         "shapes of contexts-cpu-2core-dilated-{large,small}-maps.json that "
         "the row moves, taps took 0.56-6.0x the textbook rule's time "
-        "channels-last, 22 above 1. 1-D dilated input gradients keep taps: a "
+        "channels-last, 22 above 1 (0.64-3.52x with NCHW arguments). The "
+        "bench's two DeepLab cases (one sample, one layer, NCHW arguments) "
+        "lost: backward 0.892x -> 0.962x and 0.886x -> 0.975x jax.grad "
+        "(bench/results/cpu-2core-deeplab-dilated-input-row-*.md). 1-D dilated "
+        "input gradients keep taps: a "
         "TCN's steps (k=3, dilation 1-128) took the same time either way "
         "(within 2%)"),
     "dense_taps_input_grad_one_sample_max_positions": Threshold(
@@ -686,8 +691,8 @@ def _plain(spec: ConvSpec) -> bool:
     return all(v == 1 for v in (*spec.stride, *spec.dilation))
 
 
-# A dense stride-1 input gradient whose input is smaller than the kernel in
-# some dim: the textbook rule is a convolution with an output smaller than its
+# A dense stride-1 2-D input gradient (plain or dilated) whose input is
+# smaller than the kernel's taps (not its dilated extent) in some dim: the textbook rule is a convolution with an output smaller than its
 # kernel, which XLA CPU runs slowly (2-core Zen3, jaxlib 0.10.1, f32,
 # 2026-12-06: bench/results/contexts-cpu-2core-kernel-over-input.json, 36
 # drawn 2-D shapes at 2-8 px, batch 2-16, dilation 1-3; at the 16 with I < K
@@ -703,10 +708,13 @@ def _plain(spec: ConvSpec) -> bool:
 KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
 
 def _stride_one_input(spec: ConvSpec, kernel: Sequence[int]) -> bool:
-    """An input gradient the positions rows and ``KERNEL_OVER_INPUT`` cover:
-    of a plain convolution, or of a 2-D one at stride 1 with kernel dilation
-    (1-D dilated ones were not separated by measurement: a TCN's training
-    steps took the same time with either rule)."""
+    """An input gradient the positions rows (and, in 2-D, ``KERNEL_OVER_INPUT``)
+    cover: of a plain convolution, or of a 2-D one at stride 1 with kernel
+    dilation. 1-D dilated ones keep taps: alone
+    (bench/results/contexts-cpu-2core-dilated-1d.json) taps took 0.96-1.66x
+    the textbook rule's time channels-last at the 7 shapes of several
+    samples that reach the last row, as for 2-D, but a TCN's training steps
+    took the same time with either rule (within 2%)."""
     return _plain(spec) or (len(kernel) == 2 and all(st == 1 for st in spec.stride))
 
 
@@ -858,7 +866,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``strided_weight_taps_three_sample_max_out_channels``), not too many
     input channels and a small batch (``strided_weight_taps_max_out_channels``,
     ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
-    takes taps within ``dense_taps_max_elements``; a dense 2-D weight
+    takes taps within ``dense_taps_max_elements``; a dense 2-D input
+    gradient at stride 1 (plain or with kernel dilation) whose input is
+    smaller than the kernel's taps in some dim takes taps
+    (``KERNEL_OVER_INPUT``, ahead of every row after this point); a dense 2-D weight
     gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
@@ -874,8 +885,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     (``dense_taps_input_grad_max_positions``: XLA's convolution is slow only
     when its output is smaller than the kernel; at larger maps taps' gain in
     the sweeps, timed on NCHW arguments, turned into a loss inside
-    networks) or is smaller than the kernel in some dim
-    (``KERNEL_OVER_INPUT``), or, in 1-D with more than one sample, at most
+    networks), or, in 1-D with more than one sample, at most
     ``one_d_taps_input_grad_max_in_channels`` input channels and at least
     ``one_d_taps_input_grad_min_channel_ratio`` times as many output
     channels, at any number of positions; else the textbook rule. Above
@@ -970,7 +980,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "dense_taps_aligned_weight_min_out_channels")
     stride_one_input = (kind == "input" and spec.groups == 1
                         and _stride_one_input(spec, kernel))
-    if stride_one_input and any(i < k for i, k in zip(x_shape[2:], kernel)):
+    if (stride_one_input and len(kernel) == 2
+            and any(i < k for i, k in zip(x_shape[2:], kernel))):
         return Choice("taps", KERNEL_OVER_INPUT)
     if (buffer <= THRESHOLDS["dense_taps_small_elements"].value
             and (n <= THRESHOLDS["dense_taps_small_max_batch"].value
