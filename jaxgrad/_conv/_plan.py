@@ -692,8 +692,9 @@ def _plain(spec: ConvSpec) -> bool:
 
 
 # A dense stride-1 2-D input gradient (plain or dilated) whose input is
-# smaller than the kernel's taps (not its dilated extent) in some dim: the textbook rule is a convolution with an output smaller than its
-# kernel, which XLA CPU runs slowly (2-core Zen3, jaxlib 0.10.1, f32,
+# smaller than the kernel's taps (not its dilated extent) in some dim: the
+# textbook rule is a convolution with an output smaller than its kernel,
+# which XLA CPU runs slowly (2-core Zen3, jaxlib 0.10.1, f32,
 # 2026-12-06: bench/results/contexts-cpu-2core-kernel-over-input.json, 36
 # drawn 2-D shapes at 2-8 px, batch 2-16, dilation 1-3; at the 16 with I < K
 # taps took 0.02-1.09x the textbook rule's time as given, median 0.22, and
@@ -706,6 +707,7 @@ def _plain(spec: ConvSpec) -> bool:
 # and 32 outputs); x (16, 512, 6, 6), w 7x7, 256 outputs: 136 against 5,611
 # ms. So it comes before those rows, within taps_max_elements.
 KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
+
 
 def _stride_one_input(spec: ConvSpec, kernel: Sequence[int]) -> bool:
     """An input gradient the positions rows (and, in 2-D, ``KERNEL_OVER_INPUT``)
@@ -869,8 +871,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     takes taps within ``dense_taps_max_elements``; a dense 2-D input
     gradient at stride 1 (plain or with kernel dilation) whose input is
     smaller than the kernel's taps in some dim takes taps
-    (``KERNEL_OVER_INPUT``, ahead of every row after this point); a dense 2-D weight
-    gradient whose channels are multiples of 8, with at least
+    (``KERNEL_OVER_INPUT``, ahead of every row after this point); a dense
+    2-D weight gradient whose channels are multiples of 8, with at least
     ``dense_taps_aligned_min_in_channels`` inputs, keeps the textbook rule
     below ``dense_taps_aligned_weight_min_out_channels`` output channels
     (XLA's convolution is at its best there); otherwise taps where its
