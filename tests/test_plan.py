@@ -29,6 +29,13 @@ def _weight_grad(spec, x_shape, c_out, kernel):
     return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").weight_grad
 
 
+def _input_grad(spec, x_shape, c_out, kernel):
+    """auto's CPU choice for the input gradient of ``spec`` on these shapes."""
+    g_shape = (x_shape[0], c_out) + tuple(conv_output_shape(x_shape[2:], kernel, spec))
+    w_shape = (c_out, x_shape[1] // spec.groups) + tuple(kernel)
+    return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+
+
 RESNEXT = (_spec(groups=32), (1, 128, 56, 56), (128, 4, 3, 3), (1, 128, 56, 56))
 
 
@@ -673,9 +680,8 @@ def test_dense_input_gradients_take_taps_only_on_tiny_maps():
             rows["dense_taps_input_grad_one_sample_max_positions"].value) == (9, 64)
     taps = _plan.Choice("taps", "cpu measured")
 
-    def input_grad(x_shape, c_out, spec=_spec()):
-        w_shape, g_shape = (c_out, x_shape[1], 3, 3), (x_shape[0], c_out, *x_shape[2:])
-        return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+    def input_grad(x_shape, c_out):
+        return _input_grad(_spec(), x_shape, c_out, (3, 3))
 
     # ResNet-18's last stage at 32 px (2x2 maps): taps, 20x faster in a step
     # (the maps are smaller than the kernel: KERNEL_OVER_INPUT, below)
@@ -713,9 +719,7 @@ def test_stride_one_input_gradients_by_kernel_size_and_dilation():
         n = len(x_shape) - 2
         pad = dilation * (k - 1) // 2
         spec = ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, 1, "auto")
-        w_shape = (c_out, x_shape[1]) + (k,) * n
-        g_shape = (x_shape[0], c_out) + tuple(conv_output_shape(x_shape[2:], (k,) * n, spec))
-        return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+        return _input_grad(spec, x_shape, c_out, (k,) * n)
 
     # a DeepLab-style ASPP branch, 33x33 at rate 6: the textbook rule
     assert input_grad((2, 256, 33, 33), 256, 3, dilation=6) == beyond
@@ -773,12 +777,8 @@ def test_one_d_input_gradients_with_many_more_outputs_take_taps():
     row = _plan.Choice("taps", "one_d_taps_input_grad_min_channel_ratio")
 
     def input_grad(x_shape, c_out, kernel=5):
-        spec = _spec(n=len(x_shape) - 2, padding=kernel // 2)
-        w_shape = (c_out, x_shape[1]) + (kernel,) * (len(x_shape) - 2)
-        g_shape = (x_shape[0], c_out, *(i + 2 * (kernel // 2) - kernel + 1
-                                        for i in x_shape[2:]))
-        return plan(spec, x_shape, w_shape, g_shape, jnp.float32,
-                    backend="cpu").input_grad
+        n = len(x_shape) - 2
+        return _input_grad(_spec(n=n, padding=kernel // 2), x_shape, c_out, (kernel,) * n)
 
     assert (ratio, most_in) == (8, 12)
     # held-out run 12's worst point (284 = 35.5 x 8 output channels): before
