@@ -767,6 +767,57 @@ def test_stride_one_input_gradients_by_kernel_size_and_dilation():
         "taps", "cpu measured")
 
 
+def test_stride_two_input_gradients_of_wide_layers_on_small_maps_keep_the_textbook_rule():
+    # A dense 2-D stride-2 input gradient with >= 64 channels each way, an
+    # input of at most 32 x 32 positions and more than twice the kernel in
+    # every dim: the textbook rule (SGD steps of DCGAN discriminators and
+    # All-CNN-C ran 4-17% faster so); elsewhere the stride-2 row's taps
+    row = _plan.Choice("transpose", "strided_input_grad_textbook_min_channels")
+    phases = _plan.Choice("taps", "cpu measured: stride-2 input gradient")
+    fewest = _plan.THRESHOLDS["strided_input_grad_textbook_min_channels"].value
+    most = _plan.THRESHOLDS["strided_input_grad_textbook_max_positions"].value
+    assert (fewest, most) == (64, 1024)
+
+    def input_grad(x_shape, c_out, k, padding=1, dilation=1, groups=1, stride=2):
+        n = len(x_shape) - 2
+        spec = ConvSpec((stride,) * n, ((padding, padding),) * n, (dilation,) * n,
+                        groups, "auto")
+        return _input_grad(spec, x_shape, c_out, (k,) * n)
+
+    # a DCGAN discriminator's 4x4 layers at 64 px, All-CNN-C's 3x3 at 32 px
+    assert input_grad((16, 128, 16, 16), 256, 4) == row
+    assert input_grad((32, 96, 32, 32), 96, 3) == row
+    assert input_grad((16, 256, 7, 7), 512, 3) == row                 # 7 > 2·3
+    # both channel counts at least 64
+    assert input_grad((16, 64, 16, 16), 64, 3) == row
+    assert input_grad((16, 63, 16, 16), 128, 3) == phases
+    assert input_grad((16, 128, 16, 16), 63, 3) == phases
+    # inputs of at most twice the kernel in some dim keep taps (XLA's
+    # transposed convolution: 64 against 3.8 ms at (16, 256, 4, 4) 4x4)
+    assert input_grad((16, 256, 8, 8), 512, 4) == phases
+    assert input_grad((16, 256, 9, 8), 512, 4) == phases
+    assert input_grad((16, 256, 9, 9), 512, 4) == row
+    # at most 1024 input positions, whatever the aspect (ResNet-50's 56 x 56
+    # keeps taps, 0.65x the textbook rule's time there as given)
+    assert input_grad((8, 64, 16, 64), 128, 3) == row
+    assert input_grad((8, 64, 16, 65), 128, 3) == phases
+    assert input_grad((4, 128, 56, 56), 128, 3) == phases
+    # not with kernel dilation, grouped, 1-D or at stride 3 (not measured)
+    assert input_grad((16, 128, 16, 16), 256, 3, padding=2, dilation=2) == phases
+    assert input_grad((16, 128, 16, 16), 256, 3, groups=2) != row
+    assert input_grad((16, 128, 64), 256, 3) == phases
+    assert input_grad((16, 128, 16, 16), 256, 3, stride=3) != row
+    # nor the weight gradient; a transposed convolution's forward is this map
+    # (DCGAN's generator: 4x4 stride 2, 128 -> 64 channels, 16 -> 32 px)
+    spec = _spec(stride=2)
+    assert plan(spec, (16, 128, 16, 16), (256, 128, 4, 4), (16, 256, 8, 8), jnp.float32,
+                backend="cpu").weight_grad.reason != row.reason
+    x, w = jnp.ones((4, 128, 16, 16)), jnp.ones((128, 64, 4, 4))
+    with _plan.recording() as made:
+        jax.make_jaxpr(lambda x, w: jaxgrad.conv_transpose2d(x, w, stride=2, padding=1))(x, w)
+    assert [(m.kind, m.choice) for m in made] == [("input_grad", row)]
+
+
 def test_one_d_input_gradients_with_many_more_outputs_take_taps():
     # 1-D, dense, stride 1: with O >= 8·C_in the textbook input gradient is a
     # convolution with few output features, slow in XLA CPU's 1-D path; taps

@@ -514,6 +514,38 @@ THRESHOLDS = {
         4, "largest batch for strided_weight_taps_max_out_channels",
         "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
         "8-16: 0.86-5.09x, 9 of 9 above 1 in one layout or both)"),
+    "strided_input_grad_textbook_min_channels": Threshold(
+        64,
+        "a dense 2-D input gradient at stride 2 (kernel dilation 1) with at "
+        "least this many input and output channels, an input of at most "
+        "strided_input_grad_textbook_max_positions positions and more than "
+        "twice the kernel in every dim keeps the textbook rule on CPU, ahead "
+        "of the stride-2 row's taps: inside networks XLA keeps such layers "
+        "channels-last, where taps' product (channel-major columns) and its "
+        "sum by phases lose to XLA's transposed convolution; at larger maps "
+        "taps wins as given, and at inputs of at most twice the kernel XLA's "
+        "transposed convolution has a slow path (taps 9-50x faster)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06). SGD steps, medians "
+        "of 15 interleaved, this row against the stride-2 row's taps "
+        "(bench/results/models-cpu-2core-strided-input-row.json), ms: DCGAN "
+        "discriminators (4x4, 3x3, 5x5 stride 2) at batch 16, 64 px, 72.4 "
+        "against 81.7 (jax.grad 77.7), 38.1 against 41.4 (38.6), 119.4 "
+        "against 124.0; All-CNN-C at 32 px, batch 32, 348.6 against 365.1 "
+        "(345.2); DCGAN generators (the transposed convolution's forward is "
+        "this map) 63.9 against 71.9; 10 of 14 steps faster by 4-11%, "
+        "ResNet-18's three within 0.3%, a DCGAN discriminator at batch 64 2% "
+        "slower (320.7 against 314.1). "
+        "Alone, autotune's protocol (contexts-cpu-2core-strided-input-*.json, "
+        "contexts-cpu-2core-strided2d-seed1.json): at the 50 shapes the row "
+        "covers taps took 0.61-1.50x the textbook rule's time as given (NCHW; "
+        "geometric mean 1.00) and 0.58-2.05x channels-last (39 above 1, "
+        "geometric mean 1.16); at the 21 with more than 1024 input positions "
+        "0.32-1.15x as given (geometric mean 0.71), so those keep taps; at "
+        "the 17 with an input of at most twice the kernel 0.02-1.45x, below "
+        "0.12x at 4 (XLA's slow path)"),
+    "strided_input_grad_textbook_max_positions": Threshold(
+        1024, "most input positions (ΠI) for strided_input_grad_textbook_min_channels",
+        "the same measurements (32 x 32 inputs and smaller)"),
     "one_d_taps_input_grad_max_in_channels": Threshold(
         12, "most input channels for one_d_taps_input_grad_min_channel_ratio",
         "the same measurements (C_in = 16 at C_out = 8 C_in, batch 16 and 31: "
@@ -842,7 +874,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     a batch of at least 4, is one batch-grouped convolution
     (``ONE_GROUPED_3D``); stride-2 input gradients (XLA's
     zero-inserted transposed convolution against taps' sum by phases, 1.5-3.5x
-    slower in the sweep for large buffers; at strides 3 and 4 it was mixed);
+    slower in the sweep for large buffers; at strides 3 and 4 it was mixed),
+    but a dense 2-D one with at least
+    ``strided_input_grad_textbook_min_channels`` channels each way, an input
+    of at most ``strided_input_grad_textbook_max_positions`` positions and
+    more than twice the kernel in every dim keeps the textbook rule (from
+    network steps: channels-last, taps loses there);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
@@ -952,6 +989,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if len(kernel) == 3:
         return Choice("taps", "cpu measured: 3-D")
     if kind == "input" and all(s == 2 for s in spec.stride):
+        row = "strided_input_grad_textbook_min_channels"
+        if (spec.groups == 1 and len(kernel) == 2 and all(d == 1 for d in spec.dilation)
+                and min(c_in, per_group_out) >= THRESHOLDS[row].value
+                and math.prod(x_shape[2:])
+                <= THRESHOLDS["strided_input_grad_textbook_max_positions"].value
+                and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
+            return Choice("transpose", row)
         return Choice("taps", "cpu measured: stride-2 input gradient")
     if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
