@@ -818,6 +818,44 @@ def test_stride_two_input_gradients_of_wide_layers_on_small_maps_keep_the_textbo
     assert [(m.kind, m.choice) for m in made] == [("input_grad", row)]
 
 
+def test_one_sample_weight_gradients_of_thin_layers_take_taps():
+    # One sample, stride 1, at most 16 input and 16 output channels: taps
+    # within dense_taps_max_elements, ahead of dense_taps_min_out_channels
+    row = _plan.Choice("taps", "one_sample_weight_taps_max_in_channels")
+    few = _plan.Choice("transpose", "dense_taps_min_out_channels")
+    rows = _plan.THRESHOLDS
+    assert (rows["one_sample_weight_taps_max_in_channels"].value,
+            rows["one_sample_weight_taps_max_out_channels"].value) == (16, 16)
+
+    def weight_grad(x_shape, c_out, k, stride=1, dilation=1, groups=1):
+        n = len(x_shape) - 2
+        pad = dilation * (k - 1) // 2
+        spec = ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, groups, "auto")
+        return _weight_grad(spec, x_shape, c_out, (k,) * n)
+
+    # held-out run 20's worst layer (the core of a transposed convolution):
+    # B = 4·25·171² = 2.9M, above dense_taps_small_elements
+    assert 4 * 25 * 171 * 171 > rows["dense_taps_small_elements"].value
+    assert weight_grad((1, 4, 171, 171), 16, 5) == row
+    assert weight_grad((1, 12, 160, 160), 16, 3, dilation=2) == row
+    assert weight_grad((1, 16, 112, 112), 16, 5) == row
+    # 17 inputs or outputs, two samples, stride 2: the rows as before
+    assert weight_grad((1, 17, 112, 112), 16, 5) == few
+    assert weight_grad((1, 3, 256, 256), 32, 3) == few     # U-Net's first layer
+    assert weight_grad((2, 4, 171, 171), 16, 5) == few
+    assert weight_grad((1, 16, 171, 171), 16, 5, stride=2, dilation=2) == few
+    # beyond dense_taps_max_elements, 1-D or grouped: not this row
+    assert rows["dense_taps_max_elements"].value < 16 * 49 * 256 * 256 <= (
+        rows["taps_max_elements"].value)
+    assert weight_grad((1, 16, 256, 256), 16, 7) == few
+    assert weight_grad((1, 8, 20000), 16, 5) != row
+    assert weight_grad((1, 16, 112, 112), 16, 5, groups=2) != row
+    # its input gradient is another map
+    spec = _spec(padding=2)
+    assert plan(spec, (1, 4, 171, 171), (16, 4, 5, 5), (1, 16, 171, 171), jnp.float32,
+                backend="cpu").input_grad.reason != row.reason
+
+
 def test_one_d_input_gradients_with_many_more_outputs_take_taps():
     # 1-D, dense, stride 1: with O >= 8·C_in the textbook input gradient is a
     # convolution with few output features, slow in XLA CPU's 1-D path; taps

@@ -514,6 +514,34 @@ THRESHOLDS = {
         4, "largest batch for strided_weight_taps_max_out_channels",
         "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
         "8-16: 0.86-5.09x, 9 of 9 above 1 in one layout or both)"),
+    "one_sample_weight_taps_max_in_channels": Threshold(
+        16,
+        "a dense 2-D weight gradient at stride 1 of one sample with at most "
+        "this many input channels takes taps on CPU within "
+        "dense_taps_max_elements, ahead of dense_taps_min_out_channels (XLA's "
+        "weight-gradient convolution then contracts a batch of one as its "
+        "input features; taps is one GEMM over the positions)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06), autotune's protocol "
+        "in both layouts (bench/results/contexts-cpu-2core-one-sample-thin.json: "
+        "40 draws, N 1-2, C_in 1-32, C_out 4-63, K 3-7, 28-224 px, dilation "
+        "1-2, and 30 listed layers; contexts-cpu-2core-thin-channels.json). At "
+        "the 13 shapes the row moves (from dense_taps_min_out_channels; held-out "
+        "run 20's worst layer, (1, 4, 171²) -> 16, 5x5, is one) taps took "
+        "0.18-0.71x the textbook rule's time as given and 0.17-0.75x "
+        "channels-last. Not beyond: with 24, 32 or 64 outputs XLA's convolution "
+        "is fast (taps 0.91-2.11x as given, 1.08-4.71x channels-last at 8 "
+        "shapes; (1, 3, 256²) -> 32, U-Net's first layer, 7.1 against 3.3 ms), "
+        "at batch 2 0.37-2.41x, with 17-32 inputs 0.38-2.37x, at stride 2-3 "
+        "(6 layers) 0.62-1.44x as given and 0.97-1.65x channels-last. SGD "
+        "steps at batch 1, medians of 15 interleaved "
+        "(models-cpu-2core-one-sample-thin.json): FSRCNN (12 -> 12 3x3 "
+        "layers) at 128 px 46.1 against 54.1 ms, at 256 px 242.6 against "
+        "283.1 (jax.grad 91.4, 391.4); a U-Net of width 16 at 192 px 119.0 "
+        "against 138.5, at 256 px 235.4 against 236.8"),
+    "one_sample_weight_taps_max_out_channels": Threshold(
+        16, "most output channels for one_sample_weight_taps_max_in_channels",
+        "the same measurements (with 4-16 outputs taps won at 13 of 13; with 24, "
+        "32 and 64 it was slower in one layout or both at 8 of 8; 40-48 mixed)"),
     "strided_input_grad_textbook_min_channels": Threshold(
         64,
         "a dense 2-D input gradient at stride 2 (kernel dilation 1) with at "
@@ -905,7 +933,11 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``strided_weight_taps_three_sample_max_out_channels``), not too many
     input channels and a small batch (``strided_weight_taps_max_out_channels``,
     ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
-    takes taps within ``dense_taps_max_elements``; a dense 2-D input
+    takes taps within ``dense_taps_max_elements``; a dense 2-D weight
+    gradient at stride 1 of one sample with few input and output channels
+    (``one_sample_weight_taps_max_in_channels``,
+    ``one_sample_weight_taps_max_out_channels``) takes taps within the same
+    bound, ahead of ``dense_taps_min_out_channels``; a dense 2-D input
     gradient at stride 1 (plain or with kernel dilation) whose input is
     smaller than the kernel's taps in some dim takes taps
     (``KERNEL_OVER_INPUT``, ahead of every row after this point); a dense
@@ -1033,6 +1065,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and (n <= THRESHOLDS["dense_taps_small_max_batch"].value
                  or c_in <= THRESHOLDS["dense_taps_small_thin_channels"].value)):
         return Choice("taps", "dense_taps_small_elements")
+    if (kind == "weight" and spec.groups == 1 and len(kernel) == 2 and n == 1
+            and all(st == 1 for st in spec.stride)
+            and c_in <= THRESHOLDS["one_sample_weight_taps_max_in_channels"].value
+            and per_group_out <= THRESHOLDS["one_sample_weight_taps_max_out_channels"].value
+            and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
+        return Choice("taps", "one_sample_weight_taps_max_in_channels")
     if per_group_out < THRESHOLDS["dense_taps_min_out_channels"].value:
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
