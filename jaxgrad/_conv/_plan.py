@@ -527,11 +527,11 @@ THRESHOLDS = {
         "1-2, and 30 listed layers; contexts-cpu-2core-thin-channels.json). At "
         "the 13 shapes the row moves (from dense_taps_min_out_channels; held-out "
         "run 20's worst layer, (1, 4, 171²) -> 16, 5x5, is one) taps took "
-        "0.18-0.71x the textbook rule's time as given and 0.17-0.75x "
+        "0.18-0.93x the textbook rule's time as given and 0.17-0.89x "
         "channels-last. Not beyond: with 24, 32 or 64 outputs XLA's convolution "
         "is fast (taps 0.91-2.11x as given, 1.08-4.71x channels-last at 8 "
         "shapes; (1, 3, 256²) -> 32, U-Net's first layer, 7.1 against 3.3 ms), "
-        "at batch 2 0.37-2.41x, with 17-32 inputs 0.38-2.37x, at stride 2-3 "
+        "at batch 2 0.37-2.41x, with 17-32 inputs 0.19-2.37x, at stride 2-3 "
         "(6 layers) 0.62-1.44x as given and 0.97-1.65x channels-last. SGD "
         "steps at batch 1, medians of 15 interleaved "
         "(models-cpu-2core-one-sample-thin.json): FSRCNN (12 -> 12 3x3 "
@@ -552,7 +552,7 @@ THRESHOLDS = {
         "channels-last, where taps' product (channel-major columns) and its "
         "sum by phases lose to XLA's transposed convolution; at larger maps "
         "taps wins as given, and at inputs of at most twice the kernel XLA's "
-        "transposed convolution has a slow path (taps 9-50x faster)",
+        "transposed convolution has a slow path (taps 9-52x faster)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-06). SGD steps, medians "
         "of 15 interleaved, this row against the stride-2 row's taps "
         "(bench/results/models-cpu-2core-strided-input-row.json), ms: DCGAN "
@@ -564,11 +564,13 @@ THRESHOLDS = {
         "ResNet-18's three within 0.3%, a DCGAN discriminator at batch 64 2% "
         "slower (320.7 against 314.1). "
         "Alone, autotune's protocol (contexts-cpu-2core-strided-input-*.json, "
-        "contexts-cpu-2core-strided2d-seed1.json): at the 50 shapes the row "
-        "covers taps took 0.61-1.50x the textbook rule's time as given (NCHW; "
-        "geometric mean 1.00) and 0.58-2.05x channels-last (39 above 1, "
-        "geometric mean 1.16); at the 21 with more than 1024 input positions "
-        "0.32-1.15x as given (geometric mean 0.71), so those keep taps; at "
+        "contexts-cpu-2core-strided2d-seed1.json, -strided-batch3.json): at the "
+        "52 shapes the row covers taps took 0.61-1.50x the textbook rule's time "
+        "as given (NCHW; geometric mean 1.00) and 0.58-2.05x channels-last (41 "
+        "above 1, geometric mean 1.18); at the 21 with more than 1024 input "
+        "positions (36-80 px) 0.32-1.15x as given (geometric mean 0.71; "
+        "channels-last 0.50-2.23x, 1.13), kept on taps by the NCHW figures, "
+        "no network step having measured them; at "
         "the 17 with an input of at most twice the kernel 0.02-1.45x, below "
         "0.12x at 4 (XLA's slow path)"),
     "strided_input_grad_textbook_max_positions": Threshold(
@@ -906,8 +908,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     but a dense 2-D one with at least
     ``strided_input_grad_textbook_min_channels`` channels each way, an input
     of at most ``strided_input_grad_textbook_max_positions`` positions and
-    more than twice the kernel in every dim keeps the textbook rule (from
-    network steps: channels-last, taps loses there);
+    more than twice the kernel in every dim, without kernel dilation, keeps
+    the textbook rule (from network steps: channels-last, taps loses there);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
