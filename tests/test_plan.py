@@ -5,6 +5,8 @@ Each expectation is worked out by hand from the rules in ``_plan``'s table
 to follow the plan by counting the convolutions in the traced program.
 """
 
+import functools
+
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -34,6 +36,22 @@ def _input_grad(spec, x_shape, c_out, kernel):
     g_shape = (x_shape[0], c_out) + tuple(conv_output_shape(x_shape[2:], kernel, spec))
     w_shape = (c_out, x_shape[1] // spec.groups) + tuple(kernel)
     return plan(spec, x_shape, w_shape, g_shape, jnp.float32, backend="cpu").input_grad
+
+
+def _padded_spec(n, k, stride=1, dilation=1, groups=1):
+    """A k-per-dim kernel padded d(K-1)//2 on each side (the drawn layers')."""
+    pad = dilation * (k - 1) // 2
+    return ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, groups, "auto")
+
+
+def _padded_input_grad(x_shape, c_out, k, stride=1, dilation=1, groups=1):
+    n = len(x_shape) - 2
+    return _input_grad(_padded_spec(n, k, stride, dilation, groups), x_shape, c_out, (k,) * n)
+
+
+def _padded_weight_grad(x_shape, c_out, k, stride=1, dilation=1, groups=1):
+    n = len(x_shape) - 2
+    return _weight_grad(_padded_spec(n, k, stride, dilation, groups), x_shape, c_out, (k,) * n)
 
 
 RESNEXT = (_spec(groups=32), (1, 128, 56, 56), (128, 4, 3, 3), (1, 128, 56, 56))
@@ -715,11 +733,7 @@ def test_stride_one_input_gradients_by_kernel_size_and_dilation():
     one = _plan.Choice("transpose", "dense_taps_input_grad_one_sample_max_positions")
     over = _plan.Choice("taps", _plan.KERNEL_OVER_INPUT)
 
-    def input_grad(x_shape, c_out, k, dilation=1, stride=1):
-        n = len(x_shape) - 2
-        pad = dilation * (k - 1) // 2
-        spec = ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, 1, "auto")
-        return _input_grad(spec, x_shape, c_out, (k,) * n)
+    input_grad = _padded_input_grad
 
     # a DeepLab-style ASPP branch, 33x33 at rate 6: the textbook rule
     assert input_grad((2, 256, 33, 33), 256, 3, dilation=6) == beyond
@@ -778,11 +792,7 @@ def test_stride_two_input_gradients_of_wide_layers_on_small_maps_keep_the_textbo
     most = _plan.THRESHOLDS["strided_input_grad_textbook_max_positions"].value
     assert (fewest, most) == (64, 1024)
 
-    def input_grad(x_shape, c_out, k, padding=1, dilation=1, groups=1, stride=2):
-        n = len(x_shape) - 2
-        spec = ConvSpec((stride,) * n, ((padding, padding),) * n, (dilation,) * n,
-                        groups, "auto")
-        return _input_grad(spec, x_shape, c_out, (k,) * n)
+    input_grad = functools.partial(_padded_input_grad, stride=2)
 
     # a DCGAN discriminator's 4x4 layers at 64 px, All-CNN-C's 3x3 at 32 px
     assert input_grad((16, 128, 16, 16), 256, 4) == row
@@ -803,7 +813,7 @@ def test_stride_two_input_gradients_of_wide_layers_on_small_maps_keep_the_textbo
     assert input_grad((8, 64, 16, 65), 128, 3) == phases
     assert input_grad((4, 128, 56, 56), 128, 3) == phases
     # not with kernel dilation, grouped, 1-D or at stride 3 (not measured)
-    assert input_grad((16, 128, 16, 16), 256, 3, padding=2, dilation=2) == phases
+    assert input_grad((16, 128, 16, 16), 256, 3, dilation=2) == phases
     assert input_grad((16, 128, 16, 16), 256, 3, groups=2) == phases
     assert input_grad((16, 128, 64), 256, 3) == phases
     assert input_grad((16, 128, 16, 16), 256, 3, stride=3) != row
@@ -827,11 +837,7 @@ def test_one_sample_weight_gradients_of_thin_layers_take_taps():
     assert (rows["one_sample_weight_taps_max_in_channels"].value,
             rows["one_sample_weight_taps_max_out_channels"].value) == (16, 16)
 
-    def weight_grad(x_shape, c_out, k, stride=1, dilation=1, groups=1):
-        n = len(x_shape) - 2
-        pad = dilation * (k - 1) // 2
-        spec = ConvSpec((stride,) * n, ((pad, pad),) * n, (dilation,) * n, groups, "auto")
-        return _weight_grad(spec, x_shape, c_out, (k,) * n)
+    weight_grad = _padded_weight_grad
 
     # held-out run 20's worst layer (the core of a transposed convolution):
     # B = 4·25·171² = 2.9M, above dense_taps_small_elements
@@ -866,9 +872,7 @@ def test_one_d_input_gradients_with_many_more_outputs_take_taps():
     most = _plan.THRESHOLDS["dense_taps_max_elements"].value
     row = _plan.Choice("taps", "one_d_taps_input_grad_min_channel_ratio")
 
-    def input_grad(x_shape, c_out, kernel=5):
-        n = len(x_shape) - 2
-        return _input_grad(_spec(n=n, padding=kernel // 2), x_shape, c_out, (kernel,) * n)
+    input_grad = functools.partial(_padded_input_grad, k=5)
 
     assert (ratio, most_in) == (8, 12)
     # held-out run 12's worst point (284 = 35.5 x 8 output channels): before
@@ -893,7 +897,7 @@ def test_one_d_input_gradients_with_many_more_outputs_take_taps():
     assert input_grad((n, 8, 1000), 512) == _plan.Choice(
         "transpose", "dense_taps_max_elements")
     # not in 2-D, not strided or dilated, not grouped, not the weight gradient
-    assert input_grad((31, 8, 20, 20), 256, kernel=3).reason != row.reason
+    assert input_grad((31, 8, 20, 20), 256, k=3).reason != row.reason
     strided = ConvSpec((3,), ((2, 2),), (1,), 1, "auto")
     assert plan(strided, (31, 8, 61), (284, 8, 5), (31, 284, 21), jnp.float32,
                 backend="cpu").input_grad.reason != row.reason
