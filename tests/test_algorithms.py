@@ -130,6 +130,9 @@ CONV_CASES = [
          padding=((5, 1),)),
     case("1d stride>kernel k2 s5 batch2", (2, 2, 12), (2, 2, 2), stride=5),
     case("1d depthwise s2", (2, 4, 12), (4, 1, 3), groups=4, stride=2),
+    # C_out/G = 1 at stride 1: the input gradient is the taps forward of ḡ
+    case("1d groups2 C_out/G=1 C_in/G=2 s1 same", (2, 4, 9), (2, 2, 3), groups=2,
+         padding="same"),
     case("1d 1x1 s1 unbatched (tiled)", (3, 7), (2, 3, 1)),
     case("1d one position, C_out > positions", (1, 2, 5), (6, 2, 5)),
     case("1d unbatched reflect s2", (2, 9), (3, 2, 3), stride=2, padding=2,
@@ -146,6 +149,9 @@ CONV_CASES = [
          stride=2),
     case("2d depthwise s2 p1", (2, 3, 7, 7), (3, 1, 3, 3), groups=3, stride=2,
          padding=1),
+    # stride 1, one pad beyond d(K-1) (the flipped forward crops ḡ) and none
+    case("2d depthwise s1 d2 p((5,1),(0,2))", (2, 3, 7, 8), (3, 1, 3, 3), groups=3,
+         dilation=2, padding=((5, 1), (0, 2))),
     # one output channel per group on tiled windows: Q = w·g built at once
     case("2d groups2 C_out/G=1 tiled k2 s2 leftover", (2, 4, 7, 6), (2, 2, 2, 2),
          groups=2, stride=2),
@@ -159,6 +165,7 @@ CONV_CASES = [
          groups=2),
     case("3d depthwise x2 pairs", (1, 2, 4, 4, 5), (4, 1, 2, 2, 2), groups=2,
          padding=((1, 0), (0, 1), (2, 1))),
+    case("3d depthwise s1 p1", (1, 2, 4, 5, 4), (2, 1, 3, 2, 3), groups=2, padding=1),
 ]
 
 
@@ -464,6 +471,42 @@ def test_taps_forward_halves_only_for_large_sums():
         assert n * 32 * w.size < bound or halves
         jaxpr = str(jax.make_jaxpr(lambda x, w: jax.vjp(conv, x, w)[0])(x, w))
         assert ("scan" in jaxpr) == (halves and jax.default_backend() == "cpu"), n
+
+
+# The input gradient with one output channel per group at stride 1 runs as
+# the taps forward of ḡ with the flipped kernel (``_taps.by_forward``): one
+# pad of ḡ and ΠK slices of it, where the slab form pads each of the ΠK
+# products. Past ``taps_forward_max_terms`` taps (the forward's own bound)
+# it keeps the slab form.
+
+
+@pytest.mark.parametrize("groups, c_in, c_out", [(4, 4, 4), (2, 4, 2)])
+def test_stride_one_input_gradient_with_one_output_channel_per_group_is_a_taps_forward(
+        monkeypatch, groups, c_in, c_out):
+    x_shape, w_shape = (2, c_in, 11), (c_out, c_in // groups, 5)
+    x, w = _random(3, x_shape, w_shape)
+    # d(K-1) = 8: the flipped forward pads ḡ by (8 - 6, 8 - 1)
+    padding, dilation = ((6, 1),), 2
+    y_shape = jax.eval_shape(_conv_reference(x_shape, w_shape, dict(
+        padding=padding, dilation=dilation, groups=groups)), x, w).shape
+    (cot,) = _random(4, y_shape)
+    ours = lambda cot, w: jg.conv1d_input(x_shape, w, cot, padding=padding,
+                                          dilation=dilation, groups=groups, algorithm="taps")
+    ref = lambda cot, w: jax.vjp(lambda x: _reference.lax_conv(
+        x, w, None, (1,), padding, (dilation,), groups), jnp.zeros(x_shape))[1](cot)[0]
+    for max_taps, pads in ((5, 1), (4, 5)):   # the forward form, then the slabs
+        monkeypatch.setitem(_plan.THRESHOLDS, "taps_forward_max_terms",
+                            _plan.Threshold(max_taps, "", ""))
+        jax.clear_caches()
+        jaxpr = str(jax.make_jaxpr(ours)(cot, w))
+        assert jaxpr.count(" pad[") == pads, (max_taps, jaxpr)
+        _assert_close(ours(cot, w), ref(cot, w), f"x̄ with at most {max_taps} taps")
+        # and its own VJP (second order): w̄ of ⟨x̄, u⟩ and the cotangent's
+        (u,) = _random(5, x_shape)
+        got = jax.grad(lambda cot, w: jnp.vdot(ours(cot, w), u), (0, 1))(cot, w)
+        want = jax.grad(lambda cot, w: jnp.vdot(ref(cot, w), u), (0, 1))(cot, w)
+        for a, e, name in zip(got, want, ("ḡ", "w")):
+            _assert_close(a, e, f"d<x̄, u>/d{name} with at most {max_taps} taps")
 
 
 # --------------------------------------------------------------------------

@@ -91,7 +91,7 @@ from ._spec import (ConvSpec, conv_output_shape, input_grad_padding,
 # outer jit the call is inlined.
 _taps_forward = jax.jit(_taps.forward, static_argnums=(2, 3))
 _im2col_forward = jax.jit(_taps.forward_im2col, static_argnums=(2,))
-_taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3))
+_taps_input_grad = jax.jit(_taps.input_grad, static_argnums=(2, 3, 4))
 _taps_weight_grad = jax.jit(_taps.weight_grad, static_argnums=(2, 3))
 
 
@@ -307,6 +307,16 @@ def _taps_in_halves(x, w, spec: ConvSpec) -> bool:
             and Placement.of(x, w) == UNPLACED)
 
 
+def _taps_input_grad_forward_form(g, w, spec: ConvSpec) -> bool:
+    """Whether the taps input gradient runs as the taps forward of ḡ
+    (``_taps.by_forward``): one output channel per group, stride 1, and no
+    more than ``taps_forward_max_terms`` taps (the forward's own bound; past
+    it the two forms were mixed, docs/performance.md)."""
+    kernel = w.shape[2:]
+    return (_taps.by_forward(spec, kernel, w.shape[0] // spec.groups)
+            and math.prod(kernel) <= THRESHOLDS["taps_forward_max_terms"].value)
+
+
 def forward(x, w, spec: ConvSpec, formulation: str):
     """y = conv_core(x, w, spec) as "lax", "per_group", "taps" or "im2col"."""
     if formulation == "taps":
@@ -326,7 +336,8 @@ def forward(x, w, spec: ConvSpec, formulation: str):
 def input_grad_by(g, w, spec: ConvSpec, in_spatial, formulation: str):
     """x̄ as "transpose", "transpose_per_group" or "taps"."""
     if formulation == "taps":
-        return _taps_input_grad(g, w, spec, tuple(in_spatial))
+        return _taps_input_grad(g, w, spec, tuple(in_spatial),
+                                _taps_input_grad_forward_form(g, w, spec))
     lhs_spec, rhs_spec, out_spec = numbers_of(spec)
     groups = spec.groups * spec.batch_groups
     kernel = lax.rev(w, rhs_spec[2:])

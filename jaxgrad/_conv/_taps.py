@@ -327,14 +327,57 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     return out.astype(x.dtype).reshape(c_out, ci, *kernel)
 
 
-def input_grad(g, w, spec: ConvSpec, in_spatial):
-    """x̄ = col2im(wᵀ g), one GEMM per group and a fused sum of padded slabs."""
+# With one output channel per group and stride 1, the input gradient is itself
+# a taps forward: for tap k, the (p, k) with p + k·d = i + lo have
+# p = i + lo − k·d, so with k' = K−1−k and ḡ padded by d(K−1) − lo below,
+#
+#   x̄[n, γCᵢ+c, i] = Σ_k' w[γ, c, K−1−k'] · ĝ[n, γ, i + k'·d],
+#
+# the forward of 1.8 (docs/derivations.md) applied to ḡ with G groups of one
+# input channel, Cᵢ output channels each, the kernel flipped, stride 1,
+# dilation d and padding (d(K−1) − lo, d(K−1) − hi) (negative: a crop). It
+# reads ΠK slices of one padded ḡ, where the slab form below pads each of
+# the ΠK products separately and adds them: each pad inside the fused sum
+# tests its bounds, and where a consumer changes the layout (the next XLA
+# convolution's transposing copy) XLA wrote the ΠK padded products out one
+# by one. Alone the forward form took 0.14-0.78x the slab form's time on
+# 13 depthwise layers (1-D to 3-D, kernels 3 to 63); in training steps of
+# networks 0.33-1.06x (docs/performance.md, "The depthwise input gradient
+# in networks"). ``_core`` asks for it within the forward's own bound,
+# ``taps_forward_max_terms`` taps; past it the two were mixed (7x7x7: 1.16x
+# the slabs' time).
+
+
+def by_forward(spec: ConvSpec, kernel, out_channels_per_group: int) -> bool:
+    """Whether ``input_grad`` can run as the taps forward of ḡ (above): one
+    output channel per group, stride 1, windows that do not tile."""
+    return (out_channels_per_group == 1 and all(s == 1 for s in spec.stride)
+            and not _tiled(spec, kernel))
+
+
+def _input_grad_by_forward(g, w, spec: ConvSpec):
+    groups, ci = spec.groups, w.shape[1]
+    kernel = w.shape[2:]
+    spatial = tuple(range(2, 2 + len(kernel)))
+    # w'[γCᵢ+c, 0, k'] = w[γ, c, K−1−k']: G groups of one input channel
+    flipped = jnp.flip(w.reshape((groups * ci, 1) + tuple(kernel)), spatial)
+    padding = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+                    for k, d, (lo, hi) in zip(kernel, spec.dilation, spec.padding))
+    return forward(g, flipped, dataclasses.replace(spec, padding=padding)).astype(g.dtype)
+
+
+def input_grad(g, w, spec: ConvSpec, in_spatial, forward_form: bool = False):
+    """x̄ = col2im(wᵀ g), one GEMM per group and a fused sum of padded slabs;
+    with ``forward_form`` (only where ``by_forward`` holds) the taps forward
+    of ḡ with the flipped kernel instead."""
     n, c_out = g.shape[:2]
     out_spatial = g.shape[2:]
     kernel = w.shape[2:]
     groups = spec.groups
     co, ci = c_out // groups, w.shape[1]
     taps = _taps(kernel)
+    if forward_form:
+        return _input_grad_by_forward(g, w, spec)
     npos = int(np.prod(out_spatial))
     gg = g.reshape(n, groups, co, npos)
     ww = w.reshape(groups, co, ci * len(taps))
