@@ -1,0 +1,294 @@
+"""Drawn networks: training steps of small CNNs outside the bench, "auto"
+against the textbook rules and ``jax.grad``.
+
+    python -m jaxgrad_bench.networks --kind plain --count 40 --seed 7 \\
+        --out bench/results --name networks-cpu-2core-plain
+
+The bench cases and the sweep time one convolution at a time; a network's
+step is where formulations meet each other's layouts (docs/performance.md,
+"Isolated timings and networks", "The depthwise input gradient in
+networks"). Each network is a chain of 2-D convolutions, each followed by a
+ReLU, drawn from the ranges of small real networks:
+
+  plain       3-7 layers, 8-256 channels, kernels 1-7, some stride 2 and
+              dilation 2, 15% of the layers depthwise
+  depthwise   a 3x3 stem, then 2-4 blocks: plain, depthwise-separable,
+              inverted residual (expand 2-6) or ConvNeXt-style (7x7
+              depthwise, 4x expansion), some at stride 2
+
+with a batch of 1-32 at 14-128 px, redrawn until its forward is within
+[--min-gflop, --max-gflop]. The step is ``value_and_grad`` of the mean
+square of the last activation, then w - 0.01·w̄, compiled ahead of time
+three ways: jaxgrad's convolutions with ``algorithm="auto"`` and with
+``"transpose"`` (the textbook rules), and ``jax.lax.conv_general_dilated``
+differentiated by JAX (``jax.grad``). The three are timed in interleaved
+rounds (medians); each step's loss and updated weights are compared with
+``jax.grad``'s (max relative difference, recorded). The JSON holds the
+machine, the versions and one record per network with the formulations
+"auto" chose; the markdown summary counts the networks where "auto" is
+more than 5% slower than ``jax.grad``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxgrad
+from jaxgrad._conv import _plan
+
+from . import _machine, _report
+from ._options import file_stem, positive_int
+
+KINDS = ("plain", "depthwise")
+MODES = ("auto", "transpose", "jax.grad")
+LEARNING_RATE = 0.01
+
+
+# --------------------------------------------------------------------------
+# Drawing. A layer is (C_out, C_in, K, stride, dilation, groups), padded
+# d(K-1)//2 on each side ("same" at stride 1 for odd K).
+
+
+def _out_size(size: int, layer) -> int:
+    _, _, k, stride, dilation, _ = layer
+    return (size + 2 * (dilation * (k - 1) // 2) - dilation * (k - 1) - 1) // stride + 1
+
+
+def forward_gflop(net: dict) -> float:
+    """Multiply-adds of the forward, twice (one multiply and one add each)."""
+    size, total = net["size"], 0
+    for layer in net["layers"]:
+        c_out, c_in, k, _, _, groups = layer
+        size = _out_size(size, layer)
+        total += 2 * net["batch"] * c_out * (c_in // groups) * k * k * size * size
+    return total / 1e9
+
+
+def _plain(rng) -> tuple[int, list]:
+    c = int(rng.choice([1, 3, 3, 16]))
+    width = int(rng.choice([8, 16, 24, 32, 48, 64, 96, 128]))
+    layers, size = [], int(rng.choice([16, 24, 32, 48, 64, 96, 128]))
+    start = size
+    for i in range(int(rng.integers(3, 8))):
+        k = int(rng.choice([1, 3, 3, 3, 5, 7]))
+        stride = 2 if size >= 8 and rng.random() < 0.3 else 1
+        dilation = 2 if k == 3 and stride == 1 and rng.random() < 0.1 else 1
+        if i > 0 and k > 1 and rng.random() < 0.15:
+            layer = (c, c, k, stride, dilation, c)                       # depthwise
+        else:
+            layer = (width, c, k, stride, dilation, 1)
+        layers.append(layer)
+        c, size = layer[0], _out_size(size, layer)
+        if rng.random() < 0.3 and width < 256:
+            width *= 2
+    return start, layers
+
+
+def _depthwise(rng) -> tuple[int, list]:
+    size = int(rng.choice([14, 16, 28, 32, 56, 64, 112]))
+    c = int(rng.choice([16, 24, 32, 48, 64, 96, 128, 192]))
+    layers, start = [(c, 3, 3, 1, 1, 1)], size
+    for _ in range(int(rng.integers(2, 5))):
+        kind = rng.choice(["plain", "separable", "inverted", "convnext"])
+        k = int(rng.choice([3, 3, 5, 7]))
+        stride = 2 if size >= 14 and rng.random() < 0.25 else 1
+        if kind == "plain":
+            block = [(c, c, int(rng.choice([1, 3])), 1, 1, 1)]
+        elif kind == "separable":
+            block = [(c, c, k, stride, 1, c), (c, c, 1, 1, 1, 1)]
+        elif kind == "inverted":
+            e = c * int(rng.choice([2, 4, 6]))
+            block = [(e, c, 1, 1, 1, 1), (e, e, k, stride, 1, e), (c, e, 1, 1, 1, 1)]
+        else:
+            block = [(c, c, 7, 1, 1, c), (4 * c, c, 1, 1, 1, 1), (c, 4 * c, 1, 1, 1, 1)]
+        for layer in block:
+            size = _out_size(size, layer)
+        layers += block
+    return start, layers
+
+
+def draw(rng, kind: str, min_gflop: float, max_gflop: float) -> dict:
+    """One network of ``kind`` whose forward is within [min_gflop, max_gflop]."""
+    while True:
+        size, layers = (_plain if kind == "plain" else _depthwise)(rng)
+        net = {"kind": kind, "batch": int(rng.choice([1, 2, 4, 8, 16, 32])),
+               "size": size, "layers": [list(layer) for layer in layers]}
+        if min(_spatial_sizes(net)) >= 1 and min_gflop <= forward_gflop(net) <= max_gflop:
+            net["forward_gflop"] = forward_gflop(net)
+            return net
+
+
+def _spatial_sizes(net: dict) -> list[int]:
+    sizes, size = [], net["size"]
+    for layer in net["layers"]:
+        size = _out_size(size, layer)
+        sizes.append(size)
+    return sizes
+
+
+# --------------------------------------------------------------------------
+# One network's step, three ways.
+
+
+def _weights(net: dict) -> list:
+    key, ws = jax.random.PRNGKey(0), []
+    for c_out, c_in, k, _, _, groups in net["layers"]:
+        key, sub = jax.random.split(key)
+        fan_in = c_in // groups * k * k
+        ws.append(jax.random.normal(sub, (c_out, c_in // groups, k, k)) * (2.0 / fan_in) ** 0.5)
+    return ws
+
+
+def step(net: dict, mode: str):
+    """The SGD step ``(ws, x) -> (loss, new ws)`` of ``net`` run by ``mode``."""
+    def conv(h, w, layer):
+        _, _, k, stride, dilation, groups = layer
+        pad = dilation * (k - 1) // 2
+        if mode == "jax.grad":
+            return jax.lax.conv_general_dilated(
+                h, w, (stride, stride), [(pad, pad)] * 2, rhs_dilation=(dilation, dilation),
+                feature_group_count=groups)
+        return jaxgrad.conv2d(h, w, stride=stride, padding=pad, dilation=dilation,
+                              groups=groups, algorithm=mode)
+
+    def loss(ws, x):
+        h = x
+        for w, layer in zip(ws, net["layers"]):
+            h = jax.nn.relu(conv(h, w, layer))
+        return jnp.mean(h ** 2)
+
+    def sgd(ws, x):
+        value, grads = jax.value_and_grad(loss)(ws, x)
+        return value, [w - LEARNING_RATE * g for w, g in zip(ws, grads)]
+    return sgd
+
+
+def _max_rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+
+
+def measure(net: dict, repeats: int) -> dict:
+    """Compile the three steps, check them against ``jax.grad``'s, time them."""
+    ws = _weights(net)
+    x = jax.random.normal(jax.random.PRNGKey(1),
+                          (net["batch"], net["layers"][0][1], net["size"], net["size"]))
+    compiled, formulations = {}, []
+    for mode in MODES:
+        with _plan.recording() as made:
+            compiled[mode] = jax.jit(step(net, mode)).lower(ws, x).compile()
+        if mode == "auto":
+            formulations = sorted({(m.kind, m.choice.formulation) for m in made})
+    results = {mode: jax.block_until_ready(f(ws, x)) for mode, f in compiled.items()}
+    ref_loss, ref_ws = results["jax.grad"]
+    errors = {mode: max([_max_rel(loss, ref_loss)] + [_max_rel(a, b) for a, b in zip(new, ref_ws)])
+              for mode, (loss, new) in results.items() if mode != "jax.grad"}
+    times = {mode: [] for mode in MODES}
+    for _ in range(repeats):            # interleaved rounds
+        for mode, f in compiled.items():
+            start = time.perf_counter()
+            jax.block_until_ready(f(ws, x))
+            times[mode].append(time.perf_counter() - start)
+    return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
+            "times_s": times, "max_rel_error": errors,
+            "auto_formulations": [list(f) for f in formulations]}
+
+
+# --------------------------------------------------------------------------
+# The run and its summary.
+
+
+def run(args: argparse.Namespace, save=lambda result: None) -> dict:
+    rng = np.random.default_rng(args.seed)
+    result = {"command": " ".join(["python -m jaxgrad_bench.networks", *sys.argv[1:]]),
+              "machine": _machine.machine(None), "versions": _machine.versions(),
+              "environment": _machine.environment(), "kind": args.kind, "seed": args.seed,
+              "repeats": args.repeats, "min_gflop": args.min_gflop,
+              "max_gflop": args.max_gflop, "records": []}
+    for i in range(args.count):
+        net = draw(rng, args.kind, args.min_gflop, args.max_gflop)
+        net.update(measure(net, args.repeats))
+        result["records"].append(net)
+        save(result)
+        med = net["median_ms"]
+        print(f"{i + 1}/{args.count} batch {net['batch']} {net['size']} px, "
+              f"{len(net['layers'])} layers: auto {med['auto']:.3g} ms, textbook "
+              f"{med['transpose']:.3g}, jax.grad {med['jax.grad']:.3g}", flush=True)
+    return result
+
+
+def _layers_label(layers) -> str:
+    def one(layer):
+        c_out, c_in, k, stride, dilation, groups = layer
+        extra = (f"/{stride}" if stride > 1 else "") + (f" d{dilation}" if dilation > 1 else "")
+        return (f"dw{k}x{k}{extra} {c_out}" if groups > 1 else f"{k}x{k}{extra} {c_in}->{c_out}")
+    return ", ".join(one(layer) for layer in layers)
+
+
+def summarize(result: dict) -> str:
+    """Markdown: how often and how far "auto" is over ``jax.grad``, then one
+    row per network."""
+    records = result["records"]
+    ratio = [r["median_ms"]["auto"] / r["median_ms"]["jax.grad"] for r in records]
+    textbook = [r["median_ms"]["auto"] / r["median_ms"]["transpose"] for r in records]
+    geo = (lambda v: math.exp(sum(map(math.log, v)) / len(v))) if records else (lambda v: 0.0)
+    over = sum(v > 1.05 for v in ratio)
+    lines = [f"# Drawn networks ({result['kind']}, seed {result['seed']})", "",
+             f"`{result['command']}`", "",
+             f"{len(records)} networks; auto / jax.grad: geometric mean {geo(ratio):.3f}, "
+             f"over 1.05 in {over}" + (f" (worst {max(ratio):.2f})" if records else "")
+             + f"; auto / textbook: geometric mean {geo(textbook):.3f}.", "",
+             "| batch | px | layers | GFLOP | auto ms | textbook ms | jax.grad ms "
+             "| auto / jax.grad | max rel. error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r, v in zip(records, ratio):
+        med = r["median_ms"]
+        lines.append(f"| {r['batch']} | {r['size']} | {_layers_label(r['layers'])} | "
+                     f"{r['forward_gflop']:.3f} | {med['auto']:.3g} | {med['transpose']:.3g} | "
+                     f"{med['jax.grad']:.3g} | {v:.2f} | "
+                     f"{max(r['max_rel_error'].values()):.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.networks",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--kind", choices=KINDS, default="plain")
+    p.add_argument("--count", type=positive_int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=positive_int, default=11,
+                   help="interleaved timing rounds per network (medians)")
+    p.add_argument("--min-gflop", type=float, default=0.02)
+    p.add_argument("--max-gflop", type=float, default=1.0,
+                   help="forward GFLOP bound of a drawn network (redrawn above it)")
+    p.add_argument("--out", default="results", metavar="DIR")
+    p.add_argument("--name", type=file_stem, default="networks", metavar="STEM")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.min_gflop > args.max_gflop:
+        raise SystemExit(f"networks: --min-gflop {args.min_gflop} exceeds --max-gflop "
+                         f"{args.max_gflop}")
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.name}.json"
+    result = run(args, save=lambda result: _report.write_json(result, path))
+    _report.write_json(result, path)
+    md = out / f"{args.name}.md"
+    _report.write_atomically(md, lambda tmp: tmp.write_text(summarize(result)))
+    print(f"networks: {len(result['records'])} networks -> {path}, {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
