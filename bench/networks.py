@@ -10,8 +10,9 @@ step is where formulations meet each other's layouts (docs/performance.md,
 networks"). Each network is a chain of 2-D convolutions, each followed by a
 ReLU, drawn from the ranges of small real networks:
 
-  plain       3-7 layers, 8-256 channels, kernels 1-7, some stride 2 and
-              dilation 2, 15% of the layers depthwise
+  plain       3-7 layers, 8-384 channels, kernels 1-7, some stride 2 and
+              dilation 2, each layer after the first that is not 1x1
+              depthwise with probability 0.15
   depthwise   a 3x3 stem, then 2-4 blocks: plain, depthwise-separable,
               inverted residual (expand 2-6) or ConvNeXt-style (7x7
               depthwise, 4x expansion), some at stride 2
@@ -22,8 +23,10 @@ square of the last activation, then w - 0.01·w̄, compiled ahead of time
 three ways: jaxgrad's convolutions with ``algorithm="auto"`` and with
 ``"transpose"`` (the textbook rules), and ``jax.lax.conv_general_dilated``
 differentiated by JAX (``jax.grad``). The three are timed in interleaved
-rounds (medians); each step's loss and updated weights are compared with
-``jax.grad``'s (max relative difference, recorded). The JSON holds the
+rounds (medians). Each mode's loss and weight gradients are compared with
+``jax.grad``'s (largest |a - b| / max |b| over the loss and each gradient,
+recorded); a mode beyond ``TOLERANCE`` is marked wrong in the JSON and the
+summary, and the command exits with status 1. The JSON holds the
 machine, the versions and one record per network with the formulations
 "auto" chose; the markdown summary counts the networks where "auto" is
 more than 5% slower than ``jax.grad``.
@@ -50,6 +53,7 @@ from ._options import file_stem, positive_int
 KINDS = ("plain", "depthwise")
 MODES = ("auto", "transpose", "jax.grad")
 LEARNING_RATE = 0.01
+TOLERANCE = 1e-4        # float32 sums in other orders stay near 1e-6
 
 
 # --------------------------------------------------------------------------
@@ -147,8 +151,8 @@ def _weights(net: dict) -> list:
     return ws
 
 
-def step(net: dict, mode: str):
-    """The SGD step ``(ws, x) -> (loss, new ws)`` of ``net`` run by ``mode``."""
+def loss_fn(net: dict, mode: str):
+    """``(ws, x) -> mean(h²)`` of ``net``'s last activation, run by ``mode``."""
     def conv(h, w, layer):
         _, _, k, stride, dilation, groups = layer
         pad = dilation * (k - 1) // 2
@@ -164,6 +168,12 @@ def step(net: dict, mode: str):
         for w, layer in zip(ws, net["layers"]):
             h = jax.nn.relu(conv(h, w, layer))
         return jnp.mean(h ** 2)
+    return loss
+
+
+def step(net: dict, mode: str):
+    """The SGD step ``(ws, x) -> (loss, new ws)`` of ``net`` run by ``mode``."""
+    loss = loss_fn(net, mode)
 
     def sgd(ws, x):
         value, grads = jax.value_and_grad(loss)(ws, x)
@@ -177,7 +187,8 @@ def _max_rel(a, b) -> float:
 
 
 def measure(net: dict, repeats: int) -> dict:
-    """Compile the three steps, check them against ``jax.grad``'s, time them."""
+    """Check the three modes' gradients against ``jax.grad``'s, then compile
+    the three steps and time them."""
     ws = _weights(net)
     x = jax.random.normal(jax.random.PRNGKey(1),
                           (net["batch"], net["layers"][0][1], net["size"], net["size"]))
@@ -187,10 +198,10 @@ def measure(net: dict, repeats: int) -> dict:
             compiled[mode] = jax.jit(step(net, mode)).lower(ws, x).compile()
         if mode == "auto":
             formulations = sorted({(m.kind, m.choice.formulation) for m in made})
-    results = {mode: jax.block_until_ready(f(ws, x)) for mode, f in compiled.items()}
-    ref_loss, ref_ws = results["jax.grad"]
-    errors = {mode: max([_max_rel(loss, ref_loss)] + [_max_rel(a, b) for a, b in zip(new, ref_ws)])
-              for mode, (loss, new) in results.items() if mode != "jax.grad"}
+    grads = {mode: jax.jit(jax.value_and_grad(loss_fn(net, mode)))(ws, x) for mode in MODES}
+    ref_loss, ref_grads = grads["jax.grad"]
+    errors = {mode: max([_max_rel(loss, ref_loss)] + [_max_rel(a, b) for a, b in zip(g, ref_grads)])
+              for mode, (loss, g) in grads.items() if mode != "jax.grad"}
     times = {mode: [] for mode in MODES}
     for _ in range(repeats):            # interleaved rounds
         for mode, f in compiled.items():
@@ -199,6 +210,7 @@ def measure(net: dict, repeats: int) -> dict:
             times[mode].append(time.perf_counter() - start)
     return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
             "times_s": times, "max_rel_error": errors,
+            "wrong": [mode for mode, e in errors.items() if not e <= TOLERANCE],
             "auto_formulations": [list(f) for f in formulations]}
 
 
@@ -206,9 +218,9 @@ def measure(net: dict, repeats: int) -> dict:
 # The run and its summary.
 
 
-def run(args: argparse.Namespace, save=lambda result: None) -> dict:
+def run(args: argparse.Namespace, argv: list[str], save=lambda result: None) -> dict:
     rng = np.random.default_rng(args.seed)
-    result = {"command": " ".join(["python -m jaxgrad_bench.networks", *sys.argv[1:]]),
+    result = {"command": " ".join(["python -m jaxgrad_bench.networks", *argv]),
               "machine": _machine.machine(None), "versions": _machine.versions(),
               "environment": _machine.environment(), "kind": args.kind, "seed": args.seed,
               "repeats": args.repeats, "min_gflop": args.min_gflop,
@@ -221,7 +233,8 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
         med = net["median_ms"]
         print(f"{i + 1}/{args.count} batch {net['batch']} {net['size']} px, "
               f"{len(net['layers'])} layers: auto {med['auto']:.3g} ms, textbook "
-              f"{med['transpose']:.3g}, jax.grad {med['jax.grad']:.3g}", flush=True)
+              f"{med['transpose']:.3g}, jax.grad {med['jax.grad']:.3g}"
+              + (f"; WRONG: {', '.join(net['wrong'])}" if net["wrong"] else ""), flush=True)
     return result
 
 
@@ -249,12 +262,17 @@ def summarize(result: dict) -> str:
              "| batch | px | layers | GFLOP | auto ms | textbook ms | jax.grad ms "
              "| auto / jax.grad | max rel. error |",
              "|---|---|---|---|---|---|---|---|---|"]
+    wrong = [i + 1 for i, r in enumerate(records) if r.get("wrong")]
+    if wrong:
+        lines[4:4] = [f"**Wrong results** (beyond {TOLERANCE:g} against jax.grad) in "
+                      f"networks {', '.join(map(str, wrong))}.", ""]
     for r, v in zip(records, ratio):
         med = r["median_ms"]
         lines.append(f"| {r['batch']} | {r['size']} | {_layers_label(r['layers'])} | "
                      f"{r['forward_gflop']:.3f} | {med['auto']:.3g} | {med['transpose']:.3g} | "
                      f"{med['jax.grad']:.3g} | {v:.2f} | "
-                     f"{max(r['max_rel_error'].values()):.1e} |")
+                     f"{max(r['max_rel_error'].values()):.1e}"
+                     + (f" wrong: {', '.join(r['wrong'])}" if r.get("wrong") else "") + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -275,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     if args.min_gflop > args.max_gflop:
         raise SystemExit(f"networks: --min-gflop {args.min_gflop} exceeds --max-gflop "
@@ -282,11 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
-    result = run(args, save=lambda result: _report.write_json(result, path))
+    result = run(args, argv, save=lambda result: _report.write_json(result, path))
     _report.write_json(result, path)
     md = out / f"{args.name}.md"
     _report.write_atomically(md, lambda tmp: tmp.write_text(summarize(result)))
     print(f"networks: {len(result['records'])} networks -> {path}, {md}")
+    wrong = sum(bool(r["wrong"]) for r in result["records"])
+    if wrong:
+        print(f"networks: {wrong} networks with wrong results (see {md})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -130,7 +130,7 @@ CONV_CASES = [
          padding=((5, 1),)),
     case("1d stride>kernel k2 s5 batch2", (2, 2, 12), (2, 2, 2), stride=5),
     case("1d depthwise s2", (2, 4, 12), (4, 1, 3), groups=4, stride=2),
-    # C_out/G = 1 at stride 1: the input gradient is the taps forward of ḡ
+    # C_out/G = 1 at stride 1 (taps: the slab form; "auto"'s forward form below)
     case("1d groups2 C_out/G=1 C_in/G=2 s1 same", (2, 4, 9), (2, 2, 3), groups=2,
          padding="same"),
     case("1d 1x1 s1 unbatched (tiled)", (3, 7), (2, 3, 1)),
@@ -149,7 +149,7 @@ CONV_CASES = [
          stride=2),
     case("2d depthwise s2 p1", (2, 3, 7, 7), (3, 1, 3, 3), groups=3, stride=2,
          padding=1),
-    # stride 1, one pad beyond d(K-1) (the flipped forward crops ḡ) and none
+    # stride 1, a low pad beyond d(K-1), none on one side
     case("2d depthwise s1 d2 p((5,1),(0,2))", (2, 3, 7, 8), (3, 1, 3, 3), groups=3,
          dilation=2, padding=((5, 1), (0, 2))),
     # one output channel per group on tiled windows: Q = w·g built at once
@@ -473,40 +473,77 @@ def test_taps_forward_halves_only_for_large_sums():
         assert ("scan" in jaxpr) == (halves and jax.default_backend() == "cpu"), n
 
 
-# The input gradient with one output channel per group at stride 1 runs as
-# the taps forward of ḡ with the flipped kernel (``_taps.by_forward``): one
-# pad of ḡ and ΠK slices of it, where the slab form pads each of the ΠK
-# products. Past ``taps_forward_max_terms`` taps (the forward's own bound)
-# it keeps the slab form.
+# The input gradient with one output channel per group at stride 1, as taps,
+# runs as the taps forward of ḡ with the flipped kernel (``_taps.by_forward``):
+# one pad of ḡ and ΠK slices of it, where the slab form pads each of the ΠK
+# products. Under "auto" and "autotune" only: ``algorithm="taps"`` keeps the
+# slabs, which place a NaN tap's NaN as torch does (the forward form
+# multiplies ḡ's padding by every tap). Past ``taps_forward_max_terms`` taps
+# (the forward's own bound) the slabs stay too.
+
+ONE_OUT_PER_GROUP_CASES = [   # (x shape, w shape, kwargs), stride 1
+    ((2, 4, 9), (2, 2, 3), dict(groups=2, padding="same")),           # C_in/G = 2
+    ((2, 3, 7, 8), (3, 1, 3, 3), dict(groups=3, dilation=2,           # a crop of ḡ
+                                      padding=((5, 1), (0, 2)))),
+    ((1, 2, 4, 5, 4), (2, 1, 3, 2, 3), dict(groups=2, padding=1)),    # 3-D
+]
 
 
-@pytest.mark.parametrize("groups, c_in, c_out", [(4, 4, 4), (2, 4, 2)])
-def test_stride_one_input_gradient_with_one_output_channel_per_group_is_a_taps_forward(
-        monkeypatch, groups, c_in, c_out):
-    x_shape, w_shape = (2, c_in, 11), (c_out, c_in // groups, 5)
+def _input_grad_spec(w_shape, kwargs, algorithm):
+    n = len(w_shape) - 2
+    dilation = _per_dim(kwargs.get("dilation", 1), n)
+    return ConvSpec((1,) * n, _lax_pads(kwargs.get("padding", 0), w_shape[2:], dilation),
+                    dilation, kwargs["groups"], algorithm)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", ONE_OUT_PER_GROUP_CASES)
+def test_one_output_per_group_input_gradient_as_a_taps_forward(monkeypatch, x_shape,
+                                                               w_shape, kwargs):
     x, w = _random(3, x_shape, w_shape)
-    # d(K-1) = 8: the flipped forward pads ḡ by (8 - 6, 8 - 1)
-    padding, dilation = ((6, 1),), 2
-    y_shape = jax.eval_shape(_conv_reference(x_shape, w_shape, dict(
-        padding=padding, dilation=dilation, groups=groups)), x, w).shape
-    (cot,) = _random(4, y_shape)
-    ours = lambda cot, w: jg.conv1d_input(x_shape, w, cot, padding=padding,
-                                          dilation=dilation, groups=groups, algorithm="taps")
-    ref = lambda cot, w: jax.vjp(lambda x: _reference.lax_conv(
-        x, w, None, (1,), padding, (dilation,), groups), jnp.zeros(x_shape))[1](cot)[0]
-    for max_taps, pads in ((5, 1), (4, 5)):   # the forward form, then the slabs
+    y_shape = jax.eval_shape(_conv_reference(x_shape, w_shape, kwargs), x, w).shape
+    cot, u, v = _random(4, y_shape, x_shape, w_shape)
+    kernel_taps = int(np.prod(w_shape[2:]))
+
+    def ours(algorithm):
+        spec = _input_grad_spec(w_shape, kwargs, algorithm)
+        return lambda cot, w: _core.input_grad_by(cot, w, spec, x_shape[2:], "taps")
+
+    ref = lambda cot, w: jax.vjp(_conv_reference(x_shape, w_shape, kwargs), x, w)[1](cot)[0]
+    expected = ref(cot, w)
+    for algorithm, bound, pads in (("auto", kernel_taps, 1), ("autotune", kernel_taps, 1),
+                                   ("taps", kernel_taps, kernel_taps),
+                                   ("auto", kernel_taps - 1, kernel_taps)):
         monkeypatch.setitem(_plan.THRESHOLDS, "taps_forward_max_terms",
-                            _plan.Threshold(max_taps, "", ""))
-        jax.clear_caches()
-        jaxpr = str(jax.make_jaxpr(ours)(cot, w))
-        assert jaxpr.count(" pad[") == pads, (max_taps, jaxpr)
-        _assert_close(ours(cot, w), ref(cot, w), f"x̄ with at most {max_taps} taps")
-        # and its own VJP (second order): w̄ of ⟨x̄, u⟩ and the cotangent's
-        (u,) = _random(5, x_shape)
-        got = jax.grad(lambda cot, w: jnp.vdot(ours(cot, w), u), (0, 1))(cot, w)
-        want = jax.grad(lambda cot, w: jnp.vdot(ref(cot, w), u), (0, 1))(cot, w)
-        for a, e, name in zip(got, want, ("ḡ", "w")):
-            _assert_close(a, e, f"d<x̄, u>/d{name} with at most {max_taps} taps")
+                            _plan.Threshold(bound, "", ""))
+        jaxpr = str(jax.make_jaxpr(ours(algorithm))(cot, w))
+        assert jaxpr.count(" pad[") == pads, (algorithm, bound, jaxpr)
+        _assert_close(jax.jit(ours(algorithm))(cot, w), expected,
+                      f"x̄ under {algorithm}, bound {bound}")
+    # the public functions under "auto" on CPU (taps for these groups) to
+    # second order: x̄'s own VJP, and the conv's grad-of-grad, whose ∂/∂x of
+    # ⟨w̄, v⟩ is this input gradient
+    monkeypatch.setitem(_plan.THRESHOLDS, "taps_forward_max_terms",
+                        _plan.Threshold(216, "", ""))
+    n = len(w_shape) - 2
+    got = _results(lambda x, w: CONV[n](x, w, algorithm="auto", **kwargs), x, w, cot, u, v)
+    want = _results(_conv_reference(x_shape, w_shape, kwargs), x, w, cot, u, v)
+    for key in want:
+        _assert_close(got[key], want[key], f"{key} under auto")
+
+
+def test_the_nan_of_a_tap_stays_in_its_rows_under_taps_only():
+    # depthwise K = 3 at stride 1, no padding: ḡ ones, w[0] NaN. x̄[i] =
+    # Σ_{p+k=i} w[k]·ḡ[p]: tap 0 reaches rows 0..2 only under "taps" (torch's
+    # placement); the forward form of "auto" multiplies ḡ's padding by it.
+    w = jnp.asarray([[[np.nan, 1.0, 1.0]], [[1.0, 2.0, 3.0]]])
+    cot = jnp.ones((1, 2, 3))
+    taps = jg.conv1d_input((1, 2, 5), w, cot, groups=2, algorithm="taps")
+    np.testing.assert_array_equal(taps[0], [[np.nan, np.nan, np.nan, 2.0, 1.0],
+                                            [1.0, 3.0, 6.0, 5.0, 3.0]])
+    if jax.default_backend() == "cpu":    # "auto" takes taps here on CPU only
+        auto = jg.conv1d_input((1, 2, 5), w, cot, groups=2, algorithm="auto")
+        assert bool(jnp.all(jnp.isnan(auto[0, 0])))
+        np.testing.assert_array_equal(auto[0, 1], [1.0, 3.0, 6.0, 5.0, 3.0])
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The drawn-networks harness (bench/networks.py): its draws stay in their
-ranges, its three steps compute jax.grad's numbers, and the CLI writes the
-JSON and summary it promises."""
+ranges, its three modes compute jax.grad's gradients, a mode that does not
+is reported, and the CLI writes the JSON and summary it promises."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def test_draws_are_chains_within_their_bounds(kind):
     for _ in range(25):
         net = networks.draw(rng, kind, 0.02, 0.5)
         assert 0.02 <= net["forward_gflop"] <= 0.5
+        assert net["batch"] in (1, 2, 4, 8, 16, 32) and 14 <= net["size"] <= 128
+        assert 3 <= len(net["layers"]) <= (7 if kind == "plain" else 13)
+        # the module docstring's ranges: channels (depthwise: an inverted
+        # residual's 6x expansion of 192 channels the widest), kernels
+        assert all(c <= (384 if kind == "plain" else 6 * 192)
+                   for layer in net["layers"] for c in layer[:2])
+        assert all(layer[2] in (1, 3, 5, 7) for layer in net["layers"])
         size, gflop = net["size"], 0.0
         for prev, layer in zip([None] + net["layers"][:-1], net["layers"]):
             c_out, c_in, k, stride, dilation, groups = layer
@@ -41,16 +48,19 @@ def test_draws_are_chains_within_their_bounds(kind):
     assert depthwise > 0
 
 
-def test_three_steps_compute_the_same_update():
+def test_three_modes_compute_jax_grads_gradients():
+    # a stride-1 and a stride-2 depthwise layer among dense ones, one dilated
     net = {"kind": "plain", "batch": 2, "size": 9,
-           "layers": [[4, 3, 3, 1, 1, 1], [4, 4, 3, 2, 1, 4], [6, 4, 5, 1, 2, 1]]}
+           "layers": [[4, 3, 3, 1, 1, 1], [4, 4, 5, 1, 1, 4], [4, 4, 3, 2, 1, 4],
+                      [6, 4, 5, 1, 2, 1]]}
     net["forward_gflop"] = networks.forward_gflop(net)
     record = networks.measure(net, repeats=2)
     assert set(record["median_ms"]) == set(networks.MODES)
     assert all(len(t) == 2 for t in record["times_s"].values())
-    # float32 steps against jax.grad's: loss and every updated weight
+    # float32 loss and weight gradients against jax.grad's
     assert set(record["max_rel_error"]) == {"auto", "transpose"}
     assert all(e < 1e-5 for e in record["max_rel_error"].values()), record["max_rel_error"]
+    assert record["wrong"] == []
     if jax.default_backend() == "cpu":      # "auto"'s CPU rule for the depthwise layer
         assert ["forward", "taps"] in record["auto_formulations"]
 
@@ -67,6 +77,19 @@ def test_cli_writes_json_and_summary(tmp_path):
     assert f"over 1.05 in {sum(v > 1.05 for v in ratios)}" in summary
     for r in ratios:
         assert f"| {r:.2f} |" in summary
+
+
+def test_a_mode_beyond_the_tolerance_is_reported(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(networks, "TOLERANCE", -1.0)     # every error is beyond it
+    code = networks.main(["--count", "1", "--seed", "2", "--repeats", "1",
+                          "--min-gflop", "0", "--max-gflop", "0.005",
+                          "--out", str(tmp_path), "--name", "nets"])
+    assert code == 1
+    record = json.loads((tmp_path / "nets.json").read_text())["records"][0]
+    assert record["wrong"] == ["auto", "transpose"]
+    assert "**Wrong results** (beyond -1 against jax.grad) in networks 1." in (
+        tmp_path / "nets.md").read_text()
+    assert "1 networks with wrong results" in capsys.readouterr().err
 
 
 def test_cli_rejects_an_empty_gflop_range(tmp_path):

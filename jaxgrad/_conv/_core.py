@@ -307,13 +307,18 @@ def _taps_in_halves(x, w, spec: ConvSpec) -> bool:
             and Placement.of(x, w) == UNPLACED)
 
 
-def _taps_input_grad_forward_form(g, w, spec: ConvSpec) -> bool:
+def _taps_input_grad_forward_form(w, spec: ConvSpec) -> bool:
     """Whether the taps input gradient runs as the taps forward of ḡ
     (``_taps.by_forward``): one output channel per group, stride 1, and no
     more than ``taps_forward_max_terms`` taps (the forward's own bound; past
-    it the two forms were mixed, docs/performance.md)."""
+    it the two forms were mixed, docs/performance.md); not where the user
+    asked for ``algorithm="taps"``, which promises torch's NaN placement
+    (docs/guarantees.md): the forward form multiplies ḡ's zero padding by
+    every tap, so a NaN tap reaches every row, as in XLA's transposed
+    convolution."""
     kernel = w.shape[2:]
-    return (_taps.by_forward(spec, kernel, w.shape[0] // spec.groups)
+    return (spec.algorithm != "taps"
+            and _taps.by_forward(spec, kernel, w.shape[0] // spec.groups)
             and math.prod(kernel) <= THRESHOLDS["taps_forward_max_terms"].value)
 
 
@@ -337,7 +342,7 @@ def input_grad_by(g, w, spec: ConvSpec, in_spatial, formulation: str):
     """x̄ as "transpose", "transpose_per_group" or "taps"."""
     if formulation == "taps":
         return _taps_input_grad(g, w, spec, tuple(in_spatial),
-                                _taps_input_grad_forward_form(g, w, spec))
+                                _taps_input_grad_forward_form(w, spec))
     lhs_spec, rhs_spec, out_spec = numbers_of(spec)
     groups = spec.groups * spec.batch_groups
     kernel = lax.rev(w, rhs_spec[2:])
