@@ -186,6 +186,11 @@ def _max_rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
+def wrong_modes(errors: dict) -> list[str]:
+    """The modes whose error is beyond ``TOLERANCE`` (or NaN)."""
+    return [mode for mode, e in errors.items() if not e <= TOLERANCE]
+
+
 def measure(net: dict, repeats: int) -> dict:
     """Check the three modes' gradients against ``jax.grad``'s, then compile
     the three steps and time them."""
@@ -210,7 +215,7 @@ def measure(net: dict, repeats: int) -> dict:
             times[mode].append(time.perf_counter() - start)
     return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
             "times_s": times, "max_rel_error": errors,
-            "wrong": [mode for mode, e in errors.items() if not e <= TOLERANCE],
+            "wrong": wrong_modes(errors),
             "auto_formulations": [list(f) for f in formulations]}
 
 

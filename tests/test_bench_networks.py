@@ -66,12 +66,12 @@ def test_three_modes_compute_jax_grads_gradients():
 
 
 def test_cli_writes_json_and_summary(tmp_path):
-    code = networks.main(["--kind", "depthwise", "--count", "2", "--seed", "1",
+    code = networks.main(["--kind", "depthwise", "--count", "1", "--seed", "1",
                           "--repeats", "2", "--min-gflop", "0", "--max-gflop", "0.01",
                           "--out", str(tmp_path), "--name", "nets"])
     assert code == 0
     result = json.loads((tmp_path / "nets.json").read_text())
-    assert result["kind"] == "depthwise" and len(result["records"]) == 2
+    assert result["kind"] == "depthwise" and len(result["records"]) == 1
     summary = (tmp_path / "nets.md").read_text()
     ratios = [r["median_ms"]["auto"] / r["median_ms"]["jax.grad"] for r in result["records"]]
     assert f"over 1.05 in {sum(v > 1.05 for v in ratios)}" in summary
@@ -79,17 +79,31 @@ def test_cli_writes_json_and_summary(tmp_path):
         assert f"| {r:.2f} |" in summary
 
 
-def test_a_mode_beyond_the_tolerance_is_reported(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(networks, "TOLERANCE", -1.0)     # every error is beyond it
-    code = networks.main(["--count", "1", "--seed", "2", "--repeats", "1",
-                          "--min-gflop", "0", "--max-gflop", "0.005",
+def test_errors_beyond_the_tolerance_or_nan_are_wrong():
+    tol = networks.TOLERANCE
+    assert networks.wrong_modes({"auto": tol, "transpose": tol * 1.01}) == ["transpose"]
+    assert networks.wrong_modes({"auto": float("nan"), "transpose": 0.0}) == ["auto"]
+
+
+def test_a_wrong_mode_is_reported(tmp_path, monkeypatch, capsys):
+    # the reporting path on a canned measurement (the measurement itself is
+    # tested above): JSON, summary and exit status
+    def canned(net, repeats):
+        return {"median_ms": {"auto": 2.0, "transpose": 1.0, "jax.grad": 1.0},
+                "times_s": {m: [1e-3] * repeats for m in networks.MODES},
+                "max_rel_error": {"auto": 0.5, "transpose": 1e-7},
+                "wrong": networks.wrong_modes({"auto": 0.5, "transpose": 1e-7}),
+                "auto_formulations": []}
+    monkeypatch.setattr(networks, "measure", canned)
+    code = networks.main(["--count", "2", "--seed", "2", "--repeats", "1",
                           "--out", str(tmp_path), "--name", "nets"])
     assert code == 1
-    record = json.loads((tmp_path / "nets.json").read_text())["records"][0]
-    assert record["wrong"] == ["auto", "transpose"]
-    assert "**Wrong results** (beyond -1 against jax.grad) in networks 1." in (
-        tmp_path / "nets.md").read_text()
-    assert "1 networks with wrong results" in capsys.readouterr().err
+    records = json.loads((tmp_path / "nets.json").read_text())["records"]
+    assert [r["wrong"] for r in records] == [["auto"], ["auto"]]
+    summary = (tmp_path / "nets.md").read_text()
+    assert f"**Wrong results** (beyond {networks.TOLERANCE:g} against jax.grad) in networks 1, 2." in summary
+    assert "over 1.05 in 2 (worst 2.00)" in summary
+    assert "2 networks with wrong results" in capsys.readouterr().err
 
 
 def test_cli_rejects_an_empty_gflop_range(tmp_path):
