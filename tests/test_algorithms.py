@@ -115,6 +115,19 @@ def _check_formulations(label: str, out: dict) -> None:
 
 
 # --------------------------------------------------------------------------
+# Stride 1, one output channel per group: configurations of both the grid and
+# the forward form's own test (test_one_output_per_group_input_gradient_...).
+
+ONE_OUT_PER_GROUP = {   # name: (x shape, w shape, kwargs)
+    "1d groups2 C_out/G=1 C_in/G=2 s1 same": ((2, 4, 9), (2, 2, 3),
+                                               dict(groups=2, padding="same")),
+    # a low pad beyond d(K-1) (the forward form crops ḡ), none on one side
+    "2d depthwise s1 d2 p((5,1),(0,2))": ((2, 3, 7, 8), (3, 1, 3, 3),
+                                          dict(groups=3, dilation=2, padding=((5, 1), (0, 2)))),
+    "3d depthwise s1 p1": ((1, 2, 4, 5, 4), (2, 1, 3, 2, 3), dict(groups=2, padding=1)),
+}
+
+# --------------------------------------------------------------------------
 # Convolutions: the grid. Comments name the _taps branch a case reaches
 # (weight grad: depthwise / "batch (n, γ)" GEMM / "few positions" GEMM;
 # input grad: C_out/G = 1 products / C_out/G <= positions / C_out/G > positions).
@@ -130,9 +143,6 @@ CONV_CASES = [
          padding=((5, 1),)),
     case("1d stride>kernel k2 s5 batch2", (2, 2, 12), (2, 2, 2), stride=5),
     case("1d depthwise s2", (2, 4, 12), (4, 1, 3), groups=4, stride=2),
-    # C_out/G = 1 at stride 1 (taps: the slab form; "auto"'s forward form below)
-    case("1d groups2 C_out/G=1 C_in/G=2 s1 same", (2, 4, 9), (2, 2, 3), groups=2,
-         padding="same"),
     case("1d 1x1 s1 unbatched (tiled)", (3, 7), (2, 3, 1)),
     case("1d one position, C_out > positions", (1, 2, 5), (6, 2, 5)),
     case("1d unbatched reflect s2", (2, 9), (3, 2, 3), stride=2, padding=2,
@@ -149,9 +159,6 @@ CONV_CASES = [
          stride=2),
     case("2d depthwise s2 p1", (2, 3, 7, 7), (3, 1, 3, 3), groups=3, stride=2,
          padding=1),
-    # stride 1, a low pad beyond d(K-1), none on one side
-    case("2d depthwise s1 d2 p((5,1),(0,2))", (2, 3, 7, 8), (3, 1, 3, 3), groups=3,
-         dilation=2, padding=((5, 1), (0, 2))),
     # one output channel per group on tiled windows: Q = w·g built at once
     case("2d groups2 C_out/G=1 tiled k2 s2 leftover", (2, 4, 7, 6), (2, 2, 2, 2),
          groups=2, stride=2),
@@ -165,7 +172,8 @@ CONV_CASES = [
          groups=2),
     case("3d depthwise x2 pairs", (1, 2, 4, 4, 5), (4, 1, 2, 2, 2), groups=2,
          padding=((1, 0), (0, 1), (2, 1))),
-    case("3d depthwise s1 p1", (1, 2, 4, 5, 4), (2, 1, 3, 2, 3), groups=2, padding=1),
+    # C_out/G = 1 at stride 1 (under "taps" the slab form)
+    *(case(name, *config[:2], **config[2]) for name, config in ONE_OUT_PER_GROUP.items()),
 ]
 
 
@@ -481,14 +489,6 @@ def test_taps_forward_halves_only_for_large_sums():
 # multiplies ḡ's padding by every tap). Past ``taps_forward_max_terms`` taps
 # (the forward's own bound) the slabs stay too.
 
-ONE_OUT_PER_GROUP_CASES = [   # (x shape, w shape, kwargs), stride 1
-    ((2, 4, 9), (2, 2, 3), dict(groups=2, padding="same")),           # C_in/G = 2
-    ((2, 3, 7, 8), (3, 1, 3, 3), dict(groups=3, dilation=2,           # a crop of ḡ
-                                      padding=((5, 1), (0, 2)))),
-    ((1, 2, 4, 5, 4), (2, 1, 3, 2, 3), dict(groups=2, padding=1)),    # 3-D
-]
-
-
 def _input_grad_spec(w_shape, kwargs, algorithm):
     n = len(w_shape) - 2
     dilation = _per_dim(kwargs.get("dilation", 1), n)
@@ -496,7 +496,8 @@ def _input_grad_spec(w_shape, kwargs, algorithm):
                     dilation, kwargs["groups"], algorithm)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", ONE_OUT_PER_GROUP_CASES)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs",
+                         [pytest.param(*config, id=name) for name, config in ONE_OUT_PER_GROUP.items()])
 def test_one_output_per_group_input_gradient_as_a_taps_forward(monkeypatch, x_shape,
                                                                w_shape, kwargs):
     x, w = _random(3, x_shape, w_shape)

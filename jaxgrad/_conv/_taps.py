@@ -370,14 +370,14 @@ def input_grad(g, w, spec: ConvSpec, in_spatial, forward_form: bool = False):
     """x̄ = col2im(wᵀ g), one GEMM per group and a fused sum of padded slabs;
     with ``forward_form`` (only where ``by_forward`` holds) the taps forward
     of ḡ with the flipped kernel instead."""
+    if forward_form:
+        return _input_grad_by_forward(g, w, spec)
     n, c_out = g.shape[:2]
     out_spatial = g.shape[2:]
     kernel = w.shape[2:]
     groups = spec.groups
     co, ci = c_out // groups, w.shape[1]
     taps = _taps(kernel)
-    if forward_form:
-        return _input_grad_by_forward(g, w, spec)
     npos = int(np.prod(out_spatial))
     gg = g.reshape(n, groups, co, npos)
     ww = w.reshape(groups, co, ci * len(taps))
