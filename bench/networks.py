@@ -22,8 +22,11 @@ with a batch of 1-32 at 14-128 px, redrawn until its forward is within
 square of the last activation, then w - 0.01·w̄, compiled ahead of time
 three ways: jaxgrad's convolutions with ``algorithm="auto"`` and with
 ``"transpose"`` (the textbook rules), and ``jax.lax.conv_general_dilated``
-differentiated by JAX (``jax.grad``). The three are timed in interleaved
-rounds (medians). Each mode's loss and weight gradients are compared with
+differentiated by JAX (``jax.grad``); a fourth mode is the step wrapped in
+``jaxgrad.autotune_jit`` (the whole step timed under "auto" and
+"transpose" on its first call, the faster kept: its choice and that first
+call's time are recorded). The four are timed in interleaved rounds
+(medians). The first two modes' loss and weight gradients are compared with
 ``jax.grad``'s (largest |a - b| / max |b| over the loss and each gradient,
 recorded); a mode beyond ``TOLERANCE`` is marked wrong in the JSON and the
 summary, and the command exits with status 1. The JSON holds the
@@ -51,7 +54,9 @@ from . import _machine, _report
 from ._options import file_stem, positive_int
 
 KINDS = ("plain", "depthwise")
-MODES = ("auto", "transpose", "jax.grad")
+MODES = ("auto", "transpose", "autotune_jit", "jax.grad")
+CHECKED = ("auto", "transpose")     # autotune_jit runs one of these two programs
+TUNING_REPEATS = 5
 LEARNING_RATE = 0.01
 TOLERANCE = 1e-4        # float32 sums in other orders stay near 1e-6
 
@@ -131,7 +136,7 @@ def draw(rng, kind: str, min_gflop: float, max_gflop: float) -> dict:
 
 
 # --------------------------------------------------------------------------
-# One network's step, three ways.
+# One network's step, four ways.
 
 
 def _weights(net: dict) -> list:
@@ -153,7 +158,8 @@ def loss_fn(net: dict, mode: str):
                 h, w, (stride, stride), [(pad, pad)] * 2, rhs_dilation=(dilation, dilation),
                 feature_group_count=groups)
         return jaxgrad.conv2d(h, w, stride=stride, padding=pad, dilation=dilation,
-                              groups=groups, algorithm=mode)
+                              groups=groups,
+                              algorithm=None if mode == "autotune_jit" else mode)
 
     def loss(ws, x):
         h = x
@@ -184,20 +190,27 @@ def wrong_modes(errors: dict) -> list[str]:
 
 
 def measure(net: dict, repeats: int) -> dict:
-    """Check the three modes' gradients against ``jax.grad``'s, then compile
-    the three steps and time them."""
+    """Check the gradients of "auto" and "transpose" against ``jax.grad``'s,
+    then compile the steps (tune the autotune_jit one) and time them."""
     ws = _weights(net)
     x = jax.random.normal(jax.random.PRNGKey(1),
                           (net["batch"], net["layers"][0][1], net["size"], net["size"]))
     compiled, formulations = {}, []
     for mode in MODES:
+        if mode == "autotune_jit":
+            compiled[mode] = jaxgrad.autotune_jit(step(net, mode), repeats=TUNING_REPEATS)
+            start = time.perf_counter()
+            jax.block_until_ready(compiled[mode](ws, x))
+            tuning_s = time.perf_counter() - start
+            continue
         with _plan.recording() as made:
             compiled[mode] = jax.jit(step(net, mode)).lower(ws, x).compile()
         if mode == "auto":
             formulations = sorted({(m.kind, m.choice.formulation) for m in made})
     # the gradients themselves, from a program of their own: the step's
     # updated weights w - 0.01·w̄ would hide a gradient error below w's scale
-    grads = {mode: jax.jit(jax.value_and_grad(loss_fn(net, mode)))(ws, x) for mode in MODES}
+    grads = {mode: jax.jit(jax.value_and_grad(loss_fn(net, mode)))(ws, x)
+             for mode in (*CHECKED, "jax.grad")}
     ref_loss, ref_grads = grads["jax.grad"]
     errors = {mode: max([_max_rel(loss, ref_loss)] + [_max_rel(a, b) for a, b in zip(g, ref_grads)])
               for mode, (loss, g) in grads.items() if mode != "jax.grad"}
@@ -210,6 +223,8 @@ def measure(net: dict, repeats: int) -> dict:
     return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
             "times_s": times, "max_rel_error": errors,
             "wrong": wrong_modes(errors),
+            "autotune_jit": {"choice": compiled["autotune_jit"].records[0].algorithm,
+                             "first_call_s": tuning_s},
             "auto_formulations": [list(f) for f in formulations]}
 
 
@@ -232,7 +247,8 @@ def run(args: argparse.Namespace, argv: list[str], save=lambda result: None) -> 
         med = net["median_ms"]
         print(f"{i + 1}/{args.count} batch {net['batch']} {net['size']} px, "
               f"{len(net['layers'])} layers: auto {med['auto']:.3g} ms, textbook "
-              f"{med['transpose']:.3g}, jax.grad {med['jax.grad']:.3g}"
+              f"{med['transpose']:.3g}, autotune_jit {med['autotune_jit']:.3g} "
+              f"({net['autotune_jit']['choice']}), jax.grad {med['jax.grad']:.3g}"
               + (f"; WRONG: {', '.join(net['wrong'])}" if net["wrong"] else ""), flush=True)
     return result
 
@@ -251,25 +267,31 @@ def summarize(result: dict) -> str:
     records = result["records"]
     ratio = [r["median_ms"]["auto"] / r["median_ms"]["jax.grad"] for r in records]
     textbook = [r["median_ms"]["auto"] / r["median_ms"]["transpose"] for r in records]
+    tuned = [r["median_ms"]["autotune_jit"] / r["median_ms"]["jax.grad"] for r in records]
     geo = (lambda v: math.exp(sum(map(math.log, v)) / len(v))) if records else (lambda v: 0.0)
     over = sum(v > 1.05 for v in ratio)
+    kept = sum(r["autotune_jit"]["choice"] == "transpose" for r in records)
     lines = [f"# Drawn networks ({result['kind']}, seed {result['seed']})", "",
              f"`{result['command']}`", "",
              f"{len(records)} networks; auto / jax.grad: geometric mean {geo(ratio):.3f}, "
              f"over 1.05 in {over}" + (f" (worst {max(ratio):.2f})" if records else "")
-             + f"; auto / textbook: geometric mean {geo(textbook):.3f}.", "",
-             "| batch | px | layers | GFLOP | auto ms | textbook ms | jax.grad ms "
-             "| auto / jax.grad | max rel. error |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             + f"; auto / textbook: geometric mean {geo(textbook):.3f}; autotune_jit / "
+             f"jax.grad: geometric mean {geo(tuned):.3f}, over 1.05 in "
+             f"{sum(v > 1.05 for v in tuned)}" + (f" (worst {max(tuned):.2f})" if records else "")
+             + f", textbook kept in {kept}.", "",
+             "| batch | px | layers | GFLOP | auto ms | textbook ms | autotune_jit ms (kept) "
+             "| jax.grad ms | auto / jax.grad | autotune_jit / jax.grad | max rel. error |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     wrong = [i + 1 for i, r in enumerate(records) if r.get("wrong")]
     if wrong:
         lines[4:4] = [f"**Wrong results** (beyond {TOLERANCE:g} against jax.grad) in "
                       f"networks {', '.join(map(str, wrong))}.", ""]
-    for r, v in zip(records, ratio):
+    for r, v, t in zip(records, ratio, tuned):
         med = r["median_ms"]
         lines.append(f"| {r['batch']} | {r['size']} | {_layers_label(r['layers'])} | "
                      f"{r['forward_gflop']:.3f} | {med['auto']:.3g} | {med['transpose']:.3g} | "
-                     f"{med['jax.grad']:.3g} | {v:.2f} | "
+                     f"{med['autotune_jit']:.3g} ({r['autotune_jit']['choice']}) | "
+                     f"{med['jax.grad']:.3g} | {v:.2f} | {t:.2f} | "
                      f"{max(r['max_rel_error'].values()):.1e}"
                      + (f" wrong: {', '.join(r['wrong'])}" if r.get("wrong") else "") + " |")
     return "\n".join(lines) + "\n"

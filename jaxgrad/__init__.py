@@ -7,7 +7,8 @@ Module map (all private; the public names are re-exported here):
     _general                  conv_general_dilated (lax's signature)
     _core                     the one bilinear triple all of them run on
     _taps, _plan, _autotune,  formulations; which one runs and why (or which
-    _algorithms               measured); the setting
+    _algorithms, _tuned       measured); the setting; autotune_jit (a whole
+                              jitted function timed per formulation)
     _spec                     ConvSpec and shape arithmetic
   _pool/          pooling: _ops (window maps, rules, N-d ops), _docs, _spec
   _loss/          losses: _regression, _binary, _kl, _classes (nll, cross
@@ -41,6 +42,7 @@ from . import testing as testing
 from ._conv._algorithms import conv_algorithm as conv_algorithm
 from ._conv._algorithms import get_conv_algorithm as get_conv_algorithm
 from ._conv._algorithms import set_conv_algorithm as set_conv_algorithm
+from ._conv._tuned import autotune_jit as autotune_jit
 from ._ranked import conv as conv
 from ._ranked import conv1d as conv1d
 from ._ranked import conv2d as conv2d
@@ -134,7 +136,7 @@ __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_general_dilated",
-    "conv_algorithm", "get_conv_algorithm", "set_conv_algorithm",
+    "conv_algorithm", "get_conv_algorithm", "set_conv_algorithm", "autotune_jit",
     "grad",
     "interop", "testing",
     # --- linear, activation and loss names ---

@@ -195,7 +195,8 @@ def _newer_calls() -> list[Call]:
 CALLS = _calls() + _newer_calls()
 IDS = [c.name for c in CALLS]
 # Public names that take no array argument, or are not functions of arrays.
-NOT_OPS = {"conv_algorithm", "get_conv_algorithm", "set_conv_algorithm", "Function",
+NOT_OPS = {"conv_algorithm", "get_conv_algorithm", "set_conv_algorithm", "autotune_jit",
+           "Function",
            "FunctionCtx", "grad", "interop", "testing", "BatchNormStats",
            # tap(x, name) is an identity on any pytree (a probe for
            # check_model_parity), not an op on float arrays.

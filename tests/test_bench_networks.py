@@ -48,7 +48,7 @@ def test_draws_are_chains_within_their_bounds(kind):
     assert depthwise > 0
 
 
-def test_three_modes_compute_jax_grads_gradients():
+def test_the_modes_compute_jax_grads_gradients():
     # a stride-1 and a stride-2 depthwise layer among dense ones, one dilated
     net = {"kind": "plain", "batch": 2, "size": 9,
            "layers": [[4, 3, 3, 1, 1, 1], [4, 4, 5, 1, 1, 4], [4, 4, 3, 2, 1, 4],
@@ -63,6 +63,8 @@ def test_three_modes_compute_jax_grads_gradients():
     assert record["wrong"] == []
     if jax.default_backend() == "cpu":      # "auto"'s CPU rule for the depthwise layer
         assert ["forward", "taps"] in record["auto_formulations"]
+    assert record["autotune_jit"]["choice"] in ("auto", "transpose")
+    assert record["autotune_jit"]["first_call_s"] > 0
 
 
 def test_cli_writes_json_and_summary(tmp_path):
@@ -75,8 +77,10 @@ def test_cli_writes_json_and_summary(tmp_path):
     summary = (tmp_path / "nets.md").read_text()
     ratios = [r["median_ms"]["auto"] / r["median_ms"]["jax.grad"] for r in result["records"]]
     assert f"over 1.05 in {sum(v > 1.05 for v in ratios)}" in summary
-    for r in ratios:
-        assert f"| {r:.2f} |" in summary
+    tuned = [r["median_ms"]["autotune_jit"] / r["median_ms"]["jax.grad"]
+             for r in result["records"]]
+    for r, t in zip(ratios, tuned):
+        assert f"| {r:.2f} | {t:.2f} |" in summary
 
 
 def test_errors_beyond_the_tolerance_or_nan_are_wrong():
@@ -89,10 +93,12 @@ def test_a_wrong_mode_is_reported(tmp_path, monkeypatch, capsys):
     # the reporting path on a canned measurement (the measurement itself is
     # tested above): JSON, summary and exit status
     def canned(net, repeats):
-        return {"median_ms": {"auto": 2.0, "transpose": 1.0, "jax.grad": 1.0},
+        return {"median_ms": {"auto": 2.0, "transpose": 1.0, "autotune_jit": 1.0,
+                              "jax.grad": 1.0},
                 "times_s": {m: [1e-3] * repeats for m in networks.MODES},
                 "max_rel_error": {"auto": 0.5, "transpose": 1e-7},
                 "wrong": networks.wrong_modes({"auto": 0.5, "transpose": 1e-7}),
+                "autotune_jit": {"choice": "transpose", "first_call_s": 1.0},
                 "auto_formulations": []}
     monkeypatch.setattr(networks, "measure", canned)
     code = networks.main(["--count", "2", "--seed", "2", "--repeats", "1",
@@ -103,6 +109,8 @@ def test_a_wrong_mode_is_reported(tmp_path, monkeypatch, capsys):
     summary = (tmp_path / "nets.md").read_text()
     assert f"**Wrong results** (beyond {networks.TOLERANCE:g} against jax.grad) in networks 1, 2." in summary
     assert "over 1.05 in 2 (worst 2.00)" in summary
+    assert "autotune_jit / jax.grad: geometric mean 1.000, over 1.05 in 0 (worst 1.00), " \
+        "textbook kept in 2." in summary
     assert "2 networks with wrong results" in capsys.readouterr().err
 
 

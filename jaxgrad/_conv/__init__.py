@@ -15,5 +15,7 @@
                 both; in memory and in a JSON cache on disk
   _algorithms   the user's setting ("auto", "transpose", "taps", "autotune"), a
                 ContextVar
+  _tuned        autotune_jit: a whole jitted function compiled under each
+                setting and timed; the fastest kept per argument signature
   _spec         ConvSpec and the pure shape arithmetic (output sizes, pads)
 """

@@ -60,13 +60,13 @@ def check_algorithm(fn: str, value) -> str:
     return _checked(fn, value, " or None")
 
 
-def _checked(fn: str, value, alternatives: str = "") -> str:
-    check_static(fn, "algorithm", value, f"one of {ALGORITHMS}{alternatives}")
+def _checked(fn: str, value, alternatives: str = "", argument: str = "algorithm") -> str:
+    check_static(fn, argument, value, f"one of {ALGORITHMS}{alternatives}")
     if not isinstance(value, str):
-        raise TypeError(f"{fn}: `algorithm` must be one of {ALGORITHMS}{alternatives}, "
+        raise TypeError(f"{fn}: `{argument}` must be one of {ALGORITHMS}{alternatives}, "
                         f"got {value!r} of type {type(value).__name__}")
     if value not in ALGORITHMS:
-        raise ValueError(f"{fn}: `algorithm` must be one of {ALGORITHMS}{alternatives}, "
+        raise ValueError(f"{fn}: `{argument}` must be one of {ALGORITHMS}{alternatives}, "
                          f"got {value!r}")
     return value
 
