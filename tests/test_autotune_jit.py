@@ -5,6 +5,7 @@ replaced), the values against JAX autodiff of plain ``lax`` convolutions,
 and which program runs by spying on the candidate each call dispatches to.
 """
 
+import concurrent.futures
 import logging
 
 import jax
@@ -77,8 +78,10 @@ def test_values_are_jax_grads_of_lax_convolutions_under_every_candidate():
     expected = jax.jit(_step(_lax_conv))(ws, x)
     for algorithms in [("auto", "transpose", "taps", "autotune"), ("taps",)]:
         tuned = jaxgrad.autotune_jit(_step(_jaxgrad_conv), algorithms=algorithms, repeats=1)
-        for a, b in zip(jax.tree.leaves(tuned(ws, x)), jax.tree.leaves(expected)):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        results = [tuned(ws, x)] + [tuned._run(a, (ws, x), {}) for a in algorithms]
+        for result in results:      # the kept program's, then each candidate's
+            for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
         (record,) = tuned.records
         assert record.algorithm in algorithms
         assert set(record.median_s) == set(record.compile_s) == set(algorithms)
@@ -109,15 +112,22 @@ def test_the_fastest_median_is_kept_and_run(monkeypatch, times, kept):
     assert ran == [kept] and len(calls) == 1
 
 
-def test_each_candidate_is_its_own_program():
+def _depthwise_weight_grad(w, x):
+    return jax.grad(lambda w: jaxgrad.conv2d(x, w, groups=4).sum())(w)
+
+
+@pytest.mark.parametrize("wrap", ["plain", "jax.jit", "autotune_jit"])
+def test_each_candidate_is_its_own_program(wrap):
     # JAX caches a function's trace: without a fresh function per candidate
-    # the first candidate's trace would serve them all. A depthwise weight
+    # the first candidate's trace would serve them all (also when fn is
+    # already jitted, which autotune_jit unwraps). A depthwise weight
     # gradient under "taps" has no XLA convolution; under "transpose" it has.
     w, x = jnp.ones((4, 1, 3, 3)), jnp.ones((2, 4, 8, 8))
-
-    def grad(w, x):
-        return jax.grad(lambda w: jaxgrad.conv2d(x, w, groups=4).sum())(w)
-    tuned = jaxgrad.autotune_jit(grad, algorithms=("transpose", "taps"), repeats=1)
+    fn = {"plain": _depthwise_weight_grad, "jax.jit": jax.jit(_depthwise_weight_grad),
+          "autotune_jit": jaxgrad.autotune_jit(_depthwise_weight_grad)}[wrap]
+    if wrap == "jax.jit":
+        fn(w, x)                            # its own trace, under "auto"
+    tuned = jaxgrad.autotune_jit(fn, algorithms=("transpose", "taps"), repeats=1)
     tuned(w, x)
     convolutions = {}
     for algorithm in tuned.algorithms:
@@ -125,6 +135,7 @@ def test_each_candidate_is_its_own_program():
             text = tuned._jitted[algorithm].lower(w, x).as_text()
         convolutions[algorithm] = text.count("convolution(")
     assert convolutions["taps"] == 0 and convolutions["transpose"] >= 1, convolutions
+    assert tuned.__wrapped__ is _depthwise_weight_grad
 
 
 def test_one_tuning_per_signature(monkeypatch):
@@ -161,6 +172,35 @@ def test_static_arguments_key_the_tuning(monkeypatch):
         "static 2=1, padding=0", "static 2=2, padding=0", "static 2=2, padding=1"]
 
 
+@pytest.mark.parametrize("how", [{"static_argnums": 1}, {"static_argnums": -1},
+                                 {"static_argnames": "mode"}])
+def test_a_static_argument_given_one_way_may_be_passed_either_way(monkeypatch, how):
+    measure, calls = _canned({"auto": 2.0, "transpose": 1.0})
+    monkeypatch.setattr(_tuned, "_measure", measure)
+
+    def f(x, mode):
+        return x * (2.0 if mode == "double" else 3.0)
+    tuned = jaxgrad.autotune_jit(f, **how)
+    x = jnp.ones(3, jnp.float32)
+    np.testing.assert_array_equal(tuned(x, "double"), 2 * x)
+    np.testing.assert_array_equal(tuned(x, mode="triple"), 3 * x)
+    np.testing.assert_array_equal(tuned(x, "double"), 2 * x)
+    assert len(calls) == 2
+    assert [r.signature for r in tuned.records] == [
+        "float32[3]; static 1='double'", "float32[3]; static mode='triple'"]
+
+
+def test_concurrent_first_calls_tune_once(monkeypatch):
+    measure, calls = _canned({"auto": 2.0, "transpose": 1.0})
+    monkeypatch.setattr(_tuned, "_measure", measure)
+    ws, x = _arrays()
+    tuned = jaxgrad.autotune_jit(_step(_jaxgrad_conv))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        losses = list(pool.map(lambda _: tuned(ws, x)[0], range(4)))
+    assert len(calls) == 1 and len(tuned.records) == 1
+    assert len({float(v) for v in losses}) == 1
+
+
 def test_under_an_outer_transformation_nothing_is_timed(monkeypatch):
     measure, calls = _canned({"auto": 2.0, "transpose": 1.0})
     monkeypatch.setattr(_tuned, "_measure", measure)
@@ -177,12 +217,14 @@ def test_under_an_outer_transformation_nothing_is_timed(monkeypatch):
     ran.clear()
     jax.jit(lambda ws, x: tuned(ws, x))(ws, x)
     assert ran == ["transpose"] and len(calls) == 1
-    # vmap over a batch of inputs: the per-example signature is not tuned
+    # vmap over a stack of inputs: the rule sees the per-example signature,
+    # (2, 3, 9, 9), tuned above: its choice runs
+    ran.clear()
     xs = jnp.stack([x, 2 * x])
     losses, _ = jax.vmap(tuned, in_axes=(None, 0))(ws, xs)
     for loss, xi in zip(losses, xs):
         np.testing.assert_allclose(loss, jax.jit(_step(_lax_conv))(ws, xi)[0], rtol=1e-12)
-    assert len(calls) == 1
+    assert ran == ["transpose"] and len(calls) == 1
 
 
 def test_the_times_are_logged(caplog):
@@ -197,10 +239,18 @@ def test_the_times_are_logged(caplog):
     assert message.endswith(f"-> {tuned.records[0].algorithm}")
 
 
+def test_an_unhashable_static_value_is_named():
+    tuned = jaxgrad.autotune_jit(lambda x, sizes: x, static_argnums=1)
+    with pytest.raises(TypeError, match=r"autotune_jit: static arguments must be hashable, "
+                                        r"as for jax.jit; got \(\(1, \[2, 3\]\),\)"):
+        tuned(jnp.ones(2), [2, 3])
+
+
 def test_the_wrapper_looks_like_the_function():
     def step(ws, x):
         """Doc."""
         return x
+    step.repeats = "an attribute of the function"
     tuned = jaxgrad.autotune_jit(step)
     assert tuned.__name__ == "step" and tuned.__doc__ == "Doc." and tuned.__wrapped__ is step
     assert tuned.algorithms == ("auto", "transpose") and tuned.repeats == 7
@@ -227,6 +277,8 @@ def test_the_wrapper_looks_like_the_function():
      r"autotune_jit: `static_argnums` must be an int or a sequence of ints, got '0'"),
     ({"static_argnames": [1]}, TypeError,
      r"autotune_jit: `static_argnames` must be a str or a sequence of strs, got \[1\]"),
+    ({"static_argnums": 3}, ValueError,
+     r"autotune_jit: .*static_argnums=\(3,\).* 1 positional argument"),
 ])
 def test_bad_arguments_are_named(kwargs, error, match):
     kwargs = {"fn": lambda x: x, **kwargs}

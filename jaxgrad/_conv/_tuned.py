@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import logging
 import statistics
 import threading
@@ -77,11 +78,14 @@ class AutotunedFunction:
         # One new function object per candidate: JAX caches a trace per
         # function, so jitting ``fn`` itself would let the first candidate's
         # trace serve the others.
-        self._jitted = {a: jax.jit(_fresh(fn), static_argnums=static_argnums,
-                                   static_argnames=static_argnames) for a in algorithms}
+        try:
+            self._jitted = {a: jax.jit(_fresh(fn), static_argnums=static_argnums,
+                                       static_argnames=static_argnames) for a in algorithms}
+        except (TypeError, ValueError) as e:    # jax.jit's checks of the static arguments
+            raise type(e)(f"autotune_jit: {e}") from e
         self._chosen: dict[Any, TuningRecord] = {}
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())
 
     @property
     def records(self) -> list[TuningRecord]:
@@ -101,7 +105,11 @@ class AutotunedFunction:
           What ``fn`` returns.
         """
         key, leaves, traced = self._key(args, kwargs)
-        record = self._chosen.get(key)
+        try:
+            record = self._chosen.get(key)
+        except TypeError:
+            raise TypeError(f"autotune_jit: static arguments must be hashable, as for "
+                            f"jax.jit; got {key[2] + key[3]!r}") from None
         if record is None and not traced:
             with self._lock:
                 record = self._chosen.get(key)
@@ -131,7 +139,7 @@ class AutotunedFunction:
         outside holds inside. Shardings are not in it (one choice per shape)."""
         static_args = static_kwargs = ()
         if self._static_argnums or self._static_argnames:
-            statics = {i % len(args) for i in self._static_argnums
+            statics = {i + len(args) if i < 0 else i for i in self._static_argnums
                        if -len(args) <= i < len(args)}
             static_args = tuple((i, args[i]) for i in sorted(statics))
             static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items()
@@ -204,6 +212,33 @@ def _measure(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, flo
             jax.block_until_ready(call())
             times[name].append(_clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _static_arguments(fn: Callable, argnums: tuple[int, ...],
+                      argnames: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Both spellings of the static arguments. As for ``jax.jit``, where only
+    one is given the other follows from ``fn``'s signature: a static
+    parameter can then be passed by position or by name."""
+    if argnums and argnames:
+        return argnums, argnames
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):         # no signature: as given
+        return argnums, argnames
+    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+        # a negative position counts from the last positional parameter
+        argnums = tuple(i + len(positional) if -len(positional) <= i < 0 else i
+                        for i in argnums)
+    if argnums:
+        argnames = tuple(positional[i].name for i in argnums
+                         if -len(positional) <= i < len(positional)
+                         and positional[i].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    elif argnames:
+        argnums = tuple(i for i, p in enumerate(positional) if p.name in argnames
+                        and p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return argnums, argnames
 
 
 def _argnums(value, name: str) -> tuple:
@@ -294,5 +329,12 @@ def autotune_jit(fn: Callable, *, algorithms: Sequence[str] = ("auto", "transpos
                         f"{type(repeats).__name__}")
     if repeats < 1:
         raise ValueError(f"autotune_jit: `repeats` must be at least 1, got {repeats}")
-    return AutotunedFunction(fn, names, repeats, _argnums(static_argnums, "static_argnums"),
-                             _argnums(static_argnames, "static_argnames"))
+    if isinstance(fn, AutotunedFunction):
+        fn = fn._fn
+    elif hasattr(fn, "lower") and hasattr(fn, "__wrapped__"):
+        # a jax.jit-wrapped function: its trace would be shared by every
+        # candidate, so the function it wraps is compiled instead
+        fn = fn.__wrapped__
+    argnums, argnames = _static_arguments(fn, _argnums(static_argnums, "static_argnums"),
+                                          _argnums(static_argnames, "static_argnames"))
+    return AutotunedFunction(fn, names, repeats, argnums, argnames)
