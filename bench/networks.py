@@ -30,10 +30,15 @@ call's time are recorded). The four are timed in interleaved rounds
 and ``jax.grad`` are compared with a float64 reference (``jax.grad`` of the
 same network on lax convolutions in float64; largest |a - b| / max |b| over
 the loss and each gradient, recorded for all three); "auto" or "transpose"
-beyond ``TOLERANCE`` is marked wrong in the JSON and the summary, and the
-command exits with status 1. (``jax.grad``'s own float32 error is the
-yardstick: on a 7-layer depthwise stack it reached 1.8e-4 where "auto"'s
-was 2.2e-7, so the float32 ``jax.grad`` is not the reference.) The
+beyond ``TOLERANCE`` and beyond twice ``jax.grad``'s own error is marked
+wrong in the JSON and the summary, and the command exits with status 1.
+(Float32 rounding can flip a ReLU whose input is near zero, and the
+gradients then move by far more than rounding: on a 7-layer depthwise
+stack one pre-activation of float32 ``jax.grad``'s forward had the other
+sign than in float64, and its gradients were 1.8e-4 off, as were those of
+"transpose", which runs the same convolutions, where "auto"'s were 1.4e-6.
+So the float32 ``jax.grad`` is no reference, and its own error sets the
+bar.) The
 autotune_jit step's output must equal that of the step it kept, compiled
 apart (the same program; else it is marked wrong too). The JSON holds the
 machine, the versions and one record per network with the formulations
@@ -65,6 +70,7 @@ CHECKED = ("auto", "transpose")     # autotune_jit runs one of these two program
 TUNING_REPEATS = 5
 LEARNING_RATE = 0.01
 TOLERANCE = 1e-4        # float32 sums in other orders stay near 1e-6
+BASELINE_FACTOR = 2.0   # ... or within twice jax.grad's own float32 error
 
 
 # --------------------------------------------------------------------------
@@ -190,9 +196,11 @@ def _max_rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
-def wrong_modes(errors: dict) -> list[str]:
-    """The modes whose error is beyond ``TOLERANCE`` (or NaN)."""
-    return [mode for mode, e in errors.items() if not e <= TOLERANCE]
+def wrong_modes(errors: dict, baseline: float = 0.0) -> list[str]:
+    """The modes whose error is beyond both ``TOLERANCE`` and
+    ``BASELINE_FACTOR`` times ``baseline`` (``jax.grad``'s own error), or NaN."""
+    return [mode for mode, e in errors.items()
+            if not (e <= TOLERANCE or e <= BASELINE_FACTOR * baseline)]
 
 
 def measure(net: dict, repeats: int) -> dict:
@@ -236,7 +244,8 @@ def measure(net: dict, repeats: int) -> dict:
             times[mode].append(time.perf_counter() - start)
     return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
             "times_s": times, "max_rel_error": errors,
-            "wrong": wrong_modes({m: e for m, e in errors.items() if m != "jax.grad"}),
+            "wrong": (wrong_modes({m: errors[m] for m in CHECKED}, errors["jax.grad"])
+                      + wrong_modes({"autotune_jit": errors["autotune_jit"]})),
             "autotune_jit": {"choice": choice, "first_call_s": tuning_s},
             "auto_formulations": [list(f) for f in formulations]}
 
@@ -298,8 +307,9 @@ def summarize(result: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     wrong = [i + 1 for i, r in enumerate(records) if r.get("wrong")]
     if wrong:
-        lines[4:4] = [f"**Wrong results** (beyond {TOLERANCE:g} against the float64 "
-                      f"reference, or autotune_jit not running the step it kept) in "
+        lines[4:4] = [f"**Wrong results** (beyond {TOLERANCE:g} and twice jax.grad's error "
+                      f"against the float64 reference, or autotune_jit not running the "
+                      f"step it kept) in "
                       f"networks {', '.join(map(str, wrong))}.", ""]
     for r, v, t in zip(records, ratio, tuned):
         med = r["median_ms"]

@@ -270,12 +270,14 @@ def autotune_jit(fn: Callable, *, algorithms: Sequence[str] = ("auto", "transpos
     ``lax`` convolutions builds is one of those timed.
 
     ``fn`` must be a pure function of its arguments, as for ``jax.jit``: the
-    first call runs it ``len(algorithms) * (repeats + 1) + 1`` times. Called
-    under an outer transformation (``jax.jit``, ``jax.vmap``, ``jax.grad``),
-    nothing can be timed: a signature tuned before keeps its choice, another
-    runs the first candidate. Calls that pass their own ``algorithm=`` are not
-    affected, and neither is a function that ``fn`` calls through its own
-    ``jax.jit`` after that function was traced (JAX reuses its trace).
+    first call runs it ``len(algorithms) * (repeats + 1) + 1`` times; an
+    error in any candidate is raised. Called under an outer transformation
+    (``jax.jit``, ``jax.vmap``, ``jax.grad``), nothing can be timed: a
+    signature tuned before (the tracers' shapes) keeps its choice, another
+    runs the first candidate. A ``fn`` wrapped in ``jax.jit`` is unwrapped
+    (its jit options are dropped). Calls that pass their own ``algorithm=``
+    are not affected, and neither is a function that ``fn`` calls through its
+    own ``jax.jit`` after that function was traced (JAX reuses its trace).
 
     Args:
       fn: the function to compile, e.g. a training step.
@@ -283,8 +285,9 @@ def autotune_jit(fn: Callable, *, algorithms: Sequence[str] = ("auto", "transpos
         "transpose", "taps" and "autotune", at least one, no repeats; on a
         tie the earlier one is kept.
       repeats: timed calls per candidate (at least 1); the median is compared.
-      static_argnums: as for ``jax.jit``.
-      static_argnames: as for ``jax.jit``.
+      static_argnums: as for ``jax.jit``; given alone, the names follow from
+        ``fn``'s signature (a static parameter may be passed either way).
+      static_argnames: as for ``jax.jit``; given alone, the positions follow.
 
     Returns:
       A callable with ``fn``'s signature; its ``records`` list what was timed.
