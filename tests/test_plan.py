@@ -1137,7 +1137,17 @@ def test_swapped_weight_gradient_row():
     assert weight((8, 256, 32, 32), most) == swapped
     assert weight((8, 256, 32, 32), most + 1) != swapped          # 25 outputs
     assert weight((8, fewest, 32, 32), 8) == swapped
-    assert weight((8, fewest - 1, 32, 32), 8) != swapped          # 31 inputs
+    assert weight((8, fewest - 1, 32, 32), 16) != swapped         # 31 inputs, 16 outputs
+    # fewer inputs in 2-D: at least 8 and at least twice the outputs
+    ratio = _plan.THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value
+    thinnest = _plan.THRESHOLDS["swapped_weight_thin_min_in_channels"].value
+    assert (ratio, thinnest) == (2, 8)
+    assert weight((8, fewest - 1, 32, 32), 15) == swapped          # 31 >= 2·15
+    assert weight((5, 16, 112, 112), 8, _spec(padding=2), (5, 5)) == swapped
+    assert weight((5, 16, 112, 112), 9, _spec(padding=2), (5, 5)) != swapped
+    assert weight((4, 8, 32, 32), 4) == swapped
+    assert weight((4, 6, 32, 32), 3) != swapped                   # below 8 inputs
+    assert weight((4, 16, 17), 8, _spec(n=1), (3,)) != swapped    # 1-D: not measured
     # N·(N·C_in·H·W) at the bound (4·4·256·64·80 = 5·2^22) and above it
     assert weight((4, 256, 64, 80), 8) == swapped
     assert weight((4, 256, 64, 81), 8) != swapped

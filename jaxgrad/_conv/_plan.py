@@ -174,6 +174,25 @@ THRESHOLDS = {
     "swapped_weight_min_in_channels": Threshold(
         32, "fewest input channels for swapped_weight_max_out_channels",
         "same measurements (C_in = 16 with 16 outputs: 0.99x; C_in = 8: mixed)"),
+    "swapped_weight_thin_min_channel_ratio": Threshold(
+        2,
+        "below swapped_weight_min_in_channels, a dense 2-D weight gradient with "
+        "at least swapped_weight_thin_min_in_channels input channels and at "
+        "least this many times as many input as output channels takes "
+        "swapped_weight_max_out_channels' row too (its other bounds apply)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07), autotune's protocol "
+        "(both contexts; bench/results/contexts-cpu-2core-swapped-thin.json), "
+        "70 shapes, C_in 8-24, C_out 4-16, batch 1-16, 28-112 px, 3x3/5x5, "
+        "stride 1, 'same': with C_in >= 2 C_out (44 shapes) the swapped form "
+        "took 0.08-0.91x the textbook rule's time in the worse context (median "
+        "0.48); C_in = C_out (18) 0.97-1.28x; in between (C_in 24, C_out 16) "
+        "0.17-1.73x, slower at batch 16. Found by held-out run 21's worst "
+        "point against jax.grad: a transposed convolution 8 -> 16, 5x5, batch "
+        "5 at 112 px, whose weight gradient (C_in 16, C_out 8) took 22.6 ms "
+        "against 10.9 swapped"),
+    "swapped_weight_thin_min_in_channels": Threshold(
+        8, "fewest input channels for swapped_weight_thin_min_channel_ratio",
+        "the same measurements (none below 8)"),
     "swapped_weight_max_batch_input_product": Threshold(
         5 << 22,
         "largest N·(N·C_in·ΠI), the batch times the input's elements, for "
@@ -926,7 +945,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``taps_max_elements``) keeps the textbook rule. A dense weight gradient
     at stride 1, padded like an odd kernel's "same" or more, with few output
     and enough input channels and a small product of the batch and the
-    input's size (``swapped_weight_max_out_channels`` and its bounds) runs as
+    input's size (``swapped_weight_max_out_channels`` and its bounds; in 2-D
+    also fewer input channels, at least twice the outputs:
+    ``swapped_weight_thin_min_channel_ratio``) runs as
     "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
@@ -1016,7 +1037,11 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if (kind == "weight" and spec.groups == 1
             and _swapped_pads_small(spec, x_shape, g_shape, kernel)
             and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
-            and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
+            and (c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
+                 or (len(kernel) == 2
+                     and c_in >= THRESHOLDS["swapped_weight_thin_min_in_channels"].value
+                     and c_in >= THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value
+                     * per_group_out))
             and n * n * c_in * math.prod(x_shape[2:])
             <= THRESHOLDS["swapped_weight_max_batch_input_product"].value):
         return Choice("transpose_swapped", "swapped_weight_max_out_channels")
