@@ -39,8 +39,8 @@ sign than in float64, and its gradients were 1.8e-4 off, as were those of
 "transpose", which runs the same convolutions, where "auto"'s were 1.4e-6.
 So the float32 ``jax.grad`` is no reference, and its own error sets the
 bar.) The
-autotune_jit step's output must equal that of the step it kept, compiled
-apart (the same program; else it is marked wrong too). The JSON holds the
+autotune_jit step's output must match that of the step it kept, compiled
+apart (the same program), within ``TOLERANCE``; else it is marked wrong too. The JSON holds the
 machine, the versions and one record per network with the formulations
 "auto" chose; the markdown summary counts the networks where "auto" is
 more than 5% slower than ``jax.grad``.

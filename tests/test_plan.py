@@ -1142,12 +1142,23 @@ def test_swapped_weight_gradient_row():
     ratio = _plan.THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value
     thinnest = _plan.THRESHOLDS["swapped_weight_thin_min_in_channels"].value
     assert (ratio, thinnest) == (2, 8)
-    assert weight((8, fewest - 1, 32, 32), 15) == swapped          # 31 >= 2·15
-    assert weight((5, 16, 112, 112), 8, _spec(padding=2), (5, 5)) == swapped
-    assert weight((5, 16, 112, 112), 9, _spec(padding=2), (5, 5)) != swapped
-    assert weight((4, 8, 32, 32), 4) == swapped
-    assert weight((4, 6, 32, 32), 3) != swapped                   # below 8 inputs
-    assert weight((4, 16, 17), 8, _spec(n=1), (3,)) != swapped    # 1-D: not measured
+    # (where the textbook rule would run: the row measured against it only)
+    thin = _plan.Choice("transpose_swapped", "swapped_weight_thin_min_channel_ratio")
+    textbook = _plan.Choice("transpose", "dense_taps_min_out_channels")
+    assert weight((8, fewest - 1, 32, 32), 15) == thin             # 31 >= 2·15
+    assert weight((5, 16, 112, 112), 8, _spec(padding=2), (5, 5)) == thin
+    assert weight((5, 16, 112, 112), 9, _spec(padding=2), (5, 5)) == textbook
+    assert weight((4, 8, 32, 32), 4) == thin
+    assert weight((4, 6, 32, 32), 3) == textbook                   # below 8 inputs
+    assert weight((4, 16, 17), 8, _spec(n=1), (3,)) != thin        # 1-D: not measured
+    # the swapped row's other bounds hold here too
+    assert weight((32, 16, 48, 48), 8) == textbook                 # N·N·C_in·ΠI above
+    assert weight((4, 16, 32, 32), 8, _spec(stride=2)) != thin     # strided
+    assert weight((4, 16, 32, 32), 8, _spec(padding=0)) != thin    # less than "same"
+    dilated = ConvSpec((1, 1), ((2, 2),) * 2, (2, 2), 1)
+    assert _weight_grad(dilated, (4, 16, 32, 32), 8, (3, 3)) != thin
+    # a taps row ahead of it keeps its shapes (one sample, few channels)
+    assert weight((1, 16, 96, 96), 8).formulation == "taps"
     # N·(N·C_in·H·W) at the bound (4·4·256·64·80 = 5·2^22) and above it
     assert weight((4, 256, 64, 80), 8) == swapped
     assert weight((4, 256, 64, 81), 8) != swapped

@@ -176,20 +176,26 @@ THRESHOLDS = {
         "same measurements (C_in = 16 with 16 outputs: 0.99x; C_in = 8: mixed)"),
     "swapped_weight_thin_min_channel_ratio": Threshold(
         2,
-        "below swapped_weight_min_in_channels, a dense 2-D weight gradient with "
-        "at least swapped_weight_thin_min_in_channels input channels and at "
-        "least this many times as many input as output channels takes "
-        "swapped_weight_max_out_channels' row too (its other bounds apply)",
+        "below swapped_weight_min_in_channels, a dense 2-D weight gradient "
+        "without kernel dilation that the textbook rule would compute "
+        "(dense_taps_min_out_channels), with at least "
+        "swapped_weight_thin_min_in_channels input channels and at least this "
+        "many times as many input as output channels, runs swapped (the "
+        "swapped row's other bounds apply: stride 1, 'same' pads or more, "
+        "swapped_weight_max_out_channels, swapped_weight_max_batch_input_product)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07), autotune's protocol "
         "(both contexts; bench/results/contexts-cpu-2core-swapped-thin.json), "
         "70 shapes, C_in 8-24, C_out 4-16, batch 1-16, 28-112 px, 3x3/5x5, "
         "stride 1, 'same': with C_in >= 2 C_out (44 shapes) the swapped form "
         "took 0.08-0.91x the textbook rule's time in the worse context (median "
-        "0.48); C_in = C_out (18) 0.97-1.28x; in between (C_in 24, C_out 16) "
-        "0.17-1.73x, slower at batch 16. Found by held-out run 21's worst "
-        "point against jax.grad: a transposed convolution 8 -> 16, 5x5, batch "
-        "5 at 112 px, whose weight gradient (C_in 16, C_out 8) took 22.6 ms "
-        "against 10.9 swapped"),
+        "0.47); C_in = C_out (18) 0.97-1.28x; in between (C_in 24, C_out 16) "
+        "0.17-1.73x, slower at batch 16. Measured against the textbook rule "
+        "only, so it replaces only that rule's choice (dense_taps_min_out_"
+        "channels), not the taps rows before it. Found by held-out run 21's "
+        "worst point against jax.grad: a transposed convolution 8 -> 16, 5x5, "
+        "batch 5 at 112 px, whose weight gradient (C_in 16, C_out 8) took "
+        "22.6 ms against 10.9 swapped "
+        "(bench/results/contexts-cpu-2core-heldout21-convT.json)"),
     "swapped_weight_thin_min_in_channels": Threshold(
         8, "fewest input channels for swapped_weight_thin_min_channel_ratio",
         "the same measurements (none below 8)"),
@@ -905,6 +911,26 @@ def _swapped_pads_small(spec: ConvSpec, x_shape, g_shape, kernel) -> bool:
                for s, lh, k, d in zip(spec.stride, pads, kernel, spec.dilation))
 
 
+def _thin_swapped(kind: str, spec: ConvSpec, x_shape, g_shape, kernel,
+                  per_group_out: int) -> bool:
+    """A dense 2-D weight gradient that the textbook rule would compute, with
+    fewer input channels than ``swapped_weight_min_in_channels`` but at least
+    ``swapped_weight_thin_min_in_channels`` and at least
+    ``swapped_weight_thin_min_channel_ratio`` times its outputs, no kernel
+    dilation, and the swapped row's other bounds (stride 1, "same" pads or
+    more, N·(N·C_in·ΠI)): the swapped convolution, as measured against the
+    textbook rule only."""
+    n, c_in = x_shape[:2]
+    return (kind == "weight" and spec.groups == 1 and len(kernel) == 2
+            and all(d == 1 for d in spec.dilation)
+            and _swapped_pads_small(spec, x_shape, g_shape, kernel)
+            and c_in >= THRESHOLDS["swapped_weight_thin_min_in_channels"].value
+            and c_in >= THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value * per_group_out
+            and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
+            and n * n * c_in * math.prod(x_shape[2:])
+            <= THRESHOLDS["swapped_weight_max_batch_input_product"].value)
+
+
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                     placement: Placement, backend: str | None = None) -> Choice:
     """"transpose", "taps" or (weight gradients) "transpose_swapped", with the reason.
@@ -945,9 +971,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``taps_max_elements``) keeps the textbook rule. A dense weight gradient
     at stride 1, padded like an odd kernel's "same" or more, with few output
     and enough input channels and a small product of the batch and the
-    input's size (``swapped_weight_max_out_channels`` and its bounds; in 2-D
-    also fewer input channels, at least twice the outputs:
-    ``swapped_weight_thin_min_channel_ratio``) runs as
+    input's size (``swapped_weight_max_out_channels`` and its bounds) runs as
     "transpose_swapped", ahead of the 3-D row. For the
     rest (dense, and grouped ones
     that the textbook rule splits into G dense convolutions): a dense weight
@@ -982,7 +1006,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     networks), or, in 1-D with more than one sample, at most
     ``one_d_taps_input_grad_max_in_channels`` input channels and at least
     ``one_d_taps_input_grad_min_channel_ratio`` times as many output
-    channels, at any number of positions; else the textbook rule. Above
+    channels, at any number of positions; else the textbook rule (a dense 2-D
+    weight gradient below ``dense_taps_min_out_channels`` that would get it
+    runs swapped instead where its 8-31 input channels are at least twice
+    its outputs: ``_thin_swapped``). Above
     ``taps_max_elements`` the textbook rule, but for depthwise gradients,
     which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a
     GPU, depthwise
@@ -1037,11 +1064,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     if (kind == "weight" and spec.groups == 1
             and _swapped_pads_small(spec, x_shape, g_shape, kernel)
             and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
-            and (c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
-                 or (len(kernel) == 2
-                     and c_in >= THRESHOLDS["swapped_weight_thin_min_in_channels"].value
-                     and c_in >= THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value
-                     * per_group_out))
+            and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
             and n * n * c_in * math.prod(x_shape[2:])
             <= THRESHOLDS["swapped_weight_max_batch_input_product"].value):
         return Choice("transpose_swapped", "swapped_weight_max_out_channels")
@@ -1099,6 +1122,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "one_sample_weight_taps_max_in_channels")
     if per_group_out < THRESHOLDS["dense_taps_min_out_channels"].value:
+        if _thin_swapped(kind, spec, x_shape, g_shape, kernel, per_group_out):
+            return Choice("transpose_swapped", "swapped_weight_thin_min_channel_ratio")
         return Choice("transpose", "dense_taps_min_out_channels")
     if buffer > THRESHOLDS["dense_taps_max_elements"].value:
         return Choice("transpose", "dense_taps_max_elements")

@@ -299,7 +299,7 @@ def autotune_jit(fn: Callable, *, algorithms: Sequence[str] = ("auto", "transpos
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgrad
-      >>> x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+      >>> x, w = jnp.ones((2, 3, 8, 8), jnp.float32), jnp.ones((4, 3, 3, 3), jnp.float32)
       >>> def step(w, x):
       ...     return jax.grad(lambda w: jaxgrad.conv2d(x, w, padding=1).sum())(w)
       >>> tuned = jaxgrad.autotune_jit(step, repeats=3)
