@@ -188,7 +188,7 @@ THRESHOLDS = {
         "70 shapes, C_in 8-24, C_out 4-16, batch 1-16, 28-112 px, 3x3/5x5, "
         "stride 1, 'same': with C_in >= 2 C_out (44 shapes) the swapped form "
         "took 0.08-0.91x the textbook rule's time in the worse context (median "
-        "0.47); C_in = C_out (18) 0.97-1.28x; in between (C_in 24, C_out 16) "
+        "0.46); C_in = C_out (18) 0.97-1.28x; in between (C_in 24, C_out 16) "
         "0.17-1.73x, slower at batch 16. Measured against the textbook rule "
         "only, so it replaces only that rule's choice (dense_taps_min_out_"
         "channels), not the taps rows before it. Found by held-out run 21's "
