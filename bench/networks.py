@@ -25,8 +25,9 @@ three ways: jaxgrad's convolutions with ``algorithm="auto"`` and with
 differentiated by JAX (``jax.grad``); a fourth mode is the step wrapped in
 ``jaxgrad.autotune_jit`` (the whole step timed under "auto" and
 "transpose" on its first call, the faster kept: its choice and that first
-call's time are recorded). The four are timed in interleaved rounds
-(medians). The float32 loss and weight gradients of "auto", "transpose"
+call's time are recorded). The four are timed by the harness's protocol
+(``_timing.time_interleaved``: warm-up, rounds in a random order, a 20 ms
+pause before each call; medians). The float32 loss and weight gradients of "auto", "transpose"
 and ``jax.grad`` are compared with a float64 reference (``jax.grad`` of the
 same network on lax convolutions in float64; largest |a - b| / max |b| over
 the loss and each gradient, recorded for all three); "auto" or "transpose"
@@ -61,8 +62,9 @@ import numpy as np
 import jaxgrad
 from jaxgrad._conv import _plan
 
-from . import _machine, _report
+from . import _machine, _report, _timing
 from ._options import file_stem, positive_int
+from .sweep import _max_rel_error
 
 KINDS = ("plain", "depthwise")
 MODES = ("auto", "transpose", "autotune_jit", "jax.grad")
@@ -191,11 +193,6 @@ def step(net: dict, mode: str):
     return sgd
 
 
-def _max_rel(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
-
-
 def wrong_modes(errors: dict, baseline: float = 0.0) -> list[str]:
     """The modes whose error is beyond both ``TOLERANCE`` and
     ``BASELINE_FACTOR`` times ``baseline`` (``jax.grad``'s own error), or NaN."""
@@ -229,19 +226,17 @@ def measure(net: dict, repeats: int) -> dict:
     with jax.enable_x64(True):
         ref_loss, ref_grads = jax.jit(jax.value_and_grad(loss_fn(net, "jax.grad")))(
             [jnp.asarray(w, jnp.float64) for w in ws], jnp.asarray(x, jnp.float64))
-    errors = {mode: max([_max_rel(loss, ref_loss)] + [_max_rel(a, b) for a, b in zip(g, ref_grads)])
+    errors = {mode: max([_max_rel_error(loss, ref_loss)] + [_max_rel_error(a, b) for a, b in zip(g, ref_grads)])
               for mode, (loss, g) in grads.items()}
     tuned = compiled["autotune_jit"]
     choice = tuned.records[0].algorithm
     kept = jax.tree.leaves(compiled[choice](ws, x))
-    errors["autotune_jit"] = max(_max_rel(a, b) for a, b in
+    errors["autotune_jit"] = max(_max_rel_error(a, b) for a, b in
                                  zip(jax.tree.leaves(tuned(ws, x)), kept, strict=True))
-    times = {mode: [] for mode in MODES}
-    for _ in range(repeats):            # interleaved rounds
-        for mode, f in compiled.items():
-            start = time.perf_counter()
-            jax.block_until_ready(f(ws, x))
-            times[mode].append(time.perf_counter() - start)
+    # the harness's protocol: warm-up, rounds in a random order, a pause before each call
+    times = _timing.time_interleaved(
+        {mode: (lambda f=f: jax.block_until_ready(f(ws, x))) for mode, f in compiled.items()},
+        repeats=repeats)
     return {"median_ms": {m: float(np.median(t)) * 1e3 for m, t in times.items()},
             "times_s": times, "max_rel_error": errors,
             "wrong": (wrong_modes({m: errors[m] for m in CHECKED}, errors["jax.grad"])

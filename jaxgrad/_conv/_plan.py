@@ -911,24 +911,30 @@ def _swapped_pads_small(spec: ConvSpec, x_shape, g_shape, kernel) -> bool:
                for s, lh, k, d in zip(spec.stride, pads, kernel, spec.dilation))
 
 
-def _thin_swapped(kind: str, spec: ConvSpec, x_shape, g_shape, kernel,
-                  per_group_out: int) -> bool:
-    """A dense 2-D weight gradient that the textbook rule would compute, with
-    fewer input channels than ``swapped_weight_min_in_channels`` but at least
-    ``swapped_weight_thin_min_in_channels`` and at least
-    ``swapped_weight_thin_min_channel_ratio`` times its outputs, no kernel
-    dilation, and the swapped row's other bounds (stride 1, "same" pads or
-    more, N·(N·C_in·ΠI)): the swapped convolution, as measured against the
-    textbook rule only."""
+def _swapped_bounds(spec: ConvSpec, x_shape, g_shape, kernel, per_group_out: int) -> bool:
+    """The bounds every swapped weight gradient row shares: dense, stride 1
+    with "same" pads or more, at most ``swapped_weight_max_out_channels``
+    outputs, N·(N·C_in·ΠI) within ``swapped_weight_max_batch_input_product``."""
     n, c_in = x_shape[:2]
-    return (kind == "weight" and spec.groups == 1 and len(kernel) == 2
-            and all(d == 1 for d in spec.dilation)
-            and _swapped_pads_small(spec, x_shape, g_shape, kernel)
-            and c_in >= THRESHOLDS["swapped_weight_thin_min_in_channels"].value
-            and c_in >= THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value * per_group_out
+    return (spec.groups == 1 and _swapped_pads_small(spec, x_shape, g_shape, kernel)
             and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
             and n * n * c_in * math.prod(x_shape[2:])
             <= THRESHOLDS["swapped_weight_max_batch_input_product"].value)
+
+
+def _thin_swapped(kind: str, spec: ConvSpec, x_shape, g_shape, kernel,
+                  per_group_out: int) -> bool:
+    """A 2-D weight gradient that the textbook rule would compute, within the
+    swapped rows' bounds, without kernel dilation, with fewer input channels
+    than ``swapped_weight_min_in_channels`` but at least
+    ``swapped_weight_thin_min_in_channels`` and at least
+    ``swapped_weight_thin_min_channel_ratio`` times its outputs: the swapped
+    convolution, as measured against the textbook rule only."""
+    c_in = x_shape[1]
+    return (kind == "weight" and len(kernel) == 2 and all(d == 1 for d in spec.dilation)
+            and _swapped_bounds(spec, x_shape, g_shape, kernel, per_group_out)
+            and c_in >= THRESHOLDS["swapped_weight_thin_min_in_channels"].value
+            and c_in >= THRESHOLDS["swapped_weight_thin_min_channel_ratio"].value * per_group_out)
 
 
 def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
@@ -1061,12 +1067,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and (w_shape[1] <= ONE_GROUPED_3D_MAX_GROUP_CHANNELS
                  or n >= ONE_GROUPED_3D_MIN_BATCH)):
         return Choice("transpose", ONE_GROUPED_3D)
-    if (kind == "weight" and spec.groups == 1
-            and _swapped_pads_small(spec, x_shape, g_shape, kernel)
-            and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
-            and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
-            and n * n * c_in * math.prod(x_shape[2:])
-            <= THRESHOLDS["swapped_weight_max_batch_input_product"].value):
+    if (kind == "weight" and _swapped_bounds(spec, x_shape, g_shape, kernel, per_group_out)
+            and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value):
         return Choice("transpose_swapped", "swapped_weight_max_out_channels")
     if len(kernel) == 3:
         return Choice("taps", "cpu measured: 3-D")
