@@ -28,6 +28,14 @@ low side and K-1 in all:
                    gradient row, of the aligned weight-gradient row and of
                    strided_weight_taps_max_out_channels
 
+  grouped          1 < G < C_in with at least two input channels per group
+                   (not depthwise): G 2-32, C_in/G 2-24, C_out/G 1-32, K 1-7,
+                   stride 1-4 (a 1x1 kernel at stride 2-4), batch 1-32, 2-D
+                   only, 3 MFLOP to 0.4 GFLOP per forward: the class of the
+                   grouped forward's taps bounds
+                   (taps_forward_max_group_products) and of the grouped
+                   strided input-gradient row
+
 Writes ``NAME.json`` (one record per configuration) and prints one line per
 configuration: taps' time (and, where it is a candidate, the swapped weight
 gradient's) over the textbook rule's in each context for the map ``--map``.
@@ -63,6 +71,14 @@ STRIDED_CHANNELS = (4, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256)
 STRIDED_BATCHES = (1, 1, 2, 3, 4, 8, 16)
 STRIDED_KERNELS = (3, 5, 7)
 STRIDED_SIZES = {1: (64, 200, 500, 1000), 2: (14, 20, 28, 36, 44, 56, 62)}
+PARTIAL_GROUPS = (2, 2, 3, 4, 4, 6, 8, 8, 16, 32)
+PARTIAL_IN_CHANNELS = (2, 3, 4, 6, 8, 12, 16, 24)      # per group
+PARTIAL_OUT_CHANNELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+PARTIAL_KERNELS = (1, 3, 3, 5, 7)
+PARTIAL_STRIDES = (1, 1, 2, 2, 3, 4)
+PARTIAL_BATCHES = (1, 2, 4, 8, 16, 32)
+PARTIAL_SIZES = (7, 14, 28, 56, 112, 160, 224)
+PARTIAL_FLOP = (3e6, 4e8)   # 2·N·C_out·C_in/G·ΠK·ΠO of the forward
 
 
 def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
@@ -87,6 +103,18 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         positions = math.prod(_output((size,) * ndim, k, 2))
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
+    while family == "grouped" and len(out) < count:
+        g, cg, og = (rng.choice(PARTIAL_GROUPS), rng.choice(PARTIAL_IN_CHANNELS),
+                     rng.choice(PARTIAL_OUT_CHANNELS))
+        k, s, n = rng.choice(PARTIAL_KERNELS), rng.choice(PARTIAL_STRIDES), rng.choice(
+            PARTIAL_BATCHES)
+        size = rng.choice(PARTIAL_SIZES)
+        s = max(s, 2) if k == 1 else s     # a 1x1 kernel at stride 1 is a GEMM
+        if size < k:
+            continue
+        flop = 2 * n * g * og * cg * k * k * math.prod(_output((size, size), k, s))
+        if PARTIAL_FLOP[0] <= flop <= PARTIAL_FLOP[1]:
+            out.append(((n, g * cg, size, size), (g * og, cg, k, k), s))
     while family == "dense" and len(out) < count:
         n, c, r = rng.choice(BATCHES), rng.choice(CHANNELS), rng.choice(RATIOS)
         k, size = rng.choice(KERNELS), rng.choice(SIZES[ndim])
@@ -141,21 +169,24 @@ def line(record: dict, kind: str) -> str:
     head = (f"x={tuple(record['x'])} w={tuple(record['w'])} s={record.get('stride', 1)} "
             f"g={record.get('groups', 1)} r={o / c:g} "
             f"auto={':'.join(record['auto'][kind])}")
+    textbook = next(iter(given), None)     # candidates list the textbook one first
     ratios = "".join(
-        f" {label}/textbook {given[name] / given['transpose']:.2f} as given, "
-        f"{moved[name] / moved['transpose']:.2f} moved;"
-        for name, label in (("taps", "taps"), ("transpose_swapped", "swapped"))
+        f" {label}/textbook {given[name] / given[textbook]:.2f} as given, "
+        f"{moved[name] / moved[textbook]:.2f} moved;"
+        for name, label in (("taps", "taps"), ("transpose_swapped", "swapped"),
+                            ("per_group", "per group"), ("transpose_per_group", "per group"),
+                            ("im2col", "im2col"))
         if name in given)
     if not ratios:
         return head + " (no taps candidate)"
-    return head + ratios + f" textbook {given['transpose'] * 1e3:.3g} ms"
+    return head + ratios + f" textbook {given[textbook] * 1e3:.3g} ms"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
-                                        "dense-strided"),
+                                        "dense-strided", "grouped"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)
@@ -171,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.family != "grouped-one-out" and args.ndim == 3:
         raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
+    if args.family == "grouped" and args.ndim != 2:
+        raise SystemExit("contexts: --family grouped draws 2-D shapes only (--ndim 2)")
     import jax
     jax.config.update("jax_platforms", "cpu")
     from . import _machine, _report

@@ -72,6 +72,36 @@ def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
             "2.50 moved; textbook 2 ms") in line
 
 
+def test_the_grouped_family_draws_partial_groups_within_its_bounds():
+    shapes = contexts.draw(2, 60, seed=5, family="grouped")
+    assert shapes == contexts.draw(2, 60, seed=5, family="grouped")
+    assert shapes != contexts.draw(2, 60, seed=6, family="grouped")
+    for (n, c, h, w_), (o, cg, k, k2), s in shapes:
+        g = c // cg
+        assert h == w_ and k == k2 and c == g * cg and o % g == 0
+        assert g in contexts.PARTIAL_GROUPS and cg in contexts.PARTIAL_IN_CHANNELS
+        assert o // g in contexts.PARTIAL_OUT_CHANNELS and n in contexts.PARTIAL_BATCHES
+        assert s in contexts.PARTIAL_STRIDES and (k > 1 or s >= 2) and h >= k
+        out = contexts._output((h, w_), k, s)
+        flop = 2 * n * o * cg * k * k * out[0] * out[1]
+        assert contexts.PARTIAL_FLOP[0] <= flop <= contexts.PARTIAL_FLOP[1]
+    assert {s for *_, s in shapes} >= {1, 2, 3, 4} and min(cg for _, (o, cg, *k), s in shapes) >= 2
+    with pytest.raises(SystemExit, match="--family grouped draws 2-D shapes only"):
+        contexts.main(["--family", "grouped", "--ndim", "1"])
+
+
+def test_a_forward_line_divides_by_the_convolution():
+    record = {"x": [4, 8, 10, 10], "w": [16, 2, 3, 3], "stride": 2, "groups": 4,
+              "auto": {"forward": ["taps", "a row"]},
+              "maps": {"forward": {"choice": "taps",
+                                   "times_s": {"lax": 4e-3, "per_group": 2e-3, "taps": 1e-3},
+                                   "moved_s": {"lax": 2e-3, "per_group": 1e-3, "taps": 3e-3}}}}
+    line = contexts.line(record, "forward")
+    assert "s=2 g=4" in line
+    assert ("taps/textbook 0.25 as given, 1.50 moved; per group/textbook 0.50 as given, "
+            "0.50 moved; textbook 4 ms") in line
+
+
 def test_main_times_every_map_in_both_contexts_and_records_autos_choice(
         tmp_path, monkeypatch, capsys):
     x, w = (2, 2, 16), (16, 2, 3)

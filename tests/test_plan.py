@@ -289,6 +289,38 @@ def test_forward_taps_for_depthwise_and_small_groups_on_cpu():
         "lax", "one convolution")
 
 
+def test_grouped_forward_taps_within_the_product_bounds():
+    taps = _plan.Choice("taps", "cpu_slow_grouped_forward")
+    strided = _plan.THRESHOLDS["taps_forward_max_group_products"].value
+    stride_one = _plan.THRESHOLDS["taps_forward_stride_one_max_group_products"].value
+    assert (strided, stride_one) == (384, 1536)
+    # 4 groups of 6 inputs, 4x4 kernel (96 terms): C_out/G·96 products
+    s2 = _spec(stride=2, groups=4)
+    assert 4 * 6 * 16 == strided
+    assert _forward(s2, (8, 24, 28, 28), (16, 6, 4, 4)) == taps         # 4 per group
+    assert _forward(s2, (8, 24, 28, 28), (20, 6, 4, 4)) == _plan.Choice(
+        "lax", "taps_forward_max_group_products; one convolution")     # 5: 480
+    # at batch 1 the im2col row comes next
+    assert _forward(s2, (1, 24, 28, 28), (20, 6, 4, 4)) == _plan.Choice(
+        "im2col", "taps_forward_max_group_products; im2col_forward_max_batch")
+    # stride 1 has its own bound: 16 outputs per group is 1536
+    s1 = _spec(groups=4)
+    assert _forward(s1, (8, 24, 28, 28), (64, 6, 4, 4)) == taps
+    assert _forward(s1, (8, 24, 28, 28), (68, 6, 4, 4)) == _plan.Choice(
+        "lax", "taps_forward_stride_one_max_group_products; one convolution")
+    # strided in one dim only is strided
+    s12 = ConvSpec((1, 2), ((1, 1),) * 2, (1, 1), 4, "auto")
+    assert _forward(s12, (8, 24, 28, 28), (20, 6, 4, 4)).formulation == "lax"
+    # one input channel per group (depthwise, channel multipliers) and 3-D
+    # kernels keep taps: not measured against the bound
+    assert _forward(_spec(stride=2, groups=8), (4, 8, 56, 56), (512, 1, 7, 7)) == taps
+    assert _forward(_spec(n=3, stride=2, groups=8), (1, 64, 8, 8, 8),
+                    (512, 8, 3, 3, 3)) == taps
+    # "taps" asked for by name takes it above the bound
+    assert _forward(_spec(stride=2, groups=4, algorithm="taps"), (8, 24, 28, 28),
+                    (20, 6, 4, 4)) == _plan.Choice("taps", "asked for")
+
+
 def test_dense_forward_with_few_positions_is_im2col_on_cpu():
     # XLA CPU's dense convolution with an output smaller than its kernel:
     # ResNet-18's last stage at 32 px, 3x3 at 2x2 (4 positions)
@@ -934,6 +966,30 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     p = plan(_spec(groups=8, padding=0), (15, 40, 22, 22), (8, 5, 5, 5),
              (15, 8, 18, 18), jnp.float32, backend="cpu")
     assert p.input_grad == _plan.Choice("taps", "taps_input_grad_one_out_max_terms")
+
+
+def test_grouped_input_gradients_strided_in_every_dim_take_taps():
+    row = _plan.Choice("taps", _plan.GROUPED_STRIDED_INPUT)
+    # 2 groups of 8 -> 12, 3x3 at stride 4 (held-out run 21's worst point,
+    # batch 4 here); stride 3 with 16 outputs per group (a split before)
+    assert _padded_input_grad((4, 16, 174, 174), 24, 3, stride=4, groups=2) == row
+    assert _padded_input_grad((4, 32, 56, 56), 64, 5, stride=3, groups=2) == row
+    # kernel dilation too, and mixed strides of at least 2
+    assert _padded_input_grad((4, 8, 160, 160), 64, 7, stride=4, dilation=2,
+                              groups=4) == row
+    mixed = ConvSpec((2, 3), ((1, 1),) * 2, (1, 1), 4, "auto")
+    assert _input_grad(mixed, (4, 32, 56, 56), 64, (3, 3)) == row
+    # stride 2 keeps its own row; stride 1 in one dim, dense and depthwise
+    # convolutions are not this row's
+    assert _padded_input_grad((4, 32, 56, 56), 64, 3, stride=2, groups=2) == _plan.Choice(
+        "taps", "cpu measured: stride-2 input gradient")
+    one_three = ConvSpec((1, 3), ((1, 1),) * 2, (1, 1), 4, "auto")
+    assert _input_grad(one_three, (4, 32, 56, 56), 64, (3, 3)) != row
+    assert _padded_input_grad((4, 32, 56, 56), 64, 3, stride=3) != row
+    assert _padded_input_grad((4, 32, 56, 56), 32, 3, stride=3, groups=32) != row
+    # above taps_max_elements the textbook rule (split: 16 outputs per group)
+    assert _padded_input_grad((64, 64, 224, 224), 64, 7, stride=3, groups=4) == (
+        _plan.Choice("transpose_per_group", "taps_max_elements; cpu_slow_grouped"))
 
 
 def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():

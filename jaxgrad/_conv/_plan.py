@@ -295,6 +295,30 @@ THRESHOLDS = {
         "same CPU: 3x3x3 C_in/G=8 (216 terms) lax 23.4 -> taps 2.8 ms, 5x5 "
         "C_in/G=8 (200) 7.8 -> 5.1; 7x7 C_in/G=8 (392) 12-25 -> 56-113 ms, 3x3 "
         "C_in/G=32 (288) 11.6 -> 606 ms"),
+    "taps_forward_max_group_products": Threshold(
+        384,
+        "largest C_out/G·C_in/G·ΠK (products per output position and group) for "
+        "which 'auto' runs a strided 2-D grouped forward with at least two input "
+        "channels per group as taps on CPU; beyond it taps' fused sums, which "
+        "share nothing across output channels, lost to the form the rules pick "
+        "without taps (XLA's convolution, G of them, or im2col at batch 1)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, worse of the "
+        "two contexts (2026-12-07, bench/results/contexts-cpu-2core-grouped-"
+        "fit.json, 120 drawn grouped 2-D shapes, stride 1-4, dilation 1-2): "
+        "strided, at most 384 products, 27 shapes: taps 0.08-1.39x the other "
+        "form's time (median 0.51, 4 above 1); above 384, 21 shapes: "
+        "0.66-10.4x (median 1.51, 16 above 1). Held out "
+        "(contexts-cpu-2core-grouped-heldout.json, seed 3, 60 shapes): the "
+        "9 forwards it moves off taps took 0.09-0.82x their old time, one "
+        "2.66x"),
+    "taps_forward_stride_one_max_group_products": Threshold(
+        1536,
+        "taps_forward_max_group_products for a stride-1 forward, where taps "
+        "reads the input contiguously and kept its gain longer",
+        "same data: stride 1, at most 1536 products, 14 shapes: taps "
+        "0.11-3.79x (median 0.57; the two above 1 at batch 1, against im2col); "
+        "2304 and 4704 products: 2.42x and 2.35x; none drawn between 1176 "
+        "and 2304"),
     "taps_forward_halves_min_terms": Threshold(
         1 << 20,
         "smallest N·C_out·ΠO·ΠK·C_in/G (multiply-adds of the sum) for which a "
@@ -665,7 +689,9 @@ WORKAROUNDS = {
         "(8,192,28,28): 98-124 ms against 6.5-16 ms)",
         "0.10.1",
         "'auto' runs such forwards on CPU as a sum over taps, within "
-        "taps_forward_max_group_channels and taps_forward_max_terms"),
+        "taps_forward_max_group_channels and taps_forward_max_terms (and, in "
+        "2-D with two or more input channels per group, "
+        "taps_forward_max_group_products)"),
     "explicit_axes_reshape": Workaround(
         "arrays typed with explicit mesh axes reject the reshapes of the taps "
         "formulation (a batch-split (N, C, *O) cannot be regrouped without naming "
@@ -794,6 +820,22 @@ def _plain(spec: ConvSpec) -> bool:
 # and 32 outputs); x (16, 512, 6, 6), w 7x7, 256 outputs: 136 against 5,611
 # ms. So it comes before those rows, within taps_max_elements.
 KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
+
+
+# A grouped (not depthwise, G <= cpu_split_max_groups) input gradient strided
+# in every dim: the textbook rule is a grouped convolution of the
+# zero-inserted cotangent (or G of them), which XLA CPU runs far below its
+# GEMM speed; taps sums by phases. Stride-2 ones already took taps (the
+# stride-2 row); this row adds strides 3-4 and mixed strides of at least 2.
+# 2-core Zen3, jaxlib 0.10.1, f32, autotune's protocol, worse context
+# (2026-12-07): on bench/results/contexts-cpu-2core-grouped-fit.json the 15
+# input gradients it moves to taps (2-D, stride 3-4, G 2-32, dilation 1-2)
+# took 0.02-0.83x their old time; held out (-grouped-heldout.json, seed 3)
+# the 5 it moves 0.05-0.48x. Of the 40 shapes (31 fit, 9 held out) that
+# reach this row, taps beat the one grouped convolution at every one (0.93x
+# its time at most), but G dense convolutions beat taps at 17 (by up to
+# 1.63x in the fit data, 2.98x held out: batch 1, G = 32, 7x7 at stride 4).
+GROUPED_STRIDED_INPUT = "cpu measured: grouped strided input gradient"
 
 
 def _stride_one_input(spec: ConvSpec, kernel: Sequence[int]) -> bool:
@@ -961,6 +1003,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     of at most ``strided_input_grad_textbook_max_positions`` positions and
     more than twice the kernel in every dim, without kernel dilation, keeps
     the textbook rule (from network steps: channels-last, taps loses there);
+    grouped input gradients strided at least 2 in every dim (strides 3-4
+    too: ``GROUPED_STRIDED_INPUT``);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
@@ -1081,6 +1125,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
             return Choice("transpose", row)
         return Choice("taps", "cpu measured: stride-2 input gradient")
+    if kind == "input" and spec.groups > 1 and all(s >= 2 for s in spec.stride):
+        return Choice("taps", GROUPED_STRIDED_INPUT)
     if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
@@ -1194,6 +1240,20 @@ def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
     return None
 
 
+def _grouped_forward_taps_bound(spec: ConvSpec, w_shape: Sequence[int]) -> str | None:
+    """The row that keeps "auto" from a 2-D grouped forward's taps formulation
+    on CPU, None where it takes it: with at least two input channels per
+    group, C_out/G·C_in/G·ΠK products per output position and group above
+    ``taps_forward_max_group_products`` (strided) or
+    ``taps_forward_stride_one_max_group_products`` (stride 1)."""
+    if len(w_shape) != 4 or w_shape[1] < 2:
+        return None
+    row = ("taps_forward_stride_one_max_group_products"
+           if all(s == 1 for s in spec.stride) else "taps_forward_max_group_products")
+    products = (w_shape[0] // spec.groups) * w_shape[1] * math.prod(w_shape[2:])
+    return row if products > THRESHOLDS[row].value else None
+
+
 def forward_im2col(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int],
                    placement: Placement = UNPLACED,
                    max_elements: int = TAPS_MAX_ELEMENTS) -> str | None:
@@ -1220,6 +1280,9 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     "transpose" keeps the convolution (per group where ``split_groups`` says
     so); "taps" takes the taps formulation wherever there is one
     (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``),
+    but not for a 2-D one with at least two input channels per group and
+    more than ``taps_forward_max_group_products`` products C_out/G·C_in/G·ΠK
+    (``taps_forward_stride_one_max_group_products`` at stride 1),
     and where there is none takes im2col on CPU for a batch of at most
     ``im2col_forward_max_batch`` (within its measured range: see that row);
     a dense forward with few output positions takes im2col on CPU
@@ -1254,13 +1317,18 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         return (Choice("taps", "asked for") if missing is None
                 else Choice(split.formulation, f"{missing}; {split.reason}"))
     if missing is None and _cpu(backend):
-        return Choice("taps", "cpu_slow_grouped_forward")
+        missing = _grouped_forward_taps_bound(spec, w_shape)
+        if missing is None:
+            return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
             and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
             and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
             and forward_im2col(spec, x_shape, w_shape, placement,
                                THRESHOLDS["dense_taps_max_elements"].value) is None):
         return Choice("im2col", f"{missing}; im2col_forward_max_batch")
+    if missing in ("taps_forward_max_group_products",
+                   "taps_forward_stride_one_max_group_products"):
+        return Choice(split.formulation, f"{missing}; {split.reason}")
     return split
 
 
