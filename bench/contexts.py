@@ -31,7 +31,8 @@ low side and K-1 in all:
   grouped          1 < G < C_in with at least two input channels per group
                    (not depthwise): G 2-32, C_in/G 2-24, C_out/G 1-32, K 1-7,
                    stride 1-4 (a 1x1 kernel at stride 2-4), batch 1-32, 2-D
-                   only, 3 MFLOP to 0.4 GFLOP per forward: the class of the
+                   only, no kernel dilation (as every family here), 3 MFLOP
+                   to 0.4 GFLOP per forward: the class of the
                    grouped forward's taps bounds
                    (taps_forward_max_group_products) and of the grouped
                    strided input-gradient row

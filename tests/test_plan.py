@@ -319,6 +319,13 @@ def test_grouped_forward_taps_within_the_product_bounds():
     # "taps" asked for by name takes it above the bound
     assert _forward(_spec(stride=2, groups=4, algorithm="taps"), (8, 24, 28, 28),
                     (20, 6, 4, 4)) == _plan.Choice("taps", "asked for")
+    # beyond cpu_split_max_groups (32) and under a mesh: not measured, taps
+    # stays (576 products: 8 in and out per group, 3x3)
+    assert _forward(_spec(stride=2, groups=64), (8, 512, 28, 28), (512, 8, 3, 3)) == taps
+    assert _forward(_spec(stride=2, groups=32), (8, 256, 28, 28),
+                    (256, 8, 3, 3)).formulation == "lax"
+    assert _forward(_spec(stride=2, groups=4), (8, 24, 28, 28), (20, 6, 4, 4),
+                    placement=Placement(auto_mesh=True, any_mesh=True)) == taps
 
 
 def test_dense_forward_with_few_positions_is_im2col_on_cpu():
@@ -970,26 +977,31 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
 
 def test_grouped_input_gradients_strided_in_every_dim_take_taps():
     row = _plan.Choice("taps", _plan.GROUPED_STRIDED_INPUT)
+    most = _plan.THRESHOLDS["grouped_strided_input_taps_max_elements"].value
+    assert most == 1 << 25
     # 2 groups of 8 -> 12, 3x3 at stride 4 (held-out run 21's worst point,
-    # batch 4 here); stride 3 with 16 outputs per group (a split before)
+    # batch 4 here); stride 3 with 32 outputs per group (a split before)
     assert _padded_input_grad((4, 16, 174, 174), 24, 3, stride=4, groups=2) == row
     assert _padded_input_grad((4, 32, 56, 56), 64, 5, stride=3, groups=2) == row
-    # kernel dilation too, and mixed strides of at least 2
+    # kernel dilation too, and strides 3 and 4 mixed
     assert _padded_input_grad((4, 8, 160, 160), 64, 7, stride=4, dilation=2,
                               groups=4) == row
-    mixed = ConvSpec((2, 3), ((1, 1),) * 2, (1, 1), 4, "auto")
+    mixed = ConvSpec((3, 4), ((1, 1),) * 2, (1, 1), 4, "auto")
     assert _input_grad(mixed, (4, 32, 56, 56), 64, (3, 3)) == row
-    # stride 2 keeps its own row; stride 1 in one dim, dense and depthwise
-    # convolutions are not this row's
+    # stride 2 keeps its own row; strides 2 and 3 mixed, stride 1 or 5 in
+    # a dim, 1-D, dense and depthwise convolutions are not this row's
     assert _padded_input_grad((4, 32, 56, 56), 64, 3, stride=2, groups=2) == _plan.Choice(
         "taps", "cpu measured: stride-2 input gradient")
-    one_three = ConvSpec((1, 3), ((1, 1),) * 2, (1, 1), 4, "auto")
-    assert _input_grad(one_three, (4, 32, 56, 56), 64, (3, 3)) != row
+    for strides in ((2, 3), (1, 3), (3, 5)):
+        other = ConvSpec(strides, ((1, 1),) * 2, (1, 1), 4, "auto")
+        assert _input_grad(other, (4, 32, 56, 56), 64, (3, 3)) != row
+    assert _padded_input_grad((4, 32, 900), 64, 3, stride=3, groups=2) != row
     assert _padded_input_grad((4, 32, 56, 56), 64, 3, stride=3) != row
     assert _padded_input_grad((4, 32, 56, 56), 32, 3, stride=3, groups=32) != row
-    # above taps_max_elements the textbook rule (split: 16 outputs per group)
-    assert _padded_input_grad((64, 64, 224, 224), 64, 7, stride=3, groups=4) == (
-        _plan.Choice("transpose_per_group", "taps_max_elements; cpu_slow_grouped"))
+    # the buffer N·C_in·ΠK·P at 36² output positions is within, at 37² above
+    assert 32 * 16 * 49 * 36 * 36 <= most < 32 * 16 * 49 * 37 * 37
+    assert _padded_input_grad((32, 16, 108, 108), 64, 7, stride=3, groups=2) == row
+    assert _padded_input_grad((32, 16, 111, 111), 64, 7, stride=3, groups=2) != row
 
 
 def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():

@@ -319,6 +319,14 @@ THRESHOLDS = {
         "0.11-3.79x (median 0.57; the two above 1 at batch 1, against im2col); "
         "2304 and 4704 products: 2.42x and 2.35x; none drawn between 1176 "
         "and 2304"),
+    "grouped_strided_input_taps_max_elements": Threshold(
+        1 << 25,
+        "largest taps buffer B = N·C_in·ΠK·P for which a grouped 2-D input "
+        "gradient at stride 3-4 takes taps on CPU (GROUPED_STRIDED_INPUT); "
+        "beyond it the rows after that one decide",
+        "the measured range: the 40 shapes that reached GROUPED_STRIDED_INPUT in "
+        "bench/results/contexts-cpu-2core-grouped-{fit,heldout}.json had B up to "
+        "2.2e7"),
     "taps_forward_halves_min_terms": Threshold(
         1 << 20,
         "smallest N·C_out·ΠO·ΠK·C_in/G (multiply-adds of the sum) for which a "
@@ -822,11 +830,14 @@ def _plain(spec: ConvSpec) -> bool:
 KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
 
 
-# A grouped (not depthwise, G <= cpu_split_max_groups) input gradient strided
-# in every dim: the textbook rule is a grouped convolution of the
-# zero-inserted cotangent (or G of them), which XLA CPU runs far below its
-# GEMM speed; taps sums by phases. Stride-2 ones already took taps (the
-# stride-2 row); this row adds strides 3-4 and mixed strides of at least 2.
+# A grouped (not depthwise, G <= cpu_split_max_groups) 2-D input gradient at
+# stride 3 or 4 in each dim, with a buffer within
+# grouped_strided_input_taps_max_elements: the textbook rule is a grouped
+# convolution of the zero-inserted cotangent (or G of them), which XLA CPU
+# runs far below its GEMM speed; taps sums by phases. Stride-2 ones already
+# took taps (the stride-2 row). A strided transposed convolution's forward
+# is this map too (only convolutions were timed). The data drew square
+# strides 3 and 4 only, and 2-D kernels.
 # 2-core Zen3, jaxlib 0.10.1, f32, autotune's protocol, worse context
 # (2026-12-07): on bench/results/contexts-cpu-2core-grouped-fit.json the 15
 # input gradients it moves to taps (2-D, stride 3-4, G 2-32, dilation 1-2)
@@ -1003,8 +1014,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     of at most ``strided_input_grad_textbook_max_positions`` positions and
     more than twice the kernel in every dim, without kernel dilation, keeps
     the textbook rule (from network steps: channels-last, taps loses there);
-    grouped input gradients strided at least 2 in every dim (strides 3-4
-    too: ``GROUPED_STRIDED_INPUT``);
+    2-D grouped input gradients at stride 3-4 with a buffer within
+    ``grouped_strided_input_taps_max_elements`` (``GROUPED_STRIDED_INPUT``);
     grouped input gradients with 2 to
     ``taps_input_grad_max_group_out_channels`` output channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
@@ -1125,7 +1136,9 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
             return Choice("transpose", row)
         return Choice("taps", "cpu measured: stride-2 input gradient")
-    if kind == "input" and spec.groups > 1 and all(s >= 2 for s in spec.stride):
+    if (kind == "input" and spec.groups > 1 and len(kernel) == 2
+            and all(3 <= s <= 4 for s in spec.stride)
+            and buffer <= THRESHOLDS["grouped_strided_input_taps_max_elements"].value):
         return Choice("taps", GROUPED_STRIDED_INPUT)
     if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
@@ -1240,16 +1253,24 @@ def forward_taps(spec: ConvSpec, w_shape: Sequence[int],
     return None
 
 
-def _grouped_forward_taps_bound(spec: ConvSpec, w_shape: Sequence[int]) -> str | None:
-    """The row that keeps "auto" from a 2-D grouped forward's taps formulation
-    on CPU, None where it takes it: with at least two input channels per
-    group, C_out/G·C_in/G·ΠK products per output position and group above
-    ``taps_forward_max_group_products`` (strided) or
-    ``taps_forward_stride_one_max_group_products`` (stride 1)."""
-    if len(w_shape) != 4 or w_shape[1] < 2:
+GROUPED_FORWARD_TAPS_BOUNDS = ("taps_forward_max_group_products",
+                               "taps_forward_stride_one_max_group_products")
+
+
+def _grouped_forward_taps_bound(spec: ConvSpec, w_shape: Sequence[int],
+                                placement: Placement) -> str | None:
+    """The row (of :data:`GROUPED_FORWARD_TAPS_BOUNDS`) that keeps "auto" from
+    a 2-D grouped forward's taps formulation on CPU, None where it takes it:
+    unplaced, with at most ``cpu_split_max_groups`` groups (the range
+    measured; beyond it only one grouped convolution would be left) and at
+    least two input channels per group, C_out/G·C_in/G·ΠK products per
+    output position and group above ``taps_forward_max_group_products``
+    (strided) or ``taps_forward_stride_one_max_group_products`` (stride 1)."""
+    if (len(w_shape) != 4 or w_shape[1] < 2 or placement != UNPLACED
+            or spec.groups > THRESHOLDS["cpu_split_max_groups"].value):
         return None
-    row = ("taps_forward_stride_one_max_group_products"
-           if all(s == 1 for s in spec.stride) else "taps_forward_max_group_products")
+    strided, stride_one = GROUPED_FORWARD_TAPS_BOUNDS
+    row = stride_one if all(s == 1 for s in spec.stride) else strided
     products = (w_shape[0] // spec.groups) * w_shape[1] * math.prod(w_shape[2:])
     return row if products > THRESHOLDS[row].value else None
 
@@ -1280,8 +1301,9 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     "transpose" keeps the convolution (per group where ``split_groups`` says
     so); "taps" takes the taps formulation wherever there is one
     (:func:`forward_taps`); "auto" does too on CPU (``cpu_slow_grouped_forward``),
-    but not for a 2-D one with at least two input channels per group and
-    more than ``taps_forward_max_group_products`` products C_out/G·C_in/G·ΠK
+    but not for an unplaced 2-D one with at most ``cpu_split_max_groups``
+    groups, at least two input channels per group and more than
+    ``taps_forward_max_group_products`` products C_out/G·C_in/G·ΠK
     (``taps_forward_stride_one_max_group_products`` at stride 1),
     and where there is none takes im2col on CPU for a batch of at most
     ``im2col_forward_max_batch`` (within its measured range: see that row);
@@ -1317,7 +1339,7 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         return (Choice("taps", "asked for") if missing is None
                 else Choice(split.formulation, f"{missing}; {split.reason}"))
     if missing is None and _cpu(backend):
-        missing = _grouped_forward_taps_bound(spec, w_shape)
+        missing = _grouped_forward_taps_bound(spec, w_shape, placement)
         if missing is None:
             return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
@@ -1326,8 +1348,7 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
             and forward_im2col(spec, x_shape, w_shape, placement,
                                THRESHOLDS["dense_taps_max_elements"].value) is None):
         return Choice("im2col", f"{missing}; im2col_forward_max_batch")
-    if missing in ("taps_forward_max_group_products",
-                   "taps_forward_stride_one_max_group_products"):
+    if missing in GROUPED_FORWARD_TAPS_BOUNDS:
         return Choice(split.formulation, f"{missing}; {split.reason}")
     return split
 
