@@ -16,6 +16,9 @@ ReLU, drawn from the ranges of small real networks:
   depthwise   a 3x3 stem, then 2-4 blocks: plain, depthwise-separable,
               inverted residual (expand 2-6) or ConvNeXt-style (7x7
               depthwise, 4x expansion), some at stride 2
+  grouped     a 3x3 stem, then 2-4 ResNeXt/RegNet-like blocks: 1x1, a
+              grouped 3x3 of 4, 8 or 16 channels per group (some at
+              stride 2, which doubles the block's output channels), 1x1
 
 with a batch of 1-32 at 14-128 px, redrawn until its forward is within
 [--min-gflop, --max-gflop]. The step is ``value_and_grad`` of the mean
@@ -66,7 +69,7 @@ from . import _machine, _report, _timing
 from ._options import file_stem, positive_int
 from .sweep import _max_rel_error
 
-KINDS = ("plain", "depthwise")
+KINDS = ("plain", "depthwise", "grouped")
 MODES = ("auto", "transpose", "autotune_jit", "jax.grad")
 CHECKED = ("auto", "transpose")     # autotune_jit runs one of these two programs
 TUNING_REPEATS = 5
@@ -138,10 +141,31 @@ def _depthwise(rng) -> tuple[int, list]:
     return start, layers
 
 
+def _grouped(rng) -> tuple[int, list]:
+    size = int(rng.choice([14, 28, 56, 112]))
+    c = int(rng.choice([16, 24, 32, 48, 64]))
+    layers, start = [(c, 3, 3, 1, 1, 1)], size
+    for _ in range(int(rng.integers(2, 5))):
+        per_group = int(rng.choice([4, 8, 8, 16]))
+        width = max(2 * per_group, int(rng.choice([1, 2])) * c // per_group * per_group)
+        stride = 2 if size >= 14 and rng.random() < 0.35 else 1
+        out = c * stride
+        block = [(width, c, 1, 1, 1, 1), (width, width, 3, stride, 1, width // per_group),
+                 (out, width, 1, 1, 1, 1)]
+        for layer in block:
+            size = _out_size(size, layer)
+        layers += block
+        c = out
+    return start, layers
+
+
+DRAWERS = {"plain": _plain, "depthwise": _depthwise, "grouped": _grouped}
+
+
 def draw(rng, kind: str, min_gflop: float, max_gflop: float) -> dict:
     """One network of ``kind`` whose forward is within [min_gflop, max_gflop]."""
     while True:     # strides only on maps of 8 px or more: no map shrinks to 0
-        size, layers = (_plain if kind == "plain" else _depthwise)(rng)
+        size, layers = DRAWERS[kind](rng)
         net = {"kind": kind, "batch": int(rng.choice([1, 2, 4, 8, 16, 32])),
                "size": size, "layers": [list(layer) for layer in layers]}
         net["forward_gflop"] = forward_gflop(net)
@@ -274,7 +298,10 @@ def _layers_label(layers) -> str:
     def one(layer):
         c_out, c_in, k, stride, dilation, groups = layer
         extra = (f"/{stride}" if stride > 1 else "") + (f" d{dilation}" if dilation > 1 else "")
-        return (f"dw{k}x{k}{extra} {c_out}" if groups > 1 else f"{k}x{k}{extra} {c_in}->{c_out}")
+        if groups > 1 and groups == c_in == c_out:
+            return f"dw{k}x{k}{extra} {c_out}"
+        grouped = f" g{groups}" if groups > 1 else ""
+        return f"{k}x{k}{extra}{grouped} {c_in}->{c_out}"
     return ", ".join(one(layer) for layer in layers)
 
 

@@ -23,16 +23,17 @@ def _out(size, k, stride, dilation):
 @pytest.mark.parametrize("kind", networks.KINDS)
 def test_draws_are_chains_within_their_bounds(kind):
     rng = np.random.default_rng(3)
-    depthwise = 0
+    depthwise = partial = 0
     for _ in range(25):
         net = networks.draw(rng, kind, 0.02, 0.5)
         assert 0.02 <= net["forward_gflop"] <= 0.5
         assert net["batch"] in (1, 2, 4, 8, 16, 32) and 14 <= net["size"] <= 128
         assert 3 <= len(net["layers"]) <= (7 if kind == "plain" else 13)
         # the module docstring's ranges: channels (depthwise: an inverted
-        # residual's 6x expansion of 192 channels the widest), kernels
-        assert all(c <= (384 if kind == "plain" else 6 * 192)
-                   for layer in net["layers"] for c in layer[:2])
+        # residual's 6x expansion of 192 channels the widest; grouped: a
+        # 2x-wide block after four stride-2 doublings of 64), kernels
+        widest = {"plain": 384, "depthwise": 6 * 192, "grouped": 2 * 64 * 2 ** 4}[kind]
+        assert all(c <= widest for layer in net["layers"] for c in layer[:2])
         assert all(layer[2] in (1, 3, 5, 7) for layer in net["layers"])
         size, gflop = net["size"], 0.0
         for prev, layer in zip([None] + net["layers"][:-1], net["layers"]):
@@ -41,11 +42,14 @@ def test_draws_are_chains_within_their_bounds(kind):
                 assert c_in == prev[0]              # each layer reads the last one's output
             assert c_in % groups == 0 and c_out % groups == 0
             depthwise += groups > 1 and groups == c_in == c_out
+            partial += 1 < groups < c_in
             size = _out(size, k, stride, dilation)
             assert size >= 1
             gflop += 2 * net["batch"] * c_out * (c_in // groups) * k * k * size * size / 1e9
         assert net["forward_gflop"] == pytest.approx(gflop)
-    assert depthwise > 0
+    # each kind has its kind of layer: depthwise ones, or grouped ones of
+    # 4-16 channels per group
+    assert (partial if kind == "grouped" else depthwise) > 0
 
 
 def test_the_modes_compute_jax_grads_gradients():
