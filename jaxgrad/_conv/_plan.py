@@ -308,8 +308,8 @@ THRESHOLDS = {
         "strided, at most 384 products, 27 shapes: taps 0.08-1.39x the other "
         "form's time (median 0.51, 4 above 1); above 384, 21 shapes: "
         "0.66-10.4x (median 1.51, 16 above 1). Held out "
-        "(contexts-cpu-2core-grouped-heldout.json, seed 3, 60 shapes): the "
-        "9 forwards it moves off taps took 0.09-0.82x their old time, one "
+        "(contexts-cpu-2core-grouped-heldout.json, seed 3, 60 shapes): of "
+        "the 9 forwards it moves off taps, 8 took 0.09-0.82x their old time, one "
         "2.66x"),
     "taps_forward_stride_one_max_group_products": Threshold(
         1536,
@@ -843,8 +843,9 @@ KERNEL_OVER_INPUT = "cpu measured: input gradient, kernel larger than the input"
 # input gradients it moves to taps (2-D, stride 3-4, G 2-32, dilation 1-2)
 # took 0.02-0.83x their old time; held out (-grouped-heldout.json, seed 3)
 # the 5 it moves 0.05-0.48x. Of the 40 shapes (31 fit, 9 held out) that
-# reach this row, taps beat the one grouped convolution at every one (0.93x
-# its time at most), but G dense convolutions beat taps at 17 (by up to
+# reach this row, taps beat the one grouped convolution in the worse context at
+# every one (0.93x its time at most; channels-last 1.15x and 1.40x slower at
+# two, G = 2 at stride 4), but G dense convolutions beat taps at 17 (by up to
 # 1.63x in the fit data, 2.98x held out: batch 1, G = 32, 7x7 at stride 4).
 GROUPED_STRIDED_INPUT = "cpu measured: grouped strided input gradient"
 
