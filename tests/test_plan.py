@@ -966,6 +966,18 @@ def test_thin_grouped_input_gradients_take_taps_within_their_bounds():
     p = plan(_spec(groups=32), (4, 224, 42, 42), (64, 7, 3, 3), (4, 64, 42, 42),
              jnp.float32, backend="cpu")
     assert p.input_grad.formulation == "transpose"
+    # at most 8 input channels per group (its measured range): 24 per group,
+    # 7x7 (a held-out point, 6.2x slower as taps) runs the grouped convolution
+    assert _plan.THRESHOLDS["taps_input_grad_max_group_in_channels"].value == 8
+    p = plan(_spec(groups=4), (4, 32, 28, 28), (8, 8, 3, 3), (4, 8, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.input_grad == _plan.Choice("taps", "taps_input_grad_max_group_out_channels")
+    p = plan(_spec(groups=4), (4, 36, 28, 28), (8, 9, 3, 3), (4, 8, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.formulation == "transpose"
+    p = plan(_spec(groups=3, padding=3), (1, 72, 28, 28), (6, 24, 7, 7), (1, 6, 28, 28),
+             jnp.float32, backend="cpu")
+    assert p.input_grad.formulation == "transpose"
     # one output channel per group: not this row but its own
     # (taps_input_grad_one_out_max_terms): 5 channels x 25 taps = 125 terms
     most = _plan.THRESHOLDS["taps_input_grad_one_out_max_terms"].value

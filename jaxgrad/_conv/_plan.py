@@ -382,6 +382,18 @@ THRESHOLDS = {
         "shapes of (1-16, 64-128, 14-112 px), G = 16-32: taps 1.3-4x faster than "
         "the best of one grouped convolution and G dense ones; C_out/G = 8: "
         "1.4x faster at batch 1, 1.6-2.9x slower at batch 2-8"),
+    "taps_input_grad_max_group_in_channels": Threshold(
+        8,
+        "most input channels per group (C_in/G) for which the row of "
+        "taps_input_grad_max_group_out_channels applies: its measured range "
+        "(C_in/G = 2-8); with more, taps' GEMM per tap is as narrow but its "
+        "output C_in/G·ΠK rows wide, and it lost",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, worse of the two "
+        "contexts (2026-12-07, bench/results/contexts-cpu-2core-grouped-{fit,heldout,"
+        "stride-one-input}.json): of the 22 stride-1 shapes the row took, the 6 with "
+        "12-24 input channels per group ran taps in 1.69-8.25x the one grouped "
+        "convolution's time, which they now run (0.12-0.59x their old time); the "
+        "16 with 2-8: taps 0.13-1.04x, median 0.48, one above 1"),
     "taps_input_grad_one_out_max_terms": Threshold(
         144,
         "a grouped input gradient (1 < G <= cpu_split_max_groups) with one "
@@ -1018,7 +1030,8 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     2-D grouped input gradients at stride 3-4 with a buffer within
     ``grouped_strided_input_taps_max_elements`` (``GROUPED_STRIDED_INPUT``);
     grouped input gradients with 2 to
-    ``taps_input_grad_max_group_out_channels`` output channels per group and
+    ``taps_input_grad_max_group_out_channels`` output channels and at most
+    ``taps_input_grad_max_group_in_channels`` input channels per group and
     a buffer within ``dense_taps_max_elements``, or with one output channel
     per group and at most ``taps_input_grad_one_out_max_terms`` terms
     C_in/G·ΠK; grouped 1-D and 2-D weight gradients with 2 to
@@ -1143,6 +1156,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", GROUPED_STRIDED_INPUT)
     if (kind == "input" and spec.groups > 1 and 2 <= per_group_out
             <= THRESHOLDS["taps_input_grad_max_group_out_channels"].value
+            and w_shape[1] <= THRESHOLDS["taps_input_grad_max_group_in_channels"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", "taps_input_grad_max_group_out_channels")
     if (kind == "input" and spec.groups > 1 and per_group_out == 1
