@@ -386,8 +386,8 @@ THRESHOLDS = {
         8,
         "most input channels per group (C_in/G) for which the row of "
         "taps_input_grad_max_group_out_channels applies: its measured range "
-        "(C_in/G = 2-8); with more, taps' GEMM per tap is as narrow but its "
-        "output C_in/G·ΠK rows wide, and it lost",
+        "(C_in/G = 2-8); with 12-24 it lost to the grouped convolution at "
+        "every shape drawn",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, worse of the two "
         "contexts (2026-12-07, bench/results/contexts-cpu-2core-grouped-{fit,heldout,"
         "stride-one-input}.json): of the 22 stride-1 shapes the row took, the 6 with "
