@@ -80,6 +80,12 @@ PARTIAL_STRIDES = (1, 1, 2, 2, 3, 4)
 PARTIAL_BATCHES = (1, 2, 4, 8, 16, 32)
 PARTIAL_SIZES = (7, 14, 28, 56, 112, 160, 224)
 PARTIAL_FLOP = (3e6, 4e8)   # 2·N·C_out·C_in/G·ΠK·ΠO of the forward
+WIDE_GROUPS = (2, 3, 4, 4, 6, 8, 16, 32)
+WIDE_IN_CHANNELS = (12, 16, 24, 32, 44, 64, 96)        # per group
+WIDE_OUT_CHANNELS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
+WIDE_KERNELS = (3, 3, 5, 7)
+WIDE_BATCHES = (1, 1, 1, 2, 4, 8)
+WIDE_SIZES = (7, 14, 19, 28, 41, 56, 112)
 
 
 def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
@@ -104,12 +110,15 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         positions = math.prod(_output((size,) * ndim, k, 2))
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
-    while family == "grouped" and len(out) < count:
-        g, cg, og = (rng.choice(PARTIAL_GROUPS), rng.choice(PARTIAL_IN_CHANNELS),
-                     rng.choice(PARTIAL_OUT_CHANNELS))
-        k, s, n = rng.choice(PARTIAL_KERNELS), rng.choice(PARTIAL_STRIDES), rng.choice(
-            PARTIAL_BATCHES)
-        size = rng.choice(PARTIAL_SIZES)
+    lists = {"grouped": (PARTIAL_GROUPS, PARTIAL_IN_CHANNELS, PARTIAL_OUT_CHANNELS,
+                         PARTIAL_KERNELS, PARTIAL_BATCHES, PARTIAL_SIZES),
+             "grouped-wide": (WIDE_GROUPS, WIDE_IN_CHANNELS, WIDE_OUT_CHANNELS,
+                              WIDE_KERNELS, WIDE_BATCHES, WIDE_SIZES)}.get(family)
+    while lists and len(out) < count:
+        groups, ins, outs, kernels, batches, sizes = lists
+        g, cg, og = rng.choice(groups), rng.choice(ins), rng.choice(outs)
+        k, s, n = rng.choice(kernels), rng.choice(PARTIAL_STRIDES), rng.choice(batches)
+        size = rng.choice(sizes)
         s = max(s, 2) if k == 1 else s     # a 1x1 kernel at stride 1 is a GEMM
         if size < k:
             continue
@@ -187,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
-                                        "dense-strided", "grouped"),
+                                        "dense-strided", "grouped", "grouped-wide"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)
@@ -203,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.family != "grouped-one-out" and args.ndim == 3:
         raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
-    if args.family == "grouped" and args.ndim != 2:
-        raise SystemExit("contexts: --family grouped draws 2-D shapes only (--ndim 2)")
+    if args.family in ("grouped", "grouped-wide") and args.ndim != 2:
+        raise SystemExit(f"contexts: --family {args.family} draws 2-D shapes only (--ndim 2)")
     import jax
     jax.config.update("jax_platforms", "cpu")
     from . import _machine, _report

@@ -72,22 +72,43 @@ def test_the_line_divides_taps_by_the_textbook_rule_in_each_context():
             "2.50 moved; textbook 2 ms") in line
 
 
-def test_the_grouped_family_draws_partial_groups_within_its_bounds():
-    shapes = contexts.draw(2, 60, seed=5, family="grouped")
-    assert shapes == contexts.draw(2, 60, seed=5, family="grouped")
-    assert shapes != contexts.draw(2, 60, seed=6, family="grouped")
+def _check_grouped_draws(family, groups, ins, outs, kernels, batches, sizes):
+    """The family's 60 draws of seed 5, reproducible, within its lists and the
+    FLOP bounds; returns them."""
+    shapes = contexts.draw(2, 60, seed=5, family=family)
+    assert shapes == contexts.draw(2, 60, seed=5, family=family)
+    assert shapes != contexts.draw(2, 60, seed=6, family=family)
     for (n, c, h, w_), (o, cg, k, k2), s in shapes:
         g = c // cg
         assert h == w_ and k == k2 and c == g * cg and o % g == 0
-        assert g in contexts.PARTIAL_GROUPS and cg in contexts.PARTIAL_IN_CHANNELS
-        assert o // g in contexts.PARTIAL_OUT_CHANNELS and n in contexts.PARTIAL_BATCHES
-        assert s in contexts.PARTIAL_STRIDES and (k > 1 or s >= 2) and h >= k
+        assert g in groups and cg in ins and o // g in outs and n in batches
+        assert k in kernels and h in sizes and h >= k
+        assert s in contexts.PARTIAL_STRIDES and (k > 1 or s >= 2)
         out = contexts._output((h, w_), k, s)
         flop = 2 * n * o * cg * k * k * out[0] * out[1]
         assert contexts.PARTIAL_FLOP[0] <= flop <= contexts.PARTIAL_FLOP[1]
-    assert {s for *_, s in shapes} >= {1, 2, 3, 4} and min(cg for _, (o, cg, *k), s in shapes) >= 2
-    with pytest.raises(SystemExit, match="--family grouped draws 2-D shapes only"):
-        contexts.main(["--family", "grouped", "--ndim", "1"])
+    assert {s for *_, s in shapes} >= {1, 2, 3, 4}
+    with pytest.raises(SystemExit, match=f"--family {family} draws 2-D shapes only"):
+        contexts.main(["--family", family, "--ndim", "1"])
+    return shapes
+
+
+def test_the_grouped_family_draws_partial_groups_within_its_bounds():
+    shapes = _check_grouped_draws(
+        "grouped", contexts.PARTIAL_GROUPS, contexts.PARTIAL_IN_CHANNELS,
+        contexts.PARTIAL_OUT_CHANNELS, contexts.PARTIAL_KERNELS, contexts.PARTIAL_BATCHES,
+        contexts.PARTIAL_SIZES)
+    assert min(cg for _, (o, cg, *k), s in shapes) >= 2
+
+
+def test_the_grouped_wide_family_draws_many_input_channels_per_group():
+    shapes = _check_grouped_draws(
+        "grouped-wide", contexts.WIDE_GROUPS, contexts.WIDE_IN_CHANNELS,
+        contexts.WIDE_OUT_CHANNELS, contexts.WIDE_KERNELS, contexts.WIDE_BATCHES,
+        contexts.WIDE_SIZES)
+    # beyond the taps forward's 8 input channels per group, every one
+    assert min(cg for _, (o, cg, *k), s in shapes) > 8
+    assert {n for (n, *_), *_ in shapes} >= {1, 2, 4, 8}
 
 
 def test_a_forward_line_divides_by_the_convolution():

@@ -90,42 +90,50 @@ def test_resnext_grouped_conv_on_cpu():
     assert p.weight_grad.formulation == "transpose_per_group"
 
 
-def test_resnext_conv5_forward_is_im2col_at_batch_one():
-    # 32 input channels per group (> taps_forward_max_group_channels): no fused
-    # taps forward; batch 1 (<= im2col_forward_max_batch): im2col on CPU
+def test_one_sample_grouped_forwards_take_im2col_unless_split_into_pieces():
+    # ResNeXt conv5: 32 input channels per group (> taps_forward_max_group_channels),
+    # so no fused taps forward; at batch 1 a 2-D one that split_groups splits
+    # (32 >= cpu_split_min_group_channels) keeps the G dense pieces, faster
+    # than im2col at 42 of 43 such shapes measured (im2col_forward_max_batch)
     shapes = ((1, 1024, 7, 7), (1024, 32, 3, 3), (1, 1024, 7, 7))
     p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
-    assert p.forward == _plan.Choice(
-        "im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
-    # outside im2col's measured range at batch 1: 64 groups (> cpu_split_max_groups),
-    # or depthwise (15x15: no fused taps form either): the convolution
-    p = plan(_spec(groups=64), (1, 2048, 7, 7), (2048, 32, 3, 3), (1, 2048, 7, 7),
-             jnp.float32, backend="cpu")
-    assert p.forward == _plan.Choice("lax", "one convolution")
+    assert p.forward == _plan.Choice("per_group", "cpu_slow_grouped")
+    # below cpu_split_min_group_channels the alternative is one grouped
+    # convolution: im2col (9 inputs per group)
+    im2col = _plan.Choice("im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
+    assert _forward(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3)) == im2col
+    # a 3-D one of one sample runs as im2col even with 16 inputs per group,
+    # patches 64·27·8³ = 0.9M within dense_taps_max_elements
+    s3 = _spec(n=3, groups=4)
+    shapes3 = ((1, 64, 8, 8, 8), (64, 16, 3, 3, 3), (1, 64, 8, 8, 8))
+    assert plan(s3, *shapes3, jnp.float32, backend="cpu").forward == im2col
+    # outside im2col's measured range: batch 2, 64 groups (> cpu_split_max_groups),
+    # patches past dense_taps_max_elements (64·27·32³ = 57M), depthwise
+    assert _forward(s3, (2, 64, 8, 8, 8), (64, 16, 3, 3, 3)) == _plan.Choice(
+        "per_group", "cpu_slow_grouped")
+    assert _forward(_spec(n=3, groups=64), (1, 1024, 4, 4, 4), (64, 16, 3, 3, 3)) \
+        == _plan.Choice("lax", "one convolution")
+    assert _forward(s3, (1, 64, 32, 32, 32), (64, 16, 3, 3, 3)).formulation == "per_group"
     p = plan(_spec(groups=16, padding=7), (1, 16, 20, 20), (16, 1, 15, 15), (1, 16, 20, 20),
              jnp.float32, backend="cpu")
     assert p.forward.formulation == "lax"
     # patches beyond the bounds: none for autotune past taps_max_elements
-    # (8·1024·9·128² = 1.2G elements), and not auto's past dense_taps_max_elements
+    # (8·1024·9·128² = 1.2G elements)
     huge = (8, 1024, 128, 128)
     assert _plan.forward_im2col(_spec(groups=32), huge, shapes[1]) == "patches above the bound"
-    big = (1, 1024, 32, 32)             # 1024·9·32² = 9.4M > 2^23
-    assert plan(_spec(groups=32), big, shapes[1], big, jnp.float32,
-                backend="cpu").forward.formulation == "per_group"
-    # batch 2: G dense convolutions (32 channels per group >= cpu_split_min_group_channels)
-    p = plan(_spec(groups=32), (2,) + shapes[0][1:], shapes[1], (2,) + shapes[2][1:],
-             jnp.float32, backend="cpu")
-    assert p.forward == _plan.Choice("per_group", "cpu_slow_grouped")
     # "transpose" and "taps" never run im2col; nor does another backend
     for algorithm in ("transpose", "taps"):
-        assert plan(_spec(groups=32, algorithm=algorithm), *shapes, jnp.float32,
+        assert plan(_spec(n=3, groups=4, algorithm=algorithm), *shapes3, jnp.float32,
                     backend="cpu").forward.formulation == "per_group"
-    assert plan(_spec(groups=32), *shapes, jnp.float32, backend="gpu").forward.formulation \
-        == "lax"
-    # the kernels follow: one dot_general per group batch, no convolution
+    assert plan(s3, *shapes3, jnp.float32, backend="gpu").forward.formulation == "lax"
+    # the kernels follow: one dot_general per group batch, no convolution; in
+    # 2-D, convolutions and no product
+    x, w = jnp.ones(shapes3[0]), jnp.ones(shapes3[1])
+    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv3d(x, w, padding=1, groups=4))(x, w))
+    assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
     x, w = jnp.ones(shapes[0]), jnp.ones(shapes[1])
     text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, padding=1, groups=32))(x, w))
-    assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
+    assert "conv_general_dilated[" in text and text.count("dot_general[") == 0
 
 
 def test_resnext_grouped_conv_on_gpu_is_textbook():
@@ -1044,6 +1052,64 @@ def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():
     p = plan(_spec(), (8, 16, 56, 56), (1, 16, 3, 3), (8, 1, 56, 56),
              jnp.float32, backend="cpu")
     assert p.input_grad.reason != "taps_input_grad_one_out_max_terms"
+
+
+def test_grouped_weight_gradients_of_few_samples_take_taps_within_bounds():
+    row = "grouped_weight_taps_few_samples_max_batch"
+    batch = _plan.THRESHOLDS[row].value
+    fewest_in = _plan.THRESHOLDS["grouped_weight_taps_few_samples_min_group_channels"].value
+    most_out = _plan.THRESHOLDS["grouped_weight_taps_few_samples_max_group_out_channels"].value
+    big = _plan.THRESHOLDS["dense_taps_max_elements"].value
+    assert (batch, fewest_in, most_out) == (2, 8, 16)
+    taps = _plan.Choice("taps", row)
+    s2 = _spec(stride=2, padding=0, groups=4)
+    # held-out run 23's worst point: conv_transpose2d of (1, 8, 19, 19) with a
+    # (8, 44, 5, 5) weight, G = 4, stride 2; its core convolution has 44 input
+    # and 2 output channels per group, B = 176·25·19² = 1.6M
+    assert _weight_grad(s2, (1, 176, 41, 41), 8, (5, 5)) == taps
+    # 2 samples; 8 inputs and 16 outputs per group (the bounds), stride 1
+    s1 = _spec(groups=8)
+    assert _weight_grad(s1, (2, 64, 40, 40), 128, (3, 3)) == taps
+    assert 2 * 64 * 9 * 40 * 40 > _plan.THRESHOLDS["dense_taps_small_elements"].value
+    # one past each bound: 3 samples, 7 inputs or 17 outputs per group
+    assert _weight_grad(s1, (3, 64, 40, 40), 128, (3, 3)).reason != row
+    assert _weight_grad(s1, (2, 56, 40, 40), 128, (3, 3)).reason != row
+    assert _weight_grad(s1, (2, 64, 40, 40), 136, (3, 3)).reason != row
+    # B just within 2^23 and just past it (2·64·9·P: P = 7281 and 7282)
+    assert 2 * 64 * 9 * 7281 <= big < 2 * 64 * 9 * 7282
+    assert _weight_grad(_spec(padding=0, groups=8), (2, 64, 3, 7283), 128, (3, 3)) == taps
+    assert _weight_grad(_spec(padding=0, groups=8), (2, 64, 3, 7284), 128,
+                        (3, 3)).reason != row
+    # 1-D: not this row (measured in 2-D only)
+    assert _weight_grad(_spec(n=1, groups=4), (1, 64, 1000), 16, (5,)).reason != row
+    # a dense one: not this row
+    assert _weight_grad(_spec(), (1, 64, 28, 28), 16, (3, 3)).reason != row
+    # on another backend: the textbook rule
+    assert plan(s2, (1, 176, 41, 41), (8, 44, 5, 5), (1, 8, 19, 19), jnp.float32,
+                backend="gpu").weight_grad.formulation == "transpose"
+    # the kernel follows the plan, and the transposed convolution's weight
+    # gradient equals lax autodiff's
+    if jax.default_backend() != "cpu":
+        return
+    xs = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 19, 19), jnp.float32)
+    ws = jax.random.normal(jax.random.PRNGKey(1), (8, 44, 5, 5), jnp.float32)
+    cot = jax.random.normal(jax.random.PRNGKey(2), (1, 176, 41, 41), jnp.float32)
+
+    def loss(w):
+        return jnp.vdot(jaxgrad.conv_transpose2d(xs, w, None, 2, 0, 0, 4), cot)
+    with _plan.recording() as made:
+        got = jax.grad(loss)(ws)
+    assert [(m.kind, m.choice.reason) for m in made if m.kind == "weight_grad"] == [
+        ("weight_grad", row)]
+
+    def lax_loss(w):     # the transposed convolution as lax's, from its definition
+        wt = w.reshape(4, 2, 44, 5, 5).swapaxes(1, 2).reshape(176, 2, 5, 5)[:, :, ::-1, ::-1]
+        y = lax.conv_general_dilated(xs, wt, (1, 1), [(4, 4), (4, 4)], lhs_dilation=(2, 2),
+                                     feature_group_count=4,
+                                     precision=lax.Precision.HIGHEST)
+        return jnp.vdot(y, cot)
+    want = jax.grad(lax_loss)(ws)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
 def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds():

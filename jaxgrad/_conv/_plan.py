@@ -426,18 +426,65 @@ THRESHOLDS = {
         "fewest output channels per group for grouped_weight_taps_max_group_channels",
         "same measurements: C_out/G = 2-4 at 5 shapes, taps 1.17-5.6x slower "
         "(its GEMM is too short); 5 was not measured"),
+    "grouped_weight_taps_few_samples_max_batch": Threshold(
+        2,
+        "a grouped 2-D weight gradient (1 < G <= cpu_split_max_groups) of at most "
+        "this many samples, with at least grouped_weight_taps_few_samples_min_"
+        "group_channels input and at most grouped_weight_taps_few_samples_max_"
+        "group_out_channels output channels per group and a buffer within "
+        "dense_taps_max_elements, takes taps on CPU: the textbook rule's G "
+        "pieces are weight gradients of a few output channels summed over a "
+        "short batch, which XLA runs far below its GEMM speed, while taps' GEMM "
+        "has C_in/G·ΠK columns",
+        "2-core Zen3 CPU, jaxlib 0.10.1 (2026-12-07), worse of the two contexts: "
+        "fitted on contexts-cpu-2core-grouped-wide-fit.json (60 drawn grouped "
+        "layers, C_in/G = 12-96, C_out/G = 1-32, K 3-7, stride 1-4, batch 1-8) "
+        "and the earlier grouped files, where it moves 23 weight gradients, taps "
+        "0.15-0.52x the textbook pieces' time (median 0.32); held out, "
+        "contexts-cpu-2core-grouped-wide-heldout.json (40 more): 13 moved, "
+        "0.14-0.91x (median 0.27), none slower. Within the same channel and "
+        "buffer bounds over the five 2-D grouped files, taps against the "
+        "pieces: batch 1, 0.14-0.77x at 40; batch 2, 0.29-0.91x at 17; batch 4, 0.50-2.32x, "
+        "above 1 at 8 of 16; batch 8, 1.04-6.06x at all 16"),
+    "grouped_weight_taps_few_samples_min_group_channels": Threshold(
+        8,
+        "fewest input channels per group for grouped_weight_taps_few_samples_"
+        "max_batch",
+        "same measurements: with 2-6 input and 2-4 output channels per group, "
+        "one or two samples, taps took 0.33-2.18x the pieces' time, above 1 at "
+        "5 of 8 (as grouped_weight_taps_min_group_out_channels found); 7 was "
+        "not measured"),
+    "grouped_weight_taps_few_samples_max_group_out_channels": Threshold(
+        16,
+        "most output channels per group for grouped_weight_taps_few_samples_"
+        "max_batch",
+        "same measurements: at 32 output channels per group, one sample, 12-64 "
+        "input channels per group, taps took 0.69-2.43x the pieces' time, above "
+        "1 at 8 of 11; 17-31 were not measured"),
     "im2col_forward_max_batch": Threshold(
         1,
         "largest batch for which a grouped forward with no fused taps "
-        "formulation (beyond taps_forward_max_group_channels or "
-        "taps_forward_max_terms) runs on CPU as patches and one GEMM per group "
-        "('im2col'); it compiles one product instead of G convolutions. Kept "
-        "to the measured range: G <= cpu_split_max_groups, more than one input "
-        "channel per group, patches within dense_taps_max_elements",
-        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, C_in/G = 16-64, G = 8-32, medians of "
-        "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
-        "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
-        "compile 0.07 against 0.23-0.74 s; batch 2-8: 0.4-1.8x, mixed"),
+        "formulation (beyond taps_forward_max_group_channels, "
+        "taps_forward_max_terms or the grouped products bounds) runs on CPU as "
+        "patches and one GEMM per group ('im2col') instead of one grouped "
+        "convolution; it compiles one product. Kept to the measured range: G <= "
+        "cpu_split_max_groups, more than one input channel per group, patches "
+        "within dense_taps_max_elements; a 2-D one that split_groups splits "
+        "into G dense pieces (cpu_split_min_group_channels) keeps the pieces",
+        "2-core Zen3 CPU, jaxlib 0.10.1. Set 2026-12-05 on 2-D 3x3 (batch 1 at "
+        "7-28 px, C_in/G = 16-64, G = 8-32, 5 shapes: 0.50-1.38x the best "
+        "convolution form, compile 0.07 against 0.23-0.74 s). Rechecked "
+        "2026-12-07 on the one-sample 2-D forwards of contexts-cpu-2core-grouped-"
+        "{fit,heldout,stride-one-input,wide-fit,wide-heldout}.json, worse of the "
+        "two contexts: against G pieces (16-96 inputs per group) im2col was "
+        "slower at 42 of 43 shapes (the pieces took 0.20-0.91x its time, 1.10x "
+        "at one), ResNeXt conv5 (1,1024,7,7) 3x3 G=32 among them "
+        "(value-and-grad 2.01 against 1.33 ms, compile 0.18 against 0.83 s); "
+        "against one grouped convolution (2-12 inputs per group) mixed: at 6 of "
+        "16 the convolution took 1.39-3.15x its time, at the other 10 "
+        "0.66-1.00x, so im2col stays there. 3-D (contexts-cpu-2core-grouped3d-seed1.json), one "
+        "output channel per group: 0.32x within the patch bound, 0.68x and "
+        "0.84x at two beyond it; batch 2-8: 0.4-1.8x, mixed"),
     "dense_im2col_forward_max_positions": Threshold(
         9,
         "most output positions (ΠO) for which a dense forward (G = 1) of "
@@ -1037,7 +1084,11 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     C_in/G·ΠK; grouped 1-D and 2-D weight gradients with 2 to
     ``grouped_weight_taps_max_group_channels`` input and
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
-    per group, within the same buffer bound.
+    per group, within the same buffer bound, and grouped 2-D weight gradients
+    of at most ``grouped_weight_taps_few_samples_max_batch`` samples with at
+    least ``grouped_weight_taps_few_samples_min_group_channels`` input and at
+    most ``grouped_weight_taps_few_samples_max_group_out_channels`` output
+    channels per group, within it too.
     Except: a 2-D depthwise weight gradient with more than one tap (a 1x1
     one is a product and a sum, no copies) of at most
     ``depthwise_weight_few_channels`` channels and a batch of at least
@@ -1191,6 +1242,14 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and (n <= THRESHOLDS["dense_taps_small_max_batch"].value
                  or c_in <= THRESHOLDS["dense_taps_small_thin_channels"].value)):
         return Choice("taps", "dense_taps_small_elements")
+    if (kind == "weight" and spec.groups > 1 and len(kernel) == 2
+            and n <= THRESHOLDS["grouped_weight_taps_few_samples_max_batch"].value
+            and w_shape[1]
+            >= THRESHOLDS["grouped_weight_taps_few_samples_min_group_channels"].value
+            and per_group_out
+            <= THRESHOLDS["grouped_weight_taps_few_samples_max_group_out_channels"].value
+            and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
+        return Choice("taps", "grouped_weight_taps_few_samples_max_batch")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2 and n == 1
             and all(st == 1 for st in spec.stride)
             and c_in <= THRESHOLDS["one_sample_weight_taps_max_in_channels"].value
@@ -1321,7 +1380,9 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     ``taps_forward_max_group_products`` products C_out/G·C_in/G·ΠK
     (``taps_forward_stride_one_max_group_products`` at stride 1),
     and where there is none takes im2col on CPU for a batch of at most
-    ``im2col_forward_max_batch`` (within its measured range: see that row);
+    ``im2col_forward_max_batch`` (within its measured range: see that row),
+    but for a 2-D one that ``split_groups`` splits into G pieces, which keeps
+    them;
     a dense forward with few output positions takes im2col on CPU
     (``dense_im2col_forward_max_positions``, and for one sample
     ``dense_im2col_forward_one_sample_max_positions``); elsewhere it keeps
@@ -1358,6 +1419,7 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         if missing is None:
             return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
+            and (len(w_shape) == 5 or split.formulation != "per_group")
             and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
             and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
             and forward_im2col(spec, x_shape, w_shape, placement,
