@@ -1060,25 +1060,26 @@ def test_grouped_weight_gradients_of_few_samples_take_taps_within_bounds():
     fewest_in = _plan.THRESHOLDS["grouped_weight_taps_few_samples_min_group_channels"].value
     most_out = _plan.THRESHOLDS["grouped_weight_taps_few_samples_max_group_out_channels"].value
     big = _plan.THRESHOLDS["dense_taps_max_elements"].value
-    assert (batch, fewest_in, most_out) == (2, 8, 16)
+    assert (batch, fewest_in, most_out) == (1, 8, 16)
     taps = _plan.Choice("taps", row)
     s2 = _spec(stride=2, padding=0, groups=4)
     # held-out run 23's worst point: conv_transpose2d of (1, 8, 19, 19) with a
     # (8, 44, 5, 5) weight, G = 4, stride 2; its core convolution has 44 input
     # and 2 output channels per group, B = 176·25·19² = 1.6M
     assert _weight_grad(s2, (1, 176, 41, 41), 8, (5, 5)) == taps
-    # 2 samples; 8 inputs and 16 outputs per group (the bounds), stride 1
+    # 8 inputs and 16 outputs per group (the bounds), stride 1
     s1 = _spec(groups=8)
-    assert _weight_grad(s1, (2, 64, 40, 40), 128, (3, 3)) == taps
-    assert 2 * 64 * 9 * 40 * 40 > _plan.THRESHOLDS["dense_taps_small_elements"].value
-    # one past each bound: 3 samples, 7 inputs or 17 outputs per group
-    assert _weight_grad(s1, (3, 64, 40, 40), 128, (3, 3)).reason != row
-    assert _weight_grad(s1, (2, 56, 40, 40), 128, (3, 3)).reason != row
-    assert _weight_grad(s1, (2, 64, 40, 40), 136, (3, 3)).reason != row
-    # B just within 2^23 and just past it (2·64·9·P: P = 7281 and 7282)
-    assert 2 * 64 * 9 * 7281 <= big < 2 * 64 * 9 * 7282
-    assert _weight_grad(_spec(padding=0, groups=8), (2, 64, 3, 7283), 128, (3, 3)) == taps
-    assert _weight_grad(_spec(padding=0, groups=8), (2, 64, 3, 7284), 128,
+    assert _weight_grad(s1, (1, 64, 56, 56), 128, (3, 3)) == taps
+    assert 64 * 9 * 56 * 56 > _plan.THRESHOLDS["dense_taps_small_elements"].value
+    # one past each bound: 2 samples (in networks of two samples taps' gain
+    # alone turned into a loss at one of four), 7 inputs or 17 outputs per group
+    assert _weight_grad(s1, (2, 64, 56, 56), 128, (3, 3)).reason != row
+    assert _weight_grad(s1, (1, 56, 56, 56), 128, (3, 3)).reason != row
+    assert _weight_grad(s1, (1, 64, 56, 56), 136, (3, 3)).reason != row
+    # B just within 2^23 and just past it (64·9·P: P = 14563 and 14564)
+    assert 64 * 9 * 14563 <= big < 64 * 9 * 14564
+    assert _weight_grad(_spec(padding=0, groups=8), (1, 64, 3, 14565), 128, (3, 3)) == taps
+    assert _weight_grad(_spec(padding=0, groups=8), (1, 64, 3, 14566), 128,
                         (3, 3)).reason != row
     # 1-D: not this row (measured in 2-D only)
     assert _weight_grad(_spec(n=1, groups=4), (1, 64, 1000), 16, (5,)).reason != row

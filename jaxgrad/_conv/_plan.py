@@ -427,25 +427,31 @@ THRESHOLDS = {
         "same measurements: C_out/G = 2-4 at 5 shapes, taps 1.17-5.6x slower "
         "(its GEMM is too short); 5 was not measured"),
     "grouped_weight_taps_few_samples_max_batch": Threshold(
-        2,
+        1,
         "a grouped 2-D weight gradient (1 < G <= cpu_split_max_groups) of at most "
         "this many samples, with at least grouped_weight_taps_few_samples_min_"
         "group_channels input and at most grouped_weight_taps_few_samples_max_"
         "group_out_channels output channels per group and a buffer within "
         "dense_taps_max_elements, takes taps on CPU: the textbook rule's G "
-        "pieces are weight gradients of a few output channels summed over a "
-        "short batch, which XLA runs far below its GEMM speed, while taps' GEMM "
-        "has C_in/G·ΠK columns",
+        "pieces are weight gradients of a few output channels summed over one "
+        "sample, which XLA runs far below its GEMM speed, while taps' GEMM has "
+        "C_in/G·ΠK columns",
         "2-core Zen3 CPU, jaxlib 0.10.1 (2026-12-07), worse of the two contexts: "
         "fitted on contexts-cpu-2core-grouped-wide-fit.json (60 drawn grouped "
         "layers, C_in/G = 12-96, C_out/G = 1-32, K 3-7, stride 1-4, batch 1-8) "
-        "and the earlier grouped files, where it moves 23 weight gradients, taps "
-        "0.15-0.52x the textbook pieces' time (median 0.32); held out, "
-        "contexts-cpu-2core-grouped-wide-heldout.json (40 more): 13 moved, "
-        "0.14-0.91x (median 0.27), none slower. Within the same channel and "
-        "buffer bounds over the five 2-D grouped files, taps against the "
-        "pieces: batch 1, 0.14-0.77x at 40; batch 2, 0.29-0.91x at 17; batch 4, 0.50-2.32x, "
-        "above 1 at 8 of 16; batch 8, 1.04-6.06x at all 16"),
+        "and the earlier grouped files, where it moves 17 weight gradients, taps "
+        "0.15-0.45x the textbook pieces' time (median 0.26); held out, "
+        "contexts-cpu-2core-grouped-wide-heldout.json (40 more): 10 moved, "
+        "0.14-0.40x (median 0.25). Within the same channel and buffer bounds "
+        "over the five 2-D grouped files, taps against the pieces: batch 1, "
+        "0.14-0.77x at 40; batch 2, 0.29-0.91x at 17; batch 4, 0.50-2.32x, "
+        "above 1 at 8 of 16; batch 8, 1.04-6.06x at all 16. Networks "
+        "(networks-cpu-2core-grouped-few-samples.json, SGD steps of drawn "
+        "ResNeXt-like networks): with the row at batch 2, of 4 two-sample "
+        "networks it changed, 2 took 0.92-0.93x the step time, one 1.02-1.05x "
+        "and one 1.29x (46.2 against 35.8 ms re-timed alone: its two moved maps "
+        "were 0.57-0.97x alone); at batch 1, 2 of 14 one-sample networks "
+        "changed: 0.85x (re-timed 0.61x) and 1.08x (re-timed 0.95-0.96x)"),
     "grouped_weight_taps_few_samples_min_group_channels": Threshold(
         8,
         "fewest input channels per group for grouped_weight_taps_few_samples_"
@@ -1085,7 +1091,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``grouped_weight_taps_max_group_channels`` input and
     at least ``grouped_weight_taps_min_group_out_channels`` output channels
     per group, within the same buffer bound, and grouped 2-D weight gradients
-    of at most ``grouped_weight_taps_few_samples_max_batch`` samples with at
+    of at most ``grouped_weight_taps_few_samples_max_batch`` sample(s) with at
     least ``grouped_weight_taps_few_samples_min_group_channels`` input and at
     most ``grouped_weight_taps_few_samples_max_group_out_channels`` output
     channels per group, within it too.
