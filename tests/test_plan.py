@@ -90,49 +90,66 @@ def test_resnext_grouped_conv_on_cpu():
     assert p.weight_grad.formulation == "transpose_per_group"
 
 
-def test_one_sample_grouped_forwards_take_im2col_unless_split_into_pieces():
+def test_one_sample_grouped_forwards_take_im2col_but_few_outputs_per_group():
     # ResNeXt conv5: 32 input channels per group (> taps_forward_max_group_channels),
-    # so no fused taps forward; at batch 1 a 2-D one that split_groups splits
-    # (32 >= cpu_split_min_group_channels) keeps the G dense pieces, faster
-    # than im2col at 42 of 43 such shapes measured (im2col_forward_max_batch)
+    # so no fused taps forward; batch 1 (<= im2col_forward_max_batch): im2col
     shapes = ((1, 1024, 7, 7), (1024, 32, 3, 3), (1, 1024, 7, 7))
-    p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
-    assert p.forward == _plan.Choice("per_group", "cpu_slow_grouped")
-    # below cpu_split_min_group_channels the alternative is one grouped
-    # convolution: im2col (9 inputs per group)
     im2col = _plan.Choice("im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
-    assert _forward(_spec(groups=4), (1, 36, 8, 8), (36, 9, 3, 3)) == im2col
-    # a 3-D one of one sample runs as im2col even with 16 inputs per group,
-    # patches 64·27·8³ = 0.9M within dense_taps_max_elements
+    p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
+    assert p.forward == im2col
+    # with at most 4 outputs per group (im2col_forward_pieces_max_group_out_channels)
+    # a 2-D one that split_groups splits keeps the G pieces; held-out run 23's
+    # worst point (the core of a transposed convolution widening 8 channels
+    # to 176, G = 4: 44 inputs and 2 outputs per group) among them
+    most = _plan.THRESHOLDS["im2col_forward_pieces_max_group_out_channels"].value
+    assert most == 4
+    pieces = _plan.Choice("per_group", "cpu_slow_grouped")
+    s2 = _spec(stride=2, padding=0, groups=4)
+    assert _forward(s2, (1, 176, 41, 41), (8, 44, 5, 5)) == pieces
+    assert _forward(_spec(groups=32), (1, 1024, 7, 7), (32 * most, 32, 3, 3)) == pieces
+    assert _forward(_spec(groups=32), (1, 1024, 7, 7), (32 * (most + 1), 32, 3, 3)) == im2col
+    # below cpu_split_min_group_channels the alternative is one grouped
+    # convolution: im2col, whatever the outputs (9 inputs, 1 output per group)
+    assert _forward(_spec(groups=4), (1, 36, 8, 8), (4, 9, 3, 3)) == im2col
+    # 3-D: im2col with few outputs per group too (16 inputs, 1 output)
     s3 = _spec(n=3, groups=4)
-    shapes3 = ((1, 64, 8, 8, 8), (64, 16, 3, 3, 3), (1, 64, 8, 8, 8))
+    shapes3 = ((1, 64, 8, 8, 8), (4, 16, 3, 3, 3), (1, 4, 8, 8, 8))
     assert plan(s3, *shapes3, jnp.float32, backend="cpu").forward == im2col
-    # outside im2col's measured range: batch 2, 64 groups (> cpu_split_max_groups),
-    # patches past dense_taps_max_elements (64·27·32³ = 57M), depthwise
-    assert _forward(s3, (2, 64, 8, 8, 8), (64, 16, 3, 3, 3)) == _plan.Choice(
-        "per_group", "cpu_slow_grouped")
-    assert _forward(_spec(n=3, groups=64), (1, 1024, 4, 4, 4), (64, 16, 3, 3, 3)) \
-        == _plan.Choice("lax", "one convolution")
-    assert _forward(s3, (1, 64, 32, 32, 32), (64, 16, 3, 3, 3)).formulation == "per_group"
+    # outside im2col's measured range at batch 1: 64 groups (> cpu_split_max_groups),
+    # or depthwise (15x15: no fused taps form either): the convolution
+    p = plan(_spec(groups=64), (1, 2048, 7, 7), (2048, 32, 3, 3), (1, 2048, 7, 7),
+             jnp.float32, backend="cpu")
+    assert p.forward == _plan.Choice("lax", "one convolution")
     p = plan(_spec(groups=16, padding=7), (1, 16, 20, 20), (16, 1, 15, 15), (1, 16, 20, 20),
              jnp.float32, backend="cpu")
     assert p.forward.formulation == "lax"
     # patches beyond the bounds: none for autotune past taps_max_elements
-    # (8·1024·9·128² = 1.2G elements)
+    # (8·1024·9·128² = 1.2G elements), and not auto's past dense_taps_max_elements
     huge = (8, 1024, 128, 128)
     assert _plan.forward_im2col(_spec(groups=32), huge, shapes[1]) == "patches above the bound"
+    big = (1, 1024, 32, 32)             # 1024·9·32² = 9.4M > 2^23
+    assert plan(_spec(groups=32), big, shapes[1], big, jnp.float32,
+                backend="cpu").forward.formulation == "per_group"
+    # batch 2: G dense convolutions (32 channels per group >= cpu_split_min_group_channels)
+    p = plan(_spec(groups=32), (2,) + shapes[0][1:], shapes[1], (2,) + shapes[2][1:],
+             jnp.float32, backend="cpu")
+    assert p.forward == pieces
     # "transpose" and "taps" never run im2col; nor does another backend
     for algorithm in ("transpose", "taps"):
-        assert plan(_spec(n=3, groups=4, algorithm=algorithm), *shapes3, jnp.float32,
+        assert plan(_spec(groups=32, algorithm=algorithm), *shapes, jnp.float32,
                     backend="cpu").forward.formulation == "per_group"
-    assert plan(s3, *shapes3, jnp.float32, backend="gpu").forward.formulation == "lax"
-    # the kernels follow: one dot_general per group batch, no convolution; in
-    # 2-D, convolutions and no product
-    x, w = jnp.ones(shapes3[0]), jnp.ones(shapes3[1])
-    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv3d(x, w, padding=1, groups=4))(x, w))
-    assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
-    x, w = jnp.ones(shapes[0]), jnp.ones(shapes[1])
-    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, padding=1, groups=32))(x, w))
+    assert plan(_spec(groups=32), *shapes, jnp.float32, backend="gpu").forward.formulation \
+        == "lax"
+    # the kernels follow: one dot_general per group batch, no convolution (2-D
+    # and 3-D); G convolutions and no product for the pieces
+    for x_shape, w_shape, conv in ((shapes[0], shapes[1], jaxgrad.conv2d),
+                                   (shapes3[0], shapes3[1], jaxgrad.conv3d)):
+        x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+        groups = x_shape[1] // w_shape[1]
+        text = str(jax.make_jaxpr(lambda x, w: conv(x, w, padding=1, groups=groups))(x, w))
+        assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
+    x, w = jnp.ones((1, 176, 41, 41)), jnp.ones((8, 44, 5, 5))
+    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, stride=2, groups=4))(x, w))
     assert "conv_general_dilated[" in text and text.count("dot_general[") == 0
 
 

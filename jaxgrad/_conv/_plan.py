@@ -472,25 +472,40 @@ THRESHOLDS = {
         "largest batch for which a grouped forward with no fused taps "
         "formulation (beyond taps_forward_max_group_channels, "
         "taps_forward_max_terms or the grouped products bounds) runs on CPU as "
-        "patches and one GEMM per group ('im2col') instead of one grouped "
-        "convolution; it compiles one product. Kept to the measured range: G <= "
-        "cpu_split_max_groups, more than one input channel per group, patches "
-        "within dense_taps_max_elements; a 2-D one that split_groups splits "
-        "into G dense pieces (cpu_split_min_group_channels) keeps the pieces",
-        "2-core Zen3 CPU, jaxlib 0.10.1. Set 2026-12-05 on 2-D 3x3 (batch 1 at "
-        "7-28 px, C_in/G = 16-64, G = 8-32, 5 shapes: 0.50-1.38x the best "
-        "convolution form, compile 0.07 against 0.23-0.74 s). Rechecked "
+        "patches and one GEMM per group ('im2col'); it compiles one product "
+        "instead of a grouped convolution or G. Kept to the measured range: G "
+        "<= cpu_split_max_groups, more than one input channel per group, "
+        "patches within dense_taps_max_elements; but see "
+        "im2col_forward_pieces_max_group_out_channels",
+        "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, C_in/G = 16-64, G = 8-32, medians of "
+        "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
+        "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
+        "compile 0.07 against 0.23-0.74 s; batch 2-8: 0.4-1.8x, mixed. Rechecked "
         "2026-12-07 on the one-sample 2-D forwards of contexts-cpu-2core-grouped-"
-        "{fit,heldout,stride-one-input,wide-fit,wide-heldout}.json, worse of the "
-        "two contexts: against G pieces (16-96 inputs per group) im2col was "
-        "slower at 42 of 43 shapes (the pieces took 0.20-0.91x its time, 1.10x "
-        "at one), ResNeXt conv5 (1,1024,7,7) 3x3 G=32 among them "
-        "(value-and-grad 2.01 against 1.33 ms, compile 0.18 against 0.83 s); "
-        "against one grouped convolution (2-12 inputs per group) mixed: at 6 of "
-        "16 the convolution took 1.39-3.15x its time, at the other 10 "
-        "0.66-1.00x, so im2col stays there. 3-D (contexts-cpu-2core-grouped3d-seed1.json), one "
-        "output channel per group: 0.32x within the patch bound, 0.68x and "
-        "0.84x at two beyond it; batch 2-8: 0.4-1.8x, mixed"),
+        "{fit,heldout,stride-one-input,wide-fit,wide-heldout}.json (worse-"
+        "context times): G pieces (16-96 inputs per group) took 0.20-0.91x "
+        "im2col's time at 42 of 43, 1.10x at one (conv5 too: value-and-grad "
+        "1.33 against 2.01 ms, compile 0.83 against 0.18 s); one grouped "
+        "convolution (2-12 inputs per group) 1.39-3.15x at 6 of 16 and "
+        "0.66-1.00x at 10. But in 10 drawn "
+        "one-sample ResNeXt-like networks (16 inputs and outputs per group), "
+        "the steps with G pieces took 0.99-1.17x those with im2col (median 1.04, "
+        "networks-cpu-2core-grouped-one-sample-forward.json), so im2col stays "
+        "where the groups have more than a few outputs"),
+    "im2col_forward_pieces_max_group_out_channels": Threshold(
+        4,
+        "most output channels per group for which a one-sample 2-D grouped "
+        "forward that split_groups splits into G dense pieces keeps them "
+        "instead of im2col_forward_max_batch's im2col: im2col's patches (ΠK "
+        "copies of the input) feed a GEMM of only C_out/G rows per group",
+        "2-core Zen3 CPU, jaxlib 0.10.1 (2026-12-07), the one-sample shapes "
+        "above, worse-context times: with 1-4 outputs per group the pieces took "
+        "0.20-0.80x im2col's time at 15 of 16 (median 0.45), 1.10x at one; "
+        "with 6-32, 0.36-0.91x at all 27 (median 0.60), where the networks "
+        "above disagree. Held-out run 23's worst point, a grouped transposed convolution "
+        "widening 8 to 176 channels (its core forward: 44 inputs and 2 outputs "
+        "per group), took 0.44 ms as pieces against 3.25 ms as im2col. Not "
+        "checked in networks: none of the drawn ones has such a layer"),
     "dense_im2col_forward_max_positions": Threshold(
         9,
         "most output positions (ΠO) for which a dense forward (G = 1) of "
@@ -1387,8 +1402,9 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     (``taps_forward_stride_one_max_group_products`` at stride 1),
     and where there is none takes im2col on CPU for a batch of at most
     ``im2col_forward_max_batch`` (within its measured range: see that row),
-    but for a 2-D one that ``split_groups`` splits into G pieces, which keeps
-    them;
+    but for a 2-D one that ``split_groups`` splits into G pieces with at most
+    ``im2col_forward_pieces_max_group_out_channels`` output channels per
+    group, which keeps them;
     a dense forward with few output positions takes im2col on CPU
     (``dense_im2col_forward_max_positions``, and for one sample
     ``dense_im2col_forward_one_sample_max_positions``); elsewhere it keeps
@@ -1425,7 +1441,9 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         if missing is None:
             return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
-            and (len(w_shape) == 5 or split.formulation != "per_group")
+            and (len(w_shape) == 5 or split.formulation != "per_group"
+                 or w_shape[0] // spec.groups
+                 > THRESHOLDS["im2col_forward_pieces_max_group_out_channels"].value)
             and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
             and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
             and forward_im2col(spec, x_shape, w_shape, placement,
