@@ -90,26 +90,20 @@ def test_resnext_grouped_conv_on_cpu():
     assert p.weight_grad.formulation == "transpose_per_group"
 
 
-def test_one_sample_grouped_forwards_take_im2col_but_few_outputs_per_group():
-    # ResNeXt conv5: 32 input channels per group (> taps_forward_max_group_channels),
-    # so no fused taps forward; batch 1 (<= im2col_forward_max_batch): im2col
+def test_resnext_conv5_forward_is_im2col_at_batch_one():
+    # 32 input channels per group (> taps_forward_max_group_channels): no fused
+    # taps forward; batch 1 (<= im2col_forward_max_batch): im2col on CPU
     shapes = ((1, 1024, 7, 7), (1024, 32, 3, 3), (1, 1024, 7, 7))
     im2col = _plan.Choice("im2col", "taps_forward_max_group_channels; im2col_forward_max_batch")
     p = plan(_spec(groups=32), *shapes, jnp.float32, backend="cpu")
     assert p.forward == im2col
-    # with at most 4 outputs per group (im2col_forward_pieces_max_group_out_channels)
-    # a 2-D one that split_groups splits keeps the G pieces; held-out run 23's
-    # worst point (the core of a transposed convolution widening 8 channels
-    # to 176, G = 4: 44 inputs and 2 outputs per group) among them
-    most = _plan.THRESHOLDS["im2col_forward_pieces_max_group_out_channels"].value
-    assert most == 4
     pieces = _plan.Choice("per_group", "cpu_slow_grouped")
+    # with few outputs per group too (G pieces won alone, not in networks):
+    # held-out run 23's worst point, the core of a transposed convolution
+    # widening 8 channels to 176, G = 4: 44 inputs and 2 outputs per group
     s2 = _spec(stride=2, padding=0, groups=4)
-    assert _forward(s2, (1, 176, 41, 41), (8, 44, 5, 5)) == pieces
-    assert _forward(_spec(groups=32), (1, 1024, 7, 7), (32 * most, 32, 3, 3)) == pieces
-    assert _forward(_spec(groups=32), (1, 1024, 7, 7), (32 * (most + 1), 32, 3, 3)) == im2col
-    # below cpu_split_min_group_channels the alternative is one grouped
-    # convolution: im2col, whatever the outputs (9 inputs, 1 output per group)
+    assert _forward(s2, (1, 176, 41, 41), (8, 44, 5, 5)) == im2col
+    # 9 inputs and 1 output per group (one grouped convolution the alternative)
     assert _forward(_spec(groups=4), (1, 36, 8, 8), (4, 9, 3, 3)) == im2col
     # 3-D: im2col with few outputs per group too (16 inputs, 1 output)
     s3 = _spec(n=3, groups=4)
@@ -141,16 +135,13 @@ def test_one_sample_grouped_forwards_take_im2col_but_few_outputs_per_group():
     assert plan(_spec(groups=32), *shapes, jnp.float32, backend="gpu").forward.formulation \
         == "lax"
     # the kernels follow: one dot_general per group batch, no convolution (2-D
-    # and 3-D); G convolutions and no product for the pieces
+    # and 3-D)
     for x_shape, w_shape, conv in ((shapes[0], shapes[1], jaxgrad.conv2d),
                                    (shapes3[0], shapes3[1], jaxgrad.conv3d)):
         x, w = jnp.ones(x_shape), jnp.ones(w_shape)
         groups = x_shape[1] // w_shape[1]
         text = str(jax.make_jaxpr(lambda x, w: conv(x, w, padding=1, groups=groups))(x, w))
         assert text.count("conv_general_dilated[") == 0 and text.count("dot_general[") == 1
-    x, w = jnp.ones((1, 176, 41, 41)), jnp.ones((8, 44, 5, 5))
-    text = str(jax.make_jaxpr(lambda x, w: jaxgrad.conv2d(x, w, stride=2, groups=4))(x, w))
-    assert "conv_general_dilated[" in text and text.count("dot_general[") == 0
 
 
 def test_resnext_grouped_conv_on_gpu_is_textbook():

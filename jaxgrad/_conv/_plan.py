@@ -451,7 +451,9 @@ THRESHOLDS = {
         "networks it changed, 2 took 0.92-0.93x the step time, one 1.02-1.05x "
         "and one 1.29x (46.2 against 35.8 ms re-timed alone: its two moved maps "
         "were 0.57-0.97x alone); at batch 1, 2 of 14 one-sample networks "
-        "changed: 0.85x (re-timed 0.61x) and 1.08x (re-timed 0.95-0.96x)"),
+        "changed: 0.85x (re-timed 0.61x) and 1.08x (re-timed 0.95-0.96x), and "
+        "8 of 10 built around channel-reducing grouped layers, 0.24-0.87x "
+        "(networks-cpu-2core-grouped-few-outputs-weight.json)"),
     "grouped_weight_taps_few_samples_min_group_channels": Threshold(
         8,
         "fewest input channels per group for grouped_weight_taps_few_samples_"
@@ -475,37 +477,22 @@ THRESHOLDS = {
         "patches and one GEMM per group ('im2col'); it compiles one product "
         "instead of a grouped convolution or G. Kept to the measured range: G "
         "<= cpu_split_max_groups, more than one input channel per group, "
-        "patches within dense_taps_max_elements; but see "
-        "im2col_forward_pieces_max_group_out_channels",
+        "patches within dense_taps_max_elements",
         "2-core Zen3 CPU, jaxlib 0.10.1, 3x3, C_in/G = 16-64, G = 8-32, medians of "
         "15 (2026-12-05): batch 1 at 7-28 px, 5 shapes: 0.50-1.38x the time of the "
         "best convolution form (ResNeXt conv5 (1,1024,7,7): 0.48 against 0.72 ms), "
         "compile 0.07 against 0.23-0.74 s; batch 2-8: 0.4-1.8x, mixed. Rechecked "
-        "2026-12-07 on the one-sample 2-D forwards of contexts-cpu-2core-grouped-"
-        "{fit,heldout,stride-one-input,wide-fit,wide-heldout}.json (worse-"
-        "context times): G pieces (16-96 inputs per group) took 0.20-0.91x "
-        "im2col's time at 42 of 43, 1.10x at one (conv5 too: value-and-grad "
-        "1.33 against 2.01 ms, compile 0.83 against 0.18 s); one grouped "
-        "convolution (2-12 inputs per group) 1.39-3.15x at 6 of 16 and "
-        "0.66-1.00x at 10. But in 10 drawn "
-        "one-sample ResNeXt-like networks (16 inputs and outputs per group), "
-        "the steps with G pieces took 0.99-1.17x those with im2col (median 1.04, "
-        "networks-cpu-2core-grouped-one-sample-forward.json), so im2col stays "
-        "where the groups have more than a few outputs"),
-    "im2col_forward_pieces_max_group_out_channels": Threshold(
-        4,
-        "most output channels per group for which a one-sample 2-D grouped "
-        "forward that split_groups splits into G dense pieces keeps them "
-        "instead of im2col_forward_max_batch's im2col: im2col's patches (ΠK "
-        "copies of the input) feed a GEMM of only C_out/G rows per group",
-        "2-core Zen3 CPU, jaxlib 0.10.1 (2026-12-07), the one-sample shapes "
-        "above, worse-context times: with 1-4 outputs per group the pieces took "
-        "0.20-0.80x im2col's time at 15 of 16 (median 0.45), 1.10x at one; "
-        "with 6-32, 0.36-0.91x at all 27 (median 0.60), where the networks "
-        "above disagree. Held-out run 23's worst point, a grouped transposed convolution "
-        "widening 8 to 176 channels (its core forward: 44 inputs and 2 outputs "
-        "per group), took 0.44 ms as pieces against 3.25 ms as im2col. Not "
-        "checked in networks: none of the drawn ones has such a layer"),
+        "2026-12-07: timed alone (contexts-cpu-2core-grouped-{fit,heldout,"
+        "stride-one-input,wide-fit,wide-heldout}.json, worse-context times), G "
+        "dense pieces (16-96 inputs per group) took 0.20-0.91x im2col's time at "
+        "42 of 43 one-sample 2-D shapes, 1.10x at one, and 0.20-0.80x at 15 of "
+        "the 16 with 1-4 outputs per group. In networks they did not: one-sample "
+        "SGD steps with those forwards as pieces took 0.99-1.17x the time with "
+        "im2col in 10 ResNeXt-like networks of 16 inputs and outputs per group "
+        "(median 1.04, networks-cpu-2core-grouped-one-sample-forward.json), and "
+        "0.79-1.27x, slower in 6 of 10, in 10 networks of channel-reducing "
+        "grouped layers with 1-4 outputs per group (networks-cpu-2core-grouped-"
+        "few-outputs-forward.json); so im2col stays"),
     "dense_im2col_forward_max_positions": Threshold(
         9,
         "most output positions (ΠO) for which a dense forward (G = 1) of "
@@ -1401,10 +1388,7 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
     ``taps_forward_max_group_products`` products C_out/G·C_in/G·ΠK
     (``taps_forward_stride_one_max_group_products`` at stride 1),
     and where there is none takes im2col on CPU for a batch of at most
-    ``im2col_forward_max_batch`` (within its measured range: see that row),
-    but for a 2-D one that ``split_groups`` splits into G pieces with at most
-    ``im2col_forward_pieces_max_group_out_channels`` output channels per
-    group, which keeps them;
+    ``im2col_forward_max_batch`` (within its measured range: see that row);
     a dense forward with few output positions takes im2col on CPU
     (``dense_im2col_forward_max_positions``, and for one sample
     ``dense_im2col_forward_one_sample_max_positions``); elsewhere it keeps
@@ -1441,9 +1425,6 @@ def forward_choice(spec: ConvSpec, x_shape: Sequence[int], w_shape: Sequence[int
         if missing is None:
             return Choice("taps", "cpu_slow_grouped_forward")
     if (_cpu(backend) and placement == UNPLACED
-            and (len(w_shape) == 5 or split.formulation != "per_group"
-                 or w_shape[0] // spec.groups
-                 > THRESHOLDS["im2col_forward_pieces_max_group_out_channels"].value)
             and x_shape[0] <= THRESHOLDS["im2col_forward_max_batch"].value
             and spec.groups <= THRESHOLDS["cpu_split_max_groups"].value and w_shape[1] > 1
             and forward_im2col(spec, x_shape, w_shape, placement,
