@@ -36,6 +36,12 @@ low side and K-1 in all:
                    grouped forward's taps bounds
                    (taps_forward_max_group_products) and of the grouped
                    strided input-gradient row
+  grouped-wide     as grouped, but with many input channels per group
+                   (C_in/G 12-96, beyond the taps forward's 8), C_out/G
+                   1-32, K 3-7, batch 1-8, sizes 7-112: the class of
+                   im2col_forward_max_batch (one sample) and of
+                   grouped_weight_taps_few_samples_max_batch (the core of a
+                   grouped transposed convolution that widens its channels)
 
 Writes ``NAME.json`` (one record per configuration) and prints one line per
 configuration: taps' time (and, where it is a candidate, the swapped weight

@@ -442,8 +442,9 @@ THRESHOLDS = {
         "and the earlier grouped files, where it moves 17 weight gradients, taps "
         "0.15-0.45x the textbook pieces' time (median 0.26); held out, "
         "contexts-cpu-2core-grouped-wide-heldout.json (40 more): 10 moved, "
-        "0.14-0.40x (median 0.25). Within the same channel and buffer bounds "
-        "over the five 2-D grouped files, taps against the pieces: batch 1, "
+        "0.14-0.40x (median 0.25), ratios of worse-context times. Within the "
+        "same channel and buffer bounds over the five 2-D grouped files, taps "
+        "against the pieces (the larger of the two contexts' ratios): batch 1, "
         "0.14-0.77x at 40; batch 2, 0.29-0.91x at 17; batch 4, 0.50-2.32x, "
         "above 1 at 8 of 16; batch 8, 1.04-6.06x at all 16. Networks "
         "(networks-cpu-2core-grouped-few-samples.json, SGD steps of drawn "
@@ -451,9 +452,11 @@ THRESHOLDS = {
         "networks it changed, 2 took 0.92-0.93x the step time, one 1.02-1.05x "
         "and one 1.29x (46.2 against 35.8 ms re-timed alone: its two moved maps "
         "were 0.57-0.97x alone); at batch 1, 2 of 14 one-sample networks "
-        "changed: 0.85x (re-timed 0.61x) and 1.08x (re-timed 0.95-0.96x), and "
-        "8 of 10 built around channel-reducing grouped layers, 0.24-0.87x "
-        "(networks-cpu-2core-grouped-few-outputs-weight.json)"),
+        "changed: 0.85x (re-timed 0.61x) and 1.08x (re-timed 0.95-0.96x); "
+        "10 built around channel-reducing grouped layers, four ways in one "
+        "process with the final rules: 0.32-0.96x the step time under the "
+        "rules before (median 0.60, networks-cpu-2core-grouped-few-outputs-"
+        "four-ways.json)"),
     "grouped_weight_taps_few_samples_min_group_channels": Threshold(
         8,
         "fewest input channels per group for grouped_weight_taps_few_samples_"
@@ -490,9 +493,11 @@ THRESHOLDS = {
         "SGD steps with those forwards as pieces took 0.99-1.17x the time with "
         "im2col in 10 ResNeXt-like networks of 16 inputs and outputs per group "
         "(median 1.04, networks-cpu-2core-grouped-one-sample-forward.json), and "
-        "0.79-1.27x, slower in 6 of 10, in 10 networks of channel-reducing "
+        "0.79-1.27x, slower in 7 of 10, in 10 networks of channel-reducing "
         "grouped layers with 1-4 outputs per group (networks-cpu-2core-grouped-"
-        "few-outputs-forward.json); so im2col stays"),
+        "few-outputs-forward.json; 0.83-1.23x, median 1.03, with the few-"
+        "samples weight row in the four-way run of the same networks); so "
+        "im2col stays"),
     "dense_im2col_forward_max_positions": Threshold(
         9,
         "most output positions (ΠO) for which a dense forward (G = 1) of "

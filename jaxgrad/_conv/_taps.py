@@ -280,6 +280,21 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     taps = _taps(kernel)
     npos = int(np.prod(out_spatial))
     acc = preferred_element_type(x.dtype)
+    if ci == 1 and co > 1:
+        # Depthwise with a channel multiplier m = Cₒ/G: output channel γm+j
+        # reads input channel γ, so
+        #   w̄[γm+j, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γm+j, p]
+        #                 = Σ_{n,p} x̃[n, γm+j, k·d + p·s] · g[n, γm+j, p]
+        # with x̃ = x repeated m times along channels (x̃[n, γm+j] = x[n, γ]):
+        # the depthwise sum below over Cₒ channels, one fused multiply-reduce
+        # per tap, instead of the batched GEMM further down, whose G·N
+        # products have m rows each. Measured (2-core Zen3, jaxlib 0.10.1,
+        # m = 2, the weight gradient alone, as given / channels-last): 5x5
+        # (8, 32, 78²) 189 / 191 ms as the GEMM; 3x3 (8, 64, 56²) 72 / 76 ms
+        # (docs/performance.md, the twenty-fourth held-out run, has the figures
+        # after).
+        x = jnp.repeat(x, co, axis=1)
+        c_in, ci, co = c_out, 1, 1
     if ci == 1 and co == 1:
         # Depthwise: w̄[γ, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γ, p], one
         # fused multiply-reduce per tap straight from x̂ (no stacked copy; a
