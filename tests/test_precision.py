@@ -57,8 +57,11 @@ def _cases():
         "conv1d": (lambda x, w, **k: jaxgrad.conv1d(x, w, stride=2, **k), x1, w1),
         "conv2d": (lambda x, w, **k: jaxgrad.conv2d(x, w, stride=2, **k), x2, w2),
         "conv3d": (lambda x, w, **k: jaxgrad.conv3d(x, w, dilation=2, **k), x3, w3),
+        # two input channels per group: a depthwise layer (one per group, with
+        # or without a channel multiplier) computes its taps weight gradient
+        # and forward as elementwise sums, with no contraction to carry a precision
         "conv2d_groups": (lambda x, w, **k: jaxgrad.conv2d(x, w, groups=3, **k),
-                          x2, _rand(7, 6, 1, 3, 3)),
+                          _rand(12, 2, 6, 7, 6), _rand(7, 6, 2, 3, 3)),
         "conv_transpose2d": (lambda x, w, **k: jaxgrad.conv_transpose2d(
             x, w, stride=2, **k), t2, w2),
         "conv_transpose": (lambda x, w, **k: jaxgrad.conv_transpose(x, w, **k),
