@@ -280,8 +280,9 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     taps = _taps(kernel)
     npos = int(np.prod(out_spatial))
     acc = preferred_element_type(x.dtype)
-    if ci == 1 and co > 1:
-        # Depthwise with a channel multiplier m = Cₒ/G: output channel γm+j
+    if ci == 1 and co > 1 and jax.default_backend() == "cpu":
+        # Depthwise with a channel multiplier m = Cₒ/G (on CPU, where it was
+        # measured; elsewhere the GEMM below): output channel γm+j
         # reads input channel γ, so
         #   w̄[γm+j, 0, k] = Σ_{n,p} x̂[n, γ, k·d + p·s] · g[n, γm+j, p]
         #                 = Σ_{n,p} x̃[n, γm+j, k·d + p·s] · g[n, γm+j, p]
