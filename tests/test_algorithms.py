@@ -1134,3 +1134,21 @@ def test_channel_multiplier_weight_gradient_as_a_depthwise_sum(x_shape, multipli
     want = jax.vjp(lax_forward, jnp.zeros(w_shape, jnp.float64))[1](g)[0]
     assert got.shape == w_shape
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_one_input_channel_dense_weight_gradient_stays_a_gemm():
+    # C_in = 1, G = 1 has one input channel per group too, but it is a dense
+    # layer: its taps weight gradient is one product, not the channel
+    # multiplier's depthwise sum over the input repeated C_out times (the
+    # bench's unrolled case, 512 outputs of a 32x32 kernel at stride 32, took
+    # 21 s to compile that way)
+    spec = ConvSpec((32, 32), ((0, 0), (0, 0)), (1, 1), 1, "taps")
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 1, 64, 64), jnp.float64)
+    g = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 2, 2), jnp.float64)
+    text = str(jax.make_jaxpr(lambda x, g: _taps.weight_grad(x, g, spec, (32, 32)))(x, g))
+    assert text.count("dot_general") == 1 and "repeat" not in text
+    want = jax.vjp(lambda w: jax.lax.conv_general_dilated(
+        x, w, (32, 32), [(0, 0), (0, 0)], precision=jax.lax.Precision.HIGHEST),
+        jnp.zeros((8, 1, 32, 32), jnp.float64))[1](g)[0]
+    np.testing.assert_allclose(_taps.weight_grad(x, g, spec, (32, 32)), want,
+                               rtol=1e-12, atol=1e-12)

@@ -280,7 +280,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
     taps = _taps(kernel)
     npos = int(np.prod(out_spatial))
     acc = preferred_element_type(x.dtype)
-    if ci == 1 and co > 1 and jax.default_backend() == "cpu":
+    if groups > 1 and ci == 1 and co > 1 and jax.default_backend() == "cpu":
         # Depthwise with a channel multiplier m = Cₒ/G (on CPU, where it was
         # measured; elsewhere the GEMM below): output channel γm+j
         # reads input channel γ, so
@@ -293,7 +293,10 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
         # m = 2, the weight gradient alone, as given / channels-last): 5x5
         # (8, 32, 78²) 189 / 191 ms as the GEMM; 3x3 (8, 64, 56²) 72 / 76 ms
         # (docs/performance.md, the twenty-fourth held-out run, has the figures
-        # after).
+        # after). Not for G = 1 (one input channel, Cₒ outputs: a dense
+        # layer, where the GEMM below is one product; the bench's unrolled
+        # case, 512 outputs of a 32x32 kernel, took 21 s to compile and 44 ms
+        # to run this way against 0.13 s and 4 ms).
         x = jnp.repeat(x, co, axis=1)
         c_in, ci, co = c_out, 1, 1
     if ci == 1 and co == 1:
