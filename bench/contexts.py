@@ -27,6 +27,11 @@ low side and K-1 in all:
                    K 3, 5 or 7, batch 1-16: the class of the stride-2 input
                    gradient row, of the aligned weight-gradient row and of
                    strided_weight_taps_max_out_channels
+  dense-stride34   dense, stride 3 or 4, 4-384 channels each way drawn
+                   apart, K 3, 5 or 7, batch 1-64, a taps buffer within
+                   twice dense_taps_max_elements: the class of the dense
+                   input gradients at strides 3-4 that held-out run 24
+                   found slow under the textbook rule (its worst regrets)
 
   grouped          1 < G < C_in with at least two input channels per group
                    (not depthwise): G 2-32, C_in/G 2-24, C_out/G 1-32, K 1-7,
@@ -78,6 +83,10 @@ STRIDED_CHANNELS = (4, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256)
 STRIDED_BATCHES = (1, 1, 2, 3, 4, 8, 16)
 STRIDED_KERNELS = (3, 5, 7)
 STRIDED_SIZES = {1: (64, 200, 500, 1000), 2: (14, 20, 28, 36, 44, 56, 62)}
+STRIDE34_CHANNELS = (4, 8, 16, 24, 32, 40, 48, 64, 96, 112, 128, 192, 256, 384)
+STRIDE34_BATCHES = (1, 2, 4, 8, 16, 28, 32, 64)
+STRIDE34_KERNELS = (3, 5, 7)
+STRIDE34_SIZES = {1: (32, 64, 200, 500, 1000), 2: (8, 9, 12, 14, 20, 28, 36, 56)}
 PARTIAL_GROUPS = (2, 2, 3, 4, 4, 6, 8, 8, 16, 32)
 PARTIAL_IN_CHANNELS = (2, 3, 4, 6, 8, 12, 16, 24)      # per group
 PARTIAL_OUT_CHANNELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -116,6 +125,14 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         positions = math.prod(_output((size,) * ndim, k, 2))
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
+    while family == "dense-stride34" and len(out) < count:
+        n, c, o = (rng.choice(STRIDE34_BATCHES), rng.choice(STRIDE34_CHANNELS),
+                   rng.choice(STRIDE34_CHANNELS))
+        k, s = rng.choice(STRIDE34_KERNELS), rng.choice((3, 4))
+        size = rng.choice(STRIDE34_SIZES[ndim])
+        positions = math.prod(_output((size,) * ndim, k, s))
+        if size >= k and n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
+            out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
     lists = {"grouped": (PARTIAL_GROUPS, PARTIAL_IN_CHANNELS, PARTIAL_OUT_CHANNELS,
                          PARTIAL_KERNELS, PARTIAL_BATCHES, PARTIAL_SIZES),
              "grouped-wide": (WIDE_GROUPS, WIDE_IN_CHANNELS, WIDE_OUT_CHANNELS,
@@ -202,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
-                                        "dense-strided", "grouped", "grouped-wide"),
+                                        "dense-strided", "dense-stride34", "grouped",
+                                        "grouped-wide"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)

@@ -43,6 +43,20 @@ def test_draws_are_reproducible_and_within_their_bounds():
             # 'same' padding (K-1 in all) at stride 2: ceil(I / 2) positions
             positions = math.prod((i + 1) // 2 for i in spatial)
             assert n * c * math.prod(kernel) * positions <= contexts.MAX_BUFFER
+    for ndim in (1, 2):
+        shapes = contexts.draw(ndim, 30, seed=5, family="dense-stride34")
+        assert shapes == contexts.draw(ndim, 30, seed=5, family="dense-stride34")
+        assert {stride for *_, stride in shapes} == {3, 4}
+        for x, w, stride in shapes:
+            n, c, *spatial = x
+            o, c_w, *kernel = w
+            assert c_w == c and len(spatial) == len(kernel) == ndim
+            assert c in contexts.STRIDE34_CHANNELS and o in contexts.STRIDE34_CHANNELS
+            assert n in contexts.STRIDE34_BATCHES and kernel[0] in contexts.STRIDE34_KERNELS
+            assert all(k <= i for k, i in zip(kernel, spatial))
+            # padding K-1 in all: ceil(I / s) positions
+            positions = math.prod(-(-i // stride) for i in spatial)
+            assert n * c * math.prod(kernel) * positions <= 2 * contexts.MAX_BUFFER
     shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert {stride for *_, stride in shapes} == {1, 2}
@@ -154,6 +168,6 @@ def test_a_grouped_strided_record_has_autos_choice_for_its_output_shape(tmp_path
 
 
 def test_families_of_1d_and_2d_shapes_refuse_3d_before_timing_anything():
-    for family in ("dense", "dense-few-out", "dense-strided"):
+    for family in ("dense", "dense-few-out", "dense-strided", "dense-stride34"):
         with pytest.raises(SystemExit, match=f"--family {family} draws 1-D and 2-D"):
             contexts.main(["--family", family, "--ndim", "3"])

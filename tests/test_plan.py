@@ -1129,6 +1129,55 @@ def test_grouped_weight_gradients_of_few_samples_take_taps_within_bounds():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
+def test_strided_input_gradients_with_outputs_below_the_kernel_take_taps_within_bounds():
+    row = "strided_input_grad_taps_min_out_channels"
+    fewest = _plan.THRESHOLDS[row].value
+    most = _plan.THRESHOLDS["strided_input_grad_taps_max_elements"].value
+    assert (fewest, most) == (12, 1 << 24)
+    taps = _plan.Choice("taps", row)
+    textbook = _plan.Choice("transpose", "dense_taps_min_out_channels")
+    s3, s4 = _spec(stride=3, padding=3), _spec(stride=4, padding=1)
+    # held-out run 24's two worst points: 3x3 cotangents under a 7x7 kernel
+    # at stride 3, 2x2 under a 3x3 one at stride 4
+    assert _input_grad(s3, (28, 112, 9, 9), 40, (7, 7)) == taps
+    assert _input_grad(s4, (59, 275, 8, 8), 14, (3, 3)) == taps
+    # the channel bound and one below it (B = 28·112·49·9 = 1.38M, past
+    # dense_taps_small_elements)
+    assert _input_grad(s3, (28, 112, 9, 9), fewest, (7, 7)) == taps
+    assert _input_grad(s3, (28, 112, 9, 9), fewest - 1, (7, 7)) == textbook
+    # an output as large as the kernel in one dim or in both: not this row
+    s4_7 = _spec(stride=4, padding=3)
+    assert conv_output_shape((9, 28), (7, 7), s4_7) == (3, 7)
+    assert _input_grad(s4_7, (16, 96, 9, 28), 32, (7, 7)) == textbook
+    assert _input_grad(s4_7, (16, 96, 28, 28), 32, (7, 7)) == textbook
+    # the buffer bound: 384·49·16 elements a sample (O = 4), 55 and 56 samples
+    assert 55 * 384 * 49 * 16 <= most < 56 * 384 * 49 * 16
+    assert _input_grad(s4_7, (55, 384, 14, 14), 128, (7, 7)) == taps
+    assert _input_grad(s4_7, (56, 384, 14, 14), 128, (7, 7)) == _plan.Choice(
+        "transpose", "dense_taps_max_elements")
+    # stride 5, kernel dilation 2 and 1-D: not this row (not measured)
+    assert _input_grad(_spec(stride=5, padding=3), (28, 112, 14, 14), 40, (7, 7)) == textbook
+    dilated = ConvSpec((3, 3), ((3, 3),) * 2, (2, 2), 1, "auto")
+    assert _input_grad(dilated, (28, 112, 15, 15), 40, (4, 4)) == textbook
+    assert _input_grad(_spec(n=1, stride=3, padding=3), (28, 112, 9), 40, (7,)) == textbook
+    # on another backend: the textbook rule
+    assert plan(s3, (28, 112, 9, 9), (40, 112, 7, 7), (28, 40, 3, 3), jnp.float32,
+                backend="gpu").input_grad.formulation == "transpose"
+    # the kernel follows the plan, and its input gradient equals lax autodiff's
+    if jax.default_backend() != "cpu":
+        return
+    xs = jax.random.normal(jax.random.PRNGKey(0), (4, 16, 9, 9), jnp.float32)
+    ws = jax.random.normal(jax.random.PRNGKey(1), (12, 16, 7, 7), jnp.float32)
+    cot = jax.random.normal(jax.random.PRNGKey(2), (4, 12, 3, 3), jnp.float32)
+    with _plan.recording() as made:
+        got = jax.grad(lambda x: jnp.vdot(jaxgrad.conv2d(x, ws, None, 3, 3), cot))(xs)
+    assert [(m.kind, m.choice.reason) for m in made if m.kind == "input_grad"] == [
+        ("input_grad", row)]
+    want = jax.grad(lambda x: jnp.vdot(lax.conv_general_dilated(
+        x, ws, (3, 3), [(3, 3)] * 2, precision=lax.Precision.HIGHEST), cot))(xs)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds():
     most = _plan.THRESHOLDS["grouped_weight_taps_max_group_channels"].value
     fewest_out = _plan.THRESHOLDS["grouped_weight_taps_min_group_out_channels"].value

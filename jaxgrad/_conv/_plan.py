@@ -709,6 +709,47 @@ THRESHOLDS = {
         12, "most input channels for one_d_taps_input_grad_min_channel_ratio",
         "the same measurements (C_in = 16 at C_out = 8 C_in, batch 16 and 31: "
         "1.42-1.53x moved)"),
+    "strided_input_grad_taps_min_out_channels": Threshold(
+        12,
+        "a dense 2-D input gradient at stride 3 or 4 in each dim (kernel "
+        "dilation 1) whose cotangent is smaller than the kernel in every dim "
+        "(O < K, few output positions) takes taps on CPU with at least this "
+        "many output channels and a buffer within "
+        "strided_input_grad_taps_max_elements, ahead of "
+        "dense_taps_min_out_channels and dense_taps_max_elements: XLA's "
+        "transposed convolution of a zero-inserted cotangent smaller than its "
+        "kernel runs far below GEMM speed (as at KERNEL_OVER_INPUT), taps sums "
+        "by phases",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, ratios of "
+        "worse-context times (2026-12-07; python -m jaxgrad_bench.contexts "
+        "--family dense-stride34). Fit (contexts-cpu-2core-dense-stride34-fit"
+        ".json and -fit2.json, 210 shapes): the 16 input gradients it moves "
+        "took 0.09-0.52x their old time (median 0.22), e.g. x (28, 384, 14, "
+        "14), 128 outputs, 7x7 stride 4: 18.8 against 217 ms; held out "
+        "(-heldout.json, 120 shapes, seed 2, timed after the row was written): "
+        "the 12 it moves 0.10-0.84x (median 0.26). At the bound "
+        "(-bounds.json): 14 outputs 0.27x and 0.49x (held-out run 24's (59, "
+        "275, 8, 8) 3x3 stride 4), 12 outputs 0.20-0.94x at 12 of 13 shapes and "
+        "1.29x at x (32, 192, 14, 14) 7x7 stride 4; 10 outputs 0.32x and "
+        "1.24x; 8 outputs 0.90-1.50x, above 1 at 3 of 5; 4 outputs above 1 at "
+        "5 of 8. With O >= K the textbook rule in place of the taps that later "
+        "rows give took 0.61-2.08x taps' time (median 1.06, slower at 89 of "
+        "154, fit and 1-D files), so those keep their rows. In SGD steps of drawn small CNNs with such "
+        "a layer (networks-cpu-2core-dense-stride34.json, its script inside; "
+        "row on and off and a second copy of the row-on program, compiled in "
+        "one process, interleaved): the 14 steps whose plan it changed took "
+        "0.30-0.94x their old time (median 0.51; the copy within 0.08 of the "
+        "row's ratio), 0.32-1.10x jax.grad's (1.10x: batch 32, 3x3 maps, a "
+        "3x3 kernel at stride 4, 1.18x without the row); the other 12 ran the "
+        "same program both ways (taps already: 64 or more outputs, a tiled "
+        "3x3 at stride 3, or a small buffer at batch 2)"),
+    "strided_input_grad_taps_max_elements": Threshold(
+        1 << 24,
+        "largest taps buffer N·C_in·ΠK·P for strided_input_grad_taps_min_out_channels",
+        "the same measurements: the family draws buffers up to twice "
+        "dense_taps_max_elements; the largest moved, 10.0M elements (held "
+        "out: x (64, 128, 14, 14), 24 outputs, 7x7 stride 3), took 0.52x; "
+        "9.6M in the fit data, 0.22x"),
     "autotune_max_pieces": Threshold(
         32,
         "largest G for which autotuning also times the per-group forms (each of "
@@ -1087,6 +1128,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     of at most ``strided_input_grad_textbook_max_positions`` positions and
     more than twice the kernel in every dim, without kernel dilation, keeps
     the textbook rule (from network steps: channels-last, taps loses there);
+    a dense 2-D input gradient at stride 3-4 without kernel dilation whose
+    cotangent is smaller than the kernel in every dim, with at least
+    ``strided_input_grad_taps_min_out_channels`` output channels and a buffer
+    within ``strided_input_grad_taps_max_elements``;
     2-D grouped input gradients at stride 3-4 with a buffer within
     ``grouped_strided_input_taps_max_elements`` (``GROUPED_STRIDED_INPUT``);
     grouped input gradients with 2 to
@@ -1214,6 +1259,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
             return Choice("transpose", row)
         return Choice("taps", "cpu measured: stride-2 input gradient")
+    if (kind == "input" and spec.groups == 1 and len(kernel) == 2
+            and all(3 <= st <= 4 for st in spec.stride)
+            and all(d == 1 for d in spec.dilation)
+            and all(o < k for o, k in zip(g_shape[2:], kernel))
+            and per_group_out >= THRESHOLDS["strided_input_grad_taps_min_out_channels"].value
+            and buffer <= THRESHOLDS["strided_input_grad_taps_max_elements"].value):
+        return Choice("taps", "strided_input_grad_taps_min_out_channels")
     if (kind == "input" and spec.groups > 1 and len(kernel) == 2
             and all(3 <= s <= 4 for s in spec.stride)
             and buffer <= THRESHOLDS["grouped_strided_input_taps_max_elements"].value):
