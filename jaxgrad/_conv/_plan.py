@@ -719,7 +719,9 @@ THRESHOLDS = {
         "dense_taps_min_out_channels and dense_taps_max_elements: XLA's "
         "transposed convolution of a zero-inserted cotangent smaller than its "
         "kernel runs far below GEMM speed (as at KERNEL_OVER_INPUT), taps sums "
-        "by phases",
+        "by phases. A transposed convolution's forward at stride 3-4 whose "
+        "input is smaller than the kernel is this map and follows (only "
+        "convolutions' input gradients were timed)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, ratios of "
         "worse-context times (2026-12-07; python -m jaxgrad_bench.contexts "
         "--family dense-stride34). Fit (contexts-cpu-2core-dense-stride34-fit"
