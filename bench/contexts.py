@@ -32,6 +32,12 @@ low side and K-1 in all:
                    twice dense_taps_max_elements: the class of the dense
                    input gradients at strides 3-4 that held-out run 24
                    found slow under the textbook rule (its worst regrets)
+  dense-thin       dense, 1-4 input channels (a network's stem), 8-128
+                   outputs, K 3, 5 or 7, stride 1 or 2, batch 1-64, 28-224
+                   px, a taps buffer above dense_taps_small_elements and
+                   within twice dense_taps_max_elements: the class of
+                   held-out run 25's worst point (a weight gradient; a
+                   row fitted on it lost in network steps, not shipped)
 
   grouped          1 < G < C_in with at least two input channels per group
                    (not depthwise): G 2-32, C_in/G 2-24, C_out/G 1-32, K 1-7,
@@ -87,6 +93,13 @@ STRIDE34_CHANNELS = (4, 8, 16, 24, 32, 40, 48, 64, 96, 112, 128, 192, 256, 384)
 STRIDE34_BATCHES = (1, 2, 4, 8, 16, 28, 32, 64)
 STRIDE34_KERNELS = (3, 5, 7)
 STRIDE34_SIZES = {1: (32, 64, 200, 500, 1000), 2: (8, 9, 12, 14, 20, 28, 36, 56)}
+THIN_CHANNELS = (1, 2, 3, 3, 4)
+THIN_OUT_CHANNELS = (8, 16, 24, 32, 38, 48, 64, 96, 128)
+THIN_KERNELS = (3, 5, 7)
+THIN_STRIDES = (1, 1, 2)
+THIN_BATCHES = (1, 2, 4, 8, 16, 17, 32, 64)
+THIN_SIZES = (28, 32, 56, 64, 112, 128, 224)
+MIN_THIN_BUFFER = 1 << 20    # _plan's dense_taps_small_elements
 PARTIAL_GROUPS = (2, 2, 3, 4, 4, 6, 8, 8, 16, 32)
 PARTIAL_IN_CHANNELS = (2, 3, 4, 6, 8, 12, 16, 24)      # per group
 PARTIAL_OUT_CHANNELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -132,6 +145,13 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         size = rng.choice(STRIDE34_SIZES[ndim])
         positions = math.prod(_output((size,) * ndim, k, s))
         if size >= k and n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
+            out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
+    while family == "dense-thin" and len(out) < count:
+        n, c, o = (rng.choice(THIN_BATCHES), rng.choice(THIN_CHANNELS),
+                   rng.choice(THIN_OUT_CHANNELS))
+        k, s, size = rng.choice(THIN_KERNELS), rng.choice(THIN_STRIDES), rng.choice(THIN_SIZES)
+        positions = math.prod(_output((size,) * ndim, k, s))
+        if MIN_THIN_BUFFER < n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
     lists = {"grouped": (PARTIAL_GROUPS, PARTIAL_IN_CHANNELS, PARTIAL_OUT_CHANNELS,
                          PARTIAL_KERNELS, PARTIAL_BATCHES, PARTIAL_SIZES),
@@ -219,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jaxgrad_bench.contexts",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
-                                        "dense-strided", "dense-stride34", "grouped",
+                                        "dense-strided", "dense-stride34", "dense-thin", "grouped",
                                         "grouped-wide"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)

@@ -57,6 +57,16 @@ def test_draws_are_reproducible_and_within_their_bounds():
             # padding K-1 in all: ceil(I / s) positions
             positions = math.prod(-(-i // stride) for i in spatial)
             assert n * c * math.prod(kernel) * positions <= 2 * contexts.MAX_BUFFER
+    shapes = contexts.draw(2, 30, seed=5, family="dense-thin")
+    assert shapes == contexts.draw(2, 30, seed=5, family="dense-thin")
+    for x, w, stride in shapes:
+        n, c, *spatial = x
+        o, c_w, *kernel = w
+        assert c_w == c and c in contexts.THIN_CHANNELS and o in contexts.THIN_OUT_CHANNELS
+        assert stride in contexts.THIN_STRIDES and n in contexts.THIN_BATCHES
+        positions = math.prod(-(-i // stride) for i in spatial)
+        assert (contexts.MIN_THIN_BUFFER < n * c * math.prod(kernel) * positions
+                <= 2 * contexts.MAX_BUFFER)
     shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert {stride for *_, stride in shapes} == {1, 2}
@@ -168,6 +178,6 @@ def test_a_grouped_strided_record_has_autos_choice_for_its_output_shape(tmp_path
 
 
 def test_families_of_1d_and_2d_shapes_refuse_3d_before_timing_anything():
-    for family in ("dense", "dense-few-out", "dense-strided", "dense-stride34"):
+    for family in ("dense", "dense-few-out", "dense-strided", "dense-stride34", "dense-thin"):
         with pytest.raises(SystemExit, match=f"--family {family} draws 1-D and 2-D"):
             contexts.main(["--family", family, "--ndim", "3"])
