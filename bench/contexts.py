@@ -34,8 +34,9 @@ low side and K-1 in all:
                    found slow under the textbook rule (its worst regrets)
   dense-thin       dense, 1-4 input channels (a network's stem), 8-128
                    outputs, K 3, 5 or 7, stride 1 or 2, batch 1-64, 28-224
-                   px, a taps buffer above dense_taps_small_elements and
-                   within twice dense_taps_max_elements: the class of
+                   px, 2-D only, a taps buffer above
+                   dense_taps_small_elements and within twice
+                   dense_taps_max_elements: the class of
                    held-out run 25's worst point (a weight gradient; a
                    row fitted on it lost in network steps, not shipped)
 
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.family != "grouped-one-out" and args.ndim == 3:
         raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
-    if args.family in ("grouped", "grouped-wide") and args.ndim != 2:
+    if args.family in ("grouped", "grouped-wide", "dense-thin") and args.ndim != 2:
         raise SystemExit(f"contexts: --family {args.family} draws 2-D shapes only (--ndim 2)")
     import jax
     jax.config.update("jax_platforms", "cpu")

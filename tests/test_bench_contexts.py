@@ -65,8 +65,13 @@ def test_draws_are_reproducible_and_within_their_bounds():
         assert c_w == c and c in contexts.THIN_CHANNELS and o in contexts.THIN_OUT_CHANNELS
         assert stride in contexts.THIN_STRIDES and n in contexts.THIN_BATCHES
         positions = math.prod(-(-i // stride) for i in spatial)
+        assert len(spatial) == len(kernel) == 2 and spatial[0] in contexts.THIN_SIZES
+        assert kernel[0] in contexts.THIN_KERNELS
         assert (contexts.MIN_THIN_BUFFER < n * c * math.prod(kernel) * positions
                 <= 2 * contexts.MAX_BUFFER)
+    # 1-D stems have no buffer above dense_taps_small_elements in these lists
+    with pytest.raises(SystemExit, match="--family dense-thin draws 2-D shapes only"):
+        contexts.main(["--family", "dense-thin", "--ndim", "1"])
     shapes = contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert shapes == contexts.draw(3, 30, seed=5, family="grouped-one-out")
     assert {stride for *_, stride in shapes} == {1, 2}
@@ -178,6 +183,6 @@ def test_a_grouped_strided_record_has_autos_choice_for_its_output_shape(tmp_path
 
 
 def test_families_of_1d_and_2d_shapes_refuse_3d_before_timing_anything():
-    for family in ("dense", "dense-few-out", "dense-strided", "dense-stride34", "dense-thin"):
+    for family in ("dense", "dense-few-out", "dense-strided", "dense-stride34"):
         with pytest.raises(SystemExit, match=f"--family {family} draws 1-D and 2-D"):
             contexts.main(["--family", family, "--ndim", "3"])

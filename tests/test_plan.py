@@ -1155,10 +1155,20 @@ def test_strided_input_gradients_with_outputs_below_the_kernel_take_taps_within_
     assert _input_grad(s4_7, (55, 384, 14, 14), 128, (7, 7)) == taps
     assert _input_grad(s4_7, (56, 384, 14, 14), 128, (7, 7)) == _plan.Choice(
         "transpose", "dense_taps_max_elements")
+    # exactly 2^24: 64·4096·16·4 (a 4x4 kernel at stride 3, not tiled, O = 2)
+    s3_4 = _spec(stride=3, padding=1)
+    assert 64 * 4096 * 16 * 4 == most
+    assert _input_grad(s3_4, (64, 4096, 6, 6), 64, (4, 4)) == taps
+    assert _input_grad(s3_4, (65, 4096, 6, 6), 64, (4, 4)) == _plan.Choice(
+        "transpose", "dense_taps_max_elements")
+    # grouped: its own row
+    assert _input_grad(_spec(stride=3, padding=3, groups=2), (28, 112, 9, 9), 40,
+                       (7, 7)) == _plan.Choice("taps", _plan.GROUPED_STRIDED_INPUT)
     # stride 5, kernel dilation 2 and 1-D: not this row (not measured)
     assert _input_grad(_spec(stride=5, padding=3), (28, 112, 14, 14), 40, (7, 7)) == textbook
-    dilated = ConvSpec((3, 3), ((3, 3),) * 2, (2, 2), 1, "auto")
-    assert _input_grad(dilated, (28, 112, 15, 15), 40, (4, 4)) == textbook
+    dilated = ConvSpec((3, 3), ((3, 3),) * 2, (2, 2), 1, "auto")     # O = 3 < K = 4
+    assert conv_output_shape((9, 9), (4, 4), dilated) == (3, 3)
+    assert _input_grad(dilated, (28, 112, 9, 9), 40, (4, 4)) == textbook
     assert _input_grad(_spec(n=1, stride=3, padding=3), (28, 112, 9), 40, (7,)) == textbook
     # on another backend: the textbook rule
     assert plan(s3, (28, 112, 9, 9), (40, 112, 7, 7), (28, 40, 3, 3), jnp.float32,
