@@ -1186,6 +1186,15 @@ def test_strided_input_gradients_with_outputs_below_the_kernel_take_taps_within_
     want = jax.grad(lambda x: jnp.vdot(lax.conv_general_dilated(
         x, ws, (3, 3), [(3, 3)] * 2, precision=lax.Precision.HIGHEST), cot))(xs)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # a transposed convolution's forward is this map: 12 inputs, 3x3 -> 7x7
+    wt = jax.random.normal(jax.random.PRNGKey(3), (12, 16, 7, 7), jnp.float32)
+    with _plan.recording() as made:
+        y = jaxgrad.conv_transpose2d(cot, wt, None, 3, 3)
+    assert [(m.kind, m.choice.reason) for m in made] == [("input_grad", row)]
+    y_lax = lax.conv_general_dilated(        # its definition: zero-insert, flip, correlate
+        cot, wt.swapaxes(0, 1)[:, :, ::-1, ::-1], (1, 1), [(3, 3)] * 2, lhs_dilation=(3, 3),
+        precision=lax.Precision.HIGHEST)
+    np.testing.assert_allclose(y, y_lax, rtol=1e-4, atol=1e-4)
 
 
 def test_grouped_weight_gradients_of_few_input_channels_take_taps_within_bounds():
