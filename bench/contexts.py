@@ -139,20 +139,16 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         positions = math.prod(_output((size,) * ndim, k, 2))
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
-    while family == "dense-stride34" and len(out) < count:
-        n, c, o = (rng.choice(STRIDE34_BATCHES), rng.choice(STRIDE34_CHANNELS),
-                   rng.choice(STRIDE34_CHANNELS))
-        k, s = rng.choice(STRIDE34_KERNELS), rng.choice((3, 4))
-        size = rng.choice(STRIDE34_SIZES[ndim])
+    dense = {"dense-stride34": (STRIDE34_BATCHES, STRIDE34_CHANNELS, STRIDE34_CHANNELS,
+                                STRIDE34_KERNELS, (3, 4), STRIDE34_SIZES[ndim], 0),
+             "dense-thin": (THIN_BATCHES, THIN_CHANNELS, THIN_OUT_CHANNELS, THIN_KERNELS,
+                            THIN_STRIDES, THIN_SIZES, MIN_THIN_BUFFER)}.get(family)
+    while dense and len(out) < count:   # B = N·C_in·ΠK·P within (least, 2·MAX_BUFFER]
+        batches, ins, outs, kernels, strides, sizes, least = dense
+        n, c, o = rng.choice(batches), rng.choice(ins), rng.choice(outs)
+        k, s, size = rng.choice(kernels), rng.choice(strides), rng.choice(sizes)
         positions = math.prod(_output((size,) * ndim, k, s))
-        if size >= k and n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
-            out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
-    while family == "dense-thin" and len(out) < count:
-        n, c, o = (rng.choice(THIN_BATCHES), rng.choice(THIN_CHANNELS),
-                   rng.choice(THIN_OUT_CHANNELS))
-        k, s, size = rng.choice(THIN_KERNELS), rng.choice(THIN_STRIDES), rng.choice(THIN_SIZES)
-        positions = math.prod(_output((size,) * ndim, k, s))
-        if MIN_THIN_BUFFER < n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
+        if size >= k and least < n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
     lists = {"grouped": (PARTIAL_GROUPS, PARTIAL_IN_CHANNELS, PARTIAL_OUT_CHANNELS,
                          PARTIAL_KERNELS, PARTIAL_BATCHES, PARTIAL_SIZES),
