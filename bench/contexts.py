@@ -140,13 +140,13 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         if n * c * k ** ndim * positions <= MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, 2))
     dense = {"dense-stride34": (STRIDE34_BATCHES, STRIDE34_CHANNELS, STRIDE34_CHANNELS,
-                                STRIDE34_KERNELS, (3, 4), STRIDE34_SIZES[ndim], 0),
+                                STRIDE34_KERNELS, (3, 4), STRIDE34_SIZES, 0),
              "dense-thin": (THIN_BATCHES, THIN_CHANNELS, THIN_OUT_CHANNELS, THIN_KERNELS,
-                            THIN_STRIDES, THIN_SIZES, MIN_THIN_BUFFER)}.get(family)
+                            THIN_STRIDES, {2: THIN_SIZES}, MIN_THIN_BUFFER)}.get(family)
     while dense and len(out) < count:   # B = N·C_in·ΠK·P within (least, 2·MAX_BUFFER]
         batches, ins, outs, kernels, strides, sizes, least = dense
         n, c, o = rng.choice(batches), rng.choice(ins), rng.choice(outs)
-        k, s, size = rng.choice(kernels), rng.choice(strides), rng.choice(sizes)
+        k, s, size = rng.choice(kernels), rng.choice(strides), rng.choice(sizes[ndim])
         positions = math.prod(_output((size,) * ndim, k, s))
         if size >= k and least < n * c * k ** ndim * positions <= 2 * MAX_BUFFER:
             out.append(((n, c) + (size,) * ndim, (o, c) + (k,) * ndim, s))
