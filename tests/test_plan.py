@@ -6,6 +6,7 @@ to follow the plan by counting the convolutions in the traced program.
 """
 
 import functools
+import math
 
 import jax
 import jax.extend
@@ -561,6 +562,10 @@ def test_autotune_candidates():
     # with a channel multiplier of 2 they do again
     assert _candidates(_spec(groups=256), (64, 256, 112, 112), (512, 1, 3, 3),
                        (64, 512, 112, 112))[1:] == (("transpose",), ("transpose",))
+    # nor does the input gradient of one output channel per group (2 inputs
+    # each, 32·64·9·112² > 2^27); its weight gradient builds one
+    assert _candidates(_spec(groups=32), (32, 64, 112, 112), (32, 2, 3, 3),
+                       (32, 32, 112, 112))[1:] == (every, ("transpose", "transpose_per_group"))
 
 
 def test_large_kernels_keep_the_textbook_gradients():
@@ -1060,6 +1065,67 @@ def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():
     p = plan(_spec(), (8, 16, 56, 56), (1, 16, 3, 3), (8, 1, 56, 56),
              jnp.float32, backend="cpu")
     assert p.input_grad.reason != "taps_input_grad_one_out_max_terms"
+
+
+def test_one_output_per_group_input_gradients_pass_taps_max_elements():
+    # taps' input gradient of one output channel per group sums slabs w·ḡ and
+    # builds no (N, C_in, ΠK, P) buffer, so past taps_max_elements the rows
+    # decide as within it (not the textbook rule outright, as for a buffer)
+    bound = _plan.THRESHOLDS["taps_max_elements"].value
+    # held-out run 26's worst point, conv_transpose2d((24, 16, 60²), (16, 2, 7, 7),
+    # stride 2, groups 16): its forward is this core's input gradient, 32
+    # channels in 16 groups -> 16, B = 24·32·49·60² just past 2^27
+    assert 24 * 32 * 49 * 60 * 60 > bound
+    core = ConvSpec((2, 2), ((0, 0),) * 2, (1, 1), 16, "auto")
+    assert _input_grad(core, (24, 32, 125, 125), 16, (7, 7)) == _plan.Choice(
+        "taps", "cpu measured: stride-2 input gradient")
+    # stride 1 (taps_input_grad_one_out_max_terms), 1-D, 3-D, more groups than
+    # cpu_split_max_groups, and a dense layer of one output channel at stride 2
+    for x_shape, c_out, k, stride, groups, reason in (
+            ((32, 64, 112, 112), 32, 3, 1, 32, "taps_input_grad_one_out_max_terms"),
+            ((32, 64, 16000), 32, 7, 1, 32, "taps_input_grad_one_out_max_terms"),
+            ((8, 32, 32, 32, 32), 16, 3, 1, 16, "cpu measured: 3-D"),
+            ((32, 128, 64, 64), 64, 3, 1, 64, "cpu measured: depthwise or many groups"),
+            ((16, 64, 256, 256), 1, 3, 2, 1, "cpu measured: stride-2 input gradient")):
+        n = len(x_shape) - 2
+        buffer = x_shape[0] * x_shape[1] * k ** n * math.prod(
+            -(-i // stride) for i in x_shape[2:])
+        assert buffer > bound, x_shape
+        assert _padded_input_grad(x_shape, c_out, k, stride, groups=groups) == _plan.Choice(
+            "taps", reason), x_shape
+        # the weight gradient builds its buffer: the textbook rule
+        weight = _padded_weight_grad(x_shape, c_out, k, stride, groups=groups)
+        assert weight.formulation.startswith("transpose"), x_shape
+        assert "taps_max_elements" in weight.reason, x_shape
+    # past the bound the dense rules still apply: one output channel at
+    # stride 1 is below dense_taps_min_out_channels
+    assert _padded_input_grad((16, 64, 128, 128), 1, 3) == _plan.Choice(
+        "transpose", "dense_taps_min_out_channels")
+    # two output channels per group, or a depthwise layer of channel
+    # multiplier 2, build the buffer: the textbook rule past the bound
+    assert _padded_input_grad((32, 64, 112, 112), 64, 3, groups=32) == _plan.Choice(
+        "transpose", "taps_max_elements")
+    assert _padded_input_grad((64, 256, 112, 112), 512, 3, groups=256) == _plan.Choice(
+        "transpose", "taps_max_elements")
+    # and off CPU nothing moves
+    g_shape = (32, 32, 112, 112)
+    assert plan(_padded_spec(2, 3, groups=32), (32, 64, 112, 112), (32, 2, 3, 3), g_shape,
+                jnp.float32, backend="gpu").input_grad.formulation == "transpose"
+    if jax.default_backend() != "cpu":
+        return
+    # the held-out layer itself: its forward follows the plan and equals its
+    # definition (zero-insert, flip, correlate by groups)
+    x = jax.random.normal(jax.random.PRNGKey(0), (24, 16, 60, 60), jnp.float32)
+    w = jax.random.normal(jax.random.PRNGKey(1), (16, 2, 7, 7), jnp.float32)
+    with _plan.recording() as made:
+        y = jax.jit(lambda x, w: jaxgrad.conv_transpose2d(x, w, stride=2, groups=16))(x, w)
+    assert [(m.kind, m.choice) for m in made] == [
+        ("input_grad", _plan.Choice("taps", "cpu measured: stride-2 input gradient"))]
+    flipped = w.reshape(16, 1, 2, 7, 7).swapaxes(1, 2).reshape(32, 1, 7, 7)[:, :, ::-1, ::-1]
+    want = lax.conv_general_dilated(x, flipped, (1, 1), [(6, 6)] * 2, lhs_dilation=(2, 2),
+                                    feature_group_count=16,
+                                    precision=lax.Precision.HIGHEST)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * float(jnp.max(abs(want))))
 
 
 def test_grouped_weight_gradients_of_few_samples_take_taps_within_bounds():

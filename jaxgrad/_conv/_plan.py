@@ -75,7 +75,12 @@ THRESHOLDS = {
         1 << 27,
         "largest taps buffer (N·C_in·ΠK·ΠO elements) for which 'auto' picks taps; "
         "above it the textbook rule needs no such buffer (depthwise gradients, "
-        "which taps computes without one, are exempt: DEPTHWISE_UNBUFFERED)",
+        "which taps computes without one, are exempt: DEPTHWISE_UNBUFFERED; so "
+        "are input gradients of one output channel per group, whose taps sums "
+        "slabs w·ḡ and builds none: past the bound the rows decide them as "
+        "within it; bench/results/contexts-cpu-2core-one-out-large.json: of 11 "
+        "shapes past 2^27 the rows send 9 to taps, which took 0.03-0.35x the "
+        "textbook rule's worse-context time)",
         "2-core Zen3 CPU, jaxlib 0.10.2 (docs/performance.md)"),
     "taps_max_taps": Threshold(
         128,
@@ -398,7 +403,7 @@ THRESHOLDS = {
         144,
         "a grouped input gradient (1 < G <= cpu_split_max_groups) with one "
         "output channel per group and at most this many terms C_in/G·ΠK per "
-        "input element, B within taps_max_elements, takes taps on CPU: taps "
+        "input element, at any B (it builds no buffer), takes taps on CPU: taps "
         "sums one elementwise slab w·ḡ per tap (no GEMM, no buffer), while "
         "XLA's convolution of a one-channel cotangent runs far below its GEMM "
         "speed",
@@ -1200,7 +1205,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     runs swapped instead where its 8-31 input channels are at least twice
     its outputs: ``_thin_swapped``). Above
     ``taps_max_elements`` the textbook rule, but for depthwise gradients,
-    which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``). On a
+    which taps computes without its buffer (``DEPTHWISE_UNBUFFERED``), and
+    for input gradients of one output channel per group, which it computes
+    without one too (slabs w·ḡ) and which the rows then decide as below the
+    bound. On a
     GPU, depthwise
     weight gradients within ``taps_max_elements`` take taps
     (``GPU_DEPTHWISE_WEIGHT``); elsewhere than on
@@ -1229,7 +1237,12 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             return Choice("taps", GPU_DEPTHWISE_WEIGHT)
         return Choice("transpose", "not measured on this backend")
     depthwise = _depthwise(spec, c_in, g_shape[1], w_shape)
-    if buffer > TAPS_MAX_ELEMENTS and not depthwise:
+    per_group_out = g_shape[1] // spec.groups
+    # taps builds no (N, C_in, ΠK, P) buffer for depthwise gradients, nor for
+    # an input gradient of one output channel per group (_taps.input_grad sums
+    # slabs w·ḡ); past the bound the latter meets the rows below as within it
+    if (buffer > TAPS_MAX_ELEMENTS and not depthwise
+            and not (kind == "input" and per_group_out == 1)):
         return Choice("transpose", "taps_max_elements")
     if (kind == "weight" and depthwise and taps > 1
             and ((len(kernel) == 2
@@ -1238,14 +1251,13 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and c_in <= THRESHOLDS["depthwise_weight_few_channels"].value
             and buffer > THRESHOLDS["depthwise_weight_taps_max_elements"].value):
         return Choice("transpose", "depthwise_weight_taps_max_elements")
-    if buffer > TAPS_MAX_ELEMENTS:
+    if buffer > TAPS_MAX_ELEMENTS and depthwise:
         return Choice("taps", DEPTHWISE_UNBUFFERED)
     if spec.groups > 1 and (w_shape[1] == 1 or spec.groups
                             > THRESHOLDS["cpu_split_max_groups"].value):
         return Choice("taps", "cpu measured: depthwise or many groups")
     if taps == 1 or _tiled(spec, kernel):
         return Choice("taps", "cpu measured: one GEMM (1x1 or tiled)")
-    per_group_out = g_shape[1] // spec.groups
     if (kind == "weight" and len(kernel) == 3 and spec.groups > 1 and per_group_out == 1
             and (w_shape[1] <= ONE_GROUPED_3D_MAX_GROUP_CHANNELS
                  or n >= ONE_GROUPED_3D_MIN_BATCH)):
@@ -1556,8 +1568,9 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
     groups, the swapped weight gradient of a dense convolution of PyTorch's
     geometry at stride 1 (strided, its dilated cotangent ran 0.98-21x the time on
     CPU), taps where it has a formulation (the gradients' within
-    ``taps_max_elements``, depthwise ones at any size: they build no
-    buffer; kernels of at most ``autotune_max_taps`` taps, or tiled), and
+    ``taps_max_elements``, depthwise ones and input gradients of one output
+    channel per group at any size: they build no buffer; kernels of at most
+    ``autotune_max_taps`` taps, or tiled), and
     for the forward im2col (:func:`forward_im2col`). The whole-convolution
     form is left out only where a WORKAROUNDS row rules it out for its values
     (``cpu_f64_depthwise_nan_leak``: its per-group form replaces it).
@@ -1575,7 +1588,9 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
         pieces = pieces and (kind == "input_grad" or spec.batch_groups == 1)
         depthwise = _depthwise(spec, x_shape[lhs[1]], g_shape[out[1]], w_shape)
-        taps = spec.torch_geometry and (depthwise or (
+        unbuffered = depthwise or (kind == "input_grad"
+                                   and g_shape[out[1]] == spec.groups)
+        taps = spec.torch_geometry and (unbuffered or (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
             <= TAPS_MAX_ELEMENTS)) and (
             math.prod(w_shape[2:]) <= THRESHOLDS["autotune_max_taps"].value
