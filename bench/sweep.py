@@ -31,7 +31,9 @@ Each configuration is measured in a worker process with a time limit
 (``--timeout-s``): XLA's CPU path for some grouped convolutions runs for
 minutes (a grouped weight gradient costs G times the dense work), and one such
 draw must not stall the sweep. A configuration over the limit is recorded as
-a timeout and another is drawn in its place. A candidate whose first run takes
+a timeout and another is drawn in its place; one whose worker process dies
+(a crash inside XLA) is recorded as a crash, with the exit code, and drawn
+again the same way. A candidate whose first run takes
 more than a second is timed with fewer repetitions (at least 3), so that one
 configuration costs about ``--config-s`` seconds of timing.
 """
@@ -303,29 +305,50 @@ def _worker(jobs, answers, backend: str) -> None:
 class Worker:
     """Measures configurations in a child process that a time limit can kill."""
 
-    def __init__(self, backend: str):
+    def __init__(self, backend: str, target=None):
         import multiprocessing
         self._context = multiprocessing.get_context("spawn")
         self._backend = backend
+        self._target = target or _worker    # tests pass one that dies
         self._process = None
 
     def _start(self):
         self._jobs, self._answers = self._context.Queue(), self._context.Queue()
         self._process = self._context.Process(
-            target=_worker, args=(self._jobs, self._answers, self._backend), daemon=True)
+            target=self._target, args=(self._jobs, self._answers, self._backend),
+            daemon=True)
         self._process.start()
 
     def measure(self, job: tuple, timeout_s: float) -> tuple[str, object]:
-        """("ok", times), ("error", message) or ("timeout", message)."""
+        """("ok", times), ("error", message), ("crash", message) or ("timeout", message).
+
+        Waits in steps of at most a second, so that a worker that dies (a
+        segmentation fault in XLA ends the process without an answer) is
+        reported at once, as a crash with its exit code, and not after
+        ``timeout_s`` as a timeout."""
         import queue
+        import signal
         if self._process is None or not self._process.is_alive():
             self._start()
         self._jobs.put(job)
-        try:
-            return self._answers.get(timeout=timeout_s)
-        except queue.Empty:
-            self.close(kill=True)
-            return "timeout", f"no result within {timeout_s:g} s"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self._answers.get(
+                    timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                pass
+            if not self._process.is_alive():
+                code = self._process.exitcode
+                self._process.join(10)
+                self._process = None
+                why = (f", signal {signal.Signals(-code).name}"
+                       if code is not None and code < 0 and -code in signal.valid_signals()
+                       else "")
+                return "crash", f"the worker process died (exit code {code}{why})"
+            if time.monotonic() >= deadline:
+                self.close(kill=True)
+                return "timeout", f"no result within {timeout_s:g} s"
 
     def close(self, kill: bool = False):
         if self._process is None:
@@ -394,8 +417,7 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
             (case, args.repeats, args.seed + i, tuple(args.parts), args.inner,
              tuple(args.formulations), args.config_s), args.timeout_s)
         if status != "ok":  # a failed or overlong configuration is data too
-            records.append({"name": case.name, "config": describe(case),
-                            "error" if status == "error" else "timeout": times})
+            records.append({"name": case.name, "config": describe(case), status: times})
             print(f"sweep {i}: {case.input} {case.layers[0]}: {status} {times}"[:300],
                   flush=True)
             save(_result(args, backend, records))
@@ -449,8 +471,8 @@ def summarize(result: dict) -> str:
     for record in result["records"]:
         times = record.get("candidates")
         if not times:
-            why = ("timeout: " + record["timeout"] if "timeout" in record
-                   else "failed: " + record["error"])
+            why = next((f"{key}: {record[key]}" for key in ("timeout", "crash")
+                        if key in record), None) or "failed: " + record["error"]
             lines.append(f"| {_shape_label(record['config'])} | {why[:90]} |")
             continue
         ref = {p: times[f"{p}:autodiff"]["median_s"] for p in parts}

@@ -1152,3 +1152,31 @@ def test_one_input_channel_dense_weight_gradient_stays_a_gemm():
         jnp.zeros((8, 1, 32, 32), jnp.float64))[1](g)[0]
     np.testing.assert_allclose(_taps.weight_grad(x, g, spec, (32, 32)), want,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
+    ((41, 14, 74, 74), (96, 14, 5, 5), 4, 2),    # held-out run 26's point
+    ((65, 14, 74, 74), (96, 14, 5, 5), 4, 2),
+    ((41, 64, 14, 14), (64, 64, 3, 3), 1, 1),
+])
+def test_taps_weight_gradient_past_a_batch_of_32_equals_lax_autodiff(x_shape, w_shape,
+                                                                      stride, padding):
+    # float32 on CPU: XLA fused the batched GEMM, its sum over a batch past 32
+    # (not a multiple of 32) and the reshape into one YNNPACK fusion, and the
+    # program died with a segmentation fault when it ran (_taps.py,
+    # SUM_FUSION_MAX_BATCH); a crash here takes the test process down
+    spec = ConvSpec((stride,) * 2, ((padding, padding),) * 2, (1, 1), 1, "taps")
+    x = jax.random.normal(jax.random.PRNGKey(0), x_shape, jnp.float32)
+    out = _conv_output_shape(x_shape[2:], w_shape[2:], spec)
+    g = jax.random.normal(jax.random.PRNGKey(1), (x_shape[0], w_shape[0]) + tuple(out),
+                          jnp.float32)
+    got = jax.jit(lambda x, g: _taps.weight_grad(x, g, spec, w_shape[2:]))(x, g)
+    want = jax.vjp(lambda w: jax.lax.conv_general_dilated(
+        x, w, (stride,) * 2, [(padding, padding)] * 2, precision=jax.lax.Precision.HIGHEST),
+        jnp.zeros(w_shape, jnp.float32))[1](g)[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * float(jnp.max(abs(want))))
+    # and "auto" runs the whole step of the first (its choice is taps here)
+    if x_shape[0] == 41 and stride == 4:
+        w = jax.random.normal(jax.random.PRNGKey(2), w_shape, jnp.float32) * 0.05
+        got = jax.grad(lambda w: jnp.vdot(jaxgrad.conv2d(x, w, None, stride, padding), g))(w)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * float(jnp.max(abs(want))))

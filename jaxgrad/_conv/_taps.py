@@ -271,6 +271,21 @@ def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
                                    jnp.result_type(xp.dtype, g.dtype)))
 
 
+# XLA CPU (jaxlib 0.10.1) fuses the batched GEMM below, its sum over N and
+# the reshape to w̄'s shape into one YNNPACK fusion; where N > 32 and is not
+# a multiple of 32, the sum becomes a padded 32-wide reduce-window inside it,
+# and for some shapes the compiled program dies with a segmentation fault
+# when it runs: N = 33, 40, 41 and 65 with (Cₒ, Cᵢ, K, O) = (96, 14, 5×5,
+# 19×19), and (64, 64, 3×3, 14×14) at N = 41; not at N = 8, 32, 64 or 128,
+# nor at (32, 14, 5×5) or (96, 4, 5×5). Held-out run 26's (41, 14, 74²) → 96,
+# 5×5 at stride 4 was one (its taps weight gradient, "auto"'s choice). An
+# optimization barrier between the GEMM and the sum keeps them in separate
+# fusions; past a batch of 32 the sum is never fused with the GEMM on CPU
+# (the same time within noise at N = 64 and 128, 8.6 ms where N = 41
+# crashed).
+SUM_FUSION_MAX_BATCH = 32
+
+
 def weight_grad(x, g, spec: ConvSpec, kernel):
     """w̄ = Σ_{n,p} g ⊗ (strided slices of x̂), one GEMM per group."""
     n, c_in = x.shape[:2]
@@ -336,6 +351,8 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
             gg, cols.reshape(n, groups, ci * len(taps), npos),
             (((3,), (3,)), ((0, 1), (0, 1))), precision=_swapped(spec),
             preferred_element_type=acc)
+        if n > SUM_FUSION_MAX_BATCH and jax.default_backend() == "cpu":
+            out = lax.optimization_barrier(out)     # XLA CPU crash: see below
         out = jnp.sum(out, axis=0, dtype=acc)
     else:
         # few positions: contract n and p together (XLA transposes the operands).
