@@ -302,6 +302,9 @@ def _worker(jobs, answers, backend: str) -> None:
             answers.put(("error", repr(exc)[:500]))
 
 
+MAX_CRASHES_IN_A_ROW = 3
+
+
 class Worker:
     """Measures configurations in a child process that a time limit can kill."""
 
@@ -405,7 +408,7 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
     wanted = args.count + len(first)
     cases = itertools.chain(first, draw(None, args.seed, args.max_gflop, args.min_gflop))
     worker = Worker(args.backend)
-    measured = 0
+    measured = crashes = 0
     for i, case in enumerate(cases):
         if measured >= wanted:
             break
@@ -421,7 +424,13 @@ def run(args: argparse.Namespace, save=lambda result: None) -> dict:
             print(f"sweep {i}: {case.input} {case.layers[0]}: {status} {times}"[:300],
                   flush=True)
             save(_result(args, backend, records))
+            crashes = crashes + 1 if status == "crash" else 0
+            if crashes == MAX_CRASHES_IN_A_ROW:   # a worker that cannot start
+                print(f"sweep: the worker died on {crashes} configurations in a row; "
+                      "stopping", flush=True)
+                break
             continue
+        crashes = 0
         measured += 1
         records.append({"name": case.name, "config": describe(case),
                         "candidates": times})

@@ -1157,14 +1157,16 @@ def test_one_input_channel_dense_weight_gradient_stays_a_gemm():
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
     ((41, 14, 74, 74), (96, 14, 5, 5), 4, 2),    # held-out run 26's point
     ((65, 14, 74, 74), (96, 14, 5, 5), 4, 2),
-    ((41, 64, 14, 14), (64, 64, 3, 3), 1, 1),
+    ((33, 32, 74, 74), (128, 32, 3, 3), 4, 1),
 ])
 def test_taps_weight_gradient_past_a_batch_of_32_equals_lax_autodiff(x_shape, w_shape,
                                                                       stride, padding):
     # float32 on CPU: XLA fused the batched GEMM, its sum over a batch past 32
     # (not a multiple of 32) and the reshape into one YNNPACK fusion, and the
     # program died with a segmentation fault when it ran (_taps.py,
-    # SUM_FUSION_MAX_BATCH); a crash here takes the test process down
+    # SUM_FUSION_MAX_BATCH); a crash here takes the test process down. Each
+    # shape has at least as many output positions as Cₒ and Cᵢ·ΠK, so it
+    # takes the batched GEMM and the sum over N (the branch with the barrier)
     spec = ConvSpec((stride,) * 2, ((padding, padding),) * 2, (1, 1), 1, "taps")
     x = jax.random.normal(jax.random.PRNGKey(0), x_shape, jnp.float32)
     out = _conv_output_shape(x_shape[2:], w_shape[2:], spec)

@@ -37,12 +37,14 @@ def test_summary_divides_each_formulation_by_autodiff():
              for f, t in row.items()}
     table = sweep.summarize({"parts": ["input", "weight"], "records": [
         {"config": config, "candidates": times},
-        {"config": config, "error": "RuntimeError('out of memory')"}]})
+        {"config": config, "error": "RuntimeError('out of memory')"},
+        {"config": config, "crash": "the worker process died (exit code -11)"}]})
     lines = table.splitlines()
     assert lines[0].startswith("| configuration | GFLOP | input transpose | input taps")
     assert lines[2] == ("| conv x=(2, 4, 8, 8) w=(6, 2, 3, 3) s=2 g=2 | 0.25 | 1.00 | "
                         "0.25 | 1.50 | 2.50 | 4 | 2 |")
     assert "failed: RuntimeError('out of memory')" in lines[3]
+    assert "| crash: the worker process died (exit code -11) |" in lines[4]
 
 
 def _tiny_case():
@@ -79,6 +81,26 @@ def test_a_worker_that_dies_is_recorded_as_a_crash_not_a_timeout():
                 "crash", "the worker process died (exit code -11, signal SIGSEGV)")
     finally:
         worker.close()
+
+
+def test_the_sweep_records_crashes_and_stops_after_a_few_in_a_row(monkeypatch):
+    class Dying:     # every configuration kills the worker
+        def __init__(self, backend):
+            self.jobs = 0
+
+        def measure(self, job, timeout_s):
+            self.jobs += 1
+            return "crash", "the worker process died (exit code -11, signal SIGSEGV)"
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(sweep, "Worker", Dying)
+    args = sweep.parser().parse_args(["--count", "10", "--backend", "cpu"])
+    records = sweep.run(args)["records"]
+    assert len(records) == sweep.MAX_CRASHES_IN_A_ROW == 3
+    assert all(r["crash"] == "the worker process died (exit code -11, signal SIGSEGV)"
+               and "candidates" not in r for r in records)
 
 
 def test_a_configuration_over_the_time_limit_is_recorded_and_the_worker_restarts():

@@ -276,11 +276,11 @@ def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
 # a multiple of 32, the sum becomes a padded 32-wide reduce-window inside it,
 # and for some shapes the compiled program dies with a segmentation fault
 # when it runs: N = 33, 40, 41 and 65 with (Cₒ, Cᵢ, K, O) = (96, 14, 5×5,
-# 19×19), and (64, 64, 3×3, 14×14) at N = 41; not at N = 8, 32, 64 or 128,
-# nor at (32, 14, 5×5) or (96, 4, 5×5). Of 48 drawn dense layers (N 3-100,
+# 19×19), not at N = 8, 32, 64 or 128 (nor, in the same GEMM and sum written
+# in plain JAX, at (32, 14, 5×5) or (96, 4, 5×5)). Of 48 drawn dense layers (N 3-100,
 # C 3-64, Cₒ 16-128, K 1-5, stride 1-4, 14-74 px), 3 of the 25 with such an
-# N crashed without the barrier, N = 100 among them (32 -> 96 channels,
-# 5×5 on 40²), and none with it. Held-out run 26's (41, 14, 74²) → 96,
+# N crashed without the barrier: (100, 32, 40²) -> 96, 5×5; (33, 32, 74²)
+# and (41, 32, 74²) -> 128, 3×3 at stride 4; none with it. Held-out run 26's (41, 14, 74²) → 96,
 # 5×5 at stride 4 was one (its taps weight gradient, "auto"'s choice). An
 # optimization barrier between the GEMM and the sum keeps them in separate
 # fusions; past a batch of 32 the sum is never fused with the GEMM on CPU
@@ -355,7 +355,7 @@ def weight_grad(x, g, spec: ConvSpec, kernel):
             (((3,), (3,)), ((0, 1), (0, 1))), precision=_swapped(spec),
             preferred_element_type=acc)
         if n > SUM_FUSION_MAX_BATCH and jax.default_backend() == "cpu":
-            out = lax.optimization_barrier(out)     # XLA CPU crash: see below
+            out = lax.optimization_barrier(out)     # SUM_FUSION_MAX_BATCH
         out = jnp.sum(out, axis=0, dtype=acc)
     else:
         # few positions: contract n and p together (XLA transposes the operands).
