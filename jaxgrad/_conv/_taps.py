@@ -277,15 +277,15 @@ def _depthwise_weight_grad_loop(xp, g, spec: ConvSpec, kernel):
 # and for some shapes the compiled program dies with a segmentation fault
 # when it runs: N = 33, 40, 41 and 65 with (Cₒ, Cᵢ, K, O) = (96, 14, 5×5,
 # 19×19), not at N = 8, 32, 64 or 128 (nor, in the same GEMM and sum written
-# in plain JAX, at (32, 14, 5×5) or (96, 4, 5×5)). Of 48 drawn dense layers (N 3-100,
-# C 3-64, Cₒ 16-128, K 1-5, stride 1-4, 14-74 px), 3 of the 25 with such an
-# N crashed without the barrier: (100, 32, 40²) -> 96, 5×5; (33, 32, 74²)
-# and (41, 32, 74²) -> 128, 3×3 at stride 4; none with it. Held-out run 26's (41, 14, 74²) → 96,
-# 5×5 at stride 4 was one (its taps weight gradient, "auto"'s choice). An
-# optimization barrier between the GEMM and the sum keeps them in separate
-# fusions; past a batch of 32 the sum is never fused with the GEMM on CPU
-# (the same time within noise at N = 64 and 128, 8.6 ms where N = 41
-# crashed).
+# in plain JAX, at (32, 14, 5×5) or (96, 4, 5×5)). Held-out run 26's
+# (41, 14, 74²) → 96, 5×5 at stride 4 was one (its taps weight gradient,
+# "auto"'s choice). Of 48 drawn dense layers (N 3-100, C 3-64, Cₒ 16-128,
+# K 1-5, stride 1-4, 14-74 px), 3 of the 25 with such an N crashed without
+# the barrier below: (100, 32, 40²) → 96, 5×5; (33, 32, 74²) and
+# (41, 32, 74²) → 128, 3×3 at stride 4; none with it. The barrier between
+# the GEMM and the sum keeps them in separate fusions: past a batch of 32
+# the sum is never fused with the GEMM on CPU (in plain JAX the same time
+# within noise at N = 64 and 128, and 8.6 ms where N = 41 had crashed).
 SUM_FUSION_MAX_BATCH = 32
 
 
