@@ -1003,6 +1003,15 @@ def _depthwise(spec: ConvSpec, in_channels: int, out_channels: int,
     return spec.groups == in_channels == out_channels and w_shape[1] == 1
 
 
+def _unbuffered(input_grad: bool, spec: ConvSpec, in_channels: int, out_channels: int,
+                w_shape: Sequence[int]) -> bool:
+    """Whether taps computes this gradient without its (N, C_in, ΠK, P)
+    buffer: depthwise gradients, and input gradients of one output channel
+    per group (``_taps.input_grad`` sums slabs w·ḡ for both)."""
+    return (_depthwise(spec, in_channels, out_channels, w_shape)
+            or (input_grad and out_channels == spec.groups))
+
+
 def choose(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape, *arrays,
            placement: Placement | None = None, backend: str | None = None) -> str:
     """The formulation, "transpose" or "taps", of one gradient (``kind`` "input"
@@ -1238,11 +1247,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("transpose", "not measured on this backend")
     depthwise = _depthwise(spec, c_in, g_shape[1], w_shape)
     per_group_out = g_shape[1] // spec.groups
-    # taps builds no (N, C_in, ΠK, P) buffer for depthwise gradients, nor for
-    # an input gradient of one output channel per group (_taps.input_grad sums
-    # slabs w·ḡ); past the bound the latter meets the rows below as within it
-    if (buffer > TAPS_MAX_ELEMENTS and not depthwise
-            and not (kind == "input" and per_group_out == 1)):
+    # past the bound, a gradient that taps computes without a buffer (a
+    # one-output input gradient meets the rows below as within it)
+    if (buffer > TAPS_MAX_ELEMENTS
+            and not _unbuffered(kind == "input", spec, c_in, g_shape[1], w_shape)):
         return Choice("transpose", "taps_max_elements")
     if (kind == "weight" and depthwise and taps > 1
             and ((len(kernel) == 2
@@ -1587,9 +1595,8 @@ def candidates(kind: str, spec: ConvSpec, x_shape: Sequence[int],
         whole, split = "transpose", "transpose_per_group"
         channels = g_shape[out[1]] if kind == "input_grad" else x_shape[lhs[1]]
         pieces = pieces and (kind == "input_grad" or spec.batch_groups == 1)
-        depthwise = _depthwise(spec, x_shape[lhs[1]], g_shape[out[1]], w_shape)
-        unbuffered = depthwise or (kind == "input_grad"
-                                   and g_shape[out[1]] == spec.groups)
+        unbuffered = _unbuffered(kind == "input_grad", spec, x_shape[lhs[1]],
+                                 g_shape[out[1]], w_shape)
         taps = spec.torch_geometry and (unbuffered or (
             x_shape[0] * x_shape[1] * math.prod(w_shape[2:]) * math.prod(g_shape[2:])
             <= TAPS_MAX_ELEMENTS)) and (
