@@ -1498,6 +1498,15 @@ def test_swapped_weight_gradient_row():
     assert [m.choice for m in made if m.kind == "weight_grad"] == [swapped]
 
 
+def _strided_weight(x, o, k=3, stride=2, dilation=1, groups=1):
+    """auto's CPU choice for the weight gradient of x's shape -> o outputs, a
+    k-wide kernel padded (k-1)//2 on each side, at this stride everywhere."""
+    n = len(x) - 2
+    spec = ConvSpec((stride,) * n, (((k - 1) // 2,) * 2,) * n, (dilation,) * n, groups,
+                    "auto")
+    return _weight_grad(spec, x, o, (k,) * n)
+
+
 def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
     # held-out run 15's worst point: (1, 80, 62²) -> 8, 3x3 stride 2; the
     # aligned row (channels multiples of 8) kept the textbook rule, taps 0.36x
@@ -1505,11 +1514,7 @@ def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
         "strided_weight_taps_max_out_channels", "strided_weight_taps_max_batch"))
     row = _plan.Choice("taps", "strided_weight_taps_max_out_channels")
 
-    def weight(x, o, k=3, stride=2, dilation=1, groups=1):
-        n = len(x) - 2
-        spec = ConvSpec((stride,) * n, (((k - 1) // 2,) * 2,) * n, (dilation,) * n,
-                        groups, "auto")
-        return _weight_grad(spec, x, o, (k,) * n)
+    weight = _strided_weight
 
     assert weight((1, 80, 62, 62), 8) == row
     assert weight((batch, 80, 62, 62), most) == row          # both bounds inclusive
@@ -1544,3 +1549,53 @@ def test_strided_few_output_weight_gradients_take_taps_at_small_batches():
     spec = ConvSpec((2, 1), ((1, 1), (1, 1)), (1, 1), 1, "auto")
     assert plan(spec, (1, 80, 62, 62), (8, 80, 3, 3), (1, 8, 31, 62), jnp.float32,
                 backend="cpu").weight_grad != row
+
+
+def test_strided_few_output_weight_gradients_take_taps_below_a_batch_of_8():
+    # held-out run 26: (5, 8, 92²) -> 8, 3x3 stride 2, regret 1.85 with the
+    # textbook rule (batch 5, past strided_weight_taps_max_batch)
+    rows = {k: _plan.THRESHOLDS[k].value for k in (
+        "strided_weight_taps_max_batch", "strided_weight_taps_unaligned_max_batch",
+        "strided_weight_taps_unaligned_max_in_channels",
+        "strided_weight_taps_unaligned_max_elements")}
+    assert (rows["strided_weight_taps_max_batch"],
+            rows["strided_weight_taps_unaligned_max_batch"]) == (4, 7)
+    row = _plan.Choice("taps", "strided_weight_taps_unaligned_max_batch")
+
+    weight = _strided_weight
+
+    assert weight((5, 8, 92, 92), 8) == row
+    for n in (5, 6, 7):
+        assert weight((n, 8, 92, 92), 16) == row, n
+    assert weight((4, 8, 92, 92), 8).reason == "strided_weight_taps_max_out_channels"
+    assert weight((8, 8, 92, 92), 8).formulation == "transpose"    # batch 8: XLA's
+    assert weight((5, 8, 92, 92), 24).formulation == "transpose"   # 24 outputs
+    assert weight((6, 8, 56, 56), 8, k=7, stride=3) == row        # stride 3, 7x7
+    # 2-D: at most 48 input channels (5x5 stride 2 with 64 and 128 lost in networks)
+    assert weight((6, 48, 28, 28), 6, k=5) == row
+    assert weight((6, 64, 28, 28), 6, k=5).formulation == "transpose"
+    assert weight((6, 128, 28, 28), 6, k=5).formulation == "transpose"
+    # 1-D: up to strided_weight_taps_max_in_channels
+    assert weight((6, 256, 1000), 8, k=5) == row
+    # the buffer: 7·48·9·46² = 6.4M > 2^22 (taps lost at 8.1M)
+    assert 7 * 48 * 9 * 46 * 46 > rows["strided_weight_taps_unaligned_max_elements"]
+    assert weight((7, 48, 92, 92), 8).formulation == "transpose"
+    # not 3-D, not dilated, not grouped, not stride 1
+    assert weight((5, 8, 16, 16, 16), 8) != row
+    assert weight((5, 8, 92, 92), 8, dilation=2) != row
+    assert weight((5, 8, 92, 92), 8, groups=2) != row
+    assert weight((5, 8, 92, 92), 8, stride=1) != row
+
+
+def test_held_out_26_strided_weight_gradient_equals_lax_autodiff():
+    # the shape of held-out run 26's point, smaller: auto's gradient (taps
+    # under the row above) against lax's, to float64 tolerance
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 8, 30, 30), jnp.float64)
+    w = jax.random.normal(jax.random.PRNGKey(1), (8, 8, 3, 3), jnp.float64)
+    with _plan.recording() as made:
+        got = jax.grad(lambda w: jnp.sum(jnp.sin(jaxgrad.conv2d(x, w, stride=2, padding=1))))(w)
+    assert [m.choice.reason for m in made if m.kind == "weight_grad"] == [
+        "strided_weight_taps_unaligned_max_batch"]
+    want = jax.grad(lambda w: jnp.sum(jnp.sin(lax.conv_general_dilated(
+        x, w, (2, 2), ((1, 1), (1, 1))))))(w)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -648,6 +648,41 @@ THRESHOLDS = {
         4, "largest batch for strided_weight_taps_max_out_channels",
         "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
         "8-16: 0.86-5.09x, 9 of 9 above 1 in one layout or both)"),
+    "strided_weight_taps_unaligned_max_batch": Threshold(
+        7,
+        "1-D and 2-D: batches from strided_weight_taps_max_batch + 1 to this one "
+        "also take strided_weight_taps_max_out_channels' row (at most 16 outputs), within "
+        "B <= strided_weight_taps_unaligned_max_elements and, in 2-D, at most "
+        "strided_weight_taps_unaligned_max_in_channels input channels (1-D: "
+        "strided_weight_taps_max_in_channels): XLA CPU's weight-gradient "
+        "convolution contracts the batch as its input features, and fewer than "
+        "8 of them (one vector of f32) miss its fast path; from 8 on it wins",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07), autotune's protocol in "
+        "both layouts (bench/results/contexts-cpu-2core-strided-batch5-12.json, "
+        "36 draws at batch 5-12, 4-16 outputs, 3-128 inputs, stride 2-3, K 3-7, "
+        "1-D and 2-D, B <= 2^23, with the committed strided files): the 21 "
+        "gradients at batch 5-7 that the row moves took 0.44-1.03x the textbook "
+        "rule's worse-context time as taps (median 0.67); of the 4 it leaves, "
+        "taps took 0.89-0.92x at 3 and 2.05x at (7, 96, 44^2) -> 12, 5x5 "
+        "stride 2; at batch 8-12, among 37 shapes the older rows left to the "
+        "textbook rule, taps was slower at 29. SGD steps of 30 drawn networks "
+        "(a 3x3 stem, the strided layer, a head; batch 5-7), row on against "
+        "off and a second compile of row-on, medians of 15 interleaved "
+        "(networks-cpu-2core-strided-batch5-7.json, script inside): the 21 "
+        "steps the row as shipped changes took 0.67-1.07x (median 0.90); two "
+        "2-D 5x5 stride-2 layers with 64 and 128 inputs took 1.41x and 1.58x "
+        "(hence the 2-D input bound). Held-out run 26's (5, 8, 92^2) -> 8, 3x3 "
+        "stride 2, had a regret of 1.85 with the textbook rule"),
+    "strided_weight_taps_unaligned_max_in_channels": Threshold(
+        48, "most input channels of a 2-D layer for "
+        "strided_weight_taps_unaligned_max_batch",
+        "the same network steps: 2-D layers of 8-48 inputs took 0.67-1.04x; a "
+        "3x3 stride-2 layer of 64 inputs 0.99x; 5x5 stride 2 with 64 and 128 "
+        "inputs 1.41x and 1.58x"),
+    "strided_weight_taps_unaligned_max_elements": Threshold(
+        1 << 22, "largest buffer for strided_weight_taps_unaligned_max_batch",
+        "the same contexts data: taps won up to B = 5.3M and lost at 8.1M ((7, 96, "
+        "44^2) -> 12, 5x5 stride 2: 2.05x); the networks were drawn within 2^22"),
     "one_sample_weight_taps_max_in_channels": Threshold(
         16,
         "a dense 2-D weight gradient at stride 1 of one sample with at most "
@@ -1183,7 +1218,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``strided_weight_taps_three_sample_max_out_channels``), not too many
     input channels and a small batch (``strided_weight_taps_max_out_channels``,
     ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
-    takes taps within ``dense_taps_max_elements``; a dense 2-D weight
+    takes taps within ``dense_taps_max_elements``, and so does a 1-D or 2-D
+    one at a batch below 8 within a smaller buffer and, in 2-D, with fewer
+    input channels (``strided_weight_taps_unaligned_max_batch`` and its
+    bounds); a dense 2-D weight
     gradient at stride 1 of one sample with few input and output channels
     (``one_sample_weight_taps_max_in_channels``,
     ``one_sample_weight_taps_max_out_channels``) takes taps within the same
@@ -1317,6 +1355,17 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
             and n <= THRESHOLDS["strided_weight_taps_max_batch"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", strided_row)
+    if (kind == "weight" and spec.groups == 1
+            and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
+            and per_group_out <= THRESHOLDS["strided_weight_taps_max_out_channels"].value
+            and THRESHOLDS["strided_weight_taps_max_batch"].value < n
+            <= THRESHOLDS["strided_weight_taps_unaligned_max_batch"].value
+            and len(kernel) <= 2
+            and c_in <= THRESHOLDS["strided_weight_taps_unaligned_max_in_channels"
+                                   if len(kernel) == 2 else
+                                   "strided_weight_taps_max_in_channels"].value
+            and buffer <= THRESHOLDS["strided_weight_taps_unaligned_max_elements"].value):
+        return Choice("taps", "strided_weight_taps_unaligned_max_batch")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
