@@ -648,41 +648,64 @@ THRESHOLDS = {
         4, "largest batch for strided_weight_taps_max_out_channels",
         "the same measurements (batch 6: 0.47x / 0.83x at one shape; batch "
         "8-16: 0.86-5.09x, 9 of 9 above 1 in one layout or both)"),
-    "strided_weight_taps_unaligned_max_batch": Threshold(
+    "strided_weight_taps_few_samples_max_batch": Threshold(
         7,
-        "1-D and 2-D: batches from strided_weight_taps_max_batch + 1 to this one "
-        "also take strided_weight_taps_max_out_channels' row (at most 16 outputs), within "
-        "B <= strided_weight_taps_unaligned_max_elements and, in 2-D, at most "
-        "strided_weight_taps_unaligned_max_in_channels input channels (1-D: "
-        "strided_weight_taps_max_in_channels): XLA CPU's weight-gradient "
-        "convolution contracts the batch as its input features, and fewer than "
-        "8 of them (one vector of f32) miss its fast path; from 8 on it wins",
-        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07), autotune's protocol in "
-        "both layouts (bench/results/contexts-cpu-2core-strided-batch5-12.json, "
-        "36 draws at batch 5-12, 4-16 outputs, 3-128 inputs, stride 2-3, K 3-7, "
-        "1-D and 2-D, B <= 2^23, with the committed strided files): the 21 "
-        "gradients at batch 5-7 that the row moves took 0.44-1.03x the textbook "
-        "rule's worse-context time as taps (median 0.67); of the 4 it leaves, "
+        "1-D and 2-D: at batches from strided_weight_taps_max_batch + 1 to this "
+        "one, a weight gradient that strided_weight_taps_max_out_channels' row "
+        "would take but for its batch bound (at most 16 outputs) takes taps "
+        "within B <= strided_weight_taps_few_samples_max_elements and, in 2-D, "
+        "at most strided_weight_taps_few_samples_max_in_channels input channels "
+        "(1-D: strided_weight_taps_max_in_channels). XLA CPU's weight-gradient "
+        "convolution contracts the batch as its input features; at batch 8 and "
+        "10 it won at nearly every shape measured, at 5-7 it lost (a guess at "
+        "the cause: fewer input features than one f32 vector of 8)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 only (2026-12-07), autotune's "
+        "protocol in both layouts (bench/results/contexts-cpu-2core-strided-"
+        "batch5-12.json, 36 draws at batch 5-12, 4-16 outputs, 3-128 inputs, "
+        "stride 2-3, K 3-7, 1-D and 2-D, B <= 2^23, with the committed "
+        "strided files). Ratios are taps over the textbook rule, the larger of "
+        "the two layouts' ratios: of the 21 gradients at batch 5-7 the row "
+        "takes, 19 moved from the textbook rule, at 0.51-1.03x (median 0.69; 2 "
+        "were taps already by dense_taps_small_elements); of the 4 it leaves, "
         "taps took 0.89-0.92x at 3 and 2.05x at (7, 96, 44^2) -> 12, 5x5 "
-        "stride 2; at batch 8-12, among 37 shapes the older rows left to the "
-        "textbook rule, taps was slower at 29. SGD steps of 30 drawn networks "
-        "(a 3x3 stem, the strided layer, a head; batch 5-7), row on against "
-        "off and a second compile of row-on, medians of 15 interleaved "
-        "(networks-cpu-2core-strided-batch5-7.json, script inside): the 21 "
-        "steps the row as shipped changes took 0.67-1.07x (median 0.90); two "
-        "2-D 5x5 stride-2 layers with 64 and 128 inputs took 1.41x and 1.58x "
-        "(hence the 2-D input bound). Held-out run 26's (5, 8, 92^2) -> 8, 3x3 "
-        "stride 2, had a regret of 1.85 with the textbook rule"),
-    "strided_weight_taps_unaligned_max_in_channels": Threshold(
+        "stride 2. With at most 16 outputs and the textbook rule: at batch 8 "
+        "taps was slower at 24 of 28 shapes, at batch 10 at 3 of 3, at batch 12 "
+        "at 2 of 6 (mixed, so not covered). SGD steps of 30 drawn networks (a "
+        "3x3 stem, the strided layer, a head; batch 5-7, 1-D layers of at most "
+        "128 inputs), row on against off and a second compile of row-on, "
+        "medians of 15 interleaved (networks-cpu-2core-strided-batch5-7.json, "
+        "script inside): the 21 steps the row as shipped changes took "
+        "0.67-1.07x (median 0.90). Held-out run 26's (5, 8, 92^2) -> 8, 3x3 "
+        "stride 2, had a regret of 1.85 with the textbook rule, 1.09 with the "
+        "row (sweep-cpu-2core-heldout26-reconfirm.md)"),
+    "strided_weight_taps_few_samples_one_d_max_out_channels": Threshold(
+        32,
+        "in 1-D, strided_weight_taps_few_samples_max_batch's output bound (16 "
+        "in 2-D)",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07): at batch 5-7 with "
+        "20-32 outputs (bench/results/contexts-cpu-2core-strided-batch5-7-"
+        "out20-32.json, 24 draws, script inside), taps took 0.52-0.98x the "
+        "textbook rule's time (the larger of the two layouts' ratios) at all 11 "
+        "1-D draws (10 shapes; 2 tiled, taps already), but in 2-D it was slower "
+        "at 9 of 13 (1.09-3.26x; all 8 at batch 6-7). SGD steps of 14 drawn "
+        "1-D networks with such a layer "
+        "(networks-cpu-2core-strided-batch5-7-one-d.json): the 13 steps it "
+        "changes took 0.71-1.05x (median 0.93; the 1.05x with a control of "
+        "0.99x). Held-out run 28's worst point, (5, 8, 107^2) -> 32, 3x3 "
+        "stride 2, is 2-D and not covered (confirmed regret 1.73)"),
+    "strided_weight_taps_few_samples_max_in_channels": Threshold(
         48, "most input channels of a 2-D layer for "
-        "strided_weight_taps_unaligned_max_batch",
-        "the same network steps: 2-D layers of 8-48 inputs took 0.67-1.04x; a "
-        "3x3 stride-2 layer of 64 inputs 0.99x; 5x5 stride 2 with 64 and 128 "
-        "inputs 1.41x and 1.58x"),
-    "strided_weight_taps_unaligned_max_elements": Threshold(
-        1 << 22, "largest buffer for strided_weight_taps_unaligned_max_batch",
-        "the same contexts data: taps won up to B = 5.3M and lost at 8.1M ((7, 96, "
-        "44^2) -> 12, 5x5 stride 2: 2.05x); the networks were drawn within 2^22"),
+        "strided_weight_taps_few_samples_max_batch",
+        "the same network steps: 2-D layers of 8-48 inputs took 0.67-1.04x, a "
+        "3x3 stride-2 layer of 64 inputs 0.99x, and two 5x5 stride-2 layers of "
+        "64 and 128 inputs 1.41x and 1.58x (the draws with a bound of 64 and "
+        "with none), although alone their weight gradients took 0.56-0.99x as "
+        "taps (docs/performance.md: scheduling)"),
+    "strided_weight_taps_few_samples_max_elements": Threshold(
+        1 << 22, "largest buffer for strided_weight_taps_few_samples_max_batch",
+        "the networks were drawn within 2^22. In the contexts data the one "
+        "shape above it inside the other bounds, (7, 16, 92^2) -> 16, 7x7 "
+        "stride 3 at 5.3M, won (0.89x); the loss at 8.1M has 96 inputs"),
     "one_sample_weight_taps_max_in_channels": Threshold(
         16,
         "a dense 2-D weight gradient at stride 1 of one sample with at most "
@@ -1219,9 +1242,10 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     input channels and a small batch (``strided_weight_taps_max_out_channels``,
     ``strided_weight_taps_max_in_channels``, ``strided_weight_taps_max_batch``)
     takes taps within ``dense_taps_max_elements``, and so does a 1-D or 2-D
-    one at a batch below 8 within a smaller buffer and, in 2-D, with fewer
-    input channels (``strided_weight_taps_unaligned_max_batch`` and its
-    bounds); a dense 2-D weight
+    one at batches 5-7 with at most 16 outputs (1-D: 32), within a smaller
+    buffer and, in 2-D, with fewer input channels
+    (``strided_weight_taps_few_samples_max_batch`` and its bounds); a dense
+    2-D weight
     gradient at stride 1 of one sample with few input and output channels
     (``one_sample_weight_taps_max_in_channels``,
     ``one_sample_weight_taps_max_out_channels``) takes taps within the same
@@ -1357,15 +1381,17 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", strided_row)
     if (kind == "weight" and spec.groups == 1
             and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
-            and per_group_out <= THRESHOLDS["strided_weight_taps_max_out_channels"].value
+            and per_group_out <= THRESHOLDS[
+                "strided_weight_taps_max_out_channels" if len(kernel) != 1 else
+                "strided_weight_taps_few_samples_one_d_max_out_channels"].value
             and THRESHOLDS["strided_weight_taps_max_batch"].value < n
-            <= THRESHOLDS["strided_weight_taps_unaligned_max_batch"].value
-            and len(kernel) <= 2
-            and c_in <= THRESHOLDS["strided_weight_taps_unaligned_max_in_channels"
+            <= THRESHOLDS["strided_weight_taps_few_samples_max_batch"].value
+            and len(kernel) <= 2    # (3-D takes an earlier row; not measured here)
+            and c_in <= THRESHOLDS["strided_weight_taps_few_samples_max_in_channels"
                                    if len(kernel) == 2 else
                                    "strided_weight_taps_max_in_channels"].value
-            and buffer <= THRESHOLDS["strided_weight_taps_unaligned_max_elements"].value):
-        return Choice("taps", "strided_weight_taps_unaligned_max_batch")
+            and buffer <= THRESHOLDS["strided_weight_taps_few_samples_max_elements"].value):
+        return Choice("taps", "strided_weight_taps_few_samples_max_batch")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
             and c_in % 8 == 0 and per_group_out % 8 == 0
             and c_in >= THRESHOLDS["dense_taps_aligned_min_in_channels"].value
