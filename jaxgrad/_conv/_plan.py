@@ -652,7 +652,8 @@ THRESHOLDS = {
         7,
         "1-D and 2-D: at batches from strided_weight_taps_max_batch + 1 to this "
         "one, a weight gradient that strided_weight_taps_max_out_channels' row "
-        "would take but for its batch bound (at most 16 outputs) takes taps "
+        "would take but for its batch bound (at most 16 outputs; 1-D: "
+        "strided_weight_taps_few_samples_one_d_max_out_channels) takes taps "
         "within B <= strided_weight_taps_few_samples_max_elements and, in 2-D, "
         "at most strided_weight_taps_few_samples_max_in_channels input channels "
         "(1-D: strided_weight_taps_max_in_channels). XLA CPU's weight-gradient "
@@ -676,18 +677,20 @@ THRESHOLDS = {
         "medians of 15 interleaved (networks-cpu-2core-strided-batch5-7.json, "
         "script inside): the 21 steps the row as shipped changes took "
         "0.67-1.07x (median 0.90). Held-out run 26's (5, 8, 92^2) -> 8, 3x3 "
-        "stride 2, had a regret of 1.85 with the textbook rule, 1.09 with the "
-        "row (sweep-cpu-2core-heldout26-reconfirm.md)"),
+        "stride 2, had a regret of 1.85 with the textbook rule, a confirmed 1.09 "
+        "with the row, control 1.04 (sweep-cpu-2core-heldout26-reconfirm.md)"),
     "strided_weight_taps_few_samples_one_d_max_out_channels": Threshold(
         32,
         "in 1-D, strided_weight_taps_few_samples_max_batch's output bound (16 "
         "in 2-D)",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07): at batch 5-7 with "
         "20-32 outputs (bench/results/contexts-cpu-2core-strided-batch5-7-"
-        "out20-32.json, 24 draws, script inside), taps took 0.52-0.98x the "
-        "textbook rule's time (the larger of the two layouts' ratios) at all 11 "
-        "1-D draws (10 shapes; 2 tiled, taps already), but in 2-D it was slower "
-        "at 9 of 13 (1.09-3.26x; all 8 at batch 6-7). SGD steps of 14 drawn "
+        "out20-32.json, 24 draws, script inside), taps took 0.74-0.98x the "
+        "textbook rule's time (the larger of the two layouts' ratios) at the 6 "
+        "1-D draws it moves (5 shapes, 8-64 inputs; the other 5 1-D draws were "
+        "taps already), but in 2-D it was slower at 9 of 13 (1.09-3.26x; all 8 "
+        "at batch 6-7). Not measured: 17-19 outputs, more than 96 inputs, B "
+        "above 3.4M (the row's 1-D bounds apply there). SGD steps of 14 drawn "
         "1-D networks with such a layer "
         "(networks-cpu-2core-strided-batch5-7-one-d.json): the 13 steps it "
         "changes took 0.71-1.05x (median 0.93; the 1.05x with a control of "
@@ -700,7 +703,7 @@ THRESHOLDS = {
         "3x3 stride-2 layer of 64 inputs 0.99x, and two 5x5 stride-2 layers of "
         "64 and 128 inputs 1.41x and 1.58x (the draws with a bound of 64 and "
         "with none), although alone their weight gradients took 0.56-0.99x as "
-        "taps (docs/performance.md: scheduling)"),
+        "taps (scratch; docs/performance.md: scheduling)"),
     "strided_weight_taps_few_samples_max_elements": Threshold(
         1 << 22, "largest buffer for strided_weight_taps_few_samples_max_batch",
         "the networks were drawn within 2^22. In the contexts data the one "
