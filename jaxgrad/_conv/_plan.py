@@ -1375,24 +1375,25 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
         return Choice("taps", "grouped_weight_taps_max_group_channels")
     strided_row = ("strided_weight_taps_three_sample_max_out_channels" if n == 3
                    else "strided_weight_taps_max_out_channels")
-    if (kind == "weight" and spec.groups == 1
-            and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
+    strided_dense_weight = (kind == "weight" and spec.groups == 1
+                            and all(st >= 2 for st in spec.stride)
+                            and all(d == 1 for d in spec.dilation))
+    if (strided_dense_weight
             and per_group_out <= THRESHOLDS[strided_row].value
             and c_in <= THRESHOLDS["strided_weight_taps_max_in_channels"].value
             and n <= THRESHOLDS["strided_weight_taps_max_batch"].value
             and buffer <= THRESHOLDS["dense_taps_max_elements"].value):
         return Choice("taps", strided_row)
-    if (kind == "weight" and spec.groups == 1
-            and all(st >= 2 for st in spec.stride) and all(d == 1 for d in spec.dilation)
-            and per_group_out <= THRESHOLDS[
-                "strided_weight_taps_max_out_channels" if len(kernel) != 1 else
-                "strided_weight_taps_few_samples_one_d_max_out_channels"].value
+    one_d = len(kernel) == 1     # else 2-D: 3-D returned above
+    if (strided_dense_weight
             and THRESHOLDS["strided_weight_taps_max_batch"].value < n
             <= THRESHOLDS["strided_weight_taps_few_samples_max_batch"].value
-            and len(kernel) <= 2    # (3-D takes an earlier row; not measured here)
-            and c_in <= THRESHOLDS["strided_weight_taps_few_samples_max_in_channels"
-                                   if len(kernel) == 2 else
-                                   "strided_weight_taps_max_in_channels"].value
+            and per_group_out <= THRESHOLDS[
+                "strided_weight_taps_few_samples_one_d_max_out_channels" if one_d
+                else "strided_weight_taps_max_out_channels"].value
+            and c_in <= THRESHOLDS[
+                "strided_weight_taps_max_in_channels" if one_d
+                else "strided_weight_taps_few_samples_max_in_channels"].value
             and buffer <= THRESHOLDS["strided_weight_taps_few_samples_max_elements"].value):
         return Choice("taps", "strided_weight_taps_few_samples_max_batch")
     if (kind == "weight" and spec.groups == 1 and len(kernel) == 2
