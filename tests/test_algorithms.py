@@ -760,13 +760,75 @@ def test_default_algorithm_is_local_to_a_thread(default_algorithm):
     assert seen == ["auto"]
 
 
+def test_one_jitted_function_is_traced_again_under_each_new_default(rng, default_algorithm):
+    """The default is part of jax.jit's cache key: calling the same jitted
+    function under another default traces it again with that formulation,
+    and a default seen before reuses its trace (no fresh function needed)."""
+    x = jnp.asarray(rng.standard_normal((2, 3, 8, 8)))
+    w = jnp.asarray(rng.standard_normal((4, 3, 3, 3)))
+    traces = []
+
+    @jax.jit
+    def loss_grad(x, w):
+        traces.append(jaxgrad.get_conv_algorithm())    # runs only while tracing
+        return _loss_grad()(x, w)
+
+    got = {}
+    for a in ("transpose", "taps", "transpose"):
+        with jaxgrad.conv_algorithm(a):
+            got[a] = loss_grad(x, w)
+            text = loss_grad.lower(x, w).as_text()
+        # transpose: forward, x̄ and w̄ are each a convolution; taps: one
+        assert text.count("convolution(") == (3 if a == "transpose" else 1), (a, text)
+    assert traces == ["transpose", "taps"]
+    previous = jaxgrad.set_conv_algorithm("taps")
+    loss_grad(x, w)
+    with jaxgrad.conv_algorithm("transpose"):
+        loss_grad(x, w)
+    # the block restored "taps" (set outside it), and its trace is reused
+    assert jaxgrad.get_conv_algorithm() == "taps"
+    loss_grad(x, w)
+    assert traces == ["transpose", "taps"]
+    jaxgrad.set_conv_algorithm(previous)
+    loss_grad(x, w)
+    assert previous == "auto" and traces == ["transpose", "taps", "auto"]
+    ref = jax.grad(lambda x, w: jnp.sum(_reference.lax_conv(
+        x, w, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 1) ** 2), argnums=(0, 1))(x, w)
+    for a, pair in got.items():
+        for name, value, expected in zip("xw", pair, ref):
+            _assert_close(value, expected, f"{a} grad {name}")
+
+
+def test_a_thread_traces_a_shared_jitted_function_under_its_own_default(default_algorithm):
+    """Two threads calling one jitted function under different blocks each get
+    their own formulation (the key is per thread, as the default is)."""
+    import threading
+    x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+    loss_grad = jax.jit(_loss_grad())
+    texts = {}
+
+    def worker():
+        with jaxgrad.conv_algorithm("transpose"):
+            loss_grad(x, w)
+            texts["worker"] = loss_grad.lower(x, w).as_text()
+
+    with jaxgrad.conv_algorithm("taps"):
+        loss_grad(x, w)
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(60)
+        texts["main"] = loss_grad.lower(x, w).as_text()
+    assert texts["worker"].count("convolution(") == 3
+    assert texts["main"].count("convolution(") == 1
+
+
 def test_jit_traced_under_each_algorithm_gives_the_same_numbers(rng, default_algorithm):
     x = jnp.asarray(rng.standard_normal((2, 4, 9, 8)))
     w = jnp.asarray(rng.standard_normal((6, 2, 3, 3)))
 
     def make_loss_grads():
-        # a fresh function per algorithm: JAX caches traces by function, and
-        # the default formulation is read only when a function is traced
+        # a fresh function per algorithm (one function traced again under
+        # each default is test_one_jitted_function_is_traced_again_...)
         def loss_grads(x, w):
             def loss(x, w):
                 y = jaxgrad.conv2d(x, w, stride=2, padding=1, groups=2)

@@ -29,10 +29,10 @@ differ in how XLA executes them:
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
 conv_algorithm("transpose"):``) or for the current thread or task
-(``set_conv_algorithm``; the default lives in a ``contextvars.ContextVar``). JAX
-caches a function's trace (per function, across new ``jax.jit`` wrappers too),
-so a function traced before the default changed keeps its formulation until
-``jax.clear_caches()``; the values are the same either way. Arrays typed with explicit
+(``set_conv_algorithm``; the default lives in a ``contextvars.ContextVar``). The
+default is also part of ``jax.jit``'s cache key (``_jit_key``), so a jitted
+function called under a new default is traced again with it, as under JAX's own
+configuration contexts. Arrays typed with explicit
 mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
 ``shard_map`` and with Auto axes every setting but "autotune" applies.
 """
@@ -43,6 +43,8 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+import jax
+
 from .._args import check_static
 
 ALGORITHMS = ("auto", "transpose", "taps", "autotune")
@@ -51,6 +53,27 @@ ALGORITHMS = ("auto", "transpose", "taps", "autotune")
 # a new thread starts from "auto"), like jax's own configuration contexts.
 _default: contextvars.ContextVar[str] = contextvars.ContextVar(
     "jaxgrad_conv_algorithm", default="auto")
+
+# jax.jit caches a trace by the function, its arguments and the configuration
+# values JAX puts in its key; a ContextVar is not one of them, and alone it
+# would let a function traced under one default run that trace under every
+# later one. A JAX user context is such a value: set beside the ContextVar
+# (default_set_to, set_conv_algorithm), it makes a change of default a cache
+# miss. JAX keeps it per thread, not per asyncio task: tasks of one thread
+# that set different defaults share the thread's last value in the key (each
+# trace still reads its task's ContextVar).
+_jit_key = jax.make_user_context("auto")
+
+
+@contextlib.contextmanager
+def default_set_to(value: str) -> Iterator[None]:
+    """``value`` as the default and in jax.jit's key within the block (unchecked)."""
+    token = _default.set(value)
+    try:
+        with _jit_key(value):
+            yield
+    finally:
+        _default.reset(token)
 
 
 def check_algorithm(fn: str, value) -> str:
@@ -115,6 +138,9 @@ def set_conv_algorithm(algorithm: str) -> str:
     value = _checked("set_conv_algorithm", algorithm)
     previous = _default.get()
     _default.set(value)
+    # entered and never left: this thread's key keeps the value until the next
+    # change, as the ContextVar does (an enclosing block restores both)
+    _jit_key(value).__enter__()
     return previous
 
 
@@ -146,8 +172,5 @@ def conv_algorithm(algorithm: str) -> Iterator[str]:
              [3., 3., 3.]], dtype=float32)
     """
     value = _checked("conv_algorithm", algorithm)
-    token = _default.set(value)
-    try:
+    with default_set_to(value):
         yield value
-    finally:
-        _default.reset(token)

@@ -33,7 +33,7 @@ from typing import Any
 
 import jax
 
-from ._algorithms import ALGORITHMS, _checked, _default
+from ._algorithms import ALGORITHMS, _checked, default_set_to
 
 logger = logging.getLogger("jaxgrad.autotune")
 
@@ -75,9 +75,9 @@ class AutotunedFunction:
         self._fn = fn
         self._static_argnums = static_argnums
         self._static_argnames = static_argnames
-        # One new function object per candidate: JAX caches a trace per
-        # function, so jitting ``fn`` itself would let the first candidate's
-        # trace serve the others.
+        # One new function object per candidate: each candidate's traces stay
+        # its own, apart from any jit of ``fn`` the caller holds (the default
+        # formulation is in jax.jit's key too: _algorithms._jit_key).
         try:
             self._jitted = {a: jax.jit(_fresh(fn), static_argnums=static_argnums,
                                        static_argnames=static_argnames) for a in algorithms}
@@ -124,11 +124,8 @@ class AutotunedFunction:
 
     def _run(self, algorithm: str, args, kwargs):
         # conv_algorithm(algorithm) without its checks: this is every call's path
-        token = _default.set(algorithm)
-        try:
+        with default_set_to(algorithm):
             return self._jitted[algorithm](*args, **kwargs)
-        finally:
-            _default.reset(token)
 
     def _key(self, args, kwargs):
         """(hashable key, the dynamic leaves, whether any of them is traced).
