@@ -62,7 +62,10 @@ _default: contextvars.ContextVar[str] = contextvars.ContextVar(
 # miss. JAX keeps it per thread, not per asyncio task: tasks of one thread
 # that set different defaults share the thread's last value in the key (each
 # trace still reads its task's ContextVar).
-_jit_key = jax.make_user_context("auto")
+# (A JAX without make_user_context, none of the supported versions, would get
+# the ContextVar alone: traces then keep their first formulation.)
+_jit_key = (jax.make_user_context("auto") if hasattr(jax, "make_user_context")
+            else lambda value: contextlib.nullcontext())
 
 
 @contextlib.contextmanager
