@@ -118,16 +118,25 @@ def test_the_fastest_median_is_kept_and_run(monkeypatch, times, kept):
     assert ran == [kept] and len(calls) == 1
 
 
-@pytest.mark.parametrize("wrap", ["plain", "jax.jit", "autotune_jit"])
+_INNER = jax.jit(_depthwise_weight_grad)
+
+
+def _calls_inner_jit(w, x):
+    return _INNER(w, x)
+
+
+@pytest.mark.parametrize("wrap", ["plain", "jax.jit", "autotune_jit", "inner jax.jit"])
 def test_each_candidate_is_its_own_program(wrap):
-    # JAX caches a function's trace: without a fresh function per candidate
-    # the first candidate's trace would serve them all (also when fn is
-    # already jitted, which autotune_jit unwraps). A depthwise weight
-    # gradient under "taps" has no XLA convolution; under "transpose" it has.
+    # Each candidate is traced under its own default, also when fn is already
+    # jitted (autotune_jit unwraps it) and when fn calls a jitted function
+    # traced before (the default is in jax.jit's cache key). A depthwise
+    # weight gradient under "taps" has no XLA convolution; under "transpose"
+    # it has.
     w, x = jnp.ones((4, 1, 3, 3)), jnp.ones((2, 4, 8, 8))
     fn = {"plain": _depthwise_weight_grad, "jax.jit": jax.jit(_depthwise_weight_grad),
-          "autotune_jit": jaxgrad.autotune_jit(_depthwise_weight_grad)}[wrap]
-    if wrap == "jax.jit":
+          "autotune_jit": jaxgrad.autotune_jit(_depthwise_weight_grad),
+          "inner jax.jit": _calls_inner_jit}[wrap]
+    if wrap in ("jax.jit", "inner jax.jit"):
         fn(w, x)                            # its own trace, under "auto"
     tuned = jaxgrad.autotune_jit(fn, algorithms=("transpose", "taps"), repeats=1)
     tuned(w, x)
@@ -137,7 +146,8 @@ def test_each_candidate_is_its_own_program(wrap):
             text = tuned._jitted[algorithm].lower(w, x).as_text()
         convolutions[algorithm] = text.count("convolution(")
     assert convolutions["taps"] == 0 and convolutions["transpose"] >= 1, convolutions
-    assert tuned.__wrapped__ is _depthwise_weight_grad
+    assert tuned.__wrapped__ is (_calls_inner_jit if wrap == "inner jax.jit"
+                                 else _depthwise_weight_grad)
 
 
 def test_one_tuning_per_signature(monkeypatch):

@@ -273,8 +273,9 @@ def autotune_jit(fn: Callable, *, algorithms: Sequence[str] = ("auto", "transpos
     signature tuned before (the tracers' shapes) keeps its choice, another
     runs the first candidate. A ``fn`` wrapped in ``jax.jit`` is unwrapped
     (its jit options are dropped). Calls that pass their own ``algorithm=``
-    are not affected, and neither is a function that ``fn`` calls through its
-    own ``jax.jit`` after that function was traced (JAX reuses its trace).
+    are not affected. A function that ``fn`` calls through its own
+    ``jax.jit`` is traced again under each candidate (the default formulation
+    is part of ``jax.jit``'s cache key).
 
     Args:
       fn: the function to compile, e.g. a training step.
