@@ -788,6 +788,7 @@ def test_one_jitted_function_is_traced_again_under_each_new_default(rng, default
     # the block restored "taps" (set outside it), and its trace is reused
     assert jaxgrad.get_conv_algorithm() == "taps"
     loss_grad(x, w)
+    assert loss_grad.lower(x, w).as_text().count("convolution(") == 1
     assert traces == ["transpose", "taps"]
     jaxgrad.set_conv_algorithm(previous)
     loss_grad(x, w)
@@ -800,26 +801,46 @@ def test_one_jitted_function_is_traced_again_under_each_new_default(rng, default
 
 
 def test_a_thread_traces_a_shared_jitted_function_under_its_own_default(default_algorithm):
-    """Two threads calling one jitted function under different blocks each get
-    their own formulation (the key is per thread, as the default is)."""
+    """Two threads calling one jitted function under different defaults at
+    the same time each get their own formulation; a new thread starts from
+    "auto" whatever the caller set."""
     import threading
     x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
     loss_grad = jax.jit(_loss_grad())
-    texts = {}
+    seen, entered, release = {}, threading.Event(), threading.Event()
 
     def worker():
-        with jaxgrad.conv_algorithm("transpose"):
-            loss_grad(x, w)
-            texts["worker"] = loss_grad.lower(x, w).as_text()
+        try:
+            with jaxgrad.conv_algorithm("transpose"):
+                loss_grad(x, w)
+                seen["worker"] = loss_grad.lower(x, w).as_text().count("convolution(")
+                entered.set()
+                release.wait(60)
+        except BaseException as e:      # reported by the main thread
+            seen["error"] = e
+            entered.set()
 
     with jaxgrad.conv_algorithm("taps"):
-        loss_grad(x, w)
         thread = threading.Thread(target=worker)
         thread.start()
+        entered.wait(60)
+        # the worker's block is open: this thread still traces with "taps"
+        loss_grad(x, w)
+        seen["main"] = loss_grad.lower(x, w).as_text().count("convolution(")
+        release.set()
         thread.join(60)
-        texts["main"] = loss_grad.lower(x, w).as_text()
-    assert texts["worker"].count("convolution(") == 3
-    assert texts["main"].count("convolution(") == 1
+    if "error" in seen:
+        raise seen["error"]
+    assert seen == {"worker": 3, "main": 1}
+    jaxgrad.set_conv_algorithm("transpose")
+    fresh = []
+    thread = threading.Thread(target=lambda: fresh.append(
+        (jaxgrad.get_conv_algorithm(), jax.jit(_loss_grad()).lower(x, w).as_text())))
+    thread.start()
+    thread.join(60)
+    # a new thread: "auto", which for this small layer is not the textbook
+    # rule's three convolutions
+    assert fresh[0][0] == "auto" and fresh[0][1].count("convolution(") < 3
 
 
 def test_jit_traced_under_each_algorithm_gives_the_same_numbers(rng, default_algorithm):

@@ -13,8 +13,8 @@
   _autotune     algorithm="autotune": each formulation timed on the device in
                 two layouts, the textbook one kept unless another is faster in
                 both; in memory and in a JSON cache on disk
-  _algorithms   the user's setting ("auto", "transpose", "taps", "autotune"), a
-                ContextVar
+  _algorithms   the user's setting ("auto", "transpose", "taps", "autotune"), per
+                thread and part of jax.jit's cache key
   _tuned        autotune_jit: a whole jitted function compiled under each
                 setting and timed; the fastest kept per argument signature
   _spec         ConvSpec and the pure shape arithmetic (output sizes, pads)

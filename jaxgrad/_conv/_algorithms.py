@@ -28,11 +28,11 @@ differ in how XLA executes them:
 
 The choice is read when a function is traced: set it per call
 (``conv2d(..., algorithm="taps")``), for a block (``with
-conv_algorithm("transpose"):``) or for the current thread or task
-(``set_conv_algorithm``; the default lives in a ``contextvars.ContextVar``). The
-default is also part of ``jax.jit``'s cache key (``_jit_key``), so a jitted
-function called under a new default is traced again with it, as under JAX's own
-configuration contexts. Arrays typed with explicit
+conv_algorithm("transpose"):``) or for the current thread
+(``set_conv_algorithm``). The default is a JAX user context
+(``jax.make_user_context``), per thread like JAX's own configuration
+contexts, and part of ``jax.jit``'s cache key: a jitted function called under
+a new default is traced again with it. Arrays typed with explicit
 mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
 ``shard_map`` and with Auto axes every setting but "autotune" applies.
 """
@@ -40,7 +40,6 @@ mesh axes (``jax.sharding.AxisType.Explicit``) always get "transpose"; inside
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator
 
 import jax
@@ -49,40 +48,26 @@ from .._args import check_static
 
 ALGORITHMS = ("auto", "transpose", "taps", "autotune")
 
-# The default is context-local (threads and asyncio tasks each see their own;
-# a new thread starts from "auto"), like jax's own configuration contexts.
-_default: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "jaxgrad_conv_algorithm", default="auto")
-
-# jax.jit caches a trace by the function, its arguments and the configuration
-# values JAX puts in its key; a ContextVar is not one of them, and alone it
-# would let a function traced under one default run that trace under every
-# later one. A JAX user context is such a value: set beside the ContextVar
-# (default_set_to, set_conv_algorithm), it makes a change of default a cache
-# miss. JAX keeps it per thread, not per asyncio task: tasks of one thread
-# that set different defaults share the thread's last value in the key (each
-# trace still reads its task's ContextVar).
-# (A JAX without make_user_context, none of the supported versions, would get
-# the ContextVar alone: traces then keep their first formulation.)
-_jit_key = (jax.make_user_context("auto") if hasattr(jax, "make_user_context")
-            else lambda value: contextlib.nullcontext())
+# The default: a JAX user context, whose value is part of jax.jit's cache key
+# (a change of default is a cache miss, so a trace always ran under the
+# default its cache entry is keyed on) and of JAX's trace context. JAX keeps it
+# per thread (a block or set_conv_algorithm sets this thread's value; a thread
+# that set none sees the global "auto"), not per asyncio task or copied
+# contextvars context: JAX's own configuration contexts behave the same way.
+_default = jax.make_user_context("auto")
 
 
 @contextlib.contextmanager
 def default_set_to(value: str) -> Iterator[None]:
-    """``value`` as the default and in jax.jit's key within the block (unchecked)."""
-    token = _default.set(value)
-    try:
-        with _jit_key(value):
-            yield
-    finally:
-        _default.reset(token)
+    """``value`` as this thread's default within the block (unchecked)."""
+    with _default(value):
+        yield
 
 
 def check_algorithm(fn: str, value) -> str:
     """``value`` checked; None means the current default."""
     if value is None:
-        return _default.get()
+        return _default.value
     return _checked(fn, value, " or None")
 
 
@@ -110,15 +95,16 @@ def get_conv_algorithm() -> str:
       ...     jaxgrad.get_conv_algorithm()
       'taps'
     """
-    return _default.get()
+    return _default.value
 
 
 def set_conv_algorithm(algorithm: str) -> str:
     """Set the default formulation of convolutions; return the previous one.
 
-    The default is context-local (a ``contextvars.ContextVar``): this sets it
-    for the calling thread or asyncio task and the contexts copied from it
-    later; other threads keep their own (a new thread starts with "auto").
+    The default is per thread, like JAX's own configuration contexts: this
+    sets it for the calling thread (not per asyncio task); other threads keep
+    their own (a thread that set none sees "auto"). It is part of
+    ``jax.jit``'s cache key, so jitted functions are traced again under it.
 
     Args:
       algorithm: "auto", "transpose", "taps" or "autotune" (see
@@ -139,11 +125,10 @@ def set_conv_algorithm(algorithm: str) -> str:
       >>> _ = jaxgrad.set_conv_algorithm(previous)
     """
     value = _checked("set_conv_algorithm", algorithm)
-    previous = _default.get()
-    _default.set(value)
-    # entered and never left: this thread's key keeps the value until the next
-    # change, as the ContextVar does (an enclosing block restores both)
-    _jit_key(value).__enter__()
+    previous = _default.value
+    # entered and never left: this thread's value until the next change (an
+    # enclosing block restores its own on exit)
+    _default(value).__enter__()
     return previous
 
 

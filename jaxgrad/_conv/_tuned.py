@@ -77,7 +77,7 @@ class AutotunedFunction:
         self._static_argnames = static_argnames
         # One new function object per candidate: each candidate's traces stay
         # its own, apart from any jit of ``fn`` the caller holds (the default
-        # formulation is in jax.jit's key too: _algorithms._jit_key).
+        # formulation is in jax.jit's key too: _algorithms._default).
         try:
             self._jitted = {a: jax.jit(_fresh(fn), static_argnums=static_argnums,
                                        static_argnames=static_argnames) for a in algorithms}
