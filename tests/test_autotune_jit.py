@@ -118,13 +118,6 @@ def test_the_fastest_median_is_kept_and_run(monkeypatch, times, kept):
     assert ran == [kept] and len(calls) == 1
 
 
-_INNER = jax.jit(_depthwise_weight_grad)
-
-
-def _calls_inner_jit(w, x):
-    return _INNER(w, x)
-
-
 @pytest.mark.parametrize("wrap", ["plain", "jax.jit", "autotune_jit", "inner jax.jit"])
 def test_each_candidate_is_its_own_program(wrap):
     # Each candidate is traced under its own default, also when fn is already
@@ -133,21 +126,31 @@ def test_each_candidate_is_its_own_program(wrap):
     # weight gradient under "taps" has no XLA convolution; under "transpose"
     # it has.
     w, x = jnp.ones((4, 1, 3, 3)), jnp.ones((2, 4, 8, 8))
-    fn = {"plain": _depthwise_weight_grad, "jax.jit": jax.jit(_depthwise_weight_grad),
-          "autotune_jit": jaxgrad.autotune_jit(_depthwise_weight_grad),
-          "inner jax.jit": _calls_inner_jit}[wrap]
+    traced_under = []       # the default each time the weight gradient is traced
+
+    def recording(w, x):
+        traced_under.append(jaxgrad.get_conv_algorithm())
+        return _depthwise_weight_grad(w, x)
+
+    inner = jax.jit(recording)
+    fn = {"plain": recording, "jax.jit": jax.jit(recording),
+          "autotune_jit": jaxgrad.autotune_jit(recording),
+          "inner jax.jit": lambda w, x: inner(w, x)}[wrap]
     if wrap in ("jax.jit", "inner jax.jit"):
         fn(w, x)                            # its own trace, under "auto"
     tuned = jaxgrad.autotune_jit(fn, algorithms=("transpose", "taps"), repeats=1)
     tuned(w, x)
+    # tuning traced the weight gradient once under each candidate; the
+    # earlier trace under "auto" served neither
+    prior = ["auto"] if wrap in ("jax.jit", "inner jax.jit") else []
+    assert traced_under == prior + ["transpose", "taps"]
     convolutions = {}
     for algorithm in tuned.algorithms:
         with jaxgrad.conv_algorithm(algorithm):
             text = tuned._jitted[algorithm].lower(w, x).as_text()
         convolutions[algorithm] = text.count("convolution(")
     assert convolutions["taps"] == 0 and convolutions["transpose"] >= 1, convolutions
-    assert tuned.__wrapped__ is (_calls_inner_jit if wrap == "inner jax.jit"
-                                 else _depthwise_weight_grad)
+    assert tuned.__wrapped__ is (fn if wrap == "inner jax.jit" else recording)
 
 
 def test_one_tuning_per_signature(monkeypatch):

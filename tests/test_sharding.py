@@ -40,7 +40,7 @@ _DECORATED = re.findall(r"^@(check|check_explicit)\ndef (\w+)\(", SCRIPT.read_te
                         flags=re.MULTILINE)
 CHECKS = [name for _, name in _DECORATED]
 # Checks on explicit mesh axes only always get the "transpose" formulation
-# (``_algorithms.choose``): they run in the first subprocess only.
+# (``_plan.choose``): they run in the first subprocess only.
 FORMULATIONS = ("transpose", "taps")
 RUNS = [(formulation, name) for formulation in FORMULATIONS
         for decorator, name in _DECORATED

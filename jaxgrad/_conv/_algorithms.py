@@ -83,7 +83,8 @@ def _checked(fn: str, value, alternatives: str = "", argument: str = "algorithm"
 
 
 def get_conv_algorithm() -> str:
-    """The formulation used when a call passes ``algorithm=None`` (initially "auto").
+    """The formulation this thread uses when a call passes ``algorithm=None``
+    (initially "auto").
 
     Returns:
       "auto", "transpose", "taps" or "autotune": the value last set by
@@ -105,6 +106,10 @@ def set_conv_algorithm(algorithm: str) -> str:
     sets it for the calling thread (not per asyncio task); other threads keep
     their own (a thread that set none sees "auto"). It is part of
     ``jax.jit``'s cache key, so jitted functions are traced again under it.
+    In async code, pass ``algorithm=`` per call rather than holding a
+    :func:`conv_algorithm` block across an ``await``: tasks of one thread
+    share the default, and blocks that close out of order leave the one
+    opened first in place.
 
     Args:
       algorithm: "auto", "transpose", "taps" or "autotune" (see

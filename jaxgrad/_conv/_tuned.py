@@ -75,9 +75,9 @@ class AutotunedFunction:
         self._fn = fn
         self._static_argnums = static_argnums
         self._static_argnames = static_argnames
-        # One new function object per candidate: each candidate's traces stay
-        # its own, apart from any jit of ``fn`` the caller holds (the default
-        # formulation is in jax.jit's key too: _algorithms._default).
+        # One new function object per candidate, each with its own jit cache.
+        # (The default formulation is in jax.jit's key, _algorithms._default,
+        # so one function would also be traced once per candidate.)
         try:
             self._jitted = {a: jax.jit(_fresh(fn), static_argnums=static_argnums,
                                        static_argnames=static_argnames) for a in algorithms}
