@@ -729,37 +729,6 @@ def test_conv_algorithm_context_restores_on_exit_and_on_exception(default_algori
     assert jaxgrad.get_conv_algorithm() == default_algorithm
 
 
-def test_default_algorithm_is_local_to_a_thread(default_algorithm):
-    """A block in one thread does not change what another thread traces with."""
-    import threading
-    x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
-    inside, entered, release = {}, threading.Event(), threading.Event()
-
-    def worker():
-        with jaxgrad.conv_algorithm("transpose"):
-            inside["default"] = jaxgrad.get_conv_algorithm()
-            entered.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=worker)
-    with jaxgrad.conv_algorithm("taps"):
-        thread.start()
-        entered.wait(10)
-        # the worker's block is open: this thread still sees its own "taps"
-        assert jaxgrad.get_conv_algorithm() == "taps"
-        assert _count_convs_and_dots(_loss_grad(), x, w)[0] == 1
-        release.set()
-        thread.join(10)
-    assert inside["default"] == "transpose"
-    seen = []
-    with jaxgrad.conv_algorithm("taps"):
-        # a new thread starts from the initial default, not the caller's block
-        fresh = threading.Thread(target=lambda: seen.append(jaxgrad.get_conv_algorithm()))
-        fresh.start()
-        fresh.join(10)
-    assert seen == ["auto"]
-
-
 def test_one_jitted_function_is_traced_again_under_each_new_default(rng, default_algorithm):
     """The default is part of jax.jit's cache key: calling the same jitted
     function under another default traces it again with that formulation,
@@ -801,9 +770,10 @@ def test_one_jitted_function_is_traced_again_under_each_new_default(rng, default
 
 
 def test_a_thread_traces_a_shared_jitted_function_under_its_own_default(default_algorithm):
-    """Two threads calling one jitted function under different defaults at
+    """A block in one thread does not change what another thread traces
+    with: two threads calling one jitted function under different defaults at
     the same time each get their own formulation; a new thread starts from
-    "auto" whatever the caller set."""
+    "auto" whatever the caller set (a block or set_conv_algorithm)."""
     import threading
     x, w = jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
     loss_grad = jax.jit(_loss_grad())
@@ -812,6 +782,7 @@ def test_a_thread_traces_a_shared_jitted_function_under_its_own_default(default_
     def worker():
         try:
             with jaxgrad.conv_algorithm("transpose"):
+                seen["worker default"] = jaxgrad.get_conv_algorithm()
                 loss_grad(x, w)
                 seen["worker"] = loss_grad.lower(x, w).as_text().count("convolution(")
                 entered.set()
@@ -825,27 +796,39 @@ def test_a_thread_traces_a_shared_jitted_function_under_its_own_default(default_
         thread.start()
         try:
             assert entered.wait(60)
-            # the worker's block is open: this thread still traces with "taps"
+            # the worker's block is open: this thread still sees and traces
+            # with its own "taps"
+            assert jaxgrad.get_conv_algorithm() == "taps"
+            assert _count_convs_and_dots(_loss_grad(), x, w)[0] == 1
             loss_grad(x, w)
             seen["main"] = loss_grad.lower(x, w).as_text().count("convolution(")
         finally:
             release.set()
         thread.join(60)
+        fresh = _in_a_new_thread(lambda: jaxgrad.get_conv_algorithm())
     if "error" in seen:
         raise seen["error"]
-    assert not thread.is_alive() and seen == {"worker": 3, "main": 1}
+    assert not thread.is_alive()
+    assert seen == {"worker default": "transpose", "worker": 3, "main": 1}
+    assert fresh == "auto"      # not the caller's block
     jaxgrad.set_conv_algorithm("transpose")
-    fresh = []
-    thread = threading.Thread(target=lambda: fresh.append(
-        (jaxgrad.get_conv_algorithm(), jax.jit(_loss_grad()).lower(x, w).as_text())),
-        daemon=True)
-    thread.start()
-    thread.join(60)
-    assert len(fresh) == 1, "the new thread did not finish"
+    default, text = _in_a_new_thread(lambda: (
+        jaxgrad.get_conv_algorithm(), jax.jit(_loss_grad()).lower(x, w).as_text()))
     # a new thread: "auto", the same program as "auto" asked for per call
     auto = jax.jit(_loss_grad("auto")).lower(x, w).as_text()
-    assert fresh[0][0] == "auto"
-    assert fresh[0][1].count("convolution(") == auto.count("convolution(")
+    assert default == "auto"
+    assert text.count("convolution(") == auto.count("convolution(")
+
+
+def _in_a_new_thread(fn):
+    """fn() run in a new (daemon) thread; its result."""
+    import threading
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert len(out) == 1, "the new thread did not finish"
+    return out[0]
 
 
 def test_the_default_is_per_thread_not_per_contextvars_context(default_algorithm):

@@ -658,8 +658,9 @@ THRESHOLDS = {
         "at most strided_weight_taps_few_samples_max_in_channels input channels "
         "(1-D: strided_weight_taps_max_in_channels). XLA CPU's weight-gradient "
         "convolution contracts the batch as its input features; at batch 8 and "
-        "10 it won at nearly every shape measured, at 5-7 it lost (a guess at "
-        "the cause: fewer input features than one f32 vector of 8)",
+        "10 it won at nearly every shape measured, at 5-7 it lost (XLA CPU's "
+        "YNNPACK convolutions are slow at particular batch counts per layer, "
+        "not at every count below 8: docs/performance.md, 'slow batch sizes')",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 only (2026-12-07), autotune's "
         "protocol in both layouts (bench/results/contexts-cpu-2core-strided-"
         "batch5-12.json, 36 draws at batch 5-12, 4-16 outputs, 3-128 inputs, "
