@@ -57,11 +57,10 @@ ALGORITHMS = ("auto", "transpose", "taps", "autotune")
 _default = jax.make_user_context("auto")
 
 
-@contextlib.contextmanager
-def default_set_to(value: str) -> Iterator[None]:
-    """``value`` as this thread's default within the block (unchecked)."""
-    with _default(value):
-        yield
+def default_set_to(value: str):
+    """A context manager: ``value`` as this thread's default within the block
+    (unchecked)."""
+    return _default(value)
 
 
 def check_algorithm(fn: str, value) -> str:
