@@ -54,6 +54,13 @@ low side and K-1 in all:
                    im2col_forward_max_batch (one sample) and of
                    grouped_weight_taps_few_samples_max_batch (the core of a
                    grouped transposed convolution that widens its channels)
+  grouped-strided-few-out
+                   grouped (G 2-32, not depthwise) at stride 2, C_in/G 8-128,
+                   few outputs per group (C_out/G 2-8), K 3, 5 or 7, batch
+                   1-48, sizes 7-112, a taps buffer N·C_in·ΠK·P of 1M-64M
+                   elements: the class of held-out run 31's worst point, a
+                   stride-2 input gradient whose taps GEMM contracts only
+                   C_out/G channels over a buffer of 48.8M elements
 
 Writes ``NAME.json`` (one record per configuration) and prints one line per
 configuration: taps' time (and, where it is a candidate, the swapped weight
@@ -115,6 +122,13 @@ WIDE_OUT_CHANNELS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 WIDE_KERNELS = (3, 3, 5, 7)
 WIDE_BATCHES = (1, 1, 1, 2, 4, 8)
 WIDE_SIZES = (7, 14, 19, 28, 41, 56, 112)
+S2_GROUPS = (2, 3, 4, 6, 8, 8, 16, 32)
+S2_IN_CHANNELS = (8, 12, 16, 24, 32, 48, 64, 93, 128)   # per group
+S2_OUT_CHANNELS = (2, 3, 4, 5, 6, 8)                    # per group
+S2_KERNELS = (3, 5, 7)
+S2_BATCHES = (1, 2, 4, 8, 16, 32, 41, 48)
+S2_SIZES = (7, 14, 16, 28, 41, 56, 112)
+S2_BUFFER = (1 << 20, 1 << 26)      # N·C_in·ΠK·P
 
 
 def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]:
@@ -165,6 +179,12 @@ def draw(ndim: int, count: int, seed: int, family: str = "dense") -> list[tuple]
         flop = 2 * n * g * og * cg * k * k * math.prod(_output((size, size), k, s))
         if PARTIAL_FLOP[0] <= flop <= PARTIAL_FLOP[1]:
             out.append(((n, g * cg, size, size), (g * og, cg, k, k), s))
+    while family == "grouped-strided-few-out" and len(out) < count:
+        g, cg, og = rng.choice(S2_GROUPS), rng.choice(S2_IN_CHANNELS), rng.choice(S2_OUT_CHANNELS)
+        k, n, size = rng.choice(S2_KERNELS), rng.choice(S2_BATCHES), rng.choice(S2_SIZES)
+        buffer = n * g * cg * k * k * math.prod(_output((size, size), k, 2))
+        if size >= k and S2_BUFFER[0] <= buffer <= S2_BUFFER[1]:
+            out.append(((n, g * cg, size, size), (g * og, cg, k, k), 2))
     while family == "dense" and len(out) < count:
         n, c, r = rng.choice(BATCHES), rng.choice(CHANNELS), rng.choice(RATIOS)
         k, size = rng.choice(KERNELS), rng.choice(SIZES[ndim])
@@ -237,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
                                 description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("dense", "grouped-one-out", "dense-few-out",
                                         "dense-strided", "dense-stride34", "dense-thin", "grouped",
-                                        "grouped-wide"),
+                                        "grouped-wide", "grouped-strided-few-out"),
                    default="dense")
     p.add_argument("--ndim", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--count", type=int, default=40)
@@ -253,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.family != "grouped-one-out" and args.ndim == 3:
         raise SystemExit(f"contexts: --family {args.family} draws 1-D and 2-D shapes only")
-    if args.family in ("grouped", "grouped-wide", "dense-thin") and args.ndim != 2:
+    if (args.family in ("grouped", "grouped-wide", "dense-thin", "grouped-strided-few-out")
+            and args.ndim != 2):
         raise SystemExit(f"contexts: --family {args.family} draws 2-D shapes only (--ndim 2)")
     import jax
     jax.config.update("jax_platforms", "cpu")

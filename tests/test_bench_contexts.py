@@ -140,6 +140,23 @@ def test_the_grouped_wide_family_draws_many_input_channels_per_group():
     assert {n for (n, *_), *_ in shapes} >= {1, 2, 4, 8}
 
 
+def test_the_grouped_strided_few_out_family_draws_stride_2_within_its_buffer():
+    shapes = contexts.draw(2, 40, seed=5, family="grouped-strided-few-out")
+    assert shapes == contexts.draw(2, 40, seed=5, family="grouped-strided-few-out")
+    assert shapes != contexts.draw(2, 40, seed=6, family="grouped-strided-few-out")
+    for (n, c, h, w_), (o, cg, k, k2), s in shapes:
+        g = c // cg
+        assert s == 2 and h == w_ >= k == k2 and c == g * cg and o % g == 0
+        assert g in contexts.S2_GROUPS and cg in contexts.S2_IN_CHANNELS
+        assert o // g in contexts.S2_OUT_CHANNELS and k in contexts.S2_KERNELS
+        assert n in contexts.S2_BATCHES and h in contexts.S2_SIZES
+        # the taps buffer N·C_in·K²·P, with P = ceil(h / 2)² for this padding
+        assert (1 << 20) <= n * c * k * k * ((h + 1) // 2) ** 2 <= (1 << 26)
+    assert {o // (c // cg) for (_, c, *_), (o, cg, *_), _ in shapes} >= {2, 4, 8}
+    with pytest.raises(SystemExit, match="--family grouped-strided-few-out draws 2-D"):
+        contexts.main(["--family", "grouped-strided-few-out", "--ndim", "1"])
+
+
 def test_a_forward_line_divides_by_the_convolution():
     record = {"x": [4, 8, 10, 10], "w": [16, 2, 3, 3], "stride": 2, "groups": 4,
               "auto": {"forward": ["taps", "a row"]},

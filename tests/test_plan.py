@@ -1037,6 +1037,40 @@ def test_grouped_input_gradients_strided_in_every_dim_take_taps():
     assert _padded_input_grad((32, 16, 111, 111), 64, 7, stride=3, groups=2) != row
 
 
+def test_grouped_stride_2_input_gradients_that_narrow_the_channels_keep_the_textbook_rule():
+    row = "grouped_strided_input_taps_few_out_max_elements"
+    textbook, taps = (_plan.Choice("transpose", row),
+                      _plan.Choice("taps", "cpu measured: stride-2 input gradient"))
+    most = _plan.THRESHOLDS[row].value
+    assert most == 1 << 23
+    assert _plan.THRESHOLDS["grouped_strided_input_few_out_max_group_out_channels"].value == 8
+    assert _plan.THRESHOLDS["grouped_strided_input_few_out_min_channel_ratio"].value == 8
+    assert _plan.THRESHOLDS["grouped_strided_input_few_out_min_taps_per_output"].value == 4
+    # held-out run 31's worst point: 8 groups of 93 -> 4, 5x5, B = 48.8M
+    assert 41 * 744 * 25 * 8 * 8 > most
+    assert _padded_input_grad((41, 744, 16, 16), 32, 5, stride=2, groups=8) == textbook
+    # the buffer N·C_in·K²·P, 16² output positions: within at N = 5, above at 6
+    assert 5 * 128 * 49 * 256 <= most < 6 * 128 * 49 * 256
+    assert _padded_input_grad((5, 128, 32, 32), 16, 7, stride=2, groups=2) == taps
+    assert _padded_input_grad((6, 128, 32, 32), 16, 7, stride=2, groups=2) == textbook
+    # C_in/G >= 8·C_out/G: 64 inputs for 8 outputs per group, not 63
+    assert _padded_input_grad((40, 126, 32, 32), 16, 7, stride=2, groups=2) == taps
+    # 2-8 outputs per group: 1 (its own slab sum) and 9 keep taps
+    assert _padded_input_grad((40, 256, 32, 32), 18, 7, stride=2, groups=2) == taps
+    assert _padded_input_grad((40, 256, 32, 32), 2, 7, stride=2, groups=2) == taps
+    assert _padded_input_grad((40, 256, 32, 32), 4, 7, stride=2, groups=2) == textbook
+    # and at most ΠK/4 of them: 2 for a 3x3 kernel, 6 for a 5x5
+    for k, fewest_for_taps in ((3, 3), (5, 7)):
+        assert _padded_input_grad((40, 256, 32, 32), 2 * (fewest_for_taps - 1), k,
+                                  stride=2, groups=2) == textbook
+        assert _padded_input_grad((40, 256, 32, 32), 2 * fewest_for_taps, k,
+                                  stride=2, groups=2) == taps
+    # dense, 1-D and stride-3 input gradients are not this row's
+    assert _padded_input_grad((40, 128, 32, 32), 8, 3, stride=2).reason != row
+    assert _padded_input_grad((40, 256, 1024), 4, 3, stride=2, groups=2).reason != row
+    assert _padded_input_grad((40, 256, 48, 48), 4, 3, stride=3, groups=2).reason != row
+
+
 def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():
     most = _plan.THRESHOLDS["taps_input_grad_one_out_max_terms"].value
     # 16 input channels per group x 3x3 = 144 terms: taps; G = 16

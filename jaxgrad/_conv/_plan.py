@@ -332,6 +332,54 @@ THRESHOLDS = {
         "the measured range: the 40 shapes that reached GROUPED_STRIDED_INPUT in "
         "bench/results/contexts-cpu-2core-grouped-{fit,heldout}.json had B up to "
         "2.2e7"),
+    "grouped_strided_input_taps_few_out_max_elements": Threshold(
+        1 << 23,
+        "largest taps buffer B = N·C_in·ΠK·P for which a grouped 2-D input "
+        "gradient at stride 2 with 2 to grouped_strided_input_few_out_max_group_"
+        "out_channels output channels per group, and at least grouped_strided_"
+        "input_few_out_min_channel_ratio times as many input channels, takes "
+        "the stride-2 row's taps on CPU; beyond it the textbook rule (one "
+        "grouped convolution). Taps' GEMM contracts only C_out/G channels, so "
+        "it is mostly the writing of its K-fold buffer, while XLA's grouped "
+        "convolution produces C_in/G channels per group at good speed",
+        "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, both contexts "
+        "(2026-12-07, bench/results/contexts-cpu-2core-grouped-s2-few-out-"
+        "{fit,heldout}.json and the older grouped files): the 13 shapes the "
+        "row moves (B = 10.9-66M) took 0.08-0.53x their old time "
+        "channels-last and 0.18-1.00x as given. Below 2^23 (13 shapes "
+        "within the other bounds) taps took 0.31-1.33x the textbook rule's "
+        "time as given (above 1 at 2) and 0.45-2.02x channels-last (above 1 "
+        "at 9): kept. In network steps (min_taps_per_output) the row took "
+        "0.51-0.99x the old step time at the 8 it moves"),
+    "grouped_strided_input_few_out_max_group_out_channels": Threshold(
+        8,
+        "most output channels per group (C_out/G) for grouped_strided_input_"
+        "taps_few_out_max_elements: the range drawn (2-8)",
+        "same data; one output channel per group is computed without a buffer "
+        "(slabs), a different sum, and keeps taps"),
+    "grouped_strided_input_few_out_min_taps_per_output": Threshold(
+        4,
+        "least ΠK / (C_out/G) for grouped_strided_input_taps_few_out_max_elements: "
+        "taps' GEMM contracts C_out/G channels, the textbook rule's C_out/G·ΠK, "
+        "so the more outputs per tap, the better taps fares (3x3: at most 2 "
+        "outputs per group, 5x5: 6, 7x7: the 8 of the range)",
+        "network steps (1x1 conv, the layer, 1x1 conv; the SGD step compiled "
+        "with the row and without, interleaved in one process; 2026-12-07, "
+        "bench/results/networks-cpu-2core-grouped-s2-few-out.txt): 3x3 with 6 "
+        "outputs per group 1.17-1.31x slower with the row at 3 of 3 "
+        "(channels-last timings alone had those maps at 0.25-0.71x), 3x3 with "
+        "3-4 outputs 1.03 and 1.05x, 5x5 with 8 at 56x56 1.03x; 3x3 with 2 "
+        "outputs 0.89x and the 7 of 5x5-7x7 within this bound 0.51-0.99x; "
+        "the two 5x5 with 8 outputs it leaves to taps 0.47x and 1.03x"),
+    "grouped_strided_input_few_out_min_channel_ratio": Threshold(
+        8,
+        "least C_in/C_out (input channels per group over output channels per "
+        "group) for grouped_strided_input_taps_few_out_max_elements",
+        "same data, B > 2^23, 2-8 outputs per group: at C_in/C_out >= 8 taps "
+        "was slower than the textbook rule channels-last at all 19 shapes "
+        "(1.41-13.2x) and as given at 16 (0.65-5.43x); at 0.5-6 it was "
+        "faster in both contexts at 15 of 24 (to 0.08x) and slower in one at "
+        "9 (to 2.23x), 112x112 and larger maps among the faster"),
     "taps_forward_halves_min_terms": Threshold(
         1 << 20,
         "smallest N·C_out·ΠO·ΠK·C_in/G (multiply-adds of the sum) for which a "
@@ -1208,7 +1256,14 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     ``strided_input_grad_textbook_min_channels`` channels each way, an input
     of at most ``strided_input_grad_textbook_max_positions`` positions and
     more than twice the kernel in every dim, without kernel dilation, keeps
-    the textbook rule (from network steps: channels-last, taps loses there);
+    the textbook rule (from network steps: channels-last, taps loses there),
+    and so does a grouped 2-D one with 2 to
+    ``grouped_strided_input_few_out_max_group_out_channels`` output channels
+    per group, at least ``grouped_strided_input_few_out_min_channel_ratio``
+    times as many input channels, at most ΠK /
+    ``grouped_strided_input_few_out_min_taps_per_output`` output channels
+    per group, and a buffer above
+    ``grouped_strided_input_taps_few_out_max_elements``;
     a dense 2-D input gradient at stride 3-4 without kernel dilation whose
     cotangent is smaller than the kernel in every dim, with at least
     ``strided_input_grad_taps_min_out_channels`` output channels and a buffer
@@ -1348,6 +1403,16 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and math.prod(x_shape[2:])
                 <= THRESHOLDS["strided_input_grad_textbook_max_positions"].value
                 and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
+            return Choice("transpose", row)
+        row = "grouped_strided_input_taps_few_out_max_elements"
+        if (spec.groups > 1 and len(kernel) == 2
+                and 2 <= per_group_out
+                <= THRESHOLDS["grouped_strided_input_few_out_max_group_out_channels"].value
+                and taps >= THRESHOLDS[
+                    "grouped_strided_input_few_out_min_taps_per_output"].value * per_group_out
+                and w_shape[1] >= THRESHOLDS[
+                    "grouped_strided_input_few_out_min_channel_ratio"].value * per_group_out
+                and buffer > THRESHOLDS[row].value):
             return Choice("transpose", row)
         return Choice("taps", "cpu measured: stride-2 input gradient")
     if (kind == "input" and spec.groups == 1 and len(kernel) == 2
