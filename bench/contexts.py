@@ -57,7 +57,7 @@ low side and K-1 in all:
   grouped-strided-few-out
                    grouped (G 2-32, not depthwise) at stride 2, C_in/G 8-128,
                    few outputs per group (C_out/G 2-8), K 3, 5 or 7, batch
-                   1-48, sizes 7-112, a taps buffer N·C_in·ΠK·P of 1M-64M
+                   1-48, sizes 7-112, a taps buffer N·C_in·ΠK·P of 2^20-2^26
                    elements: the class of held-out run 31's worst point, a
                    stride-2 input gradient whose taps GEMM contracts only
                    C_out/G channels over a buffer of 48.8M elements

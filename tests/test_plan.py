@@ -1065,10 +1065,14 @@ def test_grouped_stride_2_input_gradients_that_narrow_the_channels_keep_the_text
                                   stride=2, groups=2) == textbook
         assert _padded_input_grad((40, 256, 32, 32), 2 * fewest_for_taps, k,
                                   stride=2, groups=2) == taps
-    # dense, 1-D and stride-3 input gradients are not this row's
-    assert _padded_input_grad((40, 128, 32, 32), 8, 3, stride=2).reason != row
-    assert _padded_input_grad((40, 256, 1024), 4, 3, stride=2, groups=2).reason != row
-    assert _padded_input_grad((40, 256, 48, 48), 4, 3, stride=3, groups=2).reason != row
+    # dense, 1-D, dilated and stride-3 input gradients are not this row's
+    # (each within its other bounds: 2 outputs per group, ΠK >= 8, B > 2^23)
+    assert 40 * 128 * 25 * 256 > most and 40 * 256 * 9 * 512 > most
+    assert _padded_input_grad((40, 128, 32, 32), 2, 5, stride=2).reason != row
+    assert _padded_input_grad((40, 256, 1024), 4, 9, stride=2, groups=2).reason != row
+    assert _padded_input_grad((40, 256, 32, 32), 4, 5, stride=2, dilation=2,
+                              groups=2).reason != row
+    assert _padded_input_grad((40, 256, 48, 48), 4, 5, stride=3, groups=2).reason != row
 
 
 def test_grouped_input_gradients_of_one_output_channel_per_group_take_taps():

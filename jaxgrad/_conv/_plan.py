@@ -335,13 +335,16 @@ THRESHOLDS = {
     "grouped_strided_input_taps_few_out_max_elements": Threshold(
         1 << 23,
         "largest taps buffer B = N·C_in·ΠK·P for which a grouped 2-D input "
-        "gradient at stride 2 with 2 to grouped_strided_input_few_out_max_group_"
-        "out_channels output channels per group, and at least grouped_strided_"
-        "input_few_out_min_channel_ratio times as many input channels, takes "
-        "the stride-2 row's taps on CPU; beyond it the textbook rule (one "
-        "grouped convolution). Taps' GEMM contracts only C_out/G channels, so "
-        "it is mostly the writing of its K-fold buffer, while XLA's grouped "
-        "convolution produces C_in/G channels per group at good speed",
+        "gradient at stride 2 without kernel dilation, with 2 to grouped_strided_"
+        "input_few_out_max_group_out_channels output channels per group, at "
+        "least grouped_strided_input_few_out_min_channel_ratio times as many "
+        "input channels and at most ΠK / grouped_strided_input_few_out_min_"
+        "taps_per_output outputs per group, takes the stride-2 row's taps on "
+        "CPU; beyond it the textbook rule (one grouped convolution). Taps' "
+        "GEMM contracts only C_out/G channels, so it is mostly the writing of "
+        "its K-fold buffer, while XLA's grouped convolution produces C_in/G "
+        "channels per group at good speed. Set where taps stops winning as "
+        "given; no network step was timed below it",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32, autotune's protocol, both contexts "
         "(2026-12-07, bench/results/contexts-cpu-2core-grouped-s2-few-out-"
         "{fit,heldout}.json and the older grouped files): the 13 shapes the "
@@ -368,18 +371,20 @@ THRESHOLDS = {
         "bench/results/networks-cpu-2core-grouped-s2-few-out.txt): 3x3 with 6 "
         "outputs per group 1.17-1.31x slower with the row at 3 of 3 "
         "(channels-last timings alone had those maps at 0.25-0.71x), 3x3 with "
-        "3-4 outputs 1.03 and 1.05x, 5x5 with 8 at 56x56 1.03x; 3x3 with 2 "
-        "outputs 0.89x and the 7 of 5x5-7x7 within this bound 0.51-0.99x; "
-        "the two 5x5 with 8 outputs it leaves to taps 0.47x and 1.03x"),
+        "3-4 outputs 1.03 and 1.05x, 5x5 with 8 outputs 0.47x (16x16 map) "
+        "and 1.03x (56x56); 3x3 with 2 outputs 0.89x and the 7 of 5x5-7x7 "
+        "within this bound 0.51-0.99x. (Those steps ran the row before this "
+        "bound: the textbook rule at every one of the 15 layers)"),
     "grouped_strided_input_few_out_min_channel_ratio": Threshold(
         8,
         "least C_in/C_out (input channels per group over output channels per "
         "group) for grouped_strided_input_taps_few_out_max_elements",
         "same data, B > 2^23, 2-8 outputs per group: at C_in/C_out >= 8 taps "
         "was slower than the textbook rule channels-last at all 19 shapes "
-        "(1.41-13.2x) and as given at 16 (0.65-5.43x); at 0.5-6 it was "
-        "faster in both contexts at 15 of 24 (to 0.08x) and slower in one at "
-        "9 (to 2.23x), 112x112 and larger maps among the faster"),
+        "(1.41-13.2x), and as given at 16 (0.65-5.43x at all 19); at 0.5-6 it "
+        "was faster in both contexts at 15 of 24 (to 0.08x) and slower in at "
+        "least one at 9 (in both at 4; to 2.23x), 112x112 and larger maps "
+        "among the faster"),
     "taps_forward_halves_min_terms": Threshold(
         1 << 20,
         "smallest N·C_out·ΠO·ΠK·C_in/G (multiply-adds of the sum) for which a "
@@ -1405,7 +1410,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
                 and all(i > 2 * k for i, k in zip(x_shape[2:], kernel))):
             return Choice("transpose", row)
         row = "grouped_strided_input_taps_few_out_max_elements"
-        if (spec.groups > 1 and len(kernel) == 2
+        if (spec.groups > 1 and len(kernel) == 2 and all(d == 1 for d in spec.dilation)
                 and 2 <= per_group_out
                 <= THRESHOLDS["grouped_strided_input_few_out_max_group_out_channels"].value
                 and taps >= THRESHOLDS[
