@@ -1488,6 +1488,7 @@ def test_swapped_weight_gradient_row():
     assert weight((4, 16, 17), 8, _spec(n=1), (3,)) != thin        # 1-D: not measured
     # the swapped row's other bounds hold here too
     assert weight((32, 16, 48, 48), 8) == textbook                 # N·N·C_in·ΠI above
+    assert weight((32, 16, 40, 40), 8) == textbook                 # even from batch 16
     assert weight((4, 16, 32, 32), 8, _spec(stride=2)) != thin     # strided
     assert weight((4, 16, 32, 32), 8, _spec(padding=0)) != thin    # less than "same"
     dilated = ConvSpec((1, 1), ((2, 2),) * 2, (2, 2), 1)
@@ -1499,7 +1500,18 @@ def test_swapped_weight_gradient_row():
     assert weight((4, 256, 64, 81), 8) != swapped
     assert weight((1, 512, 128, 128), 8) == swapped               # 8.4M elements
     assert weight((16, 64, 16, 16), 8) == swapped                 # batch 16, N·x = 2^22
-    assert weight((32, 32, 32, 32), 8) != swapped                 # batch 32, N·x = 2^25
+    # from batch 16 with at least 32 inputs: at most 2^22 input elements,
+    # whatever N·x (batch 32: N·x = 2^25)
+    large = _plan.THRESHOLDS["swapped_weight_large_batch_max_elements"].value
+    assert large == 2 ** 22
+    assert _plan.THRESHOLDS["swapped_weight_large_batch_min_batch"].value == 16
+    assert weight((32, 32, 32, 32), 8) == swapped
+    assert weight((16, 64, 64, 64), 8) == swapped                 # x = 2^22, N·x = 2^26
+    assert weight((16, 64, 64, 65), 8) != swapped                 # x above 2^22
+    assert weight((15, 64, 64, 64), 8) != swapped                 # batch 15
+    assert weight((16, 64, 4096), 8, _spec(n=1), (3,)) != swapped  # 1-D: not measured
+    assert weight((22, 528, 10, 10), 16, _spec(padding=2), (5, 5)) == swapped
+    assert weight((32, 16, 48, 48), 8) == textbook                # thin: not past N·x
     assert weight((4, 64, 32, 32), 8, _spec(stride=2)) != swapped  # strided
     # 1-D and 3-D too (3-D ahead of its taps row)
     assert weight((4, 328, 17), 16, _spec(n=1, padding=3), (7,)) == swapped
