@@ -1511,7 +1511,8 @@ def test_swapped_weight_gradient_row():
     assert weight((15, 64, 64, 64), 8) != swapped                 # batch 15
     assert weight((16, 64, 4096), 8, _spec(n=1), (3,)) != swapped  # 1-D: not measured
     assert weight((22, 528, 10, 10), 16, _spec(padding=2), (5, 5)) == swapped
-    assert weight((32, 16, 48, 48), 8) == textbook                # thin: not past N·x
+    dilated_large = ConvSpec((1, 1), ((2, 2),) * 2, (2, 2), 1)
+    assert _weight_grad(dilated_large, (32, 32, 32, 32), 8, (3, 3)) != swapped
     assert weight((4, 64, 32, 32), 8, _spec(stride=2)) != swapped  # strided
     # 1-D and 3-D too (3-D ahead of its taps row)
     assert weight((4, 328, 17), 16, _spec(n=1, padding=3), (7,)) == swapped

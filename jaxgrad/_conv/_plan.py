@@ -159,7 +159,8 @@ THRESHOLDS = {
         "a dense weight gradient at stride 1, padded by at least ceil((K-1)·d/2) "
         "on each side (an odd kernel's 'same'), with at most this many output "
         "channels, at least swapped_weight_min_in_channels input channels and "
-        "N·(N·C_in·ΠI) within swapped_weight_max_batch_input_product runs on "
+        "N·(N·C_in·ΠI) within swapped_weight_max_batch_input_product (or, in "
+        "2-D, swapped_weight_large_batch_max_elements) runs on "
         "CPU as 'transpose_swapped' (the cotangent convolved with the input as "
         "the window: C_in, not C_out, output features of XLA's convolution; for "
         "a transposed convolution with few input channels, autodiff's own "
@@ -207,7 +208,8 @@ THRESHOLDS = {
     "swapped_weight_max_batch_input_product": Threshold(
         5 << 22,
         "largest N·(N·C_in·ΠI), the batch times the input's elements, for "
-        "swapped_weight_max_out_channels (the swapped convolution contracts the "
+        "swapped_weight_max_out_channels, but for swapped_weight_large_batch_"
+        "max_elements (the swapped convolution contracts the "
         "batch as its input features: its cost grows with the batch beyond the "
         "input's size)",
         "same measurements, sorted by this product: every one of the 67 up to "
@@ -219,35 +221,39 @@ THRESHOLDS = {
     "swapped_weight_large_batch_min_batch": Threshold(
         16,
         "smallest batch N for which swapped_weight_large_batch_max_elements "
-        "lets a 2-D swapped weight gradient with at least swapped_weight_min_in_"
-        "channels input channels past swapped_weight_max_batch_input_product "
-        "(the thin row's 8-31 input channels were not measured past it)",
-        "the range drawn for it (batches 16-64; bench/results/contexts-cpu-"
-        "2core-swapped-large-batch.json): smaller batches above the product "
-        "were not drawn, and the older measurements lost there (batch 4 with "
-        "8.4M elements 1.21x, batch 8 with 9.4M 1.33-1.89x)"),
+        "lets a 2-D swapped weight gradient without kernel dilation, with at "
+        "least swapped_weight_min_in_channels input channels, past "
+        "swapped_weight_max_batch_input_product (the thin row's 8-31 input "
+        "channels were not measured past it)",
+        "the lower end of the batches drawn past the product bound (16-64; "
+        "the script could draw 4-12 too, but none passed its filter): smaller "
+        "batches there are not measured"),
     "swapped_weight_large_batch_max_elements": Threshold(
         1 << 22,
-        "largest N·C_in·ΠI (the input's elements) for which a weight gradient "
-        "within the other swapped bounds (stride 1, 'same' pads or more, at "
-        "most swapped_weight_max_out_channels outputs, enough inputs) runs "
-        "swapped with a batch of at least swapped_weight_large_batch_min_batch "
-        "whatever N·(N·C_in·ΠI): the product bound was set on batches of up "
-        "to 32, where the large products were large inputs",
+        "largest N·C_in·ΠI (the input's elements) for which a 2-D weight "
+        "gradient without kernel dilation within the other swapped bounds "
+        "(stride 1, 'same' pads or more, at most swapped_weight_max_out_"
+        "channels outputs, at least swapped_weight_min_in_channels inputs) "
+        "runs swapped with a batch of at least swapped_weight_large_batch_min_"
+        "batch whatever N·(N·C_in·ΠI): the product bound was set on batches "
+        "of up to 32, where the large products were large inputs",
         "2-core Zen3 CPU, jaxlib 0.10.1, f32 (2026-12-07), autotune's protocol, "
         "both contexts, 36 drawn weight gradients past the product bound "
         "(batch 16-64, C_in 32-528, C_out 4-24, 3x3/5x5 on 7-28 px; "
         "bench/results/contexts-cpu-2core-swapped-large-batch.json): at the "
         "31 within 2^22 elements the swapped arrangement took 0.25-1.15x the "
-        "textbook rule's time as given and 0.18-1.29x channels-last (median "
-        "of the worse context 0.69; above 1 in one context at 4, each below "
-        "0.71 in the other); above 2^22, 0.27-0.90x and 0.27-1.12x at 5 (the "
-        "older data: batch 16 with 4.7M elements 1.56x). Network steps (1x1 "
-        "conv, the layer, 1x1 conv; bench/results/networks-cpu-2core-swapped-"
-        "large-batch.txt): 0.58-0.97x the step time at all 7, the 3 of those "
-        "4 among them (0.80, 0.80, 0.97). Found by held-out run 32's worst "
-        "point: a transposed convolution 16 -> 528 channels at batch 22, whose "
-        "weight gradient ran 14.2 ms against autodiff's 8.4"),
+        "textbook rule's time as given and 0.18-1.29x channels-last (worse "
+        "context 0.25-1.29x, median 0.69; above 1 in one context at 4, each "
+        "0.30-0.70x in the other); above 2^22, 0.27-0.90x and 0.27-1.12x at 5 "
+        "(the older data: batch 16 with 4.7M elements 1.56x). Network steps "
+        "(1x1 conv, the layer, 1x1 conv; bench/results/networks-cpu-2core-"
+        "swapped-large-batch.txt): step time new/old 0.58-0.97x at all 7, "
+        "three of those 4 among them (0.80, 0.80, 0.97; the fourth, "
+        "(48, 256, 10²) -> 16 5x5, not timed in a network). Larger batches, "
+        "maps and kernels (7x7) within the bounds are not measured. Found by "
+        "held-out run 32's worst point: a transposed convolution 16 -> 528 "
+        "channels at batch 22, whose weight gradient ran 14.2 ms against "
+        "autodiff's 8.4"),
     "dense_taps_small_max_batch": Threshold(
         3,
         "largest batch N for which dense_taps_small_elements applies: taps' "
@@ -1248,15 +1254,16 @@ def _swapped_bounds(spec: ConvSpec, x_shape, g_shape, kernel, per_group_out: int
     """The bounds every swapped weight gradient row shares: dense, stride 1
     with "same" pads or more, at most ``swapped_weight_max_out_channels``
     outputs, N·(N·C_in·ΠI) within ``swapped_weight_max_batch_input_product``
-    or, in 2-D from ``swapped_weight_large_batch_min_batch`` samples and
-    ``swapped_weight_min_in_channels`` input channels (the range measured),
+    or, in 2-D without kernel dilation, from
+    ``swapped_weight_large_batch_min_batch`` samples and
+    ``swapped_weight_min_in_channels`` input channels,
     N·C_in·ΠI within ``swapped_weight_large_batch_max_elements``."""
     n, c_in = x_shape[:2]
     elements = n * c_in * math.prod(x_shape[2:])
     return (spec.groups == 1 and _swapped_pads_small(spec, x_shape, g_shape, kernel)
             and per_group_out <= THRESHOLDS["swapped_weight_max_out_channels"].value
             and (n * elements <= THRESHOLDS["swapped_weight_max_batch_input_product"].value
-                 or (len(kernel) == 2
+                 or (len(kernel) == 2 and all(d == 1 for d in spec.dilation)
                      and n >= THRESHOLDS["swapped_weight_large_batch_min_batch"].value
                      and c_in >= THRESHOLDS["swapped_weight_min_in_channels"].value
                      and elements
