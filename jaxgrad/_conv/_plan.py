@@ -1309,7 +1309,7 @@ def gradient_choice(kind: str, spec: ConvSpec, x_shape, w_shape, g_shape,
     of at most ``strided_input_grad_textbook_max_positions`` positions and
     more than twice the kernel in every dim, without kernel dilation, keeps
     the textbook rule (from network steps: channels-last, taps loses there),
-    and so does a grouped 2-D one with 2 to
+    and so does a grouped 2-D one without kernel dilation with 2 to
     ``grouped_strided_input_few_out_max_group_out_channels`` output channels
     per group, at least ``grouped_strided_input_few_out_min_channel_ratio``
     times as many input channels, at most ΠK /
